@@ -1,0 +1,7 @@
+/**
+ * File formats: safetensors (memory-mapped reader, byte-compatible atomic writer), fp16/bf16
+ * conversions, atomic file writes; later PNG text chunks, TOML and TensorBoard event files.
+ * May use {@code MemorySegment} for memory-mapped files; makes no native downcalls.
+ * Imports only {@code tenmin.core} of tenmin.
+ */
+package tenmin.formats;
