@@ -313,6 +313,20 @@ public final class SafetensorsFile implements AutoCloseable {
         return file.asSlice(dataStart + t.begin(), t.sizeBytes());
     }
 
+    /**
+     * Drops the pages of tensor {@code name} from this process's resident memory (madvise DONTNEED via
+     * {@link MemorySegment#unload()}); the data stays readable and is paged in again on demand. Call it
+     * after processing each tensor of a multi-GB file so resident memory stays small (touched pages of a
+     * mapping otherwise count towards the resident set until the file is closed).
+     */
+    public void release(String name) {
+        checkOpen();
+        TensorInfo t = info(name);
+        if (t.sizeBytes() > 0 && file.isMapped()) {
+            file.asSlice(dataStart + t.begin(), t.sizeBytes()).unload();
+        }
+    }
+
     /** The tensor converted to fp32 (F16, BF16, F32, F64, and integer types by value). */
     public float[] readFloats(String name) {
         TensorInfo t = info(name);

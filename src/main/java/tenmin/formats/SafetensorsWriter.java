@@ -98,7 +98,10 @@ public final class SafetensorsWriter {
     /** Adds a copy of tensor {@code name} of {@code from} under {@code newName}, bytes unchanged. */
     public SafetensorsWriter copy(SafetensorsFile from, String name, String newName) {
         TensorInfo t = from.info(name);
-        return addBytes(newName, t.dtype(), t.shape(), from.segment(name));
+        return add(newName, t.dtype(), t.shape(), out -> {
+            writeSegment(out, from.segment(name));
+            from.release(name); // keep resident memory small when copying multi-GB files
+        });
     }
 
     /** Adds 64-bit integers (I64). */
