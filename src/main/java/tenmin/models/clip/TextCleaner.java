@@ -13,6 +13,8 @@ import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
+import tenmin.core.PyText;
+
 /**
  * The text clean-up that openai's {@code SimpleTokenizer.encode} runs before BPE: {@code ftfy.fix_text}
  * (ftfy 6.1.1 defaults), {@code html.unescape} twice, strip, whitespace collapse and lower-casing
@@ -102,7 +104,7 @@ final class TextCleaner {
     String clean(String text) {
         String s = fixText(text);
         s = htmlUnescape(htmlUnescape(s));
-        return collapseWhitespace(s).toLowerCase(Locale.ROOT);
+        return PyText.collapseWhitespace(s).toLowerCase(Locale.ROOT);
     }
 
     // ---- ftfy.fix_text -------------------------------------------------------------------------------
@@ -362,32 +364,5 @@ final class TextCleaner {
     private static boolean isInvalidCodepoint(int cp) {
         return (cp >= 0x1 && cp <= 0x8) || cp == 0xB || (cp >= 0xE && cp <= 0x1F) || (cp >= 0x7F && cp <= 0x9F)
                 || (cp >= 0xFDD0 && cp <= 0xFDEF) || (cp & 0xFFFE) == 0xFFFE;
-    }
-
-    // ---- whitespace ------------------------------------------------------------------------------------
-
-    /** Python's {@code str.isspace} for one code point (Unicode White_Space plus the C0 separators 1C-1F). */
-    static boolean isPythonSpace(int cp) {
-        return Character.isSpaceChar(cp) || (cp >= 0x09 && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x1F) || cp == 0x85;
-    }
-
-    /** {@code re.sub(r"\s+", " ", text.strip()).strip()}. */
-    static String collapseWhitespace(String text) {
-        StringBuilder sb = new StringBuilder(text.length());
-        boolean pendingSpace = false;
-        for (int i = 0; i < text.length(); ) {
-            int cp = text.codePointAt(i);
-            i += Character.charCount(cp);
-            if (isPythonSpace(cp)) {
-                pendingSpace = sb.length() > 0;
-            } else {
-                if (pendingSpace) {
-                    sb.append(' ');
-                    pendingSpace = false;
-                }
-                sb.appendCodePoint(cp);
-            }
-        }
-        return sb.toString();
     }
 }
