@@ -50,13 +50,15 @@ public final class A1111Parameters {
      * @param seed the seed
      * @param width image width
      * @param height image height
-     * @param modelHash A1111's short model hash: the first 10 hex digits of the checkpoint file's SHA-256, or null
+     * @param modelHash A1111's short model hash: the first 10 hex digits of the checkpoint file's SHA-256
+     *     ({@link Hashes#fileSha256}), or null
      * @param modelName checkpoint file name without extension, or null
      * @param vaeName VAE file name, null when the checkpoint's own VAE was used
      * @param clipSkip 1 or less is left out, as A1111 does
      * @param rng A1111's noise source setting, "CPU" when the initial noise is PyTorch's CPU {@code randn}
      *     (A1111 then reproduces it from the seed), null to leave it out (A1111's default "GPU")
-     * @param loras LoRAs with A1111's short hash (the first 12 hex digits of the safetensors "addnet" hash)
+     * @param loras LoRAs with A1111's short hash: the first 12 hex digits of the safetensors "addnet" hash
+     *     ({@link Hashes#dataSha256}, equal to kohya's {@code sshs_model_hash})
      * @param extra further {@code key: value} pairs (before Version), in order
      * @param version e.g. "tenmin 0.1.0", or null
      */
@@ -159,29 +161,14 @@ public final class A1111Parameters {
         return jsonString(v);
     }
 
-    /** Python's {@code json.dumps(s, ensure_ascii=False)}. */
+    /**
+     * Python's {@code json.dumps(s, ensure_ascii=False)}: it escapes exactly as serde_json does (quote,
+     * backslash, \n \r \t \b \f, other control characters as lower-case {@code \}{@code u00xx}).
+     */
     static String jsonString(String s) {
-        StringBuilder sb = new StringBuilder(s.length() + 2).append('"');
-        for (int i = 0; i < s.length(); i++) {
-            char c = s.charAt(i);
-            switch (c) {
-                case '"' -> sb.append("\\\"");
-                case '\\' -> sb.append("\\\\");
-                case '\n' -> sb.append("\\n");
-                case '\r' -> sb.append("\\r");
-                case '\t' -> sb.append("\\t");
-                case '\b' -> sb.append("\\b");
-                case '\f' -> sb.append("\\f");
-                default -> {
-                    if (c < 0x20) {
-                        sb.append(String.format("\\u%04x", (int) c));
-                    } else {
-                        sb.append(c);
-                    }
-                }
-            }
-        }
-        return sb.append('"').toString();
+        StringBuilder sb = new StringBuilder(s.length() + 2);
+        SafetensorsWriter.appendJsonString(sb, s);
+        return sb.toString();
     }
 
     // ---- reading ---------------------------------------------------------------------------------------

@@ -119,6 +119,24 @@ public final class PromptChunks {
             chunks = List.copyOf(chunks);
         }
 
+        /** (chunks, 77) the ids for one encoder ({@link Chunk#ids(int)}); chunk 0 gives encoder 2's pooled output. */
+        public int[][] ids(int padId) {
+            int[][] out = new int[chunks.size()][];
+            for (int i = 0; i < out.length; i++) {
+                out[i] = chunks.get(i).ids(padId);
+            }
+            return out;
+        }
+
+        /** (chunks, 77) the multiplier of every position. */
+        public float[][] multipliers() {
+            float[][] out = new float[chunks.size()][];
+            for (int i = 0; i < out.length; i++) {
+                out[i] = chunks.get(i).multipliers();
+            }
+            return out;
+        }
+
         /** These chunks followed by empty chunks up to {@code count} (cond/uncond of different lengths). */
         public List<Chunk> padTo(int count) {
             List<Chunk> out = new ArrayList<>(chunks);

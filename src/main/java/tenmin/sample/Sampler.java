@@ -9,7 +9,7 @@ import tenmin.core.InputException;
  * <p>Typical use: {@code Sampler s = Sampler.create(settings, NoiseSchedule.sdxl());
  * float[] x = s.initialLatents(new TorchGenerator(seed), n); float[] z = s.run(x, model, generator);}
  */
-public sealed interface Sampler permits Samplers.EulerAncestral, Samplers.Euler, Samplers.DpmPp2m, Samplers.Ddim {
+public sealed interface Sampler permits Samplers.SigmaSampler, Samplers.Ddim {
 
     /**
      * What to sample with.

@@ -28,6 +28,32 @@ public final class Samplers {
         }
     }
 
+    /** What the samplers that walk down a {@link SigmaSchedule} share. */
+    public abstract static sealed class SigmaSampler implements Sampler permits EulerAncestral, Euler, DpmPp2m {
+        private final SamplerKind kind;
+        final SigmaSchedule schedule;
+
+        SigmaSampler(SamplerKind kind, SigmaSchedule schedule) {
+            this.kind = kind;
+            this.schedule = schedule;
+        }
+
+        @Override
+        public SamplerKind kind() {
+            return kind;
+        }
+
+        @Override
+        public SigmaSchedule schedule() {
+            return schedule;
+        }
+
+        @Override
+        public float initNoiseSigma() {
+            return schedule.initNoiseSigma();
+        }
+    }
+
     /** Runs a σ-based first-order loop shared by Euler and Euler ancestral. */
     private interface SigmaStep {
         float[] step(float[] x, float[] eps, int i);
@@ -51,11 +77,9 @@ public final class Samplers {
      * </pre>
      * Noise is drawn at every step, the last one included (σ_up = 0 there), as diffusers draws it.
      */
-    public static final class EulerAncestral implements Sampler {
-        private final SigmaSchedule schedule;
-
+    public static final class EulerAncestral extends SigmaSampler {
         EulerAncestral(SigmaSchedule schedule) {
-            this.schedule = schedule;
+            super(SamplerKind.EULER_A, schedule);
         }
 
         /** One step from σ to σ_next with the given ε and N(0,1) noise (new array). */
@@ -80,32 +104,15 @@ public final class Samplers {
             SigmaSchedule s = schedule;
             return runSigmaLoop(s, x, model, (xi, eps, i) -> step(xi, eps, s.sigma(i), s.sigma(i + 1), noise.next(xi.length)));
         }
-
-        @Override
-        public SamplerKind kind() {
-            return SamplerKind.EULER_A;
-        }
-
-        @Override
-        public SigmaSchedule schedule() {
-            return schedule;
-        }
-
-        @Override
-        public float initNoiseSigma() {
-            return schedule.initNoiseSigma();
-        }
     }
 
     /**
      * Euler (diffusers {@code EulerDiscreteScheduler} without churn, k-diffusion {@code sample_euler}):
      * {@code x' = x + (x − x0)/σ · (σ_next − σ)}.
      */
-    public static final class Euler implements Sampler {
-        private final SigmaSchedule schedule;
-
+    public static final class Euler extends SigmaSampler {
         Euler(SigmaSchedule schedule) {
-            this.schedule = schedule;
+            super(SamplerKind.EULER, schedule);
         }
 
         /** One Euler step (new array). */
@@ -126,21 +133,6 @@ public final class Samplers {
             SigmaSchedule s = schedule;
             return runSigmaLoop(s, x, model, (xi, eps, i) -> step(xi, eps, s.sigma(i), s.sigma(i + 1)));
         }
-
-        @Override
-        public SamplerKind kind() {
-            return SamplerKind.EULER;
-        }
-
-        @Override
-        public SigmaSchedule schedule() {
-            return schedule;
-        }
-
-        @Override
-        public float initNoiseSigma() {
-            return schedule.initNoiseSigma();
-        }
     }
 
     /**
@@ -152,11 +144,9 @@ public final class Samplers {
      * </pre>
      * where D = x − σ·ε is the denoised estimate (the last step returns D itself).
      */
-    public static final class DpmPp2m implements Sampler {
-        private final SigmaSchedule schedule;
-
+    public static final class DpmPp2m extends SigmaSampler {
         DpmPp2m(SigmaSchedule schedule) {
-            this.schedule = schedule;
+            super(SamplerKind.DPMPP_2M, schedule);
         }
 
         /**
@@ -218,21 +208,6 @@ public final class Samplers {
                 prev = d;
             }
             return x;
-        }
-
-        @Override
-        public SamplerKind kind() {
-            return SamplerKind.DPMPP_2M;
-        }
-
-        @Override
-        public SigmaSchedule schedule() {
-            return schedule;
-        }
-
-        @Override
-        public float initNoiseSigma() {
-            return schedule.initNoiseSigma();
         }
     }
 

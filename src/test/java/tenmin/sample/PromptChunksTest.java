@@ -158,6 +158,10 @@ class PromptChunksTest {
         assertArrayEquals(chunk(A), r.chunks().get(0).tokens());
         assertArrayEquals(chunk(CAT), r.chunks().get(1).tokens());
         assertEquals(75 + 1, r.tokenCount());
+        int[][] te2 = r.ids(ClipTokenizer.PAD_TE2);
+        assertEquals(2, te2.length);
+        assertArrayEquals(new int[] {BOS, CAT, EOS, 0}, Arrays.copyOf(te2[1], 4));
+        assertEquals(2, r.multipliers().length);
         // BREAK at the start closes an empty chunk
         PromptChunks.Result lead = PromptChunks.of("BREAK cat", TOK);
         assertEquals(2, lead.chunks().size());
