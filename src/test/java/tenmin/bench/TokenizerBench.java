@@ -11,7 +11,7 @@ import tenmin.sample.PromptChunks;
  * Throughput of the CLIP tokenizer and the prompt chunker on caption-like text (not a test; run by hand):
  * <pre>
  * scripts/test -Dtest=NoSuchTest -Dsurefire.failIfNoSpecifiedTests=false   # compiles the test classes
- * java -cp target/classes:target/test-classes tenmin.bench.TokenizerBench
+ * . scripts/java-env.sh && "$JAVA_HOME/bin/java" -cp target/classes:target/test-classes tenmin.bench.TokenizerBench
  * </pre>
  */
 public final class TokenizerBench {
