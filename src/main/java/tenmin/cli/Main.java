@@ -23,6 +23,7 @@ import tenmin.core.InputException;
         subcommands = {
                 CommandLine.HelpCommand.class,
                 ChopCommand.class,
+                BlocksCommand.class,
         },
         footerHeading = "%nExit codes:%n",
         footer = {"  0  success", "  2  bad usage or bad input", "  1  internal failure (rerun with --verbose)"})

@@ -6,7 +6,6 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.regex.Pattern;
 
 import tenmin.core.InputException;
 import tenmin.core.PyFormat;
@@ -17,6 +16,7 @@ import tenmin.lora.BlockLayout;
 import tenmin.lora.BlockLayout.Block;
 import tenmin.lora.LoraFile;
 import tenmin.lora.LoraModule;
+import tenmin.lora.PythonFloat;
 import tenmin.lora.TensorScaling;
 import tenmin.lora.TensorScaling.Rounding;
 
@@ -131,11 +131,6 @@ public final class Chop {
         }
     }
 
-    /** Python float(): surrounding whitespace, sign, digits with single underscores, exponent, inf/nan. */
-    private static final Pattern PY_FLOAT = Pattern.compile(
-            "[+-]?(?:(?:\\d(?:_?\\d)*)?\\.?\\d(?:_?\\d)*(?:[eE][+-]?\\d(?:_?\\d)*)?|\\d(?:_?\\d)*\\.(?:[eE][+-]?\\d(?:_?\\d)*)?"
-                    + "|(?i:inf|infinity|nan))");
-
     /**
      * Parses {@code g,w1,...,wn} as chop_blocks does ({@code float()} of each comma item) and checks that
      * there is one weight per block; every value must be finite.
@@ -144,14 +139,8 @@ public final class Chop {
         String[] items = vector.split(",", -1);
         double[] values = new double[items.length];
         for (int i = 0; i < items.length; i++) {
-            String s = items[i].strip();
-            if (!PY_FLOAT.matcher(s).matches()) {
-                throw new InputException("vector \"" + vector + "\": item " + (i + 1) + " \"" + items[i]
-                        + "\" is not a number");
-            }
-            double v = Double.parseDouble(s.replace("_", "").replaceAll("(?i)^([+-]?)inf(inity)?$", "$1Infinity")
-                    .replaceAll("(?i)^[+-]?nan$", "NaN"));
-            if (!Double.isFinite(v)) {
+            Double v = PythonFloat.parseFinite(items[i]);
+            if (v == null) {
                 throw new InputException("vector \"" + vector + "\": item " + (i + 1) + " \"" + items[i].strip()
                         + "\" is not a finite number");
             }

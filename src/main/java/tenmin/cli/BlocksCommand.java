@@ -1,0 +1,89 @@
+package tenmin.cli;
+
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import tenmin.core.PyFormat;
+import tenmin.core.Reporter;
+import tenmin.lora.BlockWeights;
+import tenmin.tools.Blocks;
+import tenmin.tools.BlocksConfig;
+
+/** {@code tenmin blocks}: bakes a block-weight vector (Inspire-Pack / A1111 lora-block-weight) into a LoRA. */
+@Command(name = "blocks", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {
+                "Applies a block-weight vector to a LoRA and writes <stem>-lbw.safetensors: each module's delta is"
+                        + " scaled by its block's ratio (0 drops the module), so the file behaves like the input"
+                        + " loaded through ComfyUI-Inspire-Pack's \"LoRA Loader (Block Weight)\".",
+                "VECTOR: Inspire-Pack form BASE,<one entry per block present> (21 for a full LoCon, 12 for an"
+                        + " attention-only LoRA; numbers, A, a, B, b, R, U, space-separated per-module values),"
+                        + " a preset (SDXL-ALL, SDXL-LyC-OUTALL, ...), NAME:vector, the %% shorthand"
+                        + " (%%default=0,out=1,in2-4=0.5), or the A1111 fixed 12/20-slot forms"
+                        + " (BASE,IN04,IN05,IN07,IN08,MID,OUT00..OUT05 / BASE,IN00..IN08,MID,OUT00..OUT08)."},
+        footerHeading = "%nExit codes:%n",
+        footer = {"  0  success", "  2  bad usage or bad input (file, vector)", "  1  internal failure",
+                "", "Example:", "  tenmin blocks my-lora.safetensors SDXL-LyC-OUTALL -o my-lora-out.safetensors"})
+public final class BlocksCommand implements Callable<Integer> {
+    private final Session session;
+
+    @Parameters(index = "0", paramLabel = "LORA", description = "LoRA file (.safetensors).")
+    Path input;
+
+    @Parameters(index = "1", paramLabel = "VECTOR", description = "Block-weight vector or preset name.")
+    String vector;
+
+    @Option(names = {"-o", "--output"}, paramLabel = "OUT", description = "Output file (default <stem>-lbw.safetensors).")
+    Path output;
+
+    @Option(names = "--inverse", description = "Use 1 - ratio for every entry (Inspire-Pack's inverse).")
+    boolean inverse;
+
+    @Option(names = "--seed", paramLabel = "N", description = "Seed of the R/U random entries (default ${DEFAULT-VALUE};"
+            + " numpy's generator, so Inspire-Pack draws the same values).")
+    long seed = 0;
+
+    @Option(names = "-A", paramLabel = "x", description = "Value of A (a = A/2); default ${DEFAULT-VALUE}.")
+    double a = 4.0;
+
+    @Option(names = "-B", paramLabel = "y", description = "Value of B (b = B/2); default ${DEFAULT-VALUE}.")
+    double b = 1.0;
+
+    @Option(names = "--format", paramLabel = "F", description = "Vector family: auto (default), inspire, lbw"
+            + " (A1111 fixed 12/20 slots). auto: 1 + blocks-present entries or a preset = inspire; 12 or 20 plain"
+            + " numbers otherwise = lbw.")
+    String format = "auto";
+
+    @Mixin
+    VerboseMixin verboseMixin;
+
+    public BlocksCommand(Session session) {
+        this.session = session;
+    }
+
+    @Override
+    public Integer call() {
+        BlockWeights.Format f = switch (format.toLowerCase(java.util.Locale.ROOT)) {
+            case "auto" -> BlockWeights.Format.AUTO;
+            case "inspire" -> BlockWeights.Format.INSPIRE;
+            case "lbw" -> BlockWeights.Format.LBW;
+            default -> throw new tenmin.core.InputException("--format " + format + ": expected auto, inspire or lbw");
+        };
+        Reporter reporter = session.reporter(Reporter.Level.INFO);
+        Blocks.Result r = Blocks.run(new BlocksConfig(input, vector, output,
+                new BlockWeights.Options(f, inverse, seed, a, b)), reporter);
+        var out = session.out();
+        out.println("Format: " + (r.weights().format() == BlockWeights.Format.LBW
+                ? "A1111 lora-block-weight, " + r.weights().entries().size() + " slots" : "Inspire-Pack"));
+        for (BlockWeights.Entry e : r.weights().entries()) {
+            out.printf("  %-16s ratio=%-8s modules=%d%n", e.label(), PyFormat.repr(e.ratio()), e.modules());
+        }
+        out.println("Populated vector: " + r.weights().populated());
+        out.println("Modules: " + r.kept() + " kept (" + r.scaled() + " scaled), " + r.dropped() + " dropped");
+        out.println("Saved " + r.output());
+        return 0;
+    }
+}
