@@ -7,7 +7,6 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
-import tenmin.core.PyFormat;
 import tenmin.core.Reporter;
 import tenmin.lora.BlockWeights;
 import tenmin.tools.Blocks;
@@ -79,7 +78,7 @@ public final class BlocksCommand implements Callable<Integer> {
         out.println("Format: " + (r.weights().format() == BlockWeights.Format.LBW
                 ? "A1111 lora-block-weight, " + r.weights().entries().size() + " slots" : "Inspire-Pack"));
         for (BlockWeights.Entry e : r.weights().entries()) {
-            out.printf("  %-16s ratio=%-8s modules=%d%n", e.label(), PyFormat.repr(e.ratio()), e.modules());
+            out.printf("  %-16s ratio=%-8s modules=%d%n", e.label(), BlockWeights.text(e.ratio()), e.modules());
         }
         out.println("Populated vector: " + r.weights().populated());
         out.println("Modules: " + r.kept() + " kept (" + r.scaled() + " scaled), " + r.dropped() + " dropped");

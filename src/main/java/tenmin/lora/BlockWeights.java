@@ -323,6 +323,10 @@ public final class BlockWeights {
     }
 
     /** Inspire's {@code str()} of a ratio: {@code 1} and {@code 0} as integers, other values as Python floats. */
+    public static String text(double v) {
+        return inspireText(v);
+    }
+
     private static String inspireText(double v) {
         return v == 1 ? "1" : v == 0 ? "0" : PyFormat.repr(v);
     }
