@@ -38,23 +38,8 @@ public final class BlocksCommand implements Callable<Integer> {
     @Option(names = {"-o", "--output"}, paramLabel = "OUT", description = "Output file (default <stem>-lbw.safetensors).")
     Path output;
 
-    @Option(names = "--inverse", description = "Use 1 - ratio for every entry (Inspire-Pack's inverse).")
-    boolean inverse;
-
-    @Option(names = "--seed", paramLabel = "N", description = "Seed of the R/U random entries (default ${DEFAULT-VALUE};"
-            + " numpy's generator, so Inspire-Pack draws the same values).")
-    long seed = 0;
-
-    @Option(names = "-A", paramLabel = "x", description = "Value of A (a = A/2); default ${DEFAULT-VALUE}.")
-    double a = 4.0;
-
-    @Option(names = "-B", paramLabel = "y", description = "Value of B (b = B/2); default ${DEFAULT-VALUE}.")
-    double b = 1.0;
-
-    @Option(names = "--format", paramLabel = "F", description = "Vector family: auto (default), inspire, lbw"
-            + " (A1111 fixed 12/20 slots). auto: 1 + blocks-present entries or a preset = inspire; 12 or 20 plain"
-            + " numbers otherwise = lbw.")
-    String format = "auto";
+    @Mixin
+    BlockVectorOptions vectorOptions;
 
     @Mixin
     VerboseMixin verboseMixin;
@@ -65,15 +50,9 @@ public final class BlocksCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        BlockWeights.Format f = switch (format.toLowerCase(java.util.Locale.ROOT)) {
-            case "auto" -> BlockWeights.Format.AUTO;
-            case "inspire" -> BlockWeights.Format.INSPIRE;
-            case "lbw" -> BlockWeights.Format.LBW;
-            default -> throw new tenmin.core.InputException("--format " + format + ": expected auto, inspire or lbw");
-        };
         Reporter reporter = session.reporter(Reporter.Level.INFO);
         Blocks.Result r = Blocks.run(new BlocksConfig(input, vector, output,
-                new BlockWeights.Options(f, inverse, seed, a, b)), reporter);
+                vectorOptions.toOptions()), reporter);
         var out = session.out();
         out.println("Format: " + (r.weights().format() == BlockWeights.Format.LBW
                 ? "A1111 lora-block-weight, " + r.weights().entries().size() + " slots" : "Inspire-Pack"));

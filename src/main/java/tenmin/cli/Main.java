@@ -24,6 +24,7 @@ import tenmin.core.InputException;
                 CommandLine.HelpCommand.class,
                 ChopCommand.class,
                 BlocksCommand.class,
+                MergeCommand.class,
         },
         footerHeading = "%nExit codes:%n",
         footer = {"  0  success", "  2  bad usage or bad input", "  1  internal failure (rerun with --verbose)"})
