@@ -25,6 +25,7 @@ import tenmin.core.InputException;
                 ChopCommand.class,
                 BlocksCommand.class,
                 MergeCommand.class,
+                InspectCommand.class,
         },
         footerHeading = "%nExit codes:%n",
         footer = {"  0  success", "  2  bad usage or bad input", "  1  internal failure (rerun with --verbose)"})
