@@ -4,6 +4,8 @@ import java.io.IOException;
 import java.io.OutputStream;
 
 import tenmin.core.InputException;
+import tenmin.core.PyFormat;
+import tenmin.core.Reporter;
 import tenmin.formats.Half;
 import tenmin.formats.SafetensorsFile;
 import tenmin.formats.SafetensorsWriter;
@@ -55,5 +57,29 @@ public final class TensorScaling {
         }
         SafetensorsWriter.writeFloats(out, v, dtype); // rounds to F16/BF16 with round-to-nearest-even
         from.release(key);
+    }
+
+    /**
+     * Adds module {@code m} of {@code lora} with its delta scaled by {@code r}: {@code lora_up.weight} is
+     * multiplied by r (accurate rounding), alpha, lora_down and dora_scale are copied unchanged. Throws
+     * {@link InputException} for modules that are not usable LoRA/LoCon modules. For DoRA modules a warning
+     * says that the result is not linear in r (the loader renormalises the magnitude).
+     */
+    public static void addScaledModule(SafetensorsWriter writer, LoraFile lora, LoraModule m, double r, Reporter reporter) {
+        if (!m.isSupported()) {
+            throw new InputException(lora.path() + ": cannot scale module " + m.name() + " by " + PyFormat.repr(r)
+                    + ": " + m.problem() + " (only weights 0 and 1 copy such modules)");
+        }
+        if (m.hasDora()) {
+            reporter.log(Reporter.Level.WARNING, "warning: " + m.name() + " is a DoRA module: scaling lora_up changes"
+                    + " its direction and the loader renormalises the magnitude, so its effect is not linear in the weight");
+        }
+        for (String k : m.tensorKeys()) {
+            if (k.equals(m.upKey())) {
+                addScaled(writer, lora.file(), k, r, Rounding.ACCURATE);
+            } else {
+                writer.copy(lora.file(), k);
+            }
+        }
     }
 }

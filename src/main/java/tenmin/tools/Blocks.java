@@ -11,7 +11,6 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
 import tenmin.core.InputException;
-import tenmin.core.PyFormat;
 import tenmin.core.Reporter;
 import tenmin.core.Reporter.Level;
 import tenmin.formats.SafetensorsWriter;
@@ -70,7 +69,7 @@ public final class Blocks {
                     m.tensorKeys().forEach(k -> writer.copy(lora.file(), k));
                     continue;
                 }
-                addScaledModule(writer, lora, m, r, reporter);
+                TensorScaling.addScaledModule(writer, lora, m, r, reporter);
                 scaled++;
             }
             if (kept == 0) {
@@ -86,25 +85,6 @@ public final class Blocks {
                 throw new UncheckedIOException(out + ": write failed: " + e.getMessage(), e);
             }
             return new Result(out, weights, kept, scaled, dropped);
-        }
-    }
-
-    /** Multiplies the module's lora_up by r (ΔW scales by r); its other tensors are copied. */
-    static void addScaledModule(SafetensorsWriter writer, LoraFile lora, LoraModule m, double r, Reporter reporter) {
-        if (!m.tensors().containsKey(LoraModule.UP)) {
-            throw new InputException(lora.path() + ": cannot scale module " + m.name() + " by " + PyFormat.repr(r)
-                    + ": it has no lora_up.weight (" + m.typeLabel() + ")");
-        }
-        if (m.hasDora()) {
-            reporter.log(Level.WARNING, "warning: " + m.name() + " is a DoRA module: scaling lora_up changes its"
-                    + " direction and the loader renormalises the magnitude, so its effect is not linear in the ratio");
-        }
-        for (String k : m.tensorKeys()) {
-            if (k.equals(m.upKey())) {
-                TensorScaling.addScaled(writer, lora.file(), k, r, TensorScaling.Rounding.ACCURATE);
-            } else {
-                writer.copy(lora.file(), k);
-            }
         }
     }
 

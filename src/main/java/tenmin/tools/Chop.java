@@ -110,24 +110,18 @@ public final class Chop {
         }
     }
 
-    /** Scales each module's lora_up by w (ΔW ∝ w); every other key of the block is copied unchanged. */
+    /** Scales each module's lora_up by w (ΔW ∝ w); keys outside a module are refused. */
     private static void addLinear(SafetensorsWriter writer, LoraFile lora, Block block, double w, Reporter reporter) {
+        java.util.Set<String> modules = new java.util.TreeSet<>();
         for (String key : block.keys()) {
-            if (key.endsWith(LoraModule.UP)) {
-                TensorScaling.addScaled(writer, lora.file(), key, w, Rounding.ACCURATE);
-                continue;
+            modules.add(key.substring(0, Math.max(0, key.indexOf('.'))));
+        }
+        for (String name : modules) {
+            LoraModule m = lora.module(name);
+            if (m == null) {
+                throw new InputException(lora.path() + ": cannot scale \"" + name + "\": not a module tensor");
             }
-            String module = key.substring(0, key.indexOf('.'));
-            LoraModule m = lora.module(module);
-            if (m == null || !m.tensors().containsKey(LoraModule.UP)) {
-                throw new InputException(lora.path() + ": cannot scale \"" + key + "\" by " + PyFormat.repr(w)
-                        + ": its module has no lora_up.weight (use weights 0/1, or --compat to scale every tensor)");
-            }
-            if (key.endsWith(LoraModule.DORA)) {
-                reporter.log(Level.WARNING, "WARNING: " + module + " is a DoRA module: scaling lora_up changes its"
-                        + " direction, the loader renormalises the magnitude, so its effect is not linear in the weight");
-            }
-            writer.copy(lora.file(), key);
+            TensorScaling.addScaledModule(writer, lora, m, w, reporter);
         }
     }
 
