@@ -115,16 +115,46 @@ public final class DeltaMath {
                                 float scale) {
         IntStream.range(0, rows).parallel().forEach(o -> {
             int base = (rowOffset + o) * cols;
-            for (int j = 0; j < rank; j++) {
+            int j = 0;
+            // four rank rows per pass: W is loaded and stored once per four multiply-adds
+            for (; j + 3 < rank; j += 4) {
+                addRows4(w, base, down, j * cols, cols, scale * up[o * rank + j], scale * up[o * rank + j + 1],
+                        scale * up[o * rank + j + 2], scale * up[o * rank + j + 3]);
+            }
+            for (; j < rank; j++) {
                 float a = scale * up[o * rank + j];
-                if (a == 0) {
-                    continue;
-                }
                 int d = j * cols;
                 for (int c = 0; c < cols; c++) {
                     w[base + c] += a * down[d + c];
                 }
             }
         });
+    }
+
+    /** {@code w[base + c] += a0·D[d+c] + a1·D[d+cols+c] + a2·D[d+2cols+c] + a3·D[d+3cols+c]}, in that order. */
+    private static void addRows4(float[] w, int base, float[] down, int d, int cols, float a0, float a1, float a2,
+                                 float a3) {
+        FloatVector v0 = FloatVector.broadcast(F, a0);
+        FloatVector v1 = FloatVector.broadcast(F, a1);
+        FloatVector v2 = FloatVector.broadcast(F, a2);
+        FloatVector v3 = FloatVector.broadcast(F, a3);
+        int bound = F.loopBound(cols);
+        int c = 0;
+        for (; c < bound; c += F.length()) {
+            FloatVector acc = FloatVector.fromArray(F, w, base + c);
+            acc = acc.add(v0.mul(FloatVector.fromArray(F, down, d + c)));
+            acc = acc.add(v1.mul(FloatVector.fromArray(F, down, d + cols + c)));
+            acc = acc.add(v2.mul(FloatVector.fromArray(F, down, d + 2 * cols + c)));
+            acc = acc.add(v3.mul(FloatVector.fromArray(F, down, d + 3 * cols + c)));
+            acc.intoArray(w, base + c);
+        }
+        for (; c < cols; c++) {
+            float acc = w[base + c];
+            acc += a0 * down[d + c];
+            acc += a1 * down[d + cols + c];
+            acc += a2 * down[d + 2 * cols + c];
+            acc += a3 * down[d + 3 * cols + c];
+            w[base + c] = acc;
+        }
     }
 }

@@ -33,7 +33,7 @@ public final class SyntheticLora {
      */
     public static List<Module> sdxlModules(String listName, int linearRank, int convRank) {
         try {
-            JsonNode root = new ObjectMapper().readTree(Fixtures.require("sdxl-keys.json").toFile());
+            JsonNode root = new ObjectMapper().readTree(Fixtures.resolve("sdxl-keys.json").toFile());
             List<Module> out = new ArrayList<>();
             for (JsonNode m : root.get(listName)) {
                 boolean conv = m.get("kind").asText().equals("conv");
