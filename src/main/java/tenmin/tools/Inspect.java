@@ -40,10 +40,12 @@ public final class Inspect {
     /**
      * File hashes. {@code sha256}: the whole file; {@code autoV2}: its first 10 hex digits (A1111/Civitai);
      * {@code dataSha256}: the data section after the header (kohya's {@code sshs_model_hash}, the AddNet
-     * hash); {@code legacy}: for checkpoints A1111's old model hash (8 hex of 64 KiB at 1 MiB).
+     * hash); {@code loraHash}: for LoRAs its first 12 hex digits, the hash A1111 writes under "Lora hashes";
+     * {@code legacy}: for checkpoints A1111's old model hash (8 hex of 64 KiB at 1 MiB).
      * {@code checks}: stored {@code sshs_*} values compared with the computed ones.
      */
-    public record FileHashes(String sha256, String autoV2, String dataSha256, String legacy, List<HashCheck> checks) {
+    public record FileHashes(String sha256, String autoV2, String dataSha256, String loraHash, String legacy,
+                             List<HashCheck> checks) {
     }
 
     /**
@@ -265,7 +267,7 @@ public final class Inspect {
                     : "8 hex of 64 KiB at 1 MiB of the file as saved with only its ss_* metadata"));
         }
         String legacy = lora ? null : Hashes.legacyHash(all);
-        return new FileHashes(sha, sha.substring(0, 10), dataSha, legacy, checks);
+        return new FileHashes(sha, sha.substring(0, 10), dataSha, lora ? dataSha.substring(0, 12) : null, legacy, checks);
     }
 
     /**

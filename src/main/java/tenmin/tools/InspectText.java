@@ -161,6 +161,9 @@ public final class InspectText {
         out.add("  sha256 (file)        " + h.sha256());
         out.add("  AutoV2 (A1111)       " + h.autoV2());
         out.add("  sha256 (data only)   " + h.dataSha256() + "   (kohya sshs_model_hash, AddNet)");
+        if (h.loraHash() != null) {
+            out.add("  LoRA hash (A1111)    " + h.loraHash() + "   (\"Lora hashes\" in image infotext)");
+        }
         if (h.legacy() != null) {
             out.add("  legacy model hash    " + h.legacy() + "   (A1111's old 8-digit hash)");
         }

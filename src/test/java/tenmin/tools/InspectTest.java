@@ -175,6 +175,7 @@ class InspectTest {
         assertEquals(sha256(stampedBytes), h.get("sha256").asText());
         assertEquals(sha256(stampedBytes).substring(0, 10), h.get("autoV2").asText());
         assertEquals(data, h.get("dataSha256").asText(), "metadata edits do not change the data hash");
+        assertEquals(data.substring(0, 12), h.get("loraHash").asText());
         for (JsonNode c : h.get("checks")) {
             assertTrue(c.get("matches").asBoolean(), c.toString());
         }
