@@ -1,7 +1,5 @@
 package tenmin.tools;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -79,11 +77,7 @@ public final class Blocks {
             for (String k : lora.looseKeys()) {
                 writer.copy(lora.file(), k);
             }
-            try {
-                writer.write(out);
-            } catch (IOException e) {
-                throw new UncheckedIOException(out + ": write failed: " + e.getMessage(), e);
-            }
+            Outputs.write(writer, out);
             return new Result(out, weights, kept, scaled, dropped);
         }
     }

@@ -1,7 +1,5 @@
 package tenmin.tools;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -100,11 +98,7 @@ public final class Chop {
             for (String key : layout.passThrough()) {
                 writer.copy(lora.file(), key);
             }
-            try {
-                writer.write(out);
-            } catch (IOException e) {
-                throw new UncheckedIOException(out + ": write failed: " + e.getMessage(), e);
-            }
+            Outputs.write(writer, out);
             reporter.log(Level.INFO, "INFO: Filtered LoRA saved to " + out);
             return new Result(out, kept, layout.passThrough().size());
         }

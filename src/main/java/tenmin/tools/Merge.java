@@ -2,7 +2,6 @@ package tenmin.tools;
 
 import java.io.IOException;
 import java.io.OutputStream;
-import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -176,9 +175,7 @@ public final class Merge {
                     progress.advance(t.sizeBytes());
                 });
             }
-            writer.write(cfg.output());
-        } catch (IOException e) {
-            throw new UncheckedIOException(cfg.output() + ": write failed: " + e.getMessage(), e);
+            Outputs.write(writer, cfg.output());
         }
     }
 

@@ -1,10 +1,12 @@
 package tenmin.tools;
 
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
 import tenmin.core.InputException;
+import tenmin.formats.SafetensorsWriter;
 
 /** Output file names and the guard that no tool ever writes over one of its inputs. */
 public final class Outputs {
@@ -37,6 +39,15 @@ public final class Outputs {
                 throw new InputException(output + ": the output would overwrite the input " + in
                         + "; choose another name with -o");
             }
+        }
+    }
+
+    /** Writes {@code writer}'s file atomically to {@code output}; an I/O failure is an internal error. */
+    public static void write(SafetensorsWriter writer, Path output) {
+        try {
+            writer.write(output);
+        } catch (IOException e) {
+            throw new UncheckedIOException(output + ": write failed: " + e.getMessage(), e);
         }
     }
 }

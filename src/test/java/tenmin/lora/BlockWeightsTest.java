@@ -212,7 +212,7 @@ class BlockWeightsTest {
         assertEquals(0, w.ratio("lora_unet_input_blocks_1_0_in_layers_2"), "IN01 is not a 12-slot block");
         assertEquals(0, w.ratio("lora_unet_output_blocks_7_0_in_layers_2"), "OUT07 neither");
         assertEquals(1, w.ratio("lora_unet_input_blocks_4_1_proj_in"));
-        assertEquals(1, w.warnings().size() >= 1 ? 1 : 0, w.warnings().toString());
+        assertTrue(w.warnings().stream().anyMatch(s -> s.contains("IN01")), w.warnings().toString());
         // R and U: hako's ranges, numpy's seeding. seed(7): round(random_sample(),3) = 0.076, 0.78; round(uniform(-0.5,1.5),3) = 0.377
         BlockWeights r = BlockWeights.resolve("R,R,U,1,1,1,1,1,1,1,1,1", locon(), new Options(Format.LBW, false, 7, 4, 1));
         assertTrue(r.populated().startsWith("0.076,0.78,0.377,1,"), r.populated());

@@ -19,6 +19,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 
 import tenmin.formats.SafetensorsFile;
 import tenmin.testing.Cli;
+import tenmin.testing.DenseDelta;
 import tenmin.testing.Fixtures;
 import tenmin.testing.Numerics;
 
@@ -35,25 +36,8 @@ class BlocksTest {
         return f.segment(key).toArray(ValueLayout.JAVA_BYTE);
     }
 
-    /** ΔW = (alpha/r)·up@down, computed here in double from the file's tensors. */
     private static float[] delta(SafetensorsFile f, String module) {
-        float[] up = f.readFloats(module + ".lora_up.weight");
-        float[] down = f.readFloats(module + ".lora_down.weight");
-        double alpha = f.readScalar(module + ".alpha");
-        int rank = (int) f.info(module + ".lora_down.weight").dim(0);
-        int rows = up.length / rank;
-        int cols = down.length / rank;
-        float[] d = new float[rows * cols];
-        for (int o = 0; o < rows; o++) {
-            for (int c = 0; c < cols; c++) {
-                double s = 0;
-                for (int j = 0; j < rank; j++) {
-                    s += (double) up[o * rank + j] * down[j * cols + c];
-                }
-                d[o * cols + c] = (float) (alpha / rank * s);
-            }
-        }
-        return d;
+        return DenseDelta.of(f, module).toFloats();
     }
 
     @Test

@@ -27,6 +27,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import tenmin.formats.SafetensorsFile;
 import tenmin.formats.StDType;
 import tenmin.testing.Cli;
+import tenmin.testing.DenseDelta;
 import tenmin.testing.Fixtures;
 import tenmin.testing.SyntheticLora;
 
@@ -57,27 +58,6 @@ class InspectTest {
         return Arrays.copyOfRange(file, (int) (8 + n), file.length);
     }
 
-    /** ‖(alpha/r)·up@down‖_F with the dense delta, in double. */
-    private static double denseNorm(SafetensorsFile f, String m) {
-        float[] up = f.readFloats(m + ".lora_up.weight");
-        float[] down = f.readFloats(m + ".lora_down.weight");
-        int r = (int) f.info(m + ".lora_down.weight").dim(0);
-        double scale = f.readScalar(m + ".alpha") / r;
-        int rows = up.length / r;
-        int cols = down.length / r;
-        double sum = 0;
-        for (int o = 0; o < rows; o++) {
-            for (int c = 0; c < cols; c++) {
-                double s = 0;
-                for (int j = 0; j < r; j++) {
-                    s += (double) up[o * r + j] * down[j * cols + c];
-                }
-                sum += (scale * s) * (scale * s);
-            }
-        }
-        return Math.sqrt(sum);
-    }
-
     @Test
     void moduleNormsAndBlockEnergiesOfTheFixtureLocon() throws IOException {
         Path p = Fixtures.modelDirs().get(0).resolve("locon.safetensors");
@@ -88,7 +68,7 @@ class InspectTest {
             assertEquals(258, r.get("modules").size());
             for (JsonNode m : r.get("modules")) {
                 String name = m.get("name").asText();
-                double expected = denseNorm(f, name);
+                double expected = DenseDelta.of(f, name).frobenius();
                 assertEquals(expected, m.get("normF").asDouble(), 1e-5 * expected, name);
                 String[] parts = name.split("_");
                 String block = parts[2] + "_" + parts[3] + "." + parts[4]; // input_blocks.4, middle_block.1

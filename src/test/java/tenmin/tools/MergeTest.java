@@ -21,6 +21,7 @@ import tenmin.formats.SafetensorsWriter;
 import tenmin.formats.StDType;
 import tenmin.formats.TensorInfo;
 import tenmin.testing.Cli;
+import tenmin.testing.DenseDelta;
 import tenmin.testing.Fixtures;
 import tenmin.testing.Numerics;
 
@@ -86,21 +87,11 @@ class MergeTest {
                     continue;
                 }
                 touched = true;
-                float[] up = lora.readFloats(m + ".lora_up.weight");     // [out, r(,1,1)]
-                float[] down = lora.readFloats(m + ".lora_down.weight"); // [r, in(,k,k)]
-                int r = (int) lora.info(m + ".lora_down.weight").dim(0);
-                double scale = weights.get(l) * lora.readScalar(m + ".alpha") / r;
-                int rows = up.length / r;
-                assertEquals(cols, down.length / r, m + " columns");
-                int rowOffset = e.getValue() < 0 ? 0 : e.getValue() * rows;
-                for (int o = 0; o < rows; o++) {
-                    for (int c = 0; c < cols; c++) {
-                        double s = 0;
-                        for (int j = 0; j < r; j++) {
-                            s += (double) up[o * r + j] * down[j * cols + c];
-                        }
-                        acc[(rowOffset + o) * cols + c] += scale * s;
-                    }
+                DenseDelta.Delta d = DenseDelta.of(lora, m); // (alpha/r)·[out, r]@[r, in·k·k]
+                assertEquals(cols, d.cols(), m + " columns");
+                int rowOffset = e.getValue() < 0 ? 0 : e.getValue() * d.rows();
+                for (int i = 0; i < d.values().length; i++) {
+                    acc[rowOffset * cols + i] += weights.get(l) * d.values()[i];
                 }
             }
         }
