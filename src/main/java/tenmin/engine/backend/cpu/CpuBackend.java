@@ -462,81 +462,75 @@ public final class CpuBackend implements Backend {
 
     @Override
     public Tensor affine(Scope s, Tensor x, double scale, double shift) {
-        float[] d = f(x, "affine");
-        CpuTensor t = newFloat(s, x.shape(), x.dtype());
-        Elementwise.affine(d, (float) scale, (float) shift, t.data(), d.length);
-        return done(t);
+        return map(s, x, "affine", (in, out, n) -> Elementwise.affine(in, (float) scale, (float) shift, out, n));
     }
 
     @Override
     public Tensor unary(Scope s, Unary op, Tensor x) {
-        float[] d = f(x, "unary");
-        CpuTensor t = newFloat(s, x.shape(), x.dtype());
-        Elementwise.unary(op, d, t.data(), d.length);
-        return done(t);
+        return map(s, x, "unary", (in, out, n) -> Elementwise.unary(op, in, out, n));
     }
 
     @Override
     public Tensor clamp(Scope s, Tensor x, double min, double max) {
-        float[] d = f(x, "clamp");
-        CpuTensor t = newFloat(s, x.shape(), x.dtype());
-        Elementwise.clamp(d, (float) min, (float) max, t.data(), d.length);
-        return done(t);
+        return map(s, x, "clamp", (in, out, n) -> Elementwise.clamp(in, (float) min, (float) max, out, n));
     }
 
     // ---- activations ---------------------------------------------------------------------------
 
     @Override
     public Tensor silu(Scope s, Tensor x) {
-        float[] d = f(x, "silu");
-        CpuTensor t = newFloat(s, x.shape(), x.dtype());
-        Elementwise.silu(d, t.data(), d.length);
-        return done(t);
+        return map(s, x, "silu", Elementwise::silu);
     }
 
     @Override
     public Tensor siluBackward(Scope s, Tensor dOut, Tensor x) {
-        checkGradPair("siluBackward", dOut, x);
-        CpuTensor t = newFloat(s, x.shape(), x.dtype());
-        Elementwise.siluBackward(f(dOut, "siluBackward"), f(x, "siluBackward"), t.data(), t.data().length);
-        return done(t);
+        return mapBackward(s, dOut, x, "siluBackward", Elementwise::siluBackward);
     }
 
     @Override
     public Tensor gelu(Scope s, Tensor x, GeluApproximation approximation) {
-        float[] d = f(x, "gelu");
-        CpuTensor t = newFloat(s, x.shape(), x.dtype());
-        Elementwise.gelu(d, t.data(), d.length, approximation);
-        return done(t);
+        return map(s, x, "gelu", (in, out, n) -> Elementwise.gelu(in, out, n, approximation));
     }
 
     @Override
     public Tensor geluBackward(Scope s, Tensor dOut, Tensor x, GeluApproximation approximation) {
-        checkGradPair("geluBackward", dOut, x);
-        CpuTensor t = newFloat(s, x.shape(), x.dtype());
-        Elementwise.geluBackward(f(dOut, "geluBackward"), f(x, "geluBackward"), t.data(), t.data().length, approximation);
-        return done(t);
+        return mapBackward(s, dOut, x, "geluBackward",
+                (dy, in, dx, n) -> Elementwise.geluBackward(dy, in, dx, n, approximation));
     }
 
     @Override
     public Tensor quickGelu(Scope s, Tensor x) {
-        float[] d = f(x, "quickGelu");
-        CpuTensor t = newFloat(s, x.shape(), x.dtype());
-        Elementwise.quickGelu(d, t.data(), d.length);
-        return done(t);
+        return map(s, x, "quickGelu", Elementwise::quickGelu);
     }
 
     @Override
     public Tensor quickGeluBackward(Scope s, Tensor dOut, Tensor x) {
-        checkGradPair("quickGeluBackward", dOut, x);
+        return mapBackward(s, dOut, x, "quickGeluBackward", Elementwise::quickGeluBackward);
+    }
+
+    /** An elementwise kernel {@code out[i] = f(in[i])} over {@code n} values. */
+    private interface Map {
+        void apply(float[] in, float[] out, int n);
+    }
+
+    /** An elementwise backward kernel {@code dx[i] = dy[i] · f'(x[i])}. */
+    private interface MapBackward {
+        void apply(float[] dy, float[] x, float[] dx, int n);
+    }
+
+    private Tensor map(Scope s, Tensor x, String op, Map kernel) {
+        float[] d = f(x, op);
         CpuTensor t = newFloat(s, x.shape(), x.dtype());
-        Elementwise.quickGeluBackward(f(dOut, "quickGeluBackward"), f(x, "quickGeluBackward"), t.data(), t.data().length);
+        kernel.apply(d, t.data(), d.length);
         return done(t);
     }
 
-    private static void checkGradPair(String op, Tensor dOut, Tensor x) {
+    private Tensor mapBackward(Scope s, Tensor dOut, Tensor x, String op, MapBackward kernel) {
         sameDtype(op, dOut, x);
         sameShape(op, dOut, x);
+        CpuTensor t = newFloat(s, x.shape(), x.dtype());
+        kernel.apply(f(dOut, op), f(x, op), t.data(), t.data().length);
+        return done(t);
     }
 
     // ---- matrix products -----------------------------------------------------------------------
@@ -652,7 +646,8 @@ public final class CpuBackend implements Backend {
     @Override
     public LayerGrads groupNormBackward(Scope s, Tensor dOut, Tensor x, NormResult forward, Tensor gamma, int groups,
                                         OutputMask mask) {
-        checkGradPair("groupNormBackward", dOut, x);
+        sameDtype("groupNormBackward", dOut, x);
+        sameShape("groupNormBackward", dOut, x);
         int c = x.dim(1);
         int spatial = (int) x.shape().numel(2, x.rank());
         int rows = x.dim(0) * groups;
@@ -680,7 +675,8 @@ public final class CpuBackend implements Backend {
     @Override
     public LayerGrads layerNormBackward(Scope s, Tensor dOut, Tensor x, NormResult forward, Tensor gamma,
                                         OutputMask mask) {
-        checkGradPair("layerNormBackward", dOut, x);
+        sameDtype("layerNormBackward", dOut, x);
+        sameShape("layerNormBackward", dOut, x);
         int c = x.dim(-1);
         int rows = (int) (x.numel() / Math.max(1, c));
         return normBackward(s, dOut, x, forward, gamma, mask, rows, c, c, Norms.lastDimChannels(), "layerNormBackward");
