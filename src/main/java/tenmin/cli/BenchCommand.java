@@ -10,6 +10,8 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import tenmin.core.InputException;
 import tenmin.core.Reporter;
+import tenmin.engine.api.Backend;
+import tenmin.engine.api.Trace;
 import tenmin.engine.backend.cpu.CpuBackend;
 import tenmin.engine.backend.cpu.KernelBenchmark;
 
@@ -52,9 +54,10 @@ public final class BenchCommand implements Callable<Integer> {
             throw new InputException("bench: --runs must be >= 1, --warmup >= 0 and --threads >= 1");
         }
         int n = threads != null ? threads : Runtime.getRuntime().availableProcessors();
-        try (CpuBackend backend = new CpuBackend(n)) {
-            List<KernelBenchmark.Result> results = KernelBenchmark.run(backend, warmup, runs,
-                    session.reporter(Reporter.Level.INFO));
+        Reporter reporter = session.reporter(Reporter.Level.INFO);
+        try (CpuBackend cpu = new CpuBackend(n)) {
+            Backend backend = Trace.fromEnvironment(reporter).wrap(cpu);   // TENMIN_TRACE=1 prints every op
+            List<KernelBenchmark.Result> results = KernelBenchmark.run(backend, warmup, runs, reporter);
             session.out().printf(Locale.ROOT, "cpu backend, %d threads, Java %s, median of %d runs after >= %d warm-up runs"
                     + " and >= %d ms%n", n, Runtime.version(), runs, warmup, KernelBenchmark.WARMUP_MILLIS);
             session.out().printf(Locale.ROOT, "%-70s %10s %10s%n", "case", "ms", "GFLOP/s");

@@ -10,6 +10,7 @@ import java.util.List;
 
 import org.junit.jupiter.api.Test;
 
+import tenmin.core.InputException;
 import tenmin.core.Reporter;
 import tenmin.engine.backend.cpu.CpuBackend;
 
@@ -75,7 +76,7 @@ class TraceTest {
         assertSame(Trace.OFF, Trace.parse(null, Reporter.SILENT));
         assertSame(Trace.OFF, Trace.parse("0", Reporter.SILENT));
         assertEquals(2, Trace.parse("2", Reporter.SILENT).level());
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Trace.parse("yes", Reporter.SILENT));
+        InputException e = assertThrows(InputException.class, () -> Trace.parse("yes", Reporter.SILENT));
         assertTrue(e.getMessage().contains("TENMIN_TRACE"));
         try (CpuBackend cpu = new CpuBackend(1)) {
             assertSame(cpu, Trace.OFF.wrap(cpu));
