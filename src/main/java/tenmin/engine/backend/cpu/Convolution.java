@@ -31,6 +31,10 @@ final class Convolution {
         }
     }
 
+    /** Workspace slots of the calling thread for col and dcol (Gemm uses 0..2, Attention 3..4). */
+    private static final int SLOT_COL = 5;
+    private static final int SLOT_DCOL = 6;
+
     private Convolution() {
     }
 
@@ -38,7 +42,7 @@ final class Convolution {
     static void forward(Parallel par, Geometry g, float[] x, float[] w, float[] bias, float[] y) {
         int hw = g.h() * g.w();
         int ohw = g.outH() * g.outW();
-        float[] col = g.isPointwise() ? null : new float[g.ckk() * ohw];
+        float[] col = g.isPointwise() ? null : par.workspace().floats(SLOT_COL, g.ckk() * ohw);
         for (int n = 0; n < g.n(); n++) {
             float[] src = x;
             int srcOff = n * g.c() * hw;
@@ -69,8 +73,8 @@ final class Convolution {
         int hw = g.h() * g.w();
         int ohw = g.outH() * g.outW();
         boolean pointwise = g.isPointwise();
-        float[] col = !pointwise && dw != null ? new float[g.ckk() * ohw] : null;
-        float[] dcol = !pointwise && dx != null ? new float[g.ckk() * ohw] : null;
+        float[] col = !pointwise && dw != null ? par.workspace().floats(SLOT_COL, g.ckk() * ohw) : null;
+        float[] dcol = !pointwise && dx != null ? par.workspace().floats(SLOT_DCOL, g.ckk() * ohw) : null;
         for (int n = 0; n < g.n(); n++) {
             int xOff = n * g.c() * hw;
             int yOff = n * g.o() * ohw;
@@ -119,6 +123,9 @@ final class Convolution {
                 for (int u = 0; u < k; u++) {
                     for (int v = 0; v < k; v++) {
                         int row = ((c * k + u) * k + v) * oh * ow;
+                        // columns j whose input column j·s + v - p lies inside the image
+                        int j0 = Math.min(ow, Math.max(0, ceilDiv(g.pad() - v, g.stride())));
+                        int j1 = Math.max(j0, Math.min(ow, ceilDiv(g.w() + g.pad() - v, g.stride())));
                         for (int i = 0; i < oh; i++) {
                             int hi = i * g.stride() + u - g.pad();
                             int at = row + i * ow;
@@ -126,16 +133,25 @@ final class Convolution {
                                 Arrays.fill(col, at, at + ow, 0f);
                                 continue;
                             }
-                            int src = xOff + (c * g.h() + hi) * g.w();
-                            for (int j = 0; j < ow; j++) {
-                                int wj = j * g.stride() + v - g.pad();
-                                col[at + j] = wj >= 0 && wj < g.w() ? x[src + wj] : 0f;
+                            int src = xOff + (c * g.h() + hi) * g.w() + v - g.pad();
+                            Arrays.fill(col, at, at + j0, 0f);
+                            if (g.stride() == 1) {
+                                System.arraycopy(x, src + j0, col, at + j0, j1 - j0);
+                            } else {
+                                for (int j = j0; j < j1; j++) {
+                                    col[at + j] = x[src + j * g.stride()];
+                                }
                             }
+                            Arrays.fill(col, at + j1, at + ow, 0f);
                         }
                     }
                 }
             }
         });
+    }
+
+    private static int ceilDiv(int a, int b) {
+        return -Math.floorDiv(-a, b);
     }
 
     /** Adds dcol (CKK, Ho·Wo) back onto image n of dx (overwriting it: dx starts at zero here). */
