@@ -31,7 +31,7 @@ public final class KernelBenchmark {
     }
 
     /** Minimum warm-up time per case: C2 needs about this long to compile the Vector API kernels. */
-    public static final long WARMUP_MILLIS = 1000;
+    public static final long WARMUP_MILLIS = 2000;
 
     private KernelBenchmark() {
     }
