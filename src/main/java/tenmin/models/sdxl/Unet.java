@@ -169,12 +169,20 @@ public final class Unet {
 
     /**
      * The U-Net of a single-file SDXL checkpoint (keys under {@link #KEY_PREFIX}), weights converted per
-     * tensor to {@code dtype} and owned by {@code scope}; activations in {@code dtype}.
+     * tensor to {@code dtype} and owned by a child scope "unet weights" of {@code scope}; activations in
+     * {@code dtype}.
      *
-     * @throws InputException naming the file and key when a U-Net key is missing or has another shape
+     * @throws InputException naming the file and key when a U-Net key is missing or has another shape;
+     *                        the weights read until then are released
      */
     public static Unet fromCheckpoint(SafetensorsFile file, UnetConfig config, Scope scope, DType dtype) {
-        return new Unet(config, CheckpointParams.of(file, KEY_PREFIX, scope, dtype), Precision.of(dtype));
+        Scope weights = scope.child("unet weights");
+        try {
+            return new Unet(config, CheckpointParams.of(file, KEY_PREFIX, weights, dtype), Precision.of(dtype));
+        } catch (RuntimeException e) {
+            weights.close();
+            throw e;
+        }
     }
 
     /** Shapes only (no memory): the key set via {@code ((MetaParams) params()).shapes()}, and the layer geometry. */

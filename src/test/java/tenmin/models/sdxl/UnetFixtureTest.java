@@ -80,6 +80,15 @@ class UnetFixtureTest {
                     ModelFixture.tensor(io, c + ".size_cond", s));
             assertVectorClose(m.name() + " " + c + ".y", io.readFloats(c + ".size_cond"), io.info(c + ".pooled").shape()[1],
                     io.readFloats(c + ".y"), y.toHost());
+            // Integer pixel sizes (I64) give the same vector as their float values.
+            float[] sizes = io.readFloats(c + ".size_cond");
+            long[] asLongs = new long[sizes.length];
+            for (int i = 0; i < sizes.length; i++) {
+                asLongs[i] = (long) sizes[i];
+            }
+            Tensor yLong = SdxlConditioning.vector(f, ModelFixture.tensor(io, c + ".pooled", s),
+                    s.fromHost(asLongs, sizes.length / SdxlConditioning.SIZE_VALUES, SdxlConditioning.SIZE_VALUES));
+            org.junit.jupiter.api.Assertions.assertArrayEquals(y.toHost(), yLong.toHost());
         }
         assertEquals(0, backend.liveTensors(), "tensors left alive");
     }
