@@ -60,8 +60,13 @@ class TrainArgsTest {
         prompts = Files.writeString(data.resolve("sample-prompts.txt"), "a cat --w 1024 --h 1024\n");
     }
 
-    /** The guide's complete command line, paths replaced. */
+    /** The guide's complete command line for the files of this test. */
     List<String> guide() {
+        return guide(model, data, out, prompts);
+    }
+
+    /** The guide's complete command line, paths replaced. */
+    static List<String> guide(Path model, Path data, Path out, Path prompts) {
         return new ArrayList<>(List.of(
                 "--pretrained_model_name_or_path=" + model, "--train_data_dir=" + data, "--resolution=1024,1024",
                 "--output_dir=" + out, "--output_name=yifftoolkit-schnell", "--enable_bucket", "--min_bucket_reso=256",
