@@ -10,16 +10,17 @@ import tenmin.core.InputException;
 
 /**
  * An RGB image as three float planes with values 0..255 (alpha dropped, as PIL's {@code convert("RGB")}
- * does for the reference), plus the resize and crop steps of trainer-spec §3.4.
+ * does for the reference), plus the resize and crop steps of trainer-spec §3.4. (The 8-bit picture type
+ * of the project is {@link tenmin.formats.RgbImage}; this one exists for resampling in float.)
  *
  * @param width  pixels
  * @param height pixels
  * @param planes R, G, B, each {@code height*width}, row-major
  */
-public record RgbImage(int width, int height, float[][] planes) {
+public record ImagePlanes(int width, int height, float[][] planes) {
 
     /** Reads png/jpg/bmp (JDK) and webp (TwelveMonkeys plugin); a file no reader decodes is an input error. */
-    public static RgbImage read(Path file) {
+    public static ImagePlanes read(Path file) {
         BufferedImage img;
         try {
             img = ImageIO.read(file.toFile());
@@ -32,7 +33,7 @@ public record RgbImage(int width, int height, float[][] planes) {
         return fromBuffered(img);
     }
 
-    public static RgbImage fromBuffered(BufferedImage img) {
+    public static ImagePlanes fromBuffered(BufferedImage img) {
         int w = img.getWidth();
         int h = img.getHeight();
         int[] argb = img.getRGB(0, 0, w, h, null, 0, w);
@@ -42,14 +43,14 @@ public record RgbImage(int width, int height, float[][] planes) {
             p[1][i] = (argb[i] >>> 8) & 0xFF;
             p[2][i] = argb[i] & 0xFF;
         }
-        return new RgbImage(w, h, p);
+        return new ImagePlanes(w, h, p);
     }
 
     /**
      * Resizes to {@code w x h}: area averaging (OpenCV {@code INTER_AREA}) when both sides shrink, Lanczos-3
      * (PIL {@code LANCZOS}) otherwise, as kohya's {@code trim_and_resize_if_required} chooses.
      */
-    public RgbImage resize(int w, int h) {
+    public ImagePlanes resize(int w, int h) {
         if (w == width && h == height) {
             return this;
         }
@@ -64,7 +65,7 @@ public record RgbImage(int width, int height, float[][] planes) {
                 clamp255(out[c]); // Lanczos overshoots; PIL clips to 0..255
             }
         }
-        return new RgbImage(w, h, out);
+        return new ImagePlanes(w, h, out);
     }
 
     private static void clamp255(float[] a) {
@@ -74,7 +75,7 @@ public record RgbImage(int width, int height, float[][] planes) {
     }
 
     /** The centre {@code w x h} crop: left = (width−w)/2, top = (height−h)/2, rounded down. */
-    public RgbImage centerCrop(int w, int h) {
+    public ImagePlanes centerCrop(int w, int h) {
         if (w > width || h > height) {
             throw new IllegalArgumentException("crop " + w + "x" + h + " larger than image " + width + "x" + height);
         }
@@ -86,11 +87,11 @@ public record RgbImage(int width, int height, float[][] planes) {
                 System.arraycopy(planes[c], (top + y) * width + left, out[c], y * w, w);
             }
         }
-        return new RgbImage(w, h, out);
+        return new ImagePlanes(w, h, out);
     }
 
     /** Mirror image (left-right). */
-    public RgbImage flipHorizontal() {
+    public ImagePlanes flipHorizontal() {
         float[][] out = new float[3][width * height];
         for (int c = 0; c < 3; c++) {
             for (int y = 0; y < height; y++) {
@@ -99,7 +100,7 @@ public record RgbImage(int width, int height, float[][] planes) {
                 }
             }
         }
-        return new RgbImage(width, height, out);
+        return new ImagePlanes(width, height, out);
     }
 
     /** The VAE's input: (3, H, W) with values rounded to 8 bits as the reference's uint8 image, mapped to [-1, 1]. */
@@ -116,7 +117,7 @@ public record RgbImage(int width, int height, float[][] planes) {
     }
 
     /** Resize and centre-crop into a bucket as {@link Buckets.Assignment} says. */
-    public RgbImage fitToBucket(Buckets.Assignment a) {
+    public ImagePlanes fitToBucket(Buckets.Assignment a) {
         return resize(a.resizedWidth(), a.resizedHeight()).centerCrop(a.bucket().width(), a.bucket().height());
     }
 }
