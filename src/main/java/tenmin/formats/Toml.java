@@ -398,25 +398,14 @@ public final class Toml {
     }
 
     private String multiLineBasicString() {
-        pos += 3;
-        if (src.startsWith("\r\n", pos)) {
-            pos += 2;
-            line++;
-        } else if (!eof() && peek() == '\n') {
-            pos++;
-            line++;
-        }
+        openMultiLine();
         StringBuilder sb = new StringBuilder();
         while (true) {
             if (eof()) {
                 throw error("unterminated multi-line string");
             }
             if (src.startsWith("\"\"\"", pos)) {
-                // up to two extra quotes belong to the content
-                int extra = 0;
-                while (extra < 2 && src.startsWith("\"\"\"\"", pos + extra)) {
-                    extra++;
-                }
+                int extra = extraQuotes('"');
                 sb.append("\"".repeat(extra));
                 pos += 3 + extra;
                 return sb.toString();
@@ -450,6 +439,28 @@ public final class Toml {
         }
     }
 
+    /** Skips a multi-line string's opening delimiter and the newline right after it (not part of the value). */
+    private void openMultiLine() {
+        pos += 3;
+        if (src.startsWith("\r\n", pos)) {
+            pos += 2;
+            line++;
+        } else if (!eof() && peek() == '\n') {
+            pos++;
+            line++;
+        }
+    }
+
+    /** At a closing triple quote: how many quotes before it (up to two) still belong to the content. */
+    private int extraQuotes(char q) {
+        String four = String.valueOf(q).repeat(4);
+        int extra = 0;
+        while (extra < 2 && src.startsWith(four, pos + extra)) {
+            extra++;
+        }
+        return extra;
+    }
+
     private String literalString() {
         pos++; // '
         int start = pos;
@@ -468,24 +479,14 @@ public final class Toml {
     }
 
     private String multiLineLiteralString() {
-        pos += 3;
-        if (src.startsWith("\r\n", pos)) {
-            pos += 2;
-            line++;
-        } else if (!eof() && peek() == '\n') {
-            pos++;
-            line++;
-        }
+        openMultiLine();
         int start = pos;
         while (true) {
             if (eof()) {
                 throw error("unterminated multi-line literal string");
             }
             if (src.startsWith("'''", pos)) {
-                int extra = 0;
-                while (extra < 2 && src.startsWith("''''", pos + extra)) {
-                    extra++;
-                }
+                int extra = extraQuotes('\'');
                 String s = src.substring(start, pos + extra);
                 pos += 3 + extra;
                 return s;

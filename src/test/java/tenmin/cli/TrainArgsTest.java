@@ -5,10 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -21,6 +18,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 import tenmin.core.InputException;
 import tenmin.core.Reporter;
+import tenmin.testing.Cli;
+import tenmin.testing.LogLines;
 import tenmin.train.TrainConfig;
 import tenmin.train.schedule.LrSchedule;
 
@@ -32,25 +31,6 @@ class TrainArgsTest {
     Path out;
     Path prompts;
 
-    /** Collects log lines. */
-    static final class Lines implements Reporter {
-        final List<String> lines = new ArrayList<>();
-
-        @Override
-        public void log(Level level, String line) {
-            lines.add(line);
-        }
-
-        @Override
-        public boolean enabled(Level level) {
-            return true;
-        }
-
-        @Override
-        public Progress progress(String label, long total) {
-            return SILENT.progress(label, total);
-        }
-    }
 
     @BeforeEach
     void files() throws IOException {
@@ -92,7 +72,7 @@ class TrainArgsTest {
 
     @Test
     void acceptsTheGuidesCommandLine() {
-        Lines log = new Lines();
+        LogLines log = new LogLines();
         TrainConfig c = parse(guide(), log);
         assertEquals(model, c.paths().pretrainedModel());
         assertEquals("yifftoolkit-schnell", c.paths().outputName());
@@ -130,9 +110,9 @@ class TrainArgsTest {
         assertEquals(prompts, c.sample().prompts());
         // sdpa, max_data_loader_n_workers, dataset_repeats, rank_dropout_scale: one warning each
         for (String flag : List.of("--sdpa", "--max_data_loader_n_workers", "--dataset_repeats", "rank_dropout_scale")) {
-            assertEquals(1, log.lines.stream().filter(l -> l.startsWith("WARNING") && l.contains(flag)).count(), flag);
+            assertEquals(1, log.count("WARNING", flag), flag);
         }
-        assertEquals(4, log.lines.stream().filter(l -> l.startsWith("WARNING")).count(), log.lines.toString());
+        assertEquals(4, log.count("WARNING", ""), log.lines().toString());
     }
 
     @Test
@@ -250,28 +230,19 @@ class TrainArgsTest {
 
     @Test
     void commandValidatesThenFailsHonestly() {
-        ByteArrayOutputStream o = new ByteArrayOutputStream();
-        ByteArrayOutputStream e = new ByteArrayOutputStream();
         List<String> a = new ArrayList<>(List.of("train"));
         a.addAll(guide());
-        int code = Main.run(a.toArray(String[]::new), new PrintStream(o, true, StandardCharsets.UTF_8),
-                new PrintStream(e, true, StandardCharsets.UTF_8));
-        String err = e.toString(StandardCharsets.UTF_8);
-        assertEquals(1, code, err);
-        assertTrue(err.contains("training loop not yet available"), err);
+        Cli.Run run = Cli.run(a.toArray(String[]::new));
+        assertEquals(1, run.exit(), run.toString());
+        assertTrue(run.err().contains("training loop not yet available"), run.toString());
         assertFalse(Files.exists(out), "nothing may be written");
 
-        ByteArrayOutputStream e2 = new ByteArrayOutputStream();
-        int bad = Main.run(new String[] {"train", "--frobnicate"}, new PrintStream(new ByteArrayOutputStream()),
-                new PrintStream(e2, true, StandardCharsets.UTF_8));
-        assertEquals(2, bad);
-        String err2 = e2.toString(StandardCharsets.UTF_8);
-        assertTrue(err2.contains("unknown flag --frobnicate") && err2.lines().count() == 1, err2);
+        Cli.Run bad = Cli.run("train", "--frobnicate");
+        assertEquals(2, bad.exit(), bad.toString());
+        assertTrue(bad.err().contains("unknown flag --frobnicate") && bad.err().lines().count() == 1, bad.toString());
 
-        ByteArrayOutputStream help = new ByteArrayOutputStream();
-        assertEquals(0, Main.run(new String[] {"train", "--help"}, new PrintStream(help, true, StandardCharsets.UTF_8),
-                new PrintStream(new ByteArrayOutputStream())));
-        String h = help.toString(StandardCharsets.UTF_8);
-        assertTrue(h.contains("--optimizer_type") && h.contains("Exit codes"), h);
+        Cli.Run help = Cli.run("train", "--help");
+        assertEquals(0, help.exit(), help.toString());
+        assertTrue(help.out().contains("--optimizer_type") && help.out().contains("Exit codes"), help.toString());
     }
 }

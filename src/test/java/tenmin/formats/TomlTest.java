@@ -136,6 +136,13 @@ class TomlTest {
     }
 
     @Test
+    void quotesBeforeTheClosingDelimiterBelongToTheContent() {
+        Map<String, Object> m = p("a = \"\"\"say \"hi\"\"\"\"\"\nb = '''it'''''\n");
+        assertEquals("say \"hi\"\"", m.get("a"));
+        assertEquals("it''", m.get("b"));
+    }
+
+    @Test
     void emptyDocumentAndCrlf() {
         assertTrue(p("").isEmpty());
         assertEquals(Map.of("a", 1L, "b", "x"), p("# c\r\na = 1\r\nb = \"x\"\r\n"));

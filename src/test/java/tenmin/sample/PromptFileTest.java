@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 
 import org.junit.jupiter.api.Test;
@@ -15,6 +14,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 import tenmin.core.InputException;
 import tenmin.core.Reporter;
+import tenmin.testing.LogLines;
 
 class PromptFileTest {
     @TempDir
@@ -30,8 +30,9 @@ class PromptFileTest {
                 a dog --W 1000 --H 50 --S 5000 --ss k_euler_a --cn ignored.png
                 w 640 wolf
                 """;
-        List<String> warnings = new ArrayList<>();
-        List<PromptFile.SamplePrompt> p = PromptFile.parseText(text, "p.txt", "euler_a", collect(warnings));
+        LogLines log = new LogLines();
+        List<PromptFile.SamplePrompt> p = PromptFile.parseText(text, "p.txt", "euler_a", log);
+        List<String> warnings = log.lines();
         assertEquals(4, p.size());
         PromptFile.SamplePrompt a = p.get(0);
         assertEquals(new PromptFile.SamplePrompt(0, "1girl, solo", "lowres, bad hands", 1024, 768, 42L, 28, 6.5,
@@ -52,9 +53,9 @@ class PromptFileTest {
 
     @Test
     void badValuesAreReportedAndIgnored() {
-        List<String> warnings = new ArrayList<>();
-        List<PromptFile.SamplePrompt> p = PromptFile.parseText("x --l 7.5.5 --w 99999999999", "f.txt", "euler_a",
-                collect(warnings));
+        LogLines log = new LogLines();
+        List<PromptFile.SamplePrompt> p = PromptFile.parseText("x --l 7.5.5 --w 99999999999", "f.txt", "euler_a", log);
+        List<String> warnings = log.lines();
         assertEquals(7.5, p.get(0).scale());
         assertEquals(512, p.get(0).width());
         assertEquals(2, warnings.size(), warnings.toString());
@@ -88,22 +89,4 @@ class PromptFileTest {
         assertEquals(5L, PromptFile.read(txt, "euler_a", Reporter.SILENT).get(0).seed());
     }
 
-    private static Reporter collect(List<String> lines) {
-        return new Reporter() {
-            @Override
-            public void log(Level level, String line) {
-                lines.add(line);
-            }
-
-            @Override
-            public boolean enabled(Level level) {
-                return true;
-            }
-
-            @Override
-            public Progress progress(String label, long total) {
-                return SILENT.progress(label, total);
-            }
-        };
-    }
 }

@@ -18,26 +18,11 @@ public final class AdamW extends Optimizer {
         public static final Hyper DEFAULTS = new Hyper(0.9, 0.999, 1e-8, 0.01);
     }
 
-    private static final List<String> SLOTS = List.of("exp_avg", "exp_avg_sq");
     private final Hyper h;
 
     public AdamW(Hyper h) {
+        super("AdamW", "torch.optim.adamw.AdamW", List.of("exp_avg", "exp_avg_sq"));
         this.h = h;
-    }
-
-    @Override
-    public String type() {
-        return "AdamW";
-    }
-
-    @Override
-    public String metadataName() {
-        return "torch.optim.adamw.AdamW";
-    }
-
-    @Override
-    protected List<String> slotNames() {
-        return SLOTS;
     }
 
     @Override

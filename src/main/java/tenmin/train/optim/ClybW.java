@@ -38,10 +38,7 @@ public final class ClybW extends Optimizer {
         public static final Hyper LODEW = new Hyper(0.9, 0.999, 2.0, 1e-8, 0.0, 0.0, 0.0, false);
     }
 
-    private static final List<String> SLOTS = List.of("ema", "ema_squared");
     private final Hyper h;
-    private final String type;
-    private final String metadataName;
 
     public ClybW(Hyper h) {
         this(h, "ClybW", "library.optimizers.clybius.Compass");
@@ -53,28 +50,12 @@ public final class ClybW extends Optimizer {
     }
 
     private ClybW(Hyper h, String type, String metadataName) {
+        super(type, metadataName, List.of("ema", "ema_squared"));
         this.h = h;
-        this.type = type;
-        this.metadataName = metadataName;
     }
 
     public Hyper hyper() {
         return h;
-    }
-
-    @Override
-    public String type() {
-        return type;
-    }
-
-    @Override
-    public String metadataName() {
-        return metadataName;
-    }
-
-    @Override
-    protected List<String> slotNames() {
-        return SLOTS;
     }
 
     @Override

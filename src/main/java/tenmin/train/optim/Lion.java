@@ -18,26 +18,11 @@ public final class Lion extends Optimizer {
         public static final Hyper DEFAULTS = new Hyper(0.9, 0.99, 0.0);
     }
 
-    private static final List<String> SLOTS = List.of("exp_avg");
     private final Hyper h;
 
     public Lion(Hyper h) {
+        super("Lion", "lion_pytorch.lion_pytorch.Lion", List.of("exp_avg"));
         this.h = h;
-    }
-
-    @Override
-    public String type() {
-        return "Lion";
-    }
-
-    @Override
-    public String metadataName() {
-        return "lion_pytorch.lion_pytorch.Lion";
-    }
-
-    @Override
-    protected List<String> slotNames() {
-        return SLOTS;
     }
 
     @Override

@@ -26,15 +26,35 @@ public abstract class Optimizer {
     }
 
     private final Map<String, Slot> slots = new HashMap<>();
+    private final String type;
+    private final String metadataName;
+    private final List<String> slotNames;
+
+    /**
+     * @param type         short name used in state files and messages ({@code ClybW}, {@code AdamW}, ...)
+     * @param metadataName the reference optimizer's module path and class (kohya's {@code ss_optimizer})
+     * @param slotNames    the buffers kept per parameter, in a fixed order
+     */
+    protected Optimizer(String type, String metadataName, List<String> slotNames) {
+        this.type = type;
+        this.metadataName = metadataName;
+        this.slotNames = List.copyOf(slotNames);
+    }
 
     /** Short name used in state files and messages ({@code ClybW}, {@code AdamW}, ...). */
-    public abstract String type();
+    public final String type() {
+        return type;
+    }
 
-    /** What kohya writes as {@code ss_optimizer} for this optimizer (module path + class, with args when set). */
-    public abstract String metadataName();
+    /** What kohya writes as {@code ss_optimizer} for this optimizer (module path + class; args are appended by the caller). */
+    public final String metadataName() {
+        return metadataName;
+    }
 
     /** The buffer names this optimizer keeps per parameter, in a fixed order. */
-    protected abstract List<String> slotNames();
+    protected final List<String> slotNames() {
+        return slotNames;
+    }
 
     /** Updates one parameter with its gradient and learning rate; {@code slot.step} is already incremented. */
     protected abstract void update(Param p, Slot slot, double lr);

@@ -30,22 +30,8 @@ public final class Sgd extends Optimizer {
     private final Hyper h;
 
     public Sgd(Hyper h) {
+        super("SGD", "torch.optim.sgd.SGD", h.momentum() != 0 ? List.of("momentum_buffer") : List.of());
         this.h = h;
-    }
-
-    @Override
-    public String type() {
-        return "SGD";
-    }
-
-    @Override
-    public String metadataName() {
-        return "torch.optim.sgd.SGD";
-    }
-
-    @Override
-    protected List<String> slotNames() {
-        return h.momentum() != 0 ? List.of("momentum_buffer") : List.of();
     }
 
     @Override

@@ -23,30 +23,13 @@ import org.junit.jupiter.api.io.TempDir;
 
 import tenmin.core.InputException;
 import tenmin.core.Reporter;
+import tenmin.testing.LogLines;
 import tenmin.train.Rng;
 
 class DatasetTest {
     @TempDir
     Path root;
 
-    static final class Lines implements Reporter {
-        final List<String> lines = new ArrayList<>();
-
-        @Override
-        public void log(Level level, String line) {
-            lines.add(line);
-        }
-
-        @Override
-        public boolean enabled(Level level) {
-            return true;
-        }
-
-        @Override
-        public Progress progress(String label, long total) {
-            return SILENT.progress(label, total);
-        }
-    }
 
     private static void png(Path p, int w, int h) throws IOException {
         ImageIO.write(new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB), "png", p.toFile());
@@ -69,7 +52,7 @@ class DatasetTest {
         Files.write(dog.resolve("d.txt"), new byte[] {(byte) 0xC3, (byte) 0x28}); // invalid UTF-8: image skipped
         png(dog.resolve("e.png"), 40, 40);
 
-        Lines log = new Lines();
+        LogLines log = new LogLines();
         DreamBoothDataset ds = DreamBoothDataset.scan(root, ".txt", false, log);
         assertEquals(List.of("10_ohwx cat", "2_dog"), ds.subsets().stream().map(DreamBoothDataset.Subset::dirName).toList());
         List<String> names = ds.items().stream().map(i -> i.image().getFileName().toString()).toList();
@@ -81,7 +64,7 @@ class DatasetTest {
         assertEquals(32, ds.items().get(0).width());
         assertEquals(64, ds.items().get(0).height());
         assertEquals(3 * 10 + 1 * 2, ds.numTrainImages());
-        String all = String.join("\n", log.lines);
+        String all = String.join("\n", log.lines());
         assertTrue(all.contains("misc") && all.contains("broken.jpg") && all.contains("d.txt"), all);
 
         InputException strict = assertThrows(InputException.class, () -> DreamBoothDataset.scan(root, ".txt", true, Reporter.SILENT));
