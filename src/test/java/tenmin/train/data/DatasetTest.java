@@ -73,6 +73,27 @@ class DatasetTest {
     }
 
     @Test
+    void bucketPlanRepeatsEntriesAndCountsLikeKohya() throws IOException {
+        Path a = Files.createDirectories(root.resolve("3_a"));
+        Path b = Files.createDirectories(root.resolve("1_b"));
+        png(a.resolve("wide.png"), 200, 100);   // AR 2
+        png(a.resolve("square.png"), 64, 64);
+        png(b.resolve("square2.png"), 100, 100);
+        DreamBoothDataset ds = DreamBoothDataset.scan(root, ".txt", false, Reporter.SILENT);
+        BucketPlan plan = BucketPlan.of(ds, 1024, 1024, true, 256, 2048, 32, false);
+        assertEquals(81, plan.buckets().size());
+        Map<Buckets.Reso, Integer> counts = plan.counts();
+        assertEquals(1 + 3, counts.get(new Buckets.Reso(1024, 1024)));   // square2 once, square three times
+        assertEquals(3, counts.get(new Buckets.Reso(1440, 704)));       // wide three times
+        // |1440/704 - 2| over three images
+        assertEquals(Math.abs(1440.0 / 704 - 2) / 3, plan.meanArError(), 1e-12);
+        assertEquals(2, plan.nonEmptyEntries().size());
+        BucketPlan single = BucketPlan.of(ds, 512, 512, false, 256, 2048, 64, false);
+        assertEquals(List.of(new Buckets.Reso(512, 512)), single.buckets());
+        assertEquals(7, single.entries().get(0).length);
+    }
+
+    @Test
     void globMatchesListedExtensionsInEitherCaseSortedOnce() throws IOException {
         Path d = Files.createDirectories(root.resolve("1_x"));
         for (String n : List.of("b.JPG", "a.jpeg", "c.Png", "d.webp", "e.bmp", "f.gif", "g.txt")) {

@@ -76,7 +76,14 @@ class ImagesTest {
     }
 
     @Test
-    void webpReaderIsRegistered() {
+    void readsWebp(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws java.io.IOException {
         assertTrue(ImageIO.getImageReadersBySuffix("webp").hasNext(), "TwelveMonkeys WebP plugin missing");
+        // a 1x1 lossless WebP (RIFF/VP8L), transparent black: alpha is dropped, RGB kept
+        byte[] webp = java.util.Base64.getDecoder().decode("UklGRhoAAABXRUJQVlA4TA0AAAAvAAAAEAcQERGIiP4HAA==");
+        java.nio.file.Path f = java.nio.file.Files.write(dir.resolve("x.webp"), webp);
+        assertArrayEquals(new int[] {1, 1}, DreamBoothDataset.readSize(f));
+        ImagePlanes img = ImagePlanes.read(f);
+        assertEquals(1, img.width());
+        assertArrayEquals(new float[] {0}, img.planes()[0]);
     }
 }
