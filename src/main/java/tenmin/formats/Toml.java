@@ -442,13 +442,7 @@ public final class Toml {
     /** Skips a multi-line string's opening delimiter and the newline right after it (not part of the value). */
     private void openMultiLine() {
         pos += 3;
-        if (src.startsWith("\r\n", pos)) {
-            pos += 2;
-            line++;
-        } else if (!eof() && peek() == '\n') {
-            pos++;
-            line++;
-        }
+        newline();
     }
 
     /** At a closing triple quote: how many quotes before it (up to two) still belong to the content. */
@@ -567,35 +561,28 @@ public final class Toml {
     }
 
     private void skipWsCommentsNewlines() {
-        while (true) {
+        do {
             skipWs();
             skipComment();
-            if (!eof() && peek() == '\n') {
-                pos++;
-                line++;
-            } else if (src.startsWith("\r\n", pos)) {
-                pos += 2;
-                line++;
-            } else {
-                return;
-            }
+        } while (newline());
+    }
+
+    /** Consumes one line break (LF or CRLF) if one is next. */
+    private boolean newline() {
+        int n = !eof() && peek() == '\n' ? 1 : src.startsWith("\r\n", pos) ? 2 : 0;
+        if (n == 0) {
+            return false;
         }
+        pos += n;
+        line++;
+        return true;
     }
 
     /** After a key/value pair or table header only whitespace and a comment may follow on the line. */
     private void endOfLine() {
         skipWs();
         skipComment();
-        if (eof()) {
-            return;
-        }
-        if (peek() == '\n') {
-            pos++;
-            line++;
-        } else if (src.startsWith("\r\n", pos)) {
-            pos += 2;
-            line++;
-        } else {
+        if (!eof() && !newline()) {
             throw error("unexpected text after the value: '" + src.substring(pos, Math.min(src.length(), pos + 20)).strip() + "'");
         }
     }
