@@ -11,12 +11,17 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Unmatched;
 import tenmin.core.Reporter;
+import tenmin.sample.PromptFile;
 import tenmin.train.TrainConfig;
+import tenmin.train.data.BucketPlan;
+import tenmin.train.data.DreamBoothDataset;
+import tenmin.train.data.EpochPlanner;
 
 /**
  * {@code tenmin train}: the reference trainer's command line ({@code sdxl_train_network.py} flags and a
- * TOML {@code --config_file}) parsed and validated into a {@link TrainConfig}. The training loop itself is
- * not wired yet: after validation the command says so and exits with 1.
+ * TOML {@code --config_file}) parsed and validated into a {@link TrainConfig}; the dataset and the prompt
+ * file are read and summarised. The training loop itself is not wired yet: after validation the command
+ * says so and exits with 1, having written nothing.
  */
 @Command(name = "train", description = "Train an SDXL LoCon with the 10-minute recipe (kohya sd-scripts flags).",
         helpCommand = false)
@@ -48,9 +53,33 @@ public final class TrainCommand implements Callable<Integer> {
         if (!cfg.loop().seedGiven()) {
             reporter.log(Reporter.Level.INFO, "INFO: no --seed given; using seed " + cfg.loop().seed());
         }
+        if (!cfg.demo()) {
+            describeDataset(cfg, reporter);
+        }
+        if (cfg.sample().prompts() != null) {
+            int n = PromptFile.read(cfg.sample().prompts(), cfg.sample().sampler(), reporter).size();
+            reporter.log(Reporter.Level.INFO, "INFO: " + n + " sample prompts in " + cfg.sample().prompts());
+        }
         session.err().println("tenmin train: error: training loop not yet available (this build parses and validates"
                 + " the arguments only; nothing was written)");
         return 1;
+    }
+
+    /** Scans the dataset and reports what a run would do with it (images, buckets, steps). */
+    private static void describeDataset(TrainConfig cfg, Reporter reporter) {
+        TrainConfig.Data d = cfg.data();
+        DreamBoothDataset ds = DreamBoothDataset.scan(cfg.paths().trainDataDir(), d.captionExtension(), d.strict(),
+                reporter);
+        BucketPlan plan = BucketPlan.of(ds, d.width(), d.height(), d.enableBucket(), d.minBucketReso(),
+                d.maxBucketReso(), d.bucketResoSteps(), d.bucketNoUpscale());
+        EpochPlanner planner = new EpochPlanner(plan.nonEmptyEntries(), cfg.loop().trainBatchSize(),
+                cfg.loop().gradAccumSteps(), cfg.loop().seed());
+        long steps = cfg.loop().maxTrainEpochs() > 0 ? planner.stepsForEpochs(cfg.loop().maxTrainEpochs())
+                : cfg.loop().maxTrainSteps();
+        reporter.log(Reporter.Level.INFO, String.format(Locale.ROOT, "INFO: %d images in %d folders, %d with repeats;"
+                        + " %d buckets used; %d micro-batches per epoch, %d optimizer steps per epoch, %d epochs for %d steps",
+                ds.items().size(), ds.subsets().size(), ds.numTrainImages(), plan.nonEmptyEntries().size(),
+                planner.microBatchesPerEpoch(), planner.stepsPerEpoch(), planner.epochsFor(steps), steps));
     }
 
     private static void printHelp(PrintStream out) {

@@ -229,13 +229,25 @@ class TrainArgsTest {
     }
 
     @Test
-    void commandValidatesThenFailsHonestly() {
+    void commandValidatesThenFailsHonestly() throws IOException {
+        Path cat = Files.createDirectories(data.resolve("10_ohwx cat"));
+        for (int i = 0; i < 3; i++) {
+            javax.imageio.ImageIO.write(new java.awt.image.BufferedImage(96, 64, java.awt.image.BufferedImage.TYPE_INT_RGB),
+                    "png", cat.resolve("img" + i + ".png").toFile());
+        }
+        String before = Cli.sha256(cat.resolve("img0.png"));
         List<String> a = new ArrayList<>(List.of("train"));
         a.addAll(guide());
         Cli.Run run = Cli.run(a.toArray(String[]::new));
         assertEquals(1, run.exit(), run.toString());
         assertTrue(run.err().contains("training loop not yet available"), run.toString());
+        // 3 images x 10 repeats = 30 entries in one bucket -> 4 micro-batches of 8 -> 1 step per epoch -> 80 epochs
+        assertTrue(run.err().contains("3 images in 1 folders, 30 with repeats; 1 buckets used; 4 micro-batches per"
+                + " epoch, 1 optimizer steps per epoch, 80 epochs for 80 steps"), run.toString());
+        assertTrue(run.err().contains("1 sample prompts"), run.toString());
         assertFalse(Files.exists(out), "nothing may be written");
+        assertEquals(before, Cli.sha256(cat.resolve("img0.png")));
+        assertEquals(List.of("10_ohwx cat", "sample-prompts.txt"), Cli.listing(data));
 
         Cli.Run bad = Cli.run("train", "--frobnicate");
         assertEquals(2, bad.exit(), bad.toString());
