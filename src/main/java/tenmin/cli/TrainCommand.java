@@ -44,9 +44,10 @@ public final class TrainCommand implements Callable<Integer> {
         Reporter reporter = session.reporter(session.verbose() ? Reporter.Level.DEBUG : Reporter.Level.INFO);
         SecureRandom seeds = new SecureRandom();
         TrainConfig cfg = TrainArgs.parse(args, reporter, () -> seeds.nextLong() & 0xFFFFFFFFL);
-        reporter.log(Reporter.Level.INFO, "INFO: configuration" + (cfg.demo() ? " (built-in demo)" : "") + ":");
+        reporter.log(Reporter.Level.INFO, "INFO: configuration" + (cfg.demo() ? " (built-in demo)" : "")
+                + " (flags away from their defaults):");
         for (Map.Entry<String, Object> e : cfg.flags().entrySet()) {
-            if (e.getValue() != null && !(e.getValue() instanceof List<?> l && l.isEmpty())) {
+            if (!java.util.Objects.equals(e.getValue(), TrainFlags.get(e.getKey()).def())) {
                 reporter.log(Reporter.Level.INFO, "INFO:   " + e.getKey() + " = " + e.getValue());
             }
         }
