@@ -27,6 +27,7 @@ import tenmin.core.InputException;
                 BlocksCommand.class,
                 MergeCommand.class,
                 InspectCommand.class,
+                BenchCommand.class,
         },
         footerHeading = "%nExit codes:%n",
         footer = {"  0  success", "  2  bad usage or bad input", "  1  internal failure (rerun with --verbose)"})
