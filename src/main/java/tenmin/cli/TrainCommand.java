@@ -7,10 +7,18 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.time.Clock;
 
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Unmatched;
+import tenmin.core.InputException;
 import tenmin.core.Reporter;
+import tenmin.engine.api.Backend;
+import tenmin.engine.api.Device;
+import tenmin.engine.backend.cpu.CpuBackend;
+import tenmin.train.Trainer;
 import tenmin.sample.PromptFile;
 import tenmin.train.TrainConfig;
 import tenmin.train.data.BucketPlan;
@@ -20,8 +28,9 @@ import tenmin.train.data.EpochPlanner;
 /**
  * {@code tenmin train}: the reference trainer's command line ({@code sdxl_train_network.py} flags and a
  * TOML {@code --config_file}) parsed and validated into a {@link TrainConfig}; the dataset and the prompt
- * file are read and summarised. The training loop itself is not wired yet: after validation the command
- * says so and exits with 1, having written nothing.
+ * file are read and summarised, then {@link Trainer} runs the recipe on the backend {@code --device} names.
+ * With no model and no dataset it runs the built-in demo. Ctrl-C stops after the current micro-batch and
+ * saves; the exit code is then 130.
  */
 @Command(name = "train", description = "Train an SDXL LoCon with the 10-minute recipe (kohya sd-scripts flags).",
         helpCommand = false)
@@ -36,7 +45,7 @@ public final class TrainCommand implements Callable<Integer> {
     }
 
     @Override
-    public Integer call() {
+    public Integer call() throws java.io.IOException {
         if (args.contains("--help") || args.contains("-h")) {
             printHelp(session.out());
             return 0;
@@ -61,9 +70,98 @@ public final class TrainCommand implements Callable<Integer> {
             int n = PromptFile.read(cfg.sample().prompts(), cfg.sample().sampler(), reporter).size();
             reporter.log(Reporter.Level.INFO, "INFO: " + n + " sample prompts in " + cfg.sample().prompts());
         }
-        session.err().println("tenmin train: error: training loop not yet available (this build parses and validates"
-                + " the arguments only; nothing was written)");
-        return 1;
+        try (Backend backend = openBackend(cfg.compute(), reporter)) {
+            Trainer trainer = new Trainer(cfg, new Trainer.Environment(backend, reporter, Clock.systemDefaultZone(),
+                    version()));
+            Trainer.Result result = runWithCtrlC(trainer);
+            return report(cfg, result);
+        }
+    }
+
+    /** The backend for {@code --device}: the pure-Java CPU backend (the libtorch backend joins later). */
+    private static Backend openBackend(TrainConfig.Compute compute, Reporter reporter) {
+        Device device = compute.device();
+        if (device != null && device.kind() != Device.Kind.CPU) {
+            throw new InputException("--device=" + device + ": this build has no GPU backend yet; use --device=cpu"
+                    + " (or leave --device out)");
+        }
+        int threads = compute.cpuThreads() > 0 ? compute.cpuThreads() : Runtime.getRuntime().availableProcessors();
+        if (device == null) {
+            reporter.log(Reporter.Level.INFO, "INFO: device: cpu (" + threads + " threads; no GPU backend in this build)");
+        }
+        return new CpuBackend(threads);
+    }
+
+    /**
+     * Runs the trainer with a Ctrl-C hook: the first interrupt asks the loop to stop after the current
+     * micro-batch and save; the JVM waits for that before exiting.
+     */
+    private Trainer.Result runWithCtrlC(Trainer trainer) throws java.io.IOException {
+        CountDownLatch finished = new CountDownLatch(1);
+        Thread hook = new Thread(() -> {
+            trainer.requestStop();
+            session.err().println();
+            session.err().println("tenmin train: interrupted; finishing this micro-batch and saving (kill -9 aborts"
+                    + " without saving)");
+            session.err().flush();
+            try {
+                finished.await(30, TimeUnit.MINUTES);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }, "tenmin-train-ctrl-c");
+        Runtime.getRuntime().addShutdownHook(hook);
+        try {
+            return trainer.run();
+        } finally {
+            finished.countDown();
+            try {
+                Runtime.getRuntime().removeShutdownHook(hook);
+            } catch (IllegalStateException shuttingDown) {
+                // the JVM is exiting because of Ctrl-C: the hook is running and returns now
+            }
+        }
+    }
+
+    /** Prints where everything went and how the loss moved (stdout); the exit code of the outcome. */
+    private int report(TrainConfig cfg, Trainer.Result result) {
+        PrintStream out = session.out();
+        if (result.outcome() == Trainer.Outcome.DIVERGED) {
+            session.err().println("tenmin train: error: " + result.message());
+            return 1;
+        }
+        out.println("tenmin train: " + result.message());
+        List<Float> losses = result.losses();
+        if (!losses.isEmpty()) {
+            int k = Math.max(1, Math.min(8, losses.size() / 4));
+            out.println(String.format(Locale.ROOT, "  loss: mean of the first %d micro-batches %.4f, of the last %d %.4f"
+                            + " (%d micro-batches; noisy by nature: each draws its own timesteps)", k,
+                    mean(losses.subList(0, k)), k, mean(losses.subList(losses.size() - k, losses.size())), losses.size()));
+        }
+        for (Map.Entry<String, java.nio.file.Path> e : result.outputs().entrySet()) {
+            out.println("  " + e.getKey() + ": " + e.getValue());
+        }
+        if (cfg.log().tensorboard()) {
+            out.println("  view the logs: tensorboard --logdir " + cfg.log().loggingDir());
+        }
+        if (cfg.demo()) {
+            out.println("  (a tiny random model: the run demonstrates the mechanics; train your own with"
+                    + " --pretrained_model_name_or_path and --train_data_dir)");
+        }
+        return result.outcome() == Trainer.Outcome.STOPPED ? 130 : 0;
+    }
+
+    private static double mean(List<Float> xs) {
+        double s = 0;
+        for (float x : xs) {
+            s += x;
+        }
+        return s / xs.size();
+    }
+
+    private static String version() {
+        String v = TrainCommand.class.getPackage().getImplementationVersion();
+        return "tenmin " + (v == null ? "dev" : v);
     }
 
     /** Scans the dataset and reports what a run would do with it (images, buckets, steps). */
@@ -118,7 +216,11 @@ public final class TrainCommand implements Callable<Integer> {
         out.println("Exit codes:");
         out.println("  0  success");
         out.println("  2  bad usage or bad input (unknown flag, bad value, contradictory options, missing file)");
-        out.println("  1  internal failure (rerun with --verbose)");
+        out.println("  1  the loss or gradients became NaN/infinite (the last good save is kept), or internal failure");
+        out.println("  130  stopped with Ctrl-C after saving the LoRA and a resume state");
+        out.println();
+        out.println("Example (the built-in demo: a tiny random model, generated data, about a minute on a CPU):");
+        out.println("  tenmin train");
         out.println();
         out.println("Example (the guide's recipe):");
         out.println("  tenmin train --pretrained_model_name_or_path=model.safetensors --train_data_dir=data \\");
