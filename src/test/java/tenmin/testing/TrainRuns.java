@@ -52,6 +52,32 @@ public final class TrainRuns {
         return dir;
     }
 
+    /**
+     * Writes {@code count} 64x64 images of a {@code color} square on {@code background}, sizes and positions
+     * varying, each captioned {@code caption}, into {@code root/<folder>}; returns the folder.
+     */
+    public static Path squares(Path root, String folder, int count, Color color, Color background, String caption) {
+        Path dir = root.resolve(folder);
+        try {
+            Files.createDirectories(dir);
+            for (int i = 0; i < count; i++) {
+                BufferedImage img = new BufferedImage(64, 64, BufferedImage.TYPE_INT_RGB);
+                Graphics2D g = img.createGraphics();
+                g.setColor(background);
+                g.fillRect(0, 0, 64, 64);
+                g.setColor(color);
+                int side = 28 + 4 * (i % 4);
+                g.fillRect(32 - side / 2 + (i % 3) * 3, 32 - side / 2 - (i % 2) * 2, side, side);
+                g.dispose();
+                ImageIO.write(img, "png", dir.resolve("img" + i + ".png").toFile());
+                Files.writeString(dir.resolve("img" + i + ".txt"), caption);
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return dir;
+    }
+
     /** The fixtures' tiny single-file checkpoint. */
     public static Path checkpoint() {
         return Fixtures.require("models/tiny-a/checkpoint.safetensors");
