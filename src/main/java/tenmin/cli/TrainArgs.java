@@ -465,7 +465,8 @@ final class TrainArgs {
                 nonNegative("multires_noise_discount", dblOrNull("multires_noise_discount")));
 
         // ---- saving
-        String precision = str("save_precision") == null ? "float" : choice("save_precision", "float", "fp16", "bf16");
+        // fp16 unless asked otherwise: what the guide and the UIs use (kohya's own default is float)
+        String precision = str("save_precision") == null ? "fp16" : choice("save_precision", "float", "fp16", "bf16");
         String format = str("save_model_as");
         if (!format.equals("safetensors")) {
             throw bad("save_model_as", "'" + format + "' is not supported; tenmin writes safetensors");

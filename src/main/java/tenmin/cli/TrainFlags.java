@@ -112,7 +112,7 @@ final class TrainFlags {
             used("multires_noise_discount", Kind.FLOAT, 0.3, "pyramid-noise discount per level"),
             used("loss_type", Kind.STRING, "l2", "only l2 (MSE) is implemented"),
             // ---- saving
-            used("save_precision", Kind.STRING, null, "float, fp16 or bf16 (default: float)"),
+            used("save_precision", Kind.STRING, null, "float, fp16 or bf16 (default: fp16, as the guide; kohya's default is float)"),
             used("save_model_as", Kind.STRING, "safetensors", "only safetensors"),
             used("save_every_n_steps", Kind.INT, null, "save every N optimizer steps"),
             used("save_every_n_epochs", Kind.INT, null, "save every N epochs"),
@@ -237,7 +237,6 @@ final class TrainFlags {
         m.put("max_train_steps", 24L);
         m.put("multires_noise_iterations", 6L);
         m.put("multires_noise_discount", 0.4);
-        m.put("save_precision", "fp16");
         m.put("save_every_n_steps", 8L);
         m.put("sample_every_n_steps", 8L);
         m.put("log_with", "tensorboard");

@@ -196,7 +196,7 @@ final class TrainSetup implements AutoCloseable {
             startedAt = Double.parseDouble(resumed.info().getOrDefault("started_at", Double.toString(startedAt)));
             sessionId = Long.parseLong(resumed.info().getOrDefault("session_id", Long.toString(sessionId)));
             r.log(Reporter.Level.INFO, "INFO: resuming at step " + resumed.globalStep() + " (epoch " + (resumed.epoch() + 1)
-                    + ", micro-batch " + resumed.batchInEpoch() + ")");
+                    + ", after micro-batch " + resumed.batchInEpoch() + " of it)");
         } else {
             b.start = new Trainer.ResumePoint(0, 0, 0, new float[0], 0);
         }

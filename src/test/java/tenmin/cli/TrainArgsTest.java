@@ -218,7 +218,7 @@ class TrainArgsTest {
         assertEquals(LrSchedule.Kind.CONSTANT, c.schedule().kind());
         assertEquals(".caption", c.data().captionExtension());
         assertEquals(1600, c.loop().maxTrainSteps());
-        assertEquals("float", c.save().precision());
+        assertEquals("fp16", c.save().precision());
         assertEquals(tenmin.lora.LoConPreset.TextEncoderModules.FULL, c.network().teModules());
         assertEquals(null, c.compute().device());
         Map<String, Object> flags = c.flags();
