@@ -15,6 +15,7 @@ import java.util.TreeSet;
 import java.util.stream.Stream;
 
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DynamicContainer;
 import org.junit.jupiter.api.DynamicNode;
@@ -219,6 +220,9 @@ class TextEncoderFixtureTest {
         private void compare(String name, double rel) {
             Map<String, float[]> r = results();
             try (SafetensorsFile io = SafetensorsFile.open(file("te-io.safetensors"))) {
+                // A configuration whose text_projection is not square has no kohya orientation (sd-scripts
+                // cannot load it); its te-io may leave that output out.
+                Assumptions.assumeTrue(io.contains(name), () -> name + " is not in " + file("te-io.safetensors"));
                 Numerics.assertRelClose(name, io.info(name).shape(), io.readFloats(name), r.get(name), rel);
             }
         }
@@ -287,7 +291,10 @@ class TextEncoderFixtureTest {
             out.put(prefix + "te2_penultimate", h2.penultimate().toHost());
             out.put(prefix + "te2_last_hidden_state", h2.last().toHost());
             out.put(prefix + "te2_pooled", enc.te2().pooled(f, h2.last(), ids2, PooledProjection.SAI).toHost());
-            out.put(prefix + "te2_pooled_kohya", enc.te2().pooled(f, h2.last(), ids2, PooledProjection.KOHYA).toHost());
+            ClipTextConfig c2 = enc.te2().config();
+            if (c2.projectionDim() == c2.width()) {
+                out.put(prefix + "te2_pooled_kohya", enc.te2().pooled(f, h2.last(), ids2, PooledProjection.KOHYA).toHost());
+            }
             SdxlTextEncoders.Conditioning c = enc.encode(f, ids1, ids2, SdxlTextEncoders.Options.DEFAULT);
             out.put(prefix + "context", c.context().toHost());
             assertArrayEquals(out.get(prefix + "te2_pooled"), c.pooled().toHost(), "encode's pooled vector");

@@ -130,11 +130,9 @@ class VaeCheckpointTest {
         String key = VaeKeys.PREFIX + "decoder.mid.attn_1.proj_out.bias";
         Path copy = CheckpointCopies.copy(dir.resolve("checkpoint.safetensors"),
                 tmp.resolve(dir.getFileName() + "-vae-missing.safetensors"), null, Set.of(key), Map.of());
-        try (SafetensorsFile file = SafetensorsFile.open(copy); Scope scope = Scope.root(backend, "vae")) {
-            InputException e = assertThrows(InputException.class, () -> Vae.load(file, scope, config(dir)));
-            assertTrue(e.getMessage().startsWith(copy + ": missing key \"" + key + "\""), e.getMessage());
-        }
-        assertEquals(0, backend.liveTensors(), "tensors left alive");
+        VaeConfig config = config(dir);
+        CheckpointCopies.assertLoadFails(copy, backend, "missing key \"" + key + "\"",
+                (file, scope) -> Vae.load(file, scope, config));
     }
 
     private static void checkMisshapedKey(Path dir) throws IOException {
@@ -142,12 +140,9 @@ class VaeCheckpointTest {
         Path copy = CheckpointCopies.copy(dir.resolve("checkpoint.safetensors"),
                 tmp.resolve(dir.getFileName() + "-vae-shape.safetensors"), null, Set.of(),
                 Map.of(key, new long[] {8, 8}));
-        try (SafetensorsFile file = SafetensorsFile.open(copy); Scope scope = Scope.root(backend, "vae")) {
-            InputException e = assertThrows(InputException.class, () -> Vae.load(file, scope, config(dir)));
-            assertTrue(e.getMessage().startsWith(copy + ": key \"" + key + "\" has shape [8, 8], expected ("),
-                    e.getMessage());
-        }
-        assertEquals(0, backend.liveTensors(), "tensors left alive");
+        VaeConfig config = config(dir);
+        CheckpointCopies.assertLoadFails(copy, backend, "key \"" + key + "\" has shape [8, 8], expected (",
+                (file, scope) -> Vae.load(file, scope, config));
     }
 
     private static void checkFp16(Path dir) throws IOException {

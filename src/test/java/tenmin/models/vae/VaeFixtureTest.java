@@ -82,7 +82,14 @@ class VaeFixtureTest {
         return s.fromHost(file.readFloats(key), Shape.of(file.info(key).shape()), DType.F32).named(key);
     }
 
-    private static void checkEncode(Path dir, String output, long budget) throws IOException {
+    /** What a check does with the loaded VAE, the fixture file and the scope. */
+    @FunctionalInterface
+    private interface VaeCheck {
+        void run(Vae vae, SafetensorsFile io, Scope model) throws IOException;
+    }
+
+    /** Loads the folder's VAE (conv column budget {@code budget}, 0 for the default), runs the check, checks for leaks. */
+    private static void withVae(Path dir, long budget, VaeCheck check) throws IOException {
         try (SafetensorsFile ckpt = SafetensorsFile.open(dir.resolve("checkpoint.safetensors"));
              SafetensorsFile io = SafetensorsFile.open(dir.resolve("vae-io.safetensors"));
              Scope model = Scope.root(backend, "vae")) {
@@ -90,6 +97,13 @@ class VaeFixtureTest {
             if (budget > 0) {
                 vae.setConvColumnBudget(budget);
             }
+            check.run(vae, io, model);
+        }
+        assertEquals(0, backend.liveTensors(), "tensors left alive");
+    }
+
+    private static void checkEncode(Path dir, String output, long budget) throws IOException {
+        withVae(dir, budget, (vae, io, model) -> {
             Vae.Posterior p = vae.encode(model, tensor(model, io, "image"));
             Tensor actual = switch (output) {
                 case "moments" -> p.moments();
@@ -98,24 +112,16 @@ class VaeFixtureTest {
             };
             Numerics.assertRelClose(output, io.info(output).shape(), io.readFloats(output), actual.toHost(), FORWARD_REL);
             assertEquals(Shape.of(io.info(output).shape()), actual.shape(), "shape");
-        }
-        assertEquals(0, backend.liveTensors(), "tensors left alive");
+        });
     }
 
     private static void checkDecode(Path dir, long budget) throws IOException {
-        try (SafetensorsFile ckpt = SafetensorsFile.open(dir.resolve("checkpoint.safetensors"));
-             SafetensorsFile io = SafetensorsFile.open(dir.resolve("vae-io.safetensors"));
-             Scope model = Scope.root(backend, "vae")) {
-            Vae vae = Vae.load(ckpt, model, config(dir));
-            if (budget > 0) {
-                vae.setConvColumnBudget(budget);
-            }
+        withVae(dir, budget, (vae, io, model) -> {
             Tensor decoded = vae.decode(model, tensor(model, io, "latent"));
             Numerics.assertRelClose("decoded", io.info("decoded").shape(), io.readFloats("decoded"), decoded.toHost(),
                     FORWARD_REL);
             assertEquals(Shape.of(io.info("decoded").shape()), decoded.shape(), "shape");
-        }
-        assertEquals(0, backend.liveTensors(), "tensors left alive");
+        });
     }
 
     /**
@@ -123,10 +129,7 @@ class VaeFixtureTest {
      * the negated input gives alone (images are processed one by one and concatenated in order).
      */
     private static void checkBatch(Path dir) throws IOException {
-        try (SafetensorsFile ckpt = SafetensorsFile.open(dir.resolve("checkpoint.safetensors"));
-             SafetensorsFile io = SafetensorsFile.open(dir.resolve("vae-io.safetensors"));
-             Scope model = Scope.root(backend, "vae")) {
-            Vae vae = Vae.load(ckpt, model, config(dir));
+        withVae(dir, 0, (vae, io, model) -> {
             Tensor image = tensor(model, io, "image");
             Tensor latent = tensor(model, io, "latent");
             Tensor negImage = backend.affine(model, image, -1, 0);
@@ -139,15 +142,11 @@ class VaeFixtureTest {
             Numerics.assertRelClose("decoded[0]", ds, io.readFloats("decoded"), half(decoded, 0), FORWARD_REL);
             Numerics.assertRelClose("moments[1]", ms, vae.encode(model, negImage).moments().toHost(), half(moments, 1), 0);
             Numerics.assertRelClose("decoded[1]", ds, vae.decode(model, negLatent).toHost(), half(decoded, 1), 0);
-        }
-        assertEquals(0, backend.liveTensors(), "tensors left alive");
+        });
     }
 
     private static void checkSample(Path dir) throws IOException {
-        try (SafetensorsFile ckpt = SafetensorsFile.open(dir.resolve("checkpoint.safetensors"));
-             SafetensorsFile io = SafetensorsFile.open(dir.resolve("vae-io.safetensors"));
-             Scope model = Scope.root(backend, "vae")) {
-            Vae vae = Vae.load(ckpt, model, config(dir));
+        withVae(dir, 0, (vae, io, model) -> {
             Vae.Posterior p = vae.encode(model, tensor(model, io, "image"));
             float[] sample = p.sample(model, new Generator(1234)).toHost();
             float[] noise = model.randn(p.mean().shape(), DType.F32, new Generator(1234)).toHost();
@@ -159,8 +158,7 @@ class VaeFixtureTest {
                 expected[i] = (float) (mean[i] + Math.exp(0.5 * lv) * noise[i]);
             }
             Numerics.assertRelClose("sample", io.info("mean").shape(), expected, sample, FORWARD_REL);
-        }
-        assertEquals(0, backend.liveTensors(), "tensors left alive");
+        });
     }
 
     private static float[] half(float[] a, int which) {
