@@ -285,8 +285,8 @@ public final class LoConNetwork {
 
     /**
      * File keys in the reference's state-dict order (module order; per module alpha, lora_up, lora_down:
-     * trainer-spec §9.2), the order {@code sshs_model_hash} is computed in. The file itself is laid out
-     * by {@link SafetensorsWriter}'s rules.
+     * trainer-spec §9.2), the order {@code sshs_model_hash} is computed in; values via {@link #toHost(String)},
+     * shapes via {@link #shape(String)}. The file itself is laid out by {@link SafetensorsWriter}'s rules.
      */
     public List<String> stateDictKeys() {
         List<String> keys = new ArrayList<>();
@@ -296,6 +296,27 @@ public final class LoConNetwork {
             keys.add(m.name() + DOWN);
         }
         return keys;
+    }
+
+    /** The shape of state-dict tensor {@code key} ({@code []} for an alpha). */
+    public long[] shape(String key) {
+        LoConModule m = moduleOfKey(key);
+        return key.endsWith(ALPHA) ? new long[0] : (key.endsWith(UP) ? m.up() : m.down()).shape().dimsLong();
+    }
+
+    /** The fp32 values of state-dict tensor {@code key}, copied to the host (a sync point). */
+    public float[] toHost(String key) {
+        LoConModule m = moduleOfKey(key);
+        return key.endsWith(ALPHA) ? new float[] {(float) m.alpha()} : (key.endsWith(UP) ? m.up() : m.down()).toHost();
+    }
+
+    private LoConModule moduleOfKey(String key) {
+        LoConModule m = module(moduleOf(key));
+        if (m == null || !(key.endsWith(ALPHA) || key.endsWith(UP) || key.endsWith(DOWN))
+                || key.length() != m.name().length() + (key.endsWith(ALPHA) ? ALPHA : key.endsWith(UP) ? UP : DOWN).length()) {
+            throw new IllegalArgumentException("no tensor " + key + " in this network");
+        }
+        return m;
     }
 
     /**

@@ -215,6 +215,10 @@ class LoConNetworkTest {
                     assertEquals(t.alpha(), f.readScalar(t.name() + ".alpha"), 1e-6);
                 }
                 assertEquals(new java.util.TreeSet<>(net.stateDictKeys()), new java.util.TreeSet<>(f.names()));
+                for (String key : net.stateDictKeys()) {
+                    assertArrayEquals(f.info(key).shape(), net.shape(key), key);
+                    assertArrayEquals(rounded(net.toHost(key), dtype), f.readFloats(key), key);
+                }
             }
             LoConNetwork back = LoConNetwork.load(out, targets, s);
             for (int i = 0; i < net.modules().size(); i++) {

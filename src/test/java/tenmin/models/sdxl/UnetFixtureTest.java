@@ -89,6 +89,17 @@ class UnetFixtureTest {
             Tensor yLong = SdxlConditioning.vector(f, ModelFixture.tensor(io, c + ".pooled", s),
                     s.fromHost(asLongs, sizes.length / SdxlConditioning.SIZE_VALUES, SdxlConditioning.SIZE_VALUES));
             org.junit.jupiter.api.Assertions.assertArrayEquals(y.toHost(), yLong.toHost());
+            List<int[]> rows = new ArrayList<>();
+            for (int i = 0; i < asLongs.length; i += SdxlConditioning.SIZE_VALUES) {
+                int[] row = new int[SdxlConditioning.SIZE_VALUES];
+                for (int j = 0; j < row.length; j++) {
+                    row[j] = (int) asLongs[i + j];
+                }
+                rows.add(row);
+            }
+            Tensor yRows = SdxlConditioning.vector(f, ModelFixture.tensor(io, c + ".pooled", s),
+                    SdxlConditioning.sizeTensor(s, rows));
+            org.junit.jupiter.api.Assertions.assertArrayEquals(y.toHost(), yRows.toHost());
         }
         assertEquals(0, backend.liveTensors(), "tensors left alive");
     }
