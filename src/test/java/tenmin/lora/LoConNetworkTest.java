@@ -17,9 +17,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.Test;
@@ -32,7 +30,6 @@ import tenmin.engine.api.Generator;
 import tenmin.engine.api.Scope;
 import tenmin.engine.api.Tensor;
 import tenmin.engine.autograd.Functional;
-import tenmin.engine.backend.cpu.CpuBackend;
 import tenmin.formats.Half;
 import tenmin.formats.SafetensorsFile;
 import tenmin.formats.SafetensorsWriter;
@@ -40,23 +37,13 @@ import tenmin.formats.StDType;
 import tenmin.formats.TensorInfo;
 import tenmin.models.sdxl.Unet;
 import tenmin.models.sdxl.UnetConfig;
+import tenmin.testing.CpuBackendTests;
 import tenmin.testing.Fixtures;
 import tenmin.testing.ModelFixture;
 
 /** LoCon networks: initialisation, the file format (against LyCORIS' file), strict loading, attaching. */
-class LoConNetworkTest {
-    private static CpuBackend backend;
+class LoConNetworkTest extends CpuBackendTests {
     private Scope root;
-
-    @BeforeAll
-    static void start() {
-        backend = new CpuBackend();
-    }
-
-    @AfterAll
-    static void stop() {
-        backend.close();
-    }
 
     @BeforeEach
     void open() {

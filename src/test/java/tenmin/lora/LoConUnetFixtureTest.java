@@ -14,8 +14,6 @@ import java.util.TreeSet;
 
 import com.fasterxml.jackson.databind.JsonNode;
 
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.TestFactory;
 
@@ -23,11 +21,11 @@ import tenmin.engine.api.DType;
 import tenmin.engine.api.Scope;
 import tenmin.engine.api.Tensor;
 import tenmin.engine.autograd.Functional;
-import tenmin.engine.backend.cpu.CpuBackend;
 import tenmin.formats.SafetensorsFile;
 import tenmin.models.sdxl.CheckpointPolicy;
 import tenmin.models.sdxl.Unet;
 import tenmin.models.sdxl.UnetConfig;
+import tenmin.testing.CpuBackendTests;
 import tenmin.testing.Fixtures;
 import tenmin.testing.ModelFixture;
 import tenmin.testing.Numerics;
@@ -39,19 +37,7 @@ import tenmin.testing.Numerics;
  * |gradient| over all LoRA tensors of the case, which covers the analytically-zero gradients of quirk Q8).
  * The same with every block checkpointed, which must also agree bit for bit with the plain run.
  */
-class LoConUnetFixtureTest {
-    private static CpuBackend backend;
-
-    @BeforeAll
-    static void start() {
-        backend = new CpuBackend();
-    }
-
-    @AfterAll
-    static void stop() {
-        backend.close();
-    }
-
+class LoConUnetFixtureTest extends CpuBackendTests {
     /** The fixture's LoCon settings from config.json {@code "lora"}. */
     static LoConRanks ranks(ModelFixture m) {
         JsonNode l = m.config().get("lora");
