@@ -109,6 +109,30 @@ public final class LoConNetwork {
         return net;
     }
 
+    /**
+     * Loads a LoCon/LoRA file of any ranks (one made elsewhere, for sampling or merging): the modules are
+     * the {@code candidates} whose names the file has, each with the rank of the file's {@code lora_down};
+     * the rest of the check is {@link #load(Path, List, Scope)}'s (a module the candidates lack, a tensor
+     * of another shape or an unsupported kind is an error naming it).
+     */
+    public static LoConNetwork loadMatching(Path file, List<LoConTarget> candidates, Scope scope) {
+        try (SafetensorsFile st = SafetensorsFile.open(file)) {
+            List<LoConTarget> present = new ArrayList<>();
+            for (LoConTarget t : candidates) {
+                String down = t.name() + DOWN;
+                if (st.contains(down) && st.info(down).rank() >= 1) {
+                    int rank = (int) st.info(down).dim(0);
+                    if (rank < 1) {
+                        throw new InputException(file + ": \"" + down + "\" has rank 0");
+                    }
+                    double alpha = st.contains(t.name() + ALPHA) ? st.readScalar(t.name() + ALPHA) : rank;
+                    present.add(new LoConTarget(t.name(), t.layer(), rank, alpha));
+                }
+            }
+            return load(st, present, scope);
+        }
+    }
+
     private static Tensor read(SafetensorsFile file, String key, Shape shape, Scope scope) {
         Tensor t = scope.fromHost(file.readFloats(key), shape, DType.F32).named(key);
         file.release(key);

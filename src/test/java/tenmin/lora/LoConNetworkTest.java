@@ -291,6 +291,35 @@ class LoConNetworkTest extends CpuBackendTests {
     }
 
     @Test
+    void loadMatchingTakesRanksAndModulesFromTheFile(@TempDir Path tmp) throws IOException {
+        ModelFixture m = first();
+        UnetConfig config = UnetConfig.fromConfigFile(m.file("config.json"));
+        Unet unet = Unet.meta(config);
+        // Another trainer's file: attention modules only, other ranks and alphas.
+        List<LoConTarget> attention = LoConPreset.unet(unet.layers(), unet.moduleClasses(), new LoConRanks(2, 1, 3, 1.5))
+                .stream().filter(t -> t.name().contains("_attn")).toList();
+        Path file = tmp.resolve("attention.safetensors");
+        LoConNetwork written = LoConNetwork.create(attention, root, new Generator(5));
+        written.save(file, StDType.F16, Map.of());
+        written.detach();
+
+        LoConNetwork loaded = LoConNetwork.loadMatching(file, targets(unet, m), root);
+        assertEquals(attention.size(), loaded.modules().size());
+        for (int i = 0; i < attention.size(); i++) {
+            LoConModule a = written.modules().get(i);
+            LoConModule b = loaded.modules().get(i);
+            assertEquals(a.name(), b.name());
+            assertEquals(2, b.rank());
+            assertEquals(1.0, b.alpha());
+            assertArrayEquals(rounded(a.down().toHost(), StDType.F16), b.down().toHost());
+        }
+        loaded.detach();
+        InputException e = assertThrows(InputException.class, () -> LoConNetwork.loadMatching(file,
+                targets(unet, m).stream().filter(t -> !t.name().contains("attn1")).toList(), root));
+        assertTrue(e.getMessage().contains("attn1"), e.getMessage());
+    }
+
+    @Test
     void textEncoderNamesUseTheirPrefix() {
         Map<String, int[]> shapes = new LinkedHashMap<>();
         shapes.put("te.text_model.encoder.layers.0.self_attn.k_proj.weight", new int[] {8, 8});
