@@ -82,31 +82,17 @@ class LoConUnetFixtureTest extends CpuBackendTests {
      * fp32 gradients, fp32 group norms), not a precision claim; torch-vs-cpu parity in bf16 is issue 4's.
      */
     private static void runBf16(ModelFixture m, String c) {
-        UnetConfig config = UnetConfig.fromConfigFile(m.file("config.json"));
-        try (Scope model = Scope.root(backend, "model");
-             SafetensorsFile ckpt = SafetensorsFile.open(m.file("checkpoint.safetensors"));
-             SafetensorsFile io = SafetensorsFile.open(m.file("unet-io.safetensors"))) {
-            Unet unet = Unet.fromCheckpoint(ckpt, config, model, DType.BF16);
-            List<LoConTarget> targets = LoConPreset.unet(unet.layers(), unet.moduleClasses(), ranks(m));
-            LoConNetwork net = LoConNetwork.load(m.file("locon.safetensors"), targets, model);
+        withFixtureLoCon(m, DType.BF16, (unet, net, io, model) -> {
             Map<String, float[]> got = step(unet, net, io, c, model, new long[1]);
             for (Tensor p : net.parameters()) {
                 assertEquals(DType.F32, p.grad().dtype(), p.name());
             }
             check(m, c, io, got, " (bf16)", new Tolerance(5e-2, 1e-1, 3e-2));
-        }
-        assertEquals(0, backend.liveTensors(), "tensors left alive");
+        });
     }
 
     private static void run(ModelFixture m, String c, boolean alsoCheckpointed) {
-        UnetConfig config = UnetConfig.fromConfigFile(m.file("config.json"));
-        try (Scope model = Scope.root(backend, "model");
-             SafetensorsFile ckpt = SafetensorsFile.open(m.file("checkpoint.safetensors"));
-             SafetensorsFile io = SafetensorsFile.open(m.file("unet-io.safetensors"))) {
-            Unet unet = Unet.fromCheckpoint(ckpt, config, model, DType.F32);
-            List<LoConTarget> targets = LoConPreset.unet(unet.layers(), unet.moduleClasses(), ranks(m));
-            LoConNetwork net = LoConNetwork.load(m.file("locon.safetensors"), targets, model);
-
+        withFixtureLoCon(m, DType.F32, (unet, net, io, model) -> {
             long[] liveAfterForward = new long[1];
             Map<String, float[]> plain = step(unet, net, io, c, model, liveAfterForward);
             check(m, c, io, plain, "", Tolerance.FP32);
@@ -122,6 +108,22 @@ class LoConUnetFixtureTest extends CpuBackendTests {
                 assertTrue(liveAfterForward[0] * 3 < plainBytes, "checkpointing kept " + liveAfterForward[0]
                         + " bytes of activations, plain " + plainBytes);
             }
+        });
+    }
+
+    /** What runs with the fixture U-Net (weights in {@code dtype}) and its LoCon loaded and attached. */
+    private interface WithLoCon {
+        void run(Unet unet, LoConNetwork net, SafetensorsFile io, Scope model);
+    }
+
+    private static void withFixtureLoCon(ModelFixture m, DType dtype, WithLoCon body) {
+        UnetConfig config = UnetConfig.fromConfigFile(m.file("config.json"));
+        try (Scope model = Scope.root(backend, "model");
+             SafetensorsFile ckpt = SafetensorsFile.open(m.file("checkpoint.safetensors"));
+             SafetensorsFile io = SafetensorsFile.open(m.file("unet-io.safetensors"))) {
+            Unet unet = Unet.fromCheckpoint(ckpt, config, model, dtype);
+            List<LoConTarget> targets = LoConPreset.unet(unet.layers(), unet.moduleClasses(), ranks(m));
+            body.run(unet, LoConNetwork.load(m.file("locon.safetensors"), targets, model), io, model);
         }
         assertEquals(0, backend.liveTensors(), "tensors left alive");
     }
