@@ -22,10 +22,12 @@ import tenmin.core.InputException;
         description = "SDXL LoRA training and post-processing.",
         subcommands = {
                 CommandLine.HelpCommand.class,
+                TrainCommand.class,
                 ChopCommand.class,
                 BlocksCommand.class,
                 MergeCommand.class,
                 InspectCommand.class,
+                BenchCommand.class,
         },
         footerHeading = "%nExit codes:%n",
         footer = {"  0  success", "  2  bad usage or bad input", "  1  internal failure (rerun with --verbose)"})

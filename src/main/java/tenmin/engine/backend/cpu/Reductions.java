@@ -107,7 +107,8 @@ final class Reductions {
     static void sinusoidal(double[] values, int dim, float[] out) {
         int half = dim / 2;
         // As sgm computes it, step by step in fp32: freqs = exp(-ln(10000) * arange(half) / half);
-        // args = t[:, None].float() * freqs. (At t ~ 1000 one ulp of args moves cos by ~6e-5.)
+        // args = t[:, None].float() * freqs. torch's vectorised expf/sinf may differ from these correctly
+        // rounded ones by an ulp, which at t ~ 2000 moves a value by up to ~1e-4.
         float negLog = (float) -Math.log(10000.0);
         float[] freqs = new float[half];
         for (int k = 0; k < half; k++) {
