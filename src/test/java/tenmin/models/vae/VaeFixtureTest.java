@@ -8,23 +8,20 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Stream;
 
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DynamicContainer;
 import org.junit.jupiter.api.DynamicNode;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.TestFactory;
-
-import com.fasterxml.jackson.databind.ObjectMapper;
 
 import tenmin.engine.api.DType;
 import tenmin.engine.api.Generator;
 import tenmin.engine.api.Scope;
 import tenmin.engine.api.Shape;
 import tenmin.engine.api.Tensor;
-import tenmin.engine.backend.cpu.CpuBackend;
 import tenmin.formats.SafetensorsFile;
+import tenmin.testing.CpuBackendTests;
 import tenmin.testing.Fixtures;
+import tenmin.testing.ModelFixture;
 import tenmin.testing.Numerics;
 
 /**
@@ -32,20 +29,9 @@ import tenmin.testing.Numerics;
  * fixtures README §3): moments, mean and log-variance of the image, the decoded latent; also with the
  * convolutions split into row bands, for a batch of two, and the posterior sample formula.
  */
-class VaeFixtureTest {
+class VaeFixtureTest extends CpuBackendTests {
     private static final double FORWARD_REL = 1e-5;
 
-    private static CpuBackend backend;
-
-    @BeforeAll
-    static void start() {
-        backend = new CpuBackend(2);
-    }
-
-    @AfterAll
-    static void stop() {
-        backend.close();
-    }
 
     @TestFactory
     Stream<DynamicNode> everyModelFolder() {
@@ -73,13 +59,8 @@ class VaeFixtureTest {
         return folders.stream();
     }
 
-    private static VaeConfig config(Path dir) throws IOException {
-        return VaeConfig.fromJson(new ObjectMapper().readTree(dir.resolve("config.json").toFile()).get("vae"),
-                "config.json \"vae\"");
-    }
-
-    private static Tensor tensor(Scope s, SafetensorsFile file, String key) {
-        return s.fromHost(file.readFloats(key), Shape.of(file.info(key).shape()), DType.F32).named(key);
+    private static VaeConfig config(Path dir) {
+        return VaeConfig.fromConfigFile(dir.resolve("config.json"));
     }
 
     /** What a check does with the loaded VAE, the fixture file and the scope. */
@@ -104,7 +85,7 @@ class VaeFixtureTest {
 
     private static void checkEncode(Path dir, String output, long budget) throws IOException {
         withVae(dir, budget, (vae, io, model) -> {
-            Vae.Posterior p = vae.encode(model, tensor(model, io, "image"));
+            Vae.Posterior p = vae.encode(model, ModelFixture.tensor(io, "image", model));
             Tensor actual = switch (output) {
                 case "moments" -> p.moments();
                 case "mean" -> p.mean();
@@ -117,7 +98,7 @@ class VaeFixtureTest {
 
     private static void checkDecode(Path dir, long budget) throws IOException {
         withVae(dir, budget, (vae, io, model) -> {
-            Tensor decoded = vae.decode(model, tensor(model, io, "latent"));
+            Tensor decoded = vae.decode(model, ModelFixture.tensor(io, "latent", model));
             Numerics.assertRelClose("decoded", io.info("decoded").shape(), io.readFloats("decoded"), decoded.toHost(),
                     FORWARD_REL);
             assertEquals(Shape.of(io.info("decoded").shape()), decoded.shape(), "shape");
@@ -130,8 +111,8 @@ class VaeFixtureTest {
      */
     private static void checkBatch(Path dir) throws IOException {
         withVae(dir, 0, (vae, io, model) -> {
-            Tensor image = tensor(model, io, "image");
-            Tensor latent = tensor(model, io, "latent");
+            Tensor image = ModelFixture.tensor(io, "image", model);
+            Tensor latent = ModelFixture.tensor(io, "latent", model);
             Tensor negImage = backend.affine(model, image, -1, 0);
             Tensor negLatent = backend.affine(model, latent, -1, 0);
             float[] moments = vae.encode(model, backend.cat(model, List.of(image, negImage), 0)).moments().toHost();
@@ -147,7 +128,7 @@ class VaeFixtureTest {
 
     private static void checkSample(Path dir) throws IOException {
         withVae(dir, 0, (vae, io, model) -> {
-            Vae.Posterior p = vae.encode(model, tensor(model, io, "image"));
+            Vae.Posterior p = vae.encode(model, ModelFixture.tensor(io, "image", model));
             float[] sample = p.sample(model, new Generator(1234)).toHost();
             float[] noise = model.randn(p.mean().shape(), DType.F32, new Generator(1234)).toHost();
             float[] mean = io.readFloats("mean");
