@@ -451,6 +451,13 @@ final class Aten {
         }
     }
 
+    /** {@code aten::reshape}: a view when the strides allow, else a copy. */
+    NativeTensor reshape(NativeTensor x, long[] sizes) {
+        try (Dispatch d = dispatch("aten::reshape", "")) {
+            return d.tensor(x).ints(sizes).call1();
+        }
+    }
+
     /** A view with two dimensions swapped ({@code aten::transpose.int}). */
     NativeTensor transpose(NativeTensor x, int dim0, int dim1) {
         try (Dispatch d = dispatch("aten::transpose", "int")) {
