@@ -646,15 +646,18 @@ public final class TorchBackend implements Backend {
         }
     }
 
+    /**
+     * The forward results as contract tensors: y in the input dtype; mean and rstd always fp32 (as the
+     * {@code cpu} backend). ATen keeps bf16/fp16 statistics on some devices; then the fp32 tensor carries
+     * the kernel's own copy as an extra, which {@link #stat} hands back to the backward kernel.
+     */
     private NormResult norm(Scope s, NativeTensor[] r, DType dtype) {
         Tensor y = null;
         Tensor mean = null;
         try {
             y = wrap(s, at.contiguousConsuming(takeAt(r, 0)), dtype);
-            NativeTensor m = takeAt(r, 1);
-            DType statsType = at.dtypeOf(m.dtypeCode());
-            mean = wrap(s, at.contiguousConsuming(m), statsType);
-            Tensor rstd = wrap(s, at.contiguousConsuming(takeAt(r, 2)), statsType);
+            mean = statistic(s, takeAt(r, 1));
+            Tensor rstd = statistic(s, takeAt(r, 2));
             return new NormResult(y, mean, rstd);
         } catch (RuntimeException e) {
             NativeTensor.closeAll(r);
@@ -666,6 +669,27 @@ public final class TorchBackend implements Backend {
             }
             throw e;
         }
+    }
+
+    private Tensor statistic(Scope s, NativeTensor nativeStat) {
+        if (nativeStat.dtypeCode() == at.shim.dtypeF32) {
+            return wrap(s, at.contiguousConsuming(nativeStat), DType.F32);
+        }
+        NativeTensor f32 = at.empty(nativeStat.sizes(), at.shim.dtypeF32);
+        try {
+            at.copyInto(f32, nativeStat);
+        } catch (RuntimeException e) {
+            NativeTensor.closeAll(f32, nativeStat);
+            throw e;
+        }
+        return wrap(s, f32, shapeOf(f32), DType.F32, true, nativeStat);
+    }
+
+    /** The statistic as the forward kernel produced it (see {@link #norm}). */
+    private NativeTensor stat(Tensor t) {
+        NativeTensor data = n(t);
+        NativeTensor[] extras = ((TorchTensor) t).extras();
+        return extras.length > 0 ? extras[0] : data;
     }
 
     private static NativeTensor takeAt(NativeTensor[] r, int i) {
@@ -683,7 +707,7 @@ public final class TorchBackend implements Backend {
         long hw = x.numel() / (nBatch * c);
         boolean affine = gamma != null;
         try (Dispatch d = at.dispatch("aten::native_group_norm_backward", "")) {
-            NativeTensor[] r = d.tensor(n(dOut)).tensor(n(x)).tensor(n(forward.mean())).tensor(n(forward.rstd()))
+            NativeTensor[] r = d.tensor(n(dOut)).tensor(n(x)).tensor(stat(forward.mean())).tensor(stat(forward.rstd()))
                     .optTensor(affine ? n(gamma) : null).i(nBatch).i(c).i(hw).i(groups)
                     .bools(mask.input(), mask.weight() && affine, mask.bias() && affine).call(3);
             return grads(s, maskOut(r, mask.input(), mask.weight() && affine, mask.bias() && affine), x.dtype());
@@ -718,8 +742,8 @@ public final class TorchBackend implements Backend {
         boolean affine = gamma != null;
         // The bias argument only tells ATen that dBias exists; gamma has its shape and dtype.
         try (Dispatch d = at.dispatch("aten::native_layer_norm_backward", "")) {
-            NativeTensor[] r = d.tensor(n(dOut)).tensor(n(x)).ints(x.dim(-1)).tensor(n(forward.mean()))
-                    .tensor(n(forward.rstd())).optTensor(affine ? n(gamma) : null).optTensor(affine ? n(gamma) : null)
+            NativeTensor[] r = d.tensor(n(dOut)).tensor(n(x)).ints(x.dim(-1)).tensor(stat(forward.mean()))
+                    .tensor(stat(forward.rstd())).optTensor(affine ? n(gamma) : null).optTensor(affine ? n(gamma) : null)
                     .bools(mask.input(), mask.weight() && affine, mask.bias() && affine).call(3);
             return grads(s, maskOut(r, mask.input(), mask.weight() && affine, mask.bias() && affine), x.dtype());
         }
