@@ -68,6 +68,7 @@ import java.util.Optional;
  * <pre>
  * cudaError_t cudaDeviceSynchronize(void);
  * cudaError_t cudaGetDeviceCount(int* count);
+ * cudaError_t cudaMemGetInfo(size_t* free, size_t* total);
  * </pre>
  *
  * <h2>Generated per-device entry points ({@code c_shim_cpu.h}, {@code c_shim_cuda.h})</h2>
@@ -118,6 +119,7 @@ final class Shim {
     /** CUDA runtime functions, null without libtorch_cuda. */
     final MethodHandle cudaDeviceSynchronize;
     final MethodHandle cudaGetDeviceCount;
+    final MethodHandle cudaMemGetInfo;
 
     Shim(SymbolLookup lookup, boolean cuda) {
         this.lookup = lookup;
@@ -166,6 +168,7 @@ final class Shim {
 
         cudaDeviceSynchronize = cuda ? optional("cudaDeviceSynchronize", FunctionDescriptor.of(JAVA_INT)) : null;
         cudaGetDeviceCount = cuda ? optional("cudaGetDeviceCount", FunctionDescriptor.of(JAVA_INT, ADDRESS)) : null;
+        cudaMemGetInfo = cuda ? optional("cudaMemGetInfo", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS)) : null;
         setGradMode(false);
     }
 

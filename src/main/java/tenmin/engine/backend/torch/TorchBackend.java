@@ -100,6 +100,28 @@ public final class TorchBackend implements Backend {
         }
     }
 
+    /**
+     * Free and total bytes of the CUDA device as the driver reports them ({@code cudaMemGetInfo}; the
+     * caching allocator of libtorch keeps freed blocks, so "used" includes its cache), or null on the CPU.
+     */
+    public long[] deviceMemoryInfo() {
+        if (device.kind() != Device.Kind.CUDA || lib.shim().cudaMemGetInfo == null) {
+            return null;
+        }
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment free = a.allocate(java.lang.foreign.ValueLayout.JAVA_LONG);
+            MemorySegment total = a.allocate(java.lang.foreign.ValueLayout.JAVA_LONG);
+            int rc = (int) lib.shim().cudaMemGetInfo.invokeExact(free, total);
+            if (rc != 0) {
+                throw new TorchException("cudaMemGetInfo returned CUDA error " + rc);
+            }
+            return new long[] {free.get(java.lang.foreign.ValueLayout.JAVA_LONG, 0),
+                    total.get(java.lang.foreign.ValueLayout.JAVA_LONG, 0)};
+        } catch (Throwable t) {
+            throw Shim.rethrow("cudaMemGetInfo", t);
+        }
+    }
+
     @Override
     public void close() {
         closed = true;
