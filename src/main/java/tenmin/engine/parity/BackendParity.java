@@ -226,6 +226,15 @@ public final class BackendParity {
                     b.matmul(s, a3, b2, false, false), b.matmul(s, a3t, b2t, true, true),
                     b.matmul(s, a3t, b3, true, false));
         }));
+        c.add(new Named("long reductions (fp32 accumulation)", (b, s, in) -> {
+            // 4096 ones: a bf16 accumulator would stop at 256; fp32 accumulation gives the exact count.
+            Tensor a = s.full(Shape.of(2, 4096), in.dtype(), 1.0);
+            Tensor w = s.full(Shape.of(3, 4096), in.dtype(), 1.0);
+            Tensor x = s.full(Shape.of(1, 512, 4, 4), in.dtype(), 1.0);
+            Tensor k = s.full(Shape.of(2, 512, 3, 3), in.dtype(), 1.0);
+            return List.of(b.linear(s, a, w, null), b.convolution(s, x, k, null, 1, 1),
+                    b.sum(s, a, new int[] {1}, false));
+        }));
         c.add(new Named("linear (+bias)", (b, s, in) -> {
             Tensor x = in.t(2, 3, 16);
             Tensor w = in.t(12, 16);

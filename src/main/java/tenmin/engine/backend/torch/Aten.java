@@ -94,6 +94,24 @@ final class Aten {
         return new Dispatch(shim, op, overload);
     }
 
+    /** A native call that writes one new tensor handle to {@code ret}; may allocate its arrays in {@code a}. */
+    @FunctionalInterface
+    interface OneResult {
+        int invoke(Arena a, MemorySegment ret) throws Throwable;
+    }
+
+    /** Runs {@code call}, checks its error code (naming {@code op} and the argument shapes) and adopts the result. */
+    NativeTensor returning(String op, OneResult call, NativeTensor... args) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment ret = a.allocate(ADDRESS);
+            int rc = call.invoke(a, ret);
+            check(rc, op, args);
+            return NativeTensor.adopt(shim, ret.get(ADDRESS, 0));
+        } catch (Throwable t) {
+            throw Shim.rethrow(op, t);
+        }
+    }
+
     // ---- creation and copies ------------------------------------------------------------------------
 
     static long[] contiguousStrides(long[] sizes) {
@@ -117,28 +135,15 @@ final class Aten {
     }
 
     private NativeTensor emptyOn(long[] sizes, int dtype, int type, int index) {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment ret = a.allocate(ADDRESS);
-            int rc = (int) shim.emptyStrided.invokeExact((long) sizes.length, longs(a, sizes),
-                    longs(a, contiguousStrides(sizes)), dtype, type, index, ret);
-            Shim.check(rc, "aoti_torch_empty_strided");
-            return NativeTensor.adopt(shim, ret.get(ADDRESS, 0));
-        } catch (Throwable t) {
-            throw Shim.rethrow("aoti_torch_empty_strided", t);
-        }
+        return returning("aoti_torch_empty_strided", (a, ret) -> (int) shim.emptyStrided.invokeExact(
+                (long) sizes.length, longs(a, sizes), longs(a, contiguousStrides(sizes)), dtype, type, index, ret));
     }
 
     /** A host tensor viewing {@code data} (not owned: {@code data} must outlive it), contiguous. */
     NativeTensor hostView(MemorySegment data, long[] sizes, int dtype) {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment ret = a.allocate(ADDRESS);
-            int rc = (int) shim.createTensorFromBlob.invokeExact(data, (long) sizes.length, longs(a, sizes),
-                    longs(a, contiguousStrides(sizes)), 0L, dtype, shim.deviceTypeCpu, 0, ret);
-            Shim.check(rc, "aoti_torch_create_tensor_from_blob");
-            return NativeTensor.adopt(shim, ret.get(ADDRESS, 0));
-        } catch (Throwable t) {
-            throw Shim.rethrow("aoti_torch_create_tensor_from_blob", t);
-        }
+        return returning("aoti_torch_create_tensor_from_blob", (a, ret) -> (int) shim.createTensorFromBlob.invokeExact(
+                data, (long) sizes.length, longs(a, sizes), longs(a, contiguousStrides(sizes)), 0L, dtype,
+                shim.deviceTypeCpu, 0, ret));
     }
 
     /** {@code dst.copy_(src)}: converts dtype, crosses devices, broadcasts src. Synchronous. */
@@ -181,34 +186,31 @@ final class Aten {
 
     /** Downloads any floating tensor as fp32, row-major (a sync point). */
     float[] downloadFloats(NativeTensor t) {
-        long[] sizes = t.sizes();
-        long n = 1;
-        for (long s : sizes) {
-            n *= s;
-        }
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment host = a.allocate(java.lang.foreign.ValueLayout.JAVA_FLOAT, Math.max(n, 1));
-            try (NativeTensor view = hostView(host, sizes, shim.dtypeF32)) {
-                copyInto(view, t);
-            }
-            return host.asSlice(0, n * 4).toArray(java.lang.foreign.ValueLayout.JAVA_FLOAT);
+            return download(a, t, java.lang.foreign.ValueLayout.JAVA_FLOAT, shim.dtypeF32)
+                    .toArray(java.lang.foreign.ValueLayout.JAVA_FLOAT);
         }
     }
 
     /** Downloads an int64 tensor, row-major (a sync point). */
     long[] downloadLongs(NativeTensor t) {
+        try (Arena a = Arena.ofConfined()) {
+            return download(a, t, JAVA_LONG, shim.dtypeI64).toArray(JAVA_LONG);
+        }
+    }
+
+    /** Copies {@code t} (converting to {@code hostDtype}) into host memory of {@code a}; returns exactly its elements. */
+    private MemorySegment download(Arena a, NativeTensor t, java.lang.foreign.ValueLayout element, int hostDtype) {
         long[] sizes = t.sizes();
         long n = 1;
-        for (long s : sizes) {
-            n *= s;
+        for (long size : sizes) {
+            n *= size;
         }
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment host = a.allocate(JAVA_LONG, Math.max(n, 1));
-            try (NativeTensor view = hostView(host, sizes, shim.dtypeI64)) {
-                copyInto(view, t);
-            }
-            return host.asSlice(0, n * 8).toArray(JAVA_LONG);
+        MemorySegment host = a.allocate(element, Math.max(n, 1));
+        try (NativeTensor view = hostView(host, sizes, hostDtype)) {
+            copyInto(view, t);
         }
+        return host.asSlice(0, n * element.byteSize());
     }
 
     /** {@code t} itself (a new reference) when contiguous, else a contiguous copy. */
@@ -230,29 +232,17 @@ final class Aten {
 
     /** A 0-dim host tensor (ATen lets it take part in ops on any device). */
     NativeTensor scalar(double value) {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment ret = a.allocate(ADDRESS);
-            int rc = (int) shim.scalarToTensorF64.invokeExact(value, ret);
-            Shim.check(rc, "aoti_torch_scalar_to_tensor_float64");
-            return NativeTensor.adopt(shim, ret.get(ADDRESS, 0));
-        } catch (Throwable t) {
-            throw Shim.rethrow("aoti_torch_scalar_to_tensor_float64", t);
-        }
+        return returning("aoti_torch_scalar_to_tensor_float64",
+                (a, ret) -> (int) shim.scalarToTensorF64.invokeExact(value, ret));
     }
 
     /** A 0-dim int64 tensor on this device. */
     NativeTensor scalarLong(long value) {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment ret = a.allocate(ADDRESS);
-            int rc = (int) shim.scalarToTensorI64.invokeExact(value, ret);
-            Shim.check(rc, "aoti_torch_scalar_to_tensor_int64");
-            try (NativeTensor host = NativeTensor.adopt(shim, ret.get(ADDRESS, 0))) {
-                NativeTensor out = empty(new long[0], shim.dtypeI64);
-                copyInto(out, host);
-                return out;
-            }
-        } catch (Throwable t) {
-            throw Shim.rethrow("aoti_torch_scalar_to_tensor_int64", t);
+        try (NativeTensor host = returning("aoti_torch_scalar_to_tensor_int64",
+                (a, ret) -> (int) shim.scalarToTensorI64.invokeExact(value, ret))) {
+            NativeTensor out = empty(new long[0], shim.dtypeI64);
+            copyInto(out, host);
+            return out;
         }
     }
 
@@ -277,16 +267,9 @@ final class Aten {
     /** 2-D convolution, dilation 1, groups 1: x (N, C, H, W), w (O, C, kH, kW), bias (O) or null → (N, O, Ho, Wo). */
     NativeTensor convolution(NativeTensor x, NativeTensor w, NativeTensor bias, int stride, int padding) {
         MethodHandle h = shim.deviceOp(dev, "convolution", CONV);
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment biasPtr = bias == null ? MemorySegment.NULL : a.allocateFrom(ADDRESS, bias.handle());
-            MemorySegment ret = a.allocate(ADDRESS);
-            int rc = (int) h.invokeExact(x.handle(), w.handle(), biasPtr, longs(a, stride, stride), 2L,
-                    longs(a, padding, padding), 2L, longs(a, 1, 1), 2L, 0, longs(a, 0, 0), 2L, 1L, ret);
-            check(rc, "convolution", x, w);
-            return NativeTensor.adopt(shim, ret.get(ADDRESS, 0));
-        } catch (Throwable t) {
-            throw Shim.rethrow("convolution", t);
-        }
+        return returning("convolution", (a, ret) -> (int) h.invokeExact(x.handle(), w.handle(),
+                bias == null ? MemorySegment.NULL : a.allocateFrom(ADDRESS, bias.handle()), longs(a, stride, stride), 2L,
+                longs(a, padding, padding), 2L, longs(a, 1, 1), 2L, 0, longs(a, 0, 0), 2L, 1L, ret), x, w);
     }
 
     /**
@@ -350,57 +333,31 @@ final class Aten {
     /** Concatenation along {@code dim}. */
     NativeTensor cat(NativeTensor[] xs, int dim) {
         MethodHandle h = shim.deviceOp(dev, "cat", CAT);
-        try (Arena a = Arena.ofConfined()) {
+        return returning("cat", (a, ret) -> {
             MemorySegment arr = a.allocate(ADDRESS, xs.length);
             for (int i = 0; i < xs.length; i++) {
                 arr.setAtIndex(ADDRESS, i, xs[i].handle());
             }
-            MemorySegment ret = a.allocate(ADDRESS);
-            int rc = (int) h.invokeExact(arr, (long) xs.length, (long) dim, ret);
-            check(rc, "cat", xs);
-            return NativeTensor.adopt(shim, ret.get(ADDRESS, 0));
-        } catch (Throwable t) {
-            throw Shim.rethrow("cat", t);
-        }
+            return (int) h.invokeExact(arr, (long) xs.length, (long) dim, ret);
+        }, xs);
     }
 
     /** {@code a + alpha * b} (broadcasting). */
     NativeTensor add(NativeTensor x, NativeTensor y, double alpha) {
         MethodHandle h = shim.deviceOp(dev, "add_Tensor", ADD_TENSOR);
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment ret = a.allocate(ADDRESS);
-            int rc = (int) h.invokeExact(x.handle(), y.handle(), alpha, ret);
-            check(rc, "add.Tensor", x, y);
-            return NativeTensor.adopt(shim, ret.get(ADDRESS, 0));
-        } catch (Throwable t) {
-            throw Shim.rethrow("add.Tensor", t);
-        }
+        return returning("add.Tensor", (a, ret) -> (int) h.invokeExact(x.handle(), y.handle(), alpha, ret), x, y);
     }
 
     /** {@code x + alpha * other} for a number {@code other}. */
     NativeTensor addScalar(NativeTensor x, double other, double alpha) {
         MethodHandle h = shim.deviceOp(dev, "add_Scalar", ADD_SCALAR);
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment ret = a.allocate(ADDRESS);
-            int rc = (int) h.invokeExact(x.handle(), other, alpha, ret);
-            check(rc, "add.Scalar", x);
-            return NativeTensor.adopt(shim, ret.get(ADDRESS, 0));
-        } catch (Throwable t) {
-            throw Shim.rethrow("add.Scalar", t);
-        }
+        return returning("add.Scalar", (a, ret) -> (int) h.invokeExact(x.handle(), other, alpha, ret), x);
     }
 
     /** {@code x * other} for a number {@code other}. */
     NativeTensor mulScalar(NativeTensor x, double other) {
         MethodHandle h = shim.deviceOp(dev, "mul_Scalar", MUL_SCALAR);
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment ret = a.allocate(ADDRESS);
-            int rc = (int) h.invokeExact(x.handle(), other, ret);
-            check(rc, "mul.Scalar", x);
-            return NativeTensor.adopt(shim, ret.get(ADDRESS, 0));
-        } catch (Throwable t) {
-            throw Shim.rethrow("mul.Scalar", t);
-        }
+        return returning("mul.Scalar", (a, ret) -> (int) h.invokeExact(x.handle(), other, ret), x);
     }
 
     /** {@code t.fill_(value)}. */
@@ -417,15 +374,8 @@ final class Aten {
     /** Constant padding, {@code pad} as in ATen (last dimension first: left, right, top, bottom). */
     NativeTensor pad(NativeTensor x, long[] pad, double value) {
         MethodHandle h = shim.deviceOp(dev, "pad", PAD);
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment ret = a.allocate(ADDRESS);
-            int rc = (int) h.invokeExact(x.handle(), longs(a, pad), (long) pad.length, a.allocateFrom("constant"),
-                    a.allocateFrom(JAVA_DOUBLE, value), ret);
-            check(rc, "pad", x);
-            return NativeTensor.adopt(shim, ret.get(ADDRESS, 0));
-        } catch (Throwable t) {
-            throw Shim.rethrow("pad", t);
-        }
+        return returning("pad", (a, ret) -> (int) h.invokeExact(x.handle(), longs(a, pad), (long) pad.length,
+                a.allocateFrom("constant"), a.allocateFrom(JAVA_DOUBLE, value), ret), x);
     }
 
     // ---- dispatcher operators -------------------------------------------------------------------------

@@ -246,14 +246,8 @@ final class AtenAttention {
     }
 
     private NativeTensor undefined() {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment ret = a.allocate(ADDRESS);
-            int rc = (int) at.shim.newUninitializedTensor.invokeExact(ret);
-            Shim.check(rc, "aoti_torch_new_uninitialized_tensor");
-            return NativeTensor.adopt(at.shim, ret.get(ADDRESS, 0));
-        } catch (Throwable t) {
-            throw Shim.rethrow("aoti_torch_new_uninitialized_tensor", t);
-        }
+        return at.returning("aoti_torch_new_uninitialized_tensor",
+                (a, ret) -> (int) at.shim.newUninitializedTensor.invokeExact(ret));
     }
 
     private NativeTensor[] contiguousAll(NativeTensor[] ts) {

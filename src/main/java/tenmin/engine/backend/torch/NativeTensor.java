@@ -6,6 +6,7 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 
@@ -43,15 +44,28 @@ final class NativeTensor implements AutoCloseable {
         return handle == null;
     }
 
+    /** A getter of the shim: writes one value of {@code layout} to {@code ret}. */
+    @FunctionalInterface
+    private interface Query {
+        int invoke(MemorySegment handle, MemorySegment ret) throws Throwable;
+    }
+
+    /** Runs a getter with a fresh slot of {@code layout} in {@code a} and returns the slot. */
+    private MemorySegment query(Arena a, String what, MemoryLayout layout, Query q) {
+        MemorySegment ret = a.allocate(layout);
+        try {
+            Shim.check(q.invoke(handle(), ret), what);
+        } catch (Throwable t) {
+            throw Shim.rethrow(what, t);
+        }
+        return ret;
+    }
+
     /** A new handle to the same tensor, for a call that consumes its argument (the dispatcher). */
     MemorySegment newHandle() {
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment ret = a.allocate(ADDRESS);
-            int rc = (int) shim.newTensorHandle.invokeExact(handle(), ret);
-            Shim.check(rc, "aoti_torch_new_tensor_handle");
-            return ret.get(ADDRESS, 0);
-        } catch (Throwable t) {
-            throw Shim.rethrow("aoti_torch_new_tensor_handle", t);
+            return query(a, "aoti_torch_new_tensor_handle", ADDRESS,
+                    (h, r) -> (int) shim.newTensorHandle.invokeExact(h, r)).get(ADDRESS, 0);
         }
     }
 
@@ -62,71 +76,47 @@ final class NativeTensor implements AutoCloseable {
 
     int dim() {
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment ret = a.allocate(JAVA_LONG);
-            int rc = (int) shim.getDim.invokeExact(handle(), ret);
-            Shim.check(rc, "aoti_torch_get_dim");
-            return (int) ret.get(JAVA_LONG, 0);
-        } catch (Throwable t) {
-            throw Shim.rethrow("aoti_torch_get_dim", t);
+            return (int) query(a, "aoti_torch_get_dim", JAVA_LONG, (h, r) -> (int) shim.getDim.invokeExact(h, r))
+                    .get(JAVA_LONG, 0);
         }
     }
 
     long[] sizes() {
-        return longArray(true);
+        return longArray("aoti_torch_get_sizes", (h, r) -> (int) shim.getSizes.invokeExact(h, r));
     }
 
     long[] strides() {
-        return longArray(false);
+        return longArray("aoti_torch_get_strides", (h, r) -> (int) shim.getStrides.invokeExact(h, r));
     }
 
-    private long[] longArray(boolean sizes) {
+    /** A borrowed {@code int64_t*} of {@link #dim()} values, copied. */
+    private long[] longArray(String what, Query q) {
         int n = dim();
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment ret = a.allocate(ADDRESS);
-            int rc = sizes ? (int) shim.getSizes.invokeExact(handle(), ret) : (int) shim.getStrides.invokeExact(handle(), ret);
-            Shim.check(rc, sizes ? "aoti_torch_get_sizes" : "aoti_torch_get_strides");
-            MemorySegment arr = ret.get(ADDRESS, 0).reinterpret(8L * n);
-            long[] out = new long[n];
-            for (int i = 0; i < n; i++) {
-                out[i] = arr.getAtIndex(JAVA_LONG, i);
-            }
-            return out;
-        } catch (Throwable t) {
-            throw Shim.rethrow("aoti_torch_get_sizes", t);
+            MemorySegment arr = query(a, what, ADDRESS, q).get(ADDRESS, 0).reinterpret(8L * n);
+            return n == 0 ? new long[0] : arr.toArray(JAVA_LONG);
         }
     }
 
     int dtypeCode() {
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment ret = a.allocate(JAVA_INT);
-            int rc = (int) shim.getDtype.invokeExact(handle(), ret);
-            Shim.check(rc, "aoti_torch_get_dtype");
-            return ret.get(JAVA_INT, 0);
-        } catch (Throwable t) {
-            throw Shim.rethrow("aoti_torch_get_dtype", t);
+            return query(a, "aoti_torch_get_dtype", JAVA_INT, (h, r) -> (int) shim.getDtype.invokeExact(h, r))
+                    .get(JAVA_INT, 0);
         }
     }
 
     boolean isContiguous() {
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment ret = a.allocate(JAVA_BOOLEAN);
-            int rc = (int) shim.isContiguous.invokeExact(handle(), ret);
-            Shim.check(rc, "aoti_torch_is_contiguous");
-            return ret.get(JAVA_BOOLEAN, 0);
-        } catch (Throwable t) {
-            throw Shim.rethrow("aoti_torch_is_contiguous", t);
+            return query(a, "aoti_torch_is_contiguous", JAVA_BOOLEAN,
+                    (h, r) -> (int) shim.isContiguous.invokeExact(h, r)).get(JAVA_BOOLEAN, 0);
         }
     }
 
     /** Address of the first element (device memory for CUDA tensors). */
     MemorySegment dataPtr() {
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment ret = a.allocate(ADDRESS);
-            int rc = (int) shim.getDataPtr.invokeExact(handle(), ret);
-            Shim.check(rc, "aoti_torch_get_data_ptr");
-            return ret.get(ADDRESS, 0);
-        } catch (Throwable t) {
-            throw Shim.rethrow("aoti_torch_get_data_ptr", t);
+            return query(a, "aoti_torch_get_data_ptr", ADDRESS, (h, r) -> (int) shim.getDataPtr.invokeExact(h, r))
+                    .get(ADDRESS, 0);
         }
     }
 

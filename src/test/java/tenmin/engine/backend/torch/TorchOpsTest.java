@@ -135,6 +135,19 @@ class TorchOpsTest {
     }
 
     @Test
+    void bf16MatmulsAndConvolutionsAccumulateInFp32() {
+        // A bf16 accumulator stalls at 256 when adding ones (257 is not representable); fp32 reaches the count.
+        Tensor a = s.full(Shape.of(1, 4096), DType.BF16, 1.0);
+        Tensor w = s.full(Shape.of(1, 4096), DType.BF16, 1.0);
+        assertEquals(4096f, be.linear(s, a, w, null).item());
+        assertEquals(4096f, be.matmul(s, a, w, false, true).item());
+        Tensor x = s.full(Shape.of(1, 1024, 1, 1), DType.BF16, 1.0);
+        Tensor k = s.full(Shape.of(1, 1024, 1, 1), DType.BF16, 1.0);
+        assertEquals(1024f, be.convolution(s, x, k, null, 1, 0).item());
+        assertEquals(4096f, be.sum(s, a, new int[0], false).item());
+    }
+
+    @Test
     void convolutionAndItsBackwardMatchNaiveLoops() {
         int n = 2;
         int c = 3;
