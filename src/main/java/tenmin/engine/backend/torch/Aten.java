@@ -267,9 +267,11 @@ final class Aten {
     /** 2-D convolution, dilation 1, groups 1: x (N, C, H, W), w (O, C, kH, kW), bias (O) or null → (N, O, Ho, Wo). */
     NativeTensor convolution(NativeTensor x, NativeTensor w, NativeTensor bias, int stride, int padding) {
         MethodHandle h = shim.deviceOp(dev, "convolution", CONV);
-        return returning("convolution", (a, ret) -> (int) h.invokeExact(x.handle(), w.handle(),
-                bias == null ? MemorySegment.NULL : a.allocateFrom(ADDRESS, bias.handle()), longs(a, stride, stride), 2L,
-                longs(a, padding, padding), 2L, longs(a, 1, 1), 2L, 0, longs(a, 0, 0), 2L, 1L, ret), x, w);
+        return returning("convolution", (a, ret) -> {
+            MemorySegment biasPtr = bias == null ? MemorySegment.NULL : a.allocateFrom(ADDRESS, bias.handle());
+            return (int) h.invokeExact(x.handle(), w.handle(), biasPtr, longs(a, stride, stride), 2L,
+                    longs(a, padding, padding), 2L, longs(a, 1, 1), 2L, 0, longs(a, 0, 0), 2L, 1L, ret);
+        }, x, w);
     }
 
     /**
