@@ -236,6 +236,19 @@ final class Aten {
                 (a, ret) -> (int) shim.scalarToTensorF64.invokeExact(value, ret));
     }
 
+    /** A 0-dim float64 tensor on this device (an operand of in-place and clamp kernels). */
+    NativeTensor deviceScalar(double value) {
+        NativeTensor host = scalar(value);
+        if (dev.equals("cpu")) {
+            return host;
+        }
+        try (host) {
+            NativeTensor out = empty(new long[0], shim.dtypeF64);
+            copyInto(out, host);
+            return out;
+        }
+    }
+
     /** A 0-dim int64 tensor on this device. */
     NativeTensor scalarLong(long value) {
         try (NativeTensor host = returning("aoti_torch_scalar_to_tensor_int64",

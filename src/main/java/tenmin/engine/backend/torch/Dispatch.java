@@ -37,7 +37,8 @@ final class Dispatch implements AutoCloseable {
     private final String overload;
     private final Arena arena = Arena.ofConfined();
     private final List<Long> stack = new ArrayList<>();
-    private final StringBuilder signature = new StringBuilder();
+    /** What each argument was, for the error message: a String, or the NativeTensor (described only on failure). */
+    private final List<Object> described = new ArrayList<>();
 
     Dispatch(Shim shim, String op, String overload) {
         this.shim = shim;
@@ -45,18 +46,32 @@ final class Dispatch implements AutoCloseable {
         this.overload = overload;
     }
 
-    private Dispatch push(long value, String what) {
+    private Dispatch push(long value, Object what) {
         stack.add(value);
-        if (signature.length() > 0) {
-            signature.append(", ");
-        }
-        signature.append(what);
+        described.add(what);
         return this;
     }
 
     /** A {@code Tensor} argument (a new reference is consumed, {@code t} stays valid). */
     Dispatch tensor(NativeTensor t) {
-        return push(t.newHandle().address(), "tensor" + java.util.Arrays.toString(t.sizes()));
+        return push(t.newHandle().address(), t);
+    }
+
+    private String signature() {
+        StringBuilder b = new StringBuilder();
+        for (Object o : described) {
+            if (b.length() > 0) {
+                b.append(", ");
+            }
+            if (o instanceof NativeTensor t) {
+                b.append(t.isClosed() ? "closed tensor" : "tensor" + java.util.Arrays.toString(t.sizes()));
+            } else if (o instanceof long[] ints) {
+                b.append(java.util.Arrays.toString(ints));
+            } else {
+                b.append(o);
+            }
+        }
+        return b.toString();
     }
 
     /** An undefined {@code Tensor} ({@code at::Tensor()}), e.g. the unused cum_seq arguments of attention. */
@@ -73,19 +88,19 @@ final class Dispatch implements AutoCloseable {
 
     /** A {@code Tensor?} argument: None for null. */
     Dispatch optTensor(NativeTensor t) {
-        return t == null ? none() : push(box(t.newHandle().address()), "some(tensor)");
+        return t == null ? none() : push(box(t.newHandle().address()), t);
     }
 
     Dispatch i(long v) {
-        return push(v, Long.toString(v));
+        return push(v, v);
     }
 
     Dispatch f(double v) {
-        return push(Double.doubleToRawLongBits(v), Double.toString(v));
+        return push(Double.doubleToRawLongBits(v), v);
     }
 
     Dispatch b(boolean v) {
-        return push(v ? 1 : 0, Boolean.toString(v));
+        return push(v ? 1 : 0, v);
     }
 
     /** A {@code ScalarType} argument (an {@code aoti_torch_dtype_*} code). */
@@ -100,12 +115,12 @@ final class Dispatch implements AutoCloseable {
 
     /** An {@code int[]} / {@code SymInt[]} argument. */
     Dispatch ints(long... values) {
-        return push(list(values), "ints" + java.util.Arrays.toString(values));
+        return push(list(values), values);
     }
 
     /** An {@code int[]?} argument: None for null. */
     Dispatch optInts(long[] values) {
-        return values == null ? none() : push(box(list(values)), "some(ints" + java.util.Arrays.toString(values) + ")");
+        return values == null ? none() : push(box(list(values)), values);
     }
 
     /** A {@code bool[]} argument (output masks). */
@@ -213,7 +228,7 @@ final class Dispatch implements AutoCloseable {
             throw Shim.rethrow(op, t);
         }
         if (rc != 0) {
-            throw new TorchException(op + (overload.isEmpty() ? "" : "." + overload) + "(" + signature
+            throw new TorchException(op + (overload.isEmpty() ? "" : "." + overload) + "(" + signature()
                     + ") failed (libtorch error code " + rc + "; the reason is on stderr)");
         }
         long[] out = new long[returns];

@@ -58,6 +58,11 @@ public final class TorchBackend implements Backend {
         this.attention = new AtenAttention(at, kernel);
     }
 
+    /** A backend on {@code device} with the libtorch {@link LibTorch#locateAndLoad()} finds. */
+    public static TorchBackend create(Device device) {
+        return new TorchBackend(LibTorch.locateAndLoad(), device);
+    }
+
     /** Attention kernels selectable on CUDA. */
     public enum AttentionKernel { AUTO, CUDNN, FLASH, EFFICIENT }
 
@@ -331,7 +336,7 @@ public final class TorchBackend implements Backend {
 
     @Override
     public void scaleInto(Tensor y, double alpha) {
-        try (NativeTensor a = at.scalar(alpha); Dispatch d = at.dispatch("aten::mul_", "Tensor")) {
+        try (NativeTensor a = at.deviceScalar(alpha); Dispatch d = at.dispatch("aten::mul_", "Tensor")) {
             d.tensor(n(y)).tensor(a).call1().close();
         }
     }
@@ -471,7 +476,7 @@ public final class TorchBackend implements Backend {
     @Override
     public Tensor clamp(Scope s, Tensor x, double min, double max) {
         sameFloat("clamp", x);
-        try (NativeTensor lo = at.scalar(min); NativeTensor hi = at.scalar(max);
+        try (NativeTensor lo = at.deviceScalar(min); NativeTensor hi = at.deviceScalar(max);
              Dispatch d = at.dispatch("aten::clamp", "Tensor")) {
             return wrap(s, d.tensor(n(x)).optTensor(lo).optTensor(hi).call1(), x.shape(), x.dtype());
         }
