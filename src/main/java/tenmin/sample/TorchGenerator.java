@@ -1,5 +1,7 @@
 package tenmin.sample;
 
+import tenmin.core.MersenneTwister;
+
 /**
  * A Gaussian source that draws the same numbers as PyTorch's CPU generator: {@code torch.manual_seed(seed)}
  * (or {@code torch.Generator().manual_seed(seed)}) followed by {@code torch.randn(n)} calls. So a seed gives
@@ -17,46 +19,18 @@ package tenmin.sample;
  * <p>Not thread-safe: one generator per image.
  */
 public final class TorchGenerator implements GaussianSource {
-    private static final int N = 624;
-    private static final int M = 397;
-
-    private final int[] mt = new int[N];
-    private int index;
+    private final MersenneTwister mt;
     private boolean hasCachedNormal;
     private double cachedNormal;
 
     /** {@code torch.manual_seed(seed)}: only the low 32 bits matter, as in PyTorch. */
     public TorchGenerator(long seed) {
-        mt[0] = (int) seed;
-        for (int j = 1; j < N; j++) {
-            mt[j] = 1812433253 * (mt[j - 1] ^ (mt[j - 1] >>> 30)) + j;
-        }
-        index = N;
+        mt = new MersenneTwister(seed);
     }
 
     /** The next 32-bit output of the Mersenne Twister (unsigned, in a long). */
     long nextUInt32() {
-        if (index >= N) {
-            twist();
-        }
-        int y = mt[index++];
-        y ^= y >>> 11;
-        y ^= (y << 7) & 0x9d2c5680;
-        y ^= (y << 15) & 0xefc60000;
-        y ^= y >>> 18;
-        return y & 0xFFFFFFFFL;
-    }
-
-    private void twist() {
-        for (int i = 0; i < N; i++) {
-            int y = (mt[i] & 0x80000000) | (mt[(i + 1) % N] & 0x7fffffff);
-            int next = mt[(i + M) % N] ^ (y >>> 1);
-            if ((y & 1) != 0) {
-                next ^= 0x9908b0df;
-            }
-            mt[i] = next;
-        }
-        index = 0;
+        return mt.nextUInt32();
     }
 
     /** {@code uniform_real_distribution<float>(0, 1)}: 24 random bits. */

@@ -4,7 +4,10 @@ import tenmin.engine.api.Shape;
 import tenmin.engine.api.Tensor;
 import tenmin.engine.autograd.Functional;
 
-/** {@code y = x·Wᵀ + b (+ adapter(x))}: x (.., in) → (.., out); weight (out, in), bias (out). */
+/**
+ * {@code y = x·Wᵀ + b (+ adapter(x))}: x (.., in) → (.., out); weight (out, in), bias (out). Weight and bias
+ * are cast to x's dtype when they differ (frozen bf16 weights under fp32 activations); no copy when equal.
+ */
 public final class Linear implements AdaptableLayer {
     private final String path;
     private final int in;
@@ -23,7 +26,7 @@ public final class Linear implements AdaptableLayer {
     }
 
     public Tensor forward(Functional f, Tensor x) {
-        Tensor y = f.linear(x, weight, bias);
+        Tensor y = f.linear(x, f.cast(weight, x.dtype()), bias == null ? null : f.cast(bias, x.dtype()));
         return adapter == null ? y : f.add(y, adapter.apply(f, x));
     }
 

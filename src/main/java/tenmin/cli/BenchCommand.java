@@ -1,0 +1,88 @@
+package tenmin.cli;
+
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import tenmin.core.InputException;
+import tenmin.core.Reporter;
+import tenmin.engine.api.Backend;
+import tenmin.engine.api.Trace;
+import tenmin.engine.backend.cpu.CpuBackend;
+import tenmin.engine.backend.cpu.KernelBenchmark;
+import tenmin.lora.LoConStepBenchmark;
+
+/** {@code tenmin bench}: measures the engine's kernels (a benchmark, not a test). */
+@Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Measures the pure-Java (cpu) engine: GFLOP/s of matrix products and convolutions (matmul),"
+                + " or the time of one U-Net LoCon training step on small random models (step);"
+                + " warm-up, then the median of timed runs. Record results in docs/PERFORMANCE.md."},
+        footerHeading = "%nExit codes:%n",
+        footer = {"  0  success", "  2  bad usage (unknown target, bad option)", "  1  internal failure",
+                "", "Example:", "  tenmin bench matmul --runs 9", "  tenmin bench step"})
+public final class BenchCommand implements Callable<Integer> {
+    private final Session session;
+
+    @Parameters(index = "0", paramLabel = "TARGET", description = "What to measure: matmul (matrix products and convolutions) or step (U-Net LoCon training step).")
+    String target;
+
+    @Option(names = "--threads", paramLabel = "N", description = "Worker threads (default: all processors).")
+    Integer threads;
+
+    @Option(names = "--runs", paramLabel = "N", defaultValue = "7", description = "Timed runs per case (default: ${DEFAULT-VALUE}).")
+    int runs;
+
+    @Option(names = "--warmup", paramLabel = "N", defaultValue = "5",
+            description = "Untimed runs per case first, and at least one second (default: ${DEFAULT-VALUE}).")
+    int warmup;
+
+    @Mixin
+    VerboseMixin verboseMixin;
+
+    public BenchCommand(Session session) {
+        this.session = session;
+    }
+
+    @Override
+    public Integer call() {
+        if (!target.equals("matmul") && !target.equals("step")) {
+            throw new InputException("bench: unknown target '" + target + "' (expected: matmul or step)");
+        }
+        if (runs < 1 || warmup < 0 || (threads != null && threads < 1)) {
+            throw new InputException("bench: --runs must be >= 1, --warmup >= 0 and --threads >= 1");
+        }
+        int n = threads != null ? threads : Runtime.getRuntime().availableProcessors();
+        Reporter reporter = session.reporter(Reporter.Level.INFO);
+        try (CpuBackend cpu = new CpuBackend(n)) {
+            Backend backend = Trace.fromEnvironment(reporter).wrap(cpu);   // TENMIN_TRACE=1 prints every op
+            if (target.equals("step")) {
+                printSteps(LoConStepBenchmark.run(backend, LoConStepBenchmark.cases(), warmup, runs, reporter), n);
+                return 0;
+            }
+            List<KernelBenchmark.Result> results = KernelBenchmark.run(backend, warmup, runs, reporter);
+            session.out().printf(Locale.ROOT, "cpu backend, %d threads, Java %s, median of %d runs after >= %d warm-up runs"
+                    + " and >= %d ms%n", n, Runtime.version(), runs, warmup, KernelBenchmark.WARMUP_MILLIS);
+            session.out().printf(Locale.ROOT, "%-70s %10s %10s%n", "case", "ms", "GFLOP/s");
+            for (KernelBenchmark.Result r : results) {
+                session.out().printf(Locale.ROOT, "%-70s %10.2f %10.1f%n", r.name(), r.medianMillis(), r.gflops());
+            }
+        }
+        return 0;
+    }
+
+    private void printSteps(List<LoConStepBenchmark.Result> results, int threads) {
+        session.out().printf(Locale.ROOT, "cpu backend, %d threads, Java %s, fp32, median of %d steps after >= %d warm-up"
+                + " steps and >= %d ms; a step = forward, MSE loss, backward into the LoCon (no optimizer)%n", threads,
+                Runtime.version(), runs, warmup, LoConStepBenchmark.WARMUP_MILLIS);
+        for (LoConStepBenchmark.Result r : results) {
+            session.out().printf(Locale.ROOT, "%s: checkpointing %s: %.1f ms/step, %.2f images/s, activations %.1f MiB"
+                    + " (U-Net %,d frozen weights, LoCon %,d trainable)%n", r.benchCase().name(), r.checkpointing(),
+                    r.medianMillis(), r.imagesPerSecond(), r.activationBytes() / 1048576.0, r.frozenValues(),
+                    r.trainableValues());
+        }
+    }
+}
