@@ -11,7 +11,6 @@ import java.util.Map;
 import java.util.TreeSet;
 
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.Tag;
@@ -25,8 +24,8 @@ import tenmin.engine.api.Tensor;
 import tenmin.engine.autograd.Functional;
 import tenmin.engine.backend.cpu.CpuBackend;
 import tenmin.engine.backend.torch.LibTorch;
-import tenmin.engine.backend.torch.LibTorchLocator;
 import tenmin.engine.backend.torch.TorchBackend;
+import tenmin.engine.backend.torch.TorchTesting;
 import tenmin.formats.SafetensorsFile;
 import tenmin.models.sdxl.Unet;
 import tenmin.models.sdxl.UnetConfig;
@@ -54,15 +53,9 @@ class LoConUnetTorchParityTest {
 
     @BeforeAll
     static void start() {
-        LibTorchLocator.Found found;
-        try {
-            found = LibTorchLocator.standard().locate();
-        } catch (LibTorchLocator.NotFoundException e) {
-            Assumptions.abort("torch tests skipped: " + e.getMessage());
-            return;
-        }
+        LibTorch lib = TorchTesting.libTorchOrSkip();
         cpu = new CpuBackend();
-        torch = new TorchBackend(LibTorch.load(found), Device.CPU);
+        torch = new TorchBackend(lib, Device.CPU);
     }
 
     @AfterAll

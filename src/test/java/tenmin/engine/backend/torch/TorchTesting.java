@@ -7,11 +7,12 @@ import org.junit.jupiter.api.Assumptions;
  * when none is found (a machine where the build could not fetch the Maven Central libtorch). A libtorch
  * that is found but fails to load is a failure, not a skip.
  */
-final class TorchTesting {
+public final class TorchTesting {
     private TorchTesting() {
     }
 
-    static LibTorch libTorchOrSkip() {
+    /** The libtorch the locator finds, loaded; aborts (skips) the calling test when there is none. */
+    public static LibTorch libTorchOrSkip() {
         LibTorchLocator.Found found;
         try {
             found = LibTorchLocator.standard().locate();
