@@ -11,7 +11,11 @@ root=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
 cd "$root"
 echo "package-gpu: building target/tenmin.jar" >&2
 mvn -B -q -ntp -DskipTests package
-mods=${TENMIN_JLINK_MODULES:-$("$JAVA_HOME/bin/jdeps" --multi-release 25 --print-module-deps --ignore-missing-deps target/tenmin.jar),jdk.incubator.vector}
+mods=${TENMIN_JLINK_MODULES:-$("$JAVA_HOME/bin/jdeps" --multi-release 25 --print-module-deps --ignore-missing-deps target/tenmin.jar)}
+case ",$mods," in
+  *,jdk.incubator.vector,*) ;;
+  *) mods="$mods,jdk.incubator.vector" ;;
+esac
 work=$(mktemp -d "${TMPDIR:-/tmp}/tenmin-jlink.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 echo "package-gpu: jlink --add-modules $mods" >&2
