@@ -4,37 +4,19 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DynamicNode;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.TestFactory;
 
-import tenmin.engine.api.Device;
-import tenmin.engine.backend.torch.TorchBackend;
-import tenmin.engine.backend.torch.TorchTesting;
 import tenmin.testing.Fixtures;
+import tenmin.testing.TorchBackendTests;
 
 /**
  * Every check of {@link VaeFixtureTest} with the same model code on the torch backend (the CPU libtorch
  * the build fetches), against vae-io directly within the fixtures README's bound.
  */
 @Tag("torch")
-class VaeTorchTest {
-    private static TorchBackend torch;
-
-    @BeforeAll
-    static void start() {
-        torch = new TorchBackend(TorchTesting.libTorchOrSkip(), Device.CPU);
-    }
-
-    @AfterAll
-    static void stop() {
-        if (torch != null) {
-            torch.close();
-        }
-    }
-
+class VaeTorchTest extends TorchBackendTests {
     @TestFactory
     List<DynamicNode> everyModelFolderOnTorch() {
         List<DynamicNode> folders = new ArrayList<>();
