@@ -109,6 +109,30 @@ public final class LoConNetwork {
         return net;
     }
 
+    /**
+     * Loads a LoCon/LoRA file of any ranks (one made elsewhere, for sampling or merging): the modules are
+     * the {@code candidates} whose names the file has, each with the rank of the file's {@code lora_down};
+     * the rest of the check is {@link #load(Path, List, Scope)}'s (a module the candidates lack, a tensor
+     * of another shape or an unsupported kind is an error naming it).
+     */
+    public static LoConNetwork loadMatching(Path file, List<LoConTarget> candidates, Scope scope) {
+        try (SafetensorsFile st = SafetensorsFile.open(file)) {
+            List<LoConTarget> present = new ArrayList<>();
+            for (LoConTarget t : candidates) {
+                String down = t.name() + DOWN;
+                if (st.contains(down) && st.info(down).rank() >= 1) {
+                    int rank = (int) st.info(down).dim(0);
+                    if (rank < 1) {
+                        throw new InputException(file + ": \"" + down + "\" has rank 0");
+                    }
+                    double alpha = st.contains(t.name() + ALPHA) ? st.readScalar(t.name() + ALPHA) : rank;
+                    present.add(new LoConTarget(t.name(), t.layer(), rank, alpha));
+                }
+            }
+            return load(st, present, scope);
+        }
+    }
+
     private static Tensor read(SafetensorsFile file, String key, Shape shape, Scope scope) {
         Tensor t = scope.fromHost(file.readFloats(key), shape, DType.F32).named(key);
         file.release(key);
@@ -285,8 +309,8 @@ public final class LoConNetwork {
 
     /**
      * File keys in the reference's state-dict order (module order; per module alpha, lora_up, lora_down:
-     * trainer-spec §9.2), the order {@code sshs_model_hash} is computed in. The file itself is laid out
-     * by {@link SafetensorsWriter}'s rules.
+     * trainer-spec §9.2), the order {@code sshs_model_hash} is computed in; values via {@link #toHost(String)},
+     * shapes via {@link #shape(String)}. The file itself is laid out by {@link SafetensorsWriter}'s rules.
      */
     public List<String> stateDictKeys() {
         List<String> keys = new ArrayList<>();
@@ -296,6 +320,27 @@ public final class LoConNetwork {
             keys.add(m.name() + DOWN);
         }
         return keys;
+    }
+
+    /** The shape of state-dict tensor {@code key} ({@code []} for an alpha). */
+    public long[] shape(String key) {
+        LoConModule m = moduleOfKey(key);
+        return key.endsWith(ALPHA) ? new long[0] : (key.endsWith(UP) ? m.up() : m.down()).shape().dimsLong();
+    }
+
+    /** The fp32 values of state-dict tensor {@code key}, copied to the host (a sync point). */
+    public float[] toHost(String key) {
+        LoConModule m = moduleOfKey(key);
+        return key.endsWith(ALPHA) ? new float[] {(float) m.alpha()} : (key.endsWith(UP) ? m.up() : m.down()).toHost();
+    }
+
+    private LoConModule moduleOfKey(String key) {
+        LoConModule m = module(moduleOf(key));
+        if (m == null || !(key.endsWith(ALPHA) || key.endsWith(UP) || key.endsWith(DOWN))
+                || key.length() != m.name().length() + (key.endsWith(ALPHA) ? ALPHA : key.endsWith(UP) ? UP : DOWN).length()) {
+            throw new IllegalArgumentException("no tensor " + key + " in this network");
+        }
+        return m;
     }
 
     /**

@@ -17,9 +17,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.Test;
@@ -32,7 +30,6 @@ import tenmin.engine.api.Generator;
 import tenmin.engine.api.Scope;
 import tenmin.engine.api.Tensor;
 import tenmin.engine.autograd.Functional;
-import tenmin.engine.backend.cpu.CpuBackend;
 import tenmin.formats.Half;
 import tenmin.formats.SafetensorsFile;
 import tenmin.formats.SafetensorsWriter;
@@ -40,23 +37,13 @@ import tenmin.formats.StDType;
 import tenmin.formats.TensorInfo;
 import tenmin.models.sdxl.Unet;
 import tenmin.models.sdxl.UnetConfig;
+import tenmin.testing.CpuBackendTests;
 import tenmin.testing.Fixtures;
 import tenmin.testing.ModelFixture;
 
 /** LoCon networks: initialisation, the file format (against LyCORIS' file), strict loading, attaching. */
-class LoConNetworkTest {
-    private static CpuBackend backend;
+class LoConNetworkTest extends CpuBackendTests {
     private Scope root;
-
-    @BeforeAll
-    static void start() {
-        backend = new CpuBackend();
-    }
-
-    @AfterAll
-    static void stop() {
-        backend.close();
-    }
 
     @BeforeEach
     void open() {
@@ -215,6 +202,10 @@ class LoConNetworkTest {
                     assertEquals(t.alpha(), f.readScalar(t.name() + ".alpha"), 1e-6);
                 }
                 assertEquals(new java.util.TreeSet<>(net.stateDictKeys()), new java.util.TreeSet<>(f.names()));
+                for (String key : net.stateDictKeys()) {
+                    assertArrayEquals(f.info(key).shape(), net.shape(key), key);
+                    assertArrayEquals(rounded(net.toHost(key), dtype), f.readFloats(key), key);
+                }
             }
             LoConNetwork back = LoConNetwork.load(out, targets, s);
             for (int i = 0; i < net.modules().size(); i++) {
@@ -297,6 +288,35 @@ class LoConNetworkTest {
         for (LoConTarget t : targets) {
             assertEquals(null, t.layer().adapter(), "a failed load attaches nothing");
         }
+    }
+
+    @Test
+    void loadMatchingTakesRanksAndModulesFromTheFile(@TempDir Path tmp) throws IOException {
+        ModelFixture m = first();
+        UnetConfig config = UnetConfig.fromConfigFile(m.file("config.json"));
+        Unet unet = Unet.meta(config);
+        // Another trainer's file: attention modules only, other ranks and alphas.
+        List<LoConTarget> attention = LoConPreset.unet(unet.layers(), unet.moduleClasses(), new LoConRanks(2, 1, 3, 1.5))
+                .stream().filter(t -> t.name().contains("_attn")).toList();
+        Path file = tmp.resolve("attention.safetensors");
+        LoConNetwork written = LoConNetwork.create(attention, root, new Generator(5));
+        written.save(file, StDType.F16, Map.of());
+        written.detach();
+
+        LoConNetwork loaded = LoConNetwork.loadMatching(file, targets(unet, m), root);
+        assertEquals(attention.size(), loaded.modules().size());
+        for (int i = 0; i < attention.size(); i++) {
+            LoConModule a = written.modules().get(i);
+            LoConModule b = loaded.modules().get(i);
+            assertEquals(a.name(), b.name());
+            assertEquals(2, b.rank());
+            assertEquals(1.0, b.alpha());
+            assertArrayEquals(rounded(a.down().toHost(), StDType.F16), b.down().toHost());
+        }
+        loaded.detach();
+        InputException e = assertThrows(InputException.class, () -> LoConNetwork.loadMatching(file,
+                targets(unet, m).stream().filter(t -> !t.name().contains("attn1")).toList(), root));
+        assertTrue(e.getMessage().contains("attn1"), e.getMessage());
     }
 
     @Test

@@ -14,8 +14,6 @@ import java.util.TreeSet;
 
 import com.fasterxml.jackson.databind.JsonNode;
 
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.TestFactory;
 
@@ -23,11 +21,11 @@ import tenmin.engine.api.DType;
 import tenmin.engine.api.Scope;
 import tenmin.engine.api.Tensor;
 import tenmin.engine.autograd.Functional;
-import tenmin.engine.backend.cpu.CpuBackend;
 import tenmin.formats.SafetensorsFile;
 import tenmin.models.sdxl.CheckpointPolicy;
 import tenmin.models.sdxl.Unet;
 import tenmin.models.sdxl.UnetConfig;
+import tenmin.testing.CpuBackendTests;
 import tenmin.testing.Fixtures;
 import tenmin.testing.ModelFixture;
 import tenmin.testing.Numerics;
@@ -39,19 +37,7 @@ import tenmin.testing.Numerics;
  * |gradient| over all LoRA tensors of the case, which covers the analytically-zero gradients of quirk Q8).
  * The same with every block checkpointed, which must also agree bit for bit with the plain run.
  */
-class LoConUnetFixtureTest {
-    private static CpuBackend backend;
-
-    @BeforeAll
-    static void start() {
-        backend = new CpuBackend();
-    }
-
-    @AfterAll
-    static void stop() {
-        backend.close();
-    }
-
+class LoConUnetFixtureTest extends CpuBackendTests {
     /** The fixture's LoCon settings from config.json {@code "lora"}. */
     static LoConRanks ranks(ModelFixture m) {
         JsonNode l = m.config().get("lora");
@@ -76,28 +62,45 @@ class LoConUnetFixtureTest {
                 String tag = " [" + m.name() + "] " + c;
                 tests.add(dynamicTest("unet locon forward and gradients" + tag, () -> run(m, c, false)));
                 tests.add(dynamicTest("unet locon gradients checkpointed" + tag, () -> run(m, c, true)));
+                tests.add(dynamicTest("unet locon gradients bf16" + tag, () -> runBf16(m, c)));
             }
         }
         return tests;
     }
 
-    private static void run(ModelFixture m, String c, boolean alsoCheckpointed) {
-        UnetConfig config = UnetConfig.fromConfigFile(m.file("config.json"));
-        try (Scope model = Scope.root(backend, "model");
-             SafetensorsFile ckpt = SafetensorsFile.open(m.file("checkpoint.safetensors"));
-             SafetensorsFile io = SafetensorsFile.open(m.file("unet-io.safetensors"))) {
-            Unet unet = Unet.fromCheckpoint(ckpt, config, model, DType.F32);
-            List<LoConTarget> targets = LoConPreset.unet(unet.layers(), unet.moduleClasses(), ranks(m));
-            LoConNetwork net = LoConNetwork.load(m.file("locon.safetensors"), targets, model);
+    /** Agreement required of a run: forward relative error, gradient relative term and G term (README §2). */
+    private record Tolerance(double forward, double gradRel, double gradG) {
+        static final Tolerance FP32 = new Tolerance(1e-5, 5e-5, 1e-5);
+    }
 
+    /**
+     * The GPU path's precision on the cpu backend: bf16 weights and activations, fp32 group norms, fp32
+     * LoCon parameters cast into the branch and fp32 gradients out of it. Against the same fp32 reference,
+     * so the tolerance covers bf16 rounding of the weights and of every activation and activation gradient:
+     * measured on tiny-a, eps is off by up to 3.0e-2 of its maximum and the worst LoRA gradient (an attn1
+     * to_v down) by 0.19 of its own maximum, 0.028·G. A smoke test of the mixed-precision plumbing (casts,
+     * fp32 gradients, fp32 group norms), not a precision claim; torch-vs-cpu parity in bf16 is issue 4's.
+     */
+    private static void runBf16(ModelFixture m, String c) {
+        withFixtureLoCon(m, DType.BF16, (unet, net, io, model) -> {
+            Map<String, float[]> got = step(unet, net, io, c, model, new long[1]);
+            for (Tensor p : net.parameters()) {
+                assertEquals(DType.F32, p.grad().dtype(), p.name());
+            }
+            check(m, c, io, got, " (bf16)", new Tolerance(5e-2, 1e-1, 3e-2));
+        });
+    }
+
+    private static void run(ModelFixture m, String c, boolean alsoCheckpointed) {
+        withFixtureLoCon(m, DType.F32, (unet, net, io, model) -> {
             long[] liveAfterForward = new long[1];
             Map<String, float[]> plain = step(unet, net, io, c, model, liveAfterForward);
-            check(m, c, io, plain, "");
+            check(m, c, io, plain, "", Tolerance.FP32);
             if (alsoCheckpointed) {
                 long plainBytes = liveAfterForward[0];
                 unet.setCheckpointing(CheckpointPolicy.all());
                 Map<String, float[]> cp = step(unet, net, io, c, model, liveAfterForward);
-                check(m, c, io, cp, " (checkpointed)");
+                check(m, c, io, cp, " (checkpointed)", Tolerance.FP32);
                 for (Map.Entry<String, float[]> e : plain.entrySet()) {
                     assertArrayEquals(e.getValue(), cp.get(e.getKey()), e.getKey() + ": checkpointed run differs");
                 }
@@ -105,6 +108,22 @@ class LoConUnetFixtureTest {
                 assertTrue(liveAfterForward[0] * 3 < plainBytes, "checkpointing kept " + liveAfterForward[0]
                         + " bytes of activations, plain " + plainBytes);
             }
+        });
+    }
+
+    /** What runs with the fixture U-Net (weights in {@code dtype}) and its LoCon loaded and attached. */
+    private interface WithLoCon {
+        void run(Unet unet, LoConNetwork net, SafetensorsFile io, Scope model);
+    }
+
+    private static void withFixtureLoCon(ModelFixture m, DType dtype, WithLoCon body) {
+        UnetConfig config = UnetConfig.fromConfigFile(m.file("config.json"));
+        try (Scope model = Scope.root(backend, "model");
+             SafetensorsFile ckpt = SafetensorsFile.open(m.file("checkpoint.safetensors"));
+             SafetensorsFile io = SafetensorsFile.open(m.file("unet-io.safetensors"))) {
+            Unet unet = Unet.fromCheckpoint(ckpt, config, model, dtype);
+            List<LoConTarget> targets = LoConPreset.unet(unet.layers(), unet.moduleClasses(), ranks(m));
+            body.run(unet, LoConNetwork.load(m.file("locon.safetensors"), targets, model), io, model);
         }
         assertEquals(0, backend.liveTensors(), "tensors left alive");
     }
@@ -133,13 +152,15 @@ class LoConUnetFixtureTest {
         return out;
     }
 
-    private static void check(ModelFixture m, String c, SafetensorsFile io, Map<String, float[]> got, String how) {
+    private static void check(ModelFixture m, String c, SafetensorsFile io, Map<String, float[]> got, String how,
+                              Tolerance tol) {
         String at = m.name() + " " + c + ".";
         Numerics.assertRelClose(at + "lora.eps" + how, io.info(c + ".lora.eps").shape(), io.readFloats(c + ".lora.eps"),
-                got.get("lora.eps"), 1e-5);
-        Numerics.assertRelClose(at + "lora.loss" + how, null, io.readFloats(c + ".lora.loss"), got.get("lora.loss"), 1e-5);
+                got.get("lora.eps"), tol.forward());
+        Numerics.assertRelClose(at + "lora.loss" + how, null, io.readFloats(c + ".lora.loss"), got.get("lora.loss"),
+                tol.forward());
         Numerics.assertClose(at + "grad.x" + how, io.info(c + ".grad.x").shape(), io.readFloats(c + ".grad.x"),
-                got.get("grad.x"), 0, 5e-5);
+                got.get("grad.x"), 0, tol.gradRel());
         // G: the largest |gradient| over all LoRA tensors of the case, from the reference.
         double g = 0;
         int loraGrads = 0;
@@ -156,7 +177,7 @@ class LoConUnetFixtureTest {
             if (e.getKey().startsWith("grad.lora_")) {
                 String key = c + "." + e.getKey();
                 Numerics.assertClose(at + e.getKey() + how, io.info(key).shape(), io.readFloats(key), e.getValue(),
-                        1e-5 * g, 5e-5);
+                        tol.gradG() * g, tol.gradRel());
             }
         }
     }

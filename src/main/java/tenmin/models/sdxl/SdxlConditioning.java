@@ -25,30 +25,22 @@ public final class SdxlConditioning {
     }
 
     /**
-     * Size and crop of one training image, in pixels.
-     *
-     * @param originalHeight height of the source image before resizing ({@code original_size_as_tuple})
-     * @param originalWidth  width of the source image
-     * @param cropTop        pixels cut from the top after resizing ({@code crop_coords_top_left})
-     * @param cropLeft       pixels cut from the left
-     * @param targetHeight   height of the bucket ({@code target_size_as_tuple})
-     * @param targetWidth    width of the bucket
+     * Uploads the size conditions of a batch, one row of six pixel values per image in the order
+     * (orig_h, orig_w, crop_top, crop_left, target_h, target_w) (e.g. {@code SizeConditioning.values()} of
+     * the dataset), as an (N, 6) F32 tensor in {@code scope}.
      */
-    public record SizeCond(int originalHeight, int originalWidth, int cropTop, int cropLeft, int targetHeight,
-                           int targetWidth) {
-        /** The six values in embedding order. */
-        public float[] values() {
-            return new float[] {originalHeight, originalWidth, cropTop, cropLeft, targetHeight, targetWidth};
+    public static Tensor sizeTensor(Scope scope, List<int[]> rows) {
+        float[] data = new float[rows.size() * SIZE_VALUES];
+        for (int i = 0; i < rows.size(); i++) {
+            int[] row = rows.get(i);
+            if (row.length != SIZE_VALUES) {
+                throw new IllegalArgumentException("size conditioning row " + i + " has " + row.length + " values, expected 6");
+            }
+            for (int j = 0; j < SIZE_VALUES; j++) {
+                data[i * SIZE_VALUES + j] = row[j];
+            }
         }
-    }
-
-    /** Uploads the size conditions of a batch as an (N, 6) F32 tensor in {@code scope}. */
-    public static Tensor sizeTensor(Scope scope, List<SizeCond> batch) {
-        float[] data = new float[batch.size() * SIZE_VALUES];
-        for (int i = 0; i < batch.size(); i++) {
-            System.arraycopy(batch.get(i).values(), 0, data, i * SIZE_VALUES, SIZE_VALUES);
-        }
-        return scope.fromHost(data, batch.size(), SIZE_VALUES);
+        return scope.fromHost(data, rows.size(), SIZE_VALUES);
     }
 
     /**

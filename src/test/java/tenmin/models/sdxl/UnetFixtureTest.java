@@ -8,8 +8,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.TreeSet;
 
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.TestFactory;
 
@@ -17,8 +15,8 @@ import tenmin.engine.api.DType;
 import tenmin.engine.api.Scope;
 import tenmin.engine.api.Tensor;
 import tenmin.engine.autograd.Functional;
-import tenmin.engine.backend.cpu.CpuBackend;
 import tenmin.formats.SafetensorsFile;
+import tenmin.testing.CpuBackendTests;
 import tenmin.testing.Fixtures;
 import tenmin.testing.ModelFixture;
 import tenmin.testing.Numerics;
@@ -28,19 +26,7 @@ import tenmin.testing.Numerics;
  * fp32 (relative error below 1e-5, fixtures README §2), the vector conditioning y, and eps with bf16
  * weights and activations (bf16 storage rounding only, against the same fp32 reference).
  */
-class UnetFixtureTest {
-    private static CpuBackend backend;
-
-    @BeforeAll
-    static void start() {
-        backend = new CpuBackend();
-    }
-
-    @AfterAll
-    static void stop() {
-        backend.close();
-    }
-
+class UnetFixtureTest extends CpuBackendTests {
     /** Case prefixes of a unet-io file ({@code sq}, {@code wide}): every {@code <case>.eps}. */
     static List<String> cases(SafetensorsFile io) {
         TreeSet<String> out = new TreeSet<>();
@@ -89,6 +75,17 @@ class UnetFixtureTest {
             Tensor yLong = SdxlConditioning.vector(f, ModelFixture.tensor(io, c + ".pooled", s),
                     s.fromHost(asLongs, sizes.length / SdxlConditioning.SIZE_VALUES, SdxlConditioning.SIZE_VALUES));
             org.junit.jupiter.api.Assertions.assertArrayEquals(y.toHost(), yLong.toHost());
+            List<int[]> rows = new ArrayList<>();
+            for (int i = 0; i < asLongs.length; i += SdxlConditioning.SIZE_VALUES) {
+                int[] row = new int[SdxlConditioning.SIZE_VALUES];
+                for (int j = 0; j < row.length; j++) {
+                    row[j] = (int) asLongs[i + j];
+                }
+                rows.add(row);
+            }
+            Tensor yRows = SdxlConditioning.vector(f, ModelFixture.tensor(io, c + ".pooled", s),
+                    SdxlConditioning.sizeTensor(s, rows));
+            org.junit.jupiter.api.Assertions.assertArrayEquals(y.toHost(), yRows.toHost());
         }
         assertEquals(0, backend.liveTensors(), "tensors left alive");
     }

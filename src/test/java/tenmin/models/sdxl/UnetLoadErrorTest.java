@@ -12,18 +12,16 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.TestFactory;
 
 import tenmin.core.InputException;
 import tenmin.engine.api.DType;
 import tenmin.engine.api.Scope;
-import tenmin.engine.backend.cpu.CpuBackend;
 import tenmin.formats.SafetensorsFile;
 import tenmin.formats.SafetensorsWriter;
 import tenmin.formats.StDType;
+import tenmin.testing.CpuBackendTests;
 import tenmin.testing.Fixtures;
 import tenmin.testing.ModelFixture;
 
@@ -31,19 +29,7 @@ import tenmin.testing.ModelFixture;
  * A checkpoint that is not the configured SDXL U-Net fails with one line naming the file and the key,
  * and leaves nothing allocated: a U-Net key missing, one with another shape, and a text-encoder-only file.
  */
-class UnetLoadErrorTest {
-    private static CpuBackend backend;
-
-    @BeforeAll
-    static void start() {
-        backend = new CpuBackend(1);
-    }
-
-    @AfterAll
-    static void stop() {
-        backend.close();
-    }
-
+class UnetLoadErrorTest extends CpuBackendTests {
     @TestFactory
     List<DynamicTest> loadErrors() {
         List<DynamicTest> tests = new ArrayList<>();
