@@ -18,6 +18,10 @@ import tenmin.core.Reporter;
 import tenmin.engine.api.Backend;
 import tenmin.engine.api.Device;
 import tenmin.engine.backend.cpu.CpuBackend;
+import tenmin.engine.backend.torch.LibTorch;
+import tenmin.engine.backend.torch.LibTorchLocator;
+import tenmin.engine.backend.torch.TorchBackend;
+import tenmin.engine.backend.torch.TorchException;
 import tenmin.train.Trainer;
 import tenmin.sample.PromptFile;
 import tenmin.train.TrainConfig;
@@ -30,7 +34,8 @@ import tenmin.train.data.EpochPlanner;
  * TOML {@code --config_file}) parsed and validated into a {@link TrainConfig}; the dataset and the prompt
  * file are read and summarised, then {@link Trainer} runs the recipe on the backend {@code --device} names.
  * With no model and no dataset it runs the built-in demo. Ctrl-C stops after the current micro-batch and
- * saves; the exit code is then 130.
+ * saves; the exit code is then 130. {@code --device} picks the backend: the pure-Java CPU backend, or the
+ * libtorch backend on a GPU (bf16 frozen weights with {@code --mixed_precision=bf16}).
  */
 @Command(name = "train", description = "Train an SDXL LoCon with the 10-minute recipe (kohya sd-scripts flags).",
         helpCommand = false)
@@ -78,18 +83,41 @@ public final class TrainCommand implements Callable<Integer> {
         }
     }
 
-    /** The backend for {@code --device}: the pure-Java CPU backend (the libtorch backend joins later). */
+    /**
+     * The backend for {@code --device}: {@code cpu} is the pure-Java backend; {@code cuda[:N]} the libtorch
+     * backend on that GPU; automatic picks the first GPU when libtorch is found and sees one, else the CPU.
+     */
     private static Backend openBackend(TrainConfig.Compute compute, Reporter reporter) {
         Device device = compute.device();
-        if (device != null && device.kind() != Device.Kind.CPU) {
-            throw new InputException("--device=" + device + ": this build has no GPU backend yet; use --device=cpu"
-                    + " (or leave --device out)");
-        }
         int threads = compute.cpuThreads() > 0 ? compute.cpuThreads() : Runtime.getRuntime().availableProcessors();
-        if (device == null) {
-            reporter.log(Reporter.Level.INFO, "INFO: device: cpu (" + threads + " threads; no GPU backend in this build)");
+        if (device != null && device.kind() == Device.Kind.CPU) {
+            return new CpuBackend(threads);
         }
-        return new CpuBackend(threads);
+        LibTorch lib;
+        try {
+            lib = LibTorch.locateAndLoad();
+        } catch (LibTorchLocator.NotFoundException | TorchException e) {
+            if (device != null) {
+                throw new InputException("--device=" + device + ": no usable libtorch (" + Main.oneLine(e.getMessage())
+                        + "); see docs/ENGINE.md, or use --device=cpu");
+            }
+            reporter.log(Reporter.Level.INFO, "INFO: device: cpu (" + threads + " threads; no libtorch found for a GPU)");
+            return new CpuBackend(threads);
+        }
+        if (device == null) {
+            if (lib.cudaDeviceCount() == 0) {
+                reporter.log(Reporter.Level.INFO, "INFO: device: cpu (" + threads + " threads; " + lib.cudaProblem() + ")");
+                return new CpuBackend(threads);
+            }
+            device = Device.cuda(0);
+        }
+        try {
+            TorchBackend torch = new TorchBackend(lib, device);
+            reporter.log(Reporter.Level.INFO, "INFO: device: " + device + " (libtorch " + lib.version() + ")");
+            return torch;
+        } catch (IllegalArgumentException e) {
+            throw new InputException("--device=" + device + ": " + e.getMessage());
+        }
     }
 
     /**

@@ -48,7 +48,7 @@ final class TrainFlags {
             used("resume", Kind.STRING, null, "training-state file (or the folder of the run) to continue from"),
             used("seed", Kind.INT, null, "random seed; drawn at random and recorded when absent"),
             used("model_config", Kind.STRING, null, "tenmin: JSON with unet/te1/te2/vae sections for a checkpoint that is not SDXL-sized (tiny test models)"),
-            used("device", Kind.STRING, "auto", "tenmin: cpu, cuda, cuda:N or auto (a GPU when the libtorch backend finds one)"),
+            used("device", Kind.STRING, "auto", "tenmin: cpu (pure-Java backend), cuda, cuda:N (libtorch backend) or auto (the first GPU libtorch finds, else cpu)"),
             used("cpu_threads", Kind.INT, 0L, "tenmin: threads of the CPU backend (0: every processor)"),
             // ---- resolution and buckets
             used("resolution", Kind.STRING, "1024,1024", "training resolution 'W,H' or 'N' (bucket area; kohya has no default, SDXL is trained at 1024)"),

@@ -3,7 +3,6 @@ package tenmin.train;
 import java.util.ArrayList;
 import java.util.List;
 
-import tenmin.models.sdxl.SdxlConditioning.SizeCond;
 import tenmin.models.vae.Vae;
 import tenmin.train.data.Buckets;
 import tenmin.train.data.Captions;
@@ -27,10 +26,10 @@ import tenmin.train.noise.NoiseSampler;
  * @param noise     (N, C, h, w) the target ε
  * @param timesteps (N) uniform in [min_timestep, max_timestep)
  * @param captions  N processed captions
- * @param sizes     N size/crop conditions (flip-adjusted crop)
+ * @param sizes     N rows (orig_h, orig_w, crop_top, crop_left, target_h, target_w), the crop flip-adjusted
  */
 public record BatchInputs(int size, int channels, int height, int width, float[] noisy, float[] noise, int[] timesteps,
-                          List<String> captions, List<SizeCond> sizes) {
+                          List<String> captions, List<int[]> sizes) {
 
     /** Draws micro-batch {@code mb} with its generator {@code rng} ({@link EpochPlanner#drawRng}). */
     public static BatchInputs draw(TrainConfig cfg, TrainingData data, LatentCache cache, DdpmSchedule schedule,
@@ -41,16 +40,14 @@ public record BatchInputs(int size, int channels, int height, int width, float[]
         Buckets.Reso bucket = data.bucketOf(mb);
         boolean[] flips = EpochPlanner.flips(rng, n, d.flipAug());
         List<String> captions = new ArrayList<>();
-        List<SizeCond> sizes = new ArrayList<>();
+        List<int[]> sizes = new ArrayList<>();
         float[][] latents = new float[n][];
         for (int i = 0; i < n; i++) {
             int item = mb.entries()[i];
             DreamBoothDataset.Item it = data.item(item);
             captions.add(Captions.process(it.caption(), d.captionPrefix(), d.captionSuffix(), d.shuffleCaption(),
                     d.keepTokens(), d.captionSeparator(), rng));
-            SizeConditioning sc = SizeConditioning.of(bucket, it.width(), it.height(), flips[i]);
-            sizes.add(new SizeCond(sc.originalHeight(), sc.originalWidth(), sc.cropTop(), sc.cropLeft(),
-                    sc.targetHeight(), sc.targetWidth()));
+            sizes.add(SizeConditioning.of(bucket, it.width(), it.height(), flips[i]).values());
             latents[i] = cache.latents(item, flips[i], rng.nextLong());
         }
         int[] shape = cache.latentShape(bucket);                               // (C, h, w)

@@ -25,7 +25,6 @@ import tenmin.models.clip.ClipTextEncoder.PooledProjection;
 import tenmin.models.clip.ClipTokenizer;
 import tenmin.models.clip.SdxlTextEncoders;
 import tenmin.models.sdxl.SdxlConditioning;
-import tenmin.models.sdxl.SdxlConditioning.SizeCond;
 import tenmin.models.vae.Vae;
 import tenmin.sample.Denoiser;
 import tenmin.sample.ImageGrid;
@@ -143,7 +142,7 @@ public final class TrainingSamples {
         float[] x = sampler.initialLatents(gen, c * lh * lw);                               // (1, C, h, w)
         try (Scope s = parent.child("sample")) {
             Functional f = Functional.inference(s);
-            SizeCond size = new SizeCond(height, width, 0, 0, height, width);
+            int[] size = {height, width, 0, 0, height, width};                               // original = target, no crop
             PromptChunks.Result condChunks = PromptChunks.of(p.prompt(), models.tokenizer(), PromptChunks.Chunking.KOHYA);
             PromptChunks.Result uncondChunks = PromptChunks.of(p.negativePrompt(), models.tokenizer(),
                     PromptChunks.Chunking.KOHYA);
@@ -189,7 +188,7 @@ public final class TrainingSamples {
      * concatenated along the tokens; the context is multiplied by the token weights and rescaled to its
      * previous mean when any weight differs from 1.
      */
-    private Prompt encode(Functional f, SdxlModels models, List<PromptChunks.Chunk> chunks, SizeCond size) {
+    private Prompt encode(Functional f, SdxlModels models, List<PromptChunks.Chunk> chunks, int[] size) {
         List<Tensor> contexts = new ArrayList<>();
         Tensor pooledVector = null;
         float[] weights = new float[chunks.size() * ClipTokenizer.CONTEXT_LENGTH];

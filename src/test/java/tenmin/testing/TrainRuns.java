@@ -14,6 +14,7 @@ import javax.imageio.ImageIO;
 
 import tenmin.cli.TrainTestConfigs;
 import tenmin.core.Reporter;
+import tenmin.engine.api.Backend;
 import tenmin.engine.backend.cpu.CpuBackend;
 import tenmin.train.TrainConfig;
 import tenmin.train.Trainer;
@@ -121,6 +122,13 @@ public final class TrainRuns {
     /** As {@link #train(TrainConfig, Reporter)}, handing out the trainer (to stop it from a reporter callback). */
     public static Trainer.Result train(Trainer[] holder, TrainConfig cfg, Reporter reporter) {
         try (CpuBackend backend = new CpuBackend(2)) {
+            return train(holder, cfg, reporter, backend);
+        }
+    }
+
+    /** Runs {@code cfg} on {@code backend} (not closed here); checks that every tensor was released. */
+    public static Trainer.Result train(Trainer[] holder, TrainConfig cfg, Reporter reporter, Backend backend) {
+        try {
             Trainer t = new Trainer(cfg, new Trainer.Environment(backend, reporter, java.time.Clock.systemDefaultZone(),
                     "tenmin test"));
             holder[0] = t;

@@ -31,7 +31,6 @@ import tenmin.models.SdxlConfig;
 import tenmin.models.SdxlDtypes;
 import tenmin.models.SdxlModels;
 import tenmin.models.clip.ClipTextEncoder.PooledProjection;
-import tenmin.models.sdxl.SdxlConditioning.SizeCond;
 import tenmin.models.vae.Vae;
 import tenmin.testing.TrainRuns;
 import tenmin.train.noise.DdpmSchedule;
@@ -175,7 +174,7 @@ class ConceptLearningTest {
                 try (Scope s = root.child("loss")) {
                     Functional f = Functional.inference(s);
                     SdxlModels.Conditioning c = models.condition(f, List.of(caption),
-                            List.of(new SizeCond(64, 64, 0, 0, 64, 64)), PooledProjection.SAI, false);
+                            List.of(new int[] {64, 64, 0, 0, 64, 64}), PooledProjection.SAI, false);
                     Tensor x = s.fromHost(xt, Shape.of(1, 4, 8, 8), DType.F32);
                     float[] eps = models.unet().forward(f, x, s.fromHost(new long[] {t}, 1), c.context(), c.y()).toHost();
                     double se = 0;

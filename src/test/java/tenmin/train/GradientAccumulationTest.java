@@ -18,7 +18,6 @@ import tenmin.models.SdxlConfig;
 import tenmin.models.SdxlDtypes;
 import tenmin.models.SdxlModels;
 import tenmin.models.clip.ClipTextEncoder.PooledProjection;
-import tenmin.models.sdxl.SdxlConditioning.SizeCond;
 import tenmin.testing.Numerics;
 import tenmin.testing.TrainRuns;
 import tenmin.train.optim.Param;
@@ -56,9 +55,9 @@ class GradientAccumulationTest {
         rng.fillGaussian(noise);
         int[] t = {17, 500, 803, 999};
         List<String> captions = List.of("ohwx, red disc", "a cat", "blue square, white background", "");
-        List<SizeCond> sizes = new ArrayList<>();
+        List<int[]> sizes = new ArrayList<>();
         for (int i = 0; i < 4; i++) {
-            sizes.add(new SizeCond(64 + i, 64, i, 0, 64, 64));
+            sizes.add(new int[] {64 + i, 64, i, 0, 64, 64});
         }
         int n = to - from;
         return new BatchInputs(n, c, h, w, Arrays.copyOfRange(noisy, from * per, to * per),

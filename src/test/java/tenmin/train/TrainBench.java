@@ -14,7 +14,6 @@ import tenmin.models.SdxlDtypes;
 import tenmin.models.SdxlModels;
 import tenmin.models.clip.ClipTextConfig;
 import tenmin.models.clip.ClipTextEncoder.PooledProjection;
-import tenmin.models.sdxl.SdxlConditioning.SizeCond;
 import tenmin.models.sdxl.UnetConfig;
 import tenmin.models.vae.VaeConfig;
 import tenmin.train.optim.GradClip;
@@ -102,11 +101,11 @@ public final class TrainBench {
         rng.fillGaussian(noise);
         int[] t = new int[n];
         List<String> captions = new ArrayList<>();
-        List<SizeCond> sizes = new ArrayList<>();
+        List<int[]> sizes = new ArrayList<>();
         for (int i = 0; i < n; i++) {
             t[i] = rng.nextInt(1000);
             captions.add("ohwx shape, red circle, white background, masterpiece, best quality");
-            sizes.add(new SizeCond(lat * 8, lat * 8, 0, 0, lat * 8, lat * 8));
+            sizes.add(new int[] {lat * 8, lat * 8, 0, 0, lat * 8, lat * 8});
         }
         return new BatchInputs(n, 4, lat, lat, noisy, noise, t, captions, sizes);
     }
