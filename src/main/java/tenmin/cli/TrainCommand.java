@@ -23,16 +23,13 @@ import tenmin.engine.backend.torch.LibTorchLocator;
 import tenmin.engine.backend.torch.TorchBackend;
 import tenmin.engine.backend.torch.TorchException;
 import tenmin.train.Trainer;
-import tenmin.sample.PromptFile;
 import tenmin.train.TrainConfig;
-import tenmin.train.data.BucketPlan;
-import tenmin.train.data.DreamBoothDataset;
-import tenmin.train.data.EpochPlanner;
 
 /**
  * {@code tenmin train}: the reference trainer's command line ({@code sdxl_train_network.py} flags and a
- * TOML {@code --config_file}) parsed and validated into a {@link TrainConfig}; the dataset and the prompt
- * file are read and summarised, then {@link Trainer} runs the recipe on the backend {@code --device} names.
+ * TOML {@code --config_file}) parsed and validated into a {@link TrainConfig}, the flags away from their
+ * defaults printed, then {@link Trainer} runs the recipe (it reads and summarises the dataset and prompts
+ * before loading anything big) on the backend {@code --device} names; the summary goes to stdout.
  * With no model and no dataset it runs the built-in demo. Ctrl-C stops after the current micro-batch and
  * saves; the exit code is then 130. {@code --device} picks the backend: the pure-Java CPU backend, or the
  * libtorch backend on a GPU (bf16 frozen weights with {@code --mixed_precision=bf16}).
@@ -67,13 +64,6 @@ public final class TrainCommand implements Callable<Integer> {
         }
         if (!cfg.loop().seedGiven()) {
             reporter.log(Reporter.Level.INFO, "INFO: no --seed given; using seed " + cfg.loop().seed());
-        }
-        if (!cfg.demo()) {
-            describeDataset(cfg, reporter);
-        }
-        if (cfg.sample().prompts() != null) {
-            int n = PromptFile.read(cfg.sample().prompts(), cfg.sample().sampler(), reporter).size();
-            reporter.log(Reporter.Level.INFO, "INFO: " + n + " sample prompts in " + cfg.sample().prompts());
         }
         try (Backend backend = openBackend(cfg.compute(), reporter)) {
             Trainer trainer = new Trainer(cfg, new Trainer.Environment(backend, reporter, Clock.systemDefaultZone(),
@@ -190,23 +180,6 @@ public final class TrainCommand implements Callable<Integer> {
     private static String version() {
         String v = TrainCommand.class.getPackage().getImplementationVersion();
         return "tenmin " + (v == null ? "dev" : v);
-    }
-
-    /** Scans the dataset and reports what a run would do with it (images, buckets, steps). */
-    private static void describeDataset(TrainConfig cfg, Reporter reporter) {
-        TrainConfig.Data d = cfg.data();
-        DreamBoothDataset ds = DreamBoothDataset.scan(cfg.paths().trainDataDir(), d.captionExtension(), d.strict(),
-                reporter);
-        BucketPlan plan = BucketPlan.of(ds, d.width(), d.height(), d.enableBucket(), d.minBucketReso(),
-                d.maxBucketReso(), d.bucketResoSteps(), d.bucketNoUpscale());
-        EpochPlanner planner = new EpochPlanner(plan.nonEmptyEntries(), cfg.loop().trainBatchSize(),
-                cfg.loop().gradAccumSteps(), cfg.loop().seed());
-        long steps = cfg.loop().maxTrainEpochs() > 0 ? planner.stepsForEpochs(cfg.loop().maxTrainEpochs())
-                : cfg.loop().maxTrainSteps();
-        reporter.log(Reporter.Level.INFO, String.format(Locale.ROOT, "INFO: %d images in %d folders, %d with repeats;"
-                        + " %d buckets used; %d micro-batches per epoch, %d optimizer steps per epoch, %d epochs for %d steps",
-                ds.items().size(), ds.subsets().size(), ds.numTrainImages(), plan.nonEmptyEntries().size(),
-                planner.microBatchesPerEpoch(), planner.stepsPerEpoch(), planner.epochsFor(steps), steps));
     }
 
     private static void printHelp(PrintStream out) {

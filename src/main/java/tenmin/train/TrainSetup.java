@@ -10,6 +10,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 
+import tenmin.core.InputException;
 import tenmin.core.Reporter;
 import tenmin.engine.api.Scope;
 import tenmin.lora.LoConRanks;
@@ -20,6 +21,7 @@ import tenmin.models.SdxlModels;
 import tenmin.models.clip.ClipTextEncoder.PooledProjection;
 import tenmin.models.sdxl.CheckpointPolicy;
 import tenmin.sample.PromptFile;
+import tenmin.sample.SamplerKind;
 import tenmin.train.log.TrainLogger;
 import tenmin.train.noise.DdpmSchedule;
 import tenmin.train.optim.Optimizer;
@@ -147,6 +149,13 @@ final class TrainSetup implements AutoCloseable {
         b.schedule = cfg.schedule().build(b.maxSteps, cfg.optim().learningRate());
         List<PromptFile.SamplePrompt> samplePrompts = prompts == null ? List.of()
                 : PromptFile.read(prompts, cfg.sample().sampler(), r);
+        for (PromptFile.SamplePrompt p : samplePrompts) {
+            try {
+                SamplerKind.parse(p.sampler());   // checked now, not at the first sampling step
+            } catch (InputException e) {
+                throw new InputException(prompts + ": prompt " + (p.index() + 1) + ": " + e.getMessage());
+            }
+        }
 
         // ---- what will happen, before anything big is allocated
         List<LoConTarget> planned = MemoryPlan.plannedTargets(modelConfig, cfg.network());

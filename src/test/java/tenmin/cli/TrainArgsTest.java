@@ -272,9 +272,10 @@ class TrainArgsTest {
         assertEquals(2, run.exit(), run.toString());
         assertTrue(run.err().contains("tenmin train: error: ") && run.err().contains("pony.safetensors"), run.toString());
         // 3 images x 10 repeats = 30 entries in one bucket -> 4 micro-batches of 8 -> 1 step per epoch -> 80 epochs
-        assertTrue(run.err().contains("3 images in 1 folders, 30 with repeats; 1 buckets used; 4 micro-batches per"
-                + " epoch, 1 optimizer steps per epoch, 80 epochs for 80 steps"), run.toString());
-        assertTrue(run.err().contains("1 sample prompts"), run.toString());
+        assertTrue(run.err().contains("dataset: 3 images in 1 folders, 1 buckets used"), run.toString());
+        assertTrue(run.err().contains("num train images * repeats: 30") && run.err().contains("num batches per epoch: 4")
+                && run.err().contains("num epochs: 80") && run.err().contains("total optimization steps: 80"), run.toString());
+        assertTrue(run.err().contains("samples: 1 prompt(s)"), run.toString());
         assertFalse(Files.exists(out), "nothing may be written");
         assertEquals(before, Cli.sha256(cat.resolve("img0.png")));
         assertEquals(List.of("10_ohwx cat", "sample-prompts.txt"), Cli.listing(data));
