@@ -14,18 +14,20 @@ import tenmin.engine.api.Backend;
 import tenmin.engine.api.Trace;
 import tenmin.engine.backend.cpu.CpuBackend;
 import tenmin.engine.backend.cpu.KernelBenchmark;
+import tenmin.lora.LoConStepBenchmark;
 
 /** {@code tenmin bench}: measures the engine's kernels (a benchmark, not a test). */
 @Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Measures the pure-Java (cpu) engine: GFLOP/s of matrix products and convolutions"
-                + " (warm-up, then the median of timed runs). Record results in docs/PERFORMANCE.md."},
+        description = {"Measures the pure-Java (cpu) engine: GFLOP/s of matrix products and convolutions (matmul),"
+                + " or the time of one U-Net LoCon training step on small random models (step);"
+                + " warm-up, then the median of timed runs. Record results in docs/PERFORMANCE.md."},
         footerHeading = "%nExit codes:%n",
         footer = {"  0  success", "  2  bad usage (unknown target, bad option)", "  1  internal failure",
-                "", "Example:", "  tenmin bench matmul --runs 9"})
+                "", "Example:", "  tenmin bench matmul --runs 9", "  tenmin bench step"})
 public final class BenchCommand implements Callable<Integer> {
     private final Session session;
 
-    @Parameters(index = "0", paramLabel = "TARGET", description = "What to measure: matmul (matrix products and convolutions).")
+    @Parameters(index = "0", paramLabel = "TARGET", description = "What to measure: matmul (matrix products and convolutions) or step (U-Net LoCon training step).")
     String target;
 
     @Option(names = "--threads", paramLabel = "N", description = "Worker threads (default: all processors).")
@@ -47,8 +49,8 @@ public final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        if (!target.equals("matmul")) {
-            throw new InputException("bench: unknown target '" + target + "' (expected: matmul)");
+        if (!target.equals("matmul") && !target.equals("step")) {
+            throw new InputException("bench: unknown target '" + target + "' (expected: matmul or step)");
         }
         if (runs < 1 || warmup < 0 || (threads != null && threads < 1)) {
             throw new InputException("bench: --runs must be >= 1, --warmup >= 0 and --threads >= 1");
@@ -57,6 +59,10 @@ public final class BenchCommand implements Callable<Integer> {
         Reporter reporter = session.reporter(Reporter.Level.INFO);
         try (CpuBackend cpu = new CpuBackend(n)) {
             Backend backend = Trace.fromEnvironment(reporter).wrap(cpu);   // TENMIN_TRACE=1 prints every op
+            if (target.equals("step")) {
+                printSteps(LoConStepBenchmark.run(backend, LoConStepBenchmark.cases(), warmup, runs, reporter), n);
+                return 0;
+            }
             List<KernelBenchmark.Result> results = KernelBenchmark.run(backend, warmup, runs, reporter);
             session.out().printf(Locale.ROOT, "cpu backend, %d threads, Java %s, median of %d runs after >= %d warm-up runs"
                     + " and >= %d ms%n", n, Runtime.version(), runs, warmup, KernelBenchmark.WARMUP_MILLIS);
@@ -66,5 +72,17 @@ public final class BenchCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    private void printSteps(List<LoConStepBenchmark.Result> results, int threads) {
+        session.out().printf(Locale.ROOT, "cpu backend, %d threads, Java %s, fp32, median of %d steps after >= %d warm-up"
+                + " steps and >= %d ms; a step = forward, MSE loss, backward into the LoCon (no optimizer)%n", threads,
+                Runtime.version(), runs, warmup, LoConStepBenchmark.WARMUP_MILLIS);
+        for (LoConStepBenchmark.Result r : results) {
+            session.out().printf(Locale.ROOT, "%s: checkpointing %s: %.1f ms/step, %.2f images/s, activations %.1f MiB"
+                    + " (U-Net %,d frozen weights, LoCon %,d trainable)%n", r.benchCase().name(), r.checkpointing(),
+                    r.medianMillis(), r.imagesPerSecond(), r.activationBytes() / 1048576.0, r.frozenValues(),
+                    r.trainableValues());
+        }
     }
 }

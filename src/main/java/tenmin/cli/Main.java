@@ -22,6 +22,7 @@ import tenmin.core.InputException;
         description = "SDXL LoRA training and post-processing.",
         subcommands = {
                 CommandLine.HelpCommand.class,
+                TrainCommand.class,
                 ChopCommand.class,
                 BlocksCommand.class,
                 MergeCommand.class,

@@ -256,7 +256,12 @@ public final class Inspect {
         String dataSha = HexFormat.of().formatHex(data.digest());
         List<HashCheck> checks = new ArrayList<>();
         String stored = f.metadata().get("sshs_model_hash");
-        if (stored != null) {
+        if (stored != null && stored.startsWith("0x")) {
+            // LyCORIS (and tenmin train) hash each tensor in the trainer's state-dict order, which the file
+            // (sorted by dtype and name) does not record: report it, don't call it a mismatch.
+            checks.add(new HashCheck("sshs_model_hash", stored, null, null,
+                    "LyCORIS rule (sha256 over tensors in the trainer's state-dict order); not verifiable from the file"));
+        } else if (stored != null) {
             checks.add(HashCheck.of("sshs_model_hash", stored, dataSha, "sha256 of the data section"));
         }
         stored = f.metadata().get("sshs_legacy_hash");

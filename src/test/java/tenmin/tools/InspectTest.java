@@ -168,6 +168,14 @@ class InspectTest {
         Cli.Run text = Cli.run("inspect", wrong.toString());
         assertTrue(text.out().contains("sshs_model_hash      " + "0".repeat(64) + "   DOES NOT MATCH (computed " + data + ")"), text.out());
         assertTrue(text.out().contains("sshs_legacy_hash     " + legacy + "   matches"), text.out());
+
+        // LyCORIS-style "0x..." hashes follow the trainer's state-dict order: reported, never a mismatch
+        Path lycoris = tmp.resolve("lycoris.safetensors");
+        meta.put("sshs_model_hash", "0x" + "1".repeat(64));
+        SyntheticLora.write(lycoris, mods, StDType.F16, 9, meta);
+        Cli.Run ly = Cli.run("inspect", lycoris.toString());
+        assertTrue(!ly.out().contains("DOES NOT MATCH (computed " + data), ly.out());
+        assertTrue(ly.out().contains("LyCORIS rule"), ly.out());
     }
 
     @Test
