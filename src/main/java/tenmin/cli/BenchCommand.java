@@ -37,7 +37,7 @@ public final class BenchCommand implements Callable<Integer> {
     int runs;
 
     @Option(names = "--warmup", paramLabel = "N", defaultValue = "5",
-            description = "Untimed runs per case first, and at least one second (default: ${DEFAULT-VALUE}).")
+            description = "Untimed runs per case first, for at least a minimum time (default: ${DEFAULT-VALUE}).")
     int warmup;
 
     @Mixin
