@@ -43,24 +43,29 @@ final class Gemm {
         int aCol = transA ? m : 1;
         int bRow = transB ? 1 : n;
         int bCol = transB ? k : 1;
-        multiply(par, a, aOff, aRow, aCol, b, bOff, bRow, bCol, c, cOff, m, n, k, accumulate);
+        multiply(par, a, aOff, aRow, aCol, b, bOff, bRow, bCol, c, cOff, n, m, n, k, accumulate);
     }
 
-    /** {@code C (M×N, row-major) (+)= op(A) · op(B)} with explicit operand strides. */
+    /**
+     * {@code C (M×N) (+)= op(A) · op(B)} with explicit operand strides; rows of C are {@code ldc} apart
+     * (a band of columns of a wider matrix when {@code ldc > n}).
+     */
     static void multiply(Parallel par, float[] a, int aOff, int aRow, int aCol, float[] b, int bOff, int bRow, int bCol,
-                         float[] c, int cOff, int m, int n, int k, boolean accumulate) {
+                         float[] c, int cOff, int ldc, int m, int n, int k, boolean accumulate) {
         if (m == 0 || n == 0) {
             return;
         }
         if (!accumulate) {
-            Arrays.fill(c, cOff, cOff + m * n, 0f);
+            for (int i = 0; i < m; i++) {
+                Arrays.fill(c, cOff + i * ldc, cOff + i * ldc + n, 0f);
+            }
         }
         if (k == 0) {
             return;
         }
         long work = (long) m * n * k;
         if (work <= SMALL || n < L) {
-            small(a, aOff, aRow, aCol, b, bOff, bRow, bCol, c, cOff, m, n, k);
+            small(a, aOff, aRow, aCol, b, bOff, bRow, bCol, c, cOff, ldc, m, n, k);
             return;
         }
         int threads = par.pieces(Integer.MAX_VALUE, 1);
@@ -70,24 +75,25 @@ final class Gemm {
             par.forRange(panels, 1, (p0, p1) -> {
                 int j0 = p0 * NR;
                 int j1 = Math.min(n, p1 * NR);
-                blocked(par.workspace(), a, aOff, aRow, aCol, b, bOff + j0 * bCol, bRow, bCol, c, cOff + j0, n, m, j1 - j0, k);
+                blocked(par.workspace(), a, aOff, aRow, aCol, b, bOff + j0 * bCol, bRow, bCol, c, cOff + j0, ldc, m, j1 - j0,
+                        k);
             });
         } else {
             int panels = (m + MR - 1) / MR;
             par.forRange(panels, 1, (p0, p1) -> {
                 int i0 = p0 * MR;
                 int i1 = Math.min(m, p1 * MR);
-                blocked(par.workspace(), a, aOff + i0 * aRow, aRow, aCol, b, bOff, bRow, bCol, c, cOff + i0 * n, n, i1 - i0,
-                        n, k);
+                blocked(par.workspace(), a, aOff + i0 * aRow, aRow, aCol, b, bOff, bRow, bCol, c, cOff + i0 * ldc, ldc,
+                        i1 - i0, n, k);
             });
         }
     }
 
     /** Serial i-p-j loop with vectors over j, for small products. */
     private static void small(float[] a, int aOff, int aRow, int aCol, float[] b, int bOff, int bRow, int bCol,
-                              float[] c, int cOff, int m, int n, int k) {
+                              float[] c, int cOff, int ldc, int m, int n, int k) {
         for (int i = 0; i < m; i++) {
-            int ci = cOff + i * n;
+            int ci = cOff + i * ldc;
             for (int p = 0; p < k; p++) {
                 float av = a[aOff + i * aRow + p * aCol];
                 if (av == 0f) {

@@ -140,6 +140,63 @@ class CpuForwardTest {
     }
 
     @Test
+    void convolutionInRowBandsMatchesDirectSumsForwardAndBackward() {
+        int c = 64;
+        int h = 130;
+        int w = 128;
+        int o = 3;
+        Convolution.Geometry g = new Convolution.Geometry(1, c, h, w, o, 3, 1, 1);
+        org.junit.jupiter.api.Assertions.assertTrue(g.bandRows() < g.outH(), "the case must need several bands");
+        float[] x = random(c * h * w);
+        float[] wt = random(o * c * 9);
+        float[] dy = random(o * h * w);
+        double[] y = new double[o * h * w];
+        double[] dx = new double[x.length];
+        double[] dw = new double[wt.length];
+        for (int oc = 0; oc < o; oc++) {
+            for (int ic = 0; ic < c; ic++) {
+                for (int u = 0; u < 3; u++) {
+                    for (int v = 0; v < 3; v++) {
+                        double wv = wt[((oc * c + ic) * 3 + u) * 3 + v];
+                        for (int i = 0; i < h; i++) {
+                            int hi = i + u - 1;
+                            if (hi < 0 || hi >= h) {
+                                continue;
+                            }
+                            for (int j = 0; j < w; j++) {
+                                int wj = j + v - 1;
+                                if (wj < 0 || wj >= w) {
+                                    continue;
+                                }
+                                int xi = (ic * h + hi) * w + wj;
+                                int yi = (oc * h + i) * w + j;
+                                y[yi] += wv * x[xi];
+                                dx[xi] += wv * dy[yi];
+                                dw[((oc * c + ic) * 3 + u) * 3 + v] += (double) dy[yi] * x[xi];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Tensor tx = t(x, 1, c, h, w);
+        Tensor tw = t(wt, o, c, 3, 3);
+        close("banded conv", toFloat(y), be.convolution(s, tx, tw, null, 1, 1), 1e-5);
+        Backend.LayerGrads grads = be.convolutionBackward(s, t(dy, 1, o, h, w), tx, tw, 1, 1,
+                new Backend.OutputMask(true, true, false));
+        close("banded conv dx", toFloat(dx), grads.dx(), 1e-5);
+        close("banded conv dW", toFloat(dw), grads.dWeight(), 1e-5);
+    }
+
+    private static float[] toFloat(double[] d) {
+        float[] f = new float[d.length];
+        for (int i = 0; i < d.length; i++) {
+            f[i] = (float) d[i];
+        }
+        return f;
+    }
+
+    @Test
     void groupNormNormalisesEachGroup() {
         int n = 2;
         int c = 6;
