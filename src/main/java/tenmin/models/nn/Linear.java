@@ -25,6 +25,26 @@ public final class Linear implements AdaptableLayer {
         p.register(this);
     }
 
+    /**
+     * A linear layer over tensors the caller already holds (e.g. a row block of a fused projection such
+     * as OpenCLIP's {@code attn.in_proj_weight}), registered among {@code p}'s layers under {@code path}
+     * (the module path LoRA names are built from, which may differ from the checkpoint key). Weight
+     * (out, in) and bias (out) may be null only when {@code p} is meta.
+     */
+    public Linear(Params p, String path, int in, int out, Tensor weight, Tensor bias) {
+        if (!p.isMeta() && (weight == null || !weight.shape().equals(Shape.of(out, in))
+                || (bias != null && !bias.shape().equals(Shape.of(out))))) {
+            throw new IllegalArgumentException("Linear " + path + " (" + in + " -> " + out + "): weight "
+                    + (weight == null ? "null" : weight.describe()) + ", bias " + (bias == null ? "none" : bias.describe()));
+        }
+        this.path = path;
+        this.in = in;
+        this.out = out;
+        this.weight = weight;
+        this.bias = bias;
+        p.register(this);
+    }
+
     public Tensor forward(Functional f, Tensor x) {
         Tensor y = f.linear(x, f.cast(weight, x.dtype()), bias == null ? null : f.cast(bias, x.dtype()));
         return adapter == null ? y : f.add(y, adapter.apply(f, x));

@@ -1,0 +1,49 @@
+package tenmin.testing;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.Set;
+
+import tenmin.formats.SafetensorsFile;
+import tenmin.formats.SafetensorsWriter;
+import tenmin.formats.StDType;
+import tenmin.formats.TensorInfo;
+
+/** Altered copies of a fixture checkpoint, for loader tests (other dtypes, missing or mis-shaped keys). */
+public final class CheckpointCopies {
+    private CheckpointCopies() {
+    }
+
+    /**
+     * Writes {@code target}: every tensor of {@code source} except those in {@code drop}; floating tensors
+     * stored as {@code floatType} (null: unchanged bytes); tensors named in {@code reshape} replaced by
+     * zeros of the given shape. Returns {@code target}.
+     */
+    public static Path copy(Path source, Path target, StDType floatType, Set<String> drop,
+                            Map<String, long[]> reshape) throws IOException {
+        try (SafetensorsFile in = SafetensorsFile.open(source)) {
+            SafetensorsWriter out = new SafetensorsWriter();
+            for (String name : in.names()) {
+                TensorInfo t = in.info(name);
+                if (drop.contains(name)) {
+                    continue;
+                }
+                if (reshape.containsKey(name)) {
+                    long[] shape = reshape.get(name);
+                    long n = 1;
+                    for (long d : shape) {
+                        n *= d;
+                    }
+                    out.addFloats(name, StDType.F32, shape, new float[(int) n]);
+                } else if (floatType != null && t.dtype().isFloat()) {
+                    out.addFloats(name, floatType, t.shape(), in.readFloats(name));
+                } else {
+                    out.copy(in, name);
+                }
+            }
+            out.write(target);
+        }
+        return target;
+    }
+}
