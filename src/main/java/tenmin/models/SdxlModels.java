@@ -21,7 +21,6 @@ import tenmin.models.nn.MetaParams;
 import tenmin.models.nn.Params;
 import tenmin.models.nn.RandomParams;
 import tenmin.models.sdxl.SdxlConditioning;
-import tenmin.models.sdxl.SdxlConditioning.SizeCond;
 import tenmin.models.sdxl.Unet;
 import tenmin.models.vae.Vae;
 import tenmin.models.vae.VaeKeys;
@@ -207,11 +206,11 @@ public final class SdxlModels implements AutoCloseable {
      * gradients through the text-encoder adapters when {@code f} records) → y with the size conditioning.
      *
      * @param captions      one caption per image (already prefixed and shuffled)
-     * @param sizes         one size/crop condition per image
+     * @param sizes         one size/crop row per image: (orig_h, orig_w, crop_top, crop_left, target_h, target_w)
      * @param pooled        text encoder 2's projection orientation (SAI by default, kohya's on request)
      * @param checkpointing recompute text-encoder layers in the backward
      */
-    public Conditioning condition(Functional f, List<String> captions, List<SizeCond> sizes, PooledProjection pooled,
+    public Conditioning condition(Functional f, List<String> captions, List<int[]> sizes, PooledProjection pooled,
                                   boolean checkpointing) {
         if (captions.size() != sizes.size()) {
             throw new IllegalArgumentException(captions.size() + " captions but " + sizes.size() + " size conditions");

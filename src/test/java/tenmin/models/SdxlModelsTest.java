@@ -23,7 +23,6 @@ import tenmin.engine.backend.cpu.CpuBackend;
 import tenmin.formats.SafetensorsFile;
 import tenmin.formats.TensorInfo;
 import tenmin.models.clip.ClipTextEncoder.PooledProjection;
-import tenmin.models.sdxl.SdxlConditioning.SizeCond;
 import tenmin.testing.Fixtures;
 import tenmin.testing.ModelFixture;
 import tenmin.testing.Numerics;
@@ -55,9 +54,9 @@ class SdxlModelsTest {
             SdxlConfig cfg = SdxlConfig.fromConfigFile(m.file("config.json"));
             List<String> prompts = new ArrayList<>();
             m.config().get("te_prompts").forEach(p -> prompts.add(p.asText()));
-            List<SizeCond> sizes = new ArrayList<>();
+            List<int[]> sizes = new ArrayList<>();
             for (int i = 0; i < prompts.size(); i++) {
-                sizes.add(new SizeCond(1024 + i, 768 - 8 * i, 3 * i, 5 * i, 1024, 1024 - 64 * i));
+                sizes.add(new int[] {1024 + i, 768 - 8 * i, 3 * i, 5 * i, 1024, 1024 - 64 * i});
             }
             try (Scope root = Scope.root(backend, "test");
                  SafetensorsFile io = SafetensorsFile.open(m.file("te-io.safetensors"));
@@ -75,7 +74,7 @@ class SdxlModelsTest {
                 float[] expected = new float[y.length];
                 for (int b = 0; b < prompts.size(); b++) {
                     System.arraycopy(pooled, b * p, expected, b * width, p);
-                    float[] v = sizes.get(b).values();
+                    int[] v = sizes.get(b);
                     for (int j = 0; j < 6; j++) {
                         for (int k = 0; k < 128; k++) {
                             // sgm timestep_embedding in float32: exp(-ln(10000)·k / half), then v·freq
