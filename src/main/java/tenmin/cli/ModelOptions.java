@@ -1,0 +1,61 @@
+package tenmin.cli;
+
+import java.nio.file.Path;
+
+import picocli.CommandLine.Option;
+import tenmin.core.InputException;
+import tenmin.core.Reporter;
+import tenmin.engine.api.Backend;
+import tenmin.engine.api.Trace;
+import tenmin.engine.backend.cpu.CpuBackend;
+import tenmin.models.SdxlDtypes;
+import tenmin.sample.ModelSource;
+
+/** Which model to generate with and where it runs ({@code sample}, {@code atlas}). */
+final class ModelOptions {
+    @Option(names = "--model", paramLabel = "CKPT", description = "SDXL checkpoint (.safetensors, single file, SAI layout).")
+    Path model;
+
+    @Option(names = "--model-config", paramLabel = "JSON", description = "Sizes of a non-SDXL-base checkpoint"
+            + " (a fixtures-style config.json with unet, te1, te2 and vae sections); default: SDXL base.")
+    Path modelConfig;
+
+    @Option(names = "--random-model", paramLabel = "SIZE", description = "For tests and demos: no checkpoint, seeded"
+            + " random weights of size tiny, small or sdxl (the real architecture, for GPU benchmarks). The images show"
+            + " noise patterns, not pictures.")
+    String randomModel;
+
+    @Option(names = "--model-seed", paramLabel = "N", description = "Seed of the --random-model weights (default ${DEFAULT-VALUE}).")
+    long modelSeed = 0;
+
+    @Option(names = "--threads", paramLabel = "N", description = "CPU worker threads (default: all processors).")
+    Integer threads;
+
+    /** The model the options name: exactly one of --model and --random-model. */
+    ModelSource source() {
+        if ((model == null) == (randomModel == null)) {
+            throw new InputException("give either --model CKPT or --random-model tiny|small|sdxl");
+        }
+        if (randomModel != null) {
+            if (modelConfig != null) {
+                throw new InputException("--model-config goes with --model, not with --random-model");
+            }
+            return new ModelSource.Random(randomModel, ModelSource.randomConfig(randomModel), modelSeed);
+        }
+        return ModelSource.Checkpoint.of(model, modelConfig);
+    }
+
+    /** The compute backend (the pure-Java cpu backend; TENMIN_TRACE=1 prints every op). */
+    Backend backend(Reporter reporter) {
+        if (threads != null && threads < 1) {
+            throw new InputException("--threads must be >= 1, got " + threads);
+        }
+        CpuBackend cpu = threads == null ? new CpuBackend() : new CpuBackend(threads);
+        return Trace.fromEnvironment(reporter).wrap(cpu);
+    }
+
+    /** The dtype of each network on {@code backend}: fp32 on the CPU, bf16 U-Net/text encoders with an fp32 VAE on a GPU. */
+    static SdxlDtypes dtypes(Backend backend) {
+        return SdxlDtypes.of(backend.device(), "bf16");
+    }
+}
