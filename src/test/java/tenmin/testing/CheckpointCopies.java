@@ -1,10 +1,18 @@
 package tenmin.testing;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
 import java.io.IOException;
+import java.util.function.BiConsumer;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.Set;
 
+import tenmin.core.InputException;
+import tenmin.engine.api.Backend;
+import tenmin.engine.api.Scope;
 import tenmin.formats.SafetensorsFile;
 import tenmin.formats.SafetensorsWriter;
 import tenmin.formats.StDType;
@@ -45,5 +53,20 @@ public final class CheckpointCopies {
             out.write(target);
         }
         return target;
+    }
+
+    /**
+     * Loading {@code checkpoint} with {@code load} (in a fresh scope of {@code backend}) must fail with an
+     * {@link InputException} whose one-line message starts with the file's path and contains
+     * {@code fragment}; nothing may stay allocated.
+     */
+    public static void assertLoadFails(Path checkpoint, Backend backend, String fragment,
+                                       BiConsumer<SafetensorsFile, Scope> load) {
+        try (SafetensorsFile file = SafetensorsFile.open(checkpoint); Scope scope = Scope.root(backend, "load")) {
+            InputException e = assertThrows(InputException.class, () -> load.accept(file, scope));
+            String m = e.getMessage();
+            assertTrue(m.startsWith(checkpoint + ": ") && m.contains(fragment) && !m.contains("\n"), m);
+        }
+        assertEquals(0, backend.liveTensors(), "tensors left alive");
     }
 }

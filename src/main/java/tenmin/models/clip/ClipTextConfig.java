@@ -3,11 +3,16 @@ package tenmin.models.clip;
 import static tenmin.models.nn.ConfigFields.integer;
 import static tenmin.models.nn.ConfigFields.number;
 import static tenmin.models.nn.ConfigFields.object;
+import static tenmin.models.nn.ConfigFields.onlyKnown;
 import static tenmin.models.nn.ConfigFields.text;
+
+import java.nio.file.Path;
+import java.util.Set;
 
 import com.fasterxml.jackson.databind.JsonNode;
 
 import tenmin.core.InputException;
+import tenmin.models.nn.ConfigFields;
 
 /**
  * Sizes of one CLIP text transformer, in the fields of a Hugging Face {@code CLIPTextConfig}
@@ -75,17 +80,30 @@ public record ClipTextConfig(int vocabSize, int width, int layers, int heads, in
         return projectionDim > 0;
     }
 
+    /** Fields read by {@link #fromJson}, and HF bookkeeping fields that do not change the forward pass (ignored). */
+    private static final Set<String> KEYS = Set.of("vocab_size", "hidden_size", "intermediate_size",
+            "num_hidden_layers", "num_attention_heads", "max_position_embeddings", "hidden_act", "layer_norm_eps",
+            "projection_dim", "attention_dropout", "dropout", "initializer_range", "initializer_factor",
+            "bos_token_id", "eos_token_id", "pad_token_id", "model_type", "torch_dtype", "architectures",
+            "transformers_version", "_name_or_path");
+
+    /** Reads section {@code section} ("te1" or "te2") of a fixtures-style {@code config.json}; errors name the file. */
+    public static ClipTextConfig fromConfigFile(Path configJson, String section) {
+        return fromJson(ConfigFields.section(configJson, section), configJson + ": " + section);
+    }
+
     /**
      * Reads a Hugging Face {@code CLIPTextConfig} object ({@code vocab_size}, {@code hidden_size},
      * {@code intermediate_size}, {@code num_hidden_layers}, {@code num_attention_heads},
      * {@code max_position_embeddings}, {@code hidden_act}, {@code layer_norm_eps}, optional
-     * {@code projection_dim}); other fields of such configs are ignored. {@code where} names the source
-     * in errors (e.g. {@code config.json "te2"}).
+     * {@code projection_dim}); HF bookkeeping fields (dropouts, token ids, initialisers, model type) are
+     * ignored and any other field is an error. {@code where} names the source in errors.
      *
      * @throws InputException naming {@code where} and the field when one is missing or invalid
      */
     public static ClipTextConfig fromJson(JsonNode node, String where) {
         object(node, where);
+        onlyKnown(node, KEYS, where);
         String act = text(node, "hidden_act", where);
         Activation activation = switch (act) {
             case "quick_gelu" -> Activation.QUICK_GELU;

@@ -1,6 +1,13 @@
 package tenmin.models.nn;
 
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Iterator;
+import java.util.Set;
+
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 
 import tenmin.core.InputException;
 
@@ -18,6 +25,34 @@ public final class ConfigFields {
             throw new InputException(where + ": expected a JSON object");
         }
         return node;
+    }
+
+    /**
+     * The object {@code section} of the JSON file {@code configJson} (e.g. "te1" of a fixtures
+     * {@code config.json}); errors name the file.
+     */
+    public static JsonNode section(Path configJson, String section) {
+        JsonNode root;
+        try {
+            root = new ObjectMapper().readTree(Files.readString(configJson));
+        } catch (IOException e) {
+            throw new InputException(configJson + ": cannot read JSON (" + e.getMessage().lines().findFirst().orElse("") + ")");
+        }
+        JsonNode node = root == null ? null : root.get(section);
+        if (node == null || !node.isObject()) {
+            throw new InputException(configJson + ": no \"" + section + "\" object");
+        }
+        return node;
+    }
+
+    /** Fails on the first field of {@code node} that is not in {@code known}. */
+    public static void onlyKnown(JsonNode node, Set<String> known, String where) {
+        for (Iterator<String> it = node.fieldNames(); it.hasNext(); ) {
+            String key = it.next();
+            if (!known.contains(key)) {
+                throw new InputException(where + ": unknown key \"" + key + "\"");
+            }
+        }
     }
 
     /** A required field, present and not null. */

@@ -4,12 +4,16 @@ import static tenmin.models.nn.ConfigFields.bool;
 import static tenmin.models.nn.ConfigFields.integer;
 import static tenmin.models.nn.ConfigFields.integers;
 import static tenmin.models.nn.ConfigFields.object;
+import static tenmin.models.nn.ConfigFields.onlyKnown;
 
+import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.Set;
 
 import com.fasterxml.jackson.databind.JsonNode;
 
 import tenmin.core.InputException;
+import tenmin.models.nn.ConfigFields;
 
 /**
  * The {@code ddconfig} of sgm's {@code Encoder}/{@code Decoder} plus the autoencoder's {@code embed_dim}
@@ -89,15 +93,25 @@ public record VaeConfig(int ch, int[] chMult, int numResBlocks, int zChannels, i
         return false;
     }
 
+    /** Fields of {@link #fromJson}; {@code dropout} is accepted and ignored (inference has none). */
+    private static final Set<String> KEYS = Set.of("ch", "ch_mult", "num_res_blocks", "z_channels", "embed_dim",
+            "double_z", "in_channels", "out_ch", "resolution", "attn_resolutions", "dropout");
+
+    /** Reads the "vae" section of a fixtures-style {@code config.json}; errors name the file. */
+    public static VaeConfig fromConfigFile(Path configJson) {
+        return fromJson(ConfigFields.section(configJson, "vae"), configJson + ": vae");
+    }
+
     /**
      * Reads the fields {@code ch}, {@code ch_mult}, {@code num_res_blocks}, {@code z_channels},
      * {@code embed_dim}, {@code double_z}, {@code in_channels}, {@code out_ch}, {@code resolution},
-     * {@code attn_resolutions} (others, like {@code dropout}, are ignored: inference has none).
+     * {@code attn_resolutions} and {@code dropout} (ignored: inference has none); any other field is an error.
      *
      * @throws InputException naming {@code where} and the field when one is missing or invalid
      */
     public static VaeConfig fromJson(JsonNode node, String where) {
         object(node, where);
+        onlyKnown(node, KEYS, where);
         try {
             return new VaeConfig(integer(node, "ch", where), integers(node, "ch_mult", where),
                     integer(node, "num_res_blocks", where), integer(node, "z_channels", where),

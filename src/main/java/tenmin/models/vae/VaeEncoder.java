@@ -20,12 +20,8 @@ import tenmin.models.nn.Params;
  * Downsample pads right and bottom by one, then a 3x3 stride-2 convolution without padding.
  */
 final class VaeEncoder {
-    /** One resolution level: its blocks, optional attentions (one per block) and downsampling conv. */
-    private record Level(List<VaeResBlock> blocks, List<VaeAttnBlock> attns, Conv2d downsample) {
-    }
-
     private final Conv2d convIn;
-    private final List<Level> levels = new ArrayList<>();
+    private final List<VaeLevel> levels = new ArrayList<>();
     private final VaeResBlock mid1;
     private final VaeAttnBlock midAttn;
     private final VaeResBlock mid2;
@@ -39,21 +35,15 @@ final class VaeEncoder {
         for (int i = 0; i < c.levels(); i++) {
             Params level = p.at(VaeKeys.DOWN).at(i);
             int blockOut = c.channels(i);
-            List<VaeResBlock> blocks = new ArrayList<>();
-            List<VaeAttnBlock> attns = new ArrayList<>();
-            for (int j = 0; j < c.numResBlocks(); j++) {
-                blocks.add(new VaeResBlock(level.at(VaeKeys.BLOCK).at(j), blockIn, blockOut));
-                blockIn = blockOut;
-                if (c.attentionAt(featureSize)) {
-                    attns.add(new VaeAttnBlock(level.at(VaeKeys.ATTN).at(j), blockIn));
-                }
-            }
+            List<VaeResBlock> blocks = VaeLevel.resBlocks(level, c.numResBlocks(), blockIn, blockOut);
+            List<VaeAttnBlock> attns = VaeLevel.attentions(level, c.numResBlocks(), blockOut, c.attentionAt(featureSize));
+            blockIn = blockOut;
             Conv2d down = null;
             if (i != c.levels() - 1) {
                 down = new Conv2d(level.at(VaeKeys.DOWNSAMPLE_CONV), blockIn, blockIn, 3, 2, 0, true);
                 featureSize /= 2;
             }
-            levels.add(new Level(blocks, attns, down));
+            levels.add(new VaeLevel(blocks, attns, down));
         }
         mid1 = new VaeResBlock(p.at(VaeKeys.MID_BLOCK_1), blockIn, blockIn);
         midAttn = new VaeAttnBlock(p.at(VaeKeys.MID_ATTN_1), blockIn);
@@ -66,17 +56,10 @@ final class VaeEncoder {
     /** x (N, in, H, W), H and W multiples of the downsampling factor → (N, 2z, H/f, W/f) in {@code f}'s scope. */
     Tensor forward(Functional f, VaeOps ops, Tensor x) {
         Tensor h = ops.conv(f, convIn, x);                                     // (N, ch, H, W)
-        for (Level level : levels) {
-            for (int j = 0; j < level.blocks().size(); j++) {
-                VaeResBlock block = level.blocks().get(j);
-                h = VaeOps.then(h, t -> block.forward(f, ops, t));
-                if (!level.attns().isEmpty()) {
-                    VaeAttnBlock attn = level.attns().get(j);
-                    h = VaeOps.then(h, t -> attn.forward(f, ops, t));
-                }
-            }
-            if (level.downsample() != null) {
-                h = VaeOps.then(h, t -> ops.conv(f, level.downsample(), t, 0, 1, 0, 1));   // (N, C, H/2, W/2)
+        for (VaeLevel level : levels) {
+            h = level.forwardBlocks(f, ops, h);
+            if (level.resample() != null) {
+                h = VaeOps.then(h, t -> ops.conv(f, level.resample(), t, 0, 1, 0, 1));   // (N, C, H/2, W/2)
             }
         }
         h = VaeOps.then(h, t -> mid1.forward(f, ops, t));

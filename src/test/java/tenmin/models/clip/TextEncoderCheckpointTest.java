@@ -15,8 +15,6 @@ import java.util.Set;
 import java.util.TreeSet;
 import java.util.stream.Stream;
 
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DynamicContainer;
 import org.junit.jupiter.api.DynamicNode;
 import org.junit.jupiter.api.DynamicTest;
@@ -33,13 +31,16 @@ import tenmin.engine.api.Scope;
 import tenmin.engine.api.Shape;
 import tenmin.engine.api.Tensor;
 import tenmin.engine.autograd.Functional;
-import tenmin.engine.backend.cpu.CpuBackend;
 import tenmin.formats.SafetensorsFile;
 import tenmin.formats.StDType;
+import tenmin.lora.LoConPreset;
+import tenmin.lora.LoConRanks;
+import tenmin.lora.LoConTarget;
 import tenmin.models.nn.AdaptableLayer;
 import tenmin.models.nn.CheckpointParams;
 import tenmin.models.nn.MetaParams;
 import tenmin.testing.CheckpointCopies;
+import tenmin.testing.CpuBackendTests;
 import tenmin.testing.Fixtures;
 import tenmin.testing.Numerics;
 import tenmin.testing.SdxlKeyList;
@@ -49,21 +50,10 @@ import tenmin.testing.SdxlKeyList;
  * allocating weights (sdxl-keys.json), and loading every fixture checkpoint — which keys are read, fp16 and
  * bf16 files, a file without {@code position_ids}, and the errors for a missing or mis-shaped key.
  */
-class TextEncoderCheckpointTest {
-    private static CpuBackend backend;
+class TextEncoderCheckpointTest extends CpuBackendTests {
 
     @TempDir
     static Path tmp;
-
-    @BeforeAll
-    static void start() {
-        backend = new CpuBackend(2);
-    }
-
-    @AfterAll
-    static void stop() {
-        backend.close();
-    }
 
     private static SdxlTextEncoders meta(MetaParams te1, MetaParams te2) {
         return SdxlTextEncoders.build(te1, te2, ClipTextConfig.SDXL_TE1, ClipTextConfig.SDXL_TE2);
@@ -83,22 +73,26 @@ class TextEncoderCheckpointTest {
         assertEquals(expected2, te2.shapes());
     }
 
+    /** The LoCon network's preset selection on our layers gives LyCORIS' 264 (full) and 88 (MLP-only) modules. */
     @Test
-    void realSdxlAdaptableLayersAreTheFullTextEncoderLoconList() {
+    void realSdxlLayersGiveBothTextEncoderLoconLists() {
         SdxlTextEncoders enc = meta(MetaParams.of(ClipKeys.TE1_PREFIX), MetaParams.of(ClipKeys.TE2_PREFIX));
-        List<String> actual = new ArrayList<>();
-        for (AdaptableLayer l : enc.te1().adaptableLayers()) {
-            actual.add(describe("lora_te1_", l));
+        LoConRanks ranks = LoConRanks.linear(8, 4.0);   // the recipe's network_dim / network_alpha
+        for (LoConPreset.TextEncoderModules which : LoConPreset.TextEncoderModules.values()) {
+            List<LoConTarget> targets = new ArrayList<>(LoConPreset.textEncoder(LoConPreset.TE1,
+                    enc.te1().adaptableLayers(), which, ranks));
+            targets.addAll(LoConPreset.textEncoder(LoConPreset.TE2, enc.te2().adaptableLayers(), which, ranks));
+            List<String> actual = new ArrayList<>();
+            for (LoConTarget t : targets) {
+                actual.add(t.name() + " " + t.kind() + " " + t.in() + "->" + t.out() + " r" + t.rank() + " a" + t.alpha());
+            }
+            String list = which == LoConPreset.TextEncoderModules.FULL ? "locon_te_full" : "locon_te_mlp";
+            List<String> expected = new ArrayList<>();
+            for (SdxlKeyList.Module m : SdxlKeyList.modules(list)) {
+                expected.add(m.name() + " " + m.kind() + " " + m.in() + "->" + m.out() + " r" + m.rank() + " a" + m.alpha());
+            }
+            assertEquals(expected, actual, list);
         }
-        for (AdaptableLayer l : enc.te2().adaptableLayers()) {
-            actual.add(describe("lora_te2_", l));
-        }
-        List<String> expected = new ArrayList<>();
-        for (SdxlKeyList.Module m : SdxlKeyList.modules("locon_te_full")) {
-            expected.add(m.name() + " " + m.kind() + " " + m.in() + "->" + m.out() + " k" + m.kernel());
-        }
-        assertEquals(264, expected.size());
-        assertEquals(expected, actual);
     }
 
     @Test
@@ -111,11 +105,6 @@ class TextEncoderCheckpointTest {
         String layer = "text_model.encoder.layers.11.";
         assertEquals(List.of(layer + "self_attn.k_proj", layer + "self_attn.v_proj", layer + "self_attn.q_proj",
                 layer + "self_attn.out_proj", layer + "mlp.fc1", layer + "mlp.fc2"), names);
-    }
-
-    private static String describe(String prefix, AdaptableLayer l) {
-        return prefix + l.path().replace('.', '_') + " " + l.kind().name().toLowerCase(java.util.Locale.ROOT) + " "
-                + l.inFeatures() + "->" + l.outFeatures() + " k" + l.kernel();
     }
 
     @Test
@@ -135,6 +124,11 @@ class TextEncoderCheckpointTest {
         JsonNode heads = json.readTree(good.replace("\"num_attention_heads\": 4", "\"num_attention_heads\": 5"));
         e = assertThrows(InputException.class, () -> ClipTextConfig.fromJson(heads, "cfg"));
         assertTrue(e.getMessage().contains("not a multiple of 5 heads"), e.getMessage());
+        JsonNode unknown = json.readTree(good.replace("{", "{\"num_layers\": 3, "));
+        e = assertThrows(InputException.class, () -> ClipTextConfig.fromJson(unknown, "cfg"));
+        assertEquals("cfg: unknown key \"num_layers\"", e.getMessage());
+        JsonNode bookkeeping = json.readTree(good.replace("{", "{\"attention_dropout\": 0.0, \"model_type\": \"clip_text_model\", "));
+        assertEquals(ClipTextConfig.fromJson(json.readTree(good), "cfg"), ClipTextConfig.fromJson(bookkeeping, "cfg"));
     }
 
     // ---- every fixture checkpoint ------------------------------------------------------------------
@@ -155,12 +149,11 @@ class TextEncoderCheckpointTest {
         return out.stream();
     }
 
-    private static ClipTextConfig config(Path dir, String section) throws IOException {
-        JsonNode c = new ObjectMapper().readTree(dir.resolve("config.json").toFile());
-        return ClipTextConfig.fromJson(c.get(section), "config.json \"" + section + "\"");
+    private static ClipTextConfig config(Path dir, String section) {
+        return ClipTextConfig.fromConfigFile(dir.resolve("config.json"), section);
     }
 
-    private static SdxlTextEncoders load(Path dir, SafetensorsFile file, Scope scope) throws IOException {
+    private static SdxlTextEncoders load(Path dir, SafetensorsFile file, Scope scope) {
         return SdxlTextEncoders.load(file, scope, DType.F32, config(dir, "te1"), config(dir, "te2"));
     }
 
@@ -190,24 +183,15 @@ class TextEncoderCheckpointTest {
         String key = ClipKeys.TE2_PREFIX + "transformer.resblocks.1.attn.in_proj_weight";
         Path copy = CheckpointCopies.copy(dir.resolve("checkpoint.safetensors"),
                 tmp.resolve(dir.getFileName() + "-te-missing.safetensors"), null, Set.of(key), Map.of());
-        try (SafetensorsFile file = SafetensorsFile.open(copy); Scope scope = Scope.root(backend, "te")) {
-            InputException e = assertThrows(InputException.class, () -> load(dir, file, scope));
-            assertTrue(e.getMessage().contains(copy.toString()), e.getMessage());
-            assertTrue(e.getMessage().contains("missing key \"" + key + "\""), e.getMessage());
-        }
-        assertEquals(0, backend.liveTensors(), "tensors left alive");
+        CheckpointCopies.assertLoadFails(copy, backend, "missing key \"" + key + "\"", (file, scope) -> load(dir, file, scope));
     }
 
     private static void checkMisshapedKey(Path dir) throws IOException {
         String key = ClipKeys.TE1_PREFIX + "text_model.encoder.layers.0.mlp.fc1.weight";
         Path copy = CheckpointCopies.copy(dir.resolve("checkpoint.safetensors"),
                 tmp.resolve(dir.getFileName() + "-te-shape.safetensors"), null, Set.of(), Map.of(key, new long[] {3, 5}));
-        try (SafetensorsFile file = SafetensorsFile.open(copy); Scope scope = Scope.root(backend, "te")) {
-            InputException e = assertThrows(InputException.class, () -> load(dir, file, scope));
-            assertTrue(e.getMessage().contains(copy.toString()), e.getMessage());
-            assertTrue(e.getMessage().contains("key \"" + key + "\" has shape [3, 5], expected ("), e.getMessage());
-        }
-        assertEquals(0, backend.liveTensors(), "tensors left alive");
+        CheckpointCopies.assertLoadFails(copy, backend, "key \"" + key + "\" has shape [3, 5], expected (",
+                (file, scope) -> load(dir, file, scope));
     }
 
     private static void checkWithoutPositionIds(Path dir) throws IOException {

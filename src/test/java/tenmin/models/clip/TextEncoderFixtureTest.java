@@ -3,7 +3,6 @@ package tenmin.models.clip;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -14,8 +13,7 @@ import java.util.Map;
 import java.util.TreeSet;
 import java.util.stream.Stream;
 
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.DynamicContainer;
 import org.junit.jupiter.api.DynamicNode;
 import org.junit.jupiter.api.DynamicTest;
@@ -24,53 +22,51 @@ import org.junit.jupiter.api.TestFactory;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
+import tenmin.engine.api.Backend;
 import tenmin.engine.api.DType;
 import tenmin.engine.api.Scope;
-import tenmin.engine.api.Shape;
 import tenmin.engine.api.Tensor;
 import tenmin.engine.autograd.Functional;
-import tenmin.engine.backend.cpu.CpuBackend;
 import tenmin.formats.SafetensorsFile;
 import tenmin.lora.LoConModule;
+import tenmin.lora.LoConNetwork;
+import tenmin.lora.LoConPreset;
+import tenmin.lora.LoConRanks;
+import tenmin.lora.LoConTarget;
 import tenmin.models.clip.ClipTextEncoder.PooledProjection;
 import tenmin.models.nn.AdaptableLayer;
+import tenmin.testing.CpuBackendTests;
 import tenmin.testing.Fixtures;
+import tenmin.testing.ModelFixture;
 import tenmin.testing.Numerics;
 
 /**
  * Both SDXL text encoders against te-io/te-locon of every model folder (sgm FrozenOpenCLIPEmbedder2 /
- * open_clip outputs, fixtures README §3): forward outputs with and without the TE LoCon, the LoRA
- * gradients of {@code Σ(lora.context·R) + Σ(lora.te2_pooled·R2)}, and the tokenizer on the fixture prompts.
+ * open_clip outputs, fixtures README §3): forward outputs with and without the TE LoCon (te-locon loaded by
+ * {@code tenmin.lora.LoConNetwork} onto preset full's targets of our layers), the LoRA gradients of
+ * {@code Σ(lora.context·R) + Σ(lora.te2_pooled·R2)}, and the tokenizer on the fixture prompts.
  * Each folder is computed once (lazily) and every tensor is its own dynamic test named after the folder.
  */
-class TextEncoderFixtureTest {
-    /** Forward tolerance of the fixtures README: max|a-b| / max|b|. */
-    private static final double FORWARD_REL = 1e-5;
-
-    private static CpuBackend backend;
-
-    @BeforeAll
-    static void start() {
-        backend = new CpuBackend(2);
-    }
-
-    @AfterAll
-    static void stop() {
-        backend.close();
+class TextEncoderFixtureTest extends CpuBackendTests {
+    /** Tolerances: relative forward error (max|a-b| / max|b|) and the relative term of the gradient bound. */
+    record Tolerance(double forward, double gradient) {
+        /** The fixtures README's bounds for an fp32 implementation. */
+        static final Tolerance FIXTURES = new Tolerance(1e-5, 5e-5);
     }
 
     @TestFactory
     Stream<DynamicNode> everyModelFolder() {
         List<DynamicNode> folders = new ArrayList<>();
         for (Path dir : Fixtures.modelDirs()) {
-            folders.add(folder(dir));
+            folders.add(folder(dir, backend, "text encoders", Tolerance.FIXTURES));
         }
         return folders.stream();
     }
 
-    private DynamicContainer folder(Path dir) {
+    /** Every check of one model folder, run on {@code backend}, as a container named {@code label [folder]}. */
+    static DynamicContainer folder(Path dir, Backend backend, String label, Tolerance tol) {
         String tag = " [" + dir.getFileName() + "]";
-        Case c = new Case(dir);
+        Case c = new Case(dir, backend, tol);
         List<DynamicTest> tests = new ArrayList<>();
         tests.add(DynamicTest.dynamicTest("tokenizer ids of te_prompts" + tag, c::checkTokenizer));
         for (String out : List.of("te1_penultimate", "te2_penultimate", "te2_last_hidden_state", "te2_pooled",
@@ -80,27 +76,29 @@ class TextEncoderFixtureTest {
             tests.add(DynamicTest.dynamicTest("lora " + pretty + tag, () -> c.checkForward("lora." + out)));
         }
         tests.add(DynamicTest.dynamicTest("lora loss" + tag, c::checkLoss));
-        tests.add(DynamicTest.dynamicTest("every te-locon module wraps a layer" + tag, c::checkModuleNames));
         for (String key : c.gradKeys()) {
             tests.add(DynamicTest.dynamicTest(key + tag, () -> c.checkGrad(key)));
         }
         tests.add(DynamicTest.dynamicTest("te1 last layer gets exactly zero gradient (Q4)" + tag, c::checkUnusedLayer));
         tests.add(DynamicTest.dynamicTest("gradient checkpointing gives identical gradients" + tag, c::checkCheckpointing));
         tests.add(DynamicTest.dynamicTest("bf16 weights give the context within bf16 precision" + tag, c::checkBf16));
-        return DynamicContainer.dynamicContainer("text encoders" + tag, tests);
+        return DynamicContainer.dynamicContainer(label + tag, tests);
     }
 
     /** One model folder: fixture files, and our results computed on first use. */
     private static final class Case {
         private final Path dir;
+        private final Backend backend;
+        private final Tolerance tol;
         private Map<String, float[]> ours;       // output name (as in te-io) → values
         private Map<String, float[]> oursCkpt;   // gradients with checkpointing on
         private float[] bf16Context;
         private List<String> unusedModules;
-        private List<String> unmatchedModules;
 
-        Case(Path dir) {
+        Case(Path dir, Backend backend, Tolerance tol) {
             this.dir = dir;
+            this.backend = backend;
+            this.tol = tol;
         }
 
         private Path file(String name) {
@@ -123,12 +121,12 @@ class TextEncoderFixtureTest {
             return new ObjectMapper().readTree(file("config.json").toFile());
         }
 
-        private ClipTextConfig te1Config() throws IOException {
-            return ClipTextConfig.fromJson(config().get("te1"), "config.json \"te1\"");
+        private ClipTextConfig te1Config() {
+            return ClipTextConfig.fromConfigFile(file("config.json"), "te1");
         }
 
-        private ClipTextConfig te2Config() throws IOException {
-            return ClipTextConfig.fromJson(config().get("te2"), "config.json \"te2\"");
+        private ClipTextConfig te2Config() {
+            return ClipTextConfig.fromConfigFile(file("config.json"), "te2");
         }
 
         // ---- checks -----------------------------------------------------------------------------
@@ -153,16 +151,11 @@ class TextEncoderFixtureTest {
         }
 
         void checkForward(String name) {
-            compare(name, FORWARD_REL);
+            compare(name, tol.forward());
         }
 
         void checkLoss() {
-            compare("lora.loss", FORWARD_REL);
-        }
-
-        void checkModuleNames() {
-            results();
-            assertTrue(unmatchedModules.isEmpty(), "te-locon modules without a matching layer: " + unmatchedModules);
+            compare("lora.loss", tol.forward());
         }
 
         void checkGrad(String key) {
@@ -176,8 +169,8 @@ class TextEncoderFixtureTest {
                         }
                     }
                 }
-                // Fixtures README §2: max|a-b| <= 5e-5 max|b| + 1e-5 G per tensor.
-                Numerics.assertClose(key, io.info(key).shape(), io.readFloats(key), r.get(key), 1e-5 * g, 5e-5);
+                // Fixtures README §2: max|a-b| <= 5e-5 max|b| + 1e-5 G per tensor (relative term from tol).
+                Numerics.assertClose(key, io.info(key).shape(), io.readFloats(key), r.get(key), 1e-5 * g, tol.gradient());
             }
         }
 
@@ -219,6 +212,9 @@ class TextEncoderFixtureTest {
         private void compare(String name, double rel) {
             Map<String, float[]> r = results();
             try (SafetensorsFile io = SafetensorsFile.open(file("te-io.safetensors"))) {
+                // A configuration whose text_projection is not square has no kohya orientation (sd-scripts
+                // cannot load it); its te-io may leave that output out.
+                Assumptions.assumeTrue(io.contains(name), () -> name + " is not in " + file("te-io.safetensors"));
                 Numerics.assertRelClose(name, io.info(name).shape(), io.readFloats(name), r.get(name), rel);
             }
         }
@@ -243,14 +239,15 @@ class TextEncoderFixtureTest {
                  SafetensorsFile locon = SafetensorsFile.open(file("te-locon.safetensors"));
                  Scope model = Scope.root(backend, "model")) {
                 SdxlTextEncoders enc = SdxlTextEncoders.load(ckpt, model, DType.F32, te1Config(), te2Config());
-                Tensor ids1 = tensor(model, io, "ids_te1");
-                Tensor ids2 = tensor(model, io, "ids_te2");
+                Tensor ids1 = ModelFixture.tensor(io, "ids_te1", model);
+                Tensor ids2 = ModelFixture.tensor(io, "ids_te2", model);
 
                 try (Scope step = model.child("plain")) {
                     outputs(Functional.inference(step), enc, ids1, ids2, "", out);
                 }
 
-                List<LoConModule> modules = attach(enc, locon, model);
+                LoConNetwork net = attach(enc, locon, model);
+                List<LoConModule> modules = net.modules();
                 try (Scope step = model.child("plain lora")) {
                     outputs(Functional.inference(step), enc, ids1, ids2, "lora.", out);
                 }
@@ -261,16 +258,14 @@ class TextEncoderFixtureTest {
                 for (AdaptableLayer l : enc.layersWithoutGradient()) {
                     unusedModules.add("lora_te1_" + l.path().replace('.', '_'));
                 }
-                for (LoConModule m : modules) {
-                    m.layer().setAdapter(null);
-                }
+                net.detach();
             }
             try (SafetensorsFile ckpt = SafetensorsFile.open(file("checkpoint.safetensors"));
                  SafetensorsFile io = SafetensorsFile.open(file("te-io.safetensors"));
                  Scope model = Scope.root(backend, "bf16")) {
                 SdxlTextEncoders enc = SdxlTextEncoders.load(ckpt, model, DType.BF16, te1Config(), te2Config());
-                SdxlTextEncoders.Conditioning c = enc.encode(Functional.inference(model), tensor(model, io, "ids_te1"),
-                        tensor(model, io, "ids_te2"), SdxlTextEncoders.Options.DEFAULT);
+                SdxlTextEncoders.Conditioning c = enc.encode(Functional.inference(model), ModelFixture.tensor(io, "ids_te1", model),
+                        ModelFixture.tensor(io, "ids_te2", model), SdxlTextEncoders.Options.DEFAULT);
                 assertEquals(DType.BF16, c.context().dtype(), "compute dtype follows the weights");
                 bf16Context = c.context().toHost();
             }
@@ -287,40 +282,27 @@ class TextEncoderFixtureTest {
             out.put(prefix + "te2_penultimate", h2.penultimate().toHost());
             out.put(prefix + "te2_last_hidden_state", h2.last().toHost());
             out.put(prefix + "te2_pooled", enc.te2().pooled(f, h2.last(), ids2, PooledProjection.SAI).toHost());
-            out.put(prefix + "te2_pooled_kohya", enc.te2().pooled(f, h2.last(), ids2, PooledProjection.KOHYA).toHost());
+            ClipTextConfig c2 = enc.te2().config();
+            if (c2.projectionDim() == c2.width()) {
+                out.put(prefix + "te2_pooled_kohya", enc.te2().pooled(f, h2.last(), ids2, PooledProjection.KOHYA).toHost());
+            }
             SdxlTextEncoders.Conditioning c = enc.encode(f, ids1, ids2, SdxlTextEncoders.Options.DEFAULT);
             out.put(prefix + "context", c.context().toHost());
             assertArrayEquals(out.get(prefix + "te2_pooled"), c.pooled().toHost(), "encode's pooled vector");
         }
 
-        /** A LoCon module from te-locon on every adaptable layer whose name the file has. */
-        private List<LoConModule> attach(SdxlTextEncoders enc, SafetensorsFile locon, Scope model) {
-            List<LoConModule> modules = new ArrayList<>();
-            TreeSet<String> inFile = new TreeSet<>();
-            for (String k : locon.names()) {
-                if (k.endsWith(".alpha")) {
-                    inFile.add(k.substring(0, k.length() - ".alpha".length()));
-                }
-            }
-            attach(enc.te1().adaptableLayers(), "lora_te1_", locon, model, inFile, modules);
-            attach(enc.te2().adaptableLayers(), "lora_te2_", locon, model, inFile, modules);
-            unmatchedModules = new ArrayList<>(inFile);
-            return modules;
-        }
-
-        private static void attach(List<AdaptableLayer> layers, String prefix, SafetensorsFile locon, Scope model,
-                                   TreeSet<String> inFile, List<LoConModule> modules) {
-            for (AdaptableLayer l : layers) {
-                String name = prefix + l.path().replace('.', '_');
-                if (!inFile.remove(name)) {
-                    continue;
-                }
-                Tensor down = tensor(model, locon, name + ".lora_down.weight").requireGrad();
-                Tensor up = tensor(model, locon, name + ".lora_up.weight").requireGrad();
-                LoConModule m = new LoConModule(name, l, down, up, locon.readScalar(name + ".alpha"));
-                l.setAdapter(m);
-                modules.add(m);
-            }
+        /**
+         * te-locon loaded strictly (every module, nothing else) onto LyCORIS preset {@code full}'s text-encoder
+         * targets of our layers (attention q/k/v/out and MLP fc1/fc2, named from their HF paths).
+         */
+        private LoConNetwork attach(SdxlTextEncoders enc, SafetensorsFile locon, Scope model) throws IOException {
+            JsonNode teLora = config().get("te_lora");
+            LoConRanks ranks = LoConRanks.linear(teLora.get("linear_rank").intValue(), teLora.get("linear_alpha").doubleValue());
+            List<LoConTarget> targets = new ArrayList<>(LoConPreset.textEncoder(LoConPreset.TE1, enc.te1().adaptableLayers(),
+                    LoConPreset.TextEncoderModules.FULL, ranks));
+            targets.addAll(LoConPreset.textEncoder(LoConPreset.TE2, enc.te2().adaptableLayers(),
+                    LoConPreset.TextEncoderModules.FULL, ranks));
+            return LoConNetwork.load(locon, targets, model);
         }
 
         /** loss = Σ(context·R) + Σ(pooled·R2), backward; returns the loss and every LoRA gradient. */
@@ -336,8 +318,8 @@ class TextEncoderFixtureTest {
                 Functional f = Functional.training(step);
                 SdxlTextEncoders.Options options = new SdxlTextEncoders.Options(PooledProjection.SAI, checkpointing);
                 SdxlTextEncoders.Conditioning c = enc.encode(f, ids1, ids2, options);
-                Tensor r = tensor(step, io, "R");
-                Tensor r2 = tensor(step, io, "R2");
+                Tensor r = ModelFixture.tensor(io, "R", step);
+                Tensor r2 = ModelFixture.tensor(io, "R2", step);
                 Functional plain = f.noGrad();
                 Tensor loss = plain.add(plain.sum(plain.mul(c.context(), r)), plain.sum(plain.mul(c.pooled(), r2)));
                 out.put("lora.loss", loss.toHost());
@@ -348,14 +330,6 @@ class TextEncoderFixtureTest {
                 out.put("grad." + m.name() + ".lora_up.weight", m.up().grad().toHost());
             }
             return out;
-        }
-
-        private static Tensor tensor(Scope s, SafetensorsFile file, String key) {
-            Shape shape = Shape.of(file.info(key).shape());
-            if (!file.info(key).dtype().isFloat()) {
-                return s.fromHost(file.readLongs(key), shape.dims());
-            }
-            return s.fromHost(file.readFloats(key), shape, DType.F32).named(key);
         }
 
         private static long[] row(long[] ids, int i) {

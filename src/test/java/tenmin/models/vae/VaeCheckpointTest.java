@@ -13,8 +13,6 @@ import java.util.Set;
 import java.util.TreeSet;
 import java.util.stream.Stream;
 
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DynamicContainer;
 import org.junit.jupiter.api.DynamicNode;
 import org.junit.jupiter.api.DynamicTest;
@@ -29,12 +27,12 @@ import tenmin.core.InputException;
 import tenmin.engine.api.DType;
 import tenmin.engine.api.Scope;
 import tenmin.engine.api.Shape;
-import tenmin.engine.backend.cpu.CpuBackend;
 import tenmin.formats.SafetensorsFile;
 import tenmin.formats.StDType;
 import tenmin.models.nn.CheckpointParams;
 import tenmin.models.nn.MetaParams;
 import tenmin.testing.CheckpointCopies;
+import tenmin.testing.CpuBackendTests;
 import tenmin.testing.Fixtures;
 import tenmin.testing.Numerics;
 import tenmin.testing.SdxlKeyList;
@@ -43,21 +41,10 @@ import tenmin.testing.SdxlKeyList;
  * Building the VAE: the real SDXL key inventory without allocating weights, the config reader, and
  * loading every fixture checkpoint (keys read, an fp16 file, missing and mis-shaped keys).
  */
-class VaeCheckpointTest {
-    private static CpuBackend backend;
+class VaeCheckpointTest extends CpuBackendTests {
 
     @TempDir
     static Path tmp;
-
-    @BeforeAll
-    static void start() {
-        backend = new CpuBackend(2);
-    }
-
-    @AfterAll
-    static void stop() {
-        backend.close();
-    }
 
     @Test
     void realSdxlConfigurationListsExactlyTheVaeKeysAndShapes() {
@@ -88,6 +75,17 @@ class VaeCheckpointTest {
         JsonNode groups = json.readTree(good.replace("\"ch\": 128", "\"ch\": 48"));
         e = assertThrows(InputException.class, () -> VaeConfig.fromJson(groups, "cfg"));
         assertTrue(e.getMessage().contains("multiple of 32"), e.getMessage());
+        JsonNode unknown = json.readTree(good.replace("{", "{\"attn_type\": \"vanilla\", "));
+        e = assertThrows(InputException.class, () -> VaeConfig.fromJson(unknown, "cfg"));
+        assertEquals("cfg: unknown key \"attn_type\"", e.getMessage());
+    }
+
+    @Test
+    void configFileErrorsNameTheFile() throws IOException {
+        Path file = tmp.resolve("no-vae.json");
+        java.nio.file.Files.writeString(file, "{\"unet\": {}}");
+        InputException e = assertThrows(InputException.class, () -> VaeConfig.fromConfigFile(file));
+        assertEquals(file + ": no \"vae\" object", e.getMessage());
     }
 
     @TestFactory
@@ -105,9 +103,8 @@ class VaeCheckpointTest {
         return out.stream();
     }
 
-    private static VaeConfig config(Path dir) throws IOException {
-        return VaeConfig.fromJson(new ObjectMapper().readTree(dir.resolve("config.json").toFile()).get("vae"),
-                "config.json \"vae\"");
+    private static VaeConfig config(Path dir) {
+        return VaeConfig.fromConfigFile(dir.resolve("config.json"));
     }
 
     private static void checkKeysRead(Path dir) throws IOException {
@@ -130,11 +127,9 @@ class VaeCheckpointTest {
         String key = VaeKeys.PREFIX + "decoder.mid.attn_1.proj_out.bias";
         Path copy = CheckpointCopies.copy(dir.resolve("checkpoint.safetensors"),
                 tmp.resolve(dir.getFileName() + "-vae-missing.safetensors"), null, Set.of(key), Map.of());
-        try (SafetensorsFile file = SafetensorsFile.open(copy); Scope scope = Scope.root(backend, "vae")) {
-            InputException e = assertThrows(InputException.class, () -> Vae.load(file, scope, config(dir)));
-            assertTrue(e.getMessage().startsWith(copy + ": missing key \"" + key + "\""), e.getMessage());
-        }
-        assertEquals(0, backend.liveTensors(), "tensors left alive");
+        VaeConfig config = config(dir);
+        CheckpointCopies.assertLoadFails(copy, backend, "missing key \"" + key + "\"",
+                (file, scope) -> Vae.load(file, scope, config));
     }
 
     private static void checkMisshapedKey(Path dir) throws IOException {
@@ -142,12 +137,9 @@ class VaeCheckpointTest {
         Path copy = CheckpointCopies.copy(dir.resolve("checkpoint.safetensors"),
                 tmp.resolve(dir.getFileName() + "-vae-shape.safetensors"), null, Set.of(),
                 Map.of(key, new long[] {8, 8}));
-        try (SafetensorsFile file = SafetensorsFile.open(copy); Scope scope = Scope.root(backend, "vae")) {
-            InputException e = assertThrows(InputException.class, () -> Vae.load(file, scope, config(dir)));
-            assertTrue(e.getMessage().startsWith(copy + ": key \"" + key + "\" has shape [8, 8], expected ("),
-                    e.getMessage());
-        }
-        assertEquals(0, backend.liveTensors(), "tensors left alive");
+        VaeConfig config = config(dir);
+        CheckpointCopies.assertLoadFails(copy, backend, "key \"" + key + "\" has shape [8, 8], expected (",
+                (file, scope) -> Vae.load(file, scope, config));
     }
 
     private static void checkFp16(Path dir) throws IOException {
