@@ -6,8 +6,10 @@ import picocli.CommandLine.Option;
 import tenmin.core.InputException;
 import tenmin.core.Reporter;
 import tenmin.engine.api.Backend;
+import tenmin.engine.api.Device;
 import tenmin.engine.api.Trace;
 import tenmin.engine.backend.cpu.CpuBackend;
+import tenmin.engine.backend.torch.TorchBackend;
 import tenmin.models.SdxlDtypes;
 import tenmin.sample.ModelSource;
 
@@ -28,11 +30,16 @@ final class ModelOptions {
     @Option(names = "--model-seed", paramLabel = "N", description = "Seed of the --random-model weights (default ${DEFAULT-VALUE}).")
     long modelSeed = 0;
 
-    @Option(names = "--threads", paramLabel = "N", description = "CPU worker threads (default: all processors).")
+    @Option(names = "--device", paramLabel = "DEV", description = "Where to run: cpu (the pure-Java engine, default),"
+            + " cuda or cuda:N (libtorch through the torch backend: bf16 U-Net and text encoders, fp32 VAE).")
+    String device = "cpu";
+
+    @Option(names = "--threads", paramLabel = "N", description = "CPU worker threads of --device cpu (default: all processors).")
     Integer threads;
 
     /** The model the options name: exactly one of --model and --random-model. */
     ModelSource source() {
+        device();
         if ((model == null) == (randomModel == null)) {
             throw new InputException("give either --model CKPT or --random-model tiny|small|sdxl");
         }
@@ -45,13 +52,35 @@ final class ModelOptions {
         return ModelSource.Checkpoint.of(model, modelConfig);
     }
 
-    /** The compute backend (the pure-Java cpu backend; TENMIN_TRACE=1 prints every op). */
+    /** The device --device names (checked before any work). */
+    Device device() {
+        try {
+            return Device.parse(device);
+        } catch (IllegalArgumentException e) {
+            throw new InputException("--device: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * The compute backend: the pure-Java cpu backend, or the torch backend on a CUDA device (libtorch found at
+     * run time, docs/ENGINE.md). TENMIN_TRACE=1 prints every op.
+     */
     Backend backend(Reporter reporter) {
         if (threads != null && threads < 1) {
             throw new InputException("--threads must be >= 1, got " + threads);
         }
-        CpuBackend cpu = threads == null ? new CpuBackend() : new CpuBackend(threads);
-        return Trace.fromEnvironment(reporter).wrap(cpu);
+        Device d = device();
+        Backend b;
+        if (d.kind() == Device.Kind.CPU) {
+            b = threads == null ? new CpuBackend() : new CpuBackend(threads);
+        } else {
+            try {
+                b = TorchBackend.create(d);
+            } catch (RuntimeException e) { // no libtorch, no CUDA build, no such GPU: the user's environment
+                throw new InputException("--device " + device + ": " + e.getMessage(), e);
+            }
+        }
+        return Trace.fromEnvironment(reporter).wrap(b);
     }
 
     /** The dtype of each network on {@code backend}: fp32 on the CPU, bf16 U-Net/text encoders with an fp32 VAE on a GPU. */

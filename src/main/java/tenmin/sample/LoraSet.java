@@ -10,6 +10,7 @@ import java.util.Map;
 
 import tenmin.core.InputException;
 import tenmin.core.Reporter;
+import tenmin.engine.api.DType;
 import tenmin.engine.api.Scope;
 import tenmin.engine.api.Tensor;
 import tenmin.formats.Hashes;
@@ -88,7 +89,7 @@ public final class LoraSet implements AutoCloseable {
 
         /** True for text-encoder modules (their multipliers change the text conditioning). */
         public boolean isTextEncoder() {
-            return module.name().startsWith(LoConPreset.TE1 + "_") || module.name().startsWith(LoConPreset.TE2 + "_");
+            return isTextEncoderModule(module.name());
         }
     }
 
@@ -192,7 +193,9 @@ public final class LoraSet implements AutoCloseable {
                 Prepared p = prepared.get(i);
                 LoConNetwork net = LoConNetwork.loadMatching(p.spec().file(), targets, scope);
                 net.detach(); // the set manages the adapter slots (several LoRAs may share a layer)
-                for (LoConModule m : net.modules()) {
+                for (LoConModule loaded : net.modules()) {
+                    LoConModule m = inDtype(loaded, isTextEncoderModule(loaded.name()) ? models.dtypes().textEncoders()
+                            : models.dtypes().unet(), scope);
                     modules.add(new Module(i, m, p.blockOf(m.name()), p.multiplier(m.name())));
                 }
             }
@@ -205,6 +208,21 @@ public final class LoraSet implements AutoCloseable {
         return set;
     }
 
+    /**
+     * The module with its tensors stored in the network's compute dtype (bf16 on the GPU path), so a sampling
+     * step does not cast every LoRA weight again; the fp32 tensors are released. Unchanged in fp32.
+     */
+    private static LoConModule inDtype(LoConModule m, DType dtype, Scope scope) {
+        if (m.down().dtype() == dtype) {
+            return m;
+        }
+        Tensor down = scope.backend().cast(scope, m.down(), dtype).named(m.down().name());
+        Tensor up = scope.backend().cast(scope, m.up(), dtype).named(m.up().name());
+        m.down().close();
+        m.up().close();
+        return new LoConModule(m.name(), m.layer(), down, up, m.alpha());
+    }
+
     /** The file's down/up shapes must be those of a LoCon module of its rank on {@code layer}. */
     private static void checkShapes(LoraSpec spec, LoraModule m, AdaptableLayer layer) {
         LoConTarget t = new LoConTarget(m.name(), layer, m.rank(), 1.0);
@@ -215,6 +233,11 @@ public final class LoraSet implements AutoCloseable {
                     + " and lora_up " + Arrays.toString(up) + ", but its layer " + layer.path() + " needs "
                     + t.downShape() + " and " + t.upShape() + " (a LoRA for another model?)");
         }
+    }
+
+    /** {@code lora_te1_…} and {@code lora_te2_…} modules. */
+    static boolean isTextEncoderModule(String name) {
+        return name.startsWith(LoConPreset.TE1 + "_") || name.startsWith(LoConPreset.TE2 + "_");
     }
 
     /** The adaptable layers of a model, by network. */

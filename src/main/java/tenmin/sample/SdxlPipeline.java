@@ -88,10 +88,27 @@ public final class SdxlPipeline {
     public record Image(Job job, float[] latent, RgbImage image) {
     }
 
+    /**
+     * Wall-clock time of the last {@link #render}, by stage (each stage ends with a host copy, so the device's
+     * queued work is included).
+     *
+     * @param encodeNanos   text conditioning (0 when cached)
+     * @param samplingNanos the sampling loop: every U-Net call and the sampler's host arithmetic
+     * @param decodeNanos   VAE decoding and conversion to 8-bit
+     * @param steps         U-Net calls
+     * @param unetBatch     samples per U-Net call (2 per image with guidance)
+     */
+    public record Timings(long encodeNanos, long samplingNanos, long decodeNanos, int steps, int unetBatch) {
+        public long totalNanos() {
+            return encodeNanos + samplingNanos + decodeNanos;
+        }
+    }
+
     private final SdxlModels models;
     private final LoraSet loras;
     private final PromptEncoder encoder;
     private final Reporter reporter;
+    private Timings lastTimings;
     private final Map<String, PromptEncoder.Pair> cache = new LinkedHashMap<>(16, 0.75f, true) {
         @Override
         protected boolean removeEldestEntry(Map.Entry<String, PromptEncoder.Pair> eldest) {
@@ -112,6 +129,11 @@ public final class SdxlPipeline {
 
     public LoraSet loras() {
         return loras;
+    }
+
+    /** Stage times of the last render (null before the first). */
+    public Timings lastTimings() {
+        return lastTimings;
     }
 
     /**
@@ -153,6 +175,7 @@ public final class SdxlPipeline {
         int jobCount = jobs.size();
         boolean guided = settings.cfgScale() != 1.0;
 
+        long t0 = System.nanoTime();
         double[][] configs = new double[jobCount][];
         List<PromptEncoder.Pair> text = new ArrayList<>();
         for (int j = 0; j < jobCount; j++) {
@@ -163,9 +186,10 @@ public final class SdxlPipeline {
         for (int j = 0; j < jobCount; j++) {
             seeds[j] = jobs.get(j).seed();
         }
+        long t1 = System.nanoTime();
+        int samples = guided ? 2 * jobCount : jobCount;
         float[] latents;
         try (Scope batch = scope.child("sampling batch")) {
-            int samples = guided ? 2 * jobCount : jobCount;
             int[] configOfSample = new int[samples];
             for (int s = 0; s < samples; s++) {
                 configOfSample[s] = s % jobCount;
@@ -184,12 +208,14 @@ public final class SdxlPipeline {
         } finally {
             loras.apply(loras.defaultMultipliers());
         }
+        long t2 = System.nanoTime();
         List<Image> out = new ArrayList<>();
         int plane = c * h * w;
         for (int j = 0; j < jobCount; j++) {
             float[] latent = Arrays.copyOfRange(latents, j * plane, (j + 1) * plane);
             out.add(new Image(jobs.get(j), latent, decode(scope, latent, c, h, w)));
         }
+        lastTimings = new Timings(t1 - t0, t2 - t1, System.nanoTime() - t2, settings.sampler().steps(), samples);
         return out;
     }
 
