@@ -13,11 +13,8 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import tenmin.core.InputException;
 import tenmin.core.Reporter;
-import tenmin.engine.api.Backend;
-import tenmin.engine.api.Scope;
 import tenmin.formats.AtomicFile;
 import tenmin.lora.BlockWeights;
-import tenmin.models.SdxlModels;
 import tenmin.sample.AtlasReport;
 import tenmin.sample.BlockAtlas;
 import tenmin.sample.ImageFiles;
@@ -108,12 +105,9 @@ public final class AtlasCommand implements Callable<Integer> {
                 reporter);
         ImageFiles files = ImageFiles.in(output);
         SdxlPipeline.ModelId id = source.id(!noModelHash && source instanceof ModelSource.Checkpoint, reporter);
-        try (Backend backend = model.backend(reporter);
-             Scope root = Scope.root(backend, "process");
-             SdxlModels models = source.load(root, ModelOptions.dtypes(backend));
-             LoraSet set = LoraSet.attach(prepared, models, root)) {
-            SdxlPipeline pipeline = new SdxlPipeline(models, set, PromptEncoder.Options.A1111, reporter);
-            BlockAtlas.Result result = BlockAtlas.run(pipeline, config, cell, root, reporter);
+        try (ModelOptions.Loaded loaded = model.load(source, prepared, reporter)) {
+            SdxlPipeline pipeline = new SdxlPipeline(loaded.models(), loaded.loras(), PromptEncoder.Options.A1111, reporter);
+            BlockAtlas.Result result = BlockAtlas.run(pipeline, config, cell, loaded.root(), reporter);
             Path base = files.reserve("atlas-" + spec.name() + "-" + seed);
             Path png = ImageFiles.withExtension(base, ".png");
             Path csv = ImageFiles.withExtension(base, ".csv");

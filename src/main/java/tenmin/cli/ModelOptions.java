@@ -1,16 +1,20 @@
 package tenmin.cli;
 
 import java.nio.file.Path;
+import java.util.List;
 
 import picocli.CommandLine.Option;
 import tenmin.core.InputException;
 import tenmin.core.Reporter;
 import tenmin.engine.api.Backend;
 import tenmin.engine.api.Device;
+import tenmin.engine.api.Scope;
 import tenmin.engine.api.Trace;
 import tenmin.engine.backend.cpu.CpuBackend;
 import tenmin.engine.backend.torch.TorchBackend;
 import tenmin.models.SdxlDtypes;
+import tenmin.models.SdxlModels;
+import tenmin.sample.LoraSet;
 import tenmin.sample.ModelSource;
 
 /** Which model to generate with and where it runs ({@code sample}, {@code atlas}). */
@@ -81,6 +85,34 @@ final class ModelOptions {
             }
         }
         return Trace.fromEnvironment(reporter).wrap(b);
+    }
+
+    /**
+     * The model and LoRAs loaded for generation on the backend --device names; {@link #close} releases all of
+     * it (LoRAs, weights, scope, backend), also when one part fails.
+     */
+    record Loaded(Backend backend, Scope root, SdxlModels models, LoraSet loras) implements AutoCloseable {
+        @Override
+        public void close() {
+            try (Backend b = backend; Scope r = root; SdxlModels m = models; LoraSet l = loras) {
+                // closed in reverse order by try-with-resources; nulls are skipped
+            }
+        }
+    }
+
+    /** Starts the backend, loads {@code source} in its dtypes and attaches the prepared LoRAs. */
+    Loaded load(ModelSource source, List<LoraSet.Prepared> prepared, Reporter reporter) {
+        Backend backend = backend(reporter);
+        Scope root = null;
+        SdxlModels models = null;
+        try {
+            root = Scope.root(backend, "process");
+            models = source.load(root, dtypes(backend));
+            return new Loaded(backend, root, models, LoraSet.attach(prepared, models, root));
+        } catch (RuntimeException e) {
+            new Loaded(backend, root, models, null).close();
+            throw e;
+        }
     }
 
     /** The dtype of each network on {@code backend}: fp32 on the CPU, bf16 U-Net/text encoders with an fp32 VAE on a GPU. */

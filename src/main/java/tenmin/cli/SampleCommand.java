@@ -14,10 +14,7 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import tenmin.core.InputException;
 import tenmin.core.Reporter;
-import tenmin.engine.api.Backend;
-import tenmin.engine.api.Scope;
 import tenmin.lora.BlockWeights;
-import tenmin.models.SdxlModels;
 import tenmin.sample.ImageFiles;
 import tenmin.sample.LoraSet;
 import tenmin.sample.LoraSpec;
@@ -109,18 +106,15 @@ public final class SampleCommand implements Callable<Integer> {
         }
         int images = 0;
         long start = System.nanoTime();
-        try (Backend backend = model.backend(reporter);
-             Scope root = Scope.root(backend, "process");
-             SdxlModels models = source.load(root, ModelOptions.dtypes(backend));
-             LoraSet set = LoraSet.attach(prepared, models, root)) {
-            SdxlPipeline pipeline = new SdxlPipeline(models, set, PromptEncoder.Options.A1111, reporter);
+        try (ModelOptions.Loaded loaded = model.load(source, prepared, reporter)) {
+            SdxlPipeline pipeline = new SdxlPipeline(loaded.models(), loaded.loras(), PromptEncoder.Options.A1111, reporter);
             long renderStart = System.nanoTime();
             for (PromptJob job : jobs) {
                 List<SdxlPipeline.Job> batchJobs = new ArrayList<>();
                 for (int i = 0; i < batch; i++) {
                     batchJobs.add(new SdxlPipeline.Job(job.seed() + i, null));
                 }
-                for (SdxlPipeline.Image image : pipeline.render(root, job.settings(), batchJobs)) {
+                for (SdxlPipeline.Image image : pipeline.render(loaded.root(), job.settings(), batchJobs)) {
                     long seed = image.job().seed();
                     String text = SdxlPipeline.parameters(job.settings(), seed, id, prepared, Map.of());
                     session.out().println(files.writeImage(image.image(), seed, text));
