@@ -7,6 +7,7 @@ import java.util.List;
 import tenmin.engine.api.Scope;
 import tenmin.engine.api.Tensor;
 import tenmin.engine.autograd.Functional;
+import tenmin.models.sdxl.CheckpointPolicy;
 import tenmin.models.sdxl.SdxlConditioning;
 import tenmin.models.sdxl.Unet;
 
@@ -68,13 +69,19 @@ final class UnetDenoiser implements Denoiser {
             System.arraycopy(input, 0, x, input.length, input.length);
         }
         float[] eps;
+        // Every block in its own scope (inference "checkpointing"): only block outputs and skips stay alive, as
+        // in an eager PyTorch forward, instead of every intermediate of the network until the step ends.
+        CheckpointPolicy previous = unet.checkpointing();
+        unet.setCheckpointing(CheckpointPolicy.all());
         try (Scope step = scope.child("unet step")) {
             Functional f = Functional.inference(step);
             float[] t = new float[samples];
             Arrays.fill(t, (float) timestep);
             Tensor out = unet.forward(f, step.fromHost(x, samples, chw[0], chw[1], chw[2]), step.fromHost(t, samples),
                     context, y);                                                  // (samples, C, h, w) F32
-            eps = out.toHost();
+            eps = out.toHost(); // sync point: the sampler works on the host
+        } finally {
+            unet.setCheckpointing(previous);
         }
         if (!guided) {
             return eps;
