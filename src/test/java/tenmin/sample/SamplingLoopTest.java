@@ -9,10 +9,6 @@ import java.util.Arrays;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-
-import tenmin.testing.Fixtures;
 import tenmin.testing.Numerics;
 
 /**
@@ -28,12 +24,7 @@ class SamplingLoopTest {
 
     @BeforeAll
     static void load() throws IOException {
-        JsonNode ac = new ObjectMapper().readTree(Fixtures.require("schedule.json").toFile()).get("ddpm")
-                .get("alphas_cumprod_float64");
-        alphaBar = new double[ac.size()];
-        for (int i = 0; i < alphaBar.length; i++) {
-            alphaBar[i] = ac.get(i).asDouble();
-        }
+        alphaBar = SamplerMathTest.fixtureAlphaBar();
     }
 
     /** A denoiser that depends on its input, the timestep and the position: ε = 0.4·x_in + 0.2·sin(t/97 + i). */
