@@ -206,7 +206,7 @@ public final class SdxlModels implements AutoCloseable {
      * gradients through the text-encoder adapters when {@code f} records) → y with the size conditioning.
      *
      * @param captions      one caption per image (already prefixed and shuffled)
-     * @param sizes         one size/crop row per image: (orig_h, orig_w, crop_top, crop_left, target_h, target_w)
+     * @param sizes         one row per image: (orig_h, orig_w, crop_top, crop_left, target_h, target_w) in pixels
      * @param pooled        text encoder 2's projection orientation (SAI by default, kohya's on request)
      * @param checkpointing recompute text-encoder layers in the backward
      */
