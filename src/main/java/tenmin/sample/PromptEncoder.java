@@ -24,7 +24,8 @@ import tenmin.models.clip.SdxlTextEncoders;
  * <li>each chunk runs through both encoders on its own: text encoder 1's penultimate states (ids padded with
  *     EOS) and text encoder 2's (padded with 0), no final LayerNorm;
  * <li>token weights are applied to each encoder's chunk output ({@link Emphasis}, by default A1111's
- *     "Original": multiply, then restore the chunk's mean);
+ *     "Original": multiply, then restore the chunk's mean; kohya's pipeline restores the mean of the whole
+ *     context instead, {@link Options#kohya});
  * <li>context = for every chunk {@code [te1 | te2]} along the channels, chunks one after the other along the
  *     tokens: (77·chunks, C1 + C2); pooled = text encoder 2's projected end-of-text state of the first chunk,
  *     unweighted.
@@ -36,14 +37,25 @@ public final class PromptEncoder {
     /**
      * How prompts are cut, weighted and pooled.
      *
-     * @param chunking chunk rules
-     * @param emphasis how token weights act
-     * @param pooled   text encoder 2's projection orientation (SAI; kohya's transposed one on request)
+     * @param chunking     chunk rules
+     * @param emphasis     how token weights act
+     * @param pooled       text encoder 2's projection orientation (SAI; kohya's transposed one on request)
+     * @param wholeContext apply the weights to the whole context at once (all chunks, both encoders side by side,
+     *                     one mean), as kohya's long-prompt pipeline does, instead of per chunk and encoder (A1111)
      */
-    public record Options(PromptChunks.Chunking chunking, Emphasis emphasis, ClipTextEncoder.PooledProjection pooled) {
+    public record Options(PromptChunks.Chunking chunking, Emphasis emphasis, ClipTextEncoder.PooledProjection pooled,
+                          boolean wholeContext) {
         /** A1111 / Forge / ComfyUI-compatible defaults. */
         public static final Options A1111 = new Options(PromptChunks.Chunking.A1111, Emphasis.ORIGINAL,
-                ClipTextEncoder.PooledProjection.SAI);
+                ClipTextEncoder.PooledProjection.SAI, false);
+
+        /**
+         * kohya sd-scripts' sample images (trainer-spec §11): plain 75-token windows without BREAK, at most 3
+         * chunks, weights over the whole context; {@code pooled} as the run is configured.
+         */
+        public static Options kohya(ClipTextEncoder.PooledProjection pooled) {
+            return new Options(PromptChunks.Chunking.KOHYA, Emphasis.ORIGINAL, pooled, true);
+        }
     }
 
     /**
@@ -150,12 +162,16 @@ public final class PromptEncoder {
         int t = ClipTokenizer.CONTEXT_LENGTH;
         int c = c1 + c2;
         float[] context = new float[count * t * c];
+        float[] multipliers = new float[count * t];
+        boolean weighted = false;
         for (int k = 0; k < count; k++) {
             int chunk = first + k;
             float[] m = all.get(chunk).multipliers();
+            System.arraycopy(m, 0, multipliers, k * t, t);
+            weighted |= !all.get(chunk).unweighted();
             float[] a = Arrays.copyOfRange(h1, chunk * t * c1, (chunk + 1) * t * c1);
             float[] b = Arrays.copyOfRange(h2, chunk * t * c2, (chunk + 1) * t * c2);
-            if (!all.get(chunk).unweighted()) {
+            if (!options.wholeContext() && !all.get(chunk).unweighted()) {
                 options.emphasis().apply(a, m, c1);
                 options.emphasis().apply(b, m, c2);
             }
@@ -164,6 +180,9 @@ public final class PromptEncoder {
                 System.arraycopy(a, j * c1, context, row, c1);
                 System.arraycopy(b, j * c2, context, row + c1, c2);
             }
+        }
+        if (options.wholeContext() && weighted) {
+            options.emphasis().apply(context, multipliers, c);
         }
         float[] pooled = Arrays.copyOfRange(pooledAll, first * p, (first + 1) * p);
         return new Embedding(context, count * t, pooled);

@@ -151,6 +151,27 @@ class SdxlPipelineTest extends CpuBackendTests {
         Numerics.assertRelClose("pooled is unweighted", null, reference("a photo of a cat")[1], pair.cond().pooled(), 1e-6);
     }
 
+    @Test
+    void kohyaWeightsTheWholeContextAndKeepsThreeChunks() {
+        PromptEncoder kohya = new PromptEncoder(models, PromptEncoder.Options.kohya(PooledProjection.SAI));
+        float[] plain = reference("a photo of a cat")[0];
+        float[] got = kohya.encode(root, "a (photo:1.5) of a cat", "").cond().context();
+        int c = models.config().unet().contextDim();
+        double before = 0;
+        double after = 0;
+        for (int i = 0; i < plain.length; i++) {
+            double v = plain[i] * (i / c == 2 ? 1.5 : 1.0);
+            before += plain[i];
+            after += v;
+        }
+        float[] expected = new float[plain.length];
+        for (int i = 0; i < plain.length; i++) {
+            expected[i] = (float) (plain[i] * (i / c == 2 ? 1.5 : 1.0) * before / after);
+        }
+        Numerics.assertRelClose("kohya weighted context", new long[] {77, c}, expected, got, 1e-5);
+        assertEquals(3 * 77, kohya.encode(root, "cat ".repeat(300).strip(), "").cond().tokens(), "at most 3 chunks");
+    }
+
     // ---- guidance ------------------------------------------------------------------------------------
 
     /** The U-Net's ε for one image (batch of 1) with one prompt's conditioning. */
