@@ -10,8 +10,6 @@ import tenmin.engine.api.Backend;
 import tenmin.engine.api.Device;
 import tenmin.engine.api.Scope;
 import tenmin.engine.api.Trace;
-import tenmin.engine.backend.cpu.CpuBackend;
-import tenmin.engine.backend.torch.TorchBackend;
 import tenmin.models.SdxlDtypes;
 import tenmin.models.SdxlModels;
 import tenmin.sample.LoraSet;
@@ -34,9 +32,10 @@ final class ModelOptions {
     @Option(names = "--model-seed", paramLabel = "N", description = "Seed of the --random-model weights (default ${DEFAULT-VALUE}).")
     long modelSeed = 0;
 
-    @Option(names = "--device", paramLabel = "DEV", description = "Where to run: cpu (the pure-Java engine, default),"
-            + " cuda or cuda:N (libtorch through the torch backend: bf16 U-Net and text encoders, fp32 VAE).")
-    String device = "cpu";
+    @Option(names = "--device", paramLabel = "DEV", description = "Where to run: cuda or cuda:N (libtorch through the"
+            + " torch backend: bf16 U-Net and text encoders, fp32 VAE), cpu (the pure-Java engine, fp32), or auto"
+            + " (default: the first GPU libtorch finds, else cpu).")
+    String device = "auto";
 
     @Option(names = "--threads", paramLabel = "N", description = "CPU worker threads of --device cpu (default: all processors).")
     Integer threads;
@@ -56,8 +55,11 @@ final class ModelOptions {
         return ModelSource.Checkpoint.of(model, modelConfig);
     }
 
-    /** The device --device names (checked before any work). */
+    /** The device --device names, null for automatic (checked before any work). */
     Device device() {
+        if (device.equalsIgnoreCase("auto")) {
+            return null;
+        }
         try {
             return Device.parse(device);
         } catch (IllegalArgumentException e) {
@@ -65,26 +67,13 @@ final class ModelOptions {
         }
     }
 
-    /**
-     * The compute backend: the pure-Java cpu backend, or the torch backend on a CUDA device (libtorch found at
-     * run time, docs/ENGINE.md). TENMIN_TRACE=1 prints every op.
-     */
+    /** The compute backend for --device ({@link Backends#open}); TENMIN_TRACE=1 prints every op. */
     Backend backend(Reporter reporter) {
         if (threads != null && threads < 1) {
             throw new InputException("--threads must be >= 1, got " + threads);
         }
-        Device d = device();
-        Backend b;
-        if (d.kind() == Device.Kind.CPU) {
-            b = threads == null ? new CpuBackend() : new CpuBackend(threads);
-        } else {
-            try {
-                b = TorchBackend.create(d);
-            } catch (RuntimeException e) { // no libtorch, no CUDA build, no such GPU: the user's environment
-                throw new InputException("--device " + device + ": " + e.getMessage(), e);
-            }
-        }
-        return Trace.fromEnvironment(reporter).wrap(b);
+        int n = threads != null ? threads : Runtime.getRuntime().availableProcessors();
+        return Trace.fromEnvironment(reporter).wrap(Backends.open(device(), n, "--device ", reporter));
     }
 
     /**
