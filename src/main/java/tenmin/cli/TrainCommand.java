@@ -13,15 +13,8 @@ import java.time.Clock;
 
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Unmatched;
-import tenmin.core.InputException;
 import tenmin.core.Reporter;
 import tenmin.engine.api.Backend;
-import tenmin.engine.api.Device;
-import tenmin.engine.backend.cpu.CpuBackend;
-import tenmin.engine.backend.torch.LibTorch;
-import tenmin.engine.backend.torch.LibTorchLocator;
-import tenmin.engine.backend.torch.TorchBackend;
-import tenmin.engine.backend.torch.TorchException;
 import tenmin.train.Trainer;
 import tenmin.train.TrainConfig;
 
@@ -78,36 +71,8 @@ public final class TrainCommand implements Callable<Integer> {
      * backend on that GPU; automatic picks the first GPU when libtorch is found and sees one, else the CPU.
      */
     private static Backend openBackend(TrainConfig.Compute compute, Reporter reporter) {
-        Device device = compute.device();
         int threads = compute.cpuThreads() > 0 ? compute.cpuThreads() : Runtime.getRuntime().availableProcessors();
-        if (device != null && device.kind() == Device.Kind.CPU) {
-            return new CpuBackend(threads);
-        }
-        LibTorch lib;
-        try {
-            lib = LibTorch.locateAndLoad();
-        } catch (LibTorchLocator.NotFoundException | TorchException e) {
-            if (device != null) {
-                throw new InputException("--device=" + device + ": no usable libtorch (" + Main.oneLine(e.getMessage())
-                        + "); see docs/ENGINE.md, or use --device=cpu");
-            }
-            reporter.log(Reporter.Level.INFO, "INFO: device: cpu (" + threads + " threads; no libtorch found for a GPU)");
-            return new CpuBackend(threads);
-        }
-        if (device == null) {
-            if (lib.cudaDeviceCount() == 0) {
-                reporter.log(Reporter.Level.INFO, "INFO: device: cpu (" + threads + " threads; " + lib.cudaProblem() + ")");
-                return new CpuBackend(threads);
-            }
-            device = Device.cuda(0);
-        }
-        try {
-            TorchBackend torch = new TorchBackend(lib, device);
-            reporter.log(Reporter.Level.INFO, "INFO: device: " + device + " (libtorch " + lib.version() + ")");
-            return torch;
-        } catch (IllegalArgumentException e) {
-            throw new InputException("--device=" + device + ": " + e.getMessage());
-        }
+        return Backends.open(compute.device(), threads, "--device=", reporter);
     }
 
     /**

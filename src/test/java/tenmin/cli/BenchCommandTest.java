@@ -13,7 +13,7 @@ class BenchCommandTest {
     void unknownTargetIsAUsageError() {
         Cli.Run r = Cli.run("bench", "train");
         assertEquals(2, r.exit(), r.toString());
-        assertTrue(r.err().contains("unknown target 'train' (expected: matmul or step)"), r.toString());
+        assertTrue(r.err().contains("unknown target 'train' (expected: matmul, step or sample)"), r.toString());
         assertEquals("", r.out());
     }
 
@@ -22,6 +22,19 @@ class BenchCommandTest {
         Cli.Run r = Cli.run("bench", "matmul", "--runs", "0");
         assertEquals(2, r.exit(), r.toString());
         assertTrue(r.err().contains("--runs"), r.toString());
+    }
+
+    @Test
+    void badSampleOptionsAreUsageErrors() {
+        Cli.Run size = Cli.run("bench", "sample", "--size", "huge");
+        assertEquals(2, size.exit(), size.toString());
+        assertTrue(size.err().contains("huge"), size.toString());
+        Cli.Run width = Cli.run("bench", "sample", "--width", "100");
+        assertEquals(2, width.exit(), width.toString());
+        assertTrue(width.err().contains("width 100"), width.toString());
+        Cli.Run device = Cli.run("bench", "sample", "--device", "tpu");
+        assertEquals(2, device.exit(), device.toString());
+        assertTrue(device.err().contains("tpu"), device.toString());
     }
 
     @Test
