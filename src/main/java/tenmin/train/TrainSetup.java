@@ -21,7 +21,6 @@ import tenmin.models.SdxlModels;
 import tenmin.models.clip.ClipTextEncoder.PooledProjection;
 import tenmin.models.sdxl.CheckpointPolicy;
 import tenmin.sample.PromptFile;
-import tenmin.sample.SamplerKind;
 import tenmin.train.log.TrainLogger;
 import tenmin.train.noise.DdpmSchedule;
 import tenmin.train.optim.Optimizer;
@@ -151,7 +150,7 @@ final class TrainSetup implements AutoCloseable {
                 : PromptFile.read(prompts, cfg.sample().sampler(), r);
         for (PromptFile.SamplePrompt p : samplePrompts) {
             try {
-                SamplerKind.parse(p.sampler());   // checked now, not at the first sampling step
+                TrainingSamples.settings(p, modelConfig);   // sampler and CFG scale checked now, not at the first sampling step
             } catch (InputException e) {
                 throw new InputException(prompts + ": prompt " + (p.index() + 1) + ": " + e.getMessage());
             }

@@ -19,6 +19,7 @@ import org.junit.jupiter.api.io.TempDir;
 import tenmin.core.InputException;
 import tenmin.core.Reporter;
 import tenmin.formats.SafetensorsFile;
+import tenmin.testing.Cli;
 import tenmin.testing.TrainRuns;
 import tenmin.train.save.StateTensor;
 import tenmin.train.save.TrainingState;
@@ -117,6 +118,25 @@ class ResumeTest {
         Trainer.Result r = TrainRuns.train(TrainRuns.config(data, out, "--resume=" + out), Reporter.SILENT);
         assertEquals(Trainer.Outcome.COMPLETED, r.outcome(), r.message());
         assertEquals(4, r.losses().size());
+        assertSameRun(straight, out, "last");
+    }
+
+    /**
+     * Sample images draw their noise from generators of their own (kohya saves and restores the global RNG
+     * around sampling): a run that samples every 2 steps, resumed from a save, ends exactly as the straight run.
+     */
+    @Test
+    void samplingBetweenStepsLeavesTheRunUnchanged() throws Exception {
+        Path out = tmp.resolve("sampling");
+        Files.createDirectories(out);
+        Files.copy(straight.resolve("at-step00000002.tenmin-state"), out.resolve("at-step00000002.tenmin-state"));
+        Path prompts = tmp.resolve("sampling-prompts.txt");
+        Files.writeString(prompts, "ohwx, red disc --n blurry --w 64 --h 64 --s 2\n(ohwx:1.2) disc --w 64 --h 64 --s 2 --l 1\n");
+        Trainer.Result r = TrainRuns.train(TrainRuns.config(data, out, "--resume=" + out, "--sample_prompts=" + prompts,
+                "--sample_every_n_steps=2"), Reporter.SILENT);
+        assertEquals(Trainer.Outcome.COMPLETED, r.outcome(), r.message());
+        List<String> samples = Cli.listing(out.resolve("sample"));
+        assertEquals(5, samples.size(), "two rounds (steps 4 and 6) of two prompts and the montage: " + samples);
         assertSameRun(straight, out, "last");
     }
 
