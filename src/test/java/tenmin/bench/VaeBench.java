@@ -23,7 +23,8 @@ import tenmin.models.vae.VaeKeys;
  * Memory: peak bytes of live tensors (weights and activations, from the backend's count) and peak
  * JVM heap in use (which adds the kernels' scratch, e.g. im2col buffers), both sampled every 10 ms.
  *
- * <pre>java ... tenmin.bench.VaeBench [side=1024] [threads=all] [convColumnBudget=2^26] [both|encode|decode]</pre>
+ * <pre>java ... tenmin.bench.VaeBench [side=1024] [threads=all] [convColumnBudget=2^22] [both|encode|decode]</pre>
+ * (the budget is the cpu backend's: the most values of one convolution band's im2col buffer)
  * ({@code decode} alone decodes a random latent.)
  */
 public final class VaeBench {
@@ -33,11 +34,10 @@ public final class VaeBench {
     public static void main(String[] args) throws Exception {
         int side = args.length > 0 ? Integer.parseInt(args[0]) : 1024;
         int threads = args.length > 1 ? Integer.parseInt(args[1]) : Runtime.getRuntime().availableProcessors();
-        long budget = args.length > 2 ? Long.parseLong(args[2]) : Vae.DEFAULT_CONV_COLUMN_ELEMENTS;
+        int budget = args.length > 2 ? Integer.parseInt(args[2]) : 1 << 22;
         String mode = args.length > 3 ? args[3] : "both";
-        try (CpuBackend backend = new CpuBackend(threads); Scope model = Scope.root(backend, "vae")) {
+        try (CpuBackend backend = new CpuBackend(threads, budget); Scope model = Scope.root(backend, "vae")) {
             Vae vae = new Vae(RandomParams.of(VaeKeys.PREFIX, model, DType.F32, 1), VaeConfig.SDXL);
-            vae.setConvColumnBudget(budget);
             long weights = backend.liveBytes();
             System.out.printf(Locale.ROOT, "SDXL VAE, random fp32 weights %.1f MB, %d threads, image %dx%d, conv budget %d%n",
                     weights / 1e6, threads, side, side, budget);

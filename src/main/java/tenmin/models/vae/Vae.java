@@ -22,8 +22,8 @@ import tenmin.models.nn.Params;
  * sd-scripts caches the unscaled random sample (trainer-spec §3.6) and multiplies when training;
  * sampling decodes {@code x / SCALE_FACTOR} (§11). Runs in the dtype of its weights — fp32, as the recipe's
  * {@code --no_half_vae} asks ({@link #load}) — one image at a time, freeing every intermediate map as soon as
- * it is used and splitting large convolutions into row bands ({@link #setConvColumnBudget}), so a 1024²
- * image fits in a few GB on the CPU backend (docs/PERFORMANCE.md).
+ * it is used (the CPU backend bounds a convolution's working buffer itself), so a 1024² image fits in a few
+ * GB on the CPU backend (docs/PERFORMANCE.md).
  */
 public final class Vae {
     /** SDXL's latent scale factor: the U-Net works on {@code latent · 0.13025} (sgm {@code scale_factor}). */
@@ -31,18 +31,12 @@ public final class Vae {
     /** sgm {@code DiagonalGaussianDistribution} clamps the log-variance to [-30, 20]. */
     public static final double LOGVAR_MIN = -30.0;
     public static final double LOGVAR_MAX = 20.0;
-    /**
-     * Default working-buffer budget of one convolution call, in elements (2^26 floats = 256 MB): the
-     * CPU backend's im2col matrix of a 3x3 convolution is C·9·Ho·Wo floats.
-     */
-    public static final long DEFAULT_CONV_COLUMN_ELEMENTS = 1L << 26;
 
     private final VaeConfig config;
     private final VaeEncoder encoder;
     private final Conv2d quantConv;
     private final Conv2d postQuantConv;
     private final VaeDecoder decoder;
-    private VaeOps ops = new VaeOps(DEFAULT_CONV_COLUMN_ELEMENTS);
 
     /**
      * The VAE from {@link Params} rooted at its key prefix ({@link VaeKeys#PREFIX} in an SDXL checkpoint):
@@ -74,14 +68,6 @@ public final class Vae {
 
     public VaeConfig config() {
         return config;
-    }
-
-    /**
-     * Sets the largest working buffer (in elements) one convolution call may need; bigger convolutions
-     * run in bands of output rows with identical results. Smaller saves memory, larger saves per-band copies.
-     */
-    public void setConvColumnBudget(long elements) {
-        this.ops = new VaeOps(elements);
     }
 
     /**
@@ -129,8 +115,8 @@ public final class Vae {
             throw new IllegalStateException("a VAE without double_z has no posterior variance");
         }
         Tensor moments = perImage(scope, image, (f, x) -> {
-            Tensor h = encoder.forward(f, ops, x);                            // (1, 2z, h, w)
-            return VaeOps.then(h, t -> ops.conv(f, quantConv, t));            // (1, 2·embed, h, w)
+            Tensor h = encoder.forward(f, x);                                 // (1, 2z, h, w)
+            return VaeOps.then(h, t -> quantConv.forward(f, t));              // (1, 2·embed, h, w)
         });
         Functional f = Functional.inference(scope);
         int e = config.embedDim();
@@ -150,8 +136,8 @@ public final class Vae {
                     + latent.describe());
         }
         return perImage(scope, latent, (f, z) -> {
-            Tensor h = ops.conv(f, postQuantConv, z);
-            return VaeOps.then(h, t -> decoder.forward(f, ops, t));
+            Tensor h = postQuantConv.forward(f, z);
+            return VaeOps.then(h, t -> decoder.forward(f, t));
         });
     }
 

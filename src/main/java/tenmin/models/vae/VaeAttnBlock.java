@@ -29,20 +29,20 @@ final class VaeAttnBlock {
         projOut = new Conv2d(p.at(VaeKeys.ATTN_PROJ_OUT), channels, channels, 1, 1, 0, true);
     }
 
-    Tensor forward(Functional f, VaeOps ops, Tensor x) {
+    Tensor forward(Functional f, Tensor x) {
         int n = x.dim(0);
         int c = x.dim(1);
         int h = x.dim(2);
         int w = x.dim(3);
         return VaeOps.scoped(f, "vae attention", g -> {
             Tensor hn = norm.forward(g, x);                                    // (N, C, H, W)
-            Tensor qh = tokens(g, ops.conv(g, q, hn));                         // (N, 1, HW, C)
-            Tensor kh = tokens(g, ops.conv(g, k, hn));
-            Tensor vh = tokens(g, ops.conv(g, v, hn));
+            Tensor qh = tokens(g, q.forward(g, hn));                           // (N, 1, HW, C)
+            Tensor kh = tokens(g, k.forward(g, hn));
+            Tensor vh = tokens(g, v.forward(g, hn));
             hn.close();
             Tensor a = g.attention(qh, kh, vh, false);                         // (N, 1, HW, C), scale 1/√C
             Tensor map = g.permute(g.reshape(a, n, h, w, c), 0, 3, 1, 2);     // (N, C, H, W)
-            return g.add(x, ops.conv(g, projOut, map));
+            return g.add(x, projOut.forward(g, map));
         });
     }
 

@@ -55,19 +55,20 @@ final class VaeDecoder {
     }
 
     /** z (N, z, h, w) → (N, out, h·f, w·f) in {@code f}'s scope. */
-    Tensor forward(Functional f, VaeOps ops, Tensor z) {
-        Tensor h = ops.conv(f, convIn, z);
-        h = VaeOps.then(h, t -> mid1.forward(f, ops, t));
-        h = VaeOps.then(h, t -> midAttn.forward(f, ops, t));
-        h = VaeOps.then(h, t -> mid2.forward(f, ops, t));
+    Tensor forward(Functional f, Tensor z) {
+        Tensor h = convIn.forward(f, z);
+        h = VaeOps.then(h, t -> mid1.forward(f, t));
+        h = VaeOps.then(h, t -> midAttn.forward(f, t));
+        h = VaeOps.then(h, t -> mid2.forward(f, t));
         for (VaeLevel level : Arrays.asList(levels).reversed()) {
-            h = level.forwardBlocks(f, ops, h);
+            h = level.forwardBlocks(f, h);
             if (level.resample() != null) {
-                h = VaeOps.then(h, t -> ops.upsampleConv(f, level.resample(), t));    // (N, C, 2H, 2W)
+                h = VaeOps.then(h, f::upsampleNearest2x);                                  // (N, C, 2H, 2W)
+                h = VaeOps.then(h, t -> level.resample().forward(f, t));
             }
         }
         h = VaeOps.then(h, t -> normOut.forward(f, t));
         h = VaeOps.then(h, f::silu);
-        return VaeOps.then(h, t -> ops.conv(f, convOut, t));
+        return VaeOps.then(h, t -> convOut.forward(f, t));
     }
 }

@@ -54,19 +54,20 @@ final class VaeEncoder {
     }
 
     /** x (N, in, H, W), H and W multiples of the downsampling factor → (N, 2z, H/f, W/f) in {@code f}'s scope. */
-    Tensor forward(Functional f, VaeOps ops, Tensor x) {
-        Tensor h = ops.conv(f, convIn, x);                                     // (N, ch, H, W)
+    Tensor forward(Functional f, Tensor x) {
+        Tensor h = convIn.forward(f, x);                                       // (N, ch, H, W)
         for (VaeLevel level : levels) {
-            h = level.forwardBlocks(f, ops, h);
+            h = level.forwardBlocks(f, h);
             if (level.resample() != null) {
-                h = VaeOps.then(h, t -> ops.conv(f, level.resample(), t, 0, 1, 0, 1));   // (N, C, H/2, W/2)
+                h = VaeOps.then(h, t -> f.pad2d(t, 0, 1, 0, 1));                    // right and bottom only
+                h = VaeOps.then(h, t -> level.resample().forward(f, t));           // (N, C, H/2, W/2)
             }
         }
-        h = VaeOps.then(h, t -> mid1.forward(f, ops, t));
-        h = VaeOps.then(h, t -> midAttn.forward(f, ops, t));
-        h = VaeOps.then(h, t -> mid2.forward(f, ops, t));
+        h = VaeOps.then(h, t -> mid1.forward(f, t));
+        h = VaeOps.then(h, t -> midAttn.forward(f, t));
+        h = VaeOps.then(h, t -> mid2.forward(f, t));
         h = VaeOps.then(h, t -> normOut.forward(f, t));
         h = VaeOps.then(h, f::silu);
-        return VaeOps.then(h, t -> ops.conv(f, convOut, t));
+        return VaeOps.then(h, t -> convOut.forward(f, t));
     }
 }

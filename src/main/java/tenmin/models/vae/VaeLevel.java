@@ -35,13 +35,13 @@ record VaeLevel(List<VaeResBlock> blocks, List<VaeAttnBlock> attns, Conv2d resam
     }
 
     /** The blocks (and attentions) of this level on h, which is consumed; without the resampling. */
-    Tensor forwardBlocks(Functional f, VaeOps ops, Tensor h) {
+    Tensor forwardBlocks(Functional f, Tensor h) {
         for (int j = 0; j < blocks.size(); j++) {
             VaeResBlock block = blocks.get(j);
-            h = VaeOps.then(h, t -> block.forward(f, ops, t));
+            h = VaeOps.then(h, t -> block.forward(f, t));
             if (!attns.isEmpty()) {
                 VaeAttnBlock attn = attns.get(j);
-                h = VaeOps.then(h, t -> attn.forward(f, ops, t));
+                h = VaeOps.then(h, t -> attn.forward(f, t));
             }
         }
         return h;

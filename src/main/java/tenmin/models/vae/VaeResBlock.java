@@ -30,15 +30,15 @@ final class VaeResBlock {
     }
 
     /** The block's output in {@code f}'s scope; temporaries are freed as soon as they are used. */
-    Tensor forward(Functional f, VaeOps ops, Tensor x) {
+    Tensor forward(Functional f, Tensor x) {
         return VaeOps.scoped(f, "vae resblock", g -> {
             Tensor h = norm1.forward(g, x);                        // (N, in, H, W)
             h = VaeOps.then(h, g::silu);
-            h = VaeOps.then(h, t -> ops.conv(g, conv1, t));        // (N, out, H, W)
+            h = VaeOps.then(h, t -> conv1.forward(g, t));          // (N, out, H, W)
             h = VaeOps.then(h, t -> norm2.forward(g, t));
             h = VaeOps.then(h, g::silu);
-            h = VaeOps.then(h, t -> ops.conv(g, conv2, t));
-            Tensor skip = shortcut == null ? x : ops.conv(g, shortcut, x);
+            h = VaeOps.then(h, t -> conv2.forward(g, t));
+            Tensor skip = shortcut == null ? x : shortcut.forward(g, x);
             return VaeOps.then(h, t -> g.add(skip, t));
         });
     }

@@ -19,6 +19,7 @@ import tenmin.engine.api.Generator;
 import tenmin.engine.api.Scope;
 import tenmin.engine.api.Shape;
 import tenmin.engine.api.Tensor;
+import tenmin.engine.backend.cpu.CpuBackend;
 import tenmin.formats.SafetensorsFile;
 import tenmin.testing.CpuBackendTests;
 import tenmin.testing.Fixtures;
@@ -27,8 +28,8 @@ import tenmin.testing.Numerics;
 
 /**
  * The VAE against vae-io of every model folder (sgm Encoder/Decoder/DiagonalGaussianDistribution outputs,
- * fixtures README §3): moments, mean and log-variance of the image, the decoded latent; also with the
- * convolutions split into row bands, for a batch of two, and the posterior sample formula.
+ * fixtures README §3): moments, mean and log-variance of the image, the decoded latent; also on cpu backends
+ * whose convolutions work in small row bands, for a batch of two, and the posterior sample formula.
  */
 class VaeFixtureTest extends CpuBackendTests {
     /** The fixtures README's forward bound: max|a-b| / max|b|. */
@@ -38,31 +39,53 @@ class VaeFixtureTest extends CpuBackendTests {
     Stream<DynamicNode> everyModelFolder() {
         List<DynamicNode> folders = new ArrayList<>();
         for (Path dir : Fixtures.modelDirs()) {
-            folders.add(folder(dir, backend, "vae", FORWARD_REL, new long[] {1, 20_000}));
+            folders.add(folder(dir, backend, "vae", FORWARD_REL));
+            folders.add(banded(dir, new int[] {1, 20_000}));
         }
         return folders.stream();
     }
 
-    /**
-     * Every check of one model folder on {@code backend}, as a container named {@code label [folder]};
-     * the encode and decode are repeated with each convolution band budget of {@code budgets}.
-     */
-    static DynamicContainer folder(Path dir, Backend backend, String label, double rel, long[] budgets) {
+    /** Every check of one model folder on {@code backend}, as a container named {@code label [folder]}. */
+    static DynamicContainer folder(Path dir, Backend backend, String label, double rel) {
         String tag = " [" + dir.getFileName() + "]";
         Checks c = new Checks(dir, backend, rel);
         List<DynamicTest> tests = new ArrayList<>();
         for (String name : List.of("moments", "mean", "logvar")) {
-            tests.add(DynamicTest.dynamicTest("vae " + name + tag, () -> c.encode(name, 0)));
+            tests.add(DynamicTest.dynamicTest("vae " + name + tag, () -> c.encode(name)));
         }
-        tests.add(DynamicTest.dynamicTest("vae decoded" + tag, () -> c.decode(0)));
-        // Budget 1: every 3x3 convolution runs one output row at a time; 20000: bands of a few rows.
-        for (long budget : budgets) {
-            tests.add(DynamicTest.dynamicTest("vae moments, conv bands of " + budget + tag, () -> c.encode("moments", budget)));
-            tests.add(DynamicTest.dynamicTest("vae decoded, conv bands of " + budget + tag, () -> c.decode(budget)));
-        }
+        tests.add(DynamicTest.dynamicTest("vae decoded" + tag, c::decode));
         tests.add(DynamicTest.dynamicTest("vae batch of two is encoded and decoded image by image" + tag, c::batch));
         tests.add(DynamicTest.dynamicTest("vae posterior sample is mean + exp(logvar/2)·noise" + tag, c::sample));
         return DynamicContainer.dynamicContainer(label + tag, tests);
+    }
+
+    /**
+     * Encode and decode on cpu backends whose convolutions work in bands of output rows of at most
+     * {@code budgets} im2col values (the fixture's images are too small for the default budget to split them).
+     * Budget 1: every 3x3 convolution runs one output row at a time; 20000: bands of a few rows.
+     */
+    static DynamicContainer banded(Path dir, int[] budgets) {
+        String tag = " [" + dir.getFileName() + "]";
+        List<DynamicTest> tests = new ArrayList<>();
+        for (int budget : budgets) {
+            tests.add(DynamicTest.dynamicTest("vae moments, conv bands of " + budget + tag,
+                    () -> onBandedBackend(dir, budget, c -> c.encode("moments"))));
+            tests.add(DynamicTest.dynamicTest("vae decoded, conv bands of " + budget + tag,
+                    () -> onBandedBackend(dir, budget, Checks::decode)));
+        }
+        return DynamicContainer.dynamicContainer("vae, engine convolution bands" + tag, tests);
+    }
+
+    /** A check run on a two-thread cpu backend with convolution column budget {@code budget}. */
+    @FunctionalInterface
+    private interface Check {
+        void run(Checks c) throws IOException;
+    }
+
+    private static void onBandedBackend(Path dir, int budget, Check check) throws IOException {
+        try (CpuBackend banded = new CpuBackend(2, budget)) {
+            check.run(new Checks(dir, banded, FORWARD_REL));
+        }
     }
 
     /** What a check does with the loaded VAE, the fixture file and the scope. */
@@ -74,22 +97,19 @@ class VaeFixtureTest extends CpuBackendTests {
     /** The checks of one folder on one backend, each against vae-io within {@code rel}. */
     private record Checks(Path dir, Backend backend, double rel) {
 
-        /** Loads the folder's VAE (conv column budget {@code budget}, 0 for the default), runs the check, checks for leaks. */
-        private void withVae(long budget, VaeCheck check) throws IOException {
+        /** Loads the folder's VAE, runs the check, checks for leaks. */
+        private void withVae(VaeCheck check) throws IOException {
             try (SafetensorsFile ckpt = SafetensorsFile.open(dir.resolve("checkpoint.safetensors"));
                  SafetensorsFile io = SafetensorsFile.open(dir.resolve("vae-io.safetensors"));
                  Scope model = Scope.root(backend, "vae")) {
                 Vae vae = Vae.load(ckpt, model, VaeConfig.fromConfigFile(dir.resolve("config.json")));
-                if (budget > 0) {
-                    vae.setConvColumnBudget(budget);
-                }
                 check.run(vae, io, model);
             }
             assertEquals(0, backend.liveTensors(), "tensors left alive");
         }
 
-        void encode(String output, long budget) throws IOException {
-            withVae(budget, (vae, io, model) -> {
+        void encode(String output) throws IOException {
+            withVae((vae, io, model) -> {
                 Vae.Posterior p = vae.encode(model, ModelFixture.tensor(io, "image", model));
                 Tensor actual = switch (output) {
                     case "moments" -> p.moments();
@@ -101,8 +121,8 @@ class VaeFixtureTest extends CpuBackendTests {
             });
         }
 
-        void decode(long budget) throws IOException {
-            withVae(budget, (vae, io, model) -> {
+        void decode() throws IOException {
+            withVae((vae, io, model) -> {
                 Tensor decoded = vae.decode(model, ModelFixture.tensor(io, "latent", model));
                 Numerics.assertRelClose("decoded", io.info("decoded").shape(), io.readFloats("decoded"), decoded.toHost(),
                         rel);
@@ -115,7 +135,7 @@ class VaeFixtureTest extends CpuBackendTests {
          * the negated input gives alone (images are processed one by one and concatenated in order).
          */
         void batch() throws IOException {
-            withVae(0, (vae, io, model) -> {
+            withVae((vae, io, model) -> {
                 Tensor image = ModelFixture.tensor(io, "image", model);
                 Tensor latent = ModelFixture.tensor(io, "latent", model);
                 Tensor negImage = backend.affine(model, image, -1, 0);
@@ -133,7 +153,7 @@ class VaeFixtureTest extends CpuBackendTests {
 
         /** sample(gen) = mean + exp(clamp(logvar)/2) · noise, with the noise the same generator gives on this backend. */
         void sample() throws IOException {
-            withVae(0, (vae, io, model) -> {
+            withVae((vae, io, model) -> {
                 Vae.Posterior p = vae.encode(model, ModelFixture.tensor(io, "image", model));
                 float[] sample = p.sample(model, new Generator(1234)).toHost();
                 float[] noise = model.randn(p.mean().shape(), DType.F32, new Generator(1234)).toHost();

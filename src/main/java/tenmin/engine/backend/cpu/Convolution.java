@@ -10,18 +10,18 @@ import java.util.Arrays;
  * k kernel size, s stride, p zero padding, CKK = C·k·k. For output rows [i0, i0+R) of one image,
  * {@code col} (CKK, R·Wo) holds {@code x[c, i·s + u - p, j·s + v - p]} at row (c, u, v), column
  * (i - i0, j) (0 outside the image), so that band of {@code y} is {@code W (O, CKK) · col + b}. A band
- * has at most {@link #COL_BUDGET} values (and at least one output row). A 1x1 convolution with stride 1
- * and no padding is a GEMM on x itself.
+ * has at most the backend's column budget of values ({@link #COL_BUDGET} unless the backend was made with
+ * another) and at least one output row. A 1x1 convolution with stride 1 and no padding is a GEMM on x itself.
  */
 final class Convolution {
-    /** Most values in one band's column buffer (16 MB). */
+    /** Default of the most values in one band's column buffer (16 MB). */
     static final int COL_BUDGET = 1 << 22;
     /** Workspace slots of the calling thread for col and dcol (Gemm uses 0..2, Attention 3..4). */
     private static final int SLOT_COL = 5;
     private static final int SLOT_DCOL = 6;
 
-    /** Geometry of one convolution. */
-    record Geometry(int n, int c, int h, int w, int o, int k, int stride, int pad) {
+    /** Geometry of one convolution, and the most values one band's column buffer may hold. */
+    record Geometry(int n, int c, int h, int w, int o, int k, int stride, int pad, int colBudget) {
         int outH() {
             return (h + 2 * pad - k) / stride + 1;
         }
@@ -38,10 +38,10 @@ final class Convolution {
             return k == 1 && stride == 1 && pad == 0;
         }
 
-        /** Output rows per band: as many as fit {@link #COL_BUDGET}, at least one. */
+        /** Output rows per band: as many as fit {@code colBudget}, at least one. */
         int bandRows() {
             long perRow = (long) ckk() * outW();
-            return (int) Math.max(1, Math.min(outH(), COL_BUDGET / Math.max(1, perRow)));
+            return (int) Math.max(1, Math.min(outH(), colBudget / Math.max(1, perRow)));
         }
     }
 

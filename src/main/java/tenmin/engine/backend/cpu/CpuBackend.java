@@ -18,6 +18,7 @@ import tenmin.engine.api.Tensor;
  * movement are in {@link CpuStorage}.
  */
 public final class CpuBackend extends CpuStorage {
+    private final int convColumnBudget;
 
     /** A backend using every available processor. */
     public CpuBackend() {
@@ -26,7 +27,20 @@ public final class CpuBackend extends CpuStorage {
 
     /** A backend with {@code threads} worker threads (the caller's thread counts as one). */
     public CpuBackend(int threads) {
+        this(threads, Convolution.COL_BUDGET);
+    }
+
+    /**
+     * A backend whose convolutions work in bands of output rows with at most {@code convColumnBudget} values in
+     * a band's im2col buffer (default 2^22; at least one row per band). The results are the same sums for any
+     * budget; tests use small budgets to exercise the banding on small images.
+     */
+    public CpuBackend(int threads, int convColumnBudget) {
         super(threads);
+        if (convColumnBudget < 1) {
+            throw new IllegalArgumentException("convolution column budget must be positive: " + convColumnBudget);
+        }
+        this.convColumnBudget = convColumnBudget;
     }
 
     // ---- elementwise ---------------------------------------------------------------------------
@@ -186,12 +200,12 @@ public final class CpuBackend extends CpuStorage {
 
     // ---- convolution ---------------------------------------------------------------------------
 
-    private static Convolution.Geometry geometry(Tensor x, Tensor weight, int stride, int padding, String op) {
+    private Convolution.Geometry geometry(Tensor x, Tensor weight, int stride, int padding, String op) {
         require(x.rank() == 4 && weight.rank() == 4 && x.dim(1) == weight.dim(1) && weight.dim(2) == weight.dim(3),
                 op, "expects x (N, C, H, W) and a square weight (O, C, k, k)", x, weight);
         require(stride >= 1 && padding >= 0, op, "stride must be >= 1 and padding >= 0", x);
         Convolution.Geometry g = new Convolution.Geometry(x.dim(0), x.dim(1), x.dim(2), x.dim(3), weight.dim(0),
-                weight.dim(2), stride, padding);
+                weight.dim(2), stride, padding, convColumnBudget);
         require(g.outH() >= 1 && g.outW() >= 1, op, "kernel larger than the padded input", x, weight);
         return g;
     }

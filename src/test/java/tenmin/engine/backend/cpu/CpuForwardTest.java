@@ -145,7 +145,7 @@ class CpuForwardTest {
         int h = 130;
         int w = 128;
         int o = 3;
-        Convolution.Geometry g = new Convolution.Geometry(1, c, h, w, o, 3, 1, 1);
+        Convolution.Geometry g = new Convolution.Geometry(1, c, h, w, o, 3, 1, 1, Convolution.COL_BUDGET);
         org.junit.jupiter.api.Assertions.assertTrue(g.bandRows() < g.outH(), "the case must need several bands");
         float[] x = random(c * h * w);
         float[] wt = random(o * c * 9);
