@@ -10,13 +10,13 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeSet;
 
 import com.fasterxml.jackson.databind.JsonNode;
 
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.TestFactory;
 
+import tenmin.engine.api.Backend;
 import tenmin.engine.api.DType;
 import tenmin.engine.api.Scope;
 import tenmin.engine.api.Tensor;
@@ -50,15 +50,7 @@ class LoConUnetFixtureTest extends CpuBackendTests {
         List<DynamicTest> tests = new ArrayList<>();
         for (Path dir : Fixtures.modelDirs()) {
             ModelFixture m = ModelFixture.of(dir);
-            TreeSet<String> cases = new TreeSet<>();
-            try (SafetensorsFile io = SafetensorsFile.open(m.file("unet-io.safetensors"))) {
-                for (String key : io.names()) {
-                    if (key.endsWith(".lora.eps")) {
-                        cases.add(key.substring(0, key.length() - ".lora.eps".length()));
-                    }
-                }
-            }
-            for (String c : cases) {
+            for (String c : m.cases("unet-io.safetensors", ".lora.eps")) {
                 String tag = " [" + m.name() + "] " + c;
                 tests.add(dynamicTest("unet locon forward and gradients" + tag, () -> run(m, c, false)));
                 tests.add(dynamicTest("unet locon gradients checkpointed" + tag, () -> run(m, c, true)));
@@ -112,11 +104,16 @@ class LoConUnetFixtureTest extends CpuBackendTests {
     }
 
     /** What runs with the fixture U-Net (weights in {@code dtype}) and its LoCon loaded and attached. */
-    private interface WithLoCon {
+    interface WithLoCon {
         void run(Unet unet, LoConNetwork net, SafetensorsFile io, Scope model);
     }
 
     private static void withFixtureLoCon(ModelFixture m, DType dtype, WithLoCon body) {
+        withFixtureLoCon(backend, m, dtype, body);
+    }
+
+    /** Runs {@code body} on {@code backend}; afterwards no tensor of it may be left alive. */
+    static void withFixtureLoCon(Backend backend, ModelFixture m, DType dtype, WithLoCon body) {
         UnetConfig config = UnetConfig.fromConfigFile(m.file("config.json"));
         try (Scope model = Scope.root(backend, "model");
              SafetensorsFile ckpt = SafetensorsFile.open(m.file("checkpoint.safetensors"));
@@ -125,11 +122,11 @@ class LoConUnetFixtureTest extends CpuBackendTests {
             List<LoConTarget> targets = LoConPreset.unet(unet.layers(), unet.moduleClasses(), ranks(m));
             body.run(unet, LoConNetwork.load(m.file("locon.safetensors"), targets, model), io, model);
         }
-        assertEquals(0, backend.liveTensors(), "tensors left alive");
+        assertEquals(0, backend.liveTensors(), backend.name() + " tensors left alive");
     }
 
     /** One forward + backward from Σ(eps·R); returns lora.eps, lora.loss, grad.x and grad.<key> by fixture key. */
-    private static Map<String, float[]> step(Unet unet, LoConNetwork net, SafetensorsFile io, String c, Scope model,
+    static Map<String, float[]> step(Unet unet, LoConNetwork net, SafetensorsFile io, String c, Scope model,
                                              long[] liveAfterForward) {
         Map<String, float[]> out = new LinkedHashMap<>();
         net.zeroGrad();

@@ -5,10 +5,8 @@ import static org.junit.jupiter.api.DynamicTest.dynamicTest;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeSet;
 
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -19,16 +17,10 @@ import org.junit.jupiter.api.TestFactory;
 import tenmin.engine.api.Backend;
 import tenmin.engine.api.DType;
 import tenmin.engine.api.Device;
-import tenmin.engine.api.Scope;
-import tenmin.engine.api.Tensor;
-import tenmin.engine.autograd.Functional;
 import tenmin.engine.backend.cpu.CpuBackend;
 import tenmin.engine.backend.torch.LibTorch;
 import tenmin.engine.backend.torch.TorchBackend;
 import tenmin.engine.backend.torch.TorchTesting;
-import tenmin.formats.SafetensorsFile;
-import tenmin.models.sdxl.Unet;
-import tenmin.models.sdxl.UnetConfig;
 import tenmin.testing.Fixtures;
 import tenmin.testing.ModelFixture;
 import tenmin.testing.Numerics;
@@ -73,15 +65,7 @@ class LoConUnetTorchParityTest {
         List<DynamicTest> tests = new ArrayList<>();
         for (Path dir : Fixtures.modelDirs()) {
             ModelFixture m = ModelFixture.of(dir);
-            TreeSet<String> cases = new TreeSet<>();
-            try (SafetensorsFile io = SafetensorsFile.open(m.file("unet-io.safetensors"))) {
-                for (String key : io.names()) {
-                    if (key.endsWith(".lora.eps")) {
-                        cases.add(key.substring(0, key.length() - ".lora.eps".length()));
-                    }
-                }
-            }
-            for (String c : cases) {
+            for (String c : m.cases("unet-io.safetensors", ".lora.eps")) {
                 String tag = " [" + m.name() + "] " + c;
                 tests.add(dynamicTest("torch vs cpu locon step fp32" + tag, () -> compare(m, c, DType.F32, 1e-4, 1e-5)));
                 tests.add(dynamicTest("torch vs cpu locon step bf16 error" + tag, () -> compareBf16(m, c)));
@@ -155,33 +139,11 @@ class LoConUnetTorchParityTest {
         return m;
     }
 
-    /** One forward + backward from Σ(eps·R) with the fixture LoCon; eps, loss, grad.x and grad.<key>. */
+    /** One forward + backward from Σ(eps·R) with the fixture LoCon; lora.eps, lora.loss, grad.x and grad.<key>. */
     private static Map<String, float[]> step(Backend backend, ModelFixture m, String c, DType dtype) {
-        Map<String, float[]> out = new LinkedHashMap<>();
-        UnetConfig config = UnetConfig.fromConfigFile(m.file("config.json"));
-        try (Scope model = Scope.root(backend, "model");
-             SafetensorsFile ckpt = SafetensorsFile.open(m.file("checkpoint.safetensors"));
-             SafetensorsFile io = SafetensorsFile.open(m.file("unet-io.safetensors"))) {
-            Unet unet = Unet.fromCheckpoint(ckpt, config, model, dtype);
-            List<LoConTarget> targets = LoConPreset.unet(unet.layers(), unet.moduleClasses(),
-                    LoConUnetFixtureTest.ranks(m));
-            LoConNetwork net = LoConNetwork.load(m.file("locon.safetensors"), targets, model);
-            try (Scope step = model.child("step")) {
-                Functional f = Functional.training(step);
-                Tensor x = ModelFixture.tensor(io, c + ".x", step).requireGrad();
-                Tensor eps = unet.forward(f, x, ModelFixture.tensor(io, c + ".timesteps", step),
-                        ModelFixture.tensor(io, c + ".context", step), ModelFixture.tensor(io, c + ".y", step));
-                Tensor loss = f.sum(f.mul(eps, ModelFixture.tensor(io, c + ".R", step)));
-                out.put("eps", eps.toHost());
-                out.put("loss", loss.toHost());
-                f.backward(loss);
-                out.put("grad.x", x.grad().toHost());
-                for (Tensor p : net.parameters()) {
-                    out.put("grad." + p.name(), p.grad().toHost());
-                }
-            }
-        }
-        assertEquals(0, backend.liveTensors(), backend.name() + " tensors left alive");
-        return out;
+        List<Map<String, float[]>> out = new ArrayList<>();
+        LoConUnetFixtureTest.withFixtureLoCon(backend, m, dtype,
+                (unet, net, io, model) -> out.add(LoConUnetFixtureTest.step(unet, net, io, c, model, new long[1])));
+        return out.getFirst();
     }
 }

@@ -4,6 +4,8 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
+import java.util.TreeSet;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -16,8 +18,8 @@ import tenmin.formats.SafetensorsFile;
 import tenmin.formats.StDType;
 
 /**
- * One model folder of the fixtures ({@code models/<name>/}): its name, files and {@code config.json},
- * and uploading a fixture tensor into a scope.
+ * One model folder of the fixtures ({@code models/<name>/}): its name, files, {@code config.json} and the
+ * cases of its io files, and uploading a fixture tensor into a scope.
  */
 public record ModelFixture(Path dir, JsonNode config) {
 
@@ -38,6 +40,22 @@ public record ModelFixture(Path dir, JsonNode config) {
     /** A file of the folder, e.g. {@code unet-io.safetensors}. */
     public Path file(String name) {
         return dir.resolve(name);
+    }
+
+    /**
+     * The cases of one of the folder's fixture files, sorted: the prefix of every key ending in {@code suffix}
+     * (e.g. {@code unet-io.safetensors} and {@code .lora.eps}: the U-Net cases run with the fixture LoCon).
+     */
+    public List<String> cases(String fileName, String suffix) {
+        TreeSet<String> out = new TreeSet<>();
+        try (SafetensorsFile io = SafetensorsFile.open(file(fileName))) {
+            for (String key : io.names()) {
+                if (key.endsWith(suffix)) {
+                    out.add(key.substring(0, key.length() - suffix.length()));
+                }
+            }
+        }
+        return List.copyOf(out);
     }
 
     /** Uploads tensor {@code key} of {@code file} (I64 as I64, floats as F32), named by its key. */
