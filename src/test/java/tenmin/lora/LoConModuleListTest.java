@@ -8,9 +8,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
 
@@ -24,6 +22,10 @@ import org.junit.jupiter.api.TestFactory;
 import tenmin.formats.SafetensorsFile;
 import tenmin.formats.TensorInfo;
 import tenmin.lora.LoConPreset.TextEncoderModules;
+import tenmin.models.SdxlConfig;
+import tenmin.models.clip.ClipKeys;
+import tenmin.models.clip.ClipTextConfig;
+import tenmin.models.clip.ClipTextEncoder;
 import tenmin.models.nn.AdaptableLayer;
 import tenmin.models.nn.Linear;
 import tenmin.models.nn.MetaParams;
@@ -36,7 +38,7 @@ import tenmin.testing.ModelFixture;
  * Which modules preset {@code full} wraps, with names and geometry, against LyCORIS' own lists:
  * {@code lora-modules.json} of each fixtures model folder (the tiny U-Net and text encoders) and
  * {@code sdxl-keys.json} (the real SDXL U-Net's 788 modules, the text encoders' 264 and 88), all built
- * on meta weights: nothing is allocated.
+ * on meta weights (the models' own classes on {@link MetaParams}): nothing is allocated.
  */
 class LoConModuleListTest {
     static JsonNode json(Path p) {
@@ -93,15 +95,13 @@ class LoConModuleListTest {
                 JsonNode te = m.config();
                 JsonNode r = te.get("te_lora");
                 LoConRanks ranks = LoConRanks.linear(r.get("linear_rank").intValue(), r.get("linear_alpha").doubleValue());
-                try (SafetensorsFile ckpt = SafetensorsFile.open(m.file("checkpoint.safetensors"))) {
-                    List<LoConTarget> targets = new ArrayList<>();
-                    Map<String, int[]> shapes = shapes(ckpt);
-                    targets.addAll(LoConPreset.textEncoder(LoConPreset.TE1, te1Layers(shapes, te1Prefix(m)),
-                            TextEncoderModules.FULL, ranks));
-                    targets.addAll(LoConPreset.textEncoder(LoConPreset.TE2, te2Layers(shapes, te2Prefix(m)),
-                            TextEncoderModules.FULL, ranks));
-                    assertModules(m.name() + " te", modules.get("te"), targets);
-                }
+                SdxlConfig config = SdxlConfig.fromConfigFile(m.file("config.json"));
+                List<LoConTarget> targets = new ArrayList<>();
+                targets.addAll(LoConPreset.textEncoder(LoConPreset.TE1, te1Layers(config.te1()), TextEncoderModules.FULL,
+                        ranks));
+                targets.addAll(LoConPreset.textEncoder(LoConPreset.TE2, te2Layers(config.te2()), TextEncoderModules.FULL,
+                        ranks));
+                assertModules(m.name() + " te", modules.get("te"), targets);
             }));
         }
         return tests;
@@ -131,86 +131,30 @@ class LoConModuleListTest {
         return listed.equals(inFile) ? lists : null;
     }
 
-    private static String te1Prefix(ModelFixture m) {
-        return m.config().get("key_prefixes").get("te1").asText();
-    }
-
-    private static String te2Prefix(ModelFixture m) {
-        return m.config().get("key_prefixes").get("te2").asText();
-    }
-
     private static String shape(TensorInfo info) {
         return tenmin.engine.api.Shape.of(info.shape()).toString();
     }
 
-    /** Key → shape of every tensor of a checkpoint. */
-    static Map<String, int[]> shapes(SafetensorsFile ckpt) {
-        Map<String, int[]> out = new HashMap<>();
-        for (String k : ckpt.names()) {
-            long[] d = ckpt.info(k).shape();
-            int[] i = new int[d.length];
-            for (int j = 0; j < d.length; j++) {
-                i[j] = (int) d[j];
-            }
-            out.put(k, i);
-        }
-        return out;
+    /** Text encoder 1 of {@code config} (HF {@code CLIPTextModel} layout) on meta weights: its adaptable layers. */
+    static List<AdaptableLayer> te1Layers(ClipTextConfig config) {
+        return ClipTextEncoder.hf(MetaParams.of(ClipKeys.TE1_PREFIX), config).adaptableLayers();
     }
 
     /**
-     * The Linear layers of an HF {@code CLIPTextModel} in module order (per encoder layer: self_attn
-     * k, v, q, out_proj, then mlp fc1, fc2), sized from the TE1 keys under {@code prefix}.
+     * Text encoder 2 of {@code config} (OpenCLIP layout, its layers under the HF names sd-scripts' converter
+     * gives) on meta weights: its adaptable layers, plus {@code text_projection}, a Linear outside the encoder
+     * layers in the converted model, which preset full must not wrap.
      */
-    static List<AdaptableLayer> te1Layers(Map<String, int[]> shapes, String prefix) {
-        MetaParams p = MetaParams.of("");
-        for (int n = 0; shapes.containsKey(prefix + "text_model.encoder.layers." + n + ".mlp.fc1.weight"); n++) {
-            String layer = "text_model.encoder.layers." + n + ".";
-            for (String sub : List.of("self_attn.k_proj", "self_attn.v_proj", "self_attn.q_proj", "self_attn.out_proj",
-                    "mlp.fc1", "mlp.fc2")) {
-                int[] d = shapes.get(prefix + layer + sub + ".weight");
-                new Linear(p.at(layer + sub), d[1], d[0], true);
-            }
-        }
-        return p.layers();
-    }
-
-    /**
-     * TE2 (OpenCLIP keys under {@code prefix}) as the HF-named Linear layers sd-scripts' converter makes
-     * (fused in_proj → q, k, v; c_fc → fc1; c_proj → fc2), in HF module order, plus {@code text_projection}
-     * (a Linear outside the encoder layers, which preset full must not wrap).
-     */
-    static List<AdaptableLayer> te2Layers(Map<String, int[]> shapes, String prefix) {
-        MetaParams p = MetaParams.of("");
-        for (int n = 0; shapes.containsKey(prefix + "transformer.resblocks." + n + ".attn.in_proj_weight"); n++) {
-            String block = prefix + "transformer.resblocks." + n + ".";
-            String layer = "text_model.encoder.layers." + n + ".";
-            int width = shapes.get(block + "attn.in_proj_weight")[1];
-            for (String sub : List.of("k_proj", "v_proj", "q_proj")) {
-                new Linear(p.at(layer + "self_attn." + sub), width, width, true);
-            }
-            new Linear(p.at(layer + "self_attn.out_proj"), width, width, true);
-            int[] fc = shapes.get(block + "mlp.c_fc.weight");
-            new Linear(p.at(layer + "mlp.fc1"), fc[1], fc[0], true);
-            new Linear(p.at(layer + "mlp.fc2"), fc[0], fc[1], true);
-        }
-        int[] proj = shapes.get(prefix + "text_projection");
-        new Linear(p.at("text_projection"), proj[0], proj[1], false);
-        return p.layers();
+    static List<AdaptableLayer> te2Layers(ClipTextConfig config) {
+        List<AdaptableLayer> layers = new ArrayList<>(
+                ClipTextEncoder.openClip(MetaParams.of(ClipKeys.TE2_PREFIX), config).adaptableLayers());
+        MetaParams converted = MetaParams.of("");
+        new Linear(converted.at("text_projection"), config.width(), config.projectionDim(), false);
+        layers.addAll(converted.layers());
+        return layers;
     }
 
     // ---- the real SDXL architecture -----------------------------------------------------------
-
-    private static Map<String, int[]> shapes(JsonNode list) {
-        Map<String, int[]> out = new HashMap<>();
-        for (JsonNode e : list) {
-            int[] d = new int[e.get(1).size()];
-            for (int i = 0; i < d.length; i++) {
-                d[i] = e.get(1).get(i).intValue();
-            }
-            out.put(e.get(0).asText(), d);
-        }
-        return out;
-    }
 
     @Test
     void realSdxlUnetHasTheRecipes788Modules() {
@@ -229,10 +173,8 @@ class LoConModuleListTest {
     @Test
     void realSdxlTextEncoderSetsHave264And88Modules() {
         JsonNode keys = json(Fixtures.require("sdxl-keys.json"));
-        String te1 = "conditioner.embedders.0.transformer.";
-        String te2 = "conditioner.embedders.1.model.";
-        List<AdaptableLayer> te1Layers = te1Layers(shapes(keys.get("te1")), te1);
-        List<AdaptableLayer> te2Layers = te2Layers(shapes(keys.get("te2")), te2);
+        List<AdaptableLayer> te1Layers = te1Layers(ClipTextConfig.SDXL_TE1);
+        List<AdaptableLayer> te2Layers = te2Layers(ClipTextConfig.SDXL_TE2);
         LoConRanks ranks = LoConRanks.linear(8, 4.0);
         for (TextEncoderModules which : TextEncoderModules.values()) {
             List<LoConTarget> targets = new ArrayList<>(LoConPreset.textEncoder(LoConPreset.TE1, te1Layers, which, ranks));

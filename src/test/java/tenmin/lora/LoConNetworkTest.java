@@ -35,6 +35,7 @@ import tenmin.formats.SafetensorsFile;
 import tenmin.formats.SafetensorsWriter;
 import tenmin.formats.StDType;
 import tenmin.formats.TensorInfo;
+import tenmin.models.clip.ClipTextConfig;
 import tenmin.models.sdxl.Unet;
 import tenmin.models.sdxl.UnetConfig;
 import tenmin.testing.CpuBackendTests;
@@ -321,14 +322,9 @@ class LoConNetworkTest extends CpuBackendTests {
 
     @Test
     void textEncoderNamesUseTheirPrefix() {
-        Map<String, int[]> shapes = new LinkedHashMap<>();
-        shapes.put("te.text_model.encoder.layers.0.self_attn.k_proj.weight", new int[] {8, 8});
-        shapes.put("te.text_model.encoder.layers.0.self_attn.v_proj.weight", new int[] {8, 8});
-        shapes.put("te.text_model.encoder.layers.0.self_attn.q_proj.weight", new int[] {8, 8});
-        shapes.put("te.text_model.encoder.layers.0.self_attn.out_proj.weight", new int[] {8, 8});
-        shapes.put("te.text_model.encoder.layers.0.mlp.fc1.weight", new int[] {16, 8});
-        shapes.put("te.text_model.encoder.layers.0.mlp.fc2.weight", new int[] {8, 16});
-        var layers = LoConModuleListTest.te1Layers(shapes, "te.");
+        // one CLIP layer, width 8, MLP 16
+        var layers = LoConModuleListTest.te1Layers(new ClipTextConfig(10, 8, 1, 2, 16, 77,
+                ClipTextConfig.Activation.QUICK_GELU, 1e-5, 0));
         List<LoConTarget> mlp = LoConPreset.textEncoder(LoConPreset.TE2, layers, LoConPreset.TextEncoderModules.MLP_ONLY,
                 LoConRanks.linear(4, 1));
         assertEquals(List.of("lora_te2_text_model_encoder_layers_0_mlp_fc1", "lora_te2_text_model_encoder_layers_0_mlp_fc2"),
