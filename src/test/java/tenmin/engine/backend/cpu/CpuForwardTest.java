@@ -3,6 +3,8 @@ package tenmin.engine.backend.cpu;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static tenmin.testing.Reference.d;
+import static tenmin.testing.Reference.f;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -27,10 +29,12 @@ import tenmin.engine.api.Shape;
 import tenmin.engine.api.Tensor;
 import tenmin.formats.Half;
 import tenmin.testing.Numerics;
+import tenmin.testing.Reference;
 
 /**
- * Forward kernels of the cpu backend against naive float64 formulas written here (the gradient tests
- * only prove that backward matches forward; these prove forward computes the right function).
+ * Forward kernels of the cpu backend against naive float64 formulas ({@link Reference}, the same the torch
+ * backend's op tests use; the gradient tests only prove that backward matches forward, these prove forward
+ * computes the right function).
  */
 class CpuForwardTest {
     private static CpuBackend be;
@@ -79,16 +83,7 @@ class CpuForwardTest {
         float[] x = random(2 * 3 * 5);
         float[] w = random(4 * 5);
         float[] b = random(4);
-        float[] want = new float[2 * 3 * 4];
-        for (int r = 0; r < 6; r++) {
-            for (int o = 0; o < 4; o++) {
-                double acc = b[o];
-                for (int k = 0; k < 5; k++) {
-                    acc += (double) x[r * 5 + k] * w[o * 5 + k];
-                }
-                want[r * 4 + o] = (float) acc;
-            }
-        }
+        float[] want = f(Reference.linear(d(x), d(w), d(b), 6, 5, 4));
         Tensor y = be.linear(s, t(x, 2, 3, 5), t(w, 4, 5), t(b, 4));
         assertEquals(Shape.of(2, 3, 4), y.shape());
         close("linear", want, y, 1e-5);
@@ -110,29 +105,7 @@ class CpuForwardTest {
             float[] b = random(o);
             int oh = (h + 2 * pad - k) / stride + 1;
             int ow = (w + 2 * pad - k) / stride + 1;
-            float[] want = new float[n * o * oh * ow];
-            for (int in = 0; in < n; in++) {
-                for (int oc = 0; oc < o; oc++) {
-                    for (int i = 0; i < oh; i++) {
-                        for (int j = 0; j < ow; j++) {
-                            double acc = b[oc];
-                            for (int ic = 0; ic < c; ic++) {
-                                for (int u = 0; u < k; u++) {
-                                    for (int v = 0; v < k; v++) {
-                                        int hi = i * stride + u - pad;
-                                        int wj = j * stride + v - pad;
-                                        if (hi >= 0 && hi < h && wj >= 0 && wj < w) {
-                                            acc += (double) x[((in * c + ic) * h + hi) * w + wj]
-                                                    * wt[((oc * c + ic) * k + u) * k + v];
-                                        }
-                                    }
-                                }
-                            }
-                            want[((in * o + oc) * oh + i) * ow + j] = (float) acc;
-                        }
-                    }
-                }
-            }
+            float[] want = f(Reference.conv(d(x), d(wt), d(b), n, c, h, w, o, k, stride, pad));
             Tensor y = be.convolution(s, t(x, n, c, h, w), t(wt, o, c, k, k), t(b, o), stride, pad);
             assertEquals(Shape.of(n, o, oh, ow), y.shape());
             close("conv k" + k + " s" + stride + " p" + pad, want, y, 1e-5);
@@ -150,50 +123,15 @@ class CpuForwardTest {
         float[] x = random(c * h * w);
         float[] wt = random(o * c * 9);
         float[] dy = random(o * h * w);
-        double[] y = new double[o * h * w];
-        double[] dx = new double[x.length];
-        double[] dw = new double[wt.length];
-        for (int oc = 0; oc < o; oc++) {
-            for (int ic = 0; ic < c; ic++) {
-                for (int u = 0; u < 3; u++) {
-                    for (int v = 0; v < 3; v++) {
-                        double wv = wt[((oc * c + ic) * 3 + u) * 3 + v];
-                        for (int i = 0; i < h; i++) {
-                            int hi = i + u - 1;
-                            if (hi < 0 || hi >= h) {
-                                continue;
-                            }
-                            for (int j = 0; j < w; j++) {
-                                int wj = j + v - 1;
-                                if (wj < 0 || wj >= w) {
-                                    continue;
-                                }
-                                int xi = (ic * h + hi) * w + wj;
-                                int yi = (oc * h + i) * w + j;
-                                y[yi] += wv * x[xi];
-                                dx[xi] += wv * dy[yi];
-                                dw[((oc * c + ic) * 3 + u) * 3 + v] += (double) dy[yi] * x[xi];
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        double[] y = Reference.conv(d(x), d(wt), null, 1, c, h, w, o, 3, 1, 1);
+        double[][] grads = Reference.convBackward(d(dy), d(x), d(wt), 1, c, h, w, o, 3, 1, 1);
         Tensor tx = t(x, 1, c, h, w);
         Tensor tw = t(wt, o, c, 3, 3);
-        close("banded conv", toFloat(y), be.convolution(s, tx, tw, null, 1, 1), 1e-5);
-        Backend.LayerGrads grads = be.convolutionBackward(s, t(dy, 1, o, h, w), tx, tw, 1, 1,
+        close("banded conv", f(y), be.convolution(s, tx, tw, null, 1, 1), 1e-5);
+        Backend.LayerGrads got = be.convolutionBackward(s, t(dy, 1, o, h, w), tx, tw, 1, 1,
                 new Backend.OutputMask(true, true, false));
-        close("banded conv dx", toFloat(dx), grads.dx(), 1e-5);
-        close("banded conv dW", toFloat(dw), grads.dWeight(), 1e-5);
-    }
-
-    private static float[] toFloat(double[] d) {
-        float[] f = new float[d.length];
-        for (int i = 0; i < d.length; i++) {
-            f[i] = (float) d[i];
-        }
-        return f;
+        close("banded conv dx", f(grads[0]), got.dx(), 1e-5);
+        close("banded conv dW", f(grads[1]), got.dWeight(), 1e-5);
     }
 
     @Test
@@ -205,27 +143,7 @@ class CpuForwardTest {
         float[] x = random(n * c * hw);
         float[] gamma = random(c);
         float[] beta = random(c);
-        float[] want = new float[x.length];
-        int per = c / g * hw;
-        for (int b = 0; b < n; b++) {
-            for (int gr = 0; gr < g; gr++) {
-                int off = (b * c + gr * (c / g)) * hw;
-                double mean = 0;
-                for (int i = 0; i < per; i++) {
-                    mean += x[off + i];
-                }
-                mean /= per;
-                double var = 0;
-                for (int i = 0; i < per; i++) {
-                    var += (x[off + i] - mean) * (x[off + i] - mean);
-                }
-                var /= per;
-                for (int i = 0; i < per; i++) {
-                    int ch = gr * (c / g) + i / hw;
-                    want[off + i] = (float) ((x[off + i] - mean) / Math.sqrt(var + 1e-5) * gamma[ch] + beta[ch]);
-                }
-            }
-        }
+        float[] want = f(Reference.groupNorm(d(x), d(gamma), d(beta), n, c, hw, g, 1e-5));
         NormResult r = be.groupNorm(s, t(x, n, c, 1, hw), t(gamma, c), t(beta, c), g, 1e-5);
         close("groupNorm", want, r.y(), 1e-5);
         assertEquals(Shape.of(n, g), r.mean().shape());
@@ -236,20 +154,7 @@ class CpuForwardTest {
         float[] x = random(3 * 8);
         float[] gamma = random(8);
         float[] beta = random(8);
-        float[] want = new float[x.length];
-        for (int r = 0; r < 3; r++) {
-            double mean = 0;
-            double sq = 0;
-            for (int j = 0; j < 8; j++) {
-                mean += x[r * 8 + j] / 8.0;
-            }
-            for (int j = 0; j < 8; j++) {
-                sq += (x[r * 8 + j] - mean) * (x[r * 8 + j] - mean) / 8.0;
-            }
-            for (int j = 0; j < 8; j++) {
-                want[r * 8 + j] = (float) ((x[r * 8 + j] - mean) / Math.sqrt(sq + 1e-5) * gamma[j] + beta[j]);
-            }
-        }
+        float[] want = f(Reference.layerNorm(d(x), d(gamma), d(beta), 3, 8, 1e-5));
         close("layerNorm", want, be.layerNorm(s, t(x, 3, 8), t(gamma, 8), t(beta, 8), 1e-5).y(), 1e-5);
     }
 
@@ -266,38 +171,11 @@ class CpuForwardTest {
             float[] k = random(b * keys * d);
             float[] v = random(b * keys * dv);
             double scale = 1 / Math.sqrt(d);
-            float[] want = new float[b * tq * dv];
-            float[] wantLse = new float[b * tq];
-            for (int bb = 0; bb < b; bb++) {
-                for (int i = 0; i < tq; i++) {
-                    double[] p = new double[keys];
-                    double max = Double.NEGATIVE_INFINITY;
-                    for (int j = 0; j < keys; j++) {
-                        double dot = 0;
-                        for (int e = 0; e < d; e++) {
-                            dot += (double) q[(bb * tq + i) * d + e] * k[(bb * keys + j) * d + e];
-                        }
-                        p[j] = causal && j > i ? Double.NEGATIVE_INFINITY : dot * scale;
-                        max = Math.max(max, p[j]);
-                    }
-                    double sum = 0;
-                    for (int j = 0; j < keys; j++) {
-                        sum += Math.exp(p[j] - max);
-                    }
-                    wantLse[bb * tq + i] = (float) (max + Math.log(sum));
-                    for (int e = 0; e < dv; e++) {
-                        double acc = 0;
-                        for (int j = 0; j < keys; j++) {
-                            acc += Math.exp(p[j] - max) / sum * v[(bb * keys + j) * dv + e];
-                        }
-                        want[(bb * tq + i) * dv + e] = (float) acc;
-                    }
-                }
-            }
+            double[][] want = Reference.attention(d(q), d(k), d(v), b, tq, keys, d, dv, causal, scale);
             Backend.AttentionResult r = be.attention(s, t(q, 1, b, tq, d), t(k, 1, b, keys, d), t(v, 1, b, keys, dv),
                     causal, scale);
-            close("attention causal=" + causal, want, r.out(), 1e-5);
-            close("lse causal=" + causal, wantLse, r.logSumExp(), 1e-5);
+            close("attention causal=" + causal, f(want[0]), r.out(), 1e-5);
+            close("lse causal=" + causal, f(want[1]), r.logSumExp(), 1e-5);
         }
     }
 
@@ -310,28 +188,16 @@ class CpuForwardTest {
         float[] geluTanh = new float[n];
         float[] quick = new float[n];
         for (int i = 0; i < n; i++) {
-            double v = x[i];
-            silu[i] = (float) (v / (1 + Math.exp(-v)));
-            gelu[i] = (float) (0.5 * v * (1 + erfSeries(v / Math.sqrt(2))));
-            geluTanh[i] = (float) (0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v))));
-            quick[i] = (float) (v / (1 + Math.exp(-1.702 * v)));
+            silu[i] = (float) Reference.silu(x[i]);
+            gelu[i] = (float) Reference.gelu(x[i]);
+            geluTanh[i] = (float) Reference.geluTanh(x[i]);
+            quick[i] = (float) Reference.quickGelu(x[i]);
         }
         Tensor xt = t(x, n);
         close("silu", silu, be.silu(s, xt), 1e-6);
         close("gelu", gelu, be.gelu(s, xt, GeluApproximation.NONE), 1e-6);
         close("gelu tanh", geluTanh, be.gelu(s, xt, GeluApproximation.TANH), 1e-6);
         close("quick gelu", quick, be.quickGelu(s, xt), 1e-6);
-    }
-
-    /** erf by its Maclaurin series, exact to double rounding for |z| <= 4. */
-    private static double erfSeries(double z) {
-        double term = z;
-        double sum = z;
-        for (int k = 1; k < 200; k++) {
-            term *= -z * z / k;
-            sum += term / (2 * k + 1);
-        }
-        return 2 / Math.sqrt(Math.PI) * sum;
     }
 
     @Test

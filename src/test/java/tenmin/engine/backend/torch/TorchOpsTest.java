@@ -4,9 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static tenmin.engine.backend.torch.Reference.d;
-import static tenmin.engine.backend.torch.Reference.f;
-import static tenmin.engine.backend.torch.Reference.values;
+import static tenmin.testing.Reference.d;
+import static tenmin.testing.Reference.f;
+import static tenmin.testing.Reference.values;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -34,6 +34,7 @@ import tenmin.engine.api.Tensor;
 import tenmin.formats.Half;
 import tenmin.formats.StDType;
 import tenmin.testing.Numerics;
+import tenmin.testing.Reference;
 
 /**
  * Each ATen op the torch backend uses, on the CPU libtorch, against small computations written here
@@ -126,10 +127,7 @@ class TorchOpsTest {
         // linear: x (2, M, K) · wᵀ + bias, w (N, K)
         double[] w = d(values(5, n * k));
         double[] bias = d(values(6, n));
-        double[] lin = Reference.mm(a3, Reference.t(w, n, k), 2 * m, k, n);
-        for (int i = 0; i < lin.length; i++) {
-            lin[i] += bias[i % n];
-        }
+        double[] lin = Reference.linear(a3, w, bias, 2 * m, k, n);
         close("linear", lin, be.linear(s, up(f(a3), 2, m, k), up(f(w), n, k), up(f(bias), n)));
         assertThrows(IllegalArgumentException.class, () -> be.matmul(s, ta, ta, false, false));
     }
@@ -242,14 +240,14 @@ class TorchOpsTest {
         for (int i = 0; i < x.length; i++) {
             double v = x[i];
             double sig = 1 / (1 + Math.exp(-v));
-            silu[i] = v * sig;
+            silu[i] = Reference.silu(v);
             dsilu[i] = g[i] * (sig + v * sig * (1 - sig));
             double cdf = 0.5 * (1 + Reference.erf(v / Math.sqrt(2)));
-            gelu[i] = v * cdf;
+            gelu[i] = Reference.gelu(v);
             dgelu[i] = g[i] * (cdf + v * Math.exp(-v * v / 2) / Math.sqrt(2 * Math.PI));
-            geluTanh[i] = 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v)));
+            geluTanh[i] = Reference.geluTanh(v);
             double qs = 1 / (1 + Math.exp(-1.702 * v));
-            quick[i] = v * qs;
+            quick[i] = Reference.quickGelu(v);
             dquick[i] = g[i] * (qs + 1.702 * v * qs * (1 - qs));
         }
         close("silu", silu, be.silu(s, tx));
@@ -260,7 +258,7 @@ class TorchOpsTest {
         double[] dTanh = Reference.numericGrad(p -> {
             double acc = 0;
             for (int i = 0; i < p.length; i++) {
-                acc += g[i] * 0.5 * p[i] * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (p[i] + 0.044715 * p[i] * p[i] * p[i])));
+                acc += g[i] * Reference.geluTanh(p[i]);
             }
             return acc;
         }, x, 1e-5);

@@ -1,17 +1,17 @@
-package tenmin.engine.backend.torch;
+package tenmin.testing;
 
 import java.util.function.ToDoubleFunction;
 
 /**
- * Small, independent reference computations for the torch op tests: naive double-precision loops
- * written from the definitions (not from libtorch), and central finite differences of a scalar loss.
- * Dimension legend: N batch, C/O channels, H/W spatial, T tokens, D head dim.
+ * Small, independent reference computations for the backends' op tests (cpu and torch): naive
+ * double-precision loops written from the definitions (not from any backend), and central finite
+ * differences of a scalar loss. Dimension legend: N batch, C/O channels, H/W spatial, T tokens, D head dim.
  */
-final class Reference {
+public final class Reference {
     private Reference() {
     }
 
-    static float[] f(double[] d) {
+    public static float[] f(double[] d) {
         float[] out = new float[d.length];
         for (int i = 0; i < d.length; i++) {
             out[i] = (float) d[i];
@@ -19,7 +19,7 @@ final class Reference {
         return out;
     }
 
-    static double[] d(float[] f) {
+    public static double[] d(float[] f) {
         double[] out = new double[f.length];
         for (int i = 0; i < f.length; i++) {
             out[i] = f[i];
@@ -28,7 +28,7 @@ final class Reference {
     }
 
     /** Deterministic pseudo-random values in [-1, 1) (an LCG; tests print the seed in names). */
-    static float[] values(long seed, int n) {
+    public static float[] values(long seed, int n) {
         float[] out = new float[n];
         long s = seed * 6364136223846793005L + 1442695040888963407L;
         for (int i = 0; i < n; i++) {
@@ -39,7 +39,7 @@ final class Reference {
     }
 
     /** {@code sum(loss)} gradient by central differences, step {@code h}. */
-    static double[] numericGrad(ToDoubleFunction<double[]> loss, double[] x, double h) {
+    public static double[] numericGrad(ToDoubleFunction<double[]> loss, double[] x, double h) {
         double[] g = new double[x.length];
         double[] p = x.clone();
         for (int i = 0; i < x.length; i++) {
@@ -53,7 +53,7 @@ final class Reference {
         return g;
     }
 
-    static double dot(double[] a, double[] b) {
+    public static double dot(double[] a, double[] b) {
         double s = 0;
         for (int i = 0; i < a.length; i++) {
             s += a[i] * b[i];
@@ -62,7 +62,7 @@ final class Reference {
     }
 
     /** (M, K) x (K, N). */
-    static double[] mm(double[] a, double[] b, int m, int k, int n) {
+    public static double[] mm(double[] a, double[] b, int m, int k, int n) {
         double[] out = new double[m * n];
         for (int i = 0; i < m; i++) {
             for (int j = 0; j < n; j++) {
@@ -77,7 +77,7 @@ final class Reference {
     }
 
     /** Transpose of a (R, C) matrix. */
-    static double[] t(double[] a, int r, int c) {
+    public static double[] t(double[] a, int r, int c) {
         double[] out = new double[a.length];
         for (int i = 0; i < r; i++) {
             for (int j = 0; j < c; j++) {
@@ -87,8 +87,19 @@ final class Reference {
         return out;
     }
 
+    /** {@code x · wᵀ + bias}: x (R, K), w (N, K), bias (N) or null → (R, N). */
+    public static double[] linear(double[] x, double[] w, double[] bias, int rows, int k, int n) {
+        double[] out = mm(x, t(w, n, k), rows, k, n);
+        if (bias != null) {
+            for (int i = 0; i < out.length; i++) {
+                out[i] += bias[i % n];
+            }
+        }
+        return out;
+    }
+
     /** Cross-correlation, x (N, C, H, W), w (O, C, k, k), zero padding p, stride s. */
-    static double[] conv(double[] x, double[] w, double[] bias, int n, int c, int h, int wd, int o, int k, int s, int p) {
+    public static double[] conv(double[] x, double[] w, double[] bias, int n, int c, int h, int wd, int o, int k, int s, int p) {
         int ho = (h + 2 * p - k) / s + 1;
         int wo = (wd + 2 * p - k) / s + 1;
         double[] out = new double[n * o * ho * wo];
@@ -116,8 +127,49 @@ final class Reference {
         return out;
     }
 
+    /**
+     * Gradients of {@link #conv} for the output gradient dy (N, O, Ho, Wo), by the same direct sums:
+     * {@code {dx (N, C, H, W), dW (O, C, k, k)}} with {@code dx[x-index] += w·dy} and {@code dW += dy·x} over
+     * every tap that reads inside the image.
+     */
+    public static double[][] convBackward(double[] dy, double[] x, double[] w, int n, int c, int h, int wd, int o,
+                                          int k, int s, int p) {
+        int ho = (h + 2 * p - k) / s + 1;
+        int wo = (wd + 2 * p - k) / s + 1;
+        double[] dx = new double[x.length];
+        double[] dw = new double[w.length];
+        for (int b = 0; b < n; b++) {
+            for (int oc = 0; oc < o; oc++) {
+                for (int ic = 0; ic < c; ic++) {
+                    for (int i = 0; i < k; i++) {
+                        for (int j = 0; j < k; j++) {
+                            int wi = ((oc * c + ic) * k + i) * k + j;
+                            for (int y = 0; y < ho; y++) {
+                                int iy = y * s + i - p;
+                                if (iy < 0 || iy >= h) {
+                                    continue;
+                                }
+                                for (int xx = 0; xx < wo; xx++) {
+                                    int ix = xx * s + j - p;
+                                    if (ix < 0 || ix >= wd) {
+                                        continue;
+                                    }
+                                    int xi = ((b * c + ic) * h + iy) * wd + ix;
+                                    double g = dy[((b * o + oc) * ho + y) * wo + xx];
+                                    dx[xi] += w[wi] * g;
+                                    dw[wi] += g * x[xi];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return new double[][] {dx, dw};
+    }
+
     /** Group norm of x (N, C, S) with optional per-channel gamma/beta. */
-    static double[] groupNorm(double[] x, double[] gamma, double[] beta, int n, int c, int spatial, int groups, double eps) {
+    public static double[] groupNorm(double[] x, double[] gamma, double[] beta, int n, int c, int spatial, int groups, double eps) {
         double[] y = new double[x.length];
         int cg = c / groups;
         for (int b = 0; b < n; b++) {
@@ -152,7 +204,7 @@ final class Reference {
     }
 
     /** Layer norm over the last dimension C of x (R, C). */
-    static double[] layerNorm(double[] x, double[] gamma, double[] beta, int rows, int c, double eps) {
+    public static double[] layerNorm(double[] x, double[] gamma, double[] beta, int rows, int c, double eps) {
         double[] y = new double[x.length];
         for (int r = 0; r < rows; r++) {
             double mean = 0;
@@ -175,7 +227,7 @@ final class Reference {
     }
 
     /** Attention per (batch·head) slice: q (B, Tq, D), k (B, Tk, D), v (B, Tk, Dv); returns out then lse appended. */
-    static double[][] attention(double[] q, double[] k, double[] v, int b, int tq, int tk, int dd, int dv,
+    public static double[][] attention(double[] q, double[] k, double[] v, int b, int tq, int tk, int dd, int dv,
                                 boolean causal, double scale) {
         double[] out = new double[b * tq * dv];
         double[] lse = new double[b * tq];
@@ -212,7 +264,7 @@ final class Reference {
     }
 
     /** erf by Simpson's rule on 2/sqrt(pi) exp(-t^2) (error far below 1e-9 for |x| < 6). */
-    static double erf(double x) {
+    public static double erf(double x) {
         int steps = 2000;
         double h = x / steps;
         double acc = 1 + Math.exp(-x * x);
@@ -221,5 +273,25 @@ final class Reference {
             acc += (i % 2 == 1 ? 4 : 2) * Math.exp(-t * t);
         }
         return acc * h / 3 * 2 / Math.sqrt(Math.PI);
+    }
+
+    /** SiLU {@code v·σ(v)}. */
+    public static double silu(double v) {
+        return v / (1 + Math.exp(-v));
+    }
+
+    /** Exact GELU {@code v·Φ(v)} with {@link #erf}. */
+    public static double gelu(double v) {
+        return 0.5 * v * (1 + erf(v / Math.sqrt(2)));
+    }
+
+    /** GELU's tanh approximation {@code ½v(1 + tanh(√(2/π)(v + 0.044715v³)))}. */
+    public static double geluTanh(double v) {
+        return 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v)));
+    }
+
+    /** CLIP's quick GELU {@code v·σ(1.702v)}. */
+    public static double quickGelu(double v) {
+        return v / (1 + Math.exp(-1.702 * v));
     }
 }
