@@ -231,7 +231,10 @@ public final class SafetensorsWriter {
         }
     }
 
-    /** serde_json escaping: quote, backslash, \n \r \t \b \f, other controls as a lowercase backslash-u00xx escape. */
+    /**
+     * serde_json escaping: quote, backslash, \n \r \t \b \f, other controls as a lowercase backslash-u00xx escape;
+     * non-ASCII stays UTF-8 (unlike {@code tenmin.train.save.PyStr}'s Python JSON, which escapes it on purpose).
+     */
     static void appendJsonString(StringBuilder sb, String s) {
         sb.append('"');
         for (int i = 0; i < s.length(); i++) {

@@ -96,6 +96,13 @@ public final class PyStr {
         }
     }
 
+    /**
+     * Python's {@code json.dumps} string escaping ({@code ensure_ascii=True}): besides quote, backslash and the
+     * named controls, every char outside printable ASCII (DEL and non-ASCII; a surrogate pair as two escapes)
+     * becomes a backslash-u escape. Not the safetensors header's escaping
+     * ({@code SafetensorsWriter.appendJsonString}, serde_json, which writes non-ASCII as UTF-8) on purpose: kohya's
+     * JSON-valued metadata strings are Python's, byte for byte.
+     */
     private static void appendJsonString(StringBuilder sb, String s) {
         sb.append('"');
         for (int i = 0; i < s.length(); i++) {
