@@ -9,6 +9,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.BiConsumer;
 
 import javax.imageio.ImageIO;
 
@@ -32,25 +33,13 @@ public final class TrainRuns {
      * positions, each with the caption {@code caption}, into {@code root/<folder>}; returns the folder.
      */
     public static Path discs(Path root, String folder, int count, Color color, String caption) {
-        Path dir = root.resolve(folder);
-        try {
-            Files.createDirectories(dir);
-            for (int i = 0; i < count; i++) {
-                BufferedImage img = new BufferedImage(64, 64, BufferedImage.TYPE_INT_RGB);
-                Graphics2D g = img.createGraphics();
-                g.setColor(Color.WHITE);
-                g.fillRect(0, 0, 64, 64);
-                g.setColor(color);
-                int r = 18 + 3 * (i % 4);
-                g.fillOval(32 - r + (i % 3) * 2, 32 - r + (i % 2) * 3, 2 * r, 2 * r);
-                g.dispose();
-                ImageIO.write(img, "png", dir.resolve("img" + i + ".png").toFile());
-                Files.writeString(dir.resolve("img" + i + ".txt"), caption);
-            }
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-        return dir;
+        return images(root.resolve(folder), count, caption, (g, i) -> {
+            g.setColor(Color.WHITE);
+            g.fillRect(0, 0, 64, 64);
+            g.setColor(color);
+            int r = 18 + 3 * (i % 4);
+            g.fillOval(32 - r + (i % 3) * 2, 32 - r + (i % 2) * 3, 2 * r, 2 * r);
+        });
     }
 
     /**
@@ -58,17 +47,23 @@ public final class TrainRuns {
      * varying, each captioned {@code caption}, into {@code root/<folder>}; returns the folder.
      */
     public static Path squares(Path root, String folder, int count, Color color, Color background, String caption) {
-        Path dir = root.resolve(folder);
+        return images(root.resolve(folder), count, caption, (g, i) -> {
+            g.setColor(background);
+            g.fillRect(0, 0, 64, 64);
+            g.setColor(color);
+            int side = 28 + 4 * (i % 4);
+            g.fillRect(32 - side / 2 + (i % 3) * 3, 32 - side / 2 - (i % 2) * 2, side, side);
+        });
+    }
+
+    /** {@code img<i>.png} (64x64 RGB, drawn by {@code painter} for image i) and {@code img<i>.txt} in {@code dir}. */
+    private static Path images(Path dir, int count, String caption, BiConsumer<Graphics2D, Integer> painter) {
         try {
             Files.createDirectories(dir);
             for (int i = 0; i < count; i++) {
                 BufferedImage img = new BufferedImage(64, 64, BufferedImage.TYPE_INT_RGB);
                 Graphics2D g = img.createGraphics();
-                g.setColor(background);
-                g.fillRect(0, 0, 64, 64);
-                g.setColor(color);
-                int side = 28 + 4 * (i % 4);
-                g.fillRect(32 - side / 2 + (i % 3) * 3, 32 - side / 2 - (i % 2) * 2, side, side);
+                painter.accept(g, i);
                 g.dispose();
                 ImageIO.write(img, "png", dir.resolve("img" + i + ".png").toFile());
                 Files.writeString(dir.resolve("img" + i + ".txt"), caption);
