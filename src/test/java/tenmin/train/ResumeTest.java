@@ -7,8 +7,10 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.awt.Color;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
@@ -112,10 +114,7 @@ class ResumeTest {
     @Test
     void resumedFromAStepSaveEqualsTheUninterruptedRun() throws Exception {
         Path out = tmp.resolve("from4");
-        Files.createDirectories(out);
-        Files.copy(straight.resolve("at-step00000004.tenmin-state"), out.resolve("at-step00000004.tenmin-state"));
-        // a folder: the newest state in it
-        Trainer.Result r = TrainRuns.train(TrainRuns.config(data, out, "--resume=" + out), Reporter.SILENT);
+        Trainer.Result r = resumedFrom("at-step00000004.tenmin-state", out);
         assertEquals(Trainer.Outcome.COMPLETED, r.outcome(), r.message());
         assertEquals(4, r.losses().size());
         assertSameRun(straight, out, "last");
@@ -127,13 +126,11 @@ class ResumeTest {
      */
     @Test
     void samplingBetweenStepsLeavesTheRunUnchanged() throws Exception {
-        Path out = tmp.resolve("sampling");
-        Files.createDirectories(out);
-        Files.copy(straight.resolve("at-step00000002.tenmin-state"), out.resolve("at-step00000002.tenmin-state"));
         Path prompts = tmp.resolve("sampling-prompts.txt");
         Files.writeString(prompts, "ohwx, red disc --n blurry --w 64 --h 64 --s 2\n(ohwx:1.2) disc --w 64 --h 64 --s 2 --l 1\n");
-        Trainer.Result r = TrainRuns.train(TrainRuns.config(data, out, "--resume=" + out, "--sample_prompts=" + prompts,
-                "--sample_every_n_steps=2"), Reporter.SILENT);
+        Path out = tmp.resolve("sampling");
+        Trainer.Result r = resumedFrom("at-step00000002.tenmin-state", out, "--sample_prompts=" + prompts,
+                "--sample_every_n_steps=2");
         assertEquals(Trainer.Outcome.COMPLETED, r.outcome(), r.message());
         List<String> samples = Cli.listing(out.resolve("sample"));
         assertEquals(5, samples.size(), "two rounds (steps 4 and 6) of two prompts and the montage: " + samples);
@@ -153,6 +150,18 @@ class ResumeTest {
         Trainer.Result r = TrainRuns.train(TrainRuns.config(data, tmp.resolve("cadence"), "--resume=" + state,
                 "--save_every_n_steps=3", "--save_precision=bf16"), Reporter.SILENT);
         assertEquals(Trainer.Outcome.COMPLETED, r.outcome(), r.message());
+    }
+
+    /**
+     * Copies the straight run's {@code state} file into the new folder {@code out} and resumes from the folder
+     * (its newest state) with the recipe and {@code extra} flags.
+     */
+    private static Trainer.Result resumedFrom(String state, Path out, String... extra) throws IOException {
+        Files.createDirectories(out);
+        Files.copy(straight.resolve(state), out.resolve(state));
+        List<String> flags = new ArrayList<>(List.of("--resume=" + out));
+        flags.addAll(List.of(extra));
+        return TrainRuns.train(TrainRuns.config(data, out, flags.toArray(String[]::new)), Reporter.SILENT);
     }
 
     /** Same LoRA tensors (bytes) and same state (weights, optimizer moments and steps, loss record, position). */
