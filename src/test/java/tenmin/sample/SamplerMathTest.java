@@ -18,6 +18,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import tenmin.core.InputException;
 import tenmin.testing.Fixtures;
 import tenmin.testing.Numerics;
+import tenmin.testing.Reference;
 
 /**
  * The samplers against mathematics written here independently of them:
@@ -131,7 +132,7 @@ class SamplerMathTest {
 
     /** The test's own Euler (k-diffusion sample_euler) in double: x += (x − D)/σ·(σ_next − σ). */
     private static double[] referenceEuler(float[] start, double[] sigmas) {
-        double[] x = toDouble(start);
+        double[] x = Reference.d(start);
         for (int i = 0; i < sigmas.length; i++) {
             double next = i + 1 < sigmas.length ? sigmas[i + 1] : 0;
             for (int j = 0; j < x.length; j++) {
@@ -143,7 +144,7 @@ class SamplerMathTest {
 
     /** The test's own DPM++ 2M (k-diffusion sample_dpmpp_2m) in double. */
     private static double[] referenceDpm2m(float[] start, double[] sigmas) {
-        double[] x = toDouble(start);
+        double[] x = Reference.d(start);
         double[] old = null;
         for (int i = 0; i < sigmas.length; i++) {
             double sg = sigmas[i];
@@ -171,30 +172,14 @@ class SamplerMathTest {
         return x;
     }
 
-    private static double[] toDouble(float[] a) {
-        double[] out = new double[a.length];
-        for (int i = 0; i < a.length; i++) {
-            out[i] = a[i];
-        }
-        return out;
-    }
-
-    private static float[] toFloat(double[] a) {
-        float[] out = new float[a.length];
-        for (int i = 0; i < a.length; i++) {
-            out[i] = (float) a[i];
-        }
-        return out;
-    }
-
     @Test
     void deterministicSamplersFollowTheirFormulas() {
         for (ScheduleType type : ScheduleType.values()) {
             double[] sigmas = expectedSigmas(type, 30);
             float[][] euler = runIdeal(SamplerKind.EULER, type, 30, 21);
-            Numerics.assertClose("euler " + type, null, toFloat(referenceEuler(euler[0], sigmas)), euler[1], 2e-4, 0);
+            Numerics.assertClose("euler " + type, null, Reference.f(referenceEuler(euler[0], sigmas)), euler[1], 2e-4, 0);
             float[][] dpm = runIdeal(SamplerKind.DPMPP_2M, type, 30, 22);
-            Numerics.assertClose("dpm++ 2m " + type, null, toFloat(referenceDpm2m(dpm[0], sigmas)), dpm[1], 2e-4, 0);
+            Numerics.assertClose("dpm++ 2m " + type, null, Reference.f(referenceDpm2m(dpm[0], sigmas)), dpm[1], 2e-4, 0);
         }
     }
 
@@ -250,7 +235,7 @@ class SamplerMathTest {
         for (int i = 0; i < steps; i++) {
             sigmas[i] = trainSigma[ts[i]];
         }
-        Numerics.assertClose("ddim vs euler on its sigmas", null, toFloat(referenceEuler(xve, sigmas)), out, 2e-4, 0);
+        Numerics.assertClose("ddim vs euler on its sigmas", null, Reference.f(referenceEuler(xve, sigmas)), out, 2e-4, 0);
         double err = Numerics.diff(exactOdeEnd(xve, trainSigma[957]), out).maxAbs();
         assertTrue(err < 0.15, "DDIM error " + err);
     }
@@ -279,7 +264,7 @@ class SamplerMathTest {
         float[] start = ea.initialLatents(new TorchGenerator(5), n);
         float[] out = ea.run(start, idealSigmaDenoiser(sigmas, calls), noise);
         // the test's own ancestral loop (diffusers formula) on the same noise draws, in double
-        double[] x = toDouble(start);
+        double[] x = Reference.d(start);
         for (int i = 0; i < steps; i++) {
             double a = sigmas[i];
             double b = i + 1 < steps ? sigmas[i + 1] : 0;
@@ -290,7 +275,7 @@ class SamplerMathTest {
                 x[j] += (x[j] - ideal(x[j], a)) / a * (down - a) + z[j] * up;
             }
         }
-        Numerics.assertClose("euler a, " + steps + " steps", null, toFloat(x), out, 5e-4, 0);
+        Numerics.assertClose("euler a, " + steps + " steps", null, Reference.f(x), out, 5e-4, 0);
         double mean = 0;
         double sq = 0;
         for (float v : out) {
