@@ -22,6 +22,8 @@ import tenmin.core.InputException;
         description = "SDXL LoRA training and post-processing.",
         subcommands = {
                 CommandLine.HelpCommand.class,
+                ResizeCommand.class,
+                BenchCommand.class,
         },
         footerHeading = "%nExit codes:%n",
         footer = {"  0  success", "  2  bad usage or bad input", "  1  internal failure (rerun with --verbose)"})
