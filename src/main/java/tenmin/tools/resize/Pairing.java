@@ -100,6 +100,12 @@ final class Pairing {
             }
         }
         for (String key : lora.names()) {
+            if (key.endsWith(".lora_mid.weight") && paired.contains(key.substring(0, key.length() - 16))) {
+                throw new InputException(lora.path() + ": module " + key.substring(0, key.length() - 16)
+                        + " is a Tucker-decomposed LoCon (" + key + "), which resize does not support");
+            }
+        }
+        for (String key : lora.names()) {
             String name = key;
             for (String suffix : STRIPPED_SUFFIXES) {
                 if (name.endsWith(suffix)) {
@@ -132,10 +138,6 @@ final class Pairing {
 
     private static Module validate(SafetensorsFile ckpt, Target t, SafetensorsFile lora, String name) {
         String where = lora.path() + ": module " + name;
-        if (lora.contains(name + ".lora_mid.weight")) {
-            throw new InputException(where + " is a Tucker-decomposed LoCon (" + name
-                    + ".lora_mid.weight), which resize does not support");
-        }
         TensorInfo down = require(lora, name + ".lora_down.weight", where);
         TensorInfo up = require(lora, name + ".lora_up.weight", where);
         TensorInfo alpha = lora.info(name + ".alpha");

@@ -178,6 +178,13 @@ final class Scoring {
         }
         Arrays.sort(order, (a, b) -> Float.compare(flat[b], flat[a])); // stable: ties keep layer order
         double target = targetMiB * (1 << 20);
+        long total = 0;
+        for (long c : cost) {
+            total += c;
+        }
+        if (!(target < total)) {
+            return Float.NEGATIVE_INFINITY; // everything fits
+        }
         long cum = 0;
         for (int i = 0; i < n; i++) {
             cum += cost[order[i]];
@@ -185,7 +192,7 @@ final class Scoring {
                 return flat[order[i]];
             }
         }
-        return Float.NEGATIVE_INFINITY;
+        throw new IllegalStateException("unreachable: the total cost exceeds the target");
     }
 
     /** {@code 0.01:-4.908 0.10:-4.325 ...}: torch.quantile's linear interpolation in fp32. */
