@@ -40,3 +40,5 @@ if ! TENMIN_JDK=$(tenmin_find_jdk); then
 fi
 export JAVA_HOME="$TENMIN_JDK"
 export PATH="$JAVA_HOME/bin:$PATH"
+# Maven 3.8's bundled Guava calls sun.misc.Unsafe, which JDK 24+ warns about on every build.
+export MAVEN_OPTS="${MAVEN_OPTS:-} --sun-misc-unsafe-memory-access=allow"

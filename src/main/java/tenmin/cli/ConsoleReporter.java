@@ -23,9 +23,13 @@ final class ConsoleReporter implements Reporter {
         this.terminal = terminal;
     }
 
-    /** True when stderr is an interactive terminal (no redirection). */
+    /**
+     * True when stderr is an interactive terminal. Java cannot test file descriptor 2 itself, so the
+     * launcher sets {@code TENMIN_STDERR_TTY=1|0}; without it (tests, embedding) the answer is no.
+     * {@code TENMIN_PLAIN_PROGRESS} forces plain lines.
+     */
     static boolean isTerminal() {
-        return System.console() != null && System.getenv("TENMIN_PLAIN_PROGRESS") == null;
+        return "1".equals(System.getenv("TENMIN_STDERR_TTY")) && System.getenv("TENMIN_PLAIN_PROGRESS") == null;
     }
 
     @Override

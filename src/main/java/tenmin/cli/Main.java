@@ -22,7 +22,12 @@ import tenmin.core.InputException;
         description = "SDXL LoRA training and post-processing.",
         subcommands = {
                 CommandLine.HelpCommand.class,
+                TrainCommand.class,
                 ResizeCommand.class,
+                ChopCommand.class,
+                BlocksCommand.class,
+                MergeCommand.class,
+                InspectCommand.class,
                 BenchCommand.class,
         },
         footerHeading = "%nExit codes:%n",
@@ -49,7 +54,8 @@ public final class Main implements Callable<Integer> {
         cl.setOut(new PrintWriter(out, true));
         cl.setErr(new PrintWriter(err, true));
         cl.setExecutionExceptionHandler(Main::handle);
-        cl.setExitCodeExceptionMapper(t -> t instanceof InputException ? 2 : 1);
+        // bad usage (picocli's ParameterException) is exit code 2 too: a mapper replaces picocli's own default
+        cl.setExitCodeExceptionMapper(t -> t instanceof InputException || t instanceof CommandLine.ParameterException ? 2 : 1);
         try {
             return cl.execute(args);
         } finally {

@@ -1,6 +1,7 @@
 /**
  * File formats: safetensors (memory-mapped reader, byte-compatible atomic writer), fp16/bf16
- * conversions, atomic file writes; later PNG text chunks, TOML and TensorBoard event files.
+ * conversions, atomic file writes, PNG with text chunks and A1111's {@code parameters} text, a TOML reader
+ * ({@link tenmin.formats.Toml}), TensorBoard event files ({@link tenmin.formats.TensorBoardWriter}).
  * May use {@code MemorySegment} for memory-mapped files; makes no native downcalls.
  * Imports only {@code tenmin.core} of tenmin.
  */

@@ -1,6 +1,8 @@
 /**
- * LoRA/LoCon networks: kohya/LyCORIS key names ({@link tenmin.lora.SdxlKeyMap}), the SDXL block map,
- * LoCon modules and their file I/O. May import models, engine, formats and core; never cli, tools,
- * train or sample.
+ * LoRA/LoCon networks: kohya/LyCORIS key names ({@link tenmin.lora.SdxlKeyMap}), LoRA files seen as
+ * modules ({@link tenmin.lora.LoraFile}, {@link tenmin.lora.LoraModule}), chop's block layout
+ * ({@link tenmin.lora.BlockLayout}) and delta
+ * arithmetic ({@link tenmin.lora.DeltaMath}). May import models, engine, formats and core; never cli,
+ * tools, train or sample.
  */
 package tenmin.lora;

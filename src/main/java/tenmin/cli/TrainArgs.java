@@ -1,0 +1,759 @@
+package tenmin.cli;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.LongSupplier;
+
+import tenmin.core.InputException;
+import tenmin.core.Reporter;
+import tenmin.formats.Toml;
+import tenmin.train.TrainConfig;
+import tenmin.train.optim.Optimizers;
+import tenmin.train.schedule.LrSchedule;
+
+/**
+ * Turns the reference trainer's command line (argparse conventions: {@code --flag value},
+ * {@code --flag=value}, store-true switches, {@code nargs="*"} lists such as {@code --network_args a=1 b=2})
+ * and an optional TOML {@code --config_file} into a validated {@link TrainConfig}.
+ *
+ * <p>Precedence: {@link TrainFlags} defaults, then the config file (its {@code [section]} tables are
+ * flattened, as kohya's {@code read_config_from_file} does), then the command line. Unknown flags or keys,
+ * bad values and contradictory options are {@link InputException}s naming the flag; flags with no effect
+ * here get one WARNING each.
+ */
+final class TrainArgs {
+    /** Where a value came from, for messages. */
+    private record Value(Object value, String source) {
+    }
+
+    private final Reporter reporter;
+    private final LongSupplier randomSeed;
+    private final Map<String, Value> given = new LinkedHashMap<>();
+
+    private TrainArgs(Reporter reporter, LongSupplier randomSeed) {
+        this.reporter = reporter;
+        this.randomSeed = randomSeed;
+    }
+
+    /**
+     * Parses and validates; {@code randomSeed} supplies the seed when none is given (kohya draws one in
+     * [0, 2^32)).
+     */
+    static TrainConfig parse(List<String> argv, Reporter reporter, LongSupplier randomSeed) {
+        TrainArgs a = new TrainArgs(reporter, randomSeed);
+        Map<String, Value> cli = a.parseCommandLine(argv);
+        Value configFile = cli.get("config_file");
+        if (configFile != null) {
+            a.given.putAll(a.readConfigFile((String) configFile.value()));
+        }
+        a.given.putAll(cli);
+        return a.build();
+    }
+
+    // ---------------------------------------------------------------- command line
+
+    private Map<String, Value> parseCommandLine(List<String> argv) {
+        Map<String, Value> out = new LinkedHashMap<>();
+        for (int i = 0; i < argv.size(); i++) {
+            String arg = argv.get(i);
+            if (arg.equals("--verbose")) {
+                continue; // tenmin's global switch (Main)
+            }
+            if (!arg.startsWith("--") || arg.length() == 2) {
+                throw new InputException("unexpected argument '" + arg + "': train takes only --flag arguments"
+                        + (i > 0 ? " (after " + argv.get(i - 1) + ")" : ""));
+            }
+            String body = arg.substring(2);
+            String inline = null;
+            int eq = body.indexOf('=');
+            if (eq >= 0) {
+                inline = body.substring(eq + 1);
+                body = body.substring(0, eq);
+            }
+            String name = body.replace('-', '_');
+            TrainFlags.Flag f = TrainFlags.get(name);
+            if (f == null) {
+                throw new InputException("unknown flag --" + body + hint(name));
+            }
+            String src = "--" + name;
+            Object value;
+            switch (f.kind()) {
+                case BOOL -> {
+                    if (inline != null) {
+                        throw new InputException(src + " is a switch and takes no value (got '" + inline + "')");
+                    }
+                    value = Boolean.TRUE;
+                }
+                case LIST -> {
+                    List<String> items = new ArrayList<>();
+                    if (inline != null) {
+                        items.add(inline);
+                    }
+                    while (i + 1 < argv.size() && !argv.get(i + 1).startsWith("--")) {
+                        items.add(argv.get(++i));
+                    }
+                    value = items;
+                }
+                default -> {
+                    String text = inline;
+                    if (text == null) {
+                        if (i + 1 >= argv.size() || argv.get(i + 1).startsWith("--")) {
+                            throw new InputException(src + " needs a value");
+                        }
+                        text = argv.get(++i);
+                    }
+                    value = convertText(f, text, src);
+                }
+            }
+            out.put(name, new Value(value, src));
+        }
+        return out;
+    }
+
+    private static Object convertText(TrainFlags.Flag f, String text, String src) {
+        String t = text.strip();
+        try {
+            return switch (f.kind()) {
+                case INT -> Long.parseLong(t.startsWith("+") ? t.substring(1) : t);
+                case FLOAT -> Double.parseDouble(t);
+                default -> text;
+            };
+        } catch (NumberFormatException e) {
+            throw new InputException(src + ": expected " + (f.kind() == TrainFlags.Kind.INT ? "an integer" : "a number")
+                    + ", got '" + text + "'");
+        }
+    }
+
+    /** A "did you mean" for near misses (a typo'd flag is the common case). */
+    private static String hint(String name) {
+        String best = null;
+        int bestDist = Integer.MAX_VALUE;
+        for (TrainFlags.Flag f : TrainFlags.ALL) {
+            int d = distance(name, f.name());
+            if (d < bestDist) {
+                bestDist = d;
+                best = f.name();
+            }
+        }
+        return best != null && bestDist <= Math.max(2, name.length() / 5) ? " (did you mean --" + best + "?)"
+                : " (tenmin train --help lists the flags)";
+    }
+
+    private static int distance(String a, String b) {
+        int[] prev = new int[b.length() + 1];
+        int[] cur = new int[b.length() + 1];
+        for (int j = 0; j <= b.length(); j++) {
+            prev[j] = j;
+        }
+        for (int i = 1; i <= a.length(); i++) {
+            cur[0] = i;
+            for (int j = 1; j <= b.length(); j++) {
+                int cost = a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1;
+                cur[j] = Math.min(Math.min(cur[j - 1] + 1, prev[j] + 1), prev[j - 1] + cost);
+            }
+            int[] t = prev;
+            prev = cur;
+            cur = t;
+        }
+        return prev[b.length()];
+    }
+
+    // ---------------------------------------------------------------- config file
+
+    private Map<String, Value> readConfigFile(String pathText) {
+        Path path = Path.of(pathText);
+        if (!pathText.endsWith(".toml") && !Files.exists(path)) {
+            path = Path.of(pathText + ".toml"); // kohya appends the extension when it is missing
+        }
+        if (!Files.isRegularFile(path)) {
+            throw new InputException("--config_file: " + path + " does not exist");
+        }
+        Map<String, Object> doc = Toml.parse(path);
+        Map<String, Object> flat = new LinkedHashMap<>();
+        for (Map.Entry<String, Object> e : doc.entrySet()) {
+            if (e.getValue() instanceof Map<?, ?> section) {
+                for (Map.Entry<?, ?> kv : section.entrySet()) {
+                    String key = (String) kv.getKey();
+                    if (kv.getValue() instanceof Map<?, ?>) {
+                        throw new InputException(path + ": [" + e.getKey() + "." + key + "]: only one level of"
+                                + " [section] tables is read");
+                    }
+                    if (flat.put(key, kv.getValue()) != null) {
+                        throw new InputException(path + ": key " + key + " appears in more than one section");
+                    }
+                }
+            } else if (flat.put(e.getKey(), e.getValue()) != null) {
+                throw new InputException(path + ": key " + e.getKey() + " appears in more than one section");
+            }
+        }
+        Map<String, Value> out = new LinkedHashMap<>();
+        for (Map.Entry<String, Object> e : flat.entrySet()) {
+            String src = path + ": " + e.getKey();
+            TrainFlags.Flag f = TrainFlags.get(e.getKey());
+            if (f == null) {
+                throw new InputException(path + ": unknown key " + e.getKey() + hint(e.getKey()));
+            }
+            if (f.name().equals("config_file")) {
+                throw new InputException(src + ": a config file cannot name another config file");
+            }
+            out.put(f.name(), new Value(convertToml(f, e.getValue(), src), src));
+        }
+        return out;
+    }
+
+    private static Object convertToml(TrainFlags.Flag f, Object v, String src) {
+        switch (f.kind()) {
+            case BOOL:
+                if (v instanceof Boolean) {
+                    return v;
+                }
+                break;
+            case INT:
+                if (v instanceof Long) {
+                    return v;
+                }
+                if (v instanceof Double d && d == Math.rint(d) && !Double.isInfinite(d)) {
+                    return d.longValue();
+                }
+                break;
+            case FLOAT:
+                if (v instanceof Number n) {
+                    return n.doubleValue();
+                }
+                break;
+            case STRING:
+                if (v instanceof String || v instanceof Number) {
+                    return v.toString();
+                }
+                break;
+            case LIST:
+                if (v instanceof String s) {
+                    return List.of(s);
+                }
+                if (v instanceof List<?> l) {
+                    List<String> items = new ArrayList<>();
+                    for (Object o : l) {
+                        if (o instanceof String || o instanceof Number || o instanceof Boolean) {
+                            items.add(o.toString());
+                        } else {
+                            throw new InputException(src + ": list items must be strings, got " + o);
+                        }
+                    }
+                    return items;
+                }
+                break;
+            default:
+                break;
+        }
+        String want = switch (f.kind()) {
+            case BOOL -> "true or false";
+            case INT -> "an integer";
+            case FLOAT -> "a number";
+            case STRING -> "a string";
+            case LIST -> "a list of strings";
+        };
+        throw new InputException(src + ": expected " + want + ", got " + v);
+    }
+
+    // ---------------------------------------------------------------- typed config
+
+    private Object raw(String name) {
+        Value v = given.get(name);
+        if (v != null) {
+            return v.value();
+        }
+        TrainFlags.Flag f = TrainFlags.get(name);
+        if (f == null) {
+            throw new IllegalStateException("flag not in table: " + name);
+        }
+        return f.def();
+    }
+
+    private String where(String name) {
+        Value v = given.get(name);
+        return v == null ? "--" + name : v.source();
+    }
+
+    private boolean isGiven(String name) {
+        return given.containsKey(name);
+    }
+
+    private boolean bool(String name) {
+        return (Boolean) raw(name);
+    }
+
+    private String str(String name) {
+        return (String) raw(name);
+    }
+
+    private Long longOrNull(String name) {
+        return (Long) raw(name);
+    }
+
+    private Double dblOrNull(String name) {
+        return (Double) raw(name);
+    }
+
+    private int intIn(String name, long min, long max) {
+        Long v = longOrNull(name);
+        long x = v == null ? 0 : v;
+        if (x < min || x > max) {
+            throw new InputException(where(name) + ": " + x + " is out of range [" + min + ", " + max + "]");
+        }
+        return (int) x;
+    }
+
+    @SuppressWarnings("unchecked")
+    private List<String> list(String name) {
+        return (List<String>) raw(name);
+    }
+
+    private InputException bad(String name, String what) {
+        return new InputException(where(name) + ": " + what);
+    }
+
+    private TrainConfig build() {
+        checkEffects();
+
+        // ---- paths
+        Path model = pathOrNull("pretrained_model_name_or_path");
+        Path data = pathOrNull("train_data_dir");
+        if ((model == null) != (data == null)) {
+            throw new InputException(model == null
+                    ? "--train_data_dir given without --pretrained_model_name_or_path (give both, or neither for the built-in demo)"
+                    : "--pretrained_model_name_or_path given without --train_data_dir (give both, or neither for the built-in demo)");
+        }
+        if (model != null) {
+            if (Files.isDirectory(model)) {
+                throw bad("pretrained_model_name_or_path", model + " is a folder; tenmin reads single-file SDXL checkpoints (.safetensors)");
+            }
+            if (!Files.isRegularFile(model)) {
+                throw bad("pretrained_model_name_or_path", model + " does not exist");
+            }
+            if (!Files.isDirectory(data)) {
+                throw bad("train_data_dir", data + " is not a folder");
+            }
+        }
+        Path outputDir = pathOrNull("output_dir");
+        if (outputDir == null) {
+            if (model != null) {
+                throw new InputException("--output_dir is required (the reference crashes at its first save without it)");
+            }
+            outputDir = Path.of("tenmin-demo");
+        }
+        if (Files.exists(outputDir) && !Files.isDirectory(outputDir)) {
+            throw bad("output_dir", outputDir + " exists and is not a folder");
+        }
+        String outputName = str("output_name");
+        if (outputName != null && (outputName.isBlank() || outputName.contains("/") || outputName.contains("\\"))) {
+            throw bad("output_name", "'" + outputName + "' must be a plain file name");
+        }
+        Path resume = pathOrNull("resume");
+        if (resume != null && !Files.exists(resume)) {
+            throw bad("resume", resume + " does not exist");
+        }
+        TrainConfig.Paths paths = new TrainConfig.Paths(model, data, outputDir, outputName, resume);
+
+        // ---- data
+        int[] reso = resolution();
+        int steps = intIn("bucket_reso_steps", 8, 4096);
+        if (steps % 8 != 0) {
+            throw bad("bucket_reso_steps", steps + " must be a multiple of 8 (the VAE's latent grid)");
+        }
+        int minReso = intIn("min_bucket_reso", 64, 16384);
+        int maxReso = intIn("max_bucket_reso", 64, 16384);
+        if (minReso > maxReso) {
+            throw new InputException("--min_bucket_reso " + minReso + " is larger than --max_bucket_reso " + maxReso);
+        }
+        boolean enableBucket = bool("enable_bucket");
+        if (enableBucket && (Math.min(reso[0], reso[1]) < minReso || Math.max(reso[0], reso[1]) > maxReso)) {
+            throw new InputException("--resolution " + reso[0] + "," + reso[1] + " lies outside the bucket range ["
+                    + minReso + ", " + maxReso + "] (--min_bucket_reso/--max_bucket_reso)");
+        }
+        String ext = str("caption_extension");
+        if (ext == null || ext.isBlank()) {
+            throw bad("caption_extension", "must not be empty");
+        }
+        if (!ext.startsWith(".")) {
+            ext = "." + ext;
+        }
+        boolean toDisk = bool("cache_latents_to_disk");
+        TrainConfig.Data dataCfg = new TrainConfig.Data(reso[0], reso[1], enableBucket, minReso, maxReso, steps,
+                bool("bucket_no_upscale"), ext, str("caption_prefix"), str("caption_suffix"), bool("shuffle_caption"),
+                intIn("keep_tokens", 0, 1000), nonEmpty("caption_separator"), bool("flip_aug"),
+                bool("cache_latents") || toDisk, toDisk, intIn("vae_batch_size", 1, 1024), bool("strict"));
+
+        // ---- network
+        TrainConfig.Network network = network();
+
+        // ---- optimizer
+        String optFlag = str("optimizer_type");
+        String optType = Optimizers.canonicalType(optFlag);
+        if (Optimizers.isEightBitAlias(optFlag)) {
+            reporter.log(Reporter.Level.WARNING, "WARNING: --optimizer_type=" + optFlag + " runs as " + optType
+                    + " with fp32 state (tenmin has no 8-bit optimizers)");
+        }
+        Map<String, Object> optArgs = keyValues("optimizer_args");
+        Optimizers.create(optType, optArgs); // validates the arguments now, before any work
+        double lr = positive("learning_rate", dblOrNull("learning_rate"));
+        double unetLr = dblOrNull("unet_lr") == null ? lr : nonNegative("unet_lr", dblOrNull("unet_lr"));
+        double teLr = dblOrNull("text_encoder_lr") == null ? lr : nonNegative("text_encoder_lr", dblOrNull("text_encoder_lr"));
+        TrainConfig.Optim optim = new TrainConfig.Optim(optType, optArgs, lr, unetLr, teLr,
+                nonNegative("max_grad_norm", dblOrNull("max_grad_norm")));
+
+        // ---- schedule
+        TrainConfig.Schedule schedule = schedule(lr);
+
+        // ---- loop
+        long maxSteps = longOrNull("max_train_steps");
+        if (maxSteps < 1) {
+            throw bad("max_train_steps", "must be at least 1, got " + maxSteps);
+        }
+        int maxEpochs = longOrNull("max_train_epochs") == null ? 0 : intIn("max_train_epochs", 1, 1_000_000);
+        boolean seedGiven = longOrNull("seed") != null;
+        long seed = seedGiven ? longOrNull("seed") : randomSeed.getAsLong();
+        String mp = choice("mixed_precision", "no", "fp16", "bf16");
+        int minT = intIn("min_timestep", 0, 999);
+        int maxT = intIn("max_timestep", 1, 1000);
+        if (minT >= maxT) {
+            throw new InputException("--min_timestep " + minT + " must be smaller than --max_timestep " + maxT);
+        }
+        double noiseOffset = dblOrNull("noise_offset") == null ? 0 : nonNegative("noise_offset", dblOrNull("noise_offset"));
+        int multires = longOrNull("multires_noise_iterations") == null ? 0 : intIn("multires_noise_iterations", 0, 100);
+        if (noiseOffset > 0 && multires > 0) {
+            throw new InputException("--noise_offset and --multires_noise_iterations are exclusive (the reference"
+                    + " silently drops the multires noise when both are set)");
+        }
+        if (!str("loss_type").equals("l2")) {
+            throw bad("loss_type", "'" + str("loss_type") + "' is not supported; tenmin trains with l2 (MSE)");
+        }
+        TrainConfig.Loop loop = new TrainConfig.Loop(intIn("train_batch_size", 1, 4096),
+                intIn("gradient_accumulation_steps", 1, 100_000), maxSteps, maxEpochs, seed, seedGiven, mp,
+                bool("gradient_checkpointing"), bool("no_half_vae"), minT, maxT, noiseOffset, multires,
+                nonNegative("multires_noise_discount", dblOrNull("multires_noise_discount")));
+
+        // ---- saving
+        String precision = str("save_precision") == null ? "float" : choice("save_precision", "float", "fp16", "bf16");
+        String format = str("save_model_as");
+        if (!format.equals("safetensors")) {
+            throw bad("save_model_as", "'" + format + "' is not supported; tenmin writes safetensors");
+        }
+        Map<String, String> modelspec = new LinkedHashMap<>();
+        for (String k : List.of("title", "author", "description", "license", "tags")) {
+            if (str("metadata_" + k) != null) {
+                modelspec.put(k, str("metadata_" + k));
+            }
+        }
+        TrainConfig.Save save = new TrainConfig.Save(precision, optionalCount("save_every_n_steps"),
+                optionalCount("save_every_n_epochs"), optionalCount("save_last_n_steps"), bool("no_metadata"),
+                str("training_comment"), modelspec);
+
+        // ---- logging
+        String logWith = str("log_with");
+        Path loggingDir = pathOrNull("logging_dir");
+        if (logWith != null && !logWith.equals("tensorboard")) {
+            throw bad("log_with", "'" + logWith + "' is not supported; tenmin logs to tensorboard");
+        }
+        if (logWith != null && loggingDir == null) {
+            throw new InputException("--log_with=tensorboard needs --logging_dir");
+        }
+        String tracker = str("log_tracker_name") == null ? "network_train" : str("log_tracker_name");
+        TrainConfig.Log log = new TrainConfig.Log(loggingDir != null, loggingDir,
+                str("log_prefix") == null ? "" : str("log_prefix"), tracker, bool("reference_lr_tags"));
+
+        // ---- sampling
+        Path prompts = pathOrNull("sample_prompts");
+        if (prompts != null && !Files.isRegularFile(prompts)) {
+            throw bad("sample_prompts", prompts + " does not exist");
+        }
+        String sampler = choice("sample_sampler", "euler_a", "k_euler_a");
+        int sampleSteps = optionalCount("sample_every_n_steps");
+        int sampleEpochs = optionalCount("sample_every_n_epochs");
+        if (prompts == null && (sampleSteps > 0 || sampleEpochs > 0 || bool("sample_at_first"))) {
+            reporter.log(Reporter.Level.WARNING, "WARNING: sampling was asked for but --sample_prompts is not given:"
+                    + " no samples will be made");
+        }
+        TrainConfig.Sample sample = new TrainConfig.Sample(prompts, "euler_a".equals(sampler) ? "euler_a" : sampler,
+                sampleSteps, sampleEpochs, bool("sample_at_first"));
+
+        Map<String, Object> flags = new LinkedHashMap<>();
+        for (TrainFlags.Flag f : TrainFlags.ALL) {
+            flags.put(f.name(), raw(f.name()));
+        }
+        flags.put("seed", seed);
+        return new TrainConfig(paths, dataCfg, network, optim, schedule, loop, save, log, sample, flags);
+    }
+
+    /** One WARNING per given flag that does nothing here; an error for unimplemented features set away from neutral. */
+    private void checkEffects() {
+        for (Map.Entry<String, Value> e : given.entrySet()) {
+            TrainFlags.Flag f = TrainFlags.get(e.getKey());
+            if (f.effect() == TrainFlags.Effect.NO_EFFECT) {
+                reporter.log(Reporter.Level.WARNING, "WARNING: --" + f.name() + " has no effect in tenmin: " + f.help());
+            } else if (f.effect() == TrainFlags.Effect.NEUTRAL_ONLY && !isNeutral(f, e.getValue().value())) {
+                throw new InputException(e.getValue().source() + ": not supported by tenmin (" + f.help() + ");"
+                        + " remove it" + (f.def() == null || f.def() instanceof List ? "" : " or set it to " + f.def()));
+            }
+        }
+    }
+
+    private static boolean isNeutral(TrainFlags.Flag f, Object v) {
+        if (v == null || v.equals(f.def())) {
+            return true;
+        }
+        if (f.def() == null) {
+            return v instanceof Number n && n.doubleValue() == 0; // e.g. --min_snr_gamma=0 means off
+        }
+        return f.def() instanceof Double d && v instanceof Number n && n.doubleValue() == d;
+    }
+
+    private Path pathOrNull(String name) {
+        String s = str(name);
+        if (s == null) {
+            return null;
+        }
+        if (s.isBlank()) {
+            throw bad(name, "empty path");
+        }
+        try {
+            return Path.of(s);
+        } catch (java.nio.file.InvalidPathException e) {
+            throw bad(name, "invalid path '" + s + "'");
+        }
+    }
+
+    private String nonEmpty(String name) {
+        String s = str(name);
+        if (s == null || s.isEmpty()) {
+            throw bad(name, "must not be empty");
+        }
+        return s;
+    }
+
+    private int optionalCount(String name) {
+        Long v = longOrNull(name);
+        if (v == null) {
+            return 0;
+        }
+        if (v < 1) {
+            throw bad(name, "must be at least 1, got " + v);
+        }
+        return (int) Math.min(v, Integer.MAX_VALUE);
+    }
+
+    private double positive(String name, double v) {
+        if (!(v > 0) || Double.isInfinite(v)) {
+            throw bad(name, "must be a positive number, got " + v);
+        }
+        return v;
+    }
+
+    private double nonNegative(String name, double v) {
+        if (!(v >= 0) || Double.isInfinite(v)) {
+            throw bad(name, "must be zero or positive, got " + v);
+        }
+        return v;
+    }
+
+    private String choice(String name, String... allowed) {
+        String v = str(name);
+        for (String a : allowed) {
+            if (a.equals(v)) {
+                return v;
+            }
+        }
+        throw bad(name, "'" + v + "' is not one of " + String.join(", ", allowed));
+    }
+
+    /** kohya's {@code --resolution}: "W,H" or "N" (square). */
+    private int[] resolution() {
+        String r = str("resolution").strip();
+        String[] parts = r.split(",");
+        try {
+            int w = Integer.parseInt(parts[0].strip());
+            int h = parts.length > 1 ? Integer.parseInt(parts[1].strip()) : w;
+            if (parts.length > 2 || w < 64 || h < 64 || w > 16384 || h > 16384) {
+                throw new NumberFormatException();
+            }
+            if (w % 8 != 0 || h % 8 != 0) {
+                throw bad("resolution", r + ": both sides must be multiples of 8");
+            }
+            return new int[] {w, h};
+        } catch (NumberFormatException e) {
+            throw bad("resolution", "'" + r + "' is not 'W,H' or 'N' with sides from 64 to 16384");
+        }
+    }
+
+    /** {@code key=value} items parsed as Python literals (kohya's {@code ast.literal_eval}). */
+    private Map<String, Object> keyValues(String name) {
+        Map<String, Object> out = new LinkedHashMap<>();
+        for (Map.Entry<String, String> e : keyStrings(name).entrySet()) {
+            out.put(e.getKey(), PyLiteral.parse(e.getValue(), where(name) + " " + e.getKey()));
+        }
+        return out;
+    }
+
+    /** {@code key=value} items as strings, in order; a repeated key is an error. */
+    private Map<String, String> keyStrings(String name) {
+        Map<String, String> out = new LinkedHashMap<>();
+        for (String item : list(name)) {
+            int eq = item.indexOf('=');
+            if (eq <= 0) {
+                throw bad(name, "'" + item + "' is not key=value");
+            }
+            String k = item.substring(0, eq).strip();
+            if (out.put(k, item.substring(eq + 1).strip()) != null) {
+                throw bad(name, k + " is given twice");
+            }
+        }
+        return out;
+    }
+
+    private TrainConfig.Schedule schedule(double lr) {
+        String name = str("lr_scheduler");
+        LrSchedule.Kind kind = LrSchedule.Kind.parse(name);
+        if (kind == null) {
+            throw bad("lr_scheduler", "'" + name + "' is not supported; tenmin has constant, constant_with_warmup,"
+                    + " linear, cosine, cosine_with_restarts and polynomial");
+        }
+        double warmup = nonNegative("lr_warmup_steps", dblOrNull("lr_warmup_steps"));
+        if (warmup >= 1 && warmup != Math.rint(warmup)) {
+            throw bad("lr_warmup_steps", warmup + " must be a whole number of steps or a fraction below 1");
+        }
+        if (kind == LrSchedule.Kind.CONSTANT && warmup > 0) {
+            throw new InputException("--lr_scheduler=constant does not warm up; use constant_with_warmup with"
+                    + " --lr_warmup_steps (the reference stops with the same error)");
+        }
+        Map<String, Object> args = keyValues("lr_scheduler_args");
+        Set<String> allowed = new LinkedHashSet<>();
+        double cycles = kind == LrSchedule.Kind.COSINE_WITH_RESTARTS ? longOrNull("lr_scheduler_num_cycles") : 0.5;
+        double power = dblOrNull("lr_scheduler_power");
+        double lrEnd = 1e-7;
+        switch (kind) {
+            case COSINE, COSINE_WITH_RESTARTS -> allowed.add("num_cycles");
+            case POLYNOMIAL -> {
+                allowed.add("power");
+                allowed.add("lr_end");
+            }
+            default -> {
+            }
+        }
+        for (Map.Entry<String, Object> e : args.entrySet()) {
+            if (!allowed.contains(e.getKey())) {
+                throw bad("lr_scheduler_args", e.getKey() + " is not an argument of the " + name + " schedule"
+                        + (allowed.isEmpty() ? "" : " (it takes " + String.join(", ", allowed) + ")"));
+            }
+            if (!(e.getValue() instanceof Number n) || e.getValue() instanceof Boolean) {
+                throw bad("lr_scheduler_args", e.getKey() + " must be a number, got " + e.getValue());
+            }
+            switch (e.getKey()) {
+                case "num_cycles" -> {
+                    if (kind == LrSchedule.Kind.COSINE_WITH_RESTARTS && isGiven("lr_scheduler_num_cycles")
+                            && n.doubleValue() != cycles) {
+                        throw new InputException("--lr_scheduler_args num_cycles=" + e.getValue()
+                                + " contradicts --lr_scheduler_num_cycles=" + (long) cycles);
+                    }
+                    cycles = n.doubleValue();
+                }
+                case "power" -> {
+                    if (isGiven("lr_scheduler_power") && n.doubleValue() != power) {
+                        throw new InputException("--lr_scheduler_args power=" + e.getValue()
+                                + " contradicts --lr_scheduler_power=" + power);
+                    }
+                    power = n.doubleValue();
+                }
+                default -> lrEnd = n.doubleValue();
+            }
+        }
+        if (kind == LrSchedule.Kind.POLYNOMIAL && !(lr > lrEnd)) {
+            throw new InputException("--lr_scheduler=polynomial: lr_end " + lrEnd + " must be below --learning_rate " + lr);
+        }
+        return new TrainConfig.Schedule(kind, warmup, cycles, power, lrEnd, args);
+    }
+
+    /** LyCORIS' {@code str_bool}: anything but "false" (any case) is true. */
+    private static boolean strBool(String v) {
+        return !v.toLowerCase(Locale.ROOT).equals("false");
+    }
+
+    private TrainConfig.Network network() {
+        String module = str("network_module");
+        if (module == null) {
+            module = "lycoris.kohya";
+        } else if (!module.equals("lycoris.kohya")) {
+            throw bad("network_module", "'" + module + "' is not supported; tenmin trains LyCORIS LoCon (lycoris.kohya)");
+        }
+        int dim = longOrNull("network_dim") == null ? 4 : intIn("network_dim", 1, 4096);
+        double alpha = dblOrNull("network_alpha");
+        if (!(alpha > 0)) {
+            throw bad("network_alpha", "must be positive, got " + alpha);
+        }
+        Map<String, String> args = keyStrings("network_args");
+        String algo = "locon";
+        String preset = "full";
+        int convDim = 0;
+        double convAlpha = 1.0;
+        Set<String> presets = Set.of("full", "full-lin", "attn-mlp", "attn-only", "unet-transformer-only",
+                "unet-convblock-only");
+        for (Map.Entry<String, String> e : args.entrySet()) {
+            String k = e.getKey();
+            String v = e.getValue();
+            String src = where("network_args") + " " + k;
+            try {
+                switch (k) {
+                    case "algo" -> {
+                        if (!v.equals("locon") && !v.equals("lora")) {
+                            throw new InputException(src + ": algo '" + v + "' is not supported; tenmin trains locon");
+                        }
+                        algo = "locon";
+                    }
+                    case "preset" -> {
+                        if (!presets.contains(v)) {
+                            throw new InputException(src + ": unknown preset '" + v + "' (LyCORIS presets: "
+                                    + String.join(", ", new java.util.TreeSet<>(presets)) + ")");
+                        }
+                        preset = v;
+                    }
+                    case "conv_dim" -> convDim = Integer.parseInt(v);
+                    case "conv_alpha" -> convAlpha = Double.parseDouble(v);
+                    case "dropout", "rank_dropout", "module_dropout" -> {
+                        if (Double.parseDouble(v) != 0) {
+                            throw new InputException(src + "=" + v + ": dropout is not supported by tenmin; set it to 0");
+                        }
+                    }
+                    case "use_tucker", "use_scalar", "dora_wd", "train_norm", "rs_lora", "weight_decompose" -> {
+                        if (strBool(v)) {
+                            throw new InputException(src + "=" + v + ": not supported by tenmin (LyCORIS reads any value"
+                                    + " other than False as true)");
+                        }
+                    }
+                    case "rank_dropout_scale", "bypass_mode" -> reporter.log(Reporter.Level.WARNING,
+                            "WARNING: --network_args " + k + " has no effect in tenmin"
+                                    + (k.equals("bypass_mode") ? " (the LoCon branch is always computed beside the"
+                                    + " frozen layer)" : " (the reference does not read it either)"));
+                    default -> throw new InputException(src + ": unknown LyCORIS argument");
+                }
+            } catch (NumberFormatException ex) {
+                throw new InputException(src + ": '" + v + "' is not a number");
+            }
+        }
+        if (convDim < 0 || !(convAlpha > 0)) {
+            throw bad("network_args", "conv_dim must be ≥ 0 and conv_alpha positive");
+        }
+        boolean unetOnly = bool("network_train_unet_only");
+        boolean teOnly = bool("network_train_text_encoder_only");
+        if (unetOnly && teOnly) {
+            throw new InputException("--network_train_unet_only and --network_train_text_encoder_only exclude each other");
+        }
+        String pooled = choice("te2_pooled", "sai", "kohya");
+        return new TrainConfig.Network(module, dim, alpha, convDim, convAlpha, algo, preset, args, !teOnly, !unetOnly,
+                pooled.equals("kohya"));
+    }
+}

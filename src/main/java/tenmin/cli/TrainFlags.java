@@ -1,0 +1,216 @@
+package tenmin.cli;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Every flag {@code tenmin train} accepts: the reference trainer's ({@code sdxl_train_network.py} of
+ * kohya sd-scripts) under the same names and types, plus a few of tenmin's own. This table is the one
+ * place for defaults (kohya's, unless said otherwise); each line says what the flag does here.
+ *
+ * <p>Effects: {@code USED} flags drive tenmin; {@code NO_EFFECT} flags are accepted so the reference's
+ * command lines run unchanged, and a warning says once that they do nothing here; {@code NEUTRAL_ONLY}
+ * flags are features tenmin does not implement: accepted at their neutral default, an error otherwise
+ * (never silently ignored).
+ */
+final class TrainFlags {
+    private TrainFlags() {
+    }
+
+    enum Kind { BOOL, INT, FLOAT, STRING, LIST }
+
+    enum Effect { USED, NO_EFFECT, NEUTRAL_ONLY }
+
+    /** One flag: name without dashes, type, default (null: unset), effect, and a one-line description. */
+    record Flag(String name, Kind kind, Object def, Effect effect, String help) {
+    }
+
+    private static Flag used(String name, Kind kind, Object def, String help) {
+        return new Flag(name, kind, def, Effect.USED, help);
+    }
+
+    private static Flag noEffect(String name, Kind kind, Object def, String why) {
+        return new Flag(name, kind, def, Effect.NO_EFFECT, why);
+    }
+
+    private static Flag neutral(String name, Kind kind, Object def, String what) {
+        return new Flag(name, kind, def, Effect.NEUTRAL_ONLY, what);
+    }
+
+    static final List<Flag> ALL = List.of(
+            // ---- model, data, output
+            used("pretrained_model_name_or_path", Kind.STRING, null, "SDXL single-file checkpoint (.safetensors); none: built-in demo"),
+            used("train_data_dir", Kind.STRING, null, "folder of <repeats>_<name> image folders; none: built-in demo"),
+            used("output_dir", Kind.STRING, null, "where LoRA files, samples, state and logs go (demo: ./tenmin-demo)"),
+            used("output_name", Kind.STRING, null, "base name of saved files (kohya's default: at-stepNNNNNNNN / last)"),
+            used("config_file", Kind.STRING, null, "TOML file whose keys are these flag names (sections are flattened); the command line wins"),
+            used("resume", Kind.STRING, null, "training-state file (or the folder of the run) to continue from"),
+            used("seed", Kind.INT, null, "random seed; drawn at random and recorded when absent"),
+            // ---- resolution and buckets
+            used("resolution", Kind.STRING, "1024,1024", "training resolution 'W,H' or 'N' (bucket area; kohya has no default, SDXL is trained at 1024)"),
+            used("enable_bucket", Kind.BOOL, false, "aspect-ratio buckets"),
+            used("min_bucket_reso", Kind.INT, 256L, "smallest bucket side"),
+            used("max_bucket_reso", Kind.INT, 1024L, "largest bucket side"),
+            used("bucket_reso_steps", Kind.INT, 64L, "bucket side granularity (multiple of 8)"),
+            used("bucket_no_upscale", Kind.BOOL, false, "never enlarge an image to fit a bucket"),
+            // ---- captions
+            used("caption_extension", Kind.STRING, ".caption", "caption file extension (the guide uses .txt)"),
+            used("caption_prefix", Kind.STRING, null, "text put before every caption"),
+            used("caption_suffix", Kind.STRING, null, "text put after every caption"),
+            used("shuffle_caption", Kind.BOOL, false, "shuffle the comma-separated tags of a caption at every draw"),
+            used("keep_tokens", Kind.INT, 0L, "leading tags kept in place when shuffling"),
+            used("caption_separator", Kind.STRING, ",", "tag separator for --shuffle_caption"),
+            used("flip_aug", Kind.BOOL, false, "random horizontal flips (cached for both orientations)"),
+            used("strict", Kind.BOOL, false, "tenmin: a broken image or unreadable caption stops the run instead of being skipped"),
+            // ---- latents
+            used("cache_latents", Kind.BOOL, false, "encode every image once before training"),
+            used("cache_latents_to_disk", Kind.BOOL, false, "keep the latent cache next to the images (implies --cache_latents)"),
+            used("vae_batch_size", Kind.INT, 1L, "images per VAE call while caching"),
+            used("no_half_vae", Kind.BOOL, false, "VAE in fp32 (tenmin always caches with an fp32 VAE)"),
+            // ---- network
+            used("network_module", Kind.STRING, null, "must be lycoris.kohya (LoCon)"),
+            used("network_dim", Kind.INT, null, "rank of Linear and 1x1 conv modules (LyCORIS default 4)"),
+            used("network_alpha", Kind.FLOAT, 1.0, "alpha of Linear and 1x1 conv modules"),
+            used("network_args", Kind.LIST, List.of(), "LyCORIS key=value arguments: algo, preset, conv_dim, conv_alpha, ..."),
+            used("network_train_unet_only", Kind.BOOL, false, "train only the U-Net LoRA"),
+            used("network_train_text_encoder_only", Kind.BOOL, false, "train only the text-encoder LoRA"),
+            used("te2_pooled", Kind.STRING, "sai", "tenmin: pooled TE2 output 'sai' (h·P, as SAI and the UIs) or 'kohya' (h·Pᵀ, sd-scripts)"),
+            neutral("network_dropout", Kind.FLOAT, 0.0, "LoRA dropout"),
+            neutral("network_weights", Kind.STRING, null, "starting from existing LoRA weights (use --resume)"),
+            neutral("dim_from_weights", Kind.BOOL, false, "rank from --network_weights"),
+            neutral("base_weights", Kind.LIST, List.of(), "merging LoRAs into the base model before training"),
+            neutral("scale_weight_norms", Kind.FLOAT, null, "max-norm regularisation"),
+            // ---- optimizer and schedule
+            used("optimizer_type", Kind.STRING, "AdamW", "ClybW, LodeW, AdamW, Lion, SGDNesterov, SGD (8-bit variants run in fp32)"),
+            used("optimizer_args", Kind.LIST, List.of(), "optimizer key=value arguments (Python literals), e.g. weight_decay=0.01 betas=(0.9,0.99)"),
+            used("learning_rate", Kind.FLOAT, 2.0e-6, "optimizer default lr (groups without their own lr)"),
+            used("unet_lr", Kind.FLOAT, null, "U-Net LoRA lr (default --learning_rate)"),
+            used("text_encoder_lr", Kind.FLOAT, null, "text-encoder LoRA lr (default --learning_rate)"),
+            used("max_grad_norm", Kind.FLOAT, 1.0, "clip the global gradient norm (0: off)"),
+            used("lr_scheduler", Kind.STRING, "constant", "constant, constant_with_warmup, linear, cosine, cosine_with_restarts, polynomial"),
+            used("lr_scheduler_args", Kind.LIST, List.of(), "scheduler key=value arguments (Python literals), e.g. num_cycles=0.375"),
+            used("lr_warmup_steps", Kind.FLOAT, 0.0, "warm-up steps, or a fraction of the run when below 1"),
+            used("lr_scheduler_num_cycles", Kind.INT, 1L, "restarts of cosine_with_restarts"),
+            used("lr_scheduler_power", Kind.FLOAT, 1.0, "power of the polynomial schedule"),
+            neutral("lr_scheduler_type", Kind.STRING, null, "custom scheduler classes"),
+            // ---- loop
+            used("train_batch_size", Kind.INT, 1L, "images per micro-batch (one bucket each)"),
+            used("gradient_accumulation_steps", Kind.INT, 1L, "micro-batches per optimizer step"),
+            used("max_train_steps", Kind.INT, 1600L, "optimizer steps"),
+            used("max_train_epochs", Kind.INT, null, "epochs (overrides --max_train_steps)"),
+            used("mixed_precision", Kind.STRING, "no", "no, fp16 or bf16 compute for the frozen models"),
+            used("gradient_checkpointing", Kind.BOOL, false, "recompute activations in backward (less memory)"),
+            used("min_timestep", Kind.INT, 0L, "smallest training timestep"),
+            used("max_timestep", Kind.INT, 1000L, "largest training timestep (exclusive)"),
+            used("noise_offset", Kind.FLOAT, null, "noise offset strength"),
+            used("multires_noise_iterations", Kind.INT, null, "pyramid-noise levels"),
+            used("multires_noise_discount", Kind.FLOAT, 0.3, "pyramid-noise discount per level"),
+            used("loss_type", Kind.STRING, "l2", "only l2 (MSE) is implemented"),
+            // ---- saving
+            used("save_precision", Kind.STRING, null, "float, fp16 or bf16 (default: float)"),
+            used("save_model_as", Kind.STRING, "safetensors", "only safetensors"),
+            used("save_every_n_steps", Kind.INT, null, "save every N optimizer steps"),
+            used("save_every_n_epochs", Kind.INT, null, "save every N epochs"),
+            used("save_last_n_steps", Kind.INT, null, "keep only the step saves of the last N steps"),
+            used("no_metadata", Kind.BOOL, false, "write no ss_* metadata"),
+            used("training_comment", Kind.STRING, null, "ss_training_comment"),
+            used("metadata_title", Kind.STRING, null, "modelspec.title"),
+            used("metadata_author", Kind.STRING, null, "modelspec.author"),
+            used("metadata_description", Kind.STRING, null, "modelspec.description"),
+            used("metadata_license", Kind.STRING, null, "modelspec.license"),
+            used("metadata_tags", Kind.STRING, null, "modelspec.tags"),
+            noEffect("save_state", Kind.BOOL, false, "tenmin always writes a resume state next to each save"),
+            noEffect("save_state_on_train_end", Kind.BOOL, false, "tenmin always writes a resume state next to each save"),
+            // ---- logging
+            used("log_with", Kind.STRING, null, "tensorboard (the default when --logging_dir is given)"),
+            used("logging_dir", Kind.STRING, null, "root of the TensorBoard run folders"),
+            used("log_prefix", Kind.STRING, null, "run folder prefix (before the timestamp)"),
+            used("log_tracker_name", Kind.STRING, null, "run sub-folder (default network_train)"),
+            used("reference_lr_tags", Kind.BOOL, false, "tenmin: log only lr/unet, as the reference does for LyCORIS (its tag quirk)"),
+            noEffect("log_config", Kind.BOOL, false, "the resolved config is printed and stored in the metadata and state"),
+            // ---- sampling
+            used("sample_prompts", Kind.STRING, null, "prompt file (one prompt per line with --w --h --d --s --l --n options)"),
+            used("sample_sampler", Kind.STRING, "euler_a", "sampler for samples: euler_a or k_euler_a (kohya defaults to ddim, which tenmin lacks)"),
+            used("sample_every_n_steps", Kind.INT, null, "sample every N optimizer steps"),
+            used("sample_every_n_epochs", Kind.INT, null, "sample every N epochs"),
+            used("sample_at_first", Kind.BOOL, false, "sample before training"),
+            // ---- accepted, no effect here
+            noEffect("sdpa", Kind.BOOL, false, "tenmin's backends pick their own attention kernel"),
+            noEffect("xformers", Kind.BOOL, false, "tenmin's backends pick their own attention kernel"),
+            noEffect("mem_eff_attn", Kind.BOOL, false, "tenmin's backends pick their own attention kernel"),
+            noEffect("max_data_loader_n_workers", Kind.INT, 8L, "tenmin loads data in-process"),
+            noEffect("persistent_data_loader_workers", Kind.BOOL, false, "tenmin loads data in-process"),
+            noEffect("dataset_repeats", Kind.INT, 1L, "repeats come from the folder names (<repeats>_<name>), as in the reference"),
+            noEffect("lowram", Kind.BOOL, false, "memory is planned by the backend"),
+            noEffect("lowvram", Kind.BOOL, false, "memory is planned by the backend"),
+            noEffect("highvram", Kind.BOOL, false, "memory is planned by the backend"),
+            noEffect("clip_skip", Kind.INT, null, "SDXL uses fixed text-encoder layers (the reference ignores it too)"),
+            noEffect("skip_cache_check", Kind.BOOL, false, "cache validity is always checked (cheap)"),
+            noEffect("huber_c", Kind.FLOAT, 0.1, "only used by --loss_type huber/smooth_l1"),
+            noEffect("huber_schedule", Kind.STRING, "snr", "only used by --loss_type huber/smooth_l1"),
+            noEffect("prior_loss_weight", Kind.FLOAT, 1.0, "only used with regularisation images"),
+            noEffect("console_log_level", Kind.STRING, null, "use --verbose"),
+            noEffect("console_log_file", Kind.STRING, null, "redirect stderr instead"),
+            noEffect("console_log_simple", Kind.BOOL, false, "tenmin's log lines are plain"),
+            noEffect("ddp_timeout", Kind.INT, null, "single process"),
+            noEffect("ddp_gradient_as_bucket_view", Kind.BOOL, false, "single process"),
+            noEffect("ddp_static_graph", Kind.BOOL, false, "single process"),
+            noEffect("wandb_api_key", Kind.STRING, null, "only TensorBoard logging"),
+            noEffect("wandb_run_name", Kind.STRING, null, "only TensorBoard logging"),
+            noEffect("torch_compile", Kind.BOOL, false, "no PyTorch here"),
+            noEffect("dynamo_backend", Kind.STRING, "inductor", "no PyTorch here"),
+            // ---- features tenmin does not implement: neutral value only
+            neutral("in_json", Kind.STRING, null, "fine-tuning metadata datasets"),
+            neutral("dataset_config", Kind.STRING, null, "dataset config files (use <repeats>_<name> folders)"),
+            neutral("reg_data_dir", Kind.STRING, null, "regularisation images"),
+            neutral("color_aug", Kind.BOOL, false, "colour augmentation"),
+            neutral("random_crop", Kind.BOOL, false, "random crops"),
+            neutral("face_crop_aug_range", Kind.STRING, null, "face-crop augmentation"),
+            neutral("alpha_mask", Kind.BOOL, false, "alpha-masked loss"),
+            neutral("caption_dropout_rate", Kind.FLOAT, 0.0, "caption dropout"),
+            neutral("caption_dropout_every_n_epochs", Kind.INT, 0L, "caption dropout"),
+            neutral("caption_tag_dropout_rate", Kind.FLOAT, 0.0, "tag dropout"),
+            neutral("keep_tokens_separator", Kind.STRING, "", "keep-tokens separator"),
+            neutral("secondary_separator", Kind.STRING, null, "secondary caption separator"),
+            neutral("enable_wildcard", Kind.BOOL, false, "caption wildcards"),
+            neutral("weighted_captions", Kind.BOOL, false, "weighted captions"),
+            neutral("token_warmup_min", Kind.INT, 1L, "token warm-up"),
+            neutral("token_warmup_step", Kind.FLOAT, 0.0, "token warm-up"),
+            neutral("max_token_length", Kind.INT, null, "captions longer than 75 tokens (150/225)"),
+            neutral("cache_text_encoder_outputs", Kind.BOOL, false, "cached text-encoder outputs (the text encoders are trained)"),
+            neutral("cache_text_encoder_outputs_to_disk", Kind.BOOL, false, "cached text-encoder outputs"),
+            neutral("vae", Kind.STRING, null, "a separate VAE file"),
+            neutral("full_fp16", Kind.BOOL, false, "fp16 LoRA weights"),
+            neutral("full_bf16", Kind.BOOL, false, "bf16 LoRA weights"),
+            neutral("fp8_base", Kind.BOOL, false, "fp8 base weights"),
+            neutral("v_parameterization", Kind.BOOL, false, "v-prediction"),
+            neutral("zero_terminal_snr", Kind.BOOL, false, "zero terminal SNR"),
+            neutral("min_snr_gamma", Kind.FLOAT, null, "min-SNR weighting"),
+            neutral("debiased_estimation_loss", Kind.BOOL, false, "debiased estimation loss"),
+            neutral("adaptive_noise_scale", Kind.FLOAT, null, "adaptive noise scale"),
+            neutral("noise_offset_random_strength", Kind.BOOL, false, "random noise-offset strength"),
+            neutral("ip_noise_gamma", Kind.FLOAT, null, "input-perturbation noise"),
+            neutral("ip_noise_gamma_random_strength", Kind.BOOL, false, "input-perturbation noise"),
+            neutral("fused_backward_pass", Kind.BOOL, false, "fused backward pass"),
+            neutral("output_config", Kind.BOOL, false, "writing the config file and exiting"),
+            neutral("save_last_n_epochs", Kind.INT, null, "rotation of epoch saves"),
+            neutral("save_n_epoch_ratio", Kind.INT, null, "epoch save ratio"));
+
+    private static final Map<String, Flag> BY_NAME = index();
+
+    private static Map<String, Flag> index() {
+        Map<String, Flag> m = new LinkedHashMap<>();
+        for (Flag f : ALL) {
+            if (m.put(f.name(), f) != null) {
+                throw new IllegalStateException("flag listed twice: " + f.name());
+            }
+        }
+        return java.util.Collections.unmodifiableMap(m);
+    }
+
+    /** The flag called {@code name} (no dashes), or null. */
+    static Flag get(String name) {
+        return BY_NAME.get(name);
+    }
+}

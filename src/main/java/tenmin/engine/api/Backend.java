@@ -1,0 +1,321 @@
+package tenmin.engine.api;
+
+import java.lang.foreign.MemorySegment;
+import java.util.List;
+
+/**
+ * The op contract: the short list of kernels every backend implements, each forward next to the
+ * backward kernels that undo it. Model code reaches it through {@code tenmin.engine.autograd.Functional};
+ * backends ({@code cpu}: pure Java, the reference; {@code torch}: libtorch through FFM) implement it.
+ *
+ * <h2>Rules every op follows</h2>
+ * <ul>
+ *   <li>The first argument is the {@link Scope} that owns the results. Inputs are never modified,
+ *       except by the {@code ...Into} ops, which take their destination first.</li>
+ *   <li>Tensors are dense and row-major. Results are new contiguous tensors, except {@link #reshape}
+ *       (a view sharing storage; a view keeps its storage alive after the base closes).</li>
+ *   <li>Floating inputs of one op share a dtype (F32, BF16 or F16) and the result has it; nothing is
+ *       promoted. Accumulation is fp32 (the {@code cpu} backend computes everything in fp32 and rounds
+ *       results to bf16/fp16 storage; {@code torch} runs bf16 matmuls/convs with fp32 accumulation).</li>
+ *   <li>Everything stays on the backend's device; only {@link #toHost}/{@link #toHostLongs}/
+ *       {@code fromHost*} cross to the host, and those are sync points.</li>
+ *   <li>Dimension arguments may be negative (count from the end). Bad shapes or dtypes throw
+ *       {@link IllegalArgumentException} naming the tensors ({@link Tensor#describe()}).</li>
+ *   <li>Kernels are deterministic: the same inputs on the same backend give bit-identical results
+ *       (gradient checkpointing relies on it).</li>
+ * </ul>
+ * Each method names the ATen op it matches, which is what the {@code torch} backend calls.
+ * Dimension legend: N batch, C channels, H/W spatial, T tokens, D head dim, B·H attention batch.
+ */
+public interface Backend extends AutoCloseable {
+
+    // ---- identity, memory, tracing -------------------------------------------------------------
+
+    /** Short name used in traces: {@code cpu}, {@code torch}. */
+    String name();
+
+    /** The device every tensor of this backend lives on. */
+    Device device();
+
+    /** The tracer ({@link Trace#wrap} returns a backend whose trace is not OFF). */
+    default Trace trace() {
+        return Trace.OFF;
+    }
+
+    /** Open tensors of this backend, over all scopes (tests assert it returns to zero). */
+    long liveTensors();
+
+    /** Bytes held by open tensors that own storage (views excluded). */
+    long liveBytes();
+
+    /** Waits until all queued device work has finished (a sync point; no-op on the CPU). */
+    default void synchronize() {
+    }
+
+    /** Releases backend-wide resources (thread pool, library handles); tensors must be closed first. */
+    @Override
+    void close();
+
+    // ---- creation and host copies --------------------------------------------------------------
+
+    /** A tensor with every element {@code value}. ATen {@code full} / {@code zeros}. */
+    Tensor full(Scope s, Shape shape, DType dtype, double value);
+
+    /** Uploads row-major host floats, rounded to the floating {@code dtype}. A sync point. */
+    Tensor fromHost(Scope s, float[] data, Shape shape, DType dtype);
+
+    /** Uploads row-major host longs as an I64 tensor. A sync point. */
+    Tensor fromHost(Scope s, long[] data, Shape shape);
+
+    /**
+     * Uploads raw little-endian elements of {@code dtype} ({@code numel * dtype size} bytes, e.g. a
+     * memory-mapped safetensors entry) without a float conversion on the host where the device can
+     * store them directly. A sync point.
+     */
+    Tensor fromHostBytes(Scope s, MemorySegment bytes, Shape shape, DType dtype);
+
+    /** Downloads a floating tensor as fp32, row-major. A sync point. */
+    float[] toHost(Tensor t);
+
+    /** Downloads an I64 tensor, row-major. A sync point. */
+    long[] toHostLongs(Tensor t);
+
+    /** Standard normal values drawn from {@code gen} (counter based, see {@link Generator}). ATen {@code randn}. */
+    Tensor randn(Scope s, Shape shape, DType dtype, Generator gen);
+
+    /** Uniform values in {@code [low, high)} drawn from {@code gen}. ATen {@code uniform_}. */
+    Tensor randUniform(Scope s, Shape shape, DType dtype, double low, double high, Generator gen);
+
+    // ---- in place: destination first ------------------------------------------------------------
+
+    /** {@code dst[i] = value}. ATen {@code fill_}. */
+    void fillInto(Tensor dst, double value);
+
+    /** {@code dst[i] = src[i]} for equal element counts, converting dtype (float↔float). ATen {@code copy_}. */
+    void copyInto(Tensor dst, Tensor src);
+
+    /** {@code y += alpha * x}, same shape and dtype (gradient accumulation). ATen {@code add_(x, alpha)}. */
+    void axpyInto(Tensor y, double alpha, Tensor x);
+
+    /** {@code y *= alpha} (gradient clipping). ATen {@code mul_}. */
+    void scaleInto(Tensor y, double alpha);
+
+    // ---- layout ---------------------------------------------------------------------------------
+
+    /** A view of {@code x} with another shape of the same element count. ATen {@code reshape}/{@code view}. */
+    Tensor reshape(Scope s, Tensor x, Shape shape);
+
+    /**
+     * {@code x} with dimensions reordered, {@code out.dim(i) = x.dim(dims[i])}, as a contiguous copy.
+     * ATen {@code permute(...).contiguous()}. Backward: permute by the inverse order.
+     */
+    Tensor permute(Scope s, Tensor x, int... dims);
+
+    /** Elements {@code [start, start+length)} of dimension {@code dim}, copied. ATen {@code narrow(...).contiguous()}. */
+    Tensor narrow(Scope s, Tensor x, int dim, int start, int length);
+
+    /**
+     * Backward of {@link #narrow}: zeros of {@code inputShape} with {@code dOut} placed at
+     * {@code [start, start+dOut.dim(dim))} of {@code dim}. ATen {@code slice_backward}.
+     */
+    Tensor narrowBackward(Scope s, Tensor dOut, Shape inputShape, int dim, int start);
+
+    /** Concatenation along {@code dim}; other dimensions equal. ATen {@code cat}. Backward: {@link #narrow}. */
+    Tensor cat(Scope s, List<Tensor> xs, int dim);
+
+    /**
+     * Zero padding of the last two dimensions: {@code (.., H, W) -> (.., top+H+bottom, left+W+right)}.
+     * ATen {@code constant_pad_nd(x, [left, right, top, bottom], 0)}. Backward: {@link #narrow} twice.
+     */
+    Tensor pad2d(Scope s, Tensor x, int left, int right, int top, int bottom);
+
+    /**
+     * {@code x} broadcast to {@code shape} (NumPy rules: size-1 or missing leading dims repeat), copied.
+     * ATen {@code expand(...).contiguous()}. Backward: {@link #sum} over the broadcast dims.
+     */
+    Tensor expand(Scope s, Tensor x, Shape shape);
+
+    /** {@code x} converted to {@code dtype} (round to nearest even when narrowing). ATen {@code _to_copy}. */
+    Tensor cast(Scope s, Tensor x, DType dtype);
+
+    // ---- elementwise (NumPy broadcasting between the two operands) --------------------------------
+
+    /** {@code a + alpha * b}. ATen {@code add.Tensor}; {@code alpha = -1} is {@code sub}. */
+    Tensor add(Scope s, Tensor a, Tensor b, double alpha);
+
+    /** {@code a * b}. ATen {@code mul.Tensor}. */
+    Tensor mul(Scope s, Tensor a, Tensor b);
+
+    /** {@code a / b}. ATen {@code div.Tensor}. */
+    Tensor div(Scope s, Tensor a, Tensor b);
+
+    /** {@code x * scale + shift}. ATen {@code mul.Scalar} then {@code add.Scalar}. */
+    Tensor affine(Scope s, Tensor x, double scale, double shift);
+
+    /** {@code op(x)} elementwise. ATen: the op of the same name. */
+    Tensor unary(Scope s, Unary op, Tensor x);
+
+    /** {@code min(max(x, min), max)}. ATen {@code clamp}. */
+    Tensor clamp(Scope s, Tensor x, double min, double max);
+
+    // ---- activations ---------------------------------------------------------------------------
+
+    /** {@code x * sigmoid(x)}. ATen {@code silu}. */
+    Tensor silu(Scope s, Tensor x);
+
+    /** {@code dOut * σ(x) (1 + x (1 - σ(x)))}. ATen {@code silu_backward}. */
+    Tensor siluBackward(Scope s, Tensor dOut, Tensor x);
+
+    /** GELU, exact ({@code x Φ(x)}) or tanh-approximated. ATen {@code gelu(x, approximate)}. */
+    Tensor gelu(Scope s, Tensor x, GeluApproximation approximation);
+
+    /** ATen {@code gelu_backward(dOut, x, approximate)}. */
+    Tensor geluBackward(Scope s, Tensor dOut, Tensor x, GeluApproximation approximation);
+
+    /** {@code x * sigmoid(1.702 x)} (CLIP ViT-L's "quick_gelu"; no single ATen op: mul + sigmoid). */
+    Tensor quickGelu(Scope s, Tensor x);
+
+    /** {@code dOut * (σ(1.702x) + 1.702 x σ(1.702x)(1 - σ(1.702x)))}. */
+    Tensor quickGeluBackward(Scope s, Tensor dOut, Tensor x);
+
+    // ---- matrix products -----------------------------------------------------------------------
+
+    /**
+     * Matrix product {@code op(a) · op(b)} where {@code op} transposes the last two dims when asked.
+     * {@code a} is (M, K) or (B, M, K) (after op), {@code b} is (K, N) or (B, K, N); a 2-D {@code b}
+     * is shared by every batch of a 3-D {@code a}. Result (M, N) or (B, M, N). ATen {@code mm}/{@code bmm}
+     * on transposed views.
+     */
+    Tensor matmul(Scope s, Tensor a, Tensor b, boolean transA, boolean transB);
+
+    /**
+     * {@code x · weightᵀ + bias}: x (.., K), weight (N, K), bias (N) or null → (.., N). ATen {@code linear}
+     * ({@code addmm}). Backward: dx = dOut · weight, dWeight = dOutᵀ · x ({@link #matmul}), dBias = Σ dOut.
+     */
+    Tensor linear(Scope s, Tensor x, Tensor weight, Tensor bias);
+
+    // ---- convolution ---------------------------------------------------------------------------
+
+    /**
+     * 2-D cross-correlation: x (N, C, H, W), weight (O, C, kH, kW), bias (O) or null, equal stride
+     * and zero padding on both axes → (N, O, Ho, Wo), {@code Ho = (H + 2p - kH) / stride + 1}.
+     * ATen {@code convolution(x, w, b, stride, padding, dilation 1, transposed false, output_padding 0, groups 1)}.
+     */
+    Tensor convolution(Scope s, Tensor x, Tensor weight, Tensor bias, int stride, int padding);
+
+    /**
+     * Gradients of {@link #convolution} selected by {@code mask}: dx (N, C, H, W), dWeight (O, C, kH, kW),
+     * dBias (O); unselected ones are null. ATen {@code convolution_backward(..., output_mask)}.
+     */
+    LayerGrads convolutionBackward(Scope s, Tensor dOut, Tensor x, Tensor weight, int stride, int padding,
+                                   OutputMask mask);
+
+    // ---- normalisation -------------------------------------------------------------------------
+
+    /**
+     * Group normalisation of x (N, C, ..) over {@code groups} groups of channels, with optional
+     * per-channel gamma/beta (C): {@code y = (x - mean) * rstd * gamma + beta}. Also returns mean and
+     * rstd (N, groups) for the backward. ATen {@code native_group_norm}.
+     */
+    NormResult groupNorm(Scope s, Tensor x, Tensor gamma, Tensor beta, int groups, double eps);
+
+    /** ATen {@code native_group_norm_backward}: dx, dWeight (gamma), dBias (beta) selected by {@code mask}. */
+    LayerGrads groupNormBackward(Scope s, Tensor dOut, Tensor x, NormResult forward, Tensor gamma, int groups,
+                                 OutputMask mask);
+
+    /**
+     * Layer normalisation of x (.., C) over its last dimension with optional gamma/beta (C); mean and
+     * rstd have shape (.., 1). ATen {@code native_layer_norm(x, [C], gamma, beta, eps)}.
+     */
+    NormResult layerNorm(Scope s, Tensor x, Tensor gamma, Tensor beta, double eps);
+
+    /** ATen {@code native_layer_norm_backward}. */
+    LayerGrads layerNormBackward(Scope s, Tensor dOut, Tensor x, NormResult forward, Tensor gamma, OutputMask mask);
+
+    // ---- attention -----------------------------------------------------------------------------
+
+    /**
+     * Scaled dot-product attention {@code softmax(q kᵀ · scale [+ causal mask]) v} per batch and head:
+     * q (N, heads, Tq, D), k (N, heads, Tk, D), v (N, heads, Tk, Dv) → out (N, heads, Tq, Dv) and the
+     * row log-sum-exp (N, heads, Tq) in F32 of the scaled, masked scores, which the backward needs.
+     * Causal: query i sees keys {@code j <= i}. Memory stays bounded (no full score matrix is kept).
+     * ATen {@code _scaled_dot_product_flash_attention} / {@code _scaled_dot_product_cudnn_attention}
+     * (dropout 0).
+     */
+    AttentionResult attention(Scope s, Tensor q, Tensor k, Tensor v, boolean causal, double scale);
+
+    /** Gradients dq, dk, dv of {@link #attention}. ATen {@code _scaled_dot_product_*_attention_backward}. */
+    AttentionGrads attentionBackward(Scope s, Tensor dOut, Tensor q, Tensor k, Tensor v, AttentionResult forward,
+                                     boolean causal, double scale);
+
+    // ---- resampling ----------------------------------------------------------------------------
+
+    /** Nearest-neighbour 2x upsampling of (N, C, H, W) → (N, C, 2H, 2W). ATen {@code upsample_nearest2d}. */
+    Tensor upsampleNearest2x(Scope s, Tensor x);
+
+    /** Sum of each 2x2 block of dOut (N, C, 2H, 2W) → (N, C, H, W). ATen {@code upsample_nearest2d_backward}. */
+    Tensor upsampleNearest2xBackward(Scope s, Tensor dOut);
+
+    // ---- reductions and loss -------------------------------------------------------------------
+
+    /** Sum over {@code dims} (empty: all, giving a scalar), keeping them as size 1 when asked. ATen {@code sum.dim_IntList}. */
+    Tensor sum(Scope s, Tensor x, int[] dims, boolean keepDim);
+
+    /** Mean over {@code dims} (empty: all). ATen {@code mean.dim}. */
+    Tensor mean(Scope s, Tensor x, int[] dims, boolean keepDim);
+
+    /** {@code mean((pred - target)²)}, a scalar of the inputs' dtype. ATen {@code mse_loss(reduction=mean)}. */
+    Tensor mseLoss(Scope s, Tensor pred, Tensor target);
+
+    /** {@code dLoss · 2 (pred - target) / numel}, with dLoss a scalar. ATen {@code mse_loss_backward}. */
+    Tensor mseLossBackward(Scope s, Tensor dLoss, Tensor pred, Tensor target);
+
+    // ---- embeddings ----------------------------------------------------------------------------
+
+    /**
+     * Row lookup: weight (V, D), ids (..) I64 → (.., D). ATen {@code embedding}. Also gathers rows of an
+     * activation (e.g. the EOS token of each prompt: flatten (N, T, D) to (N·T, D) and look up n·T + pos).
+     */
+    Tensor embedding(Scope s, Tensor weight, Tensor ids);
+
+    /** Scatter-add of dOut (.., D) into zeros (numEmbeddings, D) at ids. ATen {@code embedding_dense_backward}. */
+    Tensor embeddingBackward(Scope s, Tensor dOut, Tensor ids, int numEmbeddings);
+
+    /**
+     * Sinusoidal embedding of values (N) (I64 or floating) → (N, dim) F32, cos first:
+     * {@code [cos(v f_k), sin(v f_k)]}, {@code f_k = exp(-ln(10000) k / half)}, k = 0..half-1,
+     * half = dim/2 (dim even). sgm {@code timestep_embedding}; SDXL's timestep (320) and size (256)
+     * embeddings. Not differentiable.
+     */
+    Tensor sinusoidalEmbedding(Scope s, Tensor values, int dim);
+
+    // ---- small types of the contract -----------------------------------------------------------
+
+    /** Elementwise functions of {@link #unary}. */
+    enum Unary { EXP, LOG, SQRT, RSQRT, SQUARE, NEG, ABS, SIGN, SIGMOID, TANH, SIN, COS }
+
+    /** GELU variants: the exact erf form and the tanh approximation (ATen's {@code approximate} argument). */
+    enum GeluApproximation { NONE, TANH }
+
+    /** Which gradients a backward kernel computes (ATen's {@code output_mask}). */
+    record OutputMask(boolean input, boolean weight, boolean bias) {
+        public static final OutputMask ALL = new OutputMask(true, true, true);
+        public static final OutputMask INPUT_ONLY = new OutputMask(true, false, false);
+    }
+
+    /** Gradients of a layer's input, weight and bias; each null when not requested or absent. */
+    record LayerGrads(Tensor dx, Tensor dWeight, Tensor dBias) {
+    }
+
+    /** Output of a normalisation and the statistics its backward needs. */
+    record NormResult(Tensor y, Tensor mean, Tensor rstd) {
+    }
+
+    /** Attention output (N, heads, Tq, Dv) and the F32 log-sum-exp (N, heads, Tq). */
+    record AttentionResult(Tensor out, Tensor logSumExp) {
+    }
+
+    /** Gradients of attention's q, k and v. */
+    record AttentionGrads(Tensor dq, Tensor dk, Tensor dv) {
+    }
+}

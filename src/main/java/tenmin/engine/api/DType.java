@@ -1,0 +1,76 @@
+package tenmin.engine.api;
+
+/**
+ * The element type of a tensor.
+ *
+ * <p>Floating types: {@link #F32}, {@link #BF16}, {@link #F16}. {@link #I64} holds token ids and
+ * integer timesteps. Ops never promote: inputs of one op share a floating dtype and model code casts
+ * explicitly ({@link Backend#cast}). The {@code cpu} backend computes in fp32 and rounds results to
+ * bf16/fp16 when the output dtype is one of those (round to nearest even), so it emulates the
+ * storage precision of the GPU path.
+ */
+public enum DType {
+    F32(4, "f32"),
+    BF16(2, "bf16"),
+    F16(2, "f16"),
+    I64(8, "i64");
+
+    private final int sizeBytes;
+    private final String shortName;
+
+    DType(int sizeBytes, String shortName) {
+        this.sizeBytes = sizeBytes;
+        this.shortName = shortName;
+    }
+
+    /** Bytes per element. */
+    public int sizeBytes() {
+        return sizeBytes;
+    }
+
+    /** True for F32, BF16 and F16. */
+    public boolean isFloat() {
+        return this != I64;
+    }
+
+    /** Lower-case name as in traces and messages: {@code f32}, {@code bf16}, {@code f16}, {@code i64}. */
+    public String shortName() {
+        return shortName;
+    }
+
+    /** Parses {@code f32}/{@code float32}, {@code bf16}/{@code bfloat16}, {@code f16}/{@code fp16}/{@code float16}, {@code i64}. */
+    public static DType parse(String name) {
+        switch (name.toLowerCase(java.util.Locale.ROOT)) {
+            case "f32", "fp32", "float32", "float" -> {
+                return F32;
+            }
+            case "bf16", "bfloat16" -> {
+                return BF16;
+            }
+            case "f16", "fp16", "float16", "half" -> {
+                return F16;
+            }
+            case "i64", "int64", "long" -> {
+                return I64;
+            }
+            default -> throw new IllegalArgumentException("unknown dtype '" + name + "' (expected f32, bf16, f16 or i64)");
+        }
+    }
+
+    /** The dtype of a safetensors element type (F32, BF16, F16, I64); other types throw naming the type. */
+    public static DType of(tenmin.formats.StDType type) {
+        return switch (type) {
+            case F32 -> F32;
+            case BF16 -> BF16;
+            case F16 -> F16;
+            case I64 -> I64;
+            default -> throw new IllegalArgumentException("safetensors dtype " + type + " has no engine dtype"
+                    + " (expected F32, BF16, F16 or I64)");
+        };
+    }
+
+    @Override
+    public String toString() {
+        return shortName;
+    }
+}

@@ -1,0 +1,32 @@
+package tenmin.engine.autograd;
+
+import tenmin.engine.api.DType;
+import tenmin.engine.api.Tensor;
+
+/** Dtype conversion (the mixed-precision boundary). Saves: x's dtype. */
+final class CastOp extends Op {
+    private final Tensor x;
+
+    private CastOp(Tensor x) {
+        this.x = x;
+    }
+
+    static Tensor forward(Functional f, Tensor x, DType dtype) {
+        Tensor y = f.backend().cast(f.scope(), x, dtype);
+        if (f.records(x)) {
+            f.record(new CastOp(x), y);
+        }
+        return y;
+    }
+
+    @Override
+    String name() {
+        return "cast";
+    }
+
+    // dx = dy converted back to x's dtype (an fp32 LoRA parameter gets an fp32 gradient). PyTorch: _to_copy backward.
+    @Override
+    void backward(Backprop bp) {
+        bp.accumulate(x, bp.backend().cast(bp.scratch(), bp.grad(0), x.dtype()));
+    }
+}

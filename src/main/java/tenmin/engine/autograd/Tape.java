@@ -1,0 +1,187 @@
+package tenmin.engine.autograd;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+import tenmin.engine.api.Backend;
+import tenmin.engine.api.Scope;
+import tenmin.engine.api.Tensor;
+
+/**
+ * The record of a forward pass: ops in execution order, and which tensors carry gradient.
+ *
+ * <p>{@link #backward} walks the ops in reverse. Activation gradients live in a map owned by the
+ * tape, allocated in the tape's scope and released as soon as the op that produced the activation
+ * has run its backward; each op's temporaries live in a scratch scope closed right after it. Map
+ * entries are never modified in place (a second contribution makes a new sum), so an entry may share
+ * storage with another one. Leaf gradients ({@link Tensor#requiresGrad()}) are added into
+ * {@link Tensor#grad()} in place.
+ *
+ * <p>A sub-tape recomputes a checkpointed block during backward: it collects the gradients of the
+ * block's inputs ("captured") instead of passing them on, and refuses activations of the outer tape
+ * that the block uses without declaring them as inputs.
+ */
+final class Tape {
+    private record Entry(Op op, Tensor[] outputs) {
+    }
+
+    private final Scope scope;
+    private final Tape parent;
+    private final String blockName;
+    private final Set<Tensor> captured;
+    private final List<Entry> entries = new ArrayList<>();
+    private final Set<Tensor> tracked = Collections.newSetFromMap(new IdentityHashMap<>());
+    private final Map<Tensor, Tensor> grads = new IdentityHashMap<>();
+    private final Set<Tensor> gradValues = Collections.newSetFromMap(new IdentityHashMap<>());
+
+    /** A top-level tape whose activation gradients live in {@code scope}. */
+    Tape(Scope scope) {
+        this(scope, null, null, List.of());
+    }
+
+    private Tape(Scope scope, Tape parent, String blockName, List<Tensor> captured) {
+        this.scope = scope;
+        this.parent = parent;
+        this.blockName = blockName;
+        this.captured = Collections.newSetFromMap(new IdentityHashMap<>());
+        this.captured.addAll(captured);
+    }
+
+    /** A tape for recomputing checkpointed block {@code name}, collecting the gradients of {@code inputs}. */
+    Tape subTape(Scope subScope, String name, List<Tensor> inputs) {
+        return new Tape(subScope, this, name, inputs);
+    }
+
+    Scope scope() {
+        return scope;
+    }
+
+    Backend backend() {
+        return scope.backend();
+    }
+
+    /** True when {@code t} carries gradient on this tape: a leaf that requires grad, a recorded output or a captured input. */
+    boolean tracks(Tensor t) {
+        if (t == null) {
+            return false;
+        }
+        if (t.requiresGrad() || tracked.contains(t) || captured.contains(t)) {
+            return true;
+        }
+        if (parent != null && parent.tracks(t)) {
+            throw new IllegalStateException("checkpointed block '" + blockName + "' uses " + t.describe()
+                    + ", which carries gradient but is not one of the block's inputs; pass it as an input");
+        }
+        return false;
+    }
+
+    boolean captures(Tensor t) {
+        return captured.contains(t);
+    }
+
+    void record(Op op, Tensor... outputs) {
+        entries.add(new Entry(op, outputs.clone()));
+        Collections.addAll(tracked, outputs);
+    }
+
+    /** The current (partial) gradient of {@code t}, or null. */
+    Tensor gradOf(Tensor t) {
+        return grads.get(t);
+    }
+
+    /** Removes and returns the partial gradient of {@code t} (ownership passes to the caller), or null. */
+    Tensor takeGrad(Tensor t) {
+        Tensor g = grads.remove(t);
+        if (g != null) {
+            gradValues.remove(g);
+        }
+        return g;
+    }
+
+    /**
+     * Adds {@code g} to the gradient of activation {@code t}: the first contribution is stored (moved
+     * out of {@code scratch} when it was made there, otherwise aliased), later ones are summed into a
+     * new tensor.
+     */
+    void addGrad(Tensor t, Tensor g, Scope scratch) {
+        Tensor existing = grads.get(t);
+        Tensor stored;
+        if (existing == null) {
+            boolean fresh = scratch != null && g.scope() == scratch && !gradValues.contains(g);
+            stored = fresh ? scope.adopt(g) : backend().reshape(scope, g, g.shape());
+        } else {
+            stored = backend().add(scope, existing, g, 1.0);
+            gradValues.remove(existing);
+            existing.close();
+        }
+        stored.named(t.name().isEmpty() ? "grad" : "grad." + t.name());
+        grads.put(t, stored);
+        gradValues.add(stored);
+    }
+
+    /**
+     * Runs backward from {@code roots} seeded with {@code seeds} (same shapes), then forgets the
+     * recorded ops. Returns the gradients left in the map (the captured inputs of a sub-tape), owned
+     * by this tape's scope; a top-level tape returns an empty map.
+     */
+    Map<Tensor, Tensor> backward(List<Tensor> roots, List<Tensor> seeds) {
+        if (roots.size() != seeds.size()) {
+            throw new IllegalArgumentException("backward: " + roots.size() + " roots but " + seeds.size() + " seeds");
+        }
+        for (int i = 0; i < roots.size(); i++) {
+            seed(roots.get(i), seeds.get(i));
+        }
+        for (int i = entries.size() - 1; i >= 0; i--) {
+            Entry e = entries.get(i);
+            boolean any = false;
+            for (Tensor o : e.outputs()) {
+                any |= grads.containsKey(o);
+            }
+            if (!any) {
+                continue;
+            }
+            try (Scope scratch = scope.child("backward " + e.op().name())) {
+                e.op().backward(new Backprop(this, e.outputs(), scratch));
+            }
+            for (Tensor o : e.outputs()) {
+                Tensor g = takeGrad(o);
+                if (g != null) {
+                    g.close();
+                }
+            }
+        }
+        Map<Tensor, Tensor> left = new IdentityHashMap<>();
+        for (Map.Entry<Tensor, Tensor> kv : grads.entrySet()) {
+            if (captured.contains(kv.getKey())) {
+                left.put(kv.getKey(), kv.getValue());
+            } else {
+                kv.getValue().close();
+            }
+        }
+        grads.clear();
+        gradValues.clear();
+        entries.clear();
+        tracked.clear();
+        return left;
+    }
+
+    private void seed(Tensor root, Tensor seed) {
+        root.checkOpen();
+        if (!seed.shape().equals(root.shape()) || seed.dtype() != root.dtype()) {
+            throw new IllegalArgumentException("backward: seed " + seed.describe() + " does not match root " + root.describe());
+        }
+        if (!tracks(root)) {
+            throw new IllegalArgumentException("backward: " + root.describe()
+                    + " does not depend on any tensor that requires grad (or was made without a recording tape)");
+        }
+        if (root.requiresGrad()) {
+            backend().axpyInto(root.grad(), 1.0, seed);
+        } else {
+            addGrad(root, seed, null);
+        }
+    }
+}

@@ -1,0 +1,90 @@
+package tenmin.lora;
+
+import tenmin.engine.api.Tensor;
+import tenmin.engine.autograd.Functional;
+import tenmin.models.nn.Adapter;
+import tenmin.models.nn.AdaptableLayer;
+
+/**
+ * One LyCORIS LoCon module in the bypass form (trainer-spec §8.5):
+ * {@code y = layer(x) + multiplier · (alpha / rank) · up(down(x))}.
+ *
+ * <p>Linear: down (r, in), up (out, r). Convolution k×k: down (r, in, k, k) with the layer's stride and
+ * padding, up (out, r, 1, 1). The parameters stay in their own dtype (fp32 for training) and are cast to
+ * the activation dtype inside the branch, so matmuls run in the activation precision while gradients
+ * reach the fp32 parameters through the cast.
+ */
+public final class LoConModule implements Adapter {
+    private final String name;
+    private final AdaptableLayer layer;
+    private final Tensor down; // (r, in) or (r, in, k, k)
+    private final Tensor up;   // (out, r) or (out, r, 1, 1)
+    private final double alpha;
+    private final int rank;
+    private double multiplier = 1.0;
+
+    public LoConModule(String name, AdaptableLayer layer, Tensor down, Tensor up, double alpha) {
+        this.name = name;
+        this.layer = layer;
+        this.down = down;
+        this.up = up;
+        this.alpha = alpha;
+        this.rank = down.dim(0);
+        if (up.dim(1) != rank) {
+            throw new IllegalArgumentException(name + ": up " + up.describe() + " does not match down " + down.describe());
+        }
+    }
+
+    @Override
+    public Tensor apply(Functional f, Tensor x) {
+        Tensor d = f.cast(down, x.dtype());
+        Tensor u = f.cast(up, x.dtype());
+        Tensor h;
+        if (layer.kind() == AdaptableLayer.Kind.LINEAR) {
+            h = f.linear(f.linear(x, d, null), u, null);          // (.., in) → (.., r) → (.., out)
+        } else {
+            h = f.conv2d(x, d, null, layer.stride(), layer.padding()); // (N, r, Ho, Wo)
+            h = f.conv2d(h, u, null, 1, 0);                             // (N, out, Ho, Wo)
+        }
+        return f.scale(h, multiplier * alpha / rank);
+    }
+
+    /** The kohya/LyCORIS module name, e.g. {@code lora_unet_input_blocks_1_0_in_layers_2}. */
+    public String name() {
+        return name;
+    }
+
+    public AdaptableLayer layer() {
+        return layer;
+    }
+
+    public Tensor down() {
+        return down;
+    }
+
+    public Tensor up() {
+        return up;
+    }
+
+    public double alpha() {
+        return alpha;
+    }
+
+    public int rank() {
+        return rank;
+    }
+
+    /** alpha / rank. */
+    public double scale() {
+        return alpha / rank;
+    }
+
+    public double multiplier() {
+        return multiplier;
+    }
+
+    /** The strength the branch is applied with (1 in training; a LoRA weight when sampling). */
+    public void setMultiplier(double multiplier) {
+        this.multiplier = multiplier;
+    }
+}

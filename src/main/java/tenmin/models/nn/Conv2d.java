@@ -1,0 +1,92 @@
+package tenmin.models.nn;
+
+import tenmin.engine.api.Shape;
+import tenmin.engine.api.Tensor;
+import tenmin.engine.autograd.Functional;
+
+/**
+ * {@code y = conv(x, W, stride, padding) + b (+ adapter(x))}: x (N, in, H, W) → (N, out, Ho, Wo);
+ * weight (out, in, k, k), bias (out).
+ */
+public final class Conv2d implements AdaptableLayer {
+    private final String path;
+    private final int in;
+    private final int out;
+    private final int kernel;
+    private final int stride;
+    private final int padding;
+    private final Tensor weight; // (out, in, k, k)
+    private final Tensor bias;   // (out) or null
+    private Adapter adapter;
+
+    public Conv2d(Params p, int in, int out, int kernel, int stride, int padding, boolean bias) {
+        this.path = p.path();
+        this.in = in;
+        this.out = out;
+        this.kernel = kernel;
+        this.stride = stride;
+        this.padding = padding;
+        this.weight = p.get("weight", Shape.of(out, in, kernel, kernel));
+        this.bias = bias ? p.get("bias", Shape.of(out)) : null;
+        p.register(this);
+    }
+
+    public Tensor forward(Functional f, Tensor x) {
+        Tensor y = f.conv2d(x, weight, bias, stride, padding);
+        return adapter == null ? y : f.add(y, adapter.apply(f, x));
+    }
+
+    @Override
+    public String path() {
+        return path;
+    }
+
+    @Override
+    public Kind kind() {
+        return Kind.CONV;
+    }
+
+    @Override
+    public int inFeatures() {
+        return in;
+    }
+
+    @Override
+    public int outFeatures() {
+        return out;
+    }
+
+    @Override
+    public int kernel() {
+        return kernel;
+    }
+
+    @Override
+    public int stride() {
+        return stride;
+    }
+
+    @Override
+    public int padding() {
+        return padding;
+    }
+
+    @Override
+    public Tensor weight() {
+        return weight;
+    }
+
+    public Tensor bias() {
+        return bias;
+    }
+
+    @Override
+    public Adapter adapter() {
+        return adapter;
+    }
+
+    @Override
+    public void setAdapter(Adapter adapter) {
+        this.adapter = adapter;
+    }
+}

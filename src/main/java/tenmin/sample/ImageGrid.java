@@ -1,0 +1,215 @@
+package tenmin.sample;
+
+import java.awt.Color;
+import java.awt.Font;
+import java.awt.FontMetrics;
+import java.awt.Graphics2D;
+import java.awt.RenderingHints;
+import java.awt.image.BufferedImage;
+import java.util.ArrayList;
+import java.util.List;
+
+import tenmin.formats.RgbImage;
+
+/**
+ * Lays images out in a labelled grid (the block atlas, XYZ-plot style comparisons): a band of column labels
+ * on top, a column of row labels on the left, cells of equal size separated by a gap. A cell is as large as
+ * the largest image; each image sits at its cell's top-left corner, pixel for pixel (no scaling). Labels are
+ * wrapped at spaces to fit their cell width (column labels) or the label column (row labels). Missing
+ * images ({@code null}) leave the cell blank.
+ */
+public final class ImageGrid {
+    private ImageGrid() {
+    }
+
+    /**
+     * Appearance.
+     *
+     * @param gap pixels between cells and around the grid's labels
+     * @param background 0xRRGGBB behind everything
+     * @param textColor 0xRRGGBB of the labels
+     * @param fontSize label font size in pixels, 0 = from the cell size
+     */
+    public record Options(int gap, int background, int textColor, float fontSize) {
+        /** White background, black text, 8-pixel gaps, automatic font size. */
+        public static final Options DEFAULT = new Options(8, 0xFFFFFF, 0x000000, 0);
+
+        public Options {
+            if (gap < 0 || fontSize < 0) {
+                throw new IllegalArgumentException("gap and font size must be >= 0");
+            }
+        }
+    }
+
+    /**
+     * The composed grid and where its cells are.
+     *
+     * @param image the whole grid
+     * @param columnX (cols) x of each column's left edge
+     * @param rowY (rows) y of each row's top edge
+     */
+    public record Result(RgbImage image, int[] columnX, int[] rowY, int cellWidth, int cellHeight) {
+        public Result {
+            columnX = columnX.clone();
+            rowY = rowY.clone();
+        }
+
+        @Override
+        public int[] columnX() {
+            return columnX.clone();
+        }
+
+        @Override
+        public int[] rowY() {
+            return rowY.clone();
+        }
+    }
+
+    /**
+     * Composes a grid.
+     *
+     * @param cells rows of images (all rows equally long; null = blank cell)
+     * @param columnLabels one per column, or an empty list for none
+     * @param rowLabels one per row, or an empty list for none
+     */
+    public static Result compose(List<List<RgbImage>> cells, List<String> columnLabels, List<String> rowLabels,
+                                 Options options) {
+        int rows = cells.size();
+        if (rows == 0 || cells.getFirst().isEmpty()) {
+            throw new IllegalArgumentException("a grid needs at least one row and one column");
+        }
+        int cols = cells.getFirst().size();
+        int cellW = 1;
+        int cellH = 1;
+        for (List<RgbImage> row : cells) {
+            if (row.size() != cols) {
+                throw new IllegalArgumentException("grid rows have different lengths: " + cols + " and " + row.size());
+            }
+            for (RgbImage img : row) {
+                if (img != null) {
+                    cellW = Math.max(cellW, img.width());
+                    cellH = Math.max(cellH, img.height());
+                }
+            }
+        }
+        if (!columnLabels.isEmpty() && columnLabels.size() != cols) {
+            throw new IllegalArgumentException(cols + " columns but " + columnLabels.size() + " column labels");
+        }
+        if (!rowLabels.isEmpty() && rowLabels.size() != rows) {
+            throw new IllegalArgumentException(rows + " rows but " + rowLabels.size() + " row labels");
+        }
+        int gap = options.gap();
+        float size = options.fontSize() > 0 ? options.fontSize() : Math.max(12f, Math.min(cellW, cellH) / 20f);
+        Font font = new Font(Font.SANS_SERIF, Font.PLAIN, Math.round(size));
+
+        // measure on a scratch image: label band height and label column width
+        BufferedImage scratch = new BufferedImage(1, 1, BufferedImage.TYPE_INT_RGB);
+        Graphics2D sg = scratch.createGraphics();
+        sg.setFont(font);
+        FontMetrics fm = sg.getFontMetrics();
+        int lineH = fm.getHeight();
+        List<List<String>> colLines = new ArrayList<>();
+        int bandLines = 0;
+        for (String label : columnLabels) {
+            List<String> lines = wrap(label, fm, cellW);
+            colLines.add(lines);
+            bandLines = Math.max(bandLines, lines.size());
+        }
+        int rowLabelMax = Math.max(cellW / 2, fm.stringWidth("MMMMMMMMMM"));
+        List<List<String>> rowLines = new ArrayList<>();
+        int labelColW = 0;
+        for (String label : rowLabels) {
+            List<String> lines = wrap(label, fm, rowLabelMax);
+            rowLines.add(lines);
+            for (String l : lines) {
+                labelColW = Math.max(labelColW, fm.stringWidth(l));
+            }
+        }
+        sg.dispose();
+        // labels get the gap on both sides: from the edge of the picture and from the cells
+        int top = columnLabels.isEmpty() ? 0 : gap + bandLines * lineH + gap;
+        int left = rowLabels.isEmpty() ? 0 : gap + labelColW + gap;
+
+        int[] colX = new int[cols];
+        int[] rowY = new int[rows];
+        for (int c = 0; c < cols; c++) {
+            colX[c] = left + c * (cellW + gap);
+        }
+        for (int r = 0; r < rows; r++) {
+            rowY[r] = top + r * (cellH + gap);
+        }
+        int width = left + cols * cellW + (cols - 1) * gap;
+        int height = top + rows * cellH + (rows - 1) * gap;
+
+        BufferedImage out = new BufferedImage(width, height, BufferedImage.TYPE_INT_RGB);
+        Graphics2D g = out.createGraphics();
+        try {
+            g.setColor(new Color(options.background()));
+            g.fillRect(0, 0, width, height);
+            g.setRenderingHint(RenderingHints.KEY_TEXT_ANTIALIASING, RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
+            g.setFont(font);
+            g.setColor(new Color(options.textColor()));
+            for (int c = 0; c < colLines.size(); c++) {
+                List<String> lines = colLines.get(c);
+                for (int i = 0; i < lines.size(); i++) {
+                    int w = fm.stringWidth(lines.get(i));
+                    // centred over the column, bottom-aligned in the band
+                    int y = top - gap - (lines.size() - i) * lineH + fm.getAscent();
+                    g.drawString(lines.get(i), colX[c] + Math.max(0, (cellW - w) / 2), y);
+                }
+            }
+            for (int r = 0; r < rowLines.size(); r++) {
+                List<String> lines = rowLines.get(r);
+                int blockH = lines.size() * lineH;
+                int y0 = rowY[r] + Math.max(0, (cellH - blockH) / 2);
+                for (int i = 0; i < lines.size(); i++) {
+                    int w = fm.stringWidth(lines.get(i));
+                    g.drawString(lines.get(i), gap + labelColW - w, y0 + i * lineH + fm.getAscent());
+                }
+            }
+        } finally {
+            g.dispose();
+        }
+        // images last, pixel for pixel, so antialiased text can never touch them
+        int[] rowPixels = new int[cellW];
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < cols; c++) {
+                RgbImage img = cells.get(r).get(c);
+                if (img == null) {
+                    continue;
+                }
+                for (int y = 0; y < img.height(); y++) {
+                    for (int x = 0; x < img.width(); x++) {
+                        rowPixels[x] = img.rgb(x, y);
+                    }
+                    out.setRGB(colX[c], rowY[r] + y, img.width(), 1, rowPixels, 0, img.width());
+                }
+            }
+        }
+        return new Result(RgbImage.from(out), colX, rowY, cellW, cellH);
+    }
+
+    /** Greedy word wrap at spaces; a word longer than the width stays on its own line. */
+    static List<String> wrap(String text, FontMetrics fm, int maxWidth) {
+        List<String> lines = new ArrayList<>();
+        for (String paragraph : text.split("\n", -1)) {
+            StringBuilder line = new StringBuilder();
+            for (String word : paragraph.split(" ")) {
+                if (word.isEmpty()) {
+                    continue;
+                }
+                String candidate = line.isEmpty() ? word : line + " " + word;
+                if (fm.stringWidth(candidate) <= maxWidth || line.isEmpty()) {
+                    line.setLength(0);
+                    line.append(candidate);
+                } else {
+                    lines.add(line.toString());
+                    line.setLength(0);
+                    line.append(word);
+                }
+            }
+            lines.add(line.toString());
+        }
+        return lines;
+    }
+}

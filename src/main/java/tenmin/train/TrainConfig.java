@@ -1,0 +1,196 @@
+package tenmin.train;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The resolved, validated configuration of one {@code tenmin train} run: the reference trainer's flags
+ * (and {@code --config_file} keys) turned into types, defaults applied, contradictions rejected. Built by
+ * the CLI ({@code tenmin.cli.TrainArgs}); library code receives this record, never raw arguments.
+ *
+ * @param paths    files and folders
+ * @param data     dataset, captions, buckets, latent cache
+ * @param network  the LoCon network (LyCORIS {@code lycoris.kohya} arguments)
+ * @param optim    optimizer, learning rates, clipping
+ * @param schedule learning-rate schedule
+ * @param loop     batching, steps, precision, noise, seed
+ * @param save     output precision, cadence, metadata
+ * @param log      TensorBoard logging
+ * @param sample   sample images during training
+ * @param flags    every flag's final value by flag name (for the printed config and {@code ss_*} metadata)
+ */
+public record TrainConfig(Paths paths, Data data, Network network, Optim optim, Schedule schedule, Loop loop,
+                          Save save, Log log, Sample sample, Map<String, Object> flags) {
+
+    public TrainConfig {
+        flags = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(flags));
+    }
+
+    /** True for the built-in demo (no model and no dataset given). */
+    public boolean demo() {
+        return paths.pretrainedModel() == null && paths.trainDataDir() == null;
+    }
+
+    /**
+     * @param pretrainedModel single-file SDXL checkpoint (null: demo)
+     * @param trainDataDir    folder of {@code <repeats>_<name>} sub-folders (null: demo)
+     * @param outputDir       where LoRA files, samples, state and logs go
+     * @param outputName      base file name (null: kohya's {@code at} / {@code last})
+     * @param resume          training-state file (or folder holding one) to continue from, or null
+     */
+    public record Paths(Path pretrainedModel, Path trainDataDir, Path outputDir, String outputName, Path resume) {
+    }
+
+    /**
+     * @param width, height  target resolution (bucket area) in pixels
+     * @param enableBucket   aspect-ratio buckets (otherwise one bucket at the resolution)
+     * @param minBucketReso  smallest bucket side
+     * @param maxBucketReso  largest bucket side
+     * @param bucketResoSteps bucket side granularity
+     * @param bucketNoUpscale never upscale images into a bigger bucket
+     * @param captionExtension caption file extension with its dot
+     * @param captionPrefix  text put before every caption (null: none)
+     * @param captionSuffix  text put after every caption (null: none)
+     * @param shuffleCaption shuffle comma-separated tags per draw
+     * @param keepTokens     leading tags kept in place when shuffling
+     * @param captionSeparator tag separator for shuffling
+     * @param flipAug        random horizontal flips
+     * @param cacheLatents   encode every image once before training
+     * @param cacheLatentsToDisk keep the latent cache next to the images ({@code .npz})
+     * @param vaeBatchSize   images per VAE call while caching
+     * @param strict         a broken image or caption stops the run instead of being skipped
+     */
+    public record Data(int width, int height, boolean enableBucket, int minBucketReso, int maxBucketReso,
+                       int bucketResoSteps, boolean bucketNoUpscale, String captionExtension, String captionPrefix,
+                       String captionSuffix, boolean shuffleCaption, int keepTokens, String captionSeparator,
+                       boolean flipAug, boolean cacheLatents, boolean cacheLatentsToDisk, int vaeBatchSize,
+                       boolean strict) {
+    }
+
+    /**
+     * @param module        {@code lycoris.kohya}
+     * @param dim           linear (and 1x1 conv) rank
+     * @param alpha         linear alpha
+     * @param convDim       rank of k x k convolutions (0: not wrapped)
+     * @param convAlpha     alpha of k x k convolutions
+     * @param algo          LyCORIS algorithm ({@code locon})
+     * @param preset        LyCORIS module preset ({@code full})
+     * @param args          {@code --network_args} as given, key to string value, in order
+     * @param trainUnet     U-Net LoRA trained
+     * @param trainTextEncoder text-encoder LoRA trained
+     * @param te2PooledKohya pooled TE2 output as sd-scripts computes it ({@code h·Pᵀ}) instead of SAI's {@code h·P}
+     */
+    public record Network(String module, int dim, double alpha, int convDim, double convAlpha, String algo,
+                          String preset, Map<String, String> args, boolean trainUnet, boolean trainTextEncoder,
+                          boolean te2PooledKohya) {
+        public Network {
+            args = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(args));
+        }
+    }
+
+    /**
+     * @param type          optimizer as named by {@code --optimizer_type} (normalised, e.g. {@code ClybW})
+     * @param args          {@code --optimizer_args} parsed as Python literals (Double, Long, Boolean, String, List)
+     * @param learningRate  {@code --learning_rate}: the optimizer default lr
+     * @param unetLr        U-Net group lr
+     * @param textEncoderLr text-encoder group lr
+     * @param maxGradNorm   global gradient-norm clip (0: off)
+     */
+    public record Optim(String type, Map<String, Object> args, double learningRate, double unetLr,
+                        double textEncoderLr, double maxGradNorm) {
+        public Optim {
+            args = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(args));
+        }
+    }
+
+    /**
+     * @param kind        scheduler
+     * @param warmupSteps warm-up: whole steps, or a ratio of the total when below 1 ({@code --lr_warmup_steps})
+     * @param numCycles   cosine cycles ({@code --lr_scheduler_args num_cycles=...}) or restarts
+     * @param power       polynomial power
+     * @param lrEnd       polynomial final lr
+     * @param args        {@code --lr_scheduler_args} as parsed
+     */
+    public record Schedule(tenmin.train.schedule.LrSchedule.Kind kind, double warmupSteps, double numCycles,
+                           double power, double lrEnd, Map<String, Object> args) {
+        public Schedule {
+            args = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(args));
+        }
+
+        /** Warm-up steps for a run of {@code totalSteps} (a ratio below 1 is a fraction of the run). */
+        public long warmupFor(long totalSteps) {
+            return warmupSteps > 0 && warmupSteps < 1 ? (long) (warmupSteps * totalSteps) : (long) warmupSteps;
+        }
+
+        /** The schedule for a run of {@code totalSteps} optimizer steps with optimizer default lr {@code lrInit}. */
+        public tenmin.train.schedule.LrSchedule build(long totalSteps, double lrInit) {
+            return new tenmin.train.schedule.LrSchedule(kind, warmupFor(totalSteps), totalSteps, numCycles, power, lrEnd,
+                    lrInit);
+        }
+    }
+
+    /**
+     * @param trainBatchSize   images per micro-batch
+     * @param gradAccumSteps   micro-batches per optimizer step
+     * @param maxTrainSteps    optimizer steps (overridden by maxTrainEpochs when that is set)
+     * @param maxTrainEpochs   epochs (0: use maxTrainSteps)
+     * @param seed             the run's seed (drawn at random and recorded when not given)
+     * @param seedGiven        whether {@code --seed} was given
+     * @param mixedPrecision   {@code no}, {@code fp16} or {@code bf16}
+     * @param gradientCheckpointing recompute activations in backward
+     * @param noHalfVae        VAE in fp32
+     * @param minTimestep      smallest training timestep (inclusive)
+     * @param maxTimestep      largest training timestep (exclusive)
+     * @param noiseOffset      noise offset (0: off)
+     * @param multiresIterations pyramid noise levels (0: off)
+     * @param multiresDiscount pyramid noise discount
+     */
+    public record Loop(int trainBatchSize, int gradAccumSteps, long maxTrainSteps, int maxTrainEpochs, long seed,
+                       boolean seedGiven, String mixedPrecision, boolean gradientCheckpointing, boolean noHalfVae,
+                       int minTimestep, int maxTimestep, double noiseOffset, int multiresIterations,
+                       double multiresDiscount) {
+    }
+
+    /**
+     * @param precision       stored dtype: {@code float}, {@code fp16} or {@code bf16}
+     * @param everyNSteps     save every N optimizer steps (0: off)
+     * @param everyNEpochs    save every N epochs (0: off)
+     * @param lastNSteps      keep only saves of the last N steps (0: keep all)
+     * @param noMetadata      write no ss_* metadata
+     * @param trainingComment {@code ss_training_comment}
+     * @param modelspec       modelspec overrides: title, author, description, license, tags (absent when not given)
+     */
+    public record Save(String precision, int everyNSteps, int everyNEpochs, int lastNSteps, boolean noMetadata,
+                       String trainingComment, Map<String, String> modelspec) {
+        public Save {
+            modelspec = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(modelspec));
+        }
+    }
+
+    /**
+     * @param tensorboard       write TensorBoard event files
+     * @param loggingDir        root of the log folders
+     * @param logPrefix         prefix of the run folder's timestamp
+     * @param trackerName       sub-folder of the run ({@code network_train})
+     * @param referenceLrTags   reproduce the reference's tag quirk (only {@code lr/unet}, holding the U-Net lr)
+     */
+    public record Log(boolean tensorboard, Path loggingDir, String logPrefix, String trackerName,
+                      boolean referenceLrTags) {
+    }
+
+    /**
+     * @param prompts      prompt file (null: no samples)
+     * @param sampler      sampler name ({@code euler_a})
+     * @param everyNSteps  sample every N optimizer steps (0: off)
+     * @param everyNEpochs sample every N epochs (0: off)
+     * @param atFirst      sample before the first step
+     */
+    public record Sample(Path prompts, String sampler, int everyNSteps, int everyNEpochs, boolean atFirst) {
+    }
+
+    /** The flags explicitly given (command line or config file), for {@code ss_*} and the start log. */
+    public List<String> flagNames() {
+        return List.copyOf(flags.keySet());
+    }
+}

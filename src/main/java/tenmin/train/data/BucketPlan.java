@@ -1,0 +1,92 @@
+package tenmin.train.data;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeSet;
+
+/**
+ * Every dataset image placed in its bucket (trainer-spec §3.4–3.5; kohya {@code BaseDataset.make_buckets}):
+ * the bucket list, each image's assignment, and per bucket the entries (image indices, each repeated
+ * {@code repeats} times) that {@link EpochPlanner} batches. Also the numbers kohya records:
+ * per-bucket counts and the mean |aspect-ratio error| over images ({@code ss_bucket_info}).
+ *
+ * @param buckets     the bucket list (kohya's order: sorted by width, then height)
+ * @param assignments per dataset item, where it goes
+ * @param entries     per bucket (same order as {@code buckets}), dataset item indices with repeats
+ */
+public record BucketPlan(List<Buckets.Reso> buckets, List<Buckets.Assignment> assignments, List<int[]> entries) {
+
+    /**
+     * Places the images of {@code ds}.
+     *
+     * @param enableBucket    aspect-ratio buckets; otherwise one bucket of {@code width x height}
+     * @param noUpscale       kohya's {@code --bucket_no_upscale} rule
+     */
+    public static BucketPlan of(DreamBoothDataset ds, int width, int height, boolean enableBucket, int minReso,
+                                int maxReso, int steps, boolean noUpscale) {
+        List<Buckets.Assignment> assigned = new ArrayList<>();
+        List<Buckets.Reso> buckets;
+        if (enableBucket && noUpscale) {
+            TreeSet<Buckets.Reso> used = new TreeSet<>();
+            for (DreamBoothDataset.Item it : ds.items()) {
+                Buckets.Assignment a = Buckets.selectNoUpscale(it.width(), it.height(), (long) width * height, steps);
+                assigned.add(a);
+                used.add(a.bucket());
+            }
+            buckets = List.copyOf(used);
+        } else {
+            buckets = enableBucket ? Buckets.makeResolutions(width, height, minReso, maxReso, steps)
+                    : List.of(new Buckets.Reso(width, height));
+            for (DreamBoothDataset.Item it : ds.items()) {
+                assigned.add(Buckets.select(buckets, it.width(), it.height()));
+            }
+        }
+        Map<Buckets.Reso, List<Integer>> byBucket = new LinkedHashMap<>();
+        for (Buckets.Reso r : buckets) {
+            byBucket.put(r, new ArrayList<>());
+        }
+        for (int i = 0; i < assigned.size(); i++) {
+            int repeats = ds.subsets().get(ds.items().get(i).subset()).repeats();
+            List<Integer> list = byBucket.get(assigned.get(i).bucket());
+            for (int r = 0; r < repeats; r++) {
+                list.add(i);
+            }
+        }
+        List<int[]> entries = new ArrayList<>();
+        for (List<Integer> l : byBucket.values()) {
+            entries.add(l.stream().mapToInt(Integer::intValue).toArray());
+        }
+        return new BucketPlan(buckets, List.copyOf(assigned), List.copyOf(entries));
+    }
+
+    /** Entries per bucket (images × repeats), for {@code ss_bucket_info}. */
+    public Map<Buckets.Reso, Integer> counts() {
+        Map<Buckets.Reso, Integer> m = new LinkedHashMap<>();
+        for (int b = 0; b < buckets.size(); b++) {
+            m.put(buckets.get(b), entries.get(b).length);
+        }
+        return m;
+    }
+
+    /** Mean |bucket AR − image AR| over images (each image once). */
+    public double meanArError() {
+        double sum = 0;
+        for (Buckets.Assignment a : assignments) {
+            sum += Math.abs(a.arError());
+        }
+        return assignments.isEmpty() ? 0 : sum / assignments.size();
+    }
+
+    /** Only the buckets that hold entries, with their entries (what the epoch planner needs). */
+    public List<int[]> nonEmptyEntries() {
+        List<int[]> out = new ArrayList<>();
+        for (int[] e : entries) {
+            if (e.length > 0) {
+                out.add(e);
+            }
+        }
+        return out;
+    }
+}

@@ -1,0 +1,236 @@
+package tenmin.train.data;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Locale;
+import java.util.TreeMap;
+import java.util.TreeSet;
+
+import javax.imageio.ImageIO;
+import javax.imageio.ImageReader;
+import javax.imageio.stream.ImageInputStream;
+
+import tenmin.core.InputException;
+import tenmin.core.Reporter;
+
+/**
+ * kohya's DreamBooth dataset layout (trainer-spec §3.1–3.2): the immediate sub-folders of the training
+ * folder named {@code <repeats>_<class tokens>}; in each, the images (png, jpg, jpeg, webp, bmp, any case;
+ * not recursive; sorted) and their captions.
+ *
+ * <p>Nothing drops silently: folders that do not follow the naming, images whose header cannot be read
+ * and captions that cannot be read are reported with their path (WARNING) and skipped, or stop the scan
+ * when {@code strict}.
+ */
+public final class DreamBoothDataset {
+    /** Image extensions the reference globs (upper-case variants too). */
+    public static final List<String> IMAGE_EXTENSIONS = List.of(".png", ".jpg", ".jpeg", ".webp", ".bmp");
+
+    /** One {@code <repeats>_<name>} folder. */
+    public record Subset(String dirName, Path dir, int repeats, String classTokens, int imageCount) {
+    }
+
+    /** One image with its first-line caption (before per-draw processing). */
+    public record Item(Path image, int subset, String caption, int width, int height) {
+    }
+
+    private final List<Subset> subsets;
+    private final List<Item> items;
+
+    private DreamBoothDataset(List<Subset> subsets, List<Item> items) {
+        this.subsets = List.copyOf(subsets);
+        this.items = List.copyOf(items);
+    }
+
+    public List<Subset> subsets() {
+        return subsets;
+    }
+
+    public List<Item> items() {
+        return items;
+    }
+
+    /** Images × repeats ({@code ss_num_train_images}). */
+    public int numTrainImages() {
+        int n = 0;
+        for (Item it : items) {
+            n += subsets.get(it.subset()).repeats();
+        }
+        return n;
+    }
+
+    /** Scans {@code root}; {@code captionExtension} includes its dot. */
+    public static DreamBoothDataset scan(Path root, String captionExtension, boolean strict, Reporter reporter) {
+        if (!Files.isDirectory(root)) {
+            throw new InputException(root + ": training folder does not exist");
+        }
+        TreeMap<String, Path> dirs = new TreeMap<>();
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(root)) {
+            for (Path p : ds) {
+                if (Files.isDirectory(p)) {
+                    dirs.put(p.getFileName().toString(), p);
+                }
+            }
+        } catch (IOException e) {
+            throw new InputException(root + ": cannot list: " + e.getMessage(), e);
+        }
+        List<Subset> subsets = new ArrayList<>();
+        List<Item> items = new ArrayList<>();
+        for (var e : dirs.entrySet()) {
+            String name = e.getKey();
+            int us = name.indexOf('_');
+            int repeats;
+            try {
+                repeats = Integer.parseInt(us < 0 ? name : name.substring(0, us));
+            } catch (NumberFormatException ex) {
+                problem(strict, reporter, e.getValue() + ": folder name is not <repeats>_<name>; skipped");
+                continue;
+            }
+            if (repeats < 1) {
+                problem(strict, reporter, e.getValue() + ": repeats " + repeats + " < 1; skipped");
+                continue;
+            }
+            String classTokens = us < 0 ? "" : name.substring(us + 1);
+            int subsetIndex = subsets.size();
+            int count = 0;
+            for (Path img : globImages(e.getValue())) {
+                int[] size;
+                try {
+                    size = readSize(img);
+                } catch (InputException ex) {
+                    problem(strict, reporter, ex.getMessage() + "; skipped");
+                    continue;
+                }
+                String caption;
+                try {
+                    caption = readCaption(img, captionExtension, classTokens, reporter);
+                } catch (InputException ex) {
+                    problem(strict, reporter, ex.getMessage() + "; image skipped");
+                    continue;
+                }
+                items.add(new Item(img, subsetIndex, caption, size[0], size[1]));
+                count++;
+            }
+            if (count == 0) {
+                reporter.log(Reporter.Level.WARNING, "WARNING: " + e.getValue() + ": no images");
+            }
+            subsets.add(new Subset(name, e.getValue(), repeats, classTokens, count));
+        }
+        if (items.isEmpty()) {
+            throw new InputException(root + ": no training images found (expected sub-folders named <repeats>_<name>"
+                    + " holding png/jpg/webp/bmp images)");
+        }
+        return new DreamBoothDataset(subsets, items);
+    }
+
+    private static void problem(boolean strict, Reporter reporter, String message) {
+        if (strict) {
+            throw new InputException(message.replace("; skipped", "").replace("; image skipped", "") + " (--strict)");
+        }
+        reporter.log(Reporter.Level.WARNING, "WARNING: " + message);
+    }
+
+    /** The reference's {@code glob_images}: listed extensions in either case, not recursive, sorted, unique. */
+    public static List<Path> globImages(Path dir) {
+        TreeSet<Path> out = new TreeSet<>();
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir)) {
+            for (Path p : ds) {
+                String n = p.getFileName().toString();
+                int dot = n.lastIndexOf('.');
+                if (dot < 0 || !Files.isRegularFile(p)) {
+                    continue;
+                }
+                String ext = n.substring(dot);
+                // the reference globs "*.png" and "*.PNG": exact lower or upper case only
+                if ((IMAGE_EXTENSIONS.contains(ext) || IMAGE_EXTENSIONS.contains(ext.toLowerCase(Locale.ROOT))
+                        && ext.equals(ext.toUpperCase(Locale.ROOT)))) {
+                    out.add(p);
+                }
+            }
+        } catch (IOException e) {
+            throw new InputException(dir + ": cannot list: " + e.getMessage(), e);
+        }
+        return List.copyOf(out);
+    }
+
+    /** Width and height from the image header (no full decode). */
+    public static int[] readSize(Path img) {
+        try (ImageInputStream in = ImageIO.createImageInputStream(img.toFile())) {
+            if (in == null) {
+                throw new InputException(img + ": cannot open image");
+            }
+            Iterator<ImageReader> readers = ImageIO.getImageReaders(in);
+            if (!readers.hasNext()) {
+                throw new InputException(img + ": not a readable image (no decoder for its content)");
+            }
+            ImageReader r = readers.next();
+            try {
+                r.setInput(in, true, true);
+                int w = r.getWidth(0);
+                int h = r.getHeight(0);
+                if (w <= 0 || h <= 0) {
+                    throw new InputException(img + ": image has no pixels");
+                }
+                return new int[] {w, h};
+            } finally {
+                r.dispose();
+            }
+        } catch (IOException | RuntimeException e) {
+            if (e instanceof InputException ie) {
+                throw ie;
+            }
+            throw new InputException(img + ": broken image: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * The caption of {@code img} (trainer-spec §3.2): {@code <stem><ext>}, else the face-crop name (the file
+     * stem without its last four {@code _} tokens, when it has at least five), else the class tokens. Only
+     * the first line, stripped. The face-crop rule is applied to the file name only (the reference splits
+     * the whole path, which misfires on folders with underscores).
+     */
+    public static String readCaption(Path img, String extension, String classTokens, Reporter reporter) {
+        String file = img.getFileName().toString();
+        int dot = file.lastIndexOf('.');
+        String stem = dot < 0 ? file : file.substring(0, dot);
+        List<Path> candidates = new ArrayList<>();
+        candidates.add(img.resolveSibling(stem + extension));
+        String[] tokens = stem.split("_", -1);
+        if (tokens.length >= 5) {
+            candidates.add(img.resolveSibling(String.join("_", java.util.Arrays.copyOf(tokens, tokens.length - 4)) + extension));
+        }
+        for (Path c : candidates) {
+            if (Files.isRegularFile(c)) {
+                String text;
+                try {
+                    text = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+                            .onUnmappableCharacter(CodingErrorAction.REPORT)
+                            .decode(ByteBuffer.wrap(Files.readAllBytes(c))).toString();
+                } catch (CharacterCodingException e) {
+                    throw new InputException(c + ": caption is not UTF-8 text");
+                } catch (IOException e) {
+                    throw new InputException(c + ": cannot read caption: " + e.getMessage());
+                }
+                if (text.startsWith("\uFEFF")) {
+                    text = text.substring(1);
+                }
+                int nl = text.indexOf('\n');
+                String first = (nl < 0 ? text : text.substring(0, nl)).strip();
+                if (first.isEmpty() && reporter != null) {
+                    reporter.log(Reporter.Level.WARNING, "WARNING: " + c + ": empty caption");
+                }
+                return first;
+            }
+        }
+        return classTokens;
+    }
+}

@@ -1,0 +1,112 @@
+package tenmin.train.data;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import tenmin.train.Rng;
+
+/**
+ * The order of training (trainer-spec §3.5, §7.2): every bucket's entries (images × repeats) are
+ * shuffled and cut into micro-batches of {@code batchSize} (the last may be smaller), and the list of
+ * micro-batches is shuffled — both freshly per epoch from a generator derived from (seed, epoch), so any
+ * epoch's order can be recomputed on resume without replaying earlier ones. Per-draw randomness (flips,
+ * caption shuffles) comes from {@link #drawRng}, derived from (seed, epoch, micro-batch index).
+ *
+ * <p>Step counting follows accelerate's accumulation: an optimizer step happens after every
+ * {@code accum}-th micro-batch of an epoch and after the epoch's last one (a forced sync of a partial
+ * window), so steps per epoch = ⌈micro-batches / accum⌉.
+ */
+public final class EpochPlanner {
+    private static final long ORDER_KEY = 0x4F52444552L; // "ORDER"
+    private static final long DRAW_KEY = 0x44524157L;    // "DRAW"
+
+    /** One micro-batch: its bucket and the dataset entries in it. */
+    public record MicroBatch(int bucket, int[] entries) {
+    }
+
+    private final List<int[]> buckets;
+    private final int batchSize;
+    private final int accum;
+    private final long seed;
+
+    /**
+     * @param buckets   per bucket, the dataset entry indices in it (an image appears once per repeat)
+     * @param batchSize images per micro-batch
+     * @param accum     micro-batches per optimizer step
+     * @param seed      the run's seed
+     */
+    public EpochPlanner(List<int[]> buckets, int batchSize, int accum, long seed) {
+        if (batchSize < 1 || accum < 1) {
+            throw new IllegalArgumentException("batch size and accumulation must be positive");
+        }
+        List<int[]> copy = new ArrayList<>();
+        for (int[] b : buckets) {
+            copy.add(b.clone());
+        }
+        this.buckets = copy;
+        this.batchSize = batchSize;
+        this.accum = accum;
+        this.seed = seed;
+    }
+
+    /** Micro-batches per epoch: Σ over buckets of ⌈entries / batchSize⌉. */
+    public int microBatchesPerEpoch() {
+        int n = 0;
+        for (int[] b : buckets) {
+            n += (b.length + batchSize - 1) / batchSize;
+        }
+        return n;
+    }
+
+    /** Optimizer steps per epoch: ⌈micro-batches / accum⌉. */
+    public int stepsPerEpoch() {
+        return (microBatchesPerEpoch() + accum - 1) / accum;
+    }
+
+    /** Epochs needed for {@code maxSteps} optimizer steps. */
+    public int epochsFor(long maxSteps) {
+        return (int) ((maxSteps + stepsPerEpoch() - 1) / stepsPerEpoch());
+    }
+
+    /** Optimizer steps of a run limited by epochs ({@code --max_train_epochs}). */
+    public long stepsForEpochs(int epochs) {
+        return (long) epochs * stepsPerEpoch();
+    }
+
+    /** Whether the optimizer steps after micro-batch {@code index} (0-based within its epoch). */
+    public boolean syncsAfter(int index) {
+        return (index + 1) % accum == 0 || index == microBatchesPerEpoch() - 1;
+    }
+
+    /** The micro-batches of {@code epoch} (0-based) in training order. */
+    public List<MicroBatch> plan(int epoch) {
+        Rng rng = Rng.derive(seed, ORDER_KEY, epoch);
+        List<MicroBatch> batches = new ArrayList<>();
+        for (int b = 0; b < buckets.size(); b++) {
+            int[] entries = buckets.get(b).clone();
+            rng.shuffle(entries);
+            for (int from = 0; from < entries.length; from += batchSize) {
+                int to = Math.min(entries.length, from + batchSize);
+                batches.add(new MicroBatch(b, java.util.Arrays.copyOfRange(entries, from, to)));
+            }
+        }
+        rng.shuffle(batches);
+        return batches;
+    }
+
+    /** The generator for the per-draw choices of micro-batch {@code index} of {@code epoch}. */
+    public Rng drawRng(int epoch, int index) {
+        return Rng.derive(seed, DRAW_KEY, epoch, index);
+    }
+
+    /** kohya's flip rule: each image of a draw is flipped with probability ½. */
+    public static boolean[] flips(Rng rng, int n, boolean flipAug) {
+        boolean[] f = new boolean[n];
+        if (flipAug) {
+            for (int i = 0; i < n; i++) {
+                f[i] = rng.nextDouble() < 0.5;
+            }
+        }
+        return f;
+    }
+}

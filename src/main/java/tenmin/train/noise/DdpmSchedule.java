@@ -1,0 +1,114 @@
+package tenmin.train.noise;
+
+/**
+ * The DDPM training noise schedule of SDXL (trainer-spec §5.1): diffusers {@code DDPMScheduler(0.00085,
+ * 0.012, "scaled_linear", 1000)}, computed with PyTorch's float32 operations so that {@code alphas_cumprod}
+ * equals diffusers' values bit for bit (fixture {@code schedule.json}):
+ * <ul>
+ * <li>{@code torch.linspace(√0.00085, √0.012, 1000)} in float32 (see {@link #linspaceF32}), with fused
+ *     multiply-adds as ATen's compiled kernel has them;
+ * <li>β = that², α = 1 − β (float32);
+ * <li>{@code torch.cumprod} accumulates in double and rounds each prefix to float32.
+ * </ul>
+ */
+public final class DdpmSchedule {
+    /** SDXL's training timesteps. */
+    public static final int NUM_TRAIN_TIMESTEPS = 1000;
+    private final float[] alphasCumprod;
+
+    private DdpmSchedule(float[] alphasCumprod) {
+        this.alphasCumprod = alphasCumprod;
+    }
+
+    /** The SDXL schedule: scaled-linear betas from 0.00085 to 0.012 over 1000 steps. */
+    public static DdpmSchedule sdxl() {
+        return scaledLinear(0.00085, 0.012, NUM_TRAIN_TIMESTEPS);
+    }
+
+    /** betas = linspace(√betaStart, √betaEnd, n)² in float32. */
+    public static DdpmSchedule scaledLinear(double betaStart, double betaEnd, int n) {
+        float[] lin = linspaceF32((float) Math.sqrt(betaStart), (float) Math.sqrt(betaEnd), n);
+        float[] ac = new float[n];
+        double acc = 1.0;
+        for (int i = 0; i < n; i++) {
+            float beta = lin[i] * lin[i];
+            float alpha = 1f - beta;
+            acc *= alpha;
+            ac[i] = (float) acc;
+        }
+        return new DdpmSchedule(ac);
+    }
+
+    /**
+     * {@code torch.linspace(start, end, n, dtype=float32)} on the CPU: ATen fills blocks of two 8-lane vectors,
+     * each vector as {@code arange(base, step)} from a base computed at its first index (from {@code start} in
+     * the first half, from {@code end} in the second), and the remaining tail element by element.
+     */
+    static float[] linspaceF32(float start, float end, int n) {
+        float[] out = new float[n];
+        if (n == 1) {
+            out[0] = start;
+            return out;
+        }
+        final int lanes = 8;
+        float step = (end - start) / (float) (n - 1);
+        int halfway = n / 2;
+        int idx = 0;
+        while (idx + 2 * lanes <= n) {
+            for (int v = 0; v < 2; v++, idx += lanes) {
+                float base = linspaceAt(start, end, step, n, halfway, idx);
+                for (int j = 0; j < lanes; j++) {
+                    out[idx + j] = Math.fma((float) j, step, base);
+                }
+            }
+        }
+        for (; idx < n; idx++) {
+            out[idx] = linspaceAt(start, end, step, n, halfway, idx);
+        }
+        return out;
+    }
+
+    private static float linspaceAt(float start, float end, float step, int n, int halfway, int i) {
+        return i < halfway ? Math.fma(step, (float) i, start) : Math.fma(-step, (float) (n - i - 1), end);
+    }
+
+    /** ᾱ for every timestep (a copy). */
+    public float[] alphasCumprod() {
+        return alphasCumprod.clone();
+    }
+
+    /** ᾱ_t. */
+    public float alphaCumprod(int t) {
+        return alphasCumprod[t];
+    }
+
+    public int numTimesteps() {
+        return alphasCumprod.length;
+    }
+
+    /**
+     * diffusers {@code add_noise}: {@code x_t = √ᾱ_t·x0 + √(1−ᾱ_t)·noise} per sample, float32 as the reference
+     * computes it (both roots in float32, two products, one sum).
+     *
+     * @param x0        clean latents, (N, C, H, W) flattened
+     * @param noise     the noise, same layout
+     * @param timesteps one timestep per sample (N)
+     * @param out       destination, same layout (may be {@code x0} or {@code noise})
+     */
+    public void addNoiseInto(float[] out, float[] x0, float[] noise, int[] timesteps) {
+        int n = timesteps.length;
+        if (x0.length != noise.length || out.length != x0.length || x0.length % n != 0) {
+            throw new IllegalArgumentException("add_noise: sizes x0 " + x0.length + ", noise " + noise.length + ", out "
+                    + out.length + " for " + n + " samples");
+        }
+        int per = x0.length / n;
+        for (int b = 0; b < n; b++) {
+            float ac = alphasCumprod[timesteps[b]];
+            float a = (float) Math.sqrt(ac);
+            float s = (float) Math.sqrt(1f - ac);
+            for (int i = b * per; i < (b + 1) * per; i++) {
+                out[i] = a * x0[i] + s * noise[i];
+            }
+        }
+    }
+}

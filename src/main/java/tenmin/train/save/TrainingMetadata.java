@@ -1,0 +1,213 @@
+package tenmin.train.save;
+
+import java.time.Instant;
+import java.time.LocalDateTime;
+import java.time.ZoneId;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import tenmin.core.PyFormat;
+import tenmin.train.TrainConfig;
+import tenmin.train.data.Buckets;
+
+/**
+ * The {@code __metadata__} kohya sd-scripts writes into a LoRA (trainer-spec §9.3): the {@code ss_*} keys
+ * with values as Python's {@code str()} renders them (JSON-valued ones as JSON strings), the modelspec
+ * keys, in the reference's order. {@code sshs_model_hash} is added by {@link LoraFileWriter}.
+ */
+public final class TrainingMetadata {
+    private TrainingMetadata() {
+    }
+
+    /** One dataset folder as {@code ss_dataset_dirs} records it. */
+    public record DatasetDir(String name, int repeats, int imageCount) {
+    }
+
+    /**
+     * Facts of the run fixed before training.
+     *
+     * @param sessionId           random session id ({@code ss_session_id})
+     * @param startedAtSeconds    unix time the run started
+     * @param numTrainImages      images × repeats
+     * @param numBatchesPerEpoch  micro-batches per epoch
+     * @param numEpochs           epochs of the run
+     * @param maxTrainSteps       optimizer steps of the run
+     * @param dirs                the dataset folders
+     * @param tagFrequency        per folder, tag → count
+     * @param bucketInfoJson      {@link #bucketInfo} (null without buckets)
+     * @param sdModelName         base model file name
+     * @param sdModelHash         {@link ModelHashes#legacyModelHash}
+     * @param newSdModelHash      {@link ModelHashes#fileSha256}
+     * @param trainerVersion      what goes into {@code ss_sd_scripts_commit_hash} (tenmin's version)
+     * @param optimizerName       the optimizer's module.class name
+     */
+    public record Run(long sessionId, double startedAtSeconds, int numTrainImages, int numBatchesPerEpoch,
+                      int numEpochs, long maxTrainSteps, List<DatasetDir> dirs,
+                      Map<String, Map<String, Integer>> tagFrequency, String bucketInfoJson, String sdModelName,
+                      String sdModelHash, String newSdModelHash, String trainerVersion, String optimizerName) {
+    }
+
+    /**
+     * {@code ss_bucket_info}: {@code {"buckets": {"<index in the full bucket list>": {"resolution": [w, h],
+     * "count": n}}, "mean_img_ar_error": e}} listing only non-empty buckets.
+     */
+    public static String bucketInfo(List<Buckets.Reso> allBuckets, Map<Buckets.Reso, Integer> counts,
+                                    double meanImgArError) {
+        Map<String, Object> buckets = new LinkedHashMap<>();
+        for (int i = 0; i < allBuckets.size(); i++) {
+            Buckets.Reso r = allBuckets.get(i);
+            Integer n = counts.get(r);
+            if (n != null && n > 0) {
+                Map<String, Object> b = new LinkedHashMap<>();
+                b.put("resolution", List.of(r.width(), r.height()));
+                b.put("count", n);
+                buckets.put(Integer.toString(i), b);
+            }
+        }
+        Map<String, Object> info = new LinkedHashMap<>();
+        info.put("buckets", buckets);
+        info.put("mean_img_ar_error", meanImgArError);
+        return PyStr.json(info);
+    }
+
+    /**
+     * The metadata of one save.
+     *
+     * @param c               the run's config
+     * @param run             facts of the run
+     * @param finishedSeconds unix time of this save
+     * @param steps           global step of this save
+     * @param epoch           0-based epoch for step saves; the number of epochs for the final save
+     * @param zone            time zone of {@code modelspec.date} (the machine's, as the reference)
+     */
+    public static Map<String, String> build(TrainConfig c, Run run, double finishedSeconds, long steps, int epoch,
+                                            ZoneId zone) {
+        Map<String, Object> f = c.flags();
+        Map<String, String> m = new LinkedHashMap<>();
+        m.put("ss_session_id", Long.toString(run.sessionId()));
+        m.put("ss_training_started_at", PyFormat.repr(run.startedAtSeconds()));
+        m.put("ss_output_name", PyStr.str(c.paths().outputName()));
+        m.put("ss_learning_rate", PyStr.str(c.optim().learningRate()));
+        m.put("ss_text_encoder_lr", PyStr.str(f.get("text_encoder_lr")));
+        m.put("ss_unet_lr", PyStr.str(f.get("unet_lr")));
+        m.put("ss_num_train_images", Integer.toString(run.numTrainImages()));
+        m.put("ss_num_reg_images", "0");
+        m.put("ss_num_batches_per_epoch", Integer.toString(run.numBatchesPerEpoch()));
+        m.put("ss_num_epochs", Integer.toString(run.numEpochs()));
+        m.put("ss_gradient_checkpointing", PyStr.str(c.loop().gradientCheckpointing()));
+        m.put("ss_gradient_accumulation_steps", Integer.toString(c.loop().gradAccumSteps()));
+        m.put("ss_max_train_steps", Long.toString(run.maxTrainSteps()));
+        m.put("ss_lr_warmup_steps", intOrFloat(c.schedule().warmupSteps()));
+        m.put("ss_lr_scheduler", c.schedule().kind().flagName());
+        m.put("ss_network_module", c.network().module());
+        m.put("ss_network_dim", Integer.toString(c.network().dim()));
+        m.put("ss_network_alpha", PyStr.str(c.network().alpha()));
+        m.put("ss_network_dropout", PyStr.str(f.get("network_dropout") == null ? null : f.get("network_dropout")));
+        m.put("ss_mixed_precision", c.loop().mixedPrecision());
+        m.put("ss_full_fp16", "False");
+        m.put("ss_v2", "False");
+        m.put("ss_base_model_version", "sdxl_base_v1-0");
+        m.put("ss_clip_skip", PyStr.str(f.get("clip_skip")));
+        m.put("ss_max_token_length", "None");
+        m.put("ss_cache_latents", PyStr.str(c.data().cacheLatents()));
+        m.put("ss_seed", Long.toString(c.loop().seed()));
+        m.put("ss_lowram", PyStr.str(f.get("lowram")));
+        m.put("ss_noise_offset", PyStr.str(f.get("noise_offset")));
+        m.put("ss_multires_noise_iterations", PyStr.str(f.get("multires_noise_iterations")));
+        m.put("ss_multires_noise_discount", PyStr.str(c.loop().multiresDiscount()));
+        m.put("ss_adaptive_noise_scale", "None");
+        m.put("ss_zero_terminal_snr", "False");
+        m.put("ss_training_comment", PyStr.str(c.save().trainingComment()));
+        m.put("ss_sd_scripts_commit_hash", run.trainerVersion());
+        m.put("ss_optimizer", optimizerString(run.optimizerName(), c.optim().args()));
+        m.put("ss_max_grad_norm", PyStr.str(c.optim().maxGradNorm()));
+        m.put("ss_caption_dropout_rate", "0.0");
+        m.put("ss_caption_dropout_every_n_epochs", "0");
+        m.put("ss_caption_tag_dropout_rate", "0.0");
+        m.put("ss_face_crop_aug_range", "None");
+        m.put("ss_prior_loss_weight", PyStr.str(f.get("prior_loss_weight")));
+        m.put("ss_min_snr_gamma", "None");
+        m.put("ss_scale_weight_norms", "None");
+        m.put("ss_ip_noise_gamma", "None");
+        m.put("ss_debiased_estimation", "False");
+        m.put("ss_noise_offset_random_strength", "False");
+        m.put("ss_ip_noise_gamma_random_strength", "False");
+        m.put("ss_loss_type", "l2");
+        m.put("ss_huber_schedule", PyStr.str(f.get("huber_schedule")));
+        m.put("ss_huber_c", PyStr.str(f.get("huber_c")));
+        // the reference's "no --dataset_config" branch
+        m.put("ss_batch_size_per_device", Integer.toString(c.loop().trainBatchSize()));
+        m.put("ss_total_batch_size", Integer.toString(c.loop().trainBatchSize() * c.loop().gradAccumSteps()));
+        m.put("ss_resolution", "(" + c.data().width() + ", " + c.data().height() + ")");
+        m.put("ss_color_aug", "False");
+        m.put("ss_flip_aug", PyStr.str(c.data().flipAug()));
+        m.put("ss_random_crop", "False");
+        m.put("ss_shuffle_caption", PyStr.str(c.data().shuffleCaption()));
+        m.put("ss_enable_bucket", PyStr.str(c.data().enableBucket()));
+        m.put("ss_bucket_no_upscale", PyStr.str(c.data().bucketNoUpscale()));
+        m.put("ss_min_bucket_reso", Integer.toString(c.data().minBucketReso()));
+        m.put("ss_max_bucket_reso", Integer.toString(c.data().maxBucketReso()));
+        m.put("ss_keep_tokens", Integer.toString(c.data().keepTokens()));
+        Map<String, Object> dirs = new LinkedHashMap<>();
+        for (DatasetDir d : run.dirs()) {
+            Map<String, Object> one = new LinkedHashMap<>();
+            one.put("n_repeats", d.repeats());
+            one.put("img_count", d.imageCount());
+            dirs.put(d.name(), one);
+        }
+        m.put("ss_dataset_dirs", PyStr.json(dirs));
+        m.put("ss_reg_dataset_dirs", "{}");
+        m.put("ss_tag_frequency", PyStr.json(run.tagFrequency()));
+        m.put("ss_bucket_info", run.bucketInfoJson() == null ? "null" : run.bucketInfoJson());
+        if (!c.network().args().isEmpty()) {
+            Map<String, Object> netArgs = new LinkedHashMap<>(c.network().args());
+            if (f.get("network_dropout") != null) {
+                netArgs.put("dropout", f.get("network_dropout"));
+            }
+            m.put("ss_network_args", PyStr.json(netArgs));
+        }
+        m.put("ss_sd_model_name", run.sdModelName());
+        m.put("ss_sd_model_hash", run.sdModelHash());
+        m.put("ss_new_sd_model_hash", run.newSdModelHash());
+        m.put("ss_training_finished_at", PyFormat.repr(finishedSeconds));
+        m.put("ss_steps", Long.toString(steps));
+        m.put("ss_epoch", Integer.toString(epoch));
+        // modelspec (sai_model_spec.build_metadata for an SDXL LoRA)
+        m.put("modelspec.sai_model_spec", "1.0.0");
+        m.put("modelspec.architecture", "stable-diffusion-xl-v1-base/lora");
+        m.put("modelspec.implementation", "https://github.com/Stability-AI/generative-models");
+        Map<String, String> spec = c.save().modelspec();
+        String title = spec.containsKey("title") ? spec.get("title")
+                : c.paths().outputName() != null ? c.paths().outputName() : "LoRA@" + PyFormat.repr(run.startedAtSeconds());
+        m.put("modelspec.title", title);
+        for (String k : List.of("author", "description", "license", "tags")) {
+            if (spec.containsKey(k)) {
+                m.put("modelspec." + k, spec.get(k));
+            }
+        }
+        m.put("modelspec.resolution", c.data().width() + "x" + c.data().height());
+        LocalDateTime date = LocalDateTime.ofInstant(Instant.ofEpochSecond((long) run.startedAtSeconds()), zone);
+        m.put("modelspec.date", date.format(DateTimeFormatter.ISO_LOCAL_DATE_TIME));
+        m.put("modelspec.prediction_type", "epsilon");
+        return m;
+    }
+
+    /** kohya's {@code ss_optimizer}: {@code module.Class} plus {@code (k=v,...)} when optimizer args were given. */
+    static String optimizerString(String name, Map<String, Object> args) {
+        if (args.isEmpty()) {
+            return name;
+        }
+        List<String> parts = new ArrayList<>();
+        for (Map.Entry<String, Object> e : args.entrySet()) {
+            parts.add(e.getKey() + "=" + PyStr.str(e.getValue()));
+        }
+        return name + "(" + String.join(",", parts) + ")";
+    }
+
+    private static String intOrFloat(double v) {
+        return v == Math.rint(v) && v < 1e15 ? Long.toString((long) v) : PyFormat.repr(v);
+    }
+}

@@ -1,0 +1,95 @@
+package tenmin.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.time.ZoneOffset;
+import java.util.List;
+import java.util.Map;
+
+import org.junit.jupiter.api.Test;
+
+import tenmin.core.Reporter;
+import tenmin.train.TrainConfig;
+import tenmin.train.save.TrainingMetadata;
+
+/** The guide's run produces the ss_* values trainer-spec §9.3 lists for it. */
+class GuideMetadataTest {
+    @org.junit.jupiter.api.io.TempDir
+    java.nio.file.Path tmp;
+
+    private List<String> guide() throws java.io.IOException {
+        java.nio.file.Path model = java.nio.file.Files.writeString(tmp.resolve("pony.safetensors"), "x");
+        java.nio.file.Path data = java.nio.file.Files.createDirectories(tmp.resolve("training_dir"));
+        java.nio.file.Path prompts = java.nio.file.Files.writeString(data.resolve("p.txt"), "a cat\n");
+        return TrainArgsTest.guide(model, data, tmp.resolve("out"), prompts);
+    }
+
+
+    @Test
+    void guideRunMetadataMatchesTheSpecsValues() throws java.io.IOException {
+        TrainConfig c = TrainArgs.parse(guide(), Reporter.SILENT, () -> 77L);
+        TrainingMetadata.Run run = new TrainingMetadata.Run(123, 1729000000.5, 400, 50, 9, 80,
+                List.of(new TrainingMetadata.DatasetDir("10_ohwx", 10, 40)),
+                Map.of("10_ohwx", Map.of("ohwx", 40)), "{\"buckets\": {}, \"mean_img_ar_error\": 0.0}",
+                "ponyDiffusionV6XL.safetensors", "abcd1234", "ff".repeat(32), "tenmin-dev",
+                "library.optimizers.clybius.Compass");
+        Map<String, String> m = TrainingMetadata.build(c, run, 1729000600.25, 10, 1, ZoneOffset.UTC);
+        Map<String, String> expected = Map.ofEntries(
+                Map.entry("ss_learning_rate", "0.0003"), Map.entry("ss_text_encoder_lr", "0.0001"),
+                Map.entry("ss_unet_lr", "0.0003"), Map.entry("ss_num_reg_images", "0"),
+                Map.entry("ss_gradient_checkpointing", "True"), Map.entry("ss_gradient_accumulation_steps", "6"),
+                Map.entry("ss_max_train_steps", "80"), Map.entry("ss_lr_warmup_steps", "0"),
+                Map.entry("ss_lr_scheduler", "cosine"), Map.entry("ss_network_module", "lycoris.kohya"),
+                Map.entry("ss_network_dim", "8"), Map.entry("ss_network_alpha", "4.0"),
+                Map.entry("ss_network_dropout", "0.0"), Map.entry("ss_mixed_precision", "bf16"),
+                Map.entry("ss_full_fp16", "False"), Map.entry("ss_v2", "False"),
+                Map.entry("ss_base_model_version", "sdxl_base_v1-0"), Map.entry("ss_clip_skip", "None"),
+                Map.entry("ss_max_token_length", "None"), Map.entry("ss_cache_latents", "True"),
+                Map.entry("ss_seed", "77"), Map.entry("ss_lowram", "False"), Map.entry("ss_noise_offset", "None"),
+                Map.entry("ss_multires_noise_iterations", "12"), Map.entry("ss_multires_noise_discount", "0.4"),
+                Map.entry("ss_adaptive_noise_scale", "None"), Map.entry("ss_zero_terminal_snr", "False"),
+                Map.entry("ss_training_comment", "None"),
+                Map.entry("ss_optimizer", "library.optimizers.clybius.Compass"), Map.entry("ss_max_grad_norm", "1.0"),
+                Map.entry("ss_caption_dropout_rate", "0.0"), Map.entry("ss_caption_dropout_every_n_epochs", "0"),
+                Map.entry("ss_caption_tag_dropout_rate", "0.0"), Map.entry("ss_face_crop_aug_range", "None"),
+                Map.entry("ss_prior_loss_weight", "1.0"), Map.entry("ss_min_snr_gamma", "None"),
+                Map.entry("ss_scale_weight_norms", "None"), Map.entry("ss_ip_noise_gamma", "None"),
+                Map.entry("ss_debiased_estimation", "False"), Map.entry("ss_noise_offset_random_strength", "False"),
+                Map.entry("ss_ip_noise_gamma_random_strength", "False"), Map.entry("ss_loss_type", "l2"),
+                Map.entry("ss_huber_schedule", "snr"), Map.entry("ss_huber_c", "0.1"),
+                Map.entry("ss_batch_size_per_device", "8"), Map.entry("ss_total_batch_size", "48"),
+                Map.entry("ss_resolution", "(1024, 1024)"), Map.entry("ss_color_aug", "False"),
+                Map.entry("ss_flip_aug", "True"), Map.entry("ss_random_crop", "False"),
+                Map.entry("ss_shuffle_caption", "True"), Map.entry("ss_enable_bucket", "True"),
+                Map.entry("ss_bucket_no_upscale", "False"), Map.entry("ss_min_bucket_reso", "256"),
+                Map.entry("ss_max_bucket_reso", "2048"), Map.entry("ss_keep_tokens", "0"),
+                Map.entry("ss_reg_dataset_dirs", "{}"),
+                Map.entry("ss_dataset_dirs", "{\"10_ohwx\": {\"n_repeats\": 10, \"img_count\": 40}}"),
+                Map.entry("ss_tag_frequency", "{\"10_ohwx\": {\"ohwx\": 40}}"),
+                Map.entry("ss_sd_model_name", "ponyDiffusionV6XL.safetensors"),
+                Map.entry("ss_training_started_at", "1729000000.5"), Map.entry("ss_training_finished_at", "1729000600.25"),
+                Map.entry("ss_steps", "10"), Map.entry("ss_epoch", "1"), Map.entry("ss_session_id", "123"),
+                Map.entry("ss_output_name", "yifftoolkit-schnell"),
+                Map.entry("modelspec.sai_model_spec", "1.0.0"),
+                Map.entry("modelspec.architecture", "stable-diffusion-xl-v1-base/lora"),
+                Map.entry("modelspec.implementation", "https://github.com/Stability-AI/generative-models"),
+                Map.entry("modelspec.resolution", "1024x1024"), Map.entry("modelspec.prediction_type", "epsilon"),
+                Map.entry("modelspec.title", "yifftoolkit-schnell"), Map.entry("modelspec.date", "2024-10-15T13:46:40"));
+        for (Map.Entry<String, String> e : expected.entrySet()) {
+            assertEquals(e.getValue(), m.get(e.getKey()), e.getKey());
+        }
+        assertEquals("{\"preset\": \"full\", \"conv_dim\": \"256\", \"conv_alpha\": \"4\", \"rank_dropout\": \"0\","
+                + " \"module_dropout\": \"0\", \"use_tucker\": \"False\", \"use_scalar\": \"False\","
+                + " \"rank_dropout_scale\": \"False\", \"algo\": \"locon\", \"dora_wd\": \"False\","
+                + " \"train_norm\": \"False\", \"dropout\": 0.0}", m.get("ss_network_args"));
+        assertTrue(m.keySet().stream().allMatch(k -> k.startsWith("ss_") || k.startsWith("modelspec.")));
+        // optimizer args are appended as kohya formats them
+        List<String> a = new java.util.ArrayList<>(TrainArgsTest.guide(tmp.resolve("pony.safetensors"),
+                tmp.resolve("training_dir"), tmp.resolve("out"), tmp.resolve("training_dir/p.txt")));
+        a.addAll(List.of("--optimizer_args", "weight_decay=0.05", "betas=(0.9,0.99)"));
+        Map<String, String> m2 = TrainingMetadata.build(TrainArgs.parse(a, Reporter.SILENT, () -> 1L), run, 0, 1, 0,
+                ZoneOffset.UTC);
+        assertEquals("library.optimizers.clybius.Compass(weight_decay=0.05,betas=(0.9, 0.99))", m2.get("ss_optimizer"));
+    }
+}

@@ -1,0 +1,260 @@
+package tenmin.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import tenmin.core.InputException;
+import tenmin.core.Reporter;
+import tenmin.testing.Cli;
+import tenmin.testing.LogLines;
+import tenmin.train.TrainConfig;
+import tenmin.train.schedule.LrSchedule;
+
+class TrainArgsTest {
+    @TempDir
+    Path tmp;
+    Path model;
+    Path data;
+    Path out;
+    Path prompts;
+
+
+    @BeforeEach
+    void files() throws IOException {
+        model = Files.writeString(tmp.resolve("pony.safetensors"), "x");
+        data = Files.createDirectories(tmp.resolve("training_dir"));
+        out = tmp.resolve("output_dir");
+        prompts = Files.writeString(data.resolve("sample-prompts.txt"), "a cat --w 1024 --h 1024\n");
+    }
+
+    /** The guide's complete command line for the files of this test. */
+    List<String> guide() {
+        return guide(model, data, out, prompts);
+    }
+
+    /** The guide's complete command line, paths replaced. */
+    static List<String> guide(Path model, Path data, Path out, Path prompts) {
+        return new ArrayList<>(List.of(
+                "--pretrained_model_name_or_path=" + model, "--train_data_dir=" + data, "--resolution=1024,1024",
+                "--output_dir=" + out, "--output_name=yifftoolkit-schnell", "--enable_bucket", "--min_bucket_reso=256",
+                "--max_bucket_reso=2048", "--network_alpha=4", "--save_model_as=safetensors",
+                "--network_module=lycoris.kohya", "--network_args", "preset=full", "conv_dim=256", "conv_alpha=4",
+                "rank_dropout=0", "module_dropout=0", "use_tucker=False", "use_scalar=False", "rank_dropout_scale=False",
+                "algo=locon", "dora_wd=False", "train_norm=False", "--network_dropout=0", "--lr_scheduler=cosine",
+                "--lr_scheduler_args=num_cycles=0.375", "--learning_rate=0.0003", "--unet_lr=0.0003",
+                "--text_encoder_lr=0.0001", "--network_dim=8", "--no_half_vae", "--flip_aug", "--save_every_n_steps=1",
+                "--mixed_precision=bf16", "--save_precision=fp16", "--cache_latents", "--cache_latents_to_disk",
+                "--optimizer_type=ClybW", "--max_grad_norm=1", "--max_data_loader_n_workers=8",
+                "--bucket_reso_steps=32", "--multires_noise_iterations=12", "--multires_noise_discount=0.4",
+                "--log_prefix=xl-locon", "--log_with=tensorboard", "--logging_dir=" + out.resolve("logs"),
+                "--gradient_accumulation_steps=6", "--gradient_checkpointing", "--train_batch_size=8",
+                "--dataset_repeats=1", "--shuffle_caption", "--max_train_steps=80", "--sdpa",
+                "--caption_extension=.txt", "--sample_prompts=" + prompts, "--sample_sampler=euler_a",
+                "--sample_every_n_steps=10"));
+    }
+
+    TrainConfig parse(List<String> argv, Reporter r) {
+        return TrainArgs.parse(argv, r, () -> 1234L);
+    }
+
+    @Test
+    void acceptsTheGuidesCommandLine() {
+        LogLines log = new LogLines();
+        TrainConfig c = parse(guide(), log);
+        assertEquals(model, c.paths().pretrainedModel());
+        assertEquals("yifftoolkit-schnell", c.paths().outputName());
+        assertEquals(1024, c.data().width());
+        assertEquals(32, c.data().bucketResoSteps());
+        assertEquals(2048, c.data().maxBucketReso());
+        assertTrue(c.data().enableBucket() && c.data().flipAug() && c.data().shuffleCaption());
+        assertTrue(c.data().cacheLatents() && c.data().cacheLatentsToDisk());
+        assertEquals(".txt", c.data().captionExtension());
+        assertEquals(8, c.network().dim());
+        assertEquals(4.0, c.network().alpha());
+        assertEquals(256, c.network().convDim());
+        assertEquals(4.0, c.network().convAlpha());
+        assertEquals("full", c.network().preset());
+        assertEquals(11, c.network().args().size());
+        assertEquals("ClybW", c.optim().type());
+        assertEquals(3e-4, c.optim().unetLr());
+        assertEquals(1e-4, c.optim().textEncoderLr());
+        assertEquals(1.0, c.optim().maxGradNorm());
+        assertEquals(LrSchedule.Kind.COSINE, c.schedule().kind());
+        assertEquals(0.375, c.schedule().numCycles());
+        assertEquals(8, c.loop().trainBatchSize());
+        assertEquals(6, c.loop().gradAccumSteps());
+        assertEquals(80, c.loop().maxTrainSteps());
+        assertEquals(12, c.loop().multiresIterations());
+        assertEquals(0.4, c.loop().multiresDiscount());
+        assertEquals("bf16", c.loop().mixedPrecision());
+        assertEquals(1234L, c.loop().seed());
+        assertFalse(c.loop().seedGiven());
+        assertEquals("fp16", c.save().precision());
+        assertEquals(1, c.save().everyNSteps());
+        assertTrue(c.log().tensorboard());
+        assertEquals("xl-locon", c.log().logPrefix());
+        assertEquals(10, c.sample().everyNSteps());
+        assertEquals(prompts, c.sample().prompts());
+        // sdpa, max_data_loader_n_workers, dataset_repeats, rank_dropout_scale: one warning each
+        for (String flag : List.of("--sdpa", "--max_data_loader_n_workers", "--dataset_repeats", "rank_dropout_scale")) {
+            assertEquals(1, log.count("WARNING", flag), flag);
+        }
+        assertEquals(4, log.count("WARNING", ""), log.lines().toString());
+    }
+
+    @Test
+    void configFileSectionsAreFlattenedAndCommandLineWins() throws IOException {
+        Path toml = Files.writeString(tmp.resolve("recipe.toml"), """
+                [model_arguments]
+                pretrained_model_name_or_path = '%s'
+                [dataset_arguments]
+                train_data_dir = '%s'
+                resolution = "1024,1024"
+                shuffle_caption = true
+                [training_arguments]
+                output_dir = '%s'
+                learning_rate = 3e-4
+                max_train_steps = 80
+                network_args = ["preset=full", "conv_dim=256"]
+                lr_scheduler = "cosine"
+                lr_scheduler_args = "num_cycles=0.375"
+                optimizer_args = ["weight_decay=0.05", "betas=(0.9,0.99)"]
+                optimizer_type = "ClybW"
+                """.formatted(model, data, out));
+        TrainConfig c = parse(List.of("--config_file", toml.toString(), "--max_train_steps=40"), Reporter.SILENT);
+        assertEquals(40, c.loop().maxTrainSteps());
+        assertEquals(3e-4, c.optim().learningRate());
+        assertTrue(c.data().shuffleCaption());
+        assertEquals(256, c.network().convDim());
+        assertEquals(0.375, c.schedule().numCycles());
+        assertEquals(0.05, c.optim().args().get("weight_decay"));
+        assertEquals(List.of(0.9, 0.99), c.optim().args().get("betas"));
+        // without the extension, as kohya allows
+        String noExt = toml.toString().substring(0, toml.toString().length() - 5);
+        assertEquals(80, parse(List.of("--config_file=" + noExt), Reporter.SILENT).loop().maxTrainSteps());
+    }
+
+    @Test
+    void unknownFlagsAndKeysAreErrorsNamingThem() throws IOException {
+        List<String> a = guide();
+        a.add("--max_train_step=3");
+        InputException e = assertThrows(InputException.class, () -> parse(a, Reporter.SILENT));
+        assertTrue(e.getMessage().contains("--max_train_step") && e.getMessage().contains("did you mean --max_train_steps"),
+                e.getMessage());
+        Path toml = Files.writeString(tmp.resolve("bad.toml"), "[x]\nlearning_rat = 1e-4\n");
+        InputException k = assertThrows(InputException.class,
+                () -> parse(List.of("--config_file=" + toml), Reporter.SILENT));
+        assertTrue(k.getMessage().contains("bad.toml") && k.getMessage().contains("learning_rat"), k.getMessage());
+        Path typed = Files.writeString(tmp.resolve("typed.toml"), "max_train_steps = \"eighty\"\n");
+        assertThrows(InputException.class, () -> parse(List.of("--config_file=" + typed), Reporter.SILENT));
+        assertThrows(InputException.class, () -> parse(List.of("positional"), Reporter.SILENT));
+        assertThrows(InputException.class, () -> parse(List.of("--max_train_steps=abc"), Reporter.SILENT));
+        assertThrows(InputException.class, () -> parse(List.of("--flip_aug=yes"), Reporter.SILENT));
+        List<String> net = guide();
+        net.addAll(List.of("--network_args", "preset=full", "frobnicate=1"));
+        InputException n = assertThrows(InputException.class, () -> parse(net, Reporter.SILENT));
+        assertTrue(n.getMessage().contains("frobnicate"), n.getMessage());
+    }
+
+    @Test
+    void contradictionsAndUnsupportedValuesFail() {
+        List<List<String>> bad = List.of(
+                List.of("--network_train_unet_only", "--network_train_text_encoder_only"),
+                List.of("--noise_offset=0.05"),                       // with multires from the guide
+                List.of("--lr_scheduler=constant", "--lr_warmup_steps=10"),
+                List.of("--min_bucket_reso=4096"),
+                List.of("--min_timestep=500", "--max_timestep=100"),
+                List.of("--min_snr_gamma=5"),
+                List.of("--v_parameterization"),
+                List.of("--network_module=networks.lora"),
+                List.of("--optimizer_type=Prodigy"),
+                List.of("--optimizer_args", "frobnicate=1"),
+                List.of("--lr_scheduler_args", "power=2"),
+                List.of("--network_args", "use_tucker=0"),
+                List.of("--network_args", "module_dropout=0.1"),
+                List.of("--save_model_as=ckpt"),
+                List.of("--log_with=wandb"),
+                List.of("--bucket_reso_steps=36"),
+                List.of("--save_precision=fp8"));
+        for (List<String> extra : bad) {
+            List<String> a = guide();
+            a.addAll(extra);
+            assertThrows(InputException.class, () -> parse(a, Reporter.SILENT), extra.toString());
+        }
+        // neutral values of unimplemented features are fine
+        List<String> ok = guide();
+        ok.addAll(List.of("--min_snr_gamma=0", "--caption_dropout_rate=0.0", "--network_dropout=0"));
+        parse(ok, Reporter.SILENT);
+        // model without data
+        assertThrows(InputException.class, () -> parse(List.of("--pretrained_model_name_or_path=" + model), Reporter.SILENT));
+        // missing model file
+        assertThrows(InputException.class, () -> parse(List.of("--pretrained_model_name_or_path=" + tmp.resolve("no"),
+                "--train_data_dir=" + data, "--output_dir=" + out), Reporter.SILENT));
+    }
+
+    @Test
+    void defaultsAndDemo() {
+        TrainConfig c = parse(List.of("--seed=7"), Reporter.SILENT);
+        assertTrue(c.demo());
+        assertEquals(7, c.loop().seed());
+        assertTrue(c.loop().seedGiven());
+        assertEquals("AdamW", c.optim().type());
+        assertEquals(2e-6, c.optim().learningRate());
+        assertEquals(c.optim().learningRate(), c.optim().unetLr());
+        assertEquals(LrSchedule.Kind.CONSTANT, c.schedule().kind());
+        assertEquals(".caption", c.data().captionExtension());
+        assertEquals(1600, c.loop().maxTrainSteps());
+        assertEquals("float", c.save().precision());
+        Map<String, Object> flags = c.flags();
+        assertEquals(7L, flags.get("seed"));
+        // a switch given twice and a value given twice: the last wins (argparse)
+        assertEquals(20, parse(List.of("--max_train_steps", "10", "--max_train_steps", "20"), Reporter.SILENT)
+                .loop().maxTrainSteps());
+        // warm-up as a fraction of the run
+        TrainConfig w = parse(List.of("--lr_scheduler=cosine", "--lr_warmup_steps=0.1"), Reporter.SILENT);
+        assertEquals(8, w.schedule().warmupFor(80));
+    }
+
+    @Test
+    void commandValidatesThenFailsHonestly() throws IOException {
+        Path cat = Files.createDirectories(data.resolve("10_ohwx cat"));
+        for (int i = 0; i < 3; i++) {
+            javax.imageio.ImageIO.write(new java.awt.image.BufferedImage(96, 64, java.awt.image.BufferedImage.TYPE_INT_RGB),
+                    "png", cat.resolve("img" + i + ".png").toFile());
+        }
+        String before = Cli.sha256(cat.resolve("img0.png"));
+        List<String> a = new ArrayList<>(List.of("train"));
+        a.addAll(guide());
+        Cli.Run run = Cli.run(a.toArray(String[]::new));
+        assertEquals(1, run.exit(), run.toString());
+        assertTrue(run.err().contains("training loop not yet available"), run.toString());
+        // 3 images x 10 repeats = 30 entries in one bucket -> 4 micro-batches of 8 -> 1 step per epoch -> 80 epochs
+        assertTrue(run.err().contains("3 images in 1 folders, 30 with repeats; 1 buckets used; 4 micro-batches per"
+                + " epoch, 1 optimizer steps per epoch, 80 epochs for 80 steps"), run.toString());
+        assertTrue(run.err().contains("1 sample prompts"), run.toString());
+        assertFalse(Files.exists(out), "nothing may be written");
+        assertEquals(before, Cli.sha256(cat.resolve("img0.png")));
+        assertEquals(List.of("10_ohwx cat", "sample-prompts.txt"), Cli.listing(data));
+
+        Cli.Run bad = Cli.run("train", "--frobnicate");
+        assertEquals(2, bad.exit(), bad.toString());
+        assertTrue(bad.err().contains("unknown flag --frobnicate") && bad.err().lines().count() == 1, bad.toString());
+
+        Cli.Run help = Cli.run("train", "--help");
+        assertEquals(0, help.exit(), help.toString());
+        assertTrue(help.out().contains("--optimizer_type") && help.out().contains("Exit codes"), help.toString());
+    }
+}

@@ -1,0 +1,185 @@
+package tenmin.train.data;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+import javax.imageio.ImageIO;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import tenmin.core.InputException;
+import tenmin.core.Reporter;
+import tenmin.testing.LogLines;
+import tenmin.train.Rng;
+
+class DatasetTest {
+    @TempDir
+    Path root;
+
+
+    private static void png(Path p, int w, int h) throws IOException {
+        ImageIO.write(new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB), "png", p.toFile());
+    }
+
+    @Test
+    void scansKohyaLayoutWithCaptionsAndFallbacks() throws IOException {
+        Path cat = Files.createDirectories(root.resolve("10_ohwx cat"));
+        Path dog = Files.createDirectories(root.resolve("2_dog"));
+        Files.createDirectories(root.resolve("misc"));                   // no repeats: warned, skipped
+        png(root.resolve("loose.png"), 8, 8);                            // files at the top level are ignored
+        png(cat.resolve("b.png"), 64, 32);
+        png(cat.resolve("a.PNG"), 32, 64);
+        png(cat.resolve("c_1_2_3_4.png"), 16, 16);                      // face-crop caption name: c.txt
+        Files.writeString(cat.resolve("b.txt"), "  first line, tags \nsecond line\n");
+        Files.writeString(cat.resolve("c.txt"), "face crop caption");
+        Files.writeString(cat.resolve("notes.txt"), "not an image");
+        Files.write(cat.resolve("broken.jpg"), new byte[] {1, 2, 3});    // broken: warned, skipped
+        png(dog.resolve("d.png"), 40, 40);
+        Files.write(dog.resolve("d.txt"), new byte[] {(byte) 0xC3, (byte) 0x28}); // invalid UTF-8: image skipped
+        png(dog.resolve("e.png"), 40, 40);
+
+        LogLines log = new LogLines();
+        DreamBoothDataset ds = DreamBoothDataset.scan(root, ".txt", false, log);
+        assertEquals(List.of("10_ohwx cat", "2_dog"), ds.subsets().stream().map(DreamBoothDataset.Subset::dirName).toList());
+        List<String> names = ds.items().stream().map(i -> i.image().getFileName().toString()).toList();
+        assertEquals(List.of("a.PNG", "b.png", "c_1_2_3_4.png", "e.png"), names);
+        assertEquals("ohwx cat", ds.items().get(0).caption());          // class-token fallback
+        assertEquals("first line, tags", ds.items().get(1).caption());
+        assertEquals("face crop caption", ds.items().get(2).caption());
+        assertEquals("dog", ds.items().get(3).caption());
+        assertEquals(32, ds.items().get(0).width());
+        assertEquals(64, ds.items().get(0).height());
+        assertEquals(3 * 10 + 1 * 2, ds.numTrainImages());
+        String all = String.join("\n", log.lines());
+        assertTrue(all.contains("misc") && all.contains("broken.jpg") && all.contains("d.txt"), all);
+
+        InputException strict = assertThrows(InputException.class, () -> DreamBoothDataset.scan(root, ".txt", true, Reporter.SILENT));
+        assertTrue(strict.getMessage().contains("--strict"), strict.getMessage());
+        assertThrows(InputException.class, () -> DreamBoothDataset.scan(root.resolve("misc"), ".txt", false, Reporter.SILENT));
+    }
+
+    @Test
+    void bucketPlanRepeatsEntriesAndCountsLikeKohya() throws IOException {
+        Path a = Files.createDirectories(root.resolve("3_a"));
+        Path b = Files.createDirectories(root.resolve("1_b"));
+        png(a.resolve("wide.png"), 200, 100);   // AR 2
+        png(a.resolve("square.png"), 64, 64);
+        png(b.resolve("square2.png"), 100, 100);
+        DreamBoothDataset ds = DreamBoothDataset.scan(root, ".txt", false, Reporter.SILENT);
+        BucketPlan plan = BucketPlan.of(ds, 1024, 1024, true, 256, 2048, 32, false);
+        assertEquals(81, plan.buckets().size());
+        Map<Buckets.Reso, Integer> counts = plan.counts();
+        assertEquals(1 + 3, counts.get(new Buckets.Reso(1024, 1024)));   // square2 once, square three times
+        assertEquals(3, counts.get(new Buckets.Reso(1440, 704)));       // wide three times
+        // |1440/704 - 2| over three images
+        assertEquals(Math.abs(1440.0 / 704 - 2) / 3, plan.meanArError(), 1e-12);
+        assertEquals(2, plan.nonEmptyEntries().size());
+        BucketPlan single = BucketPlan.of(ds, 512, 512, false, 256, 2048, 64, false);
+        assertEquals(List.of(new Buckets.Reso(512, 512)), single.buckets());
+        assertEquals(7, single.entries().get(0).length);
+    }
+
+    @Test
+    void globMatchesListedExtensionsInEitherCaseSortedOnce() throws IOException {
+        Path d = Files.createDirectories(root.resolve("1_x"));
+        for (String n : List.of("b.JPG", "a.jpeg", "c.Png", "d.webp", "e.bmp", "f.gif", "g.txt")) {
+            Files.write(d.resolve(n), new byte[0]);
+        }
+        List<String> got = DreamBoothDataset.globImages(d).stream().map(p -> p.getFileName().toString()).toList();
+        assertEquals(List.of("a.jpeg", "b.JPG", "d.webp", "e.bmp"), got); // "c.Png": mixed case is not globbed
+    }
+
+    @Test
+    void captionShufflingKeepsLeadingTokensAndAllTags() {
+        Rng rng = new Rng(1);
+        String cap = "ohwx, red hat,  smiling ,, outdoors";
+        Set<String> seen = new HashSet<>();
+        for (int i = 0; i < 50; i++) {
+            String s = Captions.process(cap, null, null, true, 1, ",", rng);
+            assertTrue(s.startsWith("ohwx, "), s);
+            List<String> parts = new ArrayList<>(List.of(s.split(", ", -1)));
+            java.util.Collections.sort(parts);
+            assertEquals(List.of("", "ohwx", "outdoors", "red hat", "smiling"), parts);
+            seen.add(s);
+        }
+        assertTrue(seen.size() > 5, "shuffles vary: " + seen);
+        assertEquals("pre a, b post", Captions.process("a, b", "pre", "post", false, 0, ",", rng));
+        assertEquals(Map.of("a", 2, "b c", 1), Captions.tagFrequency(List.of("A, b c", " a ,")));
+    }
+
+    @Test
+    void epochPlanCoversEveryEntryInSingleBucketBatches() {
+        List<int[]> buckets = List.of(new int[] {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, new int[] {11, 12, 13}, new int[] {14});
+        EpochPlanner p = new EpochPlanner(buckets, 4, 2, 42);
+        // ceil(11/4) + ceil(3/4) + ceil(1/4) = 3 + 1 + 1 = 5 micro-batches; ceil(5/2) = 3 optimizer steps
+        assertEquals(5, p.microBatchesPerEpoch());
+        assertEquals(3, p.stepsPerEpoch());
+        assertEquals(27, p.epochsFor(80));
+        assertEquals(30, p.stepsForEpochs(10));
+        assertTrue(p.syncsAfter(1) && p.syncsAfter(3) && p.syncsAfter(4));
+        assertTrue(!p.syncsAfter(0) && !p.syncsAfter(2));
+        for (int epoch = 0; epoch < 3; epoch++) {
+            List<EpochPlanner.MicroBatch> plan = p.plan(epoch);
+            assertEquals(5, plan.size());
+            Set<Integer> seen = new HashSet<>();
+            for (EpochPlanner.MicroBatch mb : plan) {
+                assertTrue(mb.entries().length <= 4);
+                for (int e : mb.entries()) {
+                    assertTrue(seen.add(e));
+                    int finalE = e;
+                    assertTrue(java.util.Arrays.stream(buckets.get(mb.bucket())).anyMatch(x -> x == finalE));
+                }
+            }
+            assertEquals(15, seen.size());
+        }
+        // reproducible from the seed, different between epochs and seeds
+        assertEquals(render(p.plan(1)), render(new EpochPlanner(buckets, 4, 2, 42).plan(1)));
+        assertNotEquals(render(p.plan(1)), render(p.plan(2)));
+        assertNotEquals(render(p.plan(1)), render(new EpochPlanner(buckets, 4, 2, 43).plan(1)));
+        // per-draw generator: recomputable
+        assertArrayEquals(p.drawRng(3, 7).state(), new EpochPlanner(buckets, 4, 2, 42).drawRng(3, 7).state());
+        boolean[] f = EpochPlanner.flips(p.drawRng(0, 0), 1000, true);
+        int n = 0;
+        for (boolean b : f) {
+            n += b ? 1 : 0;
+        }
+        assertEquals(500, n, 60);
+        assertArrayEquals(new boolean[3], EpochPlanner.flips(p.drawRng(0, 0), 3, false));
+    }
+
+    private static String render(List<EpochPlanner.MicroBatch> plan) {
+        StringBuilder sb = new StringBuilder();
+        for (EpochPlanner.MicroBatch mb : plan) {
+            sb.append(mb.bucket()).append(java.util.Arrays.toString(mb.entries()));
+        }
+        return sb.toString();
+    }
+
+    @Test
+    void rngStateRestoresBitForBit() {
+        Rng a = new Rng(99);
+        for (int i = 0; i < 5; i++) {
+            a.nextGaussian();
+        }
+        long[] s = a.state();
+        Rng b = Rng.fromState(s);
+        for (int i = 0; i < 100; i++) {
+            assertEquals(Double.doubleToRawLongBits(a.nextGaussian()), Double.doubleToRawLongBits(b.nextGaussian()));
+            assertEquals(a.nextLong(), b.nextLong());
+        }
+    }
+}
