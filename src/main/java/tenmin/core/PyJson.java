@@ -17,7 +17,7 @@ public final class PyJson {
     }
 
     /**
-     * Serialises maps (insertion order kept), lists, strings, numbers, booleans and null. A
+     * Serialises maps (insertion order kept), lists, int/long arrays, strings, numbers, booleans and null. A
      * {@link Double} or {@link Float} is a Python float; other {@link Number}s are Python ints.
      */
     public static String dumps(Object value) {
@@ -29,11 +29,25 @@ public final class PyJson {
     private static void append(StringBuilder sb, Object v) {
         switch (v) {
             case null -> sb.append("null");
-            case String s -> appendString(sb, s);
+            case String s -> appendString(sb, s, true);
             case Boolean b -> sb.append(b ? "true" : "false");
             case Double d -> sb.append(floatText(d));
             case Float f -> sb.append(floatText(f.doubleValue()));
             case Number n -> sb.append(n.toString());
+            case int[] a -> {
+                sb.append('[');
+                for (int i = 0; i < a.length; i++) {
+                    sb.append(i == 0 ? "" : ", ").append(a[i]);
+                }
+                sb.append(']');
+            }
+            case long[] a -> {
+                sb.append('[');
+                for (int i = 0; i < a.length; i++) {
+                    sb.append(i == 0 ? "" : ", ").append(a[i]);
+                }
+                sb.append(']');
+            }
             case Map<?, ?> m -> {
                 sb.append('{');
                 boolean first = true;
@@ -42,7 +56,7 @@ public final class PyJson {
                         sb.append(", ");
                     }
                     first = false;
-                    appendString(sb, String.valueOf(e.getKey()));
+                    appendString(sb, String.valueOf(e.getKey()), true);
                     sb.append(": ");
                     append(sb, e.getValue());
                 }
@@ -73,7 +87,12 @@ public final class PyJson {
         return PyFormat.repr(d);
     }
 
-    private static void appendString(StringBuilder sb, String s) {
+    /**
+     * A JSON string literal: quote, backslash, {@code \\n \\r \\t \\b \\f} escaped, other control
+     * characters as a lowercase {@code \\u00xx}; with {@code ensureAscii} (Python's default) every character
+     * outside space..~ as {@code \\uXXXX}, without it (serde_json, the safetensors header writer) raw.
+     */
+    public static void appendString(StringBuilder sb, String s, boolean ensureAscii) {
         sb.append('"');
         for (int i = 0; i < s.length(); i++) {
             char c = s.charAt(i);
@@ -86,7 +105,7 @@ public final class PyJson {
                 case '\b' -> sb.append("\\b");
                 case '\f' -> sb.append("\\f");
                 default -> {
-                    if (c < 0x20 || c > 0x7e) {
+                    if (c < 0x20 || (ensureAscii && c > 0x7e)) {
                         sb.append(String.format("\\u%04x", (int) c));
                     } else {
                         sb.append(c);

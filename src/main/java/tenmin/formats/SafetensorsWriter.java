@@ -17,6 +17,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
+import tenmin.core.PyJson;
+
 /**
  * Writes safetensors files laid out byte for byte as the reference writer does: tensors sorted by dtype
  * (descending, in {@link StDType} order) then by name (UTF-8 bytes ascending), packed without gaps;
@@ -231,29 +233,9 @@ public final class SafetensorsWriter {
         }
     }
 
-    /** serde_json escaping: quote, backslash, \n \r \t \b \f, other controls as a lowercase backslash-u00xx escape. */
+    /** serde_json escaping: quote, backslash, \\n \\r \\t \\b \\f, other controls as a lowercase backslash-u00xx escape. */
     static void appendJsonString(StringBuilder sb, String s) {
-        sb.append('"');
-        for (int i = 0; i < s.length(); i++) {
-            char c = s.charAt(i);
-            switch (c) {
-                case '"' -> sb.append("\\\"");
-                case '\\' -> sb.append("\\\\");
-                case '\n' -> sb.append("\\n");
-                case '\r' -> sb.append("\\r");
-                case '\t' -> sb.append("\\t");
-                case '\b' -> sb.append("\\b");
-                case '\f' -> sb.append("\\f");
-                default -> {
-                    if (c < 0x20) {
-                        sb.append(String.format("\\u%04x", (int) c));
-                    } else {
-                        sb.append(c);
-                    }
-                }
-            }
-        }
-        sb.append('"');
+        PyJson.appendString(sb, s, false);
     }
 
     private static final class CountingStream extends OutputStream {

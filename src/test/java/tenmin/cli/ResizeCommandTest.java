@@ -210,7 +210,7 @@ class ResizeCommandTest {
                 .addFloats("lora_unet_time_embed_0.lora_up.weight", StDType.F16, new long[] {16, 2}, new float[32])
                 .addFloats("lora_unet_time_embed_0.alpha", StDType.F16, new long[0], new float[] {1});
         writeLora(lora, Map.of(), tucker);
-        fails("module lora_unet_time_embed_0 is a Tucker-decomposed LoCon (lora_unet_time_embed_0.lora_mid.weight)",
+        fails("module lora_unet_time_embed_0: Tucker LoCon (lora_mid.weight) is not supported",
                 args(ckpt.toString(), lora.toString()));
 
         SafetensorsWriter wrongShape = new SafetensorsWriter()
@@ -244,7 +244,7 @@ class ResizeCommandTest {
         assertTrue(r.err().contains("output folder is a file"), r.err());
         Files.delete(file);
         // the checkpoint given as the LoRA and vice versa
-        fails("Target layer not found for LoRA", args(lora.toString(), ckpt.toString()));
+        fails("not a LoRA file", args(lora.toString(), ckpt.toString()));
     }
 
     @Test

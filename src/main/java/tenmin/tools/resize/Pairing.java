@@ -12,6 +12,8 @@ import tenmin.core.InputException;
 import tenmin.core.Reporter;
 import tenmin.formats.SafetensorsFile;
 import tenmin.formats.TensorInfo;
+import tenmin.lora.LoraFile;
+import tenmin.lora.LoraModule;
 import tenmin.lora.SdxlKeyMap;
 import tenmin.lora.SdxlKeyMap.Target;
 
@@ -27,8 +29,6 @@ import tenmin.lora.SdxlKeyMap.Target;
  */
 final class Pairing {
     static final String TE2_IN_PROJ = "attn.in_proj_weight";
-    private static final List<String> STRIPPED_SUFFIXES = List.of(".alpha", ".lora_down.weight", ".lora_up.weight",
-            ".dora_scale");
 
     private Pairing() {
     }
@@ -82,16 +82,18 @@ final class Pairing {
     /**
      * Pairs and validates. Logs {@code No LoRA layer for ...} (INFO) for checkpoint weights the LoRA does
      * not train. Throws the reference's {@code Target layer not found for LoRA <name>} for a LoRA module
-     * the checkpoint has no weight for, and a one-line error for malformed modules.
+     * the checkpoint has no weight for (or that has no alpha, which the reference requires), and a
+     * one-line error for modules resize cannot handle (Tucker, LoHa, LoKr, inconsistent shapes).
      */
-    static List<Module> pair(SafetensorsFile ckpt, Map<String, Target> targets, SafetensorsFile lora, Reporter reporter) {
-        List<Module> modules = new ArrayList<>();
+    static List<Module> pair(SafetensorsFile ckpt, Map<String, Target> targets, SafetensorsFile file, Reporter reporter) {
+        LoraFile lora = LoraFile.of(file);
         Set<String> paired = new HashSet<>();
         List<String> pairedNames = new ArrayList<>();
         for (Map.Entry<String, Target> e : targets.entrySet()) {
             String name = e.getKey();
             Target t = e.getValue();
-            if (lora.contains(name + ".alpha")) {
+            LoraModule m = lora.module(name);
+            if (m != null && m.hasAlpha()) {
                 paired.add(name);
                 pairedNames.add(name);
             } else if (reporter.enabled(Reporter.Level.INFO)) {
@@ -99,28 +101,19 @@ final class Pairing {
                         + ckpt.info(t.checkpointKey()).shapeTuple() + ", expected LoRA key: '" + name + "'");
             }
         }
-        for (String key : lora.names()) {
-            if (key.endsWith(".lora_mid.weight") && paired.contains(key.substring(0, key.length() - 16))) {
-                throw new InputException(lora.path() + ": module " + key.substring(0, key.length() - 16)
-                        + " is a Tucker-decomposed LoCon (" + key + "), which resize does not support");
+        List<String> unpaired = new ArrayList<>(lora.looseKeys());
+        for (LoraModule m : lora.modules()) {
+            if (!paired.contains(m.name())) {
+                unpaired.add(m.name());
             }
         }
-        for (String key : lora.names()) {
-            String name = key;
-            for (String suffix : STRIPPED_SUFFIXES) {
-                if (name.endsWith(suffix)) {
-                    name = name.substring(0, name.length() - suffix.length());
-                }
-            }
-            if (!paired.contains(name)) {
-                String hint = targets.isEmpty() ? " (the checkpoint " + ckpt.path()
-                        + " has no SDXL single-file weights; check the argument order: CHECKPOINT first, then LoRAs)"
-                        : "";
-                throw new InputException(lora.path() + ": Target layer not found for LoRA " + name + hint);
-            }
+        if (!unpaired.isEmpty()) {
+            throw new InputException(file.path() + ": Target layer not found for LoRA " + unpaired.stream().sorted()
+                    .findFirst().orElseThrow());
         }
+        List<Module> modules = new ArrayList<>();
         for (String name : pairedNames) {
-            modules.add(validate(ckpt, targets.get(name), lora, name));
+            modules.add(validate(ckpt, targets.get(name), lora.module(name).requireSupported(), file.path()));
         }
         return modules;
     }
@@ -136,42 +129,13 @@ final class Pairing {
         return t.isChunk() ? baseRepr(t) : t.checkpointKey();
     }
 
-    private static Module validate(SafetensorsFile ckpt, Target t, SafetensorsFile lora, String name) {
-        String where = lora.path() + ": module " + name;
-        TensorInfo down = require(lora, name + ".lora_down.weight", where);
-        TensorInfo up = require(lora, name + ".lora_up.weight", where);
-        TensorInfo alpha = lora.info(name + ".alpha");
-        TensorInfo dora = lora.contains(name + ".dora_scale") ? lora.info(name + ".dora_scale") : null;
-        for (TensorInfo ti : dora == null ? List.of(down, up, alpha) : List.of(down, up, alpha, dora)) {
-            if (!ti.dtype().isFloat()) {
-                throw new InputException(lora.path() + ": tensor \"" + ti.name() + "\" is " + ti.dtype()
-                        + ", expected a float type (F16, BF16, F32, F64)");
-            }
-        }
-        if (alpha.numel() != 1) {
-            throw new InputException(lora.path() + ": tensor \"" + alpha.name() + "\" has shape "
-                    + alpha.shapeTuple() + ", expected a single value");
-        }
-        long[] ds = down.shape();
-        long[] us = up.shape();
-        if (ds.length != 2 && ds.length != 4) {
-            throw new InputException(where + ": lora_down has shape " + down.shapeTuple()
-                    + ", expected (rank, in) or (rank, in, kh, kw)");
-        }
-        boolean upIs4d = us.length == 4;
-        if (!(us.length == 2 || (upIs4d && us[2] == 1 && us[3] == 1))) {
-            throw new InputException(where + ": lora_up has shape " + up.shapeTuple()
-                    + ", expected (out, rank) or (out, rank, 1, 1)");
-        }
-        long rank = ds[0];
-        if (rank < 1 || us[1] != rank) {
-            throw new InputException(where + ": lora_down " + down.shapeTuple() + " and lora_up " + up.shapeTuple()
-                    + " disagree on the rank");
-        }
-        long cols = 1;
-        for (int i = 1; i < ds.length; i++) {
-            cols *= ds[i];
-        }
+    private static Module validate(SafetensorsFile ckpt, Target t, LoraModule m, java.nio.file.Path loraPath) {
+        TensorInfo down = m.tensors().get(LoraModule.DOWN);
+        TensorInfo up = m.tensors().get(LoraModule.UP);
+        TensorInfo alpha = m.tensors().get(LoraModule.ALPHA);
+        TensorInfo dora = m.tensors().get(LoraModule.DORA);
+        long rank = m.rank();
+        long cols = m.columns();
         TensorInfo baseInfo = ckpt.info(t.checkpointKey());
         long[] bs = baseInfo.shape();
         if (bs[0] % t.chunks() != 0) {
@@ -180,22 +144,19 @@ final class Pairing {
         }
         long rows = bs[0] / t.chunks();
         long baseCols = baseInfo.numel() / Math.max(1, bs[0]);
-        if (us[0] != rows || cols != baseCols) {
-            throw new InputException(where + ": delta is (" + us[0] + ", " + cols + ") but checkpoint weight "
-                    + baseLabel(t) + " is " + baseInfo.shapeTuple() + (t.isChunk() ? " (" + rows + " rows per chunk)" : ""));
+        if (m.outFeatures() != rows || cols != baseCols) {
+            throw new InputException(loraPath + ": module " + m.name() + ": delta is (" + m.outFeatures() + ", "
+                    + cols + ") but checkpoint weight " + baseLabel(t) + " is " + baseInfo.shapeTuple()
+                    + (t.isChunk() ? " (" + rows + " rows per chunk)" : ""));
         }
         if (rows * cols > Integer.MAX_VALUE - 8 || rank * cols > Integer.MAX_VALUE - 8 || rank > 65536) {
-            throw new InputException(where + ": too large to process (" + rows + " x " + cols + ", rank " + rank + ")");
+            throw new InputException(loraPath + ": module " + m.name() + ": too large to process (" + rows
+                    + " x " + cols + ", rank " + rank + ")");
         }
+        long[] ds = down.shape();
         long[] input = java.util.Arrays.copyOfRange(ds, 1, ds.length);
         Base base = new Base(t, baseInfo, (int) rows, (int) cols);
-        return new Module(name, base, down, up, alpha, dora, (int) rank, (int) rows, (int) cols, input, upIs4d);
-    }
-
-    private static TensorInfo require(SafetensorsFile lora, String key, String where) {
-        if (!lora.contains(key)) {
-            throw new InputException(where + " has no tensor " + key);
-        }
-        return lora.info(key);
+        return new Module(m.name(), base, down, up, alpha, dora, (int) rank, (int) rows, (int) cols, input,
+                up.rank() == 4);
     }
 }

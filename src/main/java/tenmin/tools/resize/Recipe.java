@@ -6,11 +6,11 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
-import java.util.regex.Pattern;
 
 import tenmin.core.InputException;
 import tenmin.core.PyFormat;
 import tenmin.core.PyJson;
+import tenmin.lora.PythonFloat;
 
 /**
  * One resize recipe: how each singular direction of a layer is scored and where the cut is
@@ -69,7 +69,7 @@ public record Recipe(String text, Map<String, Double> weights, Double targetSize
             String val = eq < 0 ? "" : part.substring(eq + 1);
             Double v = null;
             if (!val.isEmpty()) {
-                v = parsePythonFloat(val);
+                v = PythonFloat.parse(val);
                 if (v == null) {
                     throw new InputException("Could not parse " + key + "=" + val + " in recipe " + recipe);
                 }
@@ -181,29 +181,5 @@ public record Recipe(String text, Map<String, Double> weights, Double targetSize
             end--;
         }
         return s.substring(0, end);
-    }
-
-    // Python float(): optional blanks, sign, digits with single underscores between them, optional
-    // fraction and exponent, or inf/infinity/nan in any case.
-    private static final String DIGITS = "[0-9](?:_?[0-9])*";
-    private static final Pattern DECIMAL = Pattern.compile(
-            "[+-]?(?:" + DIGITS + "(?:\\.(?:" + DIGITS + ")?)?|\\." + DIGITS + ")(?:[eE][+-]?" + DIGITS + ")?");
-    private static final Pattern SPECIAL = Pattern.compile("([+-]?)(inf|infinity|nan)", Pattern.CASE_INSENSITIVE);
-
-    /** Python's {@code float(text)}, or null where Python raises ValueError. */
-    static Double parsePythonFloat(String text) {
-        String s = text.strip();
-        var special = SPECIAL.matcher(s);
-        if (special.matches()) {
-            boolean negative = special.group(1).equals("-");
-            if (special.group(2).equalsIgnoreCase("nan")) {
-                return Double.NaN;
-            }
-            return negative ? Double.NEGATIVE_INFINITY : Double.POSITIVE_INFINITY;
-        }
-        if (!DECIMAL.matcher(s).matches()) {
-            return null;
-        }
-        return Double.parseDouble(s.replace("_", ""));
     }
 }

@@ -39,16 +39,14 @@ class RecipeTest {
 
     @Test
     void parsesValuesAsPythonFloatDoes() {
-        assertEquals(1000.0, Recipe.parsePythonFloat("1_000"));
-        assertEquals(1.5, Recipe.parsePythonFloat(" 1.5 "));
-        assertEquals(0.5, Recipe.parsePythonFloat(".5"));
-        assertEquals(5.0, Recipe.parsePythonFloat("5."));
-        assertEquals(-1e-3, Recipe.parsePythonFloat("-1E-3"));
-        assertEquals(Double.NEGATIVE_INFINITY, Recipe.parsePythonFloat("-Infinity"));
-        assertEquals(Double.POSITIVE_INFINITY, Recipe.parsePythonFloat("inf"));
-        assertTrue(Recipe.parsePythonFloat("nan").isNaN());
-        for (String bad : List.of("1__0", "_1", "1_", "0x10", "1d", "1f", "", " ", "1e", "--1", "1.2.3", "Infinityy")) {
-            assertNull(Recipe.parsePythonFloat(bad), bad);
+        assertEquals(-1000.0, Recipe.parse("fro_ckpt,thr= -1_000 ").threshold());
+        Recipe r = Recipe.parse("fro_ckpt=.5,spn_lora=1.5,thr=5.");
+        assertEquals(0.25, r.weight("fro_ckpt"));
+        assertEquals(5.0, r.threshold());
+        assertEquals(Double.NEGATIVE_INFINITY, Recipe.parse("fro_ckpt,thr=-Infinity").threshold());
+        assertEquals(-1e-3, Recipe.parse("fro_ckpt,thr=-1E-3").threshold());
+        for (String bad : List.of("1__0", "_1", "0x10", "1d", "1e", "--1")) {
+            assertEquals("Could not parse thr=" + bad + " in recipe fro_ckpt,thr=" + bad, error("fro_ckpt,thr=" + bad));
         }
     }
 

@@ -26,6 +26,7 @@ import tenmin.core.Reporter;
 import tenmin.formats.Half;
 import tenmin.formats.SafetensorsFile;
 import tenmin.formats.StDType;
+import tenmin.testing.LogLines;
 
 /** resize end to end on the synthetic SDXL-shaped checkpoint and LoRA of {@link Synthetic}. */
 class ResizeTest {
@@ -232,7 +233,7 @@ class ResizeTest {
     @Test
     void writesAndReusesTheNormsCacheInTheReferenceLayout() throws IOException {
         Path cache = dir.resolve("cache").resolve("norms.json");
-        ScoringTest.Lines first = new ScoringTest.Lines();
+        LogLines first = new LogLines();
         Path out1 = run("fro_ckpt=1,thr=-2.25", false, StDType.F16, cache, first).get(0).file();
         byte[] bytes1 = Files.readAllBytes(out1);
         JsonNode root = new ObjectMapper().readTree(cache.toFile());
@@ -248,14 +249,14 @@ class ResizeTest {
             assertEquals(qNorm, fro.get("lora_te2_text_model_encoder_layers_0_self_attn_k_proj").asDouble(), 1e-5 * qNorm);
             assertEquals(kNorm, fro.get("lora_te2_text_model_encoder_layers_0_self_attn_q_proj").asDouble(), 1e-5 * kNorm);
         }
-        assertTrue(first.lines.stream().noneMatch(l -> l.startsWith("INFO:root:Loading ")));
-        assertTrue(first.lines.stream().anyMatch(l -> l.startsWith("DEBUG:root:Loading base weight ")));
+        assertTrue(first.lines().stream().noneMatch(l -> l.startsWith("INFO:root:Loading ")));
+        assertTrue(first.lines().stream().anyMatch(l -> l.startsWith("DEBUG:root:Loading base weight ")));
 
-        ScoringTest.Lines second = new ScoringTest.Lines();
+        LogLines second = new LogLines();
         Files.delete(out1);
         Path out2 = run("fro_ckpt=1,thr=-2.25", false, StDType.F16, cache, second).get(0).file();
-        assertTrue(second.lines.contains("INFO:root:Loading " + cache));
-        assertTrue(second.lines.stream().noneMatch(l -> l.startsWith("DEBUG:root:Loading base weight ")), "all cached");
+        assertTrue(second.lines().contains("INFO:root:Loading " + cache));
+        assertTrue(second.lines().stream().noneMatch(l -> l.startsWith("DEBUG:root:Loading base weight ")), "all cached");
         assertTrue(Arrays.equals(bytes1, Files.readAllBytes(out2)), "same output from cached norms");
     }
 
@@ -263,10 +264,10 @@ class ResizeTest {
     void aCorruptNormsCacheIsIgnoredAndLeftAlone() throws IOException {
         Path cache = dir.resolve("norms.json");
         Files.writeString(cache, "{not json");
-        ScoringTest.Lines log = new ScoringTest.Lines();
+        LogLines log = new LogLines();
         run("fro_ckpt=1,thr=-2.25", false, StDType.F16, cache, log);
         assertEquals("{not json", Files.readString(cache));
-        assertTrue(log.lines.stream().anyMatch(l -> l.startsWith("WARNING:root:Cannot read norms cache")));
+        assertTrue(log.lines().stream().anyMatch(l -> l.startsWith("WARNING:root:Cannot read norms cache")));
     }
 
     @Test

@@ -3,13 +3,13 @@ package tenmin.tools.resize;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 
 import org.junit.jupiter.api.Test;
 
 import tenmin.core.Reporter;
+import tenmin.testing.LogLines;
 
 /** Scores, thresholds and log lines worked out by hand (postprocess-spec §2.2, §2.8). */
 class ScoringTest {
@@ -29,26 +29,6 @@ class ScoringTest {
         LowRankSvd svd = LowRankSvd.of(up, out, r, down, cols, 1.0);
         Pairing.Module m = new Pairing.Module(name, null, null, null, null, null, r, out, cols, new long[] {cols}, false);
         return new Scoring.Layer(m, svd, frobenius, Float.NaN, null);
-    }
-
-    /** Collects log lines. */
-    static final class Lines implements Reporter {
-        final List<String> lines = new ArrayList<>();
-
-        @Override
-        public void log(Level level, String line) {
-            lines.add(line);
-        }
-
-        @Override
-        public boolean enabled(Level level) {
-            return true;
-        }
-
-        @Override
-        public Progress progress(String label, long total) {
-            return Reporter.SILENT.progress(label, total);
-        }
     }
 
     @Test
@@ -130,18 +110,18 @@ class ScoringTest {
     @Test
     void logsInTheReferenceFormat() {
         Scoring.Layer a = layer("lora_unet_x", 4, 5, new float[] {1f, 0.5f, 0.25f}, 2f);
-        Lines log = new Lines();
+        LogLines log = new LogLines();
         Scoring.apply(Recipe.parse("spn_lora,thr=-0.5"), List.of(a), 2, log);
         // e = 0.25, ‖S‖ = sqrt(1.3125): rle_lora 21.82 %, rle_ckpt 100·0.25/2 = 12.50 %
         assertEquals(List.of("INFO:root:Score quantiles: 0.01:-0.596 0.10:-0.542 0.25:-0.452 0.50:-0.301 0.75:-0.151"
                         + " 0.90:-0.060 0.99:-0.006",
-                "DEBUG:root:dim:  3->2   rle_lora: 21.82% rle_ckpt: 12.50% lora_unet_x"), log.lines);
-        log.lines.clear();
+                "DEBUG:root:dim:  3->2   rle_lora: 21.82% rle_ckpt: 12.50% lora_unet_x"), log.lines());
+        log = new LogLines();
         Scoring.apply(Recipe.parse("spn_lora,size=1"), List.of(a), 2, log); // everything fits
-        assertEquals("INFO:root:Selected threshold: -inf", log.lines.get(1));
-        log.lines.clear();
+        assertEquals("INFO:root:Selected threshold: -inf", log.lines().get(1));
+        log = new LogLines();
         Scoring.apply(Recipe.parse("spn_lora,size=" + 20.0 / (1 << 20)), List.of(a), 2, log);
-        assertEquals("INFO:root:Selected threshold: -0.301", log.lines.get(1));
-        assertEquals("DEBUG:root:dim:  3->1   rle_lora: 48.80% rle_ckpt: 27.95% lora_unet_x", log.lines.get(2));
+        assertEquals("INFO:root:Selected threshold: -0.301", log.lines().get(1));
+        assertEquals("DEBUG:root:dim:  3->1   rle_lora: 48.80% rle_ckpt: 27.95% lora_unet_x", log.lines().get(2));
     }
 }
