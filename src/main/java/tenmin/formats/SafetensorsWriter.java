@@ -191,7 +191,7 @@ public final class SafetensorsWriter {
 
     /** Writes fp32 values as {@code dtype} little-endian bytes, in chunks. */
     public static void writeFloats(OutputStream out, float[] values, StDType dtype) throws IOException {
-        int chunk = 1 << 16;
+        int chunk = Math.max(1, Math.min(values.length, 1 << 16)); // a scalar alpha needs no 128 KB buffer
         ByteBuffer b = ByteBuffer.allocate(chunk * dtype.sizeBytes()).order(ByteOrder.LITTLE_ENDIAN);
         for (int start = 0; start < values.length; start += chunk) {
             int end = Math.min(values.length, start + chunk);

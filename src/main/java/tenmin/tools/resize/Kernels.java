@@ -121,7 +121,12 @@ final class Kernels {
      * (X = upᵀ).
      */
     static float[] multiplySmallK(float[] k, int d, int r, float[] x, int n) {
-        float[] c = new float[d * n];
+        return multiplySmallK(k, d, r, x, n, new float[d * n]);
+    }
+
+    /** {@link #multiplySmallK(float[], int, int, float[], int)} into {@code c} (at least d·n long; overwritten). */
+    static float[] multiplySmallK(float[] k, int d, int r, float[] x, int n, float[] c) {
+        java.util.Arrays.fill(c, 0, d * n, 0f);
         int step = 4 * FS.length();
         int nv = n - n % step;
         // Column blocks of X small enough to stay in L2 while every 4-row block of K passes over them.

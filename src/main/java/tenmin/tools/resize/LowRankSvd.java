@@ -88,9 +88,12 @@ final class LowRankSvd {
      * them (§2.6): {@code g = sqrt(S'·rescale/alphaFactor)}, {@code upNew = U'·diag(g)} (OUT, D),
      * {@code downNew = diag(g)·Vh'} (D, N). {@code up} and {@code down} are the original factors.
      *
-     * @return {upNew (OUT, D) row-major, downNew (D, N) row-major}
+     * {@code up} and {@code down} may be longer than needed (work arrays); {@code downInto} receives downNew
+     * when it holds at least D·N values (else a new array is made).
+     *
+     * @return {upNew (OUT, D) row-major, downNew (D, N) row-major, possibly longer than D·N}
      */
-    float[][] factors(int[] kept, double rescale, double alphaFactor, float[] up, float[] down) {
+    float[][] factors(int[] kept, double rescale, double alphaFactor, float[] up, float[] down, float[] downInto) {
         int d = kept.length;
         float[] ku = new float[d * rank]; // (D, R): row j = A_kj · g_j / s_kj
         float[] kd = new float[d * rank]; // (D, R): row j = B_kj · g_j / s_kj²
@@ -112,7 +115,8 @@ final class LowRankSvd {
         }
         float[] upT = transpose(up, out, rank);                               // (R, OUT)
         float[] upNewT = Kernels.multiplySmallK(ku, d, rank, upT, out);      // (D, OUT)
-        float[] downNew = Kernels.multiplySmallK(kd, d, rank, down, cols);   // (D, N)
+        float[] dst = downInto != null && downInto.length >= d * cols ? downInto : new float[d * cols];
+        float[] downNew = Kernels.multiplySmallK(kd, d, rank, down, cols, dst); // (D, N)
         return new float[][] {transpose(upNewT, d, out), downNew};
     }
 

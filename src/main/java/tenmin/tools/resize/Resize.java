@@ -49,6 +49,8 @@ public final class Resize {
     /** Jobs cheaper than this fraction of a phase's total run first, warming up the JIT. */
     private static final double WARM_FRACTION = 1e-4;
 
+    /** Elements per step of the fp16 conversions (a small buffer that stays in L1). */
+    private static final int CONVERT_CHUNK = 4096;
     private static final ValueLayout.OfShort SHORT_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfFloat FLOAT_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
@@ -59,6 +61,7 @@ public final class Resize {
     private final ResizeConfig config;
     private final Reporter reporter;
     private final ExecutorService pool;
+    private final java.util.concurrent.BlockingQueue<Scratch> scratch;
     private final Map<Target, Float> frobenius = new ConcurrentHashMap<>();
     private final Map<Target, Float> spectral = new ConcurrentHashMap<>();
 
@@ -66,6 +69,42 @@ public final class Resize {
         this.config = config;
         this.reporter = reporter;
         this.pool = pool;
+        this.scratch = new java.util.concurrent.ArrayBlockingQueue<>(config.threads());
+        for (int i = 0; i < config.threads(); i++) {
+            scratch.add(new Scratch());
+        }
+    }
+
+    /**
+     * Work arrays of one worker: the LoRA factors read as fp32 and the new down factor, reused from job to
+     * job so that the multi-megabyte temporaries of the large conv modules do not pile up as garbage (the
+     * heap, and so the resident memory, would otherwise grow by hundreds of MB before a collection).
+     */
+    private static final class Scratch {
+        private final float[][] slots = new float[3][];
+
+        float[] floats(int slot, int n) {
+            float[] b = slots[slot];
+            if (b == null || b.length < n) {
+                b = new float[n];
+                slots[slot] = b;
+            }
+            return b;
+        }
+    }
+
+    private static final int DOWN = 0;
+    private static final int UP = 1;
+    private static final int OUT = 2;
+
+    /** Runs {@code work} with a scratch set taken from the pool (one per worker thread). */
+    private <T> T withScratch(java.util.function.Function<Scratch, T> work) throws InterruptedException {
+        Scratch s = scratch.take();
+        try {
+            return work.apply(s);
+        } finally {
+            scratch.add(s);
+        }
     }
 
     /** Runs a resize; bad inputs throw {@link InputException} before anything is written. */
@@ -175,7 +214,7 @@ public final class Resize {
         List<Job<LowRankSvd>> svdJobs = new ArrayList<>();
         for (Pairing.Module m : modules) {
             Job<LowRankSvd> j = new Job<>((double) m.rank() * m.rank() * (m.out() + m.cols()) / 20.0,
-                    () -> decompose(lora, m));
+                    () -> withScratch(s -> decompose(lora, m, s)));
             svdJobs.add(j);
             jobs.add(j);
         }
@@ -306,9 +345,9 @@ public final class Resize {
         }
     }
 
-    private LowRankSvd decompose(SafetensorsFile lora, Pairing.Module m) {
-        float[] down = readFloats(lora, m.down());
-        float[] up = readFloats(lora, m.up());
+    private LowRankSvd decompose(SafetensorsFile lora, Pairing.Module m, Scratch s) {
+        float[] down = readFloats(lora, m.down(), s.floats(DOWN, m.rank() * m.cols()));
+        float[] up = readFloats(lora, m.up(), s.floats(UP, m.out() * m.rank()));
         double alphaFactor = lora.readScalar(m.alpha().name()) / m.rank();
         return LowRankSvd.of(up, m.out(), m.rank(), down, m.cols(), alphaFactor);
     }
@@ -321,19 +360,24 @@ public final class Resize {
 
     /** A tensor of the LoRA as fp32 (vectorised fp16 conversion); its pages are released afterwards. */
     static float[] readFloats(SafetensorsFile f, TensorInfo t) {
+        return readFloats(f, t, new float[(int) t.numel()]);
+    }
+
+    /** {@link #readFloats(SafetensorsFile, TensorInfo)} into the start of {@code out} (at least numel long). */
+    static float[] readFloats(SafetensorsFile f, TensorInfo t, float[] out) {
         MemorySegment seg = f.segment(t.name());
-        float[] out = new float[(int) t.numel()];
+        int count = (int) t.numel();
         if (t.dtype() == StDType.F16) {
-            short[] raw = new short[Math.min(out.length, 1 << 14)];
-            for (int start = 0; start < out.length; start += raw.length) {
-                int n = Math.min(raw.length, out.length - start);
+            short[] raw = new short[Math.max(1, Math.min(count, CONVERT_CHUNK))];
+            for (int start = 0; start < count; start += raw.length) {
+                int n = Math.min(raw.length, count - start);
                 MemorySegment.copy(seg, SHORT_LE, 2L * start, raw, 0, n);
                 for (int i = 0; i < n; i++) { // vectorised by C2
                     out[start + i] = Float.float16ToFloat(raw[i]);
                 }
             }
         } else {
-            SafetensorsFile.convertToFloats(seg, t.dtype(), out, 0, out.length, t.name());
+            SafetensorsFile.convertToFloats(seg, t.dtype(), out, 0, count, t.name());
         }
         f.release(t.name());
         return out;
@@ -354,11 +398,14 @@ public final class Resize {
             Scoring.Layer l = layers.get(i);
             Pairing.Module m = l.module();
             double alphaFactor = lora.readScalar(m.alpha().name()) / m.rank();
-            Job<byte[][]> j = new Job<>((double) kept.length * m.rank() * (m.out() + m.cols()), () -> {
+            int d = kept.length;
+            Job<byte[][]> j = new Job<>((double) d * m.rank() * (m.out() + m.cols()), () -> withScratch(s -> {
                 float[][] f = l.svd().factors(kept, o.recipe().rescale(), alphaFactor,
-                        readFloats(lora, m.up()), readFloats(lora, m.down()));
-                return new byte[][] {toBytes(f[0], dtype), toBytes(f[1], dtype)};
-            });
+                        readFloats(lora, m.up(), s.floats(UP, m.out() * m.rank())),
+                        readFloats(lora, m.down(), s.floats(DOWN, m.rank() * m.cols())),
+                        s.floats(OUT, d * m.cols()));
+                return new byte[][] {toBytes(f[0], m.out() * d, dtype), toBytes(f[1], d * m.cols(), dtype)};
+            }));
             jobs.add(j);
             factorJobs.add(j);
             which.add(i);
@@ -388,19 +435,22 @@ public final class Resize {
         return w;
     }
 
-    /** fp32 values as little-endian bytes of {@code dtype} (F16 round-to-nearest-even, or F32). */
-    static byte[] toBytes(float[] v, StDType dtype) {
-        byte[] b = new byte[v.length * dtype.sizeBytes()];
+    /** The first {@code n} fp32 values as little-endian bytes of {@code dtype} (F16 round-to-nearest-even, or F32). */
+    static byte[] toBytes(float[] v, int n, StDType dtype) {
+        byte[] b = new byte[n * dtype.sizeBytes()];
         MemorySegment dst = MemorySegment.ofArray(b);
         if (dtype == StDType.F32) {
-            MemorySegment.copy(v, 0, dst, FLOAT_LE, 0, v.length);
+            MemorySegment.copy(v, 0, dst, FLOAT_LE, 0, n);
             return b;
         }
-        short[] h = new short[v.length];
-        for (int i = 0; i < v.length; i++) { // vectorised by C2
-            h[i] = Float.floatToFloat16(v[i]);
+        short[] h = new short[Math.max(1, Math.min(n, CONVERT_CHUNK))];
+        for (int start = 0; start < n; start += h.length) {
+            int len = Math.min(h.length, n - start);
+            for (int i = 0; i < len; i++) { // vectorised by C2
+                h[i] = Float.floatToFloat16(v[start + i]);
+            }
+            MemorySegment.copy(h, 0, dst, SHORT_LE, 2L * start, len);
         }
-        MemorySegment.copy(h, 0, dst, SHORT_LE, 0, h.length);
         return b;
     }
 

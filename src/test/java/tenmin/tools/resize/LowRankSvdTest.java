@@ -53,7 +53,7 @@ class LowRankSvdTest {
             for (int i = 0; i < keep; i++) {
                 kept[i] = i;
             }
-            float[][] f = svd.factors(kept, 1.0, scale, up, down);
+            float[][] f = svd.factors(kept, 1.0, scale, up, down, null);
             // up_new @ down_new · alpha_new / d, with alpha_new / d = alpha / r
             double[] rec = Oracle.delta(f[0], f[1], out, keep, cols, scale);
             double[] expected = dense.truncated(keep);
@@ -122,7 +122,7 @@ class LowRankSvdTest {
             assertEquals(dense[i], svd.s[i], 1e-6 * dense[0], "singular value " + i);
         }
         int[] kept = {0, 1, 2};
-        float[][] f = svd.factors(kept, 1.0, 1.0 / r, up, down);
+        float[][] f = svd.factors(kept, 1.0, 1.0 / r, up, down, null);
         double[] rec = Oracle.delta(f[0], f[1], out, 3, cols, 1.0 / r);
         double[] expected = Oracle.svd(Oracle.delta(up, down, out, r, cols, 1.0 / r), out, cols).truncated(3);
         assertTrue(Oracle.relError(expected, rec) < 1e-5);
@@ -147,7 +147,7 @@ class LowRankSvdTest {
         float[] down = random(rnd, r * cols, 0.3);
         LowRankSvd svd = LowRankSvd.of(up, out, r, down, cols, 2.0 / r);
         int[] all = {0, 1, 2, 3};
-        float[][] f = svd.factors(all, 0.5, 2.0 / r, up, down);
+        float[][] f = svd.factors(all, 0.5, 2.0 / r, up, down, new float[1]);
         double[] rec = Oracle.delta(f[0], f[1], out, 4, cols, 2.0 / r);
         double[] dw = Oracle.delta(up, down, out, r, cols, 2.0 / r);
         float[] expected = new float[dw.length];
