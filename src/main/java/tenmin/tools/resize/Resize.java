@@ -7,19 +7,13 @@ import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.Callable;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
 
 import tenmin.core.InputException;
 import tenmin.core.Reporter;
@@ -30,6 +24,8 @@ import tenmin.formats.StDType;
 import tenmin.formats.TensorInfo;
 import tenmin.lora.SdxlKeyMap;
 import tenmin.lora.SdxlKeyMap.Target;
+import tenmin.tools.resize.WorkPool.Job;
+import tenmin.tools.resize.WorkPool.Scratch;
 
 /**
  * {@code resize}: shrinks LoRAs by keeping, per layer, the singular directions of the delta weight
@@ -46,9 +42,6 @@ import tenmin.lora.SdxlKeyMap.Target;
 public final class Resize {
     /** A layer whose largest scaled singular value is below this is dropped with a warning (§2.4). */
     static final double ZERO_LAYER_LIMIT = 1e-6;
-    /** Jobs cheaper than this fraction of a phase's total run first, warming up the JIT. */
-    private static final double WARM_FRACTION = 1e-4;
-
     /** Elements per step of the fp16 conversions (a small buffer that stays in L1). */
     private static final int CONVERT_CHUNK = 4096;
     private static final ValueLayout.OfShort SHORT_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -58,66 +51,26 @@ public final class Resize {
     public record Output(Path lora, Recipe recipe, Path file, double threshold, int modules) {
     }
 
+    /** A recipe's outcome and the file it goes to. */
+    private record Planned(Scoring.Outcome outcome, Path file) {
+    }
+
     private final ResizeConfig config;
     private final Reporter reporter;
-    private final ExecutorService pool;
-    private final java.util.concurrent.BlockingQueue<Scratch> scratch;
+    private final WorkPool pool;
     private final Map<Target, Float> frobenius = new ConcurrentHashMap<>();
     private final Map<Target, Float> spectral = new ConcurrentHashMap<>();
 
-    private Resize(ResizeConfig config, Reporter reporter, ExecutorService pool) {
+    private Resize(ResizeConfig config, Reporter reporter, WorkPool pool) {
         this.config = config;
         this.reporter = reporter;
         this.pool = pool;
-        this.scratch = new java.util.concurrent.ArrayBlockingQueue<>(config.threads());
-        for (int i = 0; i < config.threads(); i++) {
-            scratch.add(new Scratch());
-        }
-    }
-
-    /**
-     * Work arrays of one worker: the LoRA factors read as fp32 and the new down factor, reused from job to
-     * job so that the multi-megabyte temporaries of the large conv modules do not pile up as garbage (the
-     * heap, and so the resident memory, would otherwise grow by hundreds of MB before a collection).
-     */
-    private static final class Scratch {
-        private final float[][] slots = new float[3][];
-
-        float[] floats(int slot, int n) {
-            float[] b = slots[slot];
-            if (b == null || b.length < n) {
-                b = new float[n];
-                slots[slot] = b;
-            }
-            return b;
-        }
-    }
-
-    private static final int DOWN = 0;
-    private static final int UP = 1;
-    private static final int OUT = 2;
-
-    /** Runs {@code work} with a scratch set taken from the pool (one per worker thread). */
-    private <T> T withScratch(java.util.function.Function<Scratch, T> work) throws InterruptedException {
-        Scratch s = scratch.take();
-        try {
-            return work.apply(s);
-        } finally {
-            scratch.add(s);
-        }
     }
 
     /** Runs a resize; bad inputs throw {@link InputException} before anything is written. */
     public static List<Output> run(ResizeConfig config, Reporter reporter) throws IOException {
-        ExecutorService pool = Executors.newFixedThreadPool(config.threads(), r -> {
-            Thread t = new Thread(r, "resize-worker");
-            t.setDaemon(true);
-            return t;
-        });
-        try {
+        try (WorkPool pool = new WorkPool(config.threads())) {
             return new Resize(config, reporter, pool).runAll();
-        } finally {
-            pool.shutdownNow();
         }
     }
 
@@ -149,7 +102,10 @@ public final class Resize {
             List<Output> outputs = new ArrayList<>();
             Set<Path> written = new HashSet<>();
             for (SafetensorsFile lora : loras) {
-                outputs.addAll(resizeOne(ckpt, targets, correctNames, lora, cache, written));
+                reporter.log(Level.INFO, "INFO:root:Processing LoRA model: " + lora.path());
+                List<Pairing.Module> modules = Pairing.pair(ckpt, targets, lora, reporter);
+                List<Scoring.Layer> layers = analyse(ckpt, lora, modules, cache, correctNames);
+                outputs.addAll(write(lora, layers, plan(lora, layers, written)));
             }
             cache.save(reporter);
             return outputs;
@@ -201,58 +157,91 @@ public final class Resize {
         return dot > 0 ? n.substring(0, dot) : n;
     }
 
-    private List<Output> resizeOne(SafetensorsFile ckpt, Map<String, Target> targets, Map<Target, String> correctNames,
-                                   SafetensorsFile lora, NormsCache cache, Set<Path> written) throws IOException {
-        reporter.log(Level.INFO, "INFO:root:Processing LoRA model: " + lora.path());
-        List<Pairing.Module> modules = Pairing.pair(ckpt, targets, lora, reporter);
-        boolean needFro = reporter.enabled(Level.DEBUG) || anyUses("fro_ckpt");
-        boolean needSpn = anyUses("spn_ckpt");
-        boolean needSub = anyUses("subspace");
-
-        // Decompositions and base norms, all in parallel.
-        List<Job<?>> jobs = new ArrayList<>();
+    /**
+     * Decomposes every module while reading the base norms the recipes need (in parallel), drops the
+     * all-zero layers with the reference's warning, and computes the subspace terms when a recipe uses them.
+     */
+    private List<Scoring.Layer> analyse(SafetensorsFile ckpt, SafetensorsFile lora, List<Pairing.Module> modules,
+                                        NormsCache cache, Map<Target, String> correctNames) throws IOException {
         List<Job<LowRankSvd>> svdJobs = new ArrayList<>();
         for (Pairing.Module m : modules) {
-            Job<LowRankSvd> j = new Job<>((double) m.rank() * m.rank() * (m.out() + m.cols()) / 20.0,
-                    () -> withScratch(s -> decompose(lora, m, s)));
-            svdJobs.add(j);
-            jobs.add(j);
+            svdJobs.add(new Job<>((double) m.rank() * m.rank() * (m.out() + m.cols()) / 20.0,
+                    () -> pool.withScratch(s -> decompose(lora, m, s))));
         }
+        List<Job<?>> jobs = new ArrayList<>(svdJobs);
+        jobs.addAll(normJobs(ckpt, modules, cache, correctNames));
+        pool.run("SVD", jobs, reporter);
+
+        List<Pairing.Module> live = new ArrayList<>();
+        List<LowRankSvd> svds = new ArrayList<>();
+        for (int i = 0; i < modules.size(); i++) {
+            LowRankSvd svd = svdJobs.get(i).result;
+            if (svd.m == 0 || svd.s[0] < ZERO_LAYER_LIMIT) {
+                reporter.log(Level.WARNING, "WARNING:root:LoRA layer " + modules.get(i).name() + " is all zeroes! dim="
+                        + svd.m);
+                continue;
+            }
+            live.add(modules.get(i));
+            svds.add(svd);
+        }
+        float[][] subspace = new float[live.size()][];
+        if (anyUses("subspace")) {
+            List<Job<Object>> subJobs = new ArrayList<>();
+            for (int i = 0; i < live.size(); i++) {
+                int li = i;
+                Pairing.Module m = live.get(i);
+                subJobs.add(new Job<>((double) m.out() * m.cols() * svds.get(i).m, () -> {
+                    subspace[li] = subspaceTerms(ckpt, lora, m, svds.get(li));
+                    return null;
+                }));
+            }
+            pool.run("Subspace", subJobs, reporter);
+        }
+        List<Scoring.Layer> layers = new ArrayList<>();
+        for (int i = 0; i < live.size(); i++) {
+            Target t = live.get(i).base().target();
+            layers.add(new Scoring.Layer(live.get(i), svds.get(i), frobenius.getOrDefault(t, Float.NaN),
+                    spectral.getOrDefault(t, Float.NaN), subspace[i]));
+        }
+        return layers;
+    }
+
+    /**
+     * Jobs for the base norms the recipes (and {@code -vv}'s rle_ckpt) need that neither the cache nor an
+     * earlier LoRA of this run provides; logs {@code Loading base weight ...} for each weight it will read.
+     */
+    private List<Job<Object>> normJobs(SafetensorsFile ckpt, List<Pairing.Module> modules, NormsCache cache,
+                                       Map<Target, String> correctNames) {
+        boolean needFro = reporter.enabled(Level.DEBUG) || anyUses("fro_ckpt");
+        boolean needSpn = anyUses("spn_ckpt");
         Map<Target, Pairing.Base> pendingFro = new LinkedHashMap<>();
         Map<Target, Pairing.Base> pendingSpn = new LinkedHashMap<>();
         for (Pairing.Module m : modules) {
             Pairing.Base b = m.base();
+            Target t = b.target();
             String cacheName = NormsCache.nameFor(b, correctNames);
-            if (needFro && !frobenius.containsKey(b.target()) && !pendingFro.containsKey(b.target())) {
-                Double c = cache.frobenius(cacheName);
-                if (c != null) {
-                    frobenius.put(b.target(), c.floatValue());
-                } else {
-                    pendingFro.put(b.target(), b);
-                    debugLoading(b, m);
-                }
+            boolean fro = needFro && !frobenius.containsKey(t) && !pendingFro.containsKey(t)
+                    && !fromCache(cache.frobenius(cacheName), t, frobenius);
+            boolean spn = needSpn && !spectral.containsKey(t) && !pendingSpn.containsKey(t)
+                    && !fromCache(cache.spectral(cacheName), t, spectral);
+            if (fro) {
+                pendingFro.put(t, b);
             }
-            if (needSpn && !spectral.containsKey(b.target()) && !pendingSpn.containsKey(b.target())) {
-                Double c = cache.spectral(cacheName);
-                if (c != null) {
-                    spectral.put(b.target(), c.floatValue());
-                } else {
-                    pendingSpn.put(b.target(), b);
-                    if (!pendingFro.containsKey(b.target())) {
-                        debugLoading(b, m);
-                    }
-                }
+            if (spn) {
+                pendingSpn.put(t, b);
+            }
+            if ((fro || spn) && reporter.enabled(Level.DEBUG)) {
+                reporter.log(Level.DEBUG, "DEBUG:root:Loading base weight " + Pairing.baseLabel(t) + " for " + m.name());
             }
         }
+        List<Job<Object>> jobs = new ArrayList<>();
         for (Pairing.Base b : pendingFro.values()) {
-            Job<Object> nj = new Job<>(b.count() * 0.3, () -> {
+            jobs.add(new Job<>(b.count() * 0.3, true, () -> {
                 float v = BaseNorms.frobenius(ckpt, b);
                 frobenius.put(b.target(), v);
                 cache.putFrobenius(NormsCache.nameFor(b, correctNames), v);
                 return null;
-            });
-            nj.memoryBound = true;
-            jobs.add(nj);
+            }));
         }
         for (Pairing.Base b : pendingSpn.values()) {
             jobs.add(new Job<>(b.count() * 60.0, () -> {
@@ -262,69 +251,49 @@ public final class Resize {
                 return null;
             }));
         }
-        runJobs("SVD", jobs);
+        return jobs;
+    }
 
-        List<Scoring.Layer> layers = new ArrayList<>();
-        List<Pairing.Module> live = new ArrayList<>();
-        List<LowRankSvd> svds = new ArrayList<>();
-        for (int i = 0; i < modules.size(); i++) {
-            Pairing.Module m = modules.get(i);
-            LowRankSvd svd = svdJobs.get(i).result;
-            if (svd.m == 0 || svd.s[0] < ZERO_LAYER_LIMIT) {
-                reporter.log(Level.WARNING, "WARNING:root:LoRA layer " + m.name() + " is all zeroes! dim=" + svd.m);
-                continue;
-            }
-            live.add(m);
-            svds.add(svd);
+    private static boolean fromCache(Double cached, Target t, Map<Target, Float> into) {
+        if (cached == null) {
+            return false;
         }
-        float[][] subspace = new float[live.size()][];
-        if (needSub) {
-            List<Job<?>> subJobs = new ArrayList<>();
-            for (int i = 0; i < live.size(); i++) {
-                int li = i;
-                Pairing.Module m = live.get(i);
-                subJobs.add(new Job<>((double) m.out() * m.cols() * svds.get(i).m, () -> {
-                    subspace[li] = subspaceTerms(ckpt, lora, m, svds.get(li));
-                    return null;
-                }));
-            }
-            runJobs("Subspace", subJobs);
-        }
-        for (int i = 0; i < live.size(); i++) {
-            Target t = live.get(i).base().target();
-            layers.add(new Scoring.Layer(live.get(i), svds.get(i), frobenius.getOrDefault(t, Float.NaN),
-                    spectral.getOrDefault(t, Float.NaN), subspace[i]));
-        }
+        into.put(t, cached.floatValue());
+        return true;
+    }
 
-        // Score every recipe, name every output, then write.
-        int elementBytes = config.outputDtype().sizeBytes();
-        List<Scoring.Outcome> outcomes = new ArrayList<>();
-        List<Path> files = new ArrayList<>();
+    /** Scores every recipe and names its output; two recipes naming the same file are refused here. */
+    private List<Planned> plan(SafetensorsFile lora, List<Scoring.Layer> layers, Set<Path> written) {
+        List<Planned> planned = new ArrayList<>();
         for (Recipe recipe : config.recipes()) {
-            Scoring.Outcome o = Scoring.apply(recipe, layers, elementBytes, reporter);
+            Scoring.Outcome o = Scoring.apply(recipe, layers, config.outputDtype().sizeBytes(), reporter);
             Path file = outputDir(lora.path()).resolve(recipe.outputFileName(stem(lora.path()), o.threshold()));
-            Path key = file.toAbsolutePath().normalize();
-            if (!written.add(key)) {
+            if (!written.add(file.toAbsolutePath().normalize())) {
                 throw new InputException("recipe \"" + recipe.text() + "\" gives the output name " + file
                         + " a second time; change one of the recipes");
             }
-            outcomes.add(o);
-            files.add(file);
+            planned.add(new Planned(o, file));
         }
+        return planned;
+    }
+
+    /** Builds and writes each planned output (each file atomically). */
+    private List<Output> write(SafetensorsFile lora, List<Scoring.Layer> layers, List<Planned> planned)
+            throws IOException {
         if (config.outputDir() != null) {
             Files.createDirectories(config.outputDir());
         }
         List<Output> outputs = new ArrayList<>();
-        for (int r = 0; r < outcomes.size(); r++) {
-            Scoring.Outcome o = outcomes.get(r);
+        for (Planned p : planned) {
+            Scoring.Outcome o = p.outcome();
             if (o.keptLayers() == 0) {
                 reporter.log(Level.WARNING, "WARNING:root:Recipe " + o.recipe().text() + " keeps no direction of any "
                         + "layer; the output holds no modules");
             }
             SafetensorsWriter writer = buildOutput(lora, layers, o);
-            reporter.log(Level.INFO, "INFO:root:Saving " + files.get(r));
-            writer.write(files.get(r));
-            outputs.add(new Output(lora.path(), o.recipe(), files.get(r), o.threshold(), o.keptLayers()));
+            reporter.log(Level.INFO, "INFO:root:Saving " + p.file());
+            writer.write(p.file());
+            outputs.add(new Output(lora.path(), o.recipe(), p.file(), o.threshold(), o.keptLayers()));
         }
         return outputs;
     }
@@ -338,16 +307,9 @@ public final class Resize {
         return false;
     }
 
-    private void debugLoading(Pairing.Base b, Pairing.Module m) {
-        if (reporter.enabled(Level.DEBUG)) {
-            reporter.log(Level.DEBUG, "DEBUG:root:Loading base weight " + Pairing.baseLabel(b.target()) + " for "
-                    + m.name());
-        }
-    }
-
     private LowRankSvd decompose(SafetensorsFile lora, Pairing.Module m, Scratch s) {
-        float[] down = readFloats(lora, m.down(), s.floats(DOWN, m.rank() * m.cols()));
-        float[] up = readFloats(lora, m.up(), s.floats(UP, m.out() * m.rank()));
+        float[] down = readFloats(lora, m.down(), s.floats(Scratch.DOWN, m.rank() * m.cols()));
+        float[] up = readFloats(lora, m.up(), s.floats(Scratch.UP, m.out() * m.rank()));
         double alphaFactor = lora.readScalar(m.alpha().name()) / m.rank();
         return LowRankSvd.of(up, m.out(), m.rank(), down, m.cols(), alphaFactor);
     }
@@ -387,7 +349,6 @@ public final class Resize {
     private SafetensorsWriter buildOutput(SafetensorsFile lora, List<Scoring.Layer> layers, Scoring.Outcome o)
             throws IOException {
         StDType dtype = config.outputDtype();
-        List<Job<?>> jobs = new ArrayList<>();
         List<Job<byte[][]>> factorJobs = new ArrayList<>();
         List<Integer> which = new ArrayList<>();
         for (int i = 0; i < layers.size(); i++) {
@@ -399,18 +360,16 @@ public final class Resize {
             Pairing.Module m = l.module();
             double alphaFactor = lora.readScalar(m.alpha().name()) / m.rank();
             int d = kept.length;
-            Job<byte[][]> j = new Job<>((double) d * m.rank() * (m.out() + m.cols()), () -> withScratch(s -> {
+            factorJobs.add(new Job<>((double) d * m.rank() * (m.out() + m.cols()), () -> pool.withScratch(s -> {
                 float[][] f = l.svd().factors(kept, o.recipe().rescale(), alphaFactor,
-                        readFloats(lora, m.up(), s.floats(UP, m.out() * m.rank())),
-                        readFloats(lora, m.down(), s.floats(DOWN, m.rank() * m.cols())),
-                        s.floats(OUT, d * m.cols()));
+                        readFloats(lora, m.up(), s.floats(Scratch.UP, m.out() * m.rank())),
+                        readFloats(lora, m.down(), s.floats(Scratch.DOWN, m.rank() * m.cols())),
+                        s.floats(Scratch.OUT, d * m.cols()));
                 return new byte[][] {toBytes(f[0], m.out() * d, dtype), toBytes(f[1], d * m.cols(), dtype)};
-            }));
-            jobs.add(j);
-            factorJobs.add(j);
+            })));
             which.add(i);
         }
-        runJobs("Writing", jobs);
+        pool.run("Writing", factorJobs, reporter);
 
         SafetensorsWriter w = new SafetensorsWriter();
         w.metadata(lora.metadata());
@@ -452,110 +411,5 @@ public final class Resize {
             MemorySegment.copy(h, 0, dst, SHORT_LE, 2L * start, len);
         }
         return b;
-    }
-
-    /** A unit of parallel work with an estimated cost (larger ones are started first). */
-    private static final class Job<T> {
-        final double cost;
-        final Callable<T> work;
-        T result;
-        boolean memoryBound;
-
-        Job(double cost, Callable<T> work) {
-            this.cost = cost;
-            this.work = work;
-        }
-    }
-
-    /**
-     * Runs jobs on the pool with a progress bar; rethrows the first failure. Order: the cheap jobs first
-     * (they get the JIT compiler to the vector kernels before the expensive jobs need them), then the
-     * rest largest first, memory-bound (norm) and compute-bound jobs interleaved by cumulative cost so
-     * both kinds run side by side.
-     */
-    private void runJobs(String label, List<Job<?>> jobs) throws IOException {
-        if (jobs.isEmpty()) {
-            return;
-        }
-        List<Job<?>> order = schedule(jobs);
-        try (Reporter.Progress progress = reporter.progress(label, order.size())) {
-            List<Future<?>> futures = new ArrayList<>();
-            for (Job<?> j : order) {
-                futures.add(pool.submit(() -> {
-                    run(j);
-                    progress.advance(1);
-                    return null;
-                }));
-            }
-            for (Future<?> f : futures) {
-                try {
-                    f.get();
-                } catch (ExecutionException e) {
-                    for (Future<?> other : futures) {
-                        other.cancel(true);
-                    }
-                    Throwable c = e.getCause();
-                    if (c instanceof IOException io) {
-                        throw io;
-                    }
-                    if (c instanceof RuntimeException re) {
-                        throw re;
-                    }
-                    if (c instanceof Error err) {
-                        throw err;
-                    }
-                    throw new IllegalStateException(c);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    throw new IllegalStateException("interrupted", e);
-                }
-            }
-        }
-    }
-
-    /** See {@link #runJobs}. */
-    static List<Job<?>> schedule(List<Job<?>> jobs) {
-        List<Job<?>> warm = new ArrayList<>();
-        List<Job<?>> memory = new ArrayList<>();
-        List<Job<?>> compute = new ArrayList<>();
-        double total = 0;
-        for (Job<?> j : jobs) {
-            total += j.cost;
-        }
-        for (Job<?> j : jobs) {
-            if (j.memoryBound) {
-                memory.add(j);
-            } else if (j.cost < WARM_FRACTION * total) {
-                warm.add(j);
-            } else {
-                compute.add(j);
-            }
-        }
-        Comparator<Job<?>> largestFirst = Comparator.comparingDouble((Job<?> j) -> j.cost).reversed();
-        memory.sort(largestFirst);
-        compute.sort(largestFirst);
-        List<Job<?>> order = new ArrayList<>(warm);
-        double memTotal = Math.max(1e-300, memory.stream().mapToDouble(j -> j.cost).sum());
-        double cmpTotal = Math.max(1e-300, compute.stream().mapToDouble(j -> j.cost).sum());
-        double memDone = 0;
-        double cmpDone = 0;
-        int mi = 0;
-        int ci = 0;
-        while (mi < memory.size() || ci < compute.size()) {
-            boolean takeMemory = ci >= compute.size()
-                    || (mi < memory.size() && memDone / memTotal <= cmpDone / cmpTotal);
-            Job<?> j = takeMemory ? memory.get(mi++) : compute.get(ci++);
-            if (takeMemory) {
-                memDone += j.cost;
-            } else {
-                cmpDone += j.cost;
-            }
-            order.add(j);
-        }
-        return order;
-    }
-
-    private static <T> void run(Job<T> j) throws Exception {
-        j.result = j.work.call();
     }
 }
