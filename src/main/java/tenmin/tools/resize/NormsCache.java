@@ -162,8 +162,8 @@ final class NormsCache {
             root.putAll(current);
         }
         Map<String, Object> entry = new LinkedHashMap<>();
-        entry.put("frobenius_norms", new LinkedHashMap<String, Object>(frobenius));
-        entry.put("spectral_norms", new LinkedHashMap<String, Object>(spectral));
+        entry.put("frobenius_norms", new java.util.TreeMap<String, Object>(frobenius)); // sorted: deterministic
+        entry.put("spectral_norms", new java.util.TreeMap<String, Object>(spectral));
         if (fileSize >= 0) {
             entry.put("file_size", fileSize);
             entry.put("file_mtime", fileMtime);
