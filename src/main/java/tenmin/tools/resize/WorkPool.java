@@ -3,14 +3,17 @@ package tenmin.tools.resize;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.Deque;
 import java.util.List;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.Callable;
+import java.util.concurrent.ConcurrentLinkedDeque;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Function;
 
 import tenmin.core.Reporter;
@@ -18,15 +21,11 @@ import tenmin.core.Reporter;
 /**
  * The worker threads of one resize run, the order in which jobs start, and per-worker scratch arrays.
  *
- * <p>Order within a phase: the cheap jobs first (they get the JIT compiler to the vector kernels before
- * the expensive jobs need them), then the rest largest first, memory-bound jobs (checkpoint norms, limited
- * by memory bandwidth) and compute-bound jobs (decompositions) interleaved by cumulative cost so that both
- * kinds run side by side.
+ * <p>Memory-bound jobs (checkpoint norms, limited by memory bandwidth, which a second thread does not
+ * raise) and compute-bound jobs (decompositions) run side by side: one worker prefers the first kind, the
+ * others the second; see {@link #schedule} for the order within each kind.
  */
 final class WorkPool implements AutoCloseable {
-    /** Jobs cheaper than this fraction of a phase's total run first. */
-    private static final double WARM_FRACTION = 1e-4;
-
     /** A unit of work with an estimated cost; {@link #result} is set when it has run. */
     static final class Job<T> {
         final double cost;
@@ -73,8 +72,10 @@ final class WorkPool implements AutoCloseable {
 
     private final ExecutorService pool;
     private final BlockingQueue<Scratch> scratch;
+    private final int threads;
 
     WorkPool(int threads) {
+        this.threads = threads;
         this.pool = Executors.newFixedThreadPool(threads, r -> {
             Thread t = new Thread(r, "resize-worker");
             t.setDaemon(true);
@@ -96,25 +97,50 @@ final class WorkPool implements AutoCloseable {
         }
     }
 
-    /** Runs all jobs with a progress bar labelled {@code label}; rethrows the first failure. */
+    /**
+     * Runs all jobs with a progress bar labelled {@code label}; rethrows the first failure. Worker 0 takes
+     * memory-bound jobs first, the others compute-bound jobs first; each takes from the other queue when its
+     * own is empty.
+     */
     void run(String label, List<? extends Job<?>> jobs, Reporter reporter) throws IOException {
         if (jobs.isEmpty()) {
             return;
         }
-        List<Job<?>> order = schedule(jobs);
-        try (Reporter.Progress progress = reporter.progress(label, order.size())) {
-            List<Future<?>> futures = new ArrayList<>();
-            for (Job<?> j : order) {
-                futures.add(pool.submit(() -> {
-                    j.run();
-                    progress.advance(1);
+        Deque<Job<?>> memory = new ConcurrentLinkedDeque<>();
+        Deque<Job<?>> compute = new ConcurrentLinkedDeque<>();
+        for (Job<?> j : schedule(jobs)) {
+            (j.memoryBound ? memory : compute).add(j);
+        }
+        AtomicBoolean failed = new AtomicBoolean();
+        try (Reporter.Progress progress = reporter.progress(label, jobs.size())) {
+            List<Future<?>> workers = new ArrayList<>();
+            for (int w = 0; w < threads; w++) {
+                Deque<Job<?>> first = w == 0 ? memory : compute;
+                Deque<Job<?>> second = w == 0 ? compute : memory;
+                workers.add(pool.submit(() -> {
+                    Job<?> j;
+                    while (!failed.get() && (j = poll(first, second)) != null) {
+                        try {
+                            j.run();
+                        } catch (Exception | Error e) {
+                            failed.set(true);
+                            throw e;
+                        }
+                        progress.advance(1);
+                    }
                     return null;
                 }));
             }
-            for (Future<?> f : futures) {
-                await(f, futures);
+            for (Future<?> f : workers) {
+                await(f, workers);
             }
         }
+    }
+
+    /** The next job of the worker's own queue, else the last (largest) job of the other. */
+    private static Job<?> poll(Deque<Job<?>> own, Deque<Job<?>> other) {
+        Job<?> j = own.pollFirst();
+        return j != null ? j : other.pollLast();
     }
 
     private static void await(Future<?> f, List<Future<?>> all) throws IOException {
@@ -141,45 +167,14 @@ final class WorkPool implements AutoCloseable {
         }
     }
 
-    /** The start order (see the class comment). */
+    /**
+     * The order within each queue: smallest first. The cheap jobs get the JIT compiler to the vector kernels
+     * before the expensive ones need them (a kernel runs a hundred times slower until it is compiled), and a
+     * worker that runs out of its own kind takes the largest job of the other queue, which balances the end.
+     */
     static List<Job<?>> schedule(List<? extends Job<?>> jobs) {
-        List<Job<?>> warm = new ArrayList<>();
-        List<Job<?>> memory = new ArrayList<>();
-        List<Job<?>> compute = new ArrayList<>();
-        double total = 0;
-        for (Job<?> j : jobs) {
-            total += j.cost;
-        }
-        for (Job<?> j : jobs) {
-            if (j.memoryBound) {
-                memory.add(j);
-            } else if (j.cost < WARM_FRACTION * total) {
-                warm.add(j);
-            } else {
-                compute.add(j);
-            }
-        }
-        Comparator<Job<?>> largestFirst = Comparator.comparingDouble((Job<?> j) -> j.cost).reversed();
-        memory.sort(largestFirst);
-        compute.sort(largestFirst);
-        List<Job<?>> order = new ArrayList<>(warm);
-        double memTotal = Math.max(Double.MIN_NORMAL, memory.stream().mapToDouble(j -> j.cost).sum());
-        double cmpTotal = Math.max(Double.MIN_NORMAL, compute.stream().mapToDouble(j -> j.cost).sum());
-        double memDone = 0;
-        double cmpDone = 0;
-        int mi = 0;
-        int ci = 0;
-        while (mi < memory.size() || ci < compute.size()) {
-            boolean takeMemory = ci >= compute.size()
-                    || (mi < memory.size() && memDone / memTotal <= cmpDone / cmpTotal);
-            Job<?> j = takeMemory ? memory.get(mi++) : compute.get(ci++);
-            if (takeMemory) {
-                memDone += j.cost;
-            } else {
-                cmpDone += j.cost;
-            }
-            order.add(j);
-        }
+        List<Job<?>> order = new ArrayList<>(jobs);
+        order.sort(Comparator.comparingDouble((Job<?> j) -> j.cost));
         return order;
     }
 
