@@ -1,26 +1,151 @@
 package tenmin.cli;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.Callable;
 
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Model.CommandSpec;
-import picocli.CommandLine.Spec;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import tenmin.core.InputException;
+import tenmin.core.Reporter;
+import tenmin.engine.api.Backend;
+import tenmin.engine.api.Trace;
+import tenmin.engine.backend.cpu.CpuBackend;
+import tenmin.engine.backend.cpu.KernelBenchmark;
+import tenmin.lora.LoConStepBenchmark;
+import tenmin.sample.ModelSource;
+import tenmin.sample.SampleBenchmark;
 
-/** {@code tenmin bench}: benchmark helpers (subcommands); never run by the test suite. */
-@Command(name = "bench",
-        mixinStandardHelpOptions = true,
-        description = "Benchmark helpers (see docs/PERFORMANCE.md).",
+/** {@code tenmin bench}: measures the engine's kernels (a benchmark, not a test). */
+@Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Measures the pure-Java (cpu) engine: GFLOP/s of matrix products and convolutions (matmul),"
+                + " or the time of one U-Net LoCon training step on small random models (step);"
+                + " warm-up, then the median of timed runs. Record results in docs/PERFORMANCE.md.",
+                "sample: seconds per image of 'tenmin sample' (Euler a, CFG) on a random model of --size, without a"
+                        + " LoRA and with the recipe's LoCon, on --device (cpu, or cuda through libtorch).",
+                "make-inputs DIR: the full-size checkpoint and LoCon of the LoRA-tool benchmarks (resize, chop)."},
         subcommands = {MakeInputsCommand.class},
         footerHeading = "%nExit codes:%n",
-        footer = {"  0  success", "  2  bad usage or bad input", "  1  internal failure",
-                "", "Example:", "  tenmin bench make-inputs bench/"})
+        footer = {"  0  success", "  2  bad usage (unknown target, bad option)", "  1  internal failure",
+                "", "Example:", "  tenmin bench matmul --runs 9", "  tenmin bench step",
+                "  tenmin bench sample --device cuda --size sdxl --width 1024 --height 1024 --steps 30 --runs 3 --warmup 1",
+                "  tenmin bench make-inputs bench/"})
 public final class BenchCommand implements Callable<Integer> {
-    @Spec
-    CommandSpec spec;
+    private final Session session;
+
+    @Parameters(index = "0", arity = "0..1", paramLabel = "TARGET", description = "What to measure: matmul (matrix products and convolutions),"
+            + " step (U-Net LoCon training step) or sample (text-to-image).")
+    String target;
+
+    @Option(names = "--device", paramLabel = "DEV", description = "sample: cpu (default), cuda or cuda:N.")
+    String device = "cpu";
+
+    @Option(names = "--size", paramLabel = "SIZE", description = "sample: random model size tiny, small or sdxl"
+            + " (default ${DEFAULT-VALUE}).")
+    String size = "tiny";
+
+    @Option(names = {"-W", "--width"}, paramLabel = "PX", description = "sample: image width (default ${DEFAULT-VALUE}).")
+    int width = 256;
+
+    @Option(names = {"-H", "--height"}, paramLabel = "PX", description = "sample: image height (default ${DEFAULT-VALUE}).")
+    int height = 256;
+
+    @Option(names = "--steps", paramLabel = "N", description = "sample: sampling steps (default ${DEFAULT-VALUE}).")
+    int steps = 30;
+
+    @Option(names = "--cfg", paramLabel = "SCALE", description = "sample: CFG scale (default ${DEFAULT-VALUE}).")
+    double cfg = 7.0;
+
+    @Option(names = "--no-lora", description = "sample: skip the case with the recipe LoCon.")
+    boolean noLora;
+
+    @Option(names = "--threads", paramLabel = "N", description = "Worker threads (default: all processors).")
+    Integer threads;
+
+    @Option(names = "--runs", paramLabel = "N", defaultValue = "7", description = "Timed runs per case (default: ${DEFAULT-VALUE}).")
+    int runs;
+
+    @Option(names = "--warmup", paramLabel = "N", defaultValue = "5",
+            description = "Untimed runs per case first, for at least a minimum time (default: ${DEFAULT-VALUE}).")
+    int warmup;
+
+    @Mixin
+    VerboseMixin verboseMixin;
+
+    public BenchCommand(Session session) {
+        this.session = session;
+    }
 
     @Override
     public Integer call() {
-        spec.commandLine().usage(spec.commandLine().getOut());
+        if (target == null) {
+            throw new InputException("bench: give a target (matmul, step or sample) or the subcommand make-inputs");
+        }
+        if (!target.equals("matmul") && !target.equals("step") && !target.equals("sample")) {
+            throw new InputException("bench: unknown target '" + target + "' (expected: matmul, step or sample)");
+        }
+        if (runs < 1 || warmup < 0 || (threads != null && threads < 1)) {
+            throw new InputException("bench: --runs must be >= 1, --warmup >= 0 and --threads >= 1");
+        }
+        int n = threads != null ? threads : Runtime.getRuntime().availableProcessors();
+        Reporter reporter = session.reporter(Reporter.Level.INFO);
+        if (target.equals("sample")) {
+            return sample(n, reporter);
+        }
+        try (CpuBackend cpu = new CpuBackend(n)) {
+            Backend backend = Trace.fromEnvironment(reporter).wrap(cpu);   // TENMIN_TRACE=1 prints every op
+            if (target.equals("step")) {
+                printSteps(LoConStepBenchmark.run(backend, LoConStepBenchmark.cases(), warmup, runs, reporter), n);
+                return 0;
+            }
+            List<KernelBenchmark.Result> results = KernelBenchmark.run(backend, warmup, runs, reporter);
+            session.out().printf(Locale.ROOT, "cpu backend, %d threads, Java %s, median of %d runs after >= %d warm-up runs"
+                    + " and >= %d ms%n", n, Runtime.version(), runs, warmup, KernelBenchmark.WARMUP_MILLIS);
+            session.out().printf(Locale.ROOT, "%-70s %10s %10s%n", "case", "ms", "GFLOP/s");
+            for (KernelBenchmark.Result r : results) {
+                session.out().printf(Locale.ROOT, "%-70s %10.2f %10.1f%n", r.name(), r.medianMillis(), r.gflops());
+            }
+        }
         return 0;
+    }
+
+    private int sample(int threads, Reporter reporter) {
+        ModelOptions where = new ModelOptions();
+        where.device = device;
+        where.threads = threads;
+        SampleBenchmark.Config c = new SampleBenchmark.Config(size, width, height, steps, cfg, warmup, runs, !noLora);
+        ModelSource.randomConfig(size); // checks the name before anything starts
+        try (Backend backend = where.backend(reporter)) {
+            List<SampleBenchmark.Result> results;
+            try {
+                results = SampleBenchmark.run(backend, c, reporter);
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+            session.out().printf(Locale.ROOT, "%s backend on %s, Java %s; %s model, %dx%d, Euler a %d steps, CFG %s;"
+                    + " median of %d images after %d warm-up%n", backend.name(), backend.device(), Runtime.version(), size,
+                    width, height, steps, cfg, runs, warmup);
+            for (SampleBenchmark.Result r : results) {
+                session.out().printf(Locale.ROOT, "%s: %.3f s/image (sampling %.3f s = %.1f ms per U-Net call, VAE decode"
+                        + " %.3f s)%n", r.label(), r.image(), r.sampling(), 1000 * r.perUnetCall(), r.decode());
+            }
+        }
+        return 0;
+    }
+
+    private void printSteps(List<LoConStepBenchmark.Result> results, int threads) {
+        session.out().printf(Locale.ROOT, "cpu backend, %d threads, Java %s, fp32, median of %d steps after >= %d warm-up"
+                + " steps and >= %d ms; a step = forward, MSE loss, backward into the LoCon (no optimizer)%n", threads,
+                Runtime.version(), runs, warmup, LoConStepBenchmark.WARMUP_MILLIS);
+        for (LoConStepBenchmark.Result r : results) {
+            session.out().printf(Locale.ROOT, "%s: checkpointing %s: %.1f ms/step, %.2f images/s, activations %.1f MiB"
+                    + " (U-Net %,d frozen weights, LoCon %,d trainable)%n", r.benchCase().name(), r.checkpointing(),
+                    r.medianMillis(), r.imagesPerSecond(), r.activationBytes() / 1048576.0, r.frozenValues(),
+                    r.trainableValues());
+        }
     }
 }

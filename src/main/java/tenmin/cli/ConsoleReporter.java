@@ -56,6 +56,7 @@ final class ConsoleReporter implements Reporter {
         private long done;
         private long lastPrintMillis;
         private boolean closed;
+        private String status = "";
 
         Bar(String label, long total) {
             this.label = label;
@@ -75,6 +76,11 @@ final class ConsoleReporter implements Reporter {
         }
 
         @Override
+        public synchronized void status(String text) {
+            status = text == null ? "" : text;
+        }
+
+        @Override
         public synchronized void close() {
             if (closed) {
                 return;
@@ -88,12 +94,13 @@ final class ConsoleReporter implements Reporter {
         private void print(boolean last) {
             double seconds = (System.nanoTime() - startNanos) / 1e9;
             String count = total > 0 ? done + "/" + total : Long.toString(done);
-            String rate = seconds > 0 ? String.format(Locale.ROOT, "%.1f/s", done / seconds) : "";
+            String rate = !status.isEmpty() ? status
+                    : seconds > 0 ? String.format(Locale.ROOT, "%.1f/s", done / seconds) : "";
             if (terminal) {
                 int width = 30;
                 int filled = total > 0 ? (int) Math.min(width, width * done / total) : 0;
                 String bar = "#".repeat(filled) + " ".repeat(width - filled);
-                err.print("\r" + label + " [" + bar + "] " + count + " " + rate + (last ? "\n" : ""));
+                err.print("\r" + label + " [" + bar + "] " + count + " " + rate + "\033[K" + (last ? "\n" : ""));
             } else {
                 err.println(label + ": " + count + " " + rate);
             }

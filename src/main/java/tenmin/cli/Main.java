@@ -28,6 +28,8 @@ import tenmin.core.InputException;
                 BlocksCommand.class,
                 MergeCommand.class,
                 InspectCommand.class,
+                SampleCommand.class,
+                AtlasCommand.class,
                 BenchCommand.class,
         },
         footerHeading = "%nExit codes:%n",

@@ -5,6 +5,7 @@ import java.nio.file.Path;
 import java.util.concurrent.Callable;
 
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import tenmin.core.InputException;
@@ -46,8 +47,8 @@ public final class MakeInputsCommand implements Callable<Integer> {
                     + " beside the working folder or one of its parents).")
     Path layout;
 
-    @Option(names = "--verbose", description = "Print stack traces on errors.")
-    boolean verbose;
+    @Mixin
+    VerboseMixin verboseMixin;
 
     public MakeInputsCommand(Session session) {
         this.session = session;

@@ -6,6 +6,7 @@ import java.util.List;
 import java.util.concurrent.Callable;
 
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import tenmin.core.InputException;
@@ -77,8 +78,8 @@ public final class ResizeCommand implements Callable<Integer> {
     @Option(names = {"-d", "--device"}, paramLabel = "DEVICE", description = "Accepted for compatibility and ignored: resize runs on the CPU.")
     String device;
 
-    @Option(names = "--verbose", description = "Print stack traces on errors.")
-    boolean verbose;
+    @Mixin
+    VerboseMixin verboseMixin;
 
     public ResizeCommand(Session session) {
         this.session = session;

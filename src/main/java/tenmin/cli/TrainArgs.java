@@ -14,6 +14,7 @@ import java.util.function.LongSupplier;
 import tenmin.core.InputException;
 import tenmin.core.Reporter;
 import tenmin.formats.Toml;
+import tenmin.lora.LoConPreset;
 import tenmin.train.TrainConfig;
 import tenmin.train.optim.Optimizers;
 import tenmin.train.schedule.LrSchedule;
@@ -32,6 +33,9 @@ final class TrainArgs {
     /** Where a value came from, for messages. */
     private record Value(Object value, String source) {
     }
+
+    /** Where the demo writes when no --output_dir is given. */
+    static final Path DEMO_OUTPUT = Path.of("tenmin-demo");
 
     private final Reporter reporter;
     private final LongSupplier randomSeed;
@@ -54,7 +58,21 @@ final class TrainArgs {
             a.given.putAll(a.readConfigFile((String) configFile.value()));
         }
         a.given.putAll(cli);
+        if (!a.given.containsKey("pretrained_model_name_or_path") && !a.given.containsKey("train_data_dir")) {
+            a.applyDemoRecipe();
+        }
         return a.build();
+    }
+
+    /** The built-in demo: {@link TrainFlags#DEMO} for every flag the user did not give. */
+    private void applyDemoRecipe() {
+        for (Map.Entry<String, Object> e : TrainFlags.DEMO.entrySet()) {
+            given.putIfAbsent(e.getKey(), new Value(e.getValue(), "the demo's --" + e.getKey()));
+        }
+        if (!given.containsKey("logging_dir")) {
+            Path out = given.containsKey("output_dir") ? Path.of((String) given.get("output_dir").value()) : DEMO_OUTPUT;
+            given.put("logging_dir", new Value(out.resolve("logs").toString(), "the demo's --logging_dir"));
+        }
     }
 
     // ---------------------------------------------------------------- command line
@@ -346,7 +364,7 @@ final class TrainArgs {
             if (model != null) {
                 throw new InputException("--output_dir is required (the reference crashes at its first save without it)");
             }
-            outputDir = Path.of("tenmin-demo");
+            outputDir = DEMO_OUTPUT;
         }
         if (Files.exists(outputDir) && !Files.isDirectory(outputDir)) {
             throw bad("output_dir", outputDir + " exists and is not a folder");
@@ -359,7 +377,14 @@ final class TrainArgs {
         if (resume != null && !Files.exists(resume)) {
             throw bad("resume", resume + " does not exist");
         }
-        TrainConfig.Paths paths = new TrainConfig.Paths(model, data, outputDir, outputName, resume);
+        Path modelConfig = pathOrNull("model_config");
+        if (modelConfig != null && !Files.isRegularFile(modelConfig)) {
+            throw bad("model_config", modelConfig + " does not exist");
+        }
+        if (modelConfig != null && model == null) {
+            throw new InputException("--model_config describes a checkpoint; give --pretrained_model_name_or_path too");
+        }
+        TrainConfig.Paths paths = new TrainConfig.Paths(model, data, outputDir, outputName, resume, modelConfig);
 
         // ---- data
         int[] reso = resolution();
@@ -440,7 +465,8 @@ final class TrainArgs {
                 nonNegative("multires_noise_discount", dblOrNull("multires_noise_discount")));
 
         // ---- saving
-        String precision = str("save_precision") == null ? "float" : choice("save_precision", "float", "fp16", "bf16");
+        // fp16 unless asked otherwise: what the guide and the UIs use (kohya's own default is float)
+        String precision = str("save_precision") == null ? "fp16" : choice("save_precision", "float", "fp16", "bf16");
         String format = str("save_model_as");
         if (!format.equals("safetensors")) {
             throw bad("save_model_as", "'" + format + "' is not supported; tenmin writes safetensors");
@@ -476,7 +502,8 @@ final class TrainArgs {
         String sampler = choice("sample_sampler", "euler_a", "k_euler_a");
         int sampleSteps = optionalCount("sample_every_n_steps");
         int sampleEpochs = optionalCount("sample_every_n_epochs");
-        if (prompts == null && (sampleSteps > 0 || sampleEpochs > 0 || bool("sample_at_first"))) {
+        boolean demo = model == null;
+        if (prompts == null && !demo && (sampleSteps > 0 || sampleEpochs > 0 || bool("sample_at_first"))) {
             reporter.log(Reporter.Level.WARNING, "WARNING: sampling was asked for but --sample_prompts is not given:"
                     + " no samples will be made");
         }
@@ -488,7 +515,18 @@ final class TrainArgs {
             flags.put(f.name(), raw(f.name()));
         }
         flags.put("seed", seed);
-        return new TrainConfig(paths, dataCfg, network, optim, schedule, loop, save, log, sample, flags);
+        return new TrainConfig(paths, dataCfg, network, optim, schedule, loop, save, log, sample, compute(), flags);
+    }
+
+    private TrainConfig.Compute compute() {
+        String d = str("device").strip();
+        tenmin.engine.api.Device device;
+        try {
+            device = d.equals("auto") ? null : tenmin.engine.api.Device.parse(d);
+        } catch (IllegalArgumentException e) {
+            throw bad("device", "'" + d + "' is not cpu, cuda, cuda:N or auto");
+        }
+        return new TrainConfig.Compute(device, intIn("cpu_threads", 0, 4096));
     }
 
     /** One WARNING per given flag that does nothing here; an error for unimplemented features set away from neutral. */
@@ -753,7 +791,12 @@ final class TrainArgs {
             throw new InputException("--network_train_unet_only and --network_train_text_encoder_only exclude each other");
         }
         String pooled = choice("te2_pooled", "sai", "kohya");
+        String teModules = choice("text_encoder_modules", "full", "mlp");
+        if (!preset.equals("full")) {
+            throw bad("network_args", "preset '" + preset + "' is not implemented; tenmin trains preset=full");
+        }
         return new TrainConfig.Network(module, dim, alpha, convDim, convAlpha, algo, preset, args, !teOnly, !unetOnly,
-                pooled.equals("kohya"));
+                pooled.equals("kohya"), teModules.equals("mlp") ? LoConPreset.TextEncoderModules.MLP_ONLY
+                        : LoConPreset.TextEncoderModules.FULL);
     }
 }

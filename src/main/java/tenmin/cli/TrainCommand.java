@@ -7,21 +7,25 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.time.Clock;
 
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Unmatched;
 import tenmin.core.Reporter;
-import tenmin.sample.PromptFile;
+import tenmin.engine.api.Backend;
+import tenmin.train.Trainer;
 import tenmin.train.TrainConfig;
-import tenmin.train.data.BucketPlan;
-import tenmin.train.data.DreamBoothDataset;
-import tenmin.train.data.EpochPlanner;
 
 /**
  * {@code tenmin train}: the reference trainer's command line ({@code sdxl_train_network.py} flags and a
- * TOML {@code --config_file}) parsed and validated into a {@link TrainConfig}; the dataset and the prompt
- * file are read and summarised. The training loop itself is not wired yet: after validation the command
- * says so and exits with 1, having written nothing.
+ * TOML {@code --config_file}) parsed and validated into a {@link TrainConfig}, the flags away from their
+ * defaults printed, then {@link Trainer} runs the recipe (it reads and summarises the dataset and prompts
+ * before loading anything big) on the backend {@code --device} names; the summary goes to stdout.
+ * With no model and no dataset it runs the built-in demo. Ctrl-C stops after the current micro-batch and
+ * saves; the exit code is then 130. {@code --device} picks the backend: the pure-Java CPU backend, or the
+ * libtorch backend on a GPU (bf16 frozen weights with {@code --mixed_precision=bf16}).
  */
 @Command(name = "train", description = "Train an SDXL LoCon with the 10-minute recipe (kohya sd-scripts flags).",
         helpCommand = false)
@@ -36,7 +40,7 @@ public final class TrainCommand implements Callable<Integer> {
     }
 
     @Override
-    public Integer call() {
+    public Integer call() throws java.io.IOException {
         if (args.contains("--help") || args.contains("-h")) {
             printHelp(session.out());
             return 0;
@@ -54,33 +58,93 @@ public final class TrainCommand implements Callable<Integer> {
         if (!cfg.loop().seedGiven()) {
             reporter.log(Reporter.Level.INFO, "INFO: no --seed given; using seed " + cfg.loop().seed());
         }
-        if (!cfg.demo()) {
-            describeDataset(cfg, reporter);
+        try (Backend backend = openBackend(cfg.compute(), reporter)) {
+            Trainer trainer = new Trainer(cfg, new Trainer.Environment(backend, reporter, Clock.systemDefaultZone(),
+                    version()));
+            Trainer.Result result = runWithCtrlC(trainer);
+            return report(cfg, result);
         }
-        if (cfg.sample().prompts() != null) {
-            int n = PromptFile.read(cfg.sample().prompts(), cfg.sample().sampler(), reporter).size();
-            reporter.log(Reporter.Level.INFO, "INFO: " + n + " sample prompts in " + cfg.sample().prompts());
-        }
-        session.err().println("tenmin train: error: training loop not yet available (this build parses and validates"
-                + " the arguments only; nothing was written)");
-        return 1;
     }
 
-    /** Scans the dataset and reports what a run would do with it (images, buckets, steps). */
-    private static void describeDataset(TrainConfig cfg, Reporter reporter) {
-        TrainConfig.Data d = cfg.data();
-        DreamBoothDataset ds = DreamBoothDataset.scan(cfg.paths().trainDataDir(), d.captionExtension(), d.strict(),
-                reporter);
-        BucketPlan plan = BucketPlan.of(ds, d.width(), d.height(), d.enableBucket(), d.minBucketReso(),
-                d.maxBucketReso(), d.bucketResoSteps(), d.bucketNoUpscale());
-        EpochPlanner planner = new EpochPlanner(plan.nonEmptyEntries(), cfg.loop().trainBatchSize(),
-                cfg.loop().gradAccumSteps(), cfg.loop().seed());
-        long steps = cfg.loop().maxTrainEpochs() > 0 ? planner.stepsForEpochs(cfg.loop().maxTrainEpochs())
-                : cfg.loop().maxTrainSteps();
-        reporter.log(Reporter.Level.INFO, String.format(Locale.ROOT, "INFO: %d images in %d folders, %d with repeats;"
-                        + " %d buckets used; %d micro-batches per epoch, %d optimizer steps per epoch, %d epochs for %d steps",
-                ds.items().size(), ds.subsets().size(), ds.numTrainImages(), plan.nonEmptyEntries().size(),
-                planner.microBatchesPerEpoch(), planner.stepsPerEpoch(), planner.epochsFor(steps), steps));
+    /**
+     * The backend for {@code --device}: {@code cpu} is the pure-Java backend; {@code cuda[:N]} the libtorch
+     * backend on that GPU; automatic picks the first GPU when libtorch is found and sees one, else the CPU.
+     */
+    private static Backend openBackend(TrainConfig.Compute compute, Reporter reporter) {
+        int threads = compute.cpuThreads() > 0 ? compute.cpuThreads() : Runtime.getRuntime().availableProcessors();
+        return Backends.open(compute.device(), threads, "--device=", reporter);
+    }
+
+    /**
+     * Runs the trainer with a Ctrl-C hook: the first interrupt asks the loop to stop after the current
+     * micro-batch and save; the JVM waits for that before exiting.
+     */
+    private Trainer.Result runWithCtrlC(Trainer trainer) throws java.io.IOException {
+        CountDownLatch finished = new CountDownLatch(1);
+        Thread hook = new Thread(() -> {
+            trainer.requestStop();
+            session.err().println();
+            session.err().println("tenmin train: interrupted; finishing this micro-batch and saving (kill -9 aborts"
+                    + " without saving)");
+            session.err().flush();
+            try {
+                finished.await(30, TimeUnit.MINUTES);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }, "tenmin-train-ctrl-c");
+        Runtime.getRuntime().addShutdownHook(hook);
+        try {
+            return trainer.run();
+        } finally {
+            finished.countDown();
+            try {
+                Runtime.getRuntime().removeShutdownHook(hook);
+            } catch (IllegalStateException shuttingDown) {
+                // the JVM is exiting because of Ctrl-C: the hook is running and returns now
+            }
+        }
+    }
+
+    /** Prints where everything went and how the loss moved (stdout); the exit code of the outcome. */
+    private int report(TrainConfig cfg, Trainer.Result result) {
+        PrintStream out = session.out();
+        if (result.outcome() == Trainer.Outcome.DIVERGED) {
+            session.err().println("tenmin train: error: " + result.message());
+            return 1;
+        }
+        out.println("tenmin train: " + result.message());
+        List<Float> losses = result.losses();
+        if (!losses.isEmpty()) {
+            int k = Math.max(1, Math.min(8, losses.size() / 4));
+            out.println(String.format(Locale.ROOT, "  loss: mean of the first %d micro-batches %.4f, of the last %d %.4f"
+                            + " (%d micro-batches; noisy by nature: each draws its own timesteps)", k,
+                    mean(losses.subList(0, k)), k, mean(losses.subList(losses.size() - k, losses.size())), losses.size()));
+        }
+        for (Map.Entry<String, java.nio.file.Path> e : result.outputs().entrySet()) {
+            out.println("  " + e.getKey() + ": " + e.getValue());
+        }
+        if (cfg.log().tensorboard()) {
+            out.println("  view the logs: tensorboard --logdir " + cfg.log().loggingDir());
+        }
+        if (cfg.demo()) {
+            out.println("  (a tiny random model: the run demonstrates the mechanics; train your own with"
+                    + " --pretrained_model_name_or_path and --train_data_dir)");
+        }
+        return result.outcome() == Trainer.Outcome.STOPPED ? 130 : 0;
+    }
+
+    private static double mean(List<Float> xs) {
+        double s = 0;
+        for (float x : xs) {
+            s += x;
+        }
+        return s / xs.size();
+    }
+
+    private static String version() {
+        String v = TrainCommand.class.getPackage().getImplementationVersion();
+        return "tenmin " + (v == null ? "dev" : v);
     }
 
     private static void printHelp(PrintStream out) {
@@ -118,7 +182,11 @@ public final class TrainCommand implements Callable<Integer> {
         out.println("Exit codes:");
         out.println("  0  success");
         out.println("  2  bad usage or bad input (unknown flag, bad value, contradictory options, missing file)");
-        out.println("  1  internal failure (rerun with --verbose)");
+        out.println("  1  the loss or gradients became NaN/infinite (the last good save is kept), or internal failure");
+        out.println("  130  stopped with Ctrl-C after saving the LoRA and a resume state");
+        out.println();
+        out.println("Example (the built-in demo: a tiny random model, generated data, about a minute on a CPU):");
+        out.println("  tenmin train");
         out.println();
         out.println("Example (the guide's recipe):");
         out.println("  tenmin train --pretrained_model_name_or_path=model.safetensors --train_data_dir=data \\");

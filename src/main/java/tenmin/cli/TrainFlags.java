@@ -47,6 +47,9 @@ final class TrainFlags {
             used("config_file", Kind.STRING, null, "TOML file whose keys are these flag names (sections are flattened); the command line wins"),
             used("resume", Kind.STRING, null, "training-state file (or the folder of the run) to continue from"),
             used("seed", Kind.INT, null, "random seed; drawn at random and recorded when absent"),
+            used("model_config", Kind.STRING, null, "tenmin: JSON with unet/te1/te2/vae sections for a checkpoint that is not SDXL-sized (tiny test models)"),
+            used("device", Kind.STRING, "auto", "tenmin: cpu (pure-Java backend), cuda, cuda:N (libtorch backend) or auto (the first GPU libtorch finds, else cpu)"),
+            used("cpu_threads", Kind.INT, 0L, "tenmin: threads of the CPU backend (0: every processor)"),
             // ---- resolution and buckets
             used("resolution", Kind.STRING, "1024,1024", "training resolution 'W,H' or 'N' (bucket area; kohya has no default, SDXL is trained at 1024)"),
             used("enable_bucket", Kind.BOOL, false, "aspect-ratio buckets"),
@@ -75,6 +78,7 @@ final class TrainFlags {
             used("network_args", Kind.LIST, List.of(), "LyCORIS key=value arguments: algo, preset, conv_dim, conv_alpha, ..."),
             used("network_train_unet_only", Kind.BOOL, false, "train only the U-Net LoRA"),
             used("network_train_text_encoder_only", Kind.BOOL, false, "train only the text-encoder LoRA"),
+            used("text_encoder_modules", Kind.STRING, "full", "tenmin: text-encoder layers of preset full: 'full' (attention + MLP, 264 on SDXL) or 'mlp' (88, the reference run's LyCORIS 3.1.0)"),
             used("te2_pooled", Kind.STRING, "sai", "tenmin: pooled TE2 output 'sai' (h·P, as SAI and the UIs) or 'kohya' (h·Pᵀ, sd-scripts)"),
             neutral("network_dropout", Kind.FLOAT, 0.0, "LoRA dropout"),
             neutral("network_weights", Kind.STRING, null, "starting from existing LoRA weights (use --resume)"),
@@ -108,7 +112,7 @@ final class TrainFlags {
             used("multires_noise_discount", Kind.FLOAT, 0.3, "pyramid-noise discount per level"),
             used("loss_type", Kind.STRING, "l2", "only l2 (MSE) is implemented"),
             // ---- saving
-            used("save_precision", Kind.STRING, null, "float, fp16 or bf16 (default: float)"),
+            used("save_precision", Kind.STRING, null, "float, fp16 or bf16 (default: fp16, as the guide; kohya's default is float)"),
             used("save_model_as", Kind.STRING, "safetensors", "only safetensors"),
             used("save_every_n_steps", Kind.INT, null, "save every N optimizer steps"),
             used("save_every_n_epochs", Kind.INT, null, "save every N epochs"),
@@ -196,6 +200,51 @@ final class TrainFlags {
             neutral("output_config", Kind.BOOL, false, "writing the config file and exiting"),
             neutral("save_last_n_epochs", Kind.INT, null, "rotation of epoch saves"),
             neutral("save_n_epoch_ratio", Kind.INT, null, "epoch save ratio"));
+
+    /**
+     * The built-in demo's recipe (no model and no dataset given): the guide's mechanics — LoCon with preset
+     * full, ClybW, cosine with num_cycles 0.375, gradient accumulation, multires noise, flips, caption
+     * shuffling, latent cache on disk, fp16 saves, samples and TensorBoard logs — scaled to a tiny random
+     * model and 128-pixel images so it runs in about a minute on two CPU cores. Flags the user gives win.
+     */
+    static final Map<String, Object> DEMO = demo();
+
+    private static Map<String, Object> demo() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("resolution", "128,128");
+        m.put("enable_bucket", true);
+        m.put("min_bucket_reso", 64L);
+        m.put("max_bucket_reso", 256L);
+        m.put("bucket_reso_steps", 32L);
+        m.put("caption_extension", ".txt");
+        m.put("shuffle_caption", true);
+        m.put("flip_aug", true);
+        m.put("cache_latents", true);
+        m.put("cache_latents_to_disk", true);
+        m.put("network_module", "lycoris.kohya");
+        m.put("network_dim", 4L);
+        m.put("network_alpha", 2.0);
+        m.put("network_args", List.of("preset=full", "conv_dim=8", "conv_alpha=4", "algo=locon"));
+        m.put("optimizer_type", "ClybW");
+        m.put("lr_scheduler", "cosine");
+        m.put("lr_scheduler_args", List.of("num_cycles=0.375"));
+        m.put("learning_rate", 1.0e-3);
+        m.put("unet_lr", 1.0e-3);
+        m.put("text_encoder_lr", 5.0e-4);
+        m.put("max_grad_norm", 1.0);
+        m.put("train_batch_size", 2L);
+        m.put("gradient_accumulation_steps", 2L);
+        m.put("max_train_steps", 24L);
+        m.put("multires_noise_iterations", 6L);
+        m.put("multires_noise_discount", 0.4);
+        m.put("save_every_n_steps", 8L);
+        m.put("sample_every_n_steps", 8L);
+        m.put("log_with", "tensorboard");
+        m.put("log_prefix", "demo-");
+        m.put("seed", 42L);
+        m.put("device", "cpu");
+        return java.util.Collections.unmodifiableMap(m);
+    }
 
     private static final Map<String, Flag> BY_NAME = index();
 

@@ -25,6 +25,13 @@ public interface Reporter {
     interface Progress extends AutoCloseable {
         void advance(long units);
 
+        /**
+         * Replaces the text shown after the counter (e.g. {@code loss 0.123 lr 3.0e-04 2.1 img/s 0:42 left});
+         * shown with the next redraw. Reporters that show no progress ignore it.
+         */
+        default void status(String text) {
+        }
+
         @Override
         void close();
     }

@@ -189,6 +189,41 @@ public final class ImageGrid {
         return new Result(RgbImage.from(out), colX, rowY, cellW, cellH);
     }
 
+    /**
+     * {@code image} shrunk by an integer {@code factor}: each output pixel is the rounded mean of a
+     * {@code factor × factor} box (a ragged right or bottom edge is dropped). Deterministic.
+     */
+    public static RgbImage downscale(RgbImage image, int factor) {
+        if (factor < 1) {
+            throw new IllegalArgumentException("downscale factor must be >= 1, got " + factor);
+        }
+        if (factor == 1) {
+            return image;
+        }
+        int w = Math.max(1, image.width() / factor);
+        int h = Math.max(1, image.height() / factor);
+        int fx = Math.min(factor, image.width());
+        int fy = Math.min(factor, image.height());
+        byte[] src = image.toBytes();
+        byte[] out = new byte[w * h * 3];
+        int area = fx * fy;
+        for (int y = 0; y < h; y++) {
+            for (int x = 0; x < w; x++) {
+                for (int c = 0; c < 3; c++) {
+                    int sum = 0;
+                    for (int dy = 0; dy < fy; dy++) {
+                        int row = (y * factor + dy) * image.width();
+                        for (int dx = 0; dx < fx; dx++) {
+                            sum += src[3 * (row + x * factor + dx) + c] & 0xFF;
+                        }
+                    }
+                    out[3 * (y * w + x) + c] = (byte) ((sum + area / 2) / area);
+                }
+            }
+        }
+        return RgbImage.of(w, h, out);
+    }
+
     /** Greedy word wrap at spaces; a word longer than the width stays on its own line. */
     static List<String> wrap(String text, FontMetrics fm, int maxWidth) {
         List<String> lines = new ArrayList<>();

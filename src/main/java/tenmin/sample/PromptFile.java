@@ -68,11 +68,33 @@ public final class PromptFile {
                                int steps, double scale, String sampler) {
     }
 
-    /** Reads a prompt file (.txt, .toml or .json by extension). */
+    /**
+     * What a prompt gets when its line or entry does not say.
+     *
+     * @param width          pixels (rounded down to a multiple of 8, at least 64, like the line values)
+     * @param height         pixels
+     * @param steps          sampling steps
+     * @param scale          CFG scale
+     * @param negativePrompt negative prompt
+     * @param sampler        sampler name
+     */
+    public record Defaults(int width, int height, int steps, double scale, String negativePrompt, String sampler) {
+        /** kohya's: 512x512, 30 steps, scale 7.5, no negative prompt, the run's sampler. */
+        public static Defaults kohya(String sampler) {
+            return new Defaults(DEFAULT_SIZE, DEFAULT_SIZE, DEFAULT_STEPS, DEFAULT_SCALE, "", sampler);
+        }
+    }
+
+    /** Reads a prompt file (.txt, .toml or .json by extension) with kohya's defaults. */
     public static List<SamplePrompt> read(Path file, String defaultSampler, Reporter reporter) {
+        return read(file, Defaults.kohya(defaultSampler), reporter);
+    }
+
+    /** Reads a prompt file (.txt, .toml or .json by extension); {@code defaults} fill what a prompt leaves out. */
+    public static List<SamplePrompt> read(Path file, Defaults defaults, Reporter reporter) {
         String name = file.getFileName().toString().toLowerCase(Locale.ROOT);
         if (name.endsWith(".toml")) {
-            return fromToml(file, defaultSampler);
+            return fromToml(file, defaults);
         }
         String text;
         try {
@@ -83,13 +105,18 @@ public final class PromptFile {
             throw new InputException(file + ": cannot read prompt file: " + e.getMessage(), e);
         }
         if (name.endsWith(".json")) {
-            return fromJson(text, file, defaultSampler);
+            return fromJson(text, file, defaults);
         }
-        return parseText(text, file.toString(), defaultSampler, reporter);
+        return parseText(text, file.toString(), defaults, reporter);
+    }
+
+    /** Parses the line format with kohya's defaults; {@code source} names the file in warnings. */
+    public static List<SamplePrompt> parseText(String text, String source, String defaultSampler, Reporter reporter) {
+        return parseText(text, source, Defaults.kohya(defaultSampler), reporter);
     }
 
     /** Parses the line format; {@code source} names the file in warnings. */
-    public static List<SamplePrompt> parseText(String text, String source, String defaultSampler, Reporter reporter) {
+    public static List<SamplePrompt> parseText(String text, String source, Defaults defaults, Reporter reporter) {
         List<SamplePrompt> out = new ArrayList<>();
         String[] lines = text.split("\r?\n|\r", -1);
         for (int ln = 0; ln < lines.length; ln++) {
@@ -99,13 +126,13 @@ public final class PromptFile {
             }
             String[] parts = line.split(" --", -1);
             String prompt = parts[0];
-            String negative = "";
-            int width = DEFAULT_SIZE;
-            int height = DEFAULT_SIZE;
+            String negative = defaults.negativePrompt();
+            int width = defaults.width();
+            int height = defaults.height();
             Long seed = null;
-            int steps = DEFAULT_STEPS;
-            double scale = DEFAULT_SCALE;
-            String sampler = defaultSampler;
+            int steps = defaults.steps();
+            double scale = defaults.scale();
+            String sampler = defaults.sampler();
             for (String part : parts) {
                 try {
                     Matcher m;
@@ -143,27 +170,27 @@ public final class PromptFile {
         return Math.max(64, v - v % 8);
     }
 
-    private static List<SamplePrompt> fromToml(Path file, String defaultSampler) {
+    private static List<SamplePrompt> fromToml(Path file, Defaults defaults) {
         Map<String, Object> doc = Toml.parse(file);
         if (!(doc.get("prompt") instanceof Map<?, ?> prompt)) {
             throw new InputException(file + ": expected a [prompt] table");
         }
-        Map<String, Object> defaults = new java.util.LinkedHashMap<>();
-        prompt.forEach((k, v) -> defaults.put((String) k, v));
-        Object subsets = defaults.remove("subset");
+        Map<String, Object> tableDefaults = new java.util.LinkedHashMap<>();
+        prompt.forEach((k, v) -> tableDefaults.put((String) k, v));
+        Object subsets = tableDefaults.remove("subset");
         if (!(subsets instanceof List<?> list)) {
             throw new InputException(file + ": expected [[prompt.subset]] entries");
         }
         List<SamplePrompt> out = new ArrayList<>();
         for (Object o : list) {
-            Map<String, Object> entry = new java.util.LinkedHashMap<>(defaults);
+            Map<String, Object> entry = new java.util.LinkedHashMap<>(tableDefaults);
             ((Map<?, ?>) o).forEach((k, v) -> entry.put((String) k, v));
-            out.add(fromMap(entry, out.size(), file, defaultSampler));
+            out.add(fromMap(entry, out.size(), file, defaults));
         }
         return out;
     }
 
-    private static List<SamplePrompt> fromJson(String text, Path file, String defaultSampler) {
+    private static List<SamplePrompt> fromJson(String text, Path file, Defaults defaults) {
         JsonNode root;
         try {
             root = new ObjectMapper().readTree(text);
@@ -178,22 +205,22 @@ public final class PromptFile {
         for (JsonNode n : root) {
             @SuppressWarnings("unchecked")
             Map<String, Object> m = mapper.convertValue(n, Map.class);
-            out.add(fromMap(m, out.size(), file, defaultSampler));
+            out.add(fromMap(m, out.size(), file, defaults));
         }
         return out;
     }
 
-    private static SamplePrompt fromMap(Map<String, Object> m, int index, Path file, String defaultSampler) {
+    private static SamplePrompt fromMap(Map<String, Object> m, int index, Path file, Defaults d) {
         if (!(m.get("prompt") instanceof String prompt)) {
             throw new InputException(file + ": prompt " + index + " has no \"prompt\" text");
         }
-        Object neg = m.getOrDefault("negative_prompt", "");
-        return new SamplePrompt(index, prompt, String.valueOf(neg), round8(intOf(m, "width", DEFAULT_SIZE, file)),
-                round8(intOf(m, "height", DEFAULT_SIZE, file)),
+        Object neg = m.getOrDefault("negative_prompt", d.negativePrompt());
+        return new SamplePrompt(index, prompt, String.valueOf(neg), round8(intOf(m, "width", d.width(), file)),
+                round8(intOf(m, "height", d.height(), file)),
                 m.get("seed") == null ? null : (long) intOf(m, "seed", 0, file),
-                Math.max(1, Math.min(1000, intOf(m, "sample_steps", DEFAULT_STEPS, file))),
-                m.get("scale") instanceof Number s ? s.doubleValue() : DEFAULT_SCALE,
-                m.get("sample_sampler") instanceof String s ? s : defaultSampler);
+                Math.max(1, Math.min(1000, intOf(m, "sample_steps", d.steps(), file))),
+                m.get("scale") instanceof Number s ? s.doubleValue() : d.scale(),
+                m.get("sample_sampler") instanceof String s ? s : d.sampler());
     }
 
     private static int intOf(Map<String, Object> m, String key, int def, Path file) {

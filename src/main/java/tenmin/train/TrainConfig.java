@@ -18,10 +18,11 @@ import java.util.Map;
  * @param save     output precision, cadence, metadata
  * @param log      TensorBoard logging
  * @param sample   sample images during training
+ * @param compute  where the models run
  * @param flags    every flag's final value by flag name (for the printed config and {@code ss_*} metadata)
  */
 public record TrainConfig(Paths paths, Data data, Network network, Optim optim, Schedule schedule, Loop loop,
-                          Save save, Log log, Sample sample, Map<String, Object> flags) {
+                          Save save, Log log, Sample sample, Compute compute, Map<String, Object> flags) {
 
     public TrainConfig {
         flags = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(flags));
@@ -38,8 +39,11 @@ public record TrainConfig(Paths paths, Data data, Network network, Optim optim, 
      * @param outputDir       where LoRA files, samples, state and logs go
      * @param outputName      base file name (null: kohya's {@code at} / {@code last})
      * @param resume          training-state file (or folder holding one) to continue from, or null
+     * @param modelConfig     sizes of a checkpoint that is not SDXL-sized (a JSON file with "unet", "te1", "te2",
+     *                        "vae" sections, as the fixtures' config.json); null for SDXL
      */
-    public record Paths(Path pretrainedModel, Path trainDataDir, Path outputDir, String outputName, Path resume) {
+    public record Paths(Path pretrainedModel, Path trainDataDir, Path outputDir, String outputName, Path resume,
+                        Path modelConfig) {
     }
 
     /**
@@ -80,10 +84,13 @@ public record TrainConfig(Paths paths, Data data, Network network, Optim optim, 
      * @param trainUnet     U-Net LoRA trained
      * @param trainTextEncoder text-encoder LoRA trained
      * @param te2PooledKohya pooled TE2 output as sd-scripts computes it ({@code h·Pᵀ}) instead of SAI's {@code h·P}
+     * @param teModules     which text-encoder layers preset {@code full} wraps: attention and MLP (264 modules on
+     *                      SDXL, LyCORIS ≥ 3.1.1) or MLP only (88, the reference run's LyCORIS 3.1.0 with
+     *                      transformers 4.44; trainer-spec §8.2)
      */
     public record Network(String module, int dim, double alpha, int convDim, double convAlpha, String algo,
                           String preset, Map<String, String> args, boolean trainUnet, boolean trainTextEncoder,
-                          boolean te2PooledKohya) {
+                          boolean te2PooledKohya, tenmin.lora.LoConPreset.TextEncoderModules teModules) {
         public Network {
             args = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(args));
         }
@@ -187,6 +194,17 @@ public record TrainConfig(Paths paths, Data data, Network network, Optim optim, 
      * @param atFirst      sample before the first step
      */
     public record Sample(Path prompts, String sampler, int everyNSteps, int everyNEpochs, boolean atFirst) {
+    }
+
+    /**
+     * Where the models run: the device (null: a GPU when the libtorch backend finds one, else the CPU) and,
+     * on the CPU backend, the worker threads (0: every processor). The stored dtypes follow from the device
+     * and {@link Loop#mixedPrecision()} (bf16/fp16 frozen weights on a GPU, fp32 on the CPU).
+     *
+     * @param device     {@code cpu}, {@code cuda:N}, or null for automatic
+     * @param cpuThreads CPU backend threads (0: all)
+     */
+    public record Compute(tenmin.engine.api.Device device, int cpuThreads) {
     }
 
     /** The flags explicitly given (command line or config file), for {@code ss_*} and the start log. */

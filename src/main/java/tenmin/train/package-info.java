@@ -1,9 +1,13 @@
 /**
- * Everything around the training loop that needs no neural network: the typed config
- * ({@link tenmin.train.TrainConfig}), the seeded, resumable random generator ({@link tenmin.train.Rng}),
- * and the sub-packages data (dataset, buckets, batching), noise, optim, schedule, save (metadata, names,
- * hashes, training state) and log (TensorBoard tags and directory). The loop itself lives here too once
- * the engine and the models exist.
- * Imports {@code tenmin.formats} and {@code tenmin.core}; never picocli.
+ * The training recipe: the loop ({@link tenmin.train.Trainer}, trainer-spec §2) and what it drives — setup
+ * ({@link tenmin.train.TrainSetup}), the dataset in buckets ({@link tenmin.train.TrainingData}), the latent
+ * cache ({@link tenmin.train.LatentCache}), a micro-batch's host inputs ({@link tenmin.train.BatchInputs}), the
+ * LoCon network and its host-side optimizer groups ({@link tenmin.train.TrainableNetwork}), sample images
+ * ({@link tenmin.train.TrainingSamples}), saves ({@link tenmin.train.Checkpoints}), resume
+ * ({@link tenmin.train.Resume}), the memory plan ({@link tenmin.train.MemoryPlan}) and the built-in demo's data
+ * ({@link tenmin.train.DemoData}) — plus the typed config ({@link tenmin.train.TrainConfig}) and the seeded,
+ * resumable generator ({@link tenmin.train.Rng}). The sub-packages data, noise, optim, schedule, save and log
+ * need no network. Imports {@code sample}, {@code lora}, {@code models}, {@code engine}, {@code formats} and
+ * {@code core}; never {@code cli}, {@code tools} or picocli.
  */
 package tenmin.train;

@@ -3,19 +3,13 @@ package tenmin.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
 import java.util.ArrayList;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
-import java.util.stream.Stream;
 
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -23,6 +17,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 import tenmin.formats.SafetensorsWriter;
 import tenmin.formats.StDType;
+import tenmin.testing.Cli;
 
 /** {@code tenmin resize} in-process: log lines, exit codes, one-line errors, no partial output. */
 class ResizeCommandTest {
@@ -32,14 +27,8 @@ class ResizeCommandTest {
     Path lora;
     Path out;
 
-    record Result(int code, String out, String err) {
-    }
-
-    private Result run(String... args) {
-        ByteArrayOutputStream o = new ByteArrayOutputStream();
-        ByteArrayOutputStream e = new ByteArrayOutputStream();
-        int code = Main.run(args, new PrintStream(o, true, StandardCharsets.UTF_8), new PrintStream(e, true, StandardCharsets.UTF_8));
-        return new Result(code, o.toString(StandardCharsets.UTF_8), e.toString(StandardCharsets.UTF_8));
+    private static Cli.Run run(String... args) {
+        return Cli.run(args);
     }
 
     private static final String UNET = "model.diffusion_model.";
@@ -103,9 +92,9 @@ class ResizeCommandTest {
 
     @Test
     void logsInTheReferenceFormat() {
-        Result r = run(args("-vv", "-r", "fro_ckpt=1,thr=-3.3:spn_lora=1,thr=-1.5:fro_ckpt=0.8,params=0.2,size=0.0001",
+        Cli.Run r = run(args("-vv", "-r", "fro_ckpt=1,thr=-3.3:spn_lora=1,thr=-1.5:fro_ckpt=0.8,params=0.2,size=0.0001",
                 ckpt.toString(), lora.toString()));
-        assertEquals(0, r.code(), r.err());
+        assertEquals(0, r.exit(), r.err());
         List<String> lines = r.err().lines().filter(l -> l.contains(":root:")).toList();
         assertEquals("INFO:root:Processing LoRA model: " + lora, lines.get(0));
         assertTrue(lines.contains("INFO:root:No LoRA layer for 'model.diffusion_model.time_embed.0.weight' (16, 8),"
@@ -137,35 +126,34 @@ class ResizeCommandTest {
 
     @Test
     void defaultLevelShowsOnlyWarnings() {
-        Result r = run(args("-r", "fro_ckpt=1,thr=-3.3", ckpt.toString(), lora.toString()));
-        assertEquals(0, r.code(), r.err());
+        Cli.Run r = run(args("-r", "fro_ckpt=1,thr=-3.3", ckpt.toString(), lora.toString()));
+        assertEquals(0, r.exit(), r.err());
         assertEquals(List.of("WARNING:root:LoRA layer lora_te1_text_model_encoder_layers_11_mlp_fc1 is all zeroes! dim=4"),
                 r.err().lines().filter(l -> l.contains(":root:")).toList());
     }
 
     @Test
     void writesBesideTheLoraWithoutOutputFolder() {
-        Result r = run("resize", "--no-norms-cache", "-r", "fro_ckpt=1,thr=-3.3", ckpt.toString(), lora.toString());
-        assertEquals(0, r.code(), r.err());
+        Cli.Run r = run("resize", "--no-norms-cache", "-r", "fro_ckpt=1,thr=-3.3", ckpt.toString(), lora.toString());
+        assertEquals(0, r.exit(), r.err());
         assertTrue(Files.exists(dir.resolve("mylora_frockpt1_th-3.3.safetensors")));
     }
 
+    /** Names and checksums of the files in the test folder (inputs unchanged, nothing added). */
     private String digest() throws Exception {
-        MessageDigest md = MessageDigest.getInstance("SHA-256");
-        try (Stream<Path> s = Files.list(dir)) {
-            for (Path p : s.filter(Files::isRegularFile).sorted().toList()) {
-                md.update(p.getFileName().toString().getBytes(StandardCharsets.UTF_8));
-                md.update(Files.readAllBytes(p));
-            }
+        StringBuilder sb = new StringBuilder();
+        for (String name : Cli.listing(dir)) {
+            Path p = dir.resolve(name);
+            sb.append(name).append(Files.isRegularFile(p) ? " " + Cli.sha256(p) : "/").append('\n');
         }
-        return HexFormat.of().formatHex(md.digest());
+        return sb.toString();
     }
 
     /** Runs a failing command line: exit 2, one error line naming the problem, nothing written. */
     private void fails(String expected, String... argv) throws Exception {
         String before = digest();
-        Result r = run(argv);
-        assertEquals(2, r.code(), r.err());
+        Cli.Run r = run(argv);
+        assertEquals(2, r.exit(), r.err());
         List<String> errLines = r.err().lines().filter(l -> l.contains("error")).toList();
         assertEquals(1, errLines.size(), r.err());
         assertTrue(errLines.get(0).startsWith("tenmin resize: error: "), r.err());
@@ -239,8 +227,8 @@ class ResizeCommandTest {
         fails("merging LoRAs", args(ckpt.toString(), "a.safetensors:0.6,b.safetensors:0.4"));
         Path file = dir.resolve("file");
         Files.writeString(file, "x");
-        Result r = run("resize", "--no-norms-cache", "-o", file.toString(), ckpt.toString(), lora.toString());
-        assertEquals(2, r.code(), r.err());
+        Cli.Run r = run("resize", "--no-norms-cache", "-o", file.toString(), ckpt.toString(), lora.toString());
+        assertEquals(2, r.exit(), r.err());
         assertTrue(r.err().contains("output folder is a file"), r.err());
         Files.delete(file);
         // the checkpoint given as the LoRA and vice versa
@@ -254,16 +242,16 @@ class ResizeCommandTest {
 
     @Test
     void normsCacheOptionsContradictingAreRefused() throws Exception {
-        Result r = run("resize", "--no-norms-cache", "--norms-cache", dir.resolve("c.json").toString(), ckpt.toString(),
+        Cli.Run r = run("resize", "--no-norms-cache", "--norms-cache", dir.resolve("c.json").toString(), ckpt.toString(),
                 lora.toString());
-        assertEquals(2, r.code());
+        assertEquals(2, r.exit());
         assertTrue(r.err().contains("contradict"), r.err());
     }
 
     @Test
     void helpListsExitCodesAndAnExample() {
-        Result r = run("resize", "--help");
-        assertEquals(0, r.code());
+        Cli.Run r = run("resize", "--help");
+        assertEquals(0, r.exit());
         assertTrue(r.out().contains("Exit codes:") && r.out().contains("Example:") && r.out().contains("--compat"), r.out());
     }
 }

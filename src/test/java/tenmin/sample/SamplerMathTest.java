@@ -43,14 +43,22 @@ class SamplerMathTest {
 
     @BeforeAll
     static void loadSigmas() throws IOException {
-        JsonNode ac = new ObjectMapper().readTree(Fixtures.require("schedule.json").toFile()).get("ddpm")
-                .get("alphas_cumprod_float64");
-        alphaBar = new double[ac.size()];
-        trainSigma = new double[ac.size()];
+        alphaBar = fixtureAlphaBar();
+        trainSigma = new double[alphaBar.length];
         for (int i = 0; i < alphaBar.length; i++) {
-            alphaBar[i] = ac.get(i).asDouble();
             trainSigma[i] = Math.sqrt((1 - alphaBar[i]) / alphaBar[i]);
         }
+    }
+
+    /** sgm's float64 ᾱ (1000) from schedule.json: the σ tables of the sampler tests come from here, not from {@link NoiseSchedule}. */
+    static double[] fixtureAlphaBar() throws IOException {
+        JsonNode ac = new ObjectMapper().readTree(Fixtures.require("schedule.json").toFile()).get("ddpm")
+                .get("alphas_cumprod_float64");
+        double[] out = new double[ac.size()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = ac.get(i).asDouble();
+        }
+        return out;
     }
 
     /** σ at a fractional timestep, linear interpolation (diffusers). */

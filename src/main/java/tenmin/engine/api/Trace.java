@@ -8,6 +8,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 
+import tenmin.core.InputException;
 import tenmin.core.Reporter;
 
 /**
@@ -50,7 +51,10 @@ public final class Trace {
         return parse(System.getenv(ENV), reporter);
     }
 
-    /** The tracer for a {@code TENMIN_TRACE} value; anything but empty, 0, 1 or 2 is an error naming the variable. */
+    /**
+     * The tracer for a {@code TENMIN_TRACE} value; anything but empty, 0, 1 or 2 is an {@link InputException}
+     * naming the variable.
+     */
     public static Trace parse(String value, Reporter reporter) {
         if (value == null || value.isBlank() || value.trim().equals("0")) {
             return OFF;
@@ -58,7 +62,7 @@ public final class Trace {
         return switch (value.trim()) {
             case "1" -> of(1, reporter);
             case "2" -> of(2, reporter);
-            default -> throw new IllegalArgumentException(ENV + "=" + value + ": expected 0, 1 or 2");
+            default -> throw new InputException("environment variable " + ENV + "=" + value + ": expected 0, 1 or 2");
         };
     }
 

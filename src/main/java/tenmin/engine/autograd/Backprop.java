@@ -1,6 +1,8 @@
 package tenmin.engine.autograd;
 
 import tenmin.engine.api.Backend;
+import tenmin.engine.api.Backend.LayerGrads;
+import tenmin.engine.api.Backend.OutputMask;
 import tenmin.engine.api.Scope;
 import tenmin.engine.api.Shape;
 import tenmin.engine.api.Tensor;
@@ -67,6 +69,18 @@ final class Backprop {
         } else {
             tape.addGrad(input, g, scratch);
         }
+    }
+
+    /** Which of a layer's gradients are needed (ATen's output_mask). */
+    OutputMask mask(Tensor x, Tensor weight, Tensor bias) {
+        return new OutputMask(needs(x), needs(weight), needs(bias));
+    }
+
+    /** Hands the gradients of a layer's input, weight and bias to {@link #accumulate}. */
+    void accumulate(LayerGrads g, Tensor x, Tensor weight, Tensor bias) {
+        accumulate(x, g.dx());
+        accumulate(weight, g.dWeight());
+        accumulate(bias, g.dBias());
     }
 
     /**

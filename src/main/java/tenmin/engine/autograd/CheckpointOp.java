@@ -30,7 +30,7 @@ final class CheckpointOp extends Op {
 
     static List<Tensor> forward(Functional f, String name, boolean enabled, Functional.MultiBlock block,
                                 List<Tensor> inputs) {
-        if (!enabled || !f.isRecording()) {
+        if (!enabled) {
             return block.apply(f, inputs);
         }
         List<Tensor> outputs = new ArrayList<>();
@@ -40,7 +40,10 @@ final class CheckpointOp extends Op {
                 outputs.add(out.scope() == inner ? inner.keep(out) : f.backend().reshape(f.scope(), out, out.shape()));
             }
         }
-        f.record(new CheckpointOp(name, block, List.copyOf(inputs)), outputs.toArray(new Tensor[0]));
+        if (f.isRecording()) {
+            f.record(new CheckpointOp(name, block, List.copyOf(inputs)), outputs.toArray(new Tensor[0]));
+        }
+        // without a tape (inference) nothing is recomputed: the block's intermediates are simply released
         return outputs;
     }
 

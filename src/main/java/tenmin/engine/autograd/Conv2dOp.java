@@ -41,10 +41,8 @@ final class Conv2dOp extends Op {
     // db[o] = Σ_{n,i,j} dy[n,o,i,j]. PyTorch: aten::convolution_backward with output_mask.
     @Override
     void backward(Backprop bp) {
-        OutputMask mask = new OutputMask(bp.needs(x), bp.needs(weight), bp.needs(bias));
+        OutputMask mask = bp.mask(x, weight, bias);
         LayerGrads g = bp.backend().convolutionBackward(bp.scratch(), bp.grad(0), x, weight, stride, padding, mask);
-        bp.accumulate(x, g.dx());
-        bp.accumulate(weight, g.dWeight());
-        bp.accumulate(bias, g.dBias());
+        bp.accumulate(g, x, weight, bias);
     }
 }

@@ -405,7 +405,9 @@ public final class Functional {
      * Runs {@code block} on {@code inputs}; when {@code enabled} and recording, keeps only the inputs
      * and recomputes the block's forward during backward, with identical results. The block must use
      * the facade it is given and receive every tensor that carries gradient (other than parameters)
-     * through {@code inputs}; capturing another activation throws during backward.
+     * through {@code inputs}; capturing another activation throws during backward. When {@code enabled}
+     * without recording (inference), the block runs in a child scope that is closed as it returns, so only
+     * its outputs stay: memory bounded by one block instead of the whole network, same results.
      */
     public Tensor checkpoint(String name, boolean enabled, Block block, Tensor... inputs) {
         return CheckpointOp.forward(this, name, enabled, (f, in) -> List.of(block.apply(f, in)), List.of(inputs)).get(0);

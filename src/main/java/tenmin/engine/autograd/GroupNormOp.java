@@ -1,7 +1,7 @@
 package tenmin.engine.autograd;
 
-import tenmin.engine.api.Backend.LayerGrads;
 import tenmin.engine.api.Backend.NormResult;
+import tenmin.engine.api.Backend.LayerGrads;
 import tenmin.engine.api.Backend.OutputMask;
 import tenmin.engine.api.Tensor;
 
@@ -45,10 +45,8 @@ final class GroupNormOp extends Op {
     // PyTorch: aten::native_group_norm_backward.
     @Override
     void backward(Backprop bp) {
-        OutputMask mask = new OutputMask(bp.needs(x), bp.needs(gamma), bp.needs(beta));
+        OutputMask mask = bp.mask(x, gamma, beta);
         LayerGrads g = bp.backend().groupNormBackward(bp.scratch(), bp.grad(0), x, saved, gamma, groups, mask);
-        bp.accumulate(x, g.dx());
-        bp.accumulate(gamma, g.dWeight());
-        bp.accumulate(beta, g.dBias());
+        bp.accumulate(g, x, gamma, beta);
     }
 }

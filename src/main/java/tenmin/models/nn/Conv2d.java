@@ -6,7 +6,7 @@ import tenmin.engine.autograd.Functional;
 
 /**
  * {@code y = conv(x, W, stride, padding) + b (+ adapter(x))}: x (N, in, H, W) → (N, out, Ho, Wo);
- * weight (out, in, k, k), bias (out).
+ * weight (out, in, k, k), bias (out). Weight and bias are cast to x's dtype when they differ; no copy when equal.
  */
 public final class Conv2d implements AdaptableLayer {
     private final String path;
@@ -32,7 +32,7 @@ public final class Conv2d implements AdaptableLayer {
     }
 
     public Tensor forward(Functional f, Tensor x) {
-        Tensor y = f.conv2d(x, weight, bias, stride, padding);
+        Tensor y = f.conv2d(x, f.cast(weight, x.dtype()), bias == null ? null : f.cast(bias, x.dtype()), stride, padding);
         return adapter == null ? y : f.add(y, adapter.apply(f, x));
     }
 

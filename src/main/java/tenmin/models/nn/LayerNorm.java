@@ -17,6 +17,6 @@ public final class LayerNorm {
     }
 
     public Tensor forward(Functional f, Tensor x) {
-        return f.layerNorm(x, gamma, beta, eps);
+        return f.layerNorm(x, f.cast(gamma, x.dtype()), f.cast(beta, x.dtype()), eps);
     }
 }

@@ -4,7 +4,10 @@ import tenmin.engine.api.Shape;
 import tenmin.engine.api.Tensor;
 import tenmin.engine.autograd.Functional;
 
-/** {@code y = x·Wᵀ + b (+ adapter(x))}: x (.., in) → (.., out); weight (out, in), bias (out). */
+/**
+ * {@code y = x·Wᵀ + b (+ adapter(x))}: x (.., in) → (.., out); weight (out, in), bias (out). Weight and bias
+ * are cast to x's dtype when they differ (frozen bf16 weights under fp32 activations); no copy when equal.
+ */
 public final class Linear implements AdaptableLayer {
     private final String path;
     private final int in;
@@ -22,8 +25,28 @@ public final class Linear implements AdaptableLayer {
         p.register(this);
     }
 
+    /**
+     * A linear layer over tensors the caller already holds (e.g. a row block of a fused projection such
+     * as OpenCLIP's {@code attn.in_proj_weight}), registered among {@code p}'s layers under {@code path}
+     * (the module path LoRA names are built from, which may differ from the checkpoint key). Weight
+     * (out, in) and bias (out) may be null only when {@code p} is meta.
+     */
+    public Linear(Params p, String path, int in, int out, Tensor weight, Tensor bias) {
+        if (!p.isMeta() && (weight == null || !weight.shape().equals(Shape.of(out, in))
+                || (bias != null && !bias.shape().equals(Shape.of(out))))) {
+            throw new IllegalArgumentException("Linear " + path + " (" + in + " -> " + out + "): weight "
+                    + (weight == null ? "null" : weight.describe()) + ", bias " + (bias == null ? "none" : bias.describe()));
+        }
+        this.path = path;
+        this.in = in;
+        this.out = out;
+        this.weight = weight;
+        this.bias = bias;
+        p.register(this);
+    }
+
     public Tensor forward(Functional f, Tensor x) {
-        Tensor y = f.linear(x, weight, bias);
+        Tensor y = f.linear(x, f.cast(weight, x.dtype()), bias == null ? null : f.cast(bias, x.dtype()));
         return adapter == null ? y : f.add(y, adapter.apply(f, x));
     }
 

@@ -2,7 +2,9 @@ package tenmin.models.nn;
 
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 import tenmin.engine.api.DType;
 import tenmin.engine.api.Scope;
@@ -27,6 +29,7 @@ public abstract class Params {
     protected static final class Root {
         final String keyPrefix;
         final List<AdaptableLayer> layers = new ArrayList<>();
+        final Map<String, String> moduleClasses = new LinkedHashMap<>();
 
         Root(String keyPrefix) {
             this.keyPrefix = keyPrefix;
@@ -94,5 +97,24 @@ public abstract class Params {
 
     void register(AdaptableLayer layer) {
         root.layers.add(layer);
+    }
+
+    /**
+     * Records that the module at this path is an instance of the reference class {@code className}
+     * (e.g. sgm's {@code ResBlock}, {@code SpatialTransformer}) and returns this view. LoRA presets
+     * select layers by the class of an enclosing module, as LyCORIS does by walking
+     * {@code named_modules()}.
+     */
+    public Params declare(String className) {
+        String previous = root.moduleClasses.putIfAbsent(path, className);
+        if (previous != null && !previous.equals(className)) {
+            throw new IllegalStateException("module " + path + " declared as " + previous + " and " + className);
+        }
+        return this;
+    }
+
+    /** Module path → reference class name of every {@linkplain #declare declared} module, in declaration order. */
+    public Map<String, String> moduleClasses() {
+        return Collections.unmodifiableMap(root.moduleClasses);
     }
 }

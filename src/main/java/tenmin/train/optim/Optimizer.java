@@ -51,8 +51,8 @@ public abstract class Optimizer {
         return metadataName;
     }
 
-    /** The buffer names this optimizer keeps per parameter, in a fixed order. */
-    protected final List<String> slotNames() {
+    /** The buffer names this optimizer keeps per parameter, in a fixed order (each as large as the parameter). */
+    public final List<String> slotNames() {
         return slotNames;
     }
 

@@ -1,0 +1,936 @@
+package tenmin.engine.backend.torch;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.List;
+
+import tenmin.engine.api.Backend;
+import tenmin.engine.api.DType;
+import tenmin.engine.api.Device;
+import tenmin.engine.api.Generator;
+import tenmin.engine.api.Scope;
+import tenmin.engine.api.Shape;
+import tenmin.engine.api.Tensor;
+
+/**
+ * The op contract on libtorch: every method is one or a few ATen kernels on this backend's device
+ * (CPU or one CUDA GPU). Tensors are always contiguous; intermediate ATen views are closed before a
+ * method returns. fp32, bf16 and fp16 work everywhere; bf16/fp16 matmuls and convolutions accumulate in
+ * fp32 (cuBLAS, cuDNN and oneDNN defaults).
+ *
+ * <p>Random numbers ({@link #randn}, {@link #randUniform}) are computed on the device from
+ * {@code (seed, counter)} with the same SplitMix64 finaliser and Box–Muller transform as the {@code cpu}
+ * backend, in int64 and float64 ATen arithmetic, so both backends draw the same noise for the same
+ * generator state.
+ *
+ * <p>Not thread-safe, like the rest of the engine. Dimension legend as in {@link Backend}.
+ */
+public final class TorchBackend implements Backend {
+    private final LibTorch lib;
+    private final Aten at;
+    private final AtenAttention attention;
+    private final Device device;
+    private long liveTensors;
+    private long liveBytes;
+    private boolean closed;
+
+    /** A backend on {@code device} with the default attention kernel choice. */
+    public TorchBackend(LibTorch lib, Device device) {
+        this(lib, device, AtenAttention.Kernel.AUTO);
+    }
+
+    /**
+     * A backend on {@code device}; {@code attentionKernel} picks cuDNN, flash or memory-efficient attention on
+     * CUDA ({@code AUTO}: cuDNN for bf16/fp16, memory-efficient for fp32; ignored on the CPU).
+     */
+    public TorchBackend(LibTorch lib, Device device, AttentionKernel attentionKernel) {
+        this(lib, device, AtenAttention.Kernel.valueOf(attentionKernel.name()));
+    }
+
+    private TorchBackend(LibTorch lib, Device device, AtenAttention.Kernel kernel) {
+        if (device.kind() == Device.Kind.CUDA && device.index() >= lib.cudaDeviceCount()) {
+            throw new IllegalArgumentException("device " + device + " is not available: " + (lib.cudaDeviceCount() == 0
+                    ? lib.cudaProblem() : lib.cudaDeviceCount() + " CUDA device(s)") + " (" + lib.describe() + ")");
+        }
+        this.lib = lib;
+        this.device = device;
+        this.at = new Aten(lib.shim(), device);
+        this.attention = new AtenAttention(at, kernel);
+    }
+
+    /** A backend on {@code device} with the libtorch {@link LibTorch#locateAndLoad()} finds. */
+    public static TorchBackend create(Device device) {
+        return new TorchBackend(LibTorch.locateAndLoad(), device);
+    }
+
+    /** Attention kernels selectable on CUDA. */
+    public enum AttentionKernel { AUTO, CUDNN, FLASH, EFFICIENT }
+
+    /** The libtorch this backend runs on. */
+    public LibTorch libTorch() {
+        return lib;
+    }
+
+    @Override
+    public String name() {
+        return "torch";
+    }
+
+    @Override
+    public Device device() {
+        return device;
+    }
+
+    @Override
+    public long liveTensors() {
+        return liveTensors;
+    }
+
+    @Override
+    public long liveBytes() {
+        return liveBytes;
+    }
+
+    @Override
+    public void synchronize() {
+        if (device.kind() == Device.Kind.CUDA && lib.shim().cudaDeviceSynchronize != null) {
+            try {
+                int rc = (int) lib.shim().cudaDeviceSynchronize.invokeExact();
+                if (rc != 0) {
+                    throw new TorchException("cudaDeviceSynchronize returned CUDA error " + rc);
+                }
+            } catch (Throwable t) {
+                throw Shim.rethrow("cudaDeviceSynchronize", t);
+            }
+        }
+    }
+
+    /**
+     * Free and total bytes of the CUDA device as the driver reports them ({@code cudaMemGetInfo}; the
+     * caching allocator of libtorch keeps freed blocks, so "used" includes its cache), or null on the CPU.
+     */
+    public long[] deviceMemoryInfo() {
+        if (device.kind() != Device.Kind.CUDA || lib.shim().cudaMemGetInfo == null) {
+            return null;
+        }
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment free = a.allocate(java.lang.foreign.ValueLayout.JAVA_LONG);
+            MemorySegment total = a.allocate(java.lang.foreign.ValueLayout.JAVA_LONG);
+            int rc = (int) lib.shim().cudaMemGetInfo.invokeExact(free, total);
+            if (rc != 0) {
+                throw new TorchException("cudaMemGetInfo returned CUDA error " + rc);
+            }
+            return new long[] {free.get(java.lang.foreign.ValueLayout.JAVA_LONG, 0),
+                    total.get(java.lang.foreign.ValueLayout.JAVA_LONG, 0)};
+        } catch (Throwable t) {
+            throw Shim.rethrow("cudaMemGetInfo", t);
+        }
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+    }
+
+    @Override
+    public String toString() {
+        return "torch backend on " + device + " (" + lib.describe() + ")";
+    }
+
+    // ---- tensors --------------------------------------------------------------------------------
+
+    /** Wraps a new native result (owned from now on by the returned tensor). */
+    private TorchTensor wrap(Scope s, NativeTensor n, Shape shape, DType dtype) {
+        return wrap(s, n, shape, dtype, true);
+    }
+
+    private TorchTensor wrap(Scope s, NativeTensor n, Shape shape, DType dtype, boolean ownsStorage,
+                             NativeTensor... extras) {
+        if (closed) {
+            NativeTensor.closeAll(n);
+            NativeTensor.closeAll(extras);
+            throw new IllegalStateException("torch backend used after close");
+        }
+        if (s.backend() != this && !(s.backend().name().equals("torch") && s.backend().device().equals(device))) {
+            NativeTensor.closeAll(n);
+            throw new IllegalArgumentException("scope '" + s.path() + "' belongs to another backend");
+        }
+        TorchTensor t;
+        try {
+            t = new TorchTensor(s, shape, dtype, this, n, ownsStorage, extras);
+        } catch (RuntimeException e) {
+            NativeTensor.closeAll(n);
+            NativeTensor.closeAll(extras);
+            throw e;
+        }
+        liveTensors++;
+        if (ownsStorage) {
+            liveBytes += t.sizeBytes();
+        }
+        return t;
+    }
+
+    /** Wraps a native result whose shape the kernel decided. */
+    private TorchTensor wrap(Scope s, NativeTensor n, DType dtype) {
+        return wrap(s, n, shapeOf(n), dtype);
+    }
+
+    /** Called once by {@link TorchTensor#release()}. */
+    void released(TorchTensor t) {
+        liveTensors--;
+        if (t.ownsStorage()) {
+            liveBytes -= t.sizeBytes();
+        }
+    }
+
+    private NativeTensor n(Tensor t) {
+        if (!(t instanceof TorchTensor tt) || tt.torchBackend() != this) {
+            throw new IllegalArgumentException("tensor " + t.describe() + " does not belong to " + this);
+        }
+        return tt.data();
+    }
+
+    private static Shape shapeOf(NativeTensor n) {
+        return Shape.of(n.sizes());
+    }
+
+    private static void sameFloat(String op, Tensor... ts) {
+        DType d = null;
+        for (Tensor t : ts) {
+            if (t == null) {
+                continue;
+            }
+            t.checkOpen();
+            if (!t.dtype().isFloat()) {
+                throw new IllegalArgumentException(op + ": " + t.describe() + " is not floating");
+            }
+            if (d == null) {
+                d = t.dtype();
+            } else if (t.dtype() != d) {
+                throw new IllegalArgumentException(op + ": mixed dtypes " + describe(ts) + " (cast explicitly)");
+            }
+        }
+    }
+
+    private static String describe(Tensor... ts) {
+        StringBuilder b = new StringBuilder();
+        for (Tensor t : ts) {
+            if (t != null) {
+                b.append(b.length() == 0 ? "" : ", ").append(t.describe());
+            }
+        }
+        return b.toString();
+    }
+
+    private static void require(boolean ok, String op, String what, Tensor... ts) {
+        if (!ok) {
+            throw new IllegalArgumentException(op + ": " + what + " (" + describe(ts) + ")");
+        }
+    }
+
+    // ---- creation and host copies -----------------------------------------------------------------
+
+    @Override
+    public Tensor full(Scope s, Shape shape, DType dtype, double value) {
+        NativeTensor n = at.empty(shape.dimsLong(), at.code(dtype));
+        try {
+            at.fill(n, value);
+        } catch (RuntimeException e) {
+            n.close();
+            throw e;
+        }
+        return wrap(s, n, shape, dtype);
+    }
+
+    @Override
+    public Tensor fromHost(Scope s, float[] data, Shape shape, DType dtype) {
+        require(dtype.isFloat(), "fromHost", "float data needs a floating dtype, not " + dtype);
+        require(data.length == shape.numel(), "fromHost", data.length + " values for shape " + shape);
+        return wrap(s, at.upload(data, shape.dimsLong(), at.code(dtype)), shape, dtype);
+    }
+
+    @Override
+    public Tensor fromHost(Scope s, long[] data, Shape shape) {
+        require(data.length == shape.numel(), "fromHost", data.length + " values for shape " + shape);
+        return wrap(s, at.upload(data, shape.dimsLong()), shape, DType.I64);
+    }
+
+    @Override
+    public Tensor fromHostBytes(Scope s, MemorySegment bytes, Shape shape, DType dtype) {
+        long need = shape.numel() * dtype.sizeBytes();
+        require(bytes.byteSize() == need, "fromHostBytes", bytes.byteSize() + " bytes for " + shape + " " + dtype
+                + " (expected " + need + ")");
+        int code = at.code(dtype);
+        if (bytes.isNative()) {
+            return wrap(s, at.uploadRaw(bytes, shape.dimsLong(), code, code), shape, dtype);
+        }
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment copy = a.allocate(Math.max(need, 1), 8);
+            copy.copyFrom(bytes);
+            return wrap(s, at.uploadRaw(copy, shape.dimsLong(), code, code), shape, dtype);
+        }
+    }
+
+    @Override
+    public float[] toHost(Tensor t) {
+        require(t.dtype().isFloat(), "toHost", "not a floating tensor; use toHostLongs", t);
+        return at.downloadFloats(n(t));
+    }
+
+    @Override
+    public long[] toHostLongs(Tensor t) {
+        require(t.dtype() == DType.I64, "toHostLongs", "not an i64 tensor", t);
+        return at.downloadLongs(n(t));
+    }
+
+    @Override
+    public Tensor randn(Scope s, Shape shape, DType dtype, Generator gen) {
+        require(dtype.isFloat(), "randn", "needs a floating dtype, not " + dtype);
+        long count = shape.numel();
+        long first = gen.reserve(count);
+        try (NativeTensor r = Random.bits(at, gen.seed(), first, count);
+             NativeTensor normal = Random.normal(at, r)) {
+            return wrap(s, Random.finish(at, normal, shape.dimsLong(), at.code(dtype)), shape, dtype);
+        }
+    }
+
+    @Override
+    public Tensor randUniform(Scope s, Shape shape, DType dtype, double low, double high, Generator gen) {
+        require(dtype.isFloat(), "randUniform", "needs a floating dtype, not " + dtype);
+        long count = shape.numel();
+        long first = gen.reserve(count);
+        try (NativeTensor r = Random.bits(at, gen.seed(), first, count);
+             NativeTensor u = Random.uniform(at, r, low, high)) {
+            return wrap(s, Random.finish(at, u, shape.dimsLong(), at.code(dtype)), shape, dtype);
+        }
+    }
+
+    // ---- in place -----------------------------------------------------------------------------------
+
+    @Override
+    public void fillInto(Tensor dst, double value) {
+        at.fill(n(dst), value);
+    }
+
+    @Override
+    public void copyInto(Tensor dst, Tensor src) {
+        require(dst.numel() == src.numel(), "copyInto", "element counts differ", dst, src);
+        require(dst.dtype().isFloat() == src.dtype().isFloat(), "copyInto", "float/integer mismatch", dst, src);
+        if (dst.shape().equals(src.shape())) {
+            at.copyInto(n(dst), n(src));
+        } else {
+            try (NativeTensor v = at.view(n(src), dst.shape().dimsLong())) {
+                at.copyInto(n(dst), v);
+            }
+        }
+    }
+
+    @Override
+    public void axpyInto(Tensor y, double alpha, Tensor x) {
+        sameFloat("axpyInto", y, x);
+        require(y.shape().equals(x.shape()), "axpyInto", "shapes differ", y, x);
+        try (NativeTensor sum = at.add(n(y), n(x), alpha)) {
+            at.copyInto(n(y), sum);
+        }
+    }
+
+    @Override
+    public void scaleInto(Tensor y, double alpha) {
+        try (NativeTensor a = at.deviceScalar(alpha); Dispatch d = at.dispatch("aten::mul_", "Tensor")) {
+            d.tensor(n(y)).tensor(a).call1().close();
+        }
+    }
+
+    // ---- layout -------------------------------------------------------------------------------------
+
+    @Override
+    public Tensor reshape(Scope s, Tensor x, Shape shape) {
+        require(x.numel() == shape.numel(), "reshape", "cannot view as " + shape, x);
+        return wrap(s, at.view(n(x), shape.dimsLong()), shape, x.dtype(), false);
+    }
+
+    @Override
+    public Tensor permute(Scope s, Tensor x, int... dims) {
+        require(dims.length == x.rank(), "permute", "needs " + x.rank() + " dims, got " + dims.length, x);
+        long[] d = new long[dims.length];
+        int[] out = new int[dims.length];
+        for (int i = 0; i < dims.length; i++) {
+            d[i] = x.shape().axis(dims[i]);
+            out[i] = x.dim(dims[i]);
+        }
+        try (NativeTensor v = at.permute(n(x), d)) {
+            return wrap(s, at.contiguous(v), Shape.of(out), x.dtype());
+        }
+    }
+
+    @Override
+    public Tensor narrow(Scope s, Tensor x, int dim, int start, int length) {
+        int a = x.shape().axis(dim);
+        require(start >= 0 && length >= 0 && start + length <= x.dim(a), "narrow",
+                "[" + start + ", " + (start + length) + ") out of range for dim " + dim, x);
+        try (NativeTensor v = at.narrow(n(x), a, start, length)) {
+            return wrap(s, at.contiguous(v), x.shape().with(a, length), x.dtype());
+        }
+    }
+
+    @Override
+    public Tensor narrowBackward(Scope s, Tensor dOut, Shape inputShape, int dim, int start) {
+        int a = inputShape.axis(dim);
+        NativeTensor z = at.empty(inputShape.dimsLong(), at.code(dOut.dtype()));
+        try (NativeTensor v = at.narrow(z, a, start, dOut.dim(a))) {
+            at.fill(z, 0);
+            at.copyInto(v, n(dOut));
+        } catch (RuntimeException e) {
+            z.close();
+            throw e;
+        }
+        return wrap(s, z, inputShape, dOut.dtype());
+    }
+
+    @Override
+    public Tensor cat(Scope s, List<Tensor> xs, int dim) {
+        require(!xs.isEmpty(), "cat", "no tensors");
+        Tensor first = xs.get(0);
+        NativeTensor[] ns = new NativeTensor[xs.size()];
+        for (int i = 0; i < ns.length; i++) {
+            ns[i] = n(xs.get(i));
+            require(xs.get(i).dtype() == first.dtype(), "cat", "mixed dtypes", first, xs.get(i));
+        }
+        return wrap(s, at.cat(ns, first.shape().axis(dim)), first.dtype());
+    }
+
+    @Override
+    public Tensor pad2d(Scope s, Tensor x, int left, int right, int top, int bottom) {
+        require(x.rank() >= 2, "pad2d", "needs at least 2 dims", x);
+        return wrap(s, at.pad(n(x), new long[] {left, right, top, bottom}, 0.0), x.dtype());
+    }
+
+    @Override
+    public Tensor expand(Scope s, Tensor x, Shape shape) {
+        try (NativeTensor v = at.expand(n(x), shape.dimsLong())) {
+            return wrap(s, at.contiguous(v), shape, x.dtype());
+        }
+    }
+
+    @Override
+    public Tensor cast(Scope s, Tensor x, DType dtype) {
+        require(x.dtype().isFloat() == dtype.isFloat(), "cast", "float/integer casts are not supported", x);
+        NativeTensor out = at.empty(x.shape().dimsLong(), at.code(dtype));
+        try {
+            at.copyInto(out, n(x));
+        } catch (RuntimeException e) {
+            out.close();
+            throw e;
+        }
+        return wrap(s, out, x.shape(), dtype);
+    }
+
+    // ---- elementwise --------------------------------------------------------------------------------
+
+    @Override
+    public Tensor add(Scope s, Tensor a, Tensor b, double alpha) {
+        sameFloat("add", a, b);
+        return wrap(s, at.add(n(a), n(b), alpha), a.dtype());
+    }
+
+    @Override
+    public Tensor mul(Scope s, Tensor a, Tensor b) {
+        sameFloat("mul", a, b);
+        return wrap(s, at.binary("aten::mul", "Tensor", n(a), n(b)), a.dtype());
+    }
+
+    @Override
+    public Tensor div(Scope s, Tensor a, Tensor b) {
+        sameFloat("div", a, b);
+        return wrap(s, at.binary("aten::div", "Tensor", n(a), n(b)), a.dtype());
+    }
+
+    @Override
+    public Tensor affine(Scope s, Tensor x, double scale, double shift) {
+        sameFloat("affine", x);
+        try (NativeTensor m = at.mulScalar(n(x), scale)) {
+            return wrap(s, at.addScalar(m, shift, 1.0), x.shape(), x.dtype());
+        }
+    }
+
+    @Override
+    public Tensor unary(Scope s, Unary op, Tensor x) {
+        sameFloat("unary " + op, x);
+        String name = switch (op) {
+            case EXP -> "aten::exp";
+            case LOG -> "aten::log";
+            case SQRT -> "aten::sqrt";
+            case RSQRT -> "aten::rsqrt";
+            case SQUARE -> "aten::square";
+            case NEG -> "aten::neg";
+            case ABS -> "aten::abs";
+            case SIGN -> "aten::sign";
+            case SIGMOID -> "aten::sigmoid";
+            case TANH -> "aten::tanh";
+            case SIN -> "aten::sin";
+            case COS -> "aten::cos";
+        };
+        return wrap(s, at.unary(name, n(x)), x.shape(), x.dtype());
+    }
+
+    @Override
+    public Tensor clamp(Scope s, Tensor x, double min, double max) {
+        sameFloat("clamp", x);
+        try (NativeTensor lo = at.deviceScalar(min); NativeTensor hi = at.deviceScalar(max);
+             Dispatch d = at.dispatch("aten::clamp", "Tensor")) {
+            return wrap(s, d.tensor(n(x)).optTensor(lo).optTensor(hi).call1(), x.shape(), x.dtype());
+        }
+    }
+
+    // ---- activations ----------------------------------------------------------------------------------
+
+    @Override
+    public Tensor silu(Scope s, Tensor x) {
+        sameFloat("silu", x);
+        return wrap(s, at.unary("aten::silu", n(x)), x.shape(), x.dtype());
+    }
+
+    @Override
+    public Tensor siluBackward(Scope s, Tensor dOut, Tensor x) {
+        sameFloat("siluBackward", dOut, x);
+        return wrap(s, at.binary("aten::silu_backward", "", n(dOut), n(x)), x.shape(), x.dtype());
+    }
+
+    private static String approximate(GeluApproximation a) {
+        return a == GeluApproximation.TANH ? "tanh" : "none";
+    }
+
+    @Override
+    public Tensor gelu(Scope s, Tensor x, GeluApproximation approximation) {
+        sameFloat("gelu", x);
+        try (Dispatch d = at.dispatch("aten::gelu", "")) {
+            return wrap(s, d.tensor(n(x)).str(approximate(approximation)).call1(), x.shape(), x.dtype());
+        }
+    }
+
+    @Override
+    public Tensor geluBackward(Scope s, Tensor dOut, Tensor x, GeluApproximation approximation) {
+        sameFloat("geluBackward", dOut, x);
+        try (Dispatch d = at.dispatch("aten::gelu_backward", "")) {
+            return wrap(s, d.tensor(n(dOut)).tensor(n(x)).str(approximate(approximation)).call1(), x.shape(),
+                    x.dtype());
+        }
+    }
+
+    private static final double QUICK_GELU = 1.702;
+
+    @Override
+    public Tensor quickGelu(Scope s, Tensor x) {
+        sameFloat("quickGelu", x);
+        try (NativeTensor ax = at.mulScalar(n(x), QUICK_GELU); NativeTensor sig = at.unary("aten::sigmoid", ax)) {
+            return wrap(s, at.binary("aten::mul", "Tensor", n(x), sig), x.shape(), x.dtype());
+        }
+    }
+
+    @Override
+    public Tensor quickGeluBackward(Scope s, Tensor dOut, Tensor x) {
+        sameFloat("quickGeluBackward", dOut, x);
+        // d/dx [x σ(a x)] = σ(a x) + a x σ(a x)(1 - σ(a x)); sigmoid_backward(g, y) = g y (1 - y).
+        try (NativeTensor ax = at.mulScalar(n(x), QUICK_GELU);
+             NativeTensor sig = at.unary("aten::sigmoid", ax);
+             NativeTensor term = at.binary("aten::sigmoid_backward", "", ax, sig);
+             NativeTensor inner = at.add(sig, term, 1.0)) {
+            return wrap(s, at.binary("aten::mul", "Tensor", n(dOut), inner), x.shape(), x.dtype());
+        }
+    }
+
+    // ---- matrix products --------------------------------------------------------------------------------
+
+    @Override
+    public Tensor matmul(Scope s, Tensor a, Tensor b, boolean transA, boolean transB) {
+        sameFloat("matmul", a, b);
+        require((a.rank() == 2 || a.rank() == 3) && (b.rank() == 2 || b.rank() == 3) && !(a.rank() == 2 && b.rank() == 3),
+                "matmul", "expects (M,K)x(K,N), (B,M,K)x(B,K,N) or (B,M,K)x(K,N)", a, b);
+        int m = transA ? a.dim(-1) : a.dim(-2);
+        int k = transA ? a.dim(-2) : a.dim(-1);
+        int kb = transB ? b.dim(-1) : b.dim(-2);
+        int nn = transB ? b.dim(-2) : b.dim(-1);
+        require(k == kb, "matmul", "inner dimensions " + k + " and " + kb + " differ", a, b);
+        int code = at.code(a.dtype());
+        try (NativeTensor av = transA ? at.transpose(n(a), -2, -1) : n(a).share();
+             NativeTensor bv = transB ? at.transpose(n(b), -2, -1) : n(b).share()) {
+            if (a.rank() == 2) {
+                NativeTensor out = at.empty(new long[] {m, nn}, code);
+                return mmInto(s, out, () -> at.mmOut(out, av, bv), Shape.of(m, nn), a.dtype());
+            }
+            int batch = a.dim(0);
+            if (b.rank() == 3) {
+                require(b.dim(0) == batch, "matmul", "batch sizes differ", a, b);
+                NativeTensor out = at.empty(new long[] {batch, m, nn}, code);
+                return mmInto(s, out, () -> at.bmmOut(out, av, bv), Shape.of(batch, m, nn), a.dtype());
+            }
+            if (!transA) {
+                // (B, M, K) x (K, N): one GEMM over B*M rows.
+                try (NativeTensor a2 = at.view(av, new long[] {(long) batch * m, k})) {
+                    NativeTensor out = at.empty(new long[] {(long) batch * m, nn}, code);
+                    at.mmOut(out, a2, bv);
+                    try (out) {
+                        return wrap(s, at.view(out, new long[] {batch, m, nn}), Shape.of(batch, m, nn), a.dtype());
+                    }
+                }
+            }
+            try (NativeTensor be = at.expand(bv, new long[] {batch, k, nn})) {
+                NativeTensor out = at.empty(new long[] {batch, m, nn}, code);
+                return mmInto(s, out, () -> at.bmmOut(out, av, be), Shape.of(batch, m, nn), a.dtype());
+            }
+        }
+    }
+
+    private Tensor mmInto(Scope s, NativeTensor out, Runnable kernel, Shape shape, DType dtype) {
+        try {
+            kernel.run();
+        } catch (RuntimeException e) {
+            out.close();
+            throw e;
+        }
+        return wrap(s, out, shape, dtype);
+    }
+
+    @Override
+    public Tensor linear(Scope s, Tensor x, Tensor weight, Tensor bias) {
+        sameFloat("linear", x, weight, bias);
+        require(weight.rank() == 2 && x.dim(-1) == weight.dim(1), "linear", "x (.., K) needs weight (N, K)", x, weight);
+        require(bias == null || (bias.rank() == 1 && bias.dim(0) == weight.dim(0)), "linear", "bias must be (N)", weight,
+                bias);
+        int k = weight.dim(1);
+        int nOut = weight.dim(0);
+        long rows = x.numel() / k;
+        Shape outShape = x.shape().withLast(nOut);
+        try (NativeTensor x2 = at.view(n(x), new long[] {rows, k});
+             NativeTensor wt = at.transpose(n(weight), 0, 1)) {
+            NativeTensor out = at.empty(new long[] {rows, nOut}, at.code(x.dtype()));
+            try (out) {
+                if (bias == null) {
+                    at.mmOut(out, x2, wt);
+                } else {
+                    at.addmmOut(out, n(bias), x2, wt, 1.0, 1.0);
+                }
+                return wrap(s, at.view(out, outShape.dimsLong()), outShape, x.dtype());
+            }
+        }
+    }
+
+    // ---- convolution ------------------------------------------------------------------------------------
+
+    @Override
+    public Tensor convolution(Scope s, Tensor x, Tensor weight, Tensor bias, int stride, int padding) {
+        sameFloat("convolution", x, weight, bias);
+        require(x.rank() == 4 && weight.rank() == 4 && x.dim(1) == weight.dim(1), "convolution",
+                "expects x (N, C, H, W) and weight (O, C, kH, kW)", x, weight);
+        return wrap(s, at.convolution(n(x), n(weight), bias == null ? null : n(bias), stride, padding), x.dtype());
+    }
+
+    @Override
+    public LayerGrads convolutionBackward(Scope s, Tensor dOut, Tensor x, Tensor weight, int stride, int padding,
+                                          OutputMask mask) {
+        sameFloat("convolutionBackward", dOut, x, weight);
+        boolean[] m = {mask.input(), mask.weight(), mask.bias()};
+        NativeTensor[] g = at.convolutionBackward(n(dOut), n(x), n(weight), mask.bias() ? weight.dim(0) : -1, stride,
+                padding, m);
+        return grads(s, g, x.dtype());
+    }
+
+    private LayerGrads grads(Scope s, NativeTensor[] g, DType dtype) {
+        Tensor[] t = new Tensor[3];
+        try {
+            for (int i = 0; i < 3; i++) {
+                if (g[i] != null) {
+                    NativeTensor gi = g[i];
+                    g[i] = null;
+                    t[i] = wrap(s, at.contiguousConsuming(gi), dtype);
+                }
+            }
+        } catch (RuntimeException e) {
+            NativeTensor.closeAll(g);
+            for (Tensor ti : t) {
+                if (ti != null) {
+                    ti.close();
+                }
+            }
+            throw e;
+        }
+        return new LayerGrads(t[0], t[1], t[2]);
+    }
+
+    // ---- normalisation ------------------------------------------------------------------------------------
+
+    @Override
+    public NormResult groupNorm(Scope s, Tensor x, Tensor gamma, Tensor beta, int groups, double eps) {
+        sameFloat("groupNorm", x, gamma, beta);
+        require(x.rank() >= 2 && x.dim(1) % groups == 0, "groupNorm", "channels not divisible into " + groups + " groups", x);
+        long nBatch = x.dim(0);
+        long c = x.dim(1);
+        long hw = x.numel() / (nBatch * c);
+        try (Dispatch d = at.dispatch("aten::native_group_norm", "")) {
+            NativeTensor[] r = d.tensor(n(x)).optTensor(gamma == null ? null : n(gamma))
+                    .optTensor(beta == null ? null : n(beta)).i(nBatch).i(c).i(hw).i(groups).f(eps).call(3);
+            return norm(s, r, x.dtype());
+        }
+    }
+
+    /**
+     * The forward results as contract tensors: y in the input dtype; mean and rstd always fp32 (as the
+     * {@code cpu} backend). ATen keeps bf16/fp16 statistics on some devices; then the fp32 tensor carries
+     * the kernel's own copy as an extra, which {@link #stat} hands back to the backward kernel.
+     */
+    private NormResult norm(Scope s, NativeTensor[] r, DType dtype) {
+        Tensor y = null;
+        Tensor mean = null;
+        try {
+            y = wrap(s, at.contiguousConsuming(takeAt(r, 0)), dtype);
+            mean = statistic(s, takeAt(r, 1));
+            Tensor rstd = statistic(s, takeAt(r, 2));
+            return new NormResult(y, mean, rstd);
+        } catch (RuntimeException e) {
+            NativeTensor.closeAll(r);
+            if (y != null) {
+                y.close();
+            }
+            if (mean != null) {
+                mean.close();
+            }
+            throw e;
+        }
+    }
+
+    private Tensor statistic(Scope s, NativeTensor nativeStat) {
+        if (nativeStat.dtypeCode() == at.shim.dtypeF32) {
+            return wrap(s, at.contiguousConsuming(nativeStat), DType.F32);
+        }
+        NativeTensor f32 = at.empty(nativeStat.sizes(), at.shim.dtypeF32);
+        try {
+            at.copyInto(f32, nativeStat);
+        } catch (RuntimeException e) {
+            NativeTensor.closeAll(f32, nativeStat);
+            throw e;
+        }
+        return wrap(s, f32, shapeOf(f32), DType.F32, true, nativeStat);
+    }
+
+    /** The statistic as the forward kernel produced it (see {@link #norm}). */
+    private NativeTensor stat(Tensor t) {
+        NativeTensor data = n(t);
+        NativeTensor[] extras = ((TorchTensor) t).extras();
+        return extras.length > 0 ? extras[0] : data;
+    }
+
+    private static NativeTensor takeAt(NativeTensor[] r, int i) {
+        NativeTensor t = r[i];
+        r[i] = null;
+        return t;
+    }
+
+    @Override
+    public LayerGrads groupNormBackward(Scope s, Tensor dOut, Tensor x, NormResult forward, Tensor gamma, int groups,
+                                       OutputMask mask) {
+        sameFloat("groupNormBackward", dOut, x, gamma);
+        long nBatch = x.dim(0);
+        long c = x.dim(1);
+        long hw = x.numel() / (nBatch * c);
+        boolean affine = gamma != null;
+        try (Dispatch d = at.dispatch("aten::native_group_norm_backward", "")) {
+            NativeTensor[] r = d.tensor(n(dOut)).tensor(n(x)).tensor(stat(forward.mean())).tensor(stat(forward.rstd()))
+                    .optTensor(affine ? n(gamma) : null).i(nBatch).i(c).i(hw).i(groups)
+                    .bools(mask.input(), mask.weight() && affine, mask.bias() && affine).call(3);
+            return grads(s, maskOut(r, mask.input(), mask.weight() && affine, mask.bias() && affine), x.dtype());
+        }
+    }
+
+    /** Drops results the mask did not ask for (ATen returns undefined tensors there). */
+    private static NativeTensor[] maskOut(NativeTensor[] r, boolean... wanted) {
+        for (int i = 0; i < r.length; i++) {
+            if (!wanted[i] && r[i] != null) {
+                r[i].close();
+                r[i] = null;
+            }
+        }
+        return r;
+    }
+
+    @Override
+    public NormResult layerNorm(Scope s, Tensor x, Tensor gamma, Tensor beta, double eps) {
+        sameFloat("layerNorm", x, gamma, beta);
+        try (Dispatch d = at.dispatch("aten::native_layer_norm", "")) {
+            NativeTensor[] r = d.tensor(n(x)).ints(x.dim(-1)).optTensor(gamma == null ? null : n(gamma))
+                    .optTensor(beta == null ? null : n(beta)).f(eps).call(3);
+            return norm(s, r, x.dtype());
+        }
+    }
+
+    @Override
+    public LayerGrads layerNormBackward(Scope s, Tensor dOut, Tensor x, NormResult forward, Tensor gamma,
+                                        OutputMask mask) {
+        sameFloat("layerNormBackward", dOut, x, gamma);
+        boolean affine = gamma != null;
+        // The bias argument only tells ATen that dBias exists; gamma has its shape and dtype.
+        try (Dispatch d = at.dispatch("aten::native_layer_norm_backward", "")) {
+            NativeTensor[] r = d.tensor(n(dOut)).tensor(n(x)).ints(x.dim(-1)).tensor(stat(forward.mean()))
+                    .tensor(stat(forward.rstd())).optTensor(affine ? n(gamma) : null).optTensor(affine ? n(gamma) : null)
+                    .bools(mask.input(), mask.weight() && affine, mask.bias() && affine).call(3);
+            return grads(s, maskOut(r, mask.input(), mask.weight() && affine, mask.bias() && affine), x.dtype());
+        }
+    }
+
+    // ---- attention ---------------------------------------------------------------------------------------
+
+    @Override
+    public AttentionResult attention(Scope s, Tensor q, Tensor k, Tensor v, boolean causal, double scale) {
+        sameFloat("attention", q, k, v);
+        require(q.rank() == 4 && k.rank() == 4 && v.rank() == 4 && q.dim(-1) == k.dim(-1) && k.dim(2) == v.dim(2),
+                "attention", "expects q (N, h, Tq, D), k (N, h, Tk, D), v (N, h, Tk, Dv)", q, k, v);
+        AtenAttention.Forward f = attention.forward(n(q), n(k), n(v), causal, scale);
+        Tensor out = null;
+        try {
+            out = wrap(s, f.out(), q.shape().withLast(v.dim(-1)), q.dtype());
+            Tensor lse = wrap(s, f.lse(), Shape.of(q.dim(0), q.dim(1), q.dim(2)), DType.F32, true, f.saved());
+            return new AttentionResult(out, lse);
+        } catch (RuntimeException e) {
+            if (out != null) {
+                out.close();
+            } else {
+                NativeTensor.closeAll(f.out());
+            }
+            throw e;
+        }
+    }
+
+    @Override
+    public AttentionGrads attentionBackward(Scope s, Tensor dOut, Tensor q, Tensor k, Tensor v, AttentionResult forward,
+                                            boolean causal, double scale) {
+        sameFloat("attentionBackward", dOut, q, k, v);
+        if (!(forward.logSumExp() instanceof TorchTensor lse) || lse.extras().length == 0) {
+            throw new IllegalArgumentException("attentionBackward: the forward result was not made by this backend's"
+                    + " attention (" + forward.logSumExp().describe() + ")");
+        }
+        NativeTensor[] g = attention.backward(n(dOut), n(q), n(k), n(v), n(forward.out()), lse.extras(), causal, scale);
+        LayerGrads lg = grads(s, g, q.dtype());
+        return new AttentionGrads(lg.dx(), lg.dWeight(), lg.dBias());
+    }
+
+    // ---- resampling ----------------------------------------------------------------------------------------
+
+    @Override
+    public Tensor upsampleNearest2x(Scope s, Tensor x) {
+        sameFloat("upsampleNearest2x", x);
+        require(x.rank() == 4, "upsampleNearest2x", "expects (N, C, H, W)", x);
+        try (Dispatch d = at.dispatch("aten::upsample_nearest2d", "")) {
+            return wrap(s, d.tensor(n(x)).ints(2L * x.dim(2), 2L * x.dim(3)).none().none().call1(), x.dtype());
+        }
+    }
+
+    @Override
+    public Tensor upsampleNearest2xBackward(Scope s, Tensor dOut) {
+        sameFloat("upsampleNearest2xBackward", dOut);
+        require(dOut.rank() == 4 && dOut.dim(2) % 2 == 0 && dOut.dim(3) % 2 == 0, "upsampleNearest2xBackward",
+                "expects (N, C, 2H, 2W)", dOut);
+        try (Dispatch d = at.dispatch("aten::upsample_nearest2d_backward", "")) {
+            return wrap(s, d.tensor(n(dOut)).ints(dOut.dim(2), dOut.dim(3))
+                    .ints(dOut.dim(0), dOut.dim(1), dOut.dim(2) / 2, dOut.dim(3) / 2).none().none().call1(), dOut.dtype());
+        }
+    }
+
+    // ---- reductions and loss ----------------------------------------------------------------------------------
+
+    @Override
+    public Tensor sum(Scope s, Tensor x, int[] dims, boolean keepDim) {
+        return reduce(s, "aten::sum", "dim_IntList", x, dims, keepDim);
+    }
+
+    @Override
+    public Tensor mean(Scope s, Tensor x, int[] dims, boolean keepDim) {
+        return reduce(s, "aten::mean", "dim", x, dims, keepDim);
+    }
+
+    private Tensor reduce(Scope s, String op, String overload, Tensor x, int[] dims, boolean keepDim) {
+        sameFloat(op, x);
+        long[] axes;
+        if (dims.length == 0) {
+            axes = new long[x.rank()];
+            for (int i = 0; i < axes.length; i++) {
+                axes[i] = i;
+            }
+        } else {
+            axes = new long[dims.length];
+            for (int i = 0; i < dims.length; i++) {
+                axes[i] = x.shape().axis(dims[i]);
+            }
+        }
+        try (Dispatch d = at.dispatch(op, overload)) {
+            return wrap(s, d.tensor(n(x)).optInts(axes).b(keepDim).none().call1(), x.dtype());
+        }
+    }
+
+    @Override
+    public Tensor mseLoss(Scope s, Tensor pred, Tensor target) {
+        sameFloat("mseLoss", pred, target);
+        require(pred.shape().equals(target.shape()), "mseLoss", "shapes differ", pred, target);
+        try (Dispatch d = at.dispatch("aten::mse_loss", "")) {
+            return wrap(s, d.tensor(n(pred)).tensor(n(target)).i(1).call1(), Shape.scalar(), pred.dtype());
+        }
+    }
+
+    @Override
+    public Tensor mseLossBackward(Scope s, Tensor dLoss, Tensor pred, Tensor target) {
+        sameFloat("mseLossBackward", dLoss, pred, target);
+        try (Dispatch d = at.dispatch("aten::mse_loss_backward", "")) {
+            return wrap(s, d.tensor(n(dLoss)).tensor(n(pred)).tensor(n(target)).i(1).call1(), pred.shape(),
+                    pred.dtype());
+        }
+    }
+
+    // ---- embeddings -------------------------------------------------------------------------------------------
+
+    @Override
+    public Tensor embedding(Scope s, Tensor weight, Tensor ids) {
+        sameFloat("embedding", weight);
+        require(weight.rank() == 2 && ids.dtype() == DType.I64, "embedding", "expects weight (V, D) and i64 ids", weight,
+                ids);
+        try (Dispatch d = at.dispatch("aten::embedding", "")) {
+            int[] dims = new int[ids.rank() + 1];
+            for (int i = 0; i < ids.rank(); i++) {
+                dims[i] = ids.dim(i);
+            }
+            dims[ids.rank()] = weight.dim(1);
+            return wrap(s, d.tensor(n(weight)).tensor(n(ids)).i(-1).b(false).b(false).call1(), Shape.of(dims),
+                    weight.dtype());
+        }
+    }
+
+    @Override
+    public Tensor embeddingBackward(Scope s, Tensor dOut, Tensor ids, int numEmbeddings) {
+        sameFloat("embeddingBackward", dOut);
+        try (Dispatch d = at.dispatch("aten::embedding_dense_backward", "")) {
+            return wrap(s, d.tensor(n(dOut)).tensor(n(ids)).i(numEmbeddings).i(-1).b(false).call1(),
+                    Shape.of(numEmbeddings, dOut.dim(-1)), dOut.dtype());
+        }
+    }
+
+    @Override
+    public Tensor sinusoidalEmbedding(Scope s, Tensor values, int dim) {
+        require(values.rank() == 1 && dim > 0 && dim % 2 == 0, "sinusoidalEmbedding",
+                "expects values (N) and an even dim, got dim " + dim, values);
+        int half = dim / 2;
+        // As sgm's timestep_embedding, step by step in fp32: freqs = exp(-ln(10000) * arange(half) / half).
+        float negLog = (float) -Math.log(10000.0);
+        float[] freqs = new float[half];
+        for (int k = 0; k < half; k++) {
+            freqs[k] = (float) Math.exp((negLog * (float) k) / (float) half);
+        }
+        long nValues = values.dim(0);
+        try (NativeTensor f = at.upload(freqs, new long[] {1, half}, at.shim.dtypeF32);
+             NativeTensor v32 = at.empty(new long[] {nValues, 1}, at.shim.dtypeF32);
+             NativeTensor vv = at.view(n(values), new long[] {nValues, 1})) {
+            at.copyInto(v32, vv);
+            try (NativeTensor args = at.binary("aten::mul", "Tensor", v32, f);
+                 NativeTensor cos = at.unary("aten::cos", args);
+                 NativeTensor sin = at.unary("aten::sin", args)) {
+                return wrap(s, at.cat(new NativeTensor[] {cos, sin}, 1), Shape.of((int) nValues, dim), DType.F32);
+            }
+        }
+    }
+}

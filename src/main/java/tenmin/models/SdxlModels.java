@@ -1,0 +1,254 @@
+package tenmin.models;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import tenmin.engine.api.DType;
+import tenmin.engine.api.Scope;
+import tenmin.engine.api.Shape;
+import tenmin.engine.api.Tensor;
+import tenmin.engine.autograd.Functional;
+import tenmin.formats.SafetensorsFile;
+import tenmin.models.clip.ClipKeys;
+import tenmin.models.clip.ClipTextEncoder.PooledProjection;
+import tenmin.models.clip.ClipTokenizer;
+import tenmin.models.clip.SdxlTextEncoders;
+import tenmin.models.nn.CheckpointParams;
+import tenmin.models.nn.MetaParams;
+import tenmin.models.nn.Params;
+import tenmin.models.nn.RandomParams;
+import tenmin.models.sdxl.SdxlConditioning;
+import tenmin.models.sdxl.Unet;
+import tenmin.models.vae.Vae;
+import tenmin.models.vae.VaeKeys;
+
+/**
+ * The four SDXL networks of one checkpoint, loaded together, and the text-conditioning step that turns
+ * captions into what the U-Net reads (trainer-spec §4):
+ *
+ * <pre>{@code
+ * try (SdxlModels m = SdxlModels.load(checkpoint, SdxlConfig.sdxl(), processScope, SdxlDtypes.of(device, "bf16"))) {
+ *     SdxlModels.Conditioning c = m.condition(f, captions, sizes, PooledProjection.SAI, false);
+ *     Tensor eps = m.unet().forward(f, xT, timesteps, c.context(), c.y());      // (N, 4, h, w) F32
+ * }
+ * }</pre>
+ *
+ * <p>Each network's weights live in their own child scope of the scope given at load time ("unet weights",
+ * "text encoder weights", "vae weights"), frozen, in the dtype {@link SdxlDtypes} chose; {@link #close}
+ * releases all of them. LoRA networks attach to the layers ({@code unet().layers()},
+ * {@code textEncoders().te1().adaptableLayers()}) and are owned by the caller.
+ */
+public final class SdxlModels implements AutoCloseable {
+    private final SdxlConfig config;
+    private final SdxlDtypes dtypes;
+    private final Unet unet;
+    private final SdxlTextEncoders textEncoders;
+    private final Vae vae;
+    private final ClipTokenizer tokenizer;
+    private final List<Scope> scopes;
+
+    private SdxlModels(SdxlConfig config, SdxlDtypes dtypes, Unet unet, SdxlTextEncoders textEncoders, Vae vae,
+                       List<Scope> scopes) {
+        this.config = config;
+        this.dtypes = dtypes;
+        this.unet = unet;
+        this.textEncoders = textEncoders;
+        this.vae = vae;
+        this.tokenizer = ClipTokenizer.shared();
+        this.scopes = List.copyOf(scopes);
+    }
+
+    /** Where each network's weights come from, given the scope that will own them and their dtype. */
+    @FunctionalInterface
+    private interface Source {
+        Params at(String keyPrefix, Scope scope, DType dtype);
+    }
+
+    /**
+     * Loads the U-Net, both text encoders and the VAE from a single-file SDXL checkpoint (SAI layout:
+     * {@code model.diffusion_model.}, {@code conditioner.embedders.0.transformer.},
+     * {@code conditioner.embedders.1.model.}, {@code first_stage_model.}), reading tensor by tensor from the
+     * memory-mapped file and converting each to the component's dtype (fp16, bf16 and fp32 files all work).
+     *
+     * @throws tenmin.core.InputException naming the file and key when a tensor is missing or mis-shaped;
+     *                                    nothing stays allocated then
+     */
+    public static SdxlModels load(Path checkpoint, SdxlConfig config, Scope parent, SdxlDtypes dtypes) {
+        try (SafetensorsFile file = SafetensorsFile.open(checkpoint)) {
+            return build(config, parent, dtypes, (prefix, scope, dtype) -> CheckpointParams.of(file, prefix, scope, dtype));
+        }
+    }
+
+    /**
+     * A model built in memory with seeded random weights ({@link RandomParams}: the fixtures' scales, each
+     * tensor a function of the seed and its key only, so every backend builds the same model).
+     */
+    public static SdxlModels random(SdxlConfig config, Scope parent, SdxlDtypes dtypes, long seed) {
+        return build(config, parent, dtypes, (prefix, scope, dtype) -> RandomParams.of(prefix, scope, dtype, seed));
+    }
+
+    private static SdxlModels build(SdxlConfig config, Scope parent, SdxlDtypes dtypes, Source source) {
+        List<Scope> scopes = new ArrayList<>();
+        try {
+            Scope unetScope = child(parent, "unet weights", scopes);
+            Unet unet = new Unet(config.unet(), source.at(Unet.KEY_PREFIX, unetScope, dtypes.unet()),
+                    Unet.Precision.of(dtypes.unet()));
+            Scope teScope = child(parent, "text encoder weights", scopes);
+            SdxlTextEncoders te = SdxlTextEncoders.build(source.at(ClipKeys.TE1_PREFIX, teScope, dtypes.textEncoders()),
+                    source.at(ClipKeys.TE2_PREFIX, teScope, dtypes.textEncoders()), config.te1(), config.te2());
+            Scope vaeScope = child(parent, "vae weights", scopes);
+            Vae vae = new Vae(source.at(VaeKeys.PREFIX, vaeScope, dtypes.vae()), config.vae());
+            return new SdxlModels(config, dtypes, unet, te, vae, scopes);
+        } catch (RuntimeException e) {
+            for (Scope s : scopes.reversed()) {
+                s.close();
+            }
+            throw e;
+        }
+    }
+
+    private static Scope child(Scope parent, String name, List<Scope> scopes) {
+        Scope s = parent.child(name);
+        scopes.add(s);
+        return s;
+    }
+
+    public SdxlConfig config() {
+        return config;
+    }
+
+    public SdxlDtypes dtypes() {
+        return dtypes;
+    }
+
+    public Unet unet() {
+        return unet;
+    }
+
+    public SdxlTextEncoders textEncoders() {
+        return textEncoders;
+    }
+
+    public Vae vae() {
+        return vae;
+    }
+
+    /** The CLIP tokenizer both encoders share (TE1 pads with 49407, TE2 with 0). */
+    public ClipTokenizer tokenizer() {
+        return tokenizer;
+    }
+
+    /** Bytes of every frozen weight now allocated (U-Net, text encoders, VAE). */
+    public long weightBytes() {
+        long n = 0;
+        for (Scope s : scopes) {
+            n += s.liveBytes();
+        }
+        return n;
+    }
+
+    /** Releases every weight. Idempotent. */
+    @Override
+    public void close() {
+        RuntimeException failure = null;
+        for (Scope s : scopes.reversed()) {
+            try {
+                s.close();
+            } catch (RuntimeException e) {
+                if (failure == null) {
+                    failure = e;
+                } else {
+                    failure.addSuppressed(e);
+                }
+            }
+        }
+        if (failure != null) {
+            throw failure;
+        }
+    }
+
+    // ---- text conditioning ------------------------------------------------------------------------
+
+    /**
+     * What the U-Net reads for a batch of prompts.
+     *
+     * @param context (N, 77, C1 + C2) cross-attention context: TE1 and TE2 penultimate states side by side
+     *                ((N, 77, 2048) on SDXL), in the text encoders' dtype
+     * @param pooled  (N, P) text encoder 2's pooled, projected vector ((N, 1280) on SDXL)
+     * @param y       (N, P + 1536) F32: pooled and the six size embeddings ((N, 2816) on SDXL)
+     */
+    public record Conditioning(Tensor context, Tensor pooled, Tensor y) {
+    }
+
+    /** Token ids of one batch for both encoders: (N, 77) I64 each, in the scope given. */
+    public record TokenIds(Tensor te1, Tensor te2) {
+    }
+
+    /**
+     * Tokenises captions for both encoders (trainer-spec §4.1): {@code [BOS, ≤75 tokens, EOS, pad...]}, TE1
+     * padded with 49407 and TE2 with 0, longer captions cut.
+     */
+    public TokenIds tokenize(Scope scope, List<String> captions) {
+        List<int[]> te1 = new ArrayList<>();
+        List<int[]> te2 = new ArrayList<>();
+        for (String c : captions) {
+            te1.add(tokenizer.idsTe1(c));
+            te2.add(tokenizer.idsTe2(c));
+        }
+        return new TokenIds(SdxlTextEncoders.ids(scope, te1), SdxlTextEncoders.ids(scope, te2));
+    }
+
+    /**
+     * The conditioning of a training batch: captions → ids for both tokenizers → context and pooled (with
+     * gradients through the text-encoder adapters when {@code f} records) → y with the size conditioning.
+     *
+     * @param captions      one caption per image (already prefixed and shuffled)
+     * @param sizes         one row per image: (orig_h, orig_w, crop_top, crop_left, target_h, target_w) in pixels
+     * @param pooled        text encoder 2's projection orientation (SAI by default, kohya's on request)
+     * @param checkpointing recompute text-encoder layers in the backward
+     */
+    public Conditioning condition(Functional f, List<String> captions, List<int[]> sizes, PooledProjection pooled,
+                                  boolean checkpointing) {
+        if (captions.size() != sizes.size()) {
+            throw new IllegalArgumentException(captions.size() + " captions but " + sizes.size() + " size conditions");
+        }
+        TokenIds ids = tokenize(f.scope(), captions);
+        SdxlTextEncoders.Conditioning c = textEncoders.encode(f, ids.te1(), ids.te2(),
+                new SdxlTextEncoders.Options(pooled, checkpointing));
+        Tensor y = SdxlConditioning.vector(f, c.pooled(), SdxlConditioning.sizeTensor(f.scope(), sizes)); // (N, P+1536)
+        return new Conditioning(c.context(), c.pooled(), y);
+    }
+
+    // ---- sizes without allocating ---------------------------------------------------------------
+
+    /**
+     * Bytes of each network's weights for {@code config} stored as {@code dtypes}, computed from the key
+     * list alone (nothing is allocated, so the real SDXL sizes are cheap): keys "unet", "text encoders",
+     * "vae".
+     */
+    public static Map<String, Long> plannedWeightBytes(SdxlConfig config, SdxlDtypes dtypes) {
+        Map<String, Long> out = new LinkedHashMap<>();
+        MetaParams u = MetaParams.of(Unet.KEY_PREFIX);
+        new Unet(config.unet(), u, Unet.Precision.of(DType.F32));
+        out.put("unet", bytes(u, dtypes.unet()));
+        MetaParams t1 = MetaParams.of(ClipKeys.TE1_PREFIX);
+        MetaParams t2 = MetaParams.of(ClipKeys.TE2_PREFIX);
+        SdxlTextEncoders.build(t1, t2, config.te1(), config.te2());
+        out.put("text encoders", bytes(t1, dtypes.textEncoders()) + bytes(t2, dtypes.textEncoders()));
+        MetaParams v = MetaParams.of(VaeKeys.PREFIX);
+        new Vae(v, config.vae());
+        out.put("vae", bytes(v, dtypes.vae()));
+        return out;
+    }
+
+    private static long bytes(MetaParams p, DType dtype) {
+        long n = 0;
+        for (Shape s : p.shapes().values()) {
+            n += s.numel();
+        }
+        return n * dtype.sizeBytes();
+    }
+}

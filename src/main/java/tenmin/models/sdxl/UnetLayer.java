@@ -1,0 +1,18 @@
+package tenmin.models.sdxl;
+
+import tenmin.engine.api.Tensor;
+import tenmin.engine.autograd.Functional;
+
+/**
+ * One module inside a U-Net block (sgm {@code TimestepEmbedSequential} dispatches on the module type:
+ * ResBlocks get the embedding, SpatialTransformers the context, everything else only x).
+ */
+sealed interface UnetLayer permits ResBlock, SpatialTransformer, Resample {
+
+    /**
+     * @param x       (N, C, H, W) activations in the compute dtype
+     * @param emb     (N, 4·C0) time + label embedding
+     * @param context (N, T, contextDim) cross-attention context
+     */
+    Tensor forward(Functional f, Tensor x, Tensor emb, Tensor context);
+}

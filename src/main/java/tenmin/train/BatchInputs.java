@@ -1,0 +1,76 @@
+package tenmin.train;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import tenmin.models.vae.Vae;
+import tenmin.train.data.Buckets;
+import tenmin.train.data.Captions;
+import tenmin.train.data.DreamBoothDataset;
+import tenmin.train.data.EpochPlanner;
+import tenmin.train.data.SizeConditioning;
+import tenmin.train.noise.DdpmSchedule;
+import tenmin.train.noise.NoiseSampler;
+
+/**
+ * The host-side inputs of one micro-batch (trainer-spec §2, §3.2, §3.5, §5.2), drawn from the micro-batch's
+ * own generator in a fixed order — per image a flip and a caption shuffle (and a seed for an uncached VAE
+ * sample), then the noise, its pyramid levels or offset, and the timesteps — so any micro-batch can be
+ * drawn again identically (resume).
+ *
+ * @param size      N images (one bucket)
+ * @param channels  C latent channels
+ * @param height    h latent rows (bucket height / 8)
+ * @param width     w latent columns
+ * @param noisy     (N, C, h, w) x_t = √ᾱ_t·x0 + √(1−ᾱ_t)·noise, x0 = latents · 0.13025
+ * @param noise     (N, C, h, w) the target ε
+ * @param timesteps (N) uniform in [min_timestep, max_timestep)
+ * @param captions  N processed captions
+ * @param sizes     N rows (orig_h, orig_w, crop_top, crop_left, target_h, target_w), the crop flip-adjusted
+ */
+public record BatchInputs(int size, int channels, int height, int width, float[] noisy, float[] noise, int[] timesteps,
+                          List<String> captions, List<int[]> sizes) {
+
+    /** Draws micro-batch {@code mb} with its generator {@code rng} ({@link EpochPlanner#drawRng}). */
+    public static BatchInputs draw(TrainConfig cfg, TrainingData data, LatentCache cache, DdpmSchedule schedule,
+                                   EpochPlanner.MicroBatch mb, Rng rng) {
+        TrainConfig.Data d = cfg.data();
+        TrainConfig.Loop loop = cfg.loop();
+        int n = mb.entries().length;
+        Buckets.Reso bucket = data.bucketOf(mb);
+        boolean[] flips = EpochPlanner.flips(rng, n, d.flipAug());
+        List<String> captions = new ArrayList<>();
+        List<int[]> sizes = new ArrayList<>();
+        float[][] latents = new float[n][];
+        for (int i = 0; i < n; i++) {
+            int item = mb.entries()[i];
+            DreamBoothDataset.Item it = data.item(item);
+            captions.add(Captions.process(it.caption(), d.captionPrefix(), d.captionSuffix(), d.shuffleCaption(),
+                    d.keepTokens(), d.captionSeparator(), rng));
+            sizes.add(SizeConditioning.of(bucket, it.width(), it.height(), flips[i]).values());
+            latents[i] = cache.latents(item, flips[i], rng.nextLong());
+        }
+        int[] shape = cache.latentShape(bucket);                               // (C, h, w)
+        int c = shape[0];
+        int h = shape[1];
+        int w = shape[2];
+        int per = c * h * w;
+        float[] x0 = new float[n * per];                                       // (N, C, h, w)
+        float scale = (float) Vae.SCALE_FACTOR;
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < per; j++) {
+                x0[i * per + j] = latents[i][j] * scale;
+            }
+        }
+        float[] noise = NoiseSampler.gaussian(rng, n, c, h, w);                 // (N, C, h, w)
+        if (loop.multiresIterations() > 0) {
+            NoiseSampler.pyramidInPlace(noise, n, c, h, w, loop.multiresIterations(), loop.multiresDiscount(), rng);
+        } else if (loop.noiseOffset() > 0) {
+            NoiseSampler.offsetInPlace(noise, n, c, h, w, loop.noiseOffset(), rng);
+        }
+        int[] t = NoiseSampler.timesteps(rng, n, loop.minTimestep(), loop.maxTimestep());
+        float[] noisy = new float[x0.length];
+        schedule.addNoiseInto(noisy, x0, noise, t);
+        return new BatchInputs(n, c, h, w, noisy, noise, t, List.copyOf(captions), List.copyOf(sizes));
+    }
+}

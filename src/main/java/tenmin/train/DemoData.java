@@ -1,0 +1,114 @@
+package tenmin.train;
+
+import java.awt.BasicStroke;
+import java.awt.Color;
+import java.awt.Graphics2D;
+import java.awt.Polygon;
+import java.awt.RenderingHints;
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+
+import tenmin.formats.AtomicFile;
+import tenmin.formats.PngFile;
+import tenmin.formats.RgbImage;
+
+/**
+ * The built-in demo's dataset, drawn by code (no downloads): a few coloured shapes on plain backgrounds in
+ * a kohya folder {@code 4_ohwx shapes} (4 repeats, class token "ohwx shapes"), a {@code .txt} caption per
+ * image with comma-separated tags (so caption shuffling has something to shuffle), two image sizes (so
+ * there are two aspect-ratio buckets), and a sample-prompt file in kohya's line format.
+ *
+ * <p>Files are only rewritten when their content changes, so a second demo run reuses the latent cache.
+ */
+public final class DemoData {
+    /** The dataset folder's name. */
+    public static final String SUBSET = "4_ohwx shapes";
+    /** The sample-prompt file's name inside the dataset root. */
+    public static final String PROMPTS = "sample-prompts.txt";
+
+    private record Shape(String name, String kind, Color color, String colorName, Color background,
+                         String backgroundName, int width, int height) {
+    }
+
+    private static final List<Shape> SHAPES = List.of(
+            new Shape("red-circle", "circle", new Color(220, 40, 40), "red", Color.WHITE, "white", 128, 128),
+            new Shape("blue-square", "square", new Color(40, 70, 210), "blue", new Color(245, 240, 200), "cream", 128, 128),
+            new Shape("green-triangle", "triangle", new Color(40, 170, 60), "green", Color.WHITE, "white", 128, 128),
+            new Shape("yellow-circle", "circle", new Color(240, 200, 30), "yellow", new Color(40, 40, 60), "dark", 128, 128),
+            new Shape("red-square", "square", new Color(200, 30, 50), "red", new Color(200, 230, 250), "light blue", 160, 96),
+            new Shape("blue-triangle", "triangle", new Color(50, 90, 230), "blue", new Color(250, 250, 250), "white", 160, 96),
+            new Shape("purple-circle", "circle", new Color(140, 50, 180), "purple", new Color(230, 250, 230), "mint", 160, 96),
+            new Shape("orange-square", "square", new Color(250, 140, 20), "orange", new Color(30, 30, 30), "black", 160, 96));
+
+    private DemoData() {
+    }
+
+    /** What {@link #write} made. */
+    public record Written(Path dataDir, Path prompts, int images) {
+    }
+
+    /**
+     * Writes the dataset under {@code root} ({@code root/4_ohwx shapes/*.png|txt} and
+     * {@code root/sample-prompts.txt}).
+     */
+    public static Written write(Path root) throws IOException {
+        Path subset = root.resolve(SUBSET);
+        Files.createDirectories(subset);
+        for (Shape s : SHAPES) {
+            byte[] png = PngFile.encode(RgbImage.from(draw(s)), Map.of());
+            writeIfChanged(subset.resolve(s.name() + ".png"), png);
+            String caption = "ohwx shape, " + s.colorName() + " " + s.kind() + ", " + s.backgroundName() + " background";
+            writeIfChanged(subset.resolve(s.name() + ".txt"), caption.getBytes(StandardCharsets.UTF_8));
+        }
+        String prompts = """
+                # tenmin demo sample prompts (kohya format: --w width --h height --d seed --s steps --l CFG scale --n negative)
+                ohwx shape, red circle, white background --w 128 --h 128 --d 1 --s 12 --l 4
+                ohwx shape, blue square, (cream background:1.2) --n black background --w 160 --h 96 --d 2 --s 12 --l 4
+                """;
+        Path promptFile = root.resolve(PROMPTS);
+        writeIfChanged(promptFile, prompts.getBytes(StandardCharsets.UTF_8));
+        return new Written(root, promptFile, SHAPES.size());
+    }
+
+    private static void writeIfChanged(Path file, byte[] content) throws IOException {
+        if (Files.isRegularFile(file) && Arrays.equals(Files.readAllBytes(file), content)) {
+            return;
+        }
+        AtomicFile.write(file, content);
+    }
+
+    private static BufferedImage draw(Shape s) {
+        BufferedImage img = new BufferedImage(s.width(), s.height(), BufferedImage.TYPE_INT_RGB);
+        Graphics2D g = img.createGraphics();
+        try {
+            g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON);
+            g.setColor(s.background());
+            g.fillRect(0, 0, s.width(), s.height());
+            int size = Math.min(s.width(), s.height()) * 5 / 8;
+            int x = (s.width() - size) / 2;
+            int y = (s.height() - size) / 2;
+            g.setColor(s.color());
+            switch (s.kind()) {
+                case "circle" -> g.fillOval(x, y, size, size);
+                case "square" -> g.fillRect(x, y, size, size);
+                default -> g.fillPolygon(new Polygon(new int[] {x + size / 2, x + size, x}, new int[] {y, y + size, y + size}, 3));
+            }
+            g.setStroke(new BasicStroke(2f));
+            g.setColor(s.color().darker());
+            switch (s.kind()) {
+                case "circle" -> g.drawOval(x, y, size, size);
+                case "square" -> g.drawRect(x, y, size, size);
+                default -> g.drawPolygon(new Polygon(new int[] {x + size / 2, x + size, x}, new int[] {y, y + size, y + size}, 3));
+            }
+        } finally {
+            g.dispose();
+        }
+        return img;
+    }
+}

@@ -1,0 +1,421 @@
+package tenmin.train;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.LocalDateTime;
+import java.time.ZoneId;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+import tenmin.core.InputException;
+import tenmin.core.Reporter;
+import tenmin.engine.api.Scope;
+import tenmin.lora.LoConRanks;
+import tenmin.lora.LoConTarget;
+import tenmin.models.SdxlConfig;
+import tenmin.models.SdxlDtypes;
+import tenmin.models.SdxlModels;
+import tenmin.models.clip.ClipTextEncoder.PooledProjection;
+import tenmin.models.sdxl.CheckpointPolicy;
+import tenmin.sample.PromptFile;
+import tenmin.sample.SamplerKind;
+import tenmin.train.log.TrainLogger;
+import tenmin.train.noise.DdpmSchedule;
+import tenmin.train.optim.Optimizer;
+import tenmin.train.optim.Optimizers;
+import tenmin.train.save.ModelHashes;
+import tenmin.train.save.TrainingMetadata;
+import tenmin.train.save.TrainingState;
+import tenmin.train.schedule.LrSchedule;
+
+/**
+ * Everything the loop uses, prepared in the reference's order (trainer-spec §2): the resume state (it fixes
+ * the seed), the dataset and its buckets, the resolved configuration and memory plan printed, the models
+ * loaded, the latent cache built, the LoCon network created (or restored), the optimizer and schedule,
+ * the TensorBoard log, the sample prompts and the saver. Closing releases the logger and every tensor.
+ */
+final class TrainSetup implements AutoCloseable {
+    /** Seed of the built-in demo's random base model (the "checkpoint"; independent of the training seed). */
+    static final long DEMO_MODEL_SEED = 20241015L;
+
+    private final TrainConfig config;
+    private final Scope process;
+    private final TrainingData data;
+    private final SdxlModels models;
+    private final LatentCache cache;
+    private final TrainableNetwork network;
+    private final Optimizer optimizer;
+    private final LrSchedule schedule;
+    private final DdpmSchedule ddpm;
+    private final TrainLogger logger;
+    private final TrainingSamples samples;
+    private final Checkpoints checkpoints;
+    private final Trainer.ResumePoint start;
+    private final long maxSteps;
+    private final int epochs;
+    private final String digest;
+    private final Map<String, String> stateInfo;
+    private final Map<String, Path> outputs;
+
+    private TrainSetup(Builder b) {
+        this.config = b.config;
+        this.process = b.process;
+        this.data = b.data;
+        this.models = b.models;
+        this.cache = b.cache;
+        this.network = b.network;
+        this.optimizer = b.optimizer;
+        this.schedule = b.schedule;
+        this.ddpm = DdpmSchedule.sdxl();
+        this.logger = b.logger;
+        this.samples = b.samples;
+        this.checkpoints = b.checkpoints;
+        this.start = b.start;
+        this.maxSteps = b.maxSteps;
+        this.epochs = b.epochs;
+        this.digest = Resume.digest(b.config.flags());
+        this.stateInfo = java.util.Collections.unmodifiableMap(b.stateInfo);
+        this.outputs = java.util.Collections.unmodifiableMap(b.outputs);
+    }
+
+    /** Mutable parts while opening; anything opened is closed again if a later part fails. */
+    private static final class Builder {
+        TrainConfig config;
+        Scope process;
+        TrainingData data;
+        SdxlModels models;
+        LatentCache cache;
+        TrainableNetwork network;
+        Optimizer optimizer;
+        LrSchedule schedule;
+        TrainLogger logger;
+        TrainingSamples samples;
+        Checkpoints checkpoints;
+        Trainer.ResumePoint start;
+        long maxSteps;
+        int epochs;
+        Map<String, String> stateInfo = new LinkedHashMap<>();
+        Map<String, Path> outputs = new LinkedHashMap<>();
+    }
+
+    static TrainSetup open(TrainConfig requested, Trainer.Environment env, Scope process) throws IOException {
+        Builder b = new Builder();
+        b.process = process;
+        try {
+            prepare(b, requested, env);
+            return new TrainSetup(b);
+        } catch (IOException | RuntimeException e) {
+            if (b.logger != null) {
+                try {
+                    b.logger.close();
+                } catch (IOException suppressed) {
+                    e.addSuppressed(suppressed);
+                }
+            }
+            throw e;
+        }
+    }
+
+    private static void prepare(Builder b, TrainConfig requested, Trainer.Environment env) throws IOException {
+        Reporter r = env.reporter();
+        TrainingState resumed = requested.paths().resume() == null ? null : Resume.read(requested.paths().resume(), requested);
+        TrainConfig cfg = resumed == null ? requested : withSeed(requested, resumed.seed());
+        b.config = cfg;
+
+        // ---- data (the demo writes its own) and model sizes
+        Path dataDir = cfg.paths().trainDataDir();
+        Path prompts = cfg.sample().prompts();
+        if (cfg.demo()) {
+            r.log(Reporter.Level.INFO, "INFO: built-in demo: a tiny SDXL-shaped model with RANDOM weights, built in memory,"
+                    + " trained on generated shapes. It shows the recipe's mechanics (LoCon, ClybW, cosine schedule,"
+                    + " accumulation, multires noise, flips, caption shuffling, caches, saves, samples, logs) in about a"
+                    + " minute; its samples are abstract patterns, not pictures. Train a real checkpoint with"
+                    + " --pretrained_model_name_or_path and --train_data_dir.");
+            DemoData.Written demo = DemoData.write(cfg.paths().outputDir().resolve("dataset"));
+            dataDir = demo.dataDir();
+            prompts = demo.prompts();
+            b.outputs.put("demo dataset", dataDir);
+        }
+        SdxlConfig modelConfig = cfg.demo() ? SdxlConfig.tiny()
+                : cfg.paths().modelConfig() != null ? SdxlConfig.fromConfigFile(cfg.paths().modelConfig()) : SdxlConfig.sdxl();
+        SdxlDtypes dtypes = SdxlDtypes.of(env.backend().device(), cfg.loop().mixedPrecision());
+        b.data = TrainingData.prepare(cfg, dataDir, modelConfig.vaeScale() * modelConfig.latentMultiple(), r);
+        b.maxSteps = b.data.maxSteps(cfg);
+        b.epochs = b.data.planner().epochsFor(b.maxSteps);
+        b.optimizer = Optimizers.create(cfg.optim().type(), cfg.optim().args());
+        b.schedule = cfg.schedule().build(b.maxSteps, cfg.optim().learningRate());
+        List<PromptFile.SamplePrompt> samplePrompts = prompts == null ? List.of()
+                : PromptFile.read(prompts, cfg.sample().sampler(), r);
+        for (PromptFile.SamplePrompt p : samplePrompts) {
+            try {
+                SamplerKind.parse(p.sampler());   // checked now, not at the first sampling step
+            } catch (InputException e) {
+                throw new InputException(prompts + ": prompt " + (p.index() + 1) + ": " + e.getMessage());
+            }
+        }
+
+        // ---- what will happen, before anything big is allocated
+        List<LoConTarget> planned = MemoryPlan.plannedTargets(modelConfig, cfg.network());
+        long loraParams = planned.stream().mapToLong(LoConTarget::parameterCount).sum();
+        LatentCache.Mode cacheMode = LatentCache.modeOf(cfg.data());
+        describe(r, cfg, b, modelConfig, dtypes, env, planned, loraParams, samplePrompts.size());
+        MemoryPlan plan = MemoryPlan.of(modelConfig, dtypes, loraParams, b.optimizer.slotNames().size(),
+                cacheMode == LatentCache.Mode.MEMORY ? latentBytes(b.data, modelConfig, cfg.data().flipAug()) : 0);
+        for (String line : plan.lines(env.backend().device().toString())) {
+            r.log(Reporter.Level.INFO, "INFO: " + line);
+        }
+
+        // ---- models
+        if (cfg.demo()) {
+            b.models = SdxlModels.random(modelConfig, b.process, dtypes, DEMO_MODEL_SEED);
+        } else {
+            r.log(Reporter.Level.INFO, "INFO: loading " + cfg.paths().pretrainedModel());
+            b.models = SdxlModels.load(cfg.paths().pretrainedModel(), modelConfig, b.process, dtypes);
+        }
+        if (cfg.loop().gradientCheckpointing()) {
+            b.models.unet().setCheckpointing(CheckpointPolicy.all());
+        }
+
+        // ---- latent cache (VAE in fp32)
+        try (Reporter.Progress p = r.progress("caching latents", b.data.imageCount())) {
+            b.cache = LatentCache.build(b.data, b.models.vae(), dtypes.vae(), b.process, cacheMode, cfg.data().flipAug(),
+                    cfg.loop().seed(), modelConfig.vaeScale(), p);
+        }
+        if (cacheMode != LatentCache.Mode.NONE) {
+            r.log(Reporter.Level.INFO, "INFO: latent cache (" + cacheMode.name().toLowerCase(Locale.ROOT) + "): "
+                    + b.cache.encoded() + " encoded, " + b.cache.reused() + " reused");
+        }
+
+        // ---- the LoCon network (kohya re-seeds before creating it), optimizer state when resuming
+        Scope loraScope = b.process.child("locon");
+        TrainConfig.Network n = cfg.network();
+        b.network = TrainableNetwork.create(b.models, new LoConRanks(n.dim(), n.alpha(), n.convDim(), n.convAlpha()),
+                n.teModules(), n.trainTextEncoder(), n.trainUnet(), cfg.optim().textEncoderLr(), cfg.optim().unetLr(),
+                loraScope, cfg.loop().seed());
+        double startedAt = env.clock().millis() / 1000.0;
+        long sessionId = Rng.derive(cfg.loop().seed(), env.clock().millis()).nextLong() & 0xFFFFFFFFL;
+        if (resumed != null) {
+            b.network.restore(resumed.lora(), requested.paths().resume().toString());
+            b.optimizer.importState(resumed.optimizer());
+            b.start = new Trainer.ResumePoint(resumed.globalStep(), resumed.epoch(), resumed.batchInEpoch(),
+                    resumed.lossRecord(), resumed.lossTotal());
+            startedAt = Double.parseDouble(resumed.info().getOrDefault("started_at", Double.toString(startedAt)));
+            sessionId = Long.parseLong(resumed.info().getOrDefault("session_id", Long.toString(sessionId)));
+            r.log(Reporter.Level.INFO, "INFO: resuming at step " + resumed.globalStep() + " (epoch " + (resumed.epoch() + 1)
+                    + ", after micro-batch " + resumed.batchInEpoch() + " of it)");
+        } else {
+            b.start = new Trainer.ResumePoint(0, 0, 0, new float[0], 0);
+        }
+
+        // ---- metadata of every save, logs, samples
+        String modelName;
+        String legacyHash;
+        String fullHash;
+        if (cfg.demo()) {
+            modelName = "tenmin-demo-tiny-random-seed" + DEMO_MODEL_SEED;
+            legacyHash = "None";
+            fullHash = "None";
+        } else {
+            r.log(Reporter.Level.INFO, "INFO: hashing the base model for the metadata");
+            modelName = cfg.paths().pretrainedModel().getFileName().toString();
+            legacyHash = ModelHashes.legacyModelHash(cfg.paths().pretrainedModel());
+            fullHash = ModelHashes.fileSha256(cfg.paths().pretrainedModel());
+        }
+        TrainingMetadata.Run meta = new TrainingMetadata.Run(sessionId, startedAt, b.data.dataset().numTrainImages(),
+                b.data.planner().microBatchesPerEpoch(), b.epochs, b.maxSteps, b.data.datasetDirs(),
+                b.data.tagFrequency(), b.data.bucketInfo(cfg), modelName, legacyHash, fullHash, env.version(),
+                b.optimizer.metadataName());
+        b.checkpoints = new Checkpoints(cfg, meta, ZoneId.systemDefault());
+        b.stateInfo.put("tenmin_version", env.version());
+        b.stateInfo.put("session_id", Long.toString(sessionId));
+        b.stateInfo.put("started_at", Double.toString(startedAt));
+        b.stateInfo.put("base_model", modelName);
+        b.stateInfo.put(Resume.RECIPE_INFO, Resume.recipeText(cfg.flags()));
+        b.outputs.put("output folder", cfg.paths().outputDir());
+        Files.createDirectories(cfg.paths().outputDir());
+        if (cfg.log().tensorboard()) {
+            LocalDateTime now = LocalDateTime.now(env.clock());
+            b.logger = TrainLogger.open(cfg.log(), now, env.clock().millis() / 1000, hostName(),
+                    () -> env.clock().millis() / 1000.0);
+            b.outputs.put("TensorBoard log", b.logger.file());
+        }
+        if (!samplePrompts.isEmpty() && (cfg.sample().everyNSteps() > 0 || cfg.sample().everyNEpochs() > 0
+                || cfg.sample().atFirst())) {
+            Path sampleDir = cfg.paths().outputDir().resolve("sample");
+            b.samples = new TrainingSamples(samplePrompts, sampleDir, cfg.paths().outputName(), cfg.loop().seed(),
+                    Trainer.pooledOf(cfg), b.logger, cfg.demo() ? null : stem(modelName),
+                    cfg.demo() ? null : fullHash.substring(0, 10));
+            b.outputs.put("samples", sampleDir);
+        }
+    }
+
+    private static String stem(String fileName) {
+        int dot = fileName.lastIndexOf('.');
+        return dot > 0 ? fileName.substring(0, dot) : fileName;
+    }
+
+    private static String hostName() {
+        try {
+            return java.net.InetAddress.getLocalHost().getHostName();
+        } catch (IOException e) {
+            return "localhost";
+        }
+    }
+
+    /** The resolved run, printed before anything big happens (kohya's "running training" block included). */
+    private static void describe(Reporter r, TrainConfig cfg, Builder b, SdxlConfig model, SdxlDtypes dtypes,
+                                 Trainer.Environment env, List<LoConTarget> targets, long loraParams, int prompts) {
+        TrainingData d = b.data;
+        long te = targets.stream().filter(t -> !t.name().startsWith("lora_unet_")).count();
+        List<String> lines = new java.util.ArrayList<>();
+        lines.add("resolved training configuration:");
+        lines.add("  model: " + (cfg.demo() ? "built-in tiny SDXL-shaped model (random weights)"
+                : cfg.paths().pretrainedModel() + (cfg.paths().modelConfig() == null ? " (SDXL)" : " (sizes from "
+                + cfg.paths().modelConfig() + ")")) + "; device " + env.backend().device() + " (" + env.backend().name()
+                + " backend); " + dtypes);
+        lines.add(String.format(Locale.ROOT, "  dataset: %d images in %d folders, %d buckets used, resolution %dx%d%s",
+                d.imageCount(), d.dataset().subsets().size(), d.plan().nonEmptyEntries().size(), cfg.data().width(),
+                cfg.data().height(), cfg.data().enableBucket() ? " (aspect-ratio buckets)" : ""));
+        TrainConfig.Network n = cfg.network();
+        lines.add(String.format(Locale.ROOT, "  network: LyCORIS LoCon preset %s, %d modules (%d text encoder, %d U-Net),"
+                        + " %,d trainable values; dim %d alpha %s, conv_dim %d conv_alpha %s",
+                n.preset(), targets.size(), te, targets.size() - te, loraParams, n.dim(), n.alpha(), n.convDim(),
+                n.convAlpha()));
+        lines.add(String.format(Locale.ROOT, "  optimizer: %s (%s), lr U-Net %s, text encoders %s; %s schedule%s;"
+                        + " max_grad_norm %s", cfg.optim().type(), b.optimizer.metadataName(), cfg.optim().unetLr(),
+                cfg.optim().textEncoderLr(), cfg.schedule().kind().flagName(),
+                cfg.schedule().kind() == LrSchedule.Kind.COSINE ? " (num_cycles " + cfg.schedule().numCycles() + ")" : "",
+                cfg.optim().maxGradNorm()));
+        lines.add("  num train images * repeats: " + d.dataset().numTrainImages());
+        lines.add("  num batches per epoch: " + d.planner().microBatchesPerEpoch());
+        lines.add("  num epochs: " + b.epochs);
+        lines.add("  batch size per device: " + cfg.loop().trainBatchSize());
+        lines.add("  gradient accumulation steps: " + cfg.loop().gradAccumSteps());
+        lines.add("  total optimization steps: " + b.maxSteps);
+        lines.add(String.format(Locale.ROOT, "  noise: %s, timesteps [%d, %d); gradient checkpointing %s; seed %d",
+                cfg.loop().multiresIterations() > 0 ? "multires " + cfg.loop().multiresIterations() + " levels, discount "
+                        + cfg.loop().multiresDiscount()
+                        : cfg.loop().noiseOffset() > 0 ? "noise offset " + cfg.loop().noiseOffset() : "gaussian",
+                cfg.loop().minTimestep(), cfg.loop().maxTimestep(), cfg.loop().gradientCheckpointing() ? "on" : "off",
+                cfg.loop().seed()));
+        lines.add("  saves: " + (cfg.save().everyNSteps() > 0 ? "every " + cfg.save().everyNSteps() + " steps and " : "")
+                + "at the end, " + cfg.save().precision() + ", in " + cfg.paths().outputDir());
+        lines.add("  samples: " + (prompts == 0 ? "none"
+                : prompts + " prompt(s)" + (cfg.sample().everyNSteps() > 0 ? " every " + cfg.sample().everyNSteps()
+                + " steps" : "") + (cfg.sample().everyNEpochs() > 0 ? " every " + cfg.sample().everyNEpochs()
+                + " epochs" : "")) + "; TensorBoard: " + (cfg.log().tensorboard() ? cfg.log().loggingDir() : "off"));
+        for (String line : lines) {
+            r.log(Reporter.Level.INFO, "INFO: " + line);
+        }
+    }
+
+    /** Bytes of an in-memory latent cache: every image's latents (twice with flips), fp32. */
+    private static long latentBytes(TrainingData data, SdxlConfig model, boolean flip) {
+        long n = 0;
+        for (int i = 0; i < data.imageCount(); i++) {
+            var bucket = data.assignment(i).bucket();
+            n += (long) model.latentChannels() * (bucket.height() / model.vaeScale()) * (bucket.width() / model.vaeScale());
+        }
+        return n * 4 * (flip ? 2 : 1);
+    }
+
+    /** {@code cfg} with the loop's seed replaced (a resumed run keeps the seed it started with). */
+    static TrainConfig withSeed(TrainConfig cfg, long seed) {
+        TrainConfig.Loop l = cfg.loop();
+        TrainConfig.Loop loop = new TrainConfig.Loop(l.trainBatchSize(), l.gradAccumSteps(), l.maxTrainSteps(),
+                l.maxTrainEpochs(), seed, true, l.mixedPrecision(), l.gradientCheckpointing(), l.noHalfVae(),
+                l.minTimestep(), l.maxTimestep(), l.noiseOffset(), l.multiresIterations(), l.multiresDiscount());
+        Map<String, Object> flags = new LinkedHashMap<>(cfg.flags());
+        flags.put("seed", seed);
+        return new TrainConfig(cfg.paths(), cfg.data(), cfg.network(), cfg.optim(), cfg.schedule(), loop, cfg.save(),
+                cfg.log(), cfg.sample(), cfg.compute(), flags);
+    }
+
+    // ---- what the loop reads ----------------------------------------------------------------------
+
+    TrainConfig config() {
+        return config;
+    }
+
+    Scope process() {
+        return process;
+    }
+
+    TrainingData data() {
+        return data;
+    }
+
+    SdxlModels models() {
+        return models;
+    }
+
+    LatentCache cache() {
+        return cache;
+    }
+
+    TrainableNetwork network() {
+        return network;
+    }
+
+    Optimizer optimizer() {
+        return optimizer;
+    }
+
+    LrSchedule schedule() {
+        return schedule;
+    }
+
+    DdpmSchedule ddpm() {
+        return ddpm;
+    }
+
+    TrainLogger logger() {
+        return logger;
+    }
+
+    TrainingSamples samples() {
+        return samples;
+    }
+
+    Checkpoints checkpoints() {
+        return checkpoints;
+    }
+
+    Trainer.ResumePoint start() {
+        return start;
+    }
+
+    long maxSteps() {
+        return maxSteps;
+    }
+
+    int epochs() {
+        return epochs;
+    }
+
+    String digest() {
+        return digest;
+    }
+
+    Map<String, String> stateInfo() {
+        return stateInfo;
+    }
+
+    Map<String, Path> outputs() {
+        return outputs;
+    }
+
+    PooledProjection pooledProjection() {
+        return Trainer.pooledOf(config);
+    }
+
+    @Override
+    public void close() throws IOException {
+        if (logger != null) {
+            logger.close();
+        }
+    }
+}

@@ -1,0 +1,263 @@
+package tenmin.train;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+import tenmin.core.InputException;
+import tenmin.engine.api.Generator;
+import tenmin.engine.api.Scope;
+import tenmin.engine.api.Tensor;
+import tenmin.lora.LoConModule;
+import tenmin.lora.LoConNetwork;
+import tenmin.lora.LoConPreset;
+import tenmin.lora.LoConRanks;
+import tenmin.lora.LoConTarget;
+import tenmin.models.SdxlModels;
+import tenmin.models.nn.AdaptableLayer;
+import tenmin.train.optim.Param;
+import tenmin.train.optim.ParamGroup;
+import tenmin.train.save.StateTensor;
+
+/**
+ * The LoCon network being trained, seen from both sides of the host↔device boundary: the device tensors
+ * the forward reads and backward writes gradients into ({@link LoConNetwork}), and the fp32 host
+ * {@link Param}s the optimizer updates (trainer-spec §7.1: group "textencoder" = every TE1 and TE2 module,
+ * group "unet" = every U-Net module). At each optimizer step the gradients go down to the host
+ * ({@link #gradientsToHost}), the optimizer updates the host values, and the values go back up
+ * ({@link #valuesToDevice}).
+ *
+ * <p>Adapters on text encoder 1's last layer never receive gradient (its output is not used): their
+ * parameters keep "no gradient" (PyTorch's {@code .grad is None}), so the optimizer skips them and they
+ * do not enter the gradient-norm clip, as in sd-scripts (fixtures README Q4).
+ */
+public final class TrainableNetwork {
+    /** Group names of the training state and logs. */
+    public static final String TEXT_ENCODER_GROUP = "textencoder";
+    public static final String UNET_GROUP = "unet";
+
+    private final LoConNetwork network;
+    private final List<ParamGroup> groups;
+    private final Map<Tensor, Param> hostOf = new IdentityHashMap<>();
+    private final Set<Tensor> withoutGradient = Collections.newSetFromMap(new IdentityHashMap<>());
+
+    private TrainableNetwork(LoConNetwork network, List<ParamGroup> groups, Set<Tensor> withoutGradient) {
+        this.network = network;
+        this.groups = List.copyOf(groups);
+        this.withoutGradient.addAll(withoutGradient);
+        for (ParamGroup g : groups) {
+            for (Param p : g.params()) {
+                hostOf.put(deviceTensor(p.name()), p);
+            }
+        }
+    }
+
+    /**
+     * The modules of LyCORIS {@code algo=locon preset=full} for {@code models} (trainer-spec §8.2–8.4),
+     * initialised from {@code seed} (down Kaiming-uniform, up zeros, TE1 then TE2 then U-Net), attached,
+     * with fp32 parameters in {@code scope}.
+     *
+     * @param ranks      linear/1x1 and k×k ranks and alphas
+     * @param teModules  which text-encoder layers preset full wraps (264 or 88 on SDXL)
+     * @param trainTe    create text-encoder modules ({@code --network_train_unet_only} turns this off)
+     * @param trainUnet  create U-Net modules ({@code --network_train_text_encoder_only} turns this off)
+     * @param teLr       base lr of the text-encoder group
+     * @param unetLr     base lr of the U-Net group
+     */
+    public static TrainableNetwork create(SdxlModels models, LoConRanks ranks, LoConPreset.TextEncoderModules teModules,
+                                          boolean trainTe, boolean trainUnet, double teLr, double unetLr, Scope scope,
+                                          long seed) {
+        List<LoConTarget> all = targets(models.unet().layers(), models.unet().moduleClasses(),
+                models.textEncoders().te1().adaptableLayers(), models.textEncoders().te2().adaptableLayers(), ranks,
+                teModules, trainTe, trainUnet);
+        LoConNetwork net = LoConNetwork.create(all, scope, new Generator(seed));
+
+        Set<AdaptableLayer> idle = Collections.newSetFromMap(new IdentityHashMap<>());
+        idle.addAll(models.textEncoders().layersWithoutGradient());
+        Set<Tensor> noGrad = Collections.newSetFromMap(new IdentityHashMap<>());
+        List<Param> teParams = new ArrayList<>();
+        List<Param> unetParams = new ArrayList<>();
+        for (LoConModule m : net.modules()) {
+            boolean isTe = !m.name().startsWith(LoConPreset.UNET + "_");
+            for (Tensor t : List.of(m.down(), m.up())) {
+                Param p = new Param(t.name(), t.shape().dimsLong(), t.toHost());
+                (isTe ? teParams : unetParams).add(p);
+                if (idle.contains(m.layer())) {
+                    noGrad.add(t);
+                }
+            }
+        }
+        List<ParamGroup> groups = new ArrayList<>();
+        if (!teParams.isEmpty()) {
+            groups.add(new ParamGroup(TEXT_ENCODER_GROUP, teLr, teParams));
+        }
+        if (!unetParams.isEmpty()) {
+            groups.add(new ParamGroup(UNET_GROUP, unetLr, unetParams));
+        }
+        return new TrainableNetwork(net, groups, noGrad);
+    }
+
+    /**
+     * The modules preset {@code full} wraps, text encoders first (TE1, TE2), then the U-Net, in module order:
+     * also computable on meta models (no weights) for the memory plan.
+     *
+     * @throws InputException when nothing would be trained
+     */
+    public static List<LoConTarget> targets(List<AdaptableLayer> unetLayers, Map<String, String> unetClasses,
+                                            List<AdaptableLayer> te1Layers, List<AdaptableLayer> te2Layers,
+                                            LoConRanks ranks, LoConPreset.TextEncoderModules teModules,
+                                            boolean trainTe, boolean trainUnet) {
+        List<LoConTarget> all = new ArrayList<>();
+        if (trainTe) {
+            LoConRanks linear = LoConRanks.linear(ranks.linearDim(), ranks.linearAlpha());
+            all.addAll(LoConPreset.textEncoder(LoConPreset.TE1, te1Layers, teModules, linear));
+            all.addAll(LoConPreset.textEncoder(LoConPreset.TE2, te2Layers, teModules, linear));
+        }
+        if (trainUnet) {
+            all.addAll(LoConPreset.unet(unetLayers, unetClasses, ranks));
+        }
+        if (all.isEmpty()) {
+            throw new InputException("no LoCon modules to train (check --network_train_unet_only/--network_train_text_encoder_only"
+                    + " and --network_dim)");
+        }
+        return all;
+    }
+
+    private Tensor deviceTensor(String name) {
+        for (Tensor t : network.parameters()) {
+            if (t.name().equals(name)) {
+                return t;
+            }
+        }
+        throw new IllegalStateException("no LoCon parameter " + name);
+    }
+
+    public LoConNetwork network() {
+        return network;
+    }
+
+    /** The optimizer's groups (text encoder first when present, then U-Net). */
+    public List<ParamGroup> groups() {
+        return groups;
+    }
+
+    /** The base lr of group {@code name}, or NaN when the group does not exist. */
+    public double baseLr(String name) {
+        for (ParamGroup g : groups) {
+            if (g.name().equals(name)) {
+                return g.baseLr();
+            }
+        }
+        return Double.NaN;
+    }
+
+    /** Trainable values. */
+    public long parameterCount() {
+        return network.parameterCount();
+    }
+
+    /** Number of modules. */
+    public int moduleCount() {
+        return network.modules().size();
+    }
+
+    /**
+     * Sync point: copies every accumulated device gradient into its host {@link Param} (marking it present),
+     * except the parameters that never receive gradient, then zeroes the device gradients for the next window.
+     */
+    public void gradientsToHost() {
+        for (Tensor t : network.parameters()) {
+            Param p = hostOf.get(t);
+            p.zeroGrad();
+            if (!withoutGradient.contains(t)) {
+                float[] g = t.grad().toHost();
+                System.arraycopy(g, 0, p.grad(), 0, g.length);
+                p.markGrad();
+            }
+            t.zeroGrad();
+        }
+    }
+
+    /** Sync point: uploads every host value (after the optimizer step) into its device parameter. */
+    public void valuesToDevice() {
+        for (Tensor t : network.parameters()) {
+            Param p = hostOf.get(t);
+            try (Scope tmp = t.scope().child("upload " + t.name())) {
+                Tensor v = tmp.fromHost(p.value(), t.shape(), t.dtype());
+                t.backend().copyInto(t, v);
+            }
+        }
+    }
+
+    /** Clears the host gradients ("None") after the optimizer step. */
+    public void clearHostGradients() {
+        for (ParamGroup g : groups) {
+            for (Param p : g.params()) {
+                p.zeroGrad();
+            }
+        }
+    }
+
+    /**
+     * The network as saved (trainer-spec §9.2): per module {@code alpha} (0-d), {@code lora_up.weight},
+     * {@code lora_down.weight}, in module order (TE1, TE2, U-Net), values from the host copy.
+     */
+    public List<StateTensor> stateDict() {
+        List<StateTensor> out = new ArrayList<>();
+        for (LoConModule m : network.modules()) {
+            out.add(new StateTensor(m.name() + ".alpha", new long[0], new float[] {(float) m.alpha()}));
+            Param up = hostOf.get(m.up());
+            Param down = hostOf.get(m.down());
+            out.add(new StateTensor(up.name(), up.shape(), up.value()));
+            out.add(new StateTensor(down.name(), down.shape(), down.value()));
+        }
+        return out;
+    }
+
+    /** The trainable tensors only (down and up of every module), host values: what a training state keeps. */
+    public List<StateTensor> weights() {
+        List<StateTensor> out = new ArrayList<>();
+        for (ParamGroup g : groups) {
+            for (Param p : g.params()) {
+                out.add(new StateTensor(p.name(), p.shape(), p.value()));
+            }
+        }
+        return out;
+    }
+
+    /**
+     * Restores saved weights (from a training state) into the host values and the device parameters; every
+     * trainable tensor must be present with its shape.
+     *
+     * @throws InputException naming {@code source} and the first missing or mis-shaped tensor
+     */
+    public void restore(List<StateTensor> saved, String source) {
+        Map<String, StateTensor> byName = new LinkedHashMap<>();
+        for (StateTensor t : saved) {
+            byName.put(t.name(), t);
+        }
+        for (ParamGroup g : groups) {
+            for (Param p : g.params()) {
+                StateTensor t = byName.get(p.name());
+                if (t == null) {
+                    throw new InputException(source + ": has no weights for " + p.name()
+                            + " (was it saved by a run with other network settings?)");
+                }
+                if (!java.util.Arrays.equals(t.shape(), p.shape())) {
+                    throw new InputException(source + ": " + p.name() + " has shape " + java.util.Arrays.toString(t.shape())
+                            + ", this network has " + java.util.Arrays.toString(p.shape()));
+                }
+                System.arraycopy(t.values(), 0, p.value(), 0, p.numel());
+            }
+        }
+        if (byName.size() != hostOf.size()) {
+            throw new InputException(source + ": holds " + byName.size() + " LoCon tensors, this network has "
+                    + hostOf.size() + " (other network settings?)");
+        }
+        valuesToDevice();
+    }
+}

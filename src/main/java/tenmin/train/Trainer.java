@@ -1,0 +1,413 @@
+package tenmin.train;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.LocalDateTime;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.LongConsumer;
+
+import tenmin.core.Reporter;
+import tenmin.engine.api.Backend;
+import tenmin.engine.api.DType;
+import tenmin.engine.api.Scope;
+import tenmin.engine.api.Shape;
+import tenmin.engine.api.Tensor;
+import tenmin.engine.autograd.Functional;
+import tenmin.models.SdxlModels;
+import tenmin.models.clip.ClipTextEncoder.PooledProjection;
+import tenmin.train.data.EpochPlanner.MicroBatch;
+import tenmin.train.log.LossRecorder;
+import tenmin.train.optim.GradClip;
+import tenmin.train.optim.ParamGroup;
+import tenmin.train.save.OutputNames;
+import tenmin.train.save.TrainingState;
+
+/**
+ * The training loop of the "10 Minute SDXL LoRA" recipe (trainer-spec §2), one method you can read top to
+ * bottom ({@link #train}) calling named steps. {@link TrainSetup} prepares everything the loop uses (data,
+ * models, latent cache, LoCon network, optimizer, logs, samples, saves, the resume point).
+ *
+ * <p>Per micro-batch: the host draws its inputs ({@link BatchInputs}), the device runs the text encoders
+ * and the U-Net forward, the fp32 MSE loss and the backward of {@code loss / accumulation}; at a sync point
+ * the LoCon gradients go to the host, are clipped globally, the host optimizer steps with the scheduled
+ * learning rates and the new values go back to the device. TensorBoard scalars are written every
+ * micro-batch; samples and saves follow their cadences; a final save ends the run.
+ *
+ * <p>Stopping: {@link #requestStop} (Ctrl-C) finishes the current micro-batch and saves the LoRA and a
+ * training state as of the last optimizer step (a partial accumulation window is dropped and replayed on
+ * resume). A non-finite loss or gradient norm stops the run without updating the weights; the last save
+ * stays the good one. On the CPU backend a resumed run reproduces the uninterrupted one bit for bit: every
+ * random draw is derived from the seed and the position, and the state holds the exact fp32 weights,
+ * optimizer moments and loss record.
+ */
+public final class Trainer {
+
+    /**
+     * What the loop needs from outside.
+     *
+     * @param backend  where the models run
+     * @param reporter log lines and progress
+     * @param clock    wall time (file names, metadata)
+     * @param version  tenmin's version (metadata)
+     */
+    public record Environment(Backend backend, Reporter reporter, Clock clock, String version) {
+    }
+
+    /** How a run ended. */
+    public enum Outcome {
+        /** Every step done and the final LoRA written. */
+        COMPLETED,
+        /** Stopped on request; the LoRA and state of the last optimizer step were saved. */
+        STOPPED,
+        /** A NaN or infinite loss or gradient; nothing was saved for it. */
+        DIVERGED
+    }
+
+    /**
+     * @param outcome      how it ended
+     * @param steps        optimizer steps done
+     * @param lastLora     the last LoRA file written (null: none)
+     * @param lastState    the training state beside it (null: none)
+     * @param message      one line for the user
+     * @param losses       the loss of every micro-batch this process ran, in order
+     * @param montage      the sample montage (null: none)
+     * @param outputs      what went where: label → path
+     */
+    public record Result(Outcome outcome, long steps, Path lastLora, Path lastState, String message, List<Float> losses,
+                         Path montage, Map<String, Path> outputs) {
+    }
+
+    /** Where the loop stands at an optimizer step: what a training state records to resume from. */
+    record ResumePoint(long globalStep, int epoch, int nextBatch, float[] lossWindow, double lossTotal) {
+    }
+
+    private final TrainConfig requested;
+    private final Environment env;
+    private final AtomicBoolean stopRequested = new AtomicBoolean();
+
+    // Set up by run(); the loop's moving parts.
+    private TrainSetup run;
+    private long globalStep;
+    private LossRecorder losses;
+    private ResumePoint lastSync;
+    private final List<Float> lossHistory = new ArrayList<>();
+    private final Progress progress = new Progress();
+
+    public Trainer(TrainConfig config, Environment env) {
+        this.requested = config;
+        this.env = env;
+    }
+
+    /** Asks the loop to stop after the current micro-batch, saving first (thread-safe; the Ctrl-C hook calls it). */
+    public void requestStop() {
+        stopRequested.set(true);
+    }
+
+    /** Runs the whole recipe: setup, the loop, the final save. */
+    public Result run() throws IOException {
+        try (Scope process = Scope.root(env.backend(), "process");
+             TrainSetup setup = TrainSetup.open(requested, env, process)) {
+            run = setup;
+            globalStep = setup.start().globalStep();
+            losses = new LossRecorder(setup.start().lossWindow(), setup.start().lossTotal());
+            lastSync = setup.start();
+            return train(setup.start());
+        }
+    }
+
+    /** trainer-spec §2, from the first micro-batch (or the resume point) to the final save. */
+    private Result train(ResumePoint start) throws IOException {
+        if (start.globalStep() == 0 && requested.sample().atFirst()) {
+            sample("%06d".formatted(0L), 0);
+        }
+        try (Reporter.Progress bar = env.reporter().progress("train", run.maxSteps())) {
+            bar.advance(globalStep);
+            progress.start(bar, globalStep);
+            for (int epoch = start.epoch(); epoch < run.epochs() && globalStep < run.maxSteps(); epoch++) {
+                List<MicroBatch> batches = run.data().planner().plan(epoch);
+                int first = epoch == start.epoch() ? start.nextBatch() : 0;
+                for (int i = first; i < batches.size(); i++) {
+                    BatchInputs in = BatchInputs.draw(run.config(), run.data(), run.cache(), run.ddpm(), batches.get(i),
+                            run.data().planner().drawRng(epoch, i));
+                    float loss = forwardBackward(in);
+                    if (!Float.isFinite(loss)) {
+                        return diverged("the loss is " + loss, epoch, i);
+                    }
+                    losses.add(epoch, i, loss);
+                    lossHistory.add(loss);
+                    if (run.data().planner().syncsAfter(i)) {
+                        double norm = optimizerStep();
+                        if (!Double.isFinite(norm)) {
+                            return diverged("the gradient norm is " + norm, epoch, i);
+                        }
+                        globalStep++;
+                        lastSync = new ResumePoint(globalStep, epoch, i + 1, losses.window(), losses.total());
+                        bar.advance(1);
+                        sampleIfDue();
+                        saveIfDue(epoch);
+                    }
+                    logMicroBatch(loss, in.size());
+                    if (globalStep >= run.maxSteps()) {
+                        break;
+                    }
+                    if (stopRequested.get()) {
+                        return stopped();
+                    }
+                }
+                endEpoch(epoch);
+            }
+        }
+        return finish();
+    }
+
+    // ---- one micro-batch on the device -----------------------------------------------------------
+
+    /** Forward, loss and backward of one micro-batch ({@link #forwardBackward(SdxlModels, Scope, BatchInputs,
+     * PooledProjection, boolean, int, LongConsumer)}). */
+    private float forwardBackward(BatchInputs in) {
+        return forwardBackward(run.models(), run.process(), in, run.pooledProjection(),
+                run.config().loop().gradientCheckpointing(), run.config().loop().gradAccumSteps(), progress::activations);
+    }
+
+    /**
+     * One micro-batch on the device: text encoders (with gradients into their adapters) and U-Net forward,
+     * the fp32 MSE loss {@code mean((ε_pred − ε)²)} (= the mean over images of each image's mean), and, when the
+     * loss is finite, the backward of {@code loss / accumulation} into the LoCon gradients ({@code +=}).
+     *
+     * @param activations told the bytes the step keeps for backward (measured after the forward)
+     * @return the loss (not divided)
+     */
+    static float forwardBackward(SdxlModels models, Scope parent, BatchInputs in, PooledProjection pooled,
+                                 boolean checkpointing, int accumulation, LongConsumer activations) {
+        try (Scope step = parent.child("step")) {
+            Functional f = Functional.training(step);
+            Shape latents = Shape.of(in.size(), in.channels(), in.height(), in.width());
+            Tensor noisy = step.fromHost(in.noisy(), latents, DType.F32);           // (N, C, h, w) upload: sync point
+            Tensor noise = step.fromHost(in.noise(), latents, DType.F32);           // (N, C, h, w)
+            long[] t = new long[in.size()];
+            for (int b = 0; b < t.length; b++) {
+                t[b] = in.timesteps()[b];
+            }
+            Tensor timesteps = step.fromHost(t, in.size());                         // (N)
+            SdxlModels.Conditioning c = models.condition(f, in.captions(), in.sizes(), pooled, checkpointing);
+            Tensor eps = models.unet().forward(f, noisy, timesteps, c.context(), c.y()); // (N, C, h, w) F32
+            Tensor loss = f.mseLoss(eps, noise);                                    // () F32
+            activations.accept(step.liveBytes());
+            float value = loss.item();                                              // download: sync point
+            if (Float.isFinite(value)) {
+                f.backward(f.scale(loss, 1.0 / accumulation));
+            }
+            return value;
+        }
+    }
+
+    // ---- the optimizer step on the host ---------------------------------------------------------------
+
+    /** Gradients to the host, global clip, optimizer step with the scheduled lrs, values back; returns the norm. */
+    private double optimizerStep() {
+        TrainableNetwork net = run.network();
+        net.gradientsToHost();                                                      // download: sync point
+        double norm = GradClip.clip(net.groups(), run.config().optim().maxGradNorm());
+        if (!Double.isFinite(norm)) {
+            net.clearHostGradients();
+            return norm;
+        }
+        List<ParamGroup> groups = net.groups();
+        double[] lrs = new double[groups.size()];
+        for (int g = 0; g < lrs.length; g++) {
+            lrs[g] = run.schedule().lrForStep(groups.get(g).baseLr(), globalStep + 1);
+        }
+        run.optimizer().step(groups, lrs);
+        net.valuesToDevice();                                                       // upload: sync point
+        net.clearHostGradients();
+        return norm;
+    }
+
+    // ---- logs, samples, saves --------------------------------------------------------------------
+
+    /** TensorBoard scalars of this micro-batch (lrs after the scheduler step) and the progress line. */
+    private void logMicroBatch(float loss, int images) throws IOException {
+        double unetLr = lrAfterStep(TrainableNetwork.UNET_GROUP);
+        double teLr = lrAfterStep(TrainableNetwork.TEXT_ENCODER_GROUP);
+        if (run.logger() != null) {
+            run.logger().microBatch(globalStep, loss, losses.average(), unetLr, teLr);
+        }
+        progress.microBatch(globalStep, run.maxSteps(), loss, losses.average(), Double.isNaN(unetLr) ? teLr : unetLr,
+                images);
+    }
+
+    private double lrAfterStep(String group) {
+        return run.network().baseLr(group) * run.schedule().factor(globalStep);
+    }
+
+    private void sampleIfDue() throws IOException {
+        int every = run.config().sample().everyNSteps();
+        if (every > 0 && globalStep % every == 0) {
+            sample("%06d".formatted(globalStep), globalStep);
+        }
+    }
+
+    private void sample(String label, long step) throws IOException {
+        if (run.samples() == null || run.samples().isEmpty()) {
+            return;
+        }
+        progress.pause();
+        List<Path> files = run.samples().render(run.models(), run.process(), label, step, LocalDateTime.now(env.clock()));
+        env.reporter().log(Reporter.Level.INFO, "INFO: step " + step + ": " + files.size() + " sample image(s) in "
+                + files.getFirst().getParent());
+        progress.resume();
+    }
+
+    private void saveIfDue(int epoch) throws IOException {
+        int every = run.config().save().everyNSteps();
+        if (every > 0 && globalStep % every == 0) {
+            save(OutputNames.step(run.config().paths().outputName(), globalStep), epoch, lastSync);
+            run.checkpoints().removeOutdated(globalStep);
+        }
+    }
+
+    /** Epoch end: loss/epoch, epoch saves and samples (trainer-spec §10; kohya's per-epoch cadences). */
+    private void endEpoch(int epoch) throws IOException {
+        if (run.logger() != null) {
+            run.logger().epoch(epoch, losses.average());
+        }
+        int epochs = run.epochs();
+        ResumePoint next = new ResumePoint(globalStep, epoch + 1, 0, losses.window(), losses.total());
+        if (lastSync.epoch() == epoch && lastSync.globalStep() == globalStep) {
+            lastSync = next; // the epoch ended on an optimizer step: resume at the next epoch
+        }
+        int saveEvery = run.config().save().everyNEpochs();
+        if (saveEvery > 0 && (epoch + 1) % saveEvery == 0 && epoch + 1 < epochs) {
+            save(OutputNames.epoch(run.config().paths().outputName(), epoch + 1), epoch + 1, lastSync);
+        }
+        int sampleEvery = run.config().sample().everyNEpochs();
+        if (sampleEvery > 0 && (epoch + 1) % sampleEvery == 0) {
+            sample("e%06d".formatted(epoch + 1), globalStep);
+        }
+    }
+
+    private Path save(String fileName, int metadataEpoch, ResumePoint at) throws IOException {
+        progress.pause();
+        Path file = run.checkpoints().save(fileName, run.network(), globalStep, metadataEpoch, nowSeconds(), state(at));
+        env.reporter().log(Reporter.Level.INFO, "INFO: saved " + file);
+        progress.resume();
+        return file;
+    }
+
+    /** The training state at {@code at}: weights and optimizer as they are now (unchanged since that step). */
+    private TrainingState state(ResumePoint at) {
+        return new TrainingState(at.globalStep(), at.epoch(), at.nextBatch(), run.config().loop().seed(), run.digest(),
+                Map.of(), run.stateInfo(), run.network().weights(), run.optimizer().exportState(), at.lossWindow(),
+                at.lossTotal());
+    }
+
+    private double nowSeconds() {
+        return env.clock().millis() / 1000.0;
+    }
+
+    // ---- endings ---------------------------------------------------------------------------------
+
+    private Result finish() throws IOException {
+        Path last = save(OutputNames.last(run.config().paths().outputName()), run.epochs(), lastSync);
+        Path montage = run.samples() == null ? null : run.samples().writeMontage();
+        String msg = String.format(Locale.ROOT, "trained %d steps; final LoRA %s", globalStep, last);
+        return result(Outcome.COMPLETED, msg, montage);
+    }
+
+    private Result stopped() throws IOException {
+        String name = OutputNames.step(run.config().paths().outputName(), globalStep);
+        if (run.checkpoints().lastSavedStep() != globalStep && globalStep > 0) {
+            save(name, lastSync.epoch(), lastSync);
+        }
+        Path montage = run.samples() == null ? null : run.samples().writeMontage();
+        String msg = run.checkpoints().lastState() == null
+                ? "stopped at step " + globalStep + " before the first optimizer step; nothing to save"
+                : "stopped at step " + globalStep + "; saved " + run.checkpoints().lastLora() + "; continue with --resume "
+                + run.checkpoints().lastState();
+        return result(Outcome.STOPPED, msg, montage);
+    }
+
+    private Result diverged(String what, int epoch, int index) {
+        Path good = run.checkpoints().lastLora();
+        String msg = what + " at step " + (globalStep + 1) + " (epoch " + (epoch + 1) + ", micro-batch " + (index + 1)
+                + "): training stopped and these weights were not saved; "
+                + (good == null ? "no save was made before" : "the last good save is " + good + " (resume from "
+                + run.checkpoints().lastState() + ")")
+                + ". Try a lower learning rate or --max_grad_norm.";
+        return result(Outcome.DIVERGED, msg, null);
+    }
+
+    private Result result(Outcome outcome, String message, Path montage) {
+        Map<String, Path> outputs = new LinkedHashMap<>(run.outputs());
+        if (run.checkpoints().lastLora() != null) {
+            outputs.put("last LoRA", run.checkpoints().lastLora());
+        }
+        if (montage != null) {
+            outputs.put("sample montage", montage);
+        }
+        return new Result(outcome, globalStep, run.checkpoints().lastLora(), run.checkpoints().lastState(), message,
+                List.copyOf(lossHistory), montage, outputs);
+    }
+
+    // ---- progress line ---------------------------------------------------------------------------
+
+    /** The progress bar's status: step, loss, average, lr, images/s, time left; and the first activation size. */
+    private final class Progress {
+        private Reporter.Progress bar;
+        private long startNanos;
+        private long pausedNanos;
+        private long pauseStart;
+        private long firstStep;
+        private long images;
+        private boolean activationsReported;
+
+        void start(Reporter.Progress b, long step) {
+            bar = b;
+            startNanos = System.nanoTime();
+            firstStep = step;
+        }
+
+        void pause() {
+            pauseStart = System.nanoTime();
+        }
+
+        void resume() {
+            pausedNanos += System.nanoTime() - pauseStart;
+        }
+
+        void activations(long bytes) {
+            if (!activationsReported) {
+                activationsReported = true;
+                env.reporter().log(Reporter.Level.INFO, "INFO: activations kept for backward in the first micro-batch: "
+                        + MemoryPlan.size(bytes));
+            }
+        }
+
+        void microBatch(long step, long maxSteps, float loss, double average, double lr, int n) {
+            images += n;
+            long now = System.nanoTime();
+            double trainSeconds = Math.max(1e-9, (now - startNanos - pausedNanos) / 1e9);
+            double wallSeconds = Math.max(1e-9, (now - startNanos) / 1e9);
+            long done = step - firstStep;
+            String left = done > 0 ? clock((long) (wallSeconds / done * (maxSteps - step))) : "?";
+            bar.status(String.format(Locale.ROOT, "loss %.4f avg %.4f lr %.2e %.2f img/s %s left", loss, average, lr,
+                    images / trainSeconds, left));
+        }
+
+        private String clock(long seconds) {
+            return seconds >= 3600 ? String.format(Locale.ROOT, "%d:%02d:%02d", seconds / 3600, seconds / 60 % 60, seconds % 60)
+                    : String.format(Locale.ROOT, "%d:%02d", seconds / 60, seconds % 60);
+        }
+    }
+
+    /** The pooled orientation {@code --te2_pooled} asks for. */
+    static PooledProjection pooledOf(TrainConfig cfg) {
+        return cfg.network().te2PooledKohya() ? PooledProjection.KOHYA : PooledProjection.SAI;
+    }
+}

@@ -1,0 +1,167 @@
+package tenmin.models;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import tenmin.core.InputException;
+import tenmin.engine.api.DType;
+import tenmin.engine.api.Device;
+import tenmin.engine.api.Scope;
+import tenmin.engine.api.Shape;
+import tenmin.engine.autograd.Functional;
+import tenmin.engine.backend.cpu.CpuBackend;
+import tenmin.formats.SafetensorsFile;
+import tenmin.formats.TensorInfo;
+import tenmin.models.clip.ClipTextEncoder.PooledProjection;
+import tenmin.testing.Fixtures;
+import tenmin.testing.ModelFixture;
+import tenmin.testing.Numerics;
+import tenmin.testing.SdxlKeyList;
+
+/**
+ * The model bundle: loading every fixture checkpoint, the text-conditioning step against te-io (sgm /
+ * open_clip outputs) with y checked against the size-embedding formula written out here, the built-in tiny
+ * configuration against the fixture's config.json, and planned weight sizes against the real SDXL key list.
+ */
+class SdxlModelsTest {
+    private static CpuBackend backend;
+
+    @BeforeAll
+    static void start() {
+        backend = new CpuBackend(2);
+    }
+
+    @AfterAll
+    static void stop() {
+        backend.close();
+    }
+
+    /** te-io's prompts are config.json "te_prompts"; context, pooled and y follow from the checkpoint. */
+    @Test
+    void conditionsFixturePromptsLikeTheReference() {
+        for (Path dir : Fixtures.modelDirs()) {
+            ModelFixture m = ModelFixture.of(dir);
+            SdxlConfig cfg = SdxlConfig.fromConfigFile(m.file("config.json"));
+            List<String> prompts = new ArrayList<>();
+            m.config().get("te_prompts").forEach(p -> prompts.add(p.asText()));
+            List<int[]> sizes = new ArrayList<>();
+            for (int i = 0; i < prompts.size(); i++) {
+                sizes.add(new int[] {1024 + i, 768 - 8 * i, 3 * i, 5 * i, 1024, 1024 - 64 * i});
+            }
+            try (Scope root = Scope.root(backend, "test");
+                 SafetensorsFile io = SafetensorsFile.open(m.file("te-io.safetensors"));
+                 SdxlModels models = SdxlModels.load(m.file("checkpoint.safetensors"), cfg, root, SdxlDtypes.fp32())) {
+                Functional f = Functional.inference(root.child("step"));
+                SdxlModels.Conditioning c = models.condition(f, prompts, sizes, PooledProjection.SAI, false);
+                Numerics.assertRelClose(m.name() + " context", io.info("context").shape(), io.readFloats("context"),
+                        c.context().toHost(), 1e-5);
+                float[] pooled = io.readFloats("te2_pooled");
+                Numerics.assertRelClose(m.name() + " pooled", io.info("te2_pooled").shape(), pooled, c.pooled().toHost(), 1e-5);
+                int p = cfg.te2().projectionDim();
+                int width = p + 6 * 256;
+                assertEquals(Shape.of(prompts.size(), width), c.y().shape());
+                float[] y = c.y().toHost();
+                float[] expected = new float[y.length];
+                for (int b = 0; b < prompts.size(); b++) {
+                    System.arraycopy(pooled, b * p, expected, b * width, p);
+                    int[] v = sizes.get(b);
+                    for (int j = 0; j < 6; j++) {
+                        for (int k = 0; k < 128; k++) {
+                            // sgm timestep_embedding in float32: exp(-ln(10000)·k / half), then v·freq
+                            float freq = (float) Math.exp((float) -Math.log(10000) * k / 128f);
+                            float a = v[j] * freq;
+                            expected[b * width + p + 256 * j + k] = (float) Math.cos(a);
+                            expected[b * width + p + 256 * j + 128 + k] = (float) Math.sin(a);
+                        }
+                    }
+                }
+                Numerics.assertClose(m.name() + " y", new long[] {prompts.size(), width}, expected, y, 1e-5, 1e-5);
+
+                SdxlModels.Conditioning kohya = models.condition(f, prompts, sizes, PooledProjection.KOHYA, false);
+                Numerics.assertRelClose(m.name() + " pooled kohya", null, io.readFloats("te2_pooled_kohya"),
+                        kohya.pooled().toHost(), 1e-5);
+            }
+            assertEquals(0, backend.liveTensors(), "tensors left alive");
+        }
+    }
+
+    @Test
+    void tinyConfigIsTheFixtureConfig() {
+        Path config = Fixtures.require("models/tiny-a/config.json");
+        SdxlConfig fromFile = SdxlConfig.fromConfigFile(config);
+        SdxlConfig tiny = SdxlConfig.tiny();
+        assertEquals(fromFile.unet(), tiny.unet());
+        assertEquals(fromFile.te1(), tiny.te1());
+        assertEquals(fromFile.te2(), tiny.te2());
+        assertEquals(fromFile.vae(), tiny.vae());
+    }
+
+    @Test
+    void randomModelsLoadEveryFixtureKeyShape() {
+        // The random tiny bundle asks for exactly the tensors of the fixture checkpoint (all but TE1's position_ids buffer).
+        Path ckpt = Fixtures.require("models/tiny-a/checkpoint.safetensors");
+        long expected = 0;
+        try (SafetensorsFile f = SafetensorsFile.open(ckpt)) {
+            for (String key : f.names()) {
+                if (!key.endsWith("position_ids")) {
+                    TensorInfo info = f.info(key);
+                    expected += Shape.of(info.shape()).numel() * 4;
+                }
+            }
+        }
+        try (Scope root = Scope.root(backend, "test");
+             SdxlModels models = SdxlModels.random(SdxlConfig.tiny(), root, SdxlDtypes.fp32(), 7)) {
+            // logit_scale (one value, CLIP's contrastive temperature) is in the key list but never read
+            assertEquals(expected - 4, models.weightBytes());
+            Map<String, Long> planned = SdxlModels.plannedWeightBytes(SdxlConfig.tiny(), SdxlDtypes.fp32());
+            assertEquals(expected, planned.values().stream().mapToLong(Long::longValue).sum());
+        }
+        assertEquals(0, backend.liveTensors(), "tensors left alive");
+    }
+
+    @Test
+    void plannedSdxlSizesFollowTheRealKeyList() {
+        SdxlDtypes gpu = SdxlDtypes.of(Device.cuda(0), "bf16");
+        assertEquals(new SdxlDtypes(DType.BF16, DType.BF16, DType.F32), gpu);
+        assertEquals(SdxlDtypes.fp32(), SdxlDtypes.of(Device.CPU, "bf16"));
+        Map<String, Long> planned = SdxlModels.plannedWeightBytes(SdxlConfig.sdxl(), gpu);
+        assertEquals(2 * numel("unet"), planned.get("unet"));
+        assertEquals(2 * (numel("te1") + numel("te2")), planned.get("text encoders"));
+        assertEquals(4 * numel("vae"), planned.get("vae"));
+    }
+
+    private static long numel(String section) {
+        long n = 0;
+        for (Map.Entry<String, Shape> e : SdxlKeyList.shapes(section).entrySet()) {
+            if (!e.getKey().endsWith("position_ids")) {
+                n += e.getValue().numel();
+            }
+        }
+        return n;
+    }
+
+    @Test
+    void missingCheckpointKeyNamesFileAndKeyAndFreesEverything() throws Exception {
+        Path ckpt = Fixtures.require("models/tiny-a/checkpoint.safetensors");
+        Path dir = java.nio.file.Files.createTempDirectory("sdxlmodels");
+        Path broken = tenmin.testing.CheckpointCopies.copy(ckpt, dir.resolve("broken.safetensors"), null,
+                java.util.Set.of("first_stage_model.decoder.conv_out.weight"), Map.of());
+        try (Scope root = Scope.root(backend, "test")) {
+            InputException e = assertThrows(InputException.class,
+                    () -> SdxlModels.load(broken, SdxlConfig.tiny(), root, SdxlDtypes.fp32()));
+            assertTrue(e.getMessage().contains("first_stage_model.decoder.conv_out.weight"), e.getMessage());
+            assertTrue(e.getMessage().contains(broken.toString()), e.getMessage());
+        }
+        assertEquals(0, backend.liveTensors(), "tensors left alive");
+    }
+}

@@ -1,0 +1,55 @@
+package tenmin.train;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.awt.Color;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import tenmin.core.Reporter;
+import tenmin.formats.SafetensorsFile;
+import tenmin.testing.Cli;
+import tenmin.testing.TrainRuns;
+
+/**
+ * kohya's save and sample cadences: step saves with {@code --save_last_n_steps} rotation
+ * ({@code get_remove_step_no}: after step s the save of step s − n − 1 goes), epoch saves before the last
+ * epoch ({@code <name>-000001}), epoch samples ({@code e000001}), samples before training.
+ */
+class SaveCadenceTest {
+    @TempDir
+    Path tmp;
+
+    @Test
+    void stepAndEpochCadences() throws IOException {
+        Path data = tmp.resolve("data");
+        TrainRuns.discs(data, "2_disc", 4, Color.RED, "ohwx, red disc");
+        Path prompts = Files.writeString(tmp.resolve("p.txt"), "ohwx --w 64 --h 64 --s 2 --l 1 --d 3\n");
+        Path out = tmp.resolve("out");
+        // 8 entries, batch 2, accumulation 2: 2 steps per epoch; 6 steps = 3 epochs
+        Trainer.Result r = TrainRuns.train(TrainRuns.config(data, out, "--save_every_n_steps=1", "--save_last_n_steps=2",
+                "--save_every_n_epochs=1", "--sample_prompts=" + prompts, "--sample_every_n_epochs=1",
+                "--sample_at_first"), Reporter.SILENT);
+        assertEquals(Trainer.Outcome.COMPLETED, r.outcome(), r.message());
+        List<String> files = Cli.listing(out).stream().filter(n -> n.endsWith(".safetensors")).toList();
+        assertEquals(List.of("at-step00000004.safetensors", "at-step00000005.safetensors", "at-step00000006.safetensors",
+                "epoch-000001.safetensors", "epoch-000002.safetensors", "last.safetensors"), files);
+        assertTrue(Files.exists(out.resolve("epoch-000002.tenmin-state")));
+        assertTrue(!Files.exists(out.resolve("at-step00000003.tenmin-state")), "rotated saves take their state along");
+        try (SafetensorsFile e1 = SafetensorsFile.open(out.resolve("epoch-000001.safetensors"))) {
+            assertEquals("1", e1.metadata().get("ss_epoch"));
+            assertEquals("2", e1.metadata().get("ss_steps"));
+        }
+        List<String> samples = Cli.listing(out.resolve("sample"));
+        assertEquals(5, samples.size(), samples.toString());
+        for (String label : List.of("000000_00_", "e000001_00_", "e000002_00_", "e000003_00_")) {
+            assertTrue(samples.stream().anyMatch(s -> s.startsWith(label) && s.endsWith("_3.png")), label + " in " + samples);
+        }
+    }
+}
