@@ -37,7 +37,7 @@ import tenmin.tools.resize.WorkPool.Scratch;
  * through its low-rank factors ({@link LowRankSvd}) while reading the base norms the recipes need
  * (both in parallel, {@link ResizeConfig#threads()} workers); score and cut per recipe
  * ({@link Scoring}); build the new factors and write one file per recipe atomically. Nothing is written
- * before every input has been validated and every output of the LoRA computed.
+ * before every input has been validated and every recipe of the LoRA scored and named.
  */
 public final class Resize {
     /** A layer whose largest scaled singular value is below this is dropped with a warning (§2.4). */
