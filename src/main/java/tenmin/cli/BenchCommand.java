@@ -26,15 +26,18 @@ import tenmin.sample.SampleBenchmark;
                 + " or the time of one U-Net LoCon training step on small random models (step);"
                 + " warm-up, then the median of timed runs. Record results in docs/PERFORMANCE.md.",
                 "sample: seconds per image of 'tenmin sample' (Euler a, CFG) on a random model of --size, without a"
-                        + " LoRA and with the recipe's LoCon, on --device (cpu, or cuda through libtorch)."},
+                        + " LoRA and with the recipe's LoCon, on --device (cpu, or cuda through libtorch).",
+                "make-inputs DIR: the full-size checkpoint and LoCon of the LoRA-tool benchmarks (resize, chop)."},
+        subcommands = {MakeInputsCommand.class},
         footerHeading = "%nExit codes:%n",
         footer = {"  0  success", "  2  bad usage (unknown target, bad option)", "  1  internal failure",
                 "", "Example:", "  tenmin bench matmul --runs 9", "  tenmin bench step",
-                "  tenmin bench sample --device cuda --size sdxl --width 1024 --height 1024 --steps 30 --runs 3 --warmup 1"})
+                "  tenmin bench sample --device cuda --size sdxl --width 1024 --height 1024 --steps 30 --runs 3 --warmup 1",
+                "  tenmin bench make-inputs bench/"})
 public final class BenchCommand implements Callable<Integer> {
     private final Session session;
 
-    @Parameters(index = "0", paramLabel = "TARGET", description = "What to measure: matmul (matrix products and convolutions),"
+    @Parameters(index = "0", arity = "0..1", paramLabel = "TARGET", description = "What to measure: matmul (matrix products and convolutions),"
             + " step (U-Net LoCon training step) or sample (text-to-image).")
     String target;
 
@@ -79,6 +82,9 @@ public final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        if (target == null) {
+            throw new InputException("bench: give a target (matmul, step or sample) or the subcommand make-inputs");
+        }
         if (!target.equals("matmul") && !target.equals("step") && !target.equals("sample")) {
             throw new InputException("bench: unknown target '" + target + "' (expected: matmul, step or sample)");
         }

@@ -23,6 +23,7 @@ import tenmin.core.InputException;
         subcommands = {
                 CommandLine.HelpCommand.class,
                 TrainCommand.class,
+                ResizeCommand.class,
                 ChopCommand.class,
                 BlocksCommand.class,
                 MergeCommand.class,

@@ -17,6 +17,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
+import tenmin.core.PyJson;
+
 /**
  * Writes safetensors files laid out byte for byte as the reference writer does: tensors sorted by dtype
  * (descending, in {@link StDType} order) then by name (UTF-8 bytes ascending), packed without gaps;
@@ -189,7 +191,7 @@ public final class SafetensorsWriter {
 
     /** Writes fp32 values as {@code dtype} little-endian bytes, in chunks. */
     public static void writeFloats(OutputStream out, float[] values, StDType dtype) throws IOException {
-        int chunk = 1 << 16;
+        int chunk = Math.max(1, Math.min(values.length, 1 << 16)); // a scalar alpha needs no 128 KB buffer
         ByteBuffer b = ByteBuffer.allocate(chunk * dtype.sizeBytes()).order(ByteOrder.LITTLE_ENDIAN);
         for (int start = 0; start < values.length; start += chunk) {
             int end = Math.min(values.length, start + chunk);
@@ -231,32 +233,9 @@ public final class SafetensorsWriter {
         }
     }
 
-    /**
-     * serde_json escaping: quote, backslash, \n \r \t \b \f, other controls as a lowercase backslash-u00xx escape;
-     * non-ASCII stays UTF-8 (unlike {@code tenmin.train.save.PyStr}'s Python JSON, which escapes it on purpose).
-     */
+    /** serde_json escaping: quote, backslash, \\n \\r \\t \\b \\f, other controls as a lowercase backslash-u00xx escape. */
     static void appendJsonString(StringBuilder sb, String s) {
-        sb.append('"');
-        for (int i = 0; i < s.length(); i++) {
-            char c = s.charAt(i);
-            switch (c) {
-                case '"' -> sb.append("\\\"");
-                case '\\' -> sb.append("\\\\");
-                case '\n' -> sb.append("\\n");
-                case '\r' -> sb.append("\\r");
-                case '\t' -> sb.append("\\t");
-                case '\b' -> sb.append("\\b");
-                case '\f' -> sb.append("\\f");
-                default -> {
-                    if (c < 0x20) {
-                        sb.append(String.format("\\u%04x", (int) c));
-                    } else {
-                        sb.append(c);
-                    }
-                }
-            }
-        }
-        sb.append('"');
+        PyJson.appendString(sb, s, false);
     }
 
     private static final class CountingStream extends OutputStream {

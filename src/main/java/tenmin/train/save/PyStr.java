@@ -1,9 +1,9 @@
 package tenmin.train.save;
 
 import java.util.List;
-import java.util.Map;
 
 import tenmin.core.PyFormat;
+import tenmin.core.PyJson;
 
 /**
  * Python's {@code str()} and {@code json.dumps()} renderings, which kohya's metadata values use: floats as
@@ -47,83 +47,8 @@ public final class PyStr {
         return str(v);
     }
 
-    /** {@code json.dumps(v)} with Python's default separators and ASCII escaping. */
+    /** {@code json.dumps(v)} with Python's default separators and ASCII escaping ({@link PyJson}). */
     public static String json(Object v) {
-        StringBuilder sb = new StringBuilder();
-        appendJson(sb, v);
-        return sb.toString();
-    }
-
-    private static void appendJson(StringBuilder sb, Object v) {
-        if (v == null) {
-            sb.append("null");
-        } else if (v instanceof Boolean b) {
-            sb.append(b ? "true" : "false");
-        } else if (v instanceof Double || v instanceof Float) {
-            double d = ((Number) v).doubleValue();
-            sb.append(Double.isNaN(d) ? "NaN" : Double.isInfinite(d) ? (d > 0 ? "Infinity" : "-Infinity")
-                    : PyFormat.repr(d));
-        } else if (v instanceof Number n) {
-            sb.append(n.longValue());
-        } else if (v instanceof String s) {
-            appendJsonString(sb, s);
-        } else if (v instanceof Map<?, ?> m) {
-            sb.append('{');
-            boolean first = true;
-            for (Map.Entry<?, ?> e : m.entrySet()) {
-                sb.append(first ? "" : ", ");
-                first = false;
-                appendJsonString(sb, String.valueOf(e.getKey()));
-                sb.append(": ");
-                appendJson(sb, e.getValue());
-            }
-            sb.append('}');
-        } else if (v instanceof List<?> l) {
-            sb.append('[');
-            for (int i = 0; i < l.size(); i++) {
-                sb.append(i == 0 ? "" : ", ");
-                appendJson(sb, l.get(i));
-            }
-            sb.append(']');
-        } else if (v instanceof int[] a) {
-            sb.append('[');
-            for (int i = 0; i < a.length; i++) {
-                sb.append(i == 0 ? "" : ", ").append(a[i]);
-            }
-            sb.append(']');
-        } else {
-            throw new IllegalArgumentException("cannot render " + v.getClass() + " as JSON");
-        }
-    }
-
-    /**
-     * Python's {@code json.dumps} string escaping ({@code ensure_ascii=True}): besides quote, backslash and the
-     * named controls, every char outside printable ASCII (DEL and non-ASCII; a surrogate pair as two escapes)
-     * becomes a backslash-u escape. Not the safetensors header's escaping
-     * ({@code SafetensorsWriter.appendJsonString}, serde_json, which writes non-ASCII as UTF-8) on purpose: kohya's
-     * JSON-valued metadata strings are Python's, byte for byte.
-     */
-    private static void appendJsonString(StringBuilder sb, String s) {
-        sb.append('"');
-        for (int i = 0; i < s.length(); i++) {
-            char c = s.charAt(i);
-            switch (c) {
-                case '"' -> sb.append("\\\"");
-                case '\\' -> sb.append("\\\\");
-                case '\n' -> sb.append("\\n");
-                case '\r' -> sb.append("\\r");
-                case '\t' -> sb.append("\\t");
-                case '\b' -> sb.append("\\b");
-                case '\f' -> sb.append("\\f");
-                default -> {
-                    if (c < 0x20 || c > 0x7E) {
-                        sb.append(String.format("\\u%04x", (int) c));
-                    } else {
-                        sb.append(c);
-                    }
-                }
-            }
-        }
-        sb.append('"');
+        return PyJson.dumps(v);
     }
 }

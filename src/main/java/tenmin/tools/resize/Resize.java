@@ -1,0 +1,415 @@
+package tenmin.tools.resize;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+
+import tenmin.core.InputException;
+import tenmin.core.Reporter;
+import tenmin.core.Reporter.Level;
+import tenmin.formats.SafetensorsFile;
+import tenmin.formats.SafetensorsWriter;
+import tenmin.formats.StDType;
+import tenmin.formats.TensorInfo;
+import tenmin.lora.SdxlKeyMap;
+import tenmin.lora.SdxlKeyMap.Target;
+import tenmin.tools.resize.WorkPool.Job;
+import tenmin.tools.resize.WorkPool.Scratch;
+
+/**
+ * {@code resize}: shrinks LoRAs by keeping, per layer, the singular directions of the delta weight
+ * that score above a threshold relative to the base checkpoint (elias-gaeros/resize_lora,
+ * postprocess-spec §2; behaviour of the 2024 version the guide uses, with the text encoder 2 q/k
+ * pairing corrected unless {@link ResizeConfig#compat()}).
+ *
+ * <p>Per LoRA: pair modules with checkpoint weights and validate everything; decompose every module
+ * through its low-rank factors ({@link LowRankSvd}) while reading the base norms the recipes need
+ * (both in parallel, {@link ResizeConfig#threads()} workers); score and cut per recipe
+ * ({@link Scoring}); build the new factors and write one file per recipe atomically. Nothing is written
+ * before every input has been validated and every recipe of the LoRA scored and named.
+ */
+public final class Resize {
+    /** A layer whose largest scaled singular value is below this is dropped with a warning (§2.4). */
+    static final double ZERO_LAYER_LIMIT = 1e-6;
+    /** Elements per step of the fp16 conversions (a small buffer that stays in L1). */
+    private static final int CONVERT_CHUNK = 4096;
+    private static final ValueLayout.OfShort SHORT_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfFloat FLOAT_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    /** One file written: which LoRA and recipe, where, the final threshold and how many modules it holds. */
+    public record Output(Path lora, Recipe recipe, Path file, double threshold, int modules) {
+    }
+
+    /** A recipe's outcome and the file it goes to. */
+    private record Planned(Scoring.Outcome outcome, Path file) {
+    }
+
+    private final ResizeConfig config;
+    private final Reporter reporter;
+    private final WorkPool pool;
+    private final Map<Target, Float> frobenius = new ConcurrentHashMap<>();
+    private final Map<Target, Float> spectral = new ConcurrentHashMap<>();
+
+    private Resize(ResizeConfig config, Reporter reporter, WorkPool pool) {
+        this.config = config;
+        this.reporter = reporter;
+        this.pool = pool;
+    }
+
+    /** Runs a resize; bad inputs throw {@link InputException} before anything is written. */
+    public static List<Output> run(ResizeConfig config, Reporter reporter) throws IOException {
+        try (WorkPool pool = new WorkPool(config.threads())) {
+            return new Resize(config, reporter, pool).runAll();
+        }
+    }
+
+    private List<Output> runAll() throws IOException {
+        List<SafetensorsFile> open = new ArrayList<>();
+        try {
+            SafetensorsFile ckpt = SafetensorsFile.open(config.checkpoint());
+            open.add(ckpt);
+            Map<String, long[]> shapes = new LinkedHashMap<>();
+            for (String name : ckpt.names()) {
+                shapes.put(name, ckpt.info(name).shape());
+            }
+            SdxlKeyMap keyMap = SdxlKeyMap.of(shapes);
+            Map<String, Target> targets = Pairing.targets(keyMap, config.compat());
+            Map<Target, String> correctNames = new HashMap<>();
+            keyMap.modules().forEach((name, t) -> correctNames.put(t, name));
+
+            List<SafetensorsFile> loras = new ArrayList<>();
+            for (Path p : config.loras()) {
+                SafetensorsFile f = SafetensorsFile.open(p);
+                open.add(f);
+                loras.add(f);
+                Pairing.pair(ckpt, targets, f, Reporter.SILENT); // validate every input before any work
+            }
+            checkOutputs();
+            NormsCache cache = config.normsCache() == null ? NormsCache.disabled()
+                    : NormsCache.load(config.normsCache(), config.checkpoint(), reporter);
+
+            List<Output> outputs = new ArrayList<>();
+            Set<Path> written = new HashSet<>();
+            for (SafetensorsFile lora : loras) {
+                reporter.log(Level.INFO, "INFO:root:Processing LoRA model: " + lora.path());
+                List<Pairing.Module> modules = Pairing.pair(ckpt, targets, lora, reporter);
+                List<Scoring.Layer> layers = analyse(ckpt, lora, modules, cache, correctNames);
+                outputs.addAll(write(lora, layers, plan(lora, layers, written)));
+            }
+            cache.save(reporter);
+            return outputs;
+        } finally {
+            for (SafetensorsFile f : open) {
+                f.close();
+            }
+        }
+    }
+
+    /** The output folders exist or can be created; two LoRAs never write the same names. */
+    private void checkOutputs() {
+        Set<Path> stems = new HashSet<>();
+        for (Path lora : config.loras()) {
+            Path dir = outputDir(lora);
+            Path key = dir.toAbsolutePath().normalize().resolve(stem(lora));
+            if (!stems.add(key)) {
+                throw new InputException(lora + ": another LoRA with the file name stem \"" + stem(lora)
+                        + "\" writes to the same folder " + dir + "; use -o or rename one");
+            }
+        }
+        if (config.outputDir() != null) {
+            Path dir = config.outputDir().toAbsolutePath();
+            if (Files.exists(dir) && !Files.isDirectory(dir)) {
+                throw new InputException(config.outputDir() + ": output folder is a file");
+            }
+            Path existing = dir;
+            while (existing != null && !Files.exists(existing)) {
+                existing = existing.getParent();
+            }
+            if (existing == null || !Files.isDirectory(existing) || !Files.isWritable(existing)) {
+                throw new InputException(config.outputDir() + ": output folder cannot be created");
+            }
+        }
+    }
+
+    private Path outputDir(Path lora) {
+        if (config.outputDir() != null) {
+            return config.outputDir();
+        }
+        Path parent = lora.getParent();
+        return parent == null ? Path.of("") : parent;
+    }
+
+    /** Python's {@code Path(p).stem}: the file name without its last suffix. */
+    static String stem(Path p) {
+        String n = p.getFileName().toString();
+        int dot = n.lastIndexOf('.');
+        return dot > 0 ? n.substring(0, dot) : n;
+    }
+
+    /**
+     * Decomposes every module while reading the base norms the recipes need (in parallel), drops the
+     * all-zero layers with the reference's warning, and computes the subspace terms when a recipe uses them.
+     */
+    private List<Scoring.Layer> analyse(SafetensorsFile ckpt, SafetensorsFile lora, List<Pairing.Module> modules,
+                                        NormsCache cache, Map<Target, String> correctNames) throws IOException {
+        List<Job<LowRankSvd>> svdJobs = new ArrayList<>();
+        for (Pairing.Module m : modules) {
+            svdJobs.add(new Job<>((double) m.rank() * m.rank() * (m.out() + m.cols()) / 20.0,
+                    () -> pool.withScratch(s -> decompose(lora, m, s))));
+        }
+        List<Job<?>> jobs = new ArrayList<>(svdJobs);
+        jobs.addAll(normJobs(ckpt, modules, cache, correctNames));
+        pool.run("SVD", jobs, reporter);
+
+        List<Pairing.Module> live = new ArrayList<>();
+        List<LowRankSvd> svds = new ArrayList<>();
+        for (int i = 0; i < modules.size(); i++) {
+            LowRankSvd svd = svdJobs.get(i).result;
+            if (svd.m == 0 || svd.s[0] < ZERO_LAYER_LIMIT) {
+                reporter.log(Level.WARNING, "WARNING:root:LoRA layer " + modules.get(i).name() + " is all zeroes! dim="
+                        + svd.m);
+                continue;
+            }
+            live.add(modules.get(i));
+            svds.add(svd);
+        }
+        float[][] subspace = new float[live.size()][];
+        if (anyUses("subspace")) {
+            List<Job<Object>> subJobs = new ArrayList<>();
+            for (int i = 0; i < live.size(); i++) {
+                int li = i;
+                Pairing.Module m = live.get(i);
+                subJobs.add(new Job<>((double) m.out() * m.cols() * svds.get(i).m, () -> {
+                    subspace[li] = subspaceTerms(ckpt, lora, m, svds.get(li));
+                    return null;
+                }));
+            }
+            pool.run("Subspace", subJobs, reporter);
+        }
+        List<Scoring.Layer> layers = new ArrayList<>();
+        for (int i = 0; i < live.size(); i++) {
+            Target t = live.get(i).base().target();
+            layers.add(new Scoring.Layer(live.get(i), svds.get(i), frobenius.getOrDefault(t, Float.NaN),
+                    spectral.getOrDefault(t, Float.NaN), subspace[i]));
+        }
+        return layers;
+    }
+
+    /**
+     * Jobs for the base norms the recipes (and {@code -vv}'s rle_ckpt) need that neither the cache nor an
+     * earlier LoRA of this run provides; logs {@code Loading base weight ...} for each weight it will read.
+     */
+    private List<Job<Object>> normJobs(SafetensorsFile ckpt, List<Pairing.Module> modules, NormsCache cache,
+                                       Map<Target, String> correctNames) {
+        boolean needFro = reporter.enabled(Level.DEBUG) || anyUses("fro_ckpt");
+        boolean needSpn = anyUses("spn_ckpt");
+        Map<Target, Pairing.Base> pendingFro = new LinkedHashMap<>();
+        Map<Target, Pairing.Base> pendingSpn = new LinkedHashMap<>();
+        for (Pairing.Module m : modules) {
+            Pairing.Base b = m.base();
+            Target t = b.target();
+            String cacheName = NormsCache.nameFor(b, correctNames);
+            boolean fro = needFro && !frobenius.containsKey(t) && !pendingFro.containsKey(t)
+                    && !fromCache(cache.frobenius(cacheName), t, frobenius);
+            boolean spn = needSpn && !spectral.containsKey(t) && !pendingSpn.containsKey(t)
+                    && !fromCache(cache.spectral(cacheName), t, spectral);
+            if (fro) {
+                pendingFro.put(t, b);
+            }
+            if (spn) {
+                pendingSpn.put(t, b);
+            }
+            if ((fro || spn) && reporter.enabled(Level.DEBUG)) {
+                reporter.log(Level.DEBUG, "DEBUG:root:Loading base weight " + Pairing.baseLabel(t) + " for " + m.name());
+            }
+        }
+        List<Job<Object>> jobs = new ArrayList<>();
+        for (Pairing.Base b : pendingFro.values()) {
+            jobs.add(new Job<>(b.count() * 0.3, true, () -> {
+                float v = BaseNorms.frobenius(ckpt, b);
+                frobenius.put(b.target(), v);
+                cache.putFrobenius(NormsCache.nameFor(b, correctNames), v);
+                return null;
+            }));
+        }
+        for (Pairing.Base b : pendingSpn.values()) {
+            jobs.add(new Job<>(b.count() * 60.0, () -> {
+                float v = BaseNorms.spectral(BaseNorms.load(ckpt, b), b.rows(), b.cols());
+                spectral.put(b.target(), v);
+                cache.putSpectral(NormsCache.nameFor(b, correctNames), v);
+                return null;
+            }));
+        }
+        return jobs;
+    }
+
+    private static boolean fromCache(Double cached, Target t, Map<Target, Float> into) {
+        if (cached == null) {
+            return false;
+        }
+        into.put(t, cached.floatValue());
+        return true;
+    }
+
+    /** Scores every recipe and names its output; two recipes naming the same file are refused here. */
+    private List<Planned> plan(SafetensorsFile lora, List<Scoring.Layer> layers, Set<Path> written) {
+        List<Planned> planned = new ArrayList<>();
+        for (Recipe recipe : config.recipes()) {
+            Scoring.Outcome o = Scoring.apply(recipe, layers, config.outputDtype().sizeBytes(), reporter);
+            Path file = outputDir(lora.path()).resolve(recipe.outputFileName(stem(lora.path()), o.threshold()));
+            if (!written.add(file.toAbsolutePath().normalize())) {
+                throw new InputException("recipe \"" + recipe.text() + "\" gives the output name " + file
+                        + " a second time; change one of the recipes");
+            }
+            planned.add(new Planned(o, file));
+        }
+        return planned;
+    }
+
+    /** Builds and writes each planned output (each file atomically). */
+    private List<Output> write(SafetensorsFile lora, List<Scoring.Layer> layers, List<Planned> planned)
+            throws IOException {
+        if (config.outputDir() != null) {
+            Files.createDirectories(config.outputDir());
+        }
+        List<Output> outputs = new ArrayList<>();
+        for (Planned p : planned) {
+            Scoring.Outcome o = p.outcome();
+            if (o.keptLayers() == 0) {
+                reporter.log(Level.WARNING, "WARNING:root:Recipe " + o.recipe().text() + " keeps no direction of any "
+                        + "layer; the output holds no modules");
+            }
+            SafetensorsWriter writer = buildOutput(lora, layers, o);
+            reporter.log(Level.INFO, "INFO:root:Saving " + p.file());
+            writer.write(p.file());
+            outputs.add(new Output(lora.path(), o.recipe(), p.file(), o.threshold(), o.keptLayers()));
+        }
+        return outputs;
+    }
+
+    private boolean anyUses(String key) {
+        for (Recipe r : config.recipes()) {
+            if (r.uses(key)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private LowRankSvd decompose(SafetensorsFile lora, Pairing.Module m, Scratch s) {
+        float[] down = readFloats(lora, m.down(), s.floats(Scratch.DOWN, m.rank() * m.cols()));
+        float[] up = readFloats(lora, m.up(), s.floats(Scratch.UP, m.out() * m.rank()));
+        double alphaFactor = lora.readScalar(m.alpha().name()) / m.rank();
+        return LowRankSvd.of(up, m.out(), m.rank(), down, m.cols(), alphaFactor);
+    }
+
+    private float[] subspaceTerms(SafetensorsFile ckpt, SafetensorsFile lora, Pairing.Module m, LowRankSvd svd) {
+        float[][] uv = svd.vectors(readFloats(lora, m.up()), readFloats(lora, m.down()));
+        float[] w = BaseNorms.load(ckpt, m.base());
+        return BaseNorms.subspace(w, m.out(), m.cols(), uv[0], uv[1], svd.m);
+    }
+
+    /** A tensor of the LoRA as fp32 (vectorised fp16 conversion); its pages are released afterwards. */
+    static float[] readFloats(SafetensorsFile f, TensorInfo t) {
+        return readFloats(f, t, new float[(int) t.numel()]);
+    }
+
+    /** {@link #readFloats(SafetensorsFile, TensorInfo)} into the start of {@code out} (at least numel long). */
+    static float[] readFloats(SafetensorsFile f, TensorInfo t, float[] out) {
+        MemorySegment seg = f.segment(t.name());
+        int count = (int) t.numel();
+        if (t.dtype() == StDType.F16) {
+            short[] raw = new short[Math.max(1, Math.min(count, CONVERT_CHUNK))];
+            for (int start = 0; start < count; start += raw.length) {
+                int n = Math.min(raw.length, count - start);
+                MemorySegment.copy(seg, SHORT_LE, 2L * start, raw, 0, n);
+                for (int i = 0; i < n; i++) { // vectorised by C2
+                    out[start + i] = Float.float16ToFloat(raw[i]);
+                }
+            }
+        } else {
+            SafetensorsFile.convertToFloats(seg, t.dtype(), out, 0, count, t.name());
+        }
+        f.release(t.name());
+        return out;
+    }
+
+    /** The output file of one recipe: new factors of every kept layer, input metadata plus resize_params. */
+    private SafetensorsWriter buildOutput(SafetensorsFile lora, List<Scoring.Layer> layers, Scoring.Outcome o)
+            throws IOException {
+        StDType dtype = config.outputDtype();
+        List<Job<byte[][]>> factorJobs = new ArrayList<>();
+        List<Integer> which = new ArrayList<>();
+        for (int i = 0; i < layers.size(); i++) {
+            int[] kept = o.kept().get(i);
+            if (kept.length == 0) {
+                continue;
+            }
+            Scoring.Layer l = layers.get(i);
+            Pairing.Module m = l.module();
+            double alphaFactor = lora.readScalar(m.alpha().name()) / m.rank();
+            int d = kept.length;
+            factorJobs.add(new Job<>((double) d * m.rank() * (m.out() + m.cols()), () -> pool.withScratch(s -> {
+                float[][] f = l.svd().factors(kept, o.recipe().rescale(), alphaFactor,
+                        readFloats(lora, m.up(), s.floats(Scratch.UP, m.out() * m.rank())),
+                        readFloats(lora, m.down(), s.floats(Scratch.DOWN, m.rank() * m.cols())),
+                        s.floats(Scratch.OUT, d * m.cols()));
+                return new byte[][] {toBytes(f[0], m.out() * d, dtype), toBytes(f[1], d * m.cols(), dtype)};
+            })));
+            which.add(i);
+        }
+        pool.run("Writing", factorJobs, reporter);
+
+        SafetensorsWriter w = new SafetensorsWriter();
+        w.metadata(lora.metadata());
+        w.metadata("resize_params", o.recipe().resizeParamsJson(o.threshold()));
+        for (int k = 0; k < which.size(); k++) {
+            Scoring.Layer l = layers.get(which.get(k));
+            Pairing.Module m = l.module();
+            int d = o.kept().get(which.get(k)).length;
+            byte[][] bytes = factorJobs.get(k).result;
+            long[] downShape = new long[1 + m.inputShape().length];
+            downShape[0] = d;
+            System.arraycopy(m.inputShape(), 0, downShape, 1, m.inputShape().length);
+            long[] upShape = m.upIs4d() ? new long[] {m.out(), d, 1, 1} : new long[] {m.out(), d};
+            w.add(m.name() + ".lora_down.weight", dtype, downShape, out -> out.write(bytes[1]));
+            w.add(m.name() + ".lora_up.weight", dtype, upShape, out -> out.write(bytes[0]));
+            double alphaFactor = lora.readScalar(m.alpha().name()) / m.rank();
+            w.addFloats(m.name() + ".alpha", dtype, new long[0], new float[] {(float) (alphaFactor * d)});
+            if (m.doraScale() != null) {
+                w.addFloats(m.name() + ".dora_scale", dtype, m.doraScale().shape(), readFloats(lora, m.doraScale()));
+            }
+        }
+        return w;
+    }
+
+    /** The first {@code n} fp32 values as little-endian bytes of {@code dtype} (F16 round-to-nearest-even, or F32). */
+    static byte[] toBytes(float[] v, int n, StDType dtype) {
+        byte[] b = new byte[n * dtype.sizeBytes()];
+        MemorySegment dst = MemorySegment.ofArray(b);
+        if (dtype == StDType.F32) {
+            MemorySegment.copy(v, 0, dst, FLOAT_LE, 0, n);
+            return b;
+        }
+        short[] h = new short[Math.max(1, Math.min(n, CONVERT_CHUNK))];
+        for (int start = 0; start < n; start += h.length) {
+            int len = Math.min(h.length, n - start);
+            for (int i = 0; i < len; i++) { // vectorised by C2
+                h[i] = Float.floatToFloat16(v[start + i]);
+            }
+            MemorySegment.copy(h, 0, dst, SHORT_LE, 2L * start, len);
+        }
+        return b;
+    }
+}
