@@ -35,9 +35,19 @@ final class GenerationOptions {
             + " DPM++ 2M (dpmpp_2m, also \"DPM++ 2M Karras\"), DDIM (ddim); A1111 or kohya names.")
     String sampler = "euler_a";
 
+    @Option(names = "--pad-cond-uncond", description = "Pad the shorter of prompt and negative prompt with empty"
+            + " chunks to the same length (A1111's \"Pad prompt/negative prompt to be same length\" option, kohya's"
+            + " pipeline); by default, as in A1111, they keep their lengths and run as separate U-Net batches.")
+    boolean padCondUncond;
+
     @Option(names = "--schedule", paramLabel = "TYPE", description = "Sigma schedule: normal or karras (default: normal,"
             + " or karras for a sampler name ending in Karras).")
     String schedule;
+
+    /** Prompt encoding as A1111 does it, with this run's padding choice. */
+    tenmin.sample.PromptEncoder.Options promptOptions() {
+        return tenmin.sample.PromptEncoder.Options.A1111.withPadCondUncond(padCondUncond);
+    }
 
     /** The sampler settings for {@code samplerName} ({@code --sampler} unless a prompt line sets one) and {@code steps}. */
     Sampler.Settings samplerSettings(String samplerName, int steps) {

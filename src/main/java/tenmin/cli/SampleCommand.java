@@ -107,7 +107,7 @@ public final class SampleCommand implements Callable<Integer> {
         int images = 0;
         long start = System.nanoTime();
         try (ModelOptions.Loaded loaded = model.load(source, prepared, reporter)) {
-            SdxlPipeline pipeline = new SdxlPipeline(loaded.models(), loaded.loras(), PromptEncoder.Options.A1111, reporter);
+            SdxlPipeline pipeline = new SdxlPipeline(loaded.models(), loaded.loras(), generation.promptOptions(), reporter);
             long renderStart = System.nanoTime();
             for (PromptJob job : jobs) {
                 List<SdxlPipeline.Job> batchJobs = new ArrayList<>();

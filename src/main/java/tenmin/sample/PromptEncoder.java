@@ -20,7 +20,9 @@ import tenmin.models.clip.SdxlTextEncoders;
  * ({@code sd_hijack_clip}, {@code sd_models_xl}):
  * <ol>
  * <li>attention syntax and 75-token chunks ({@link PromptChunks}, {@link PromptChunks.Chunking#A1111});
- *     the shorter of prompt and negative prompt is padded with empty chunks so both have the same length;
+ *     prompt and negative prompt keep their own lengths (A1111's default, {@code pad_cond_uncond} off: the U-Net
+ *     then runs them as separate batches when the lengths differ); {@link Options#padCondUncond} pads the shorter
+ *     with empty chunks instead, as kohya's pipeline and A1111's option do;
  * <li>each chunk runs through both encoders on its own: text encoder 1's penultimate states (ids padded with
  *     EOS) and text encoder 2's (padded with 0), no final LayerNorm;
  * <li>token weights are applied to each encoder's chunk output ({@link Emphasis}, by default A1111's
@@ -42,19 +44,27 @@ public final class PromptEncoder {
      * @param pooled       text encoder 2's projection orientation (SAI; kohya's transposed one on request)
      * @param wholeContext apply the weights to the whole context at once (all chunks, both encoders side by side,
      *                     one mean), as kohya's long-prompt pipeline does, instead of per chunk and encoder (A1111)
+     * @param padCondUncond pad the shorter of prompt and negative prompt with empty chunks to the same length
+     *                     (kohya's pipeline; A1111's "Pad prompt/negative prompt to be same length" option, off by
+     *                     default there); without it a long negative prompt cannot change the conditional branch
      */
     public record Options(PromptChunks.Chunking chunking, Emphasis emphasis, ClipTextEncoder.PooledProjection pooled,
-                          boolean wholeContext) {
+                          boolean wholeContext, boolean padCondUncond) {
         /** A1111 / Forge / ComfyUI-compatible defaults. */
         public static final Options A1111 = new Options(PromptChunks.Chunking.A1111, Emphasis.ORIGINAL,
-                ClipTextEncoder.PooledProjection.SAI, false);
+                ClipTextEncoder.PooledProjection.SAI, false, false);
+
+        /** These options with A1111's pad-cond-uncond setting switched to {@code pad}. */
+        public Options withPadCondUncond(boolean pad) {
+            return new Options(chunking, emphasis, pooled, wholeContext, pad);
+        }
 
         /**
          * kohya sd-scripts' sample images (trainer-spec §11): plain 75-token windows without BREAK, at most 3
          * chunks, weights over the whole context; {@code pooled} as the run is configured.
          */
         public static Options kohya(ClipTextEncoder.PooledProjection pooled) {
-            return new Options(PromptChunks.Chunking.KOHYA, Emphasis.ORIGINAL, pooled, true);
+            return new Options(PromptChunks.Chunking.KOHYA, Emphasis.ORIGINAL, pooled, true, true);
         }
     }
 
@@ -68,7 +78,7 @@ public final class PromptEncoder {
     public record Embedding(float[] context, int tokens, float[] pooled) {
     }
 
-    /** Conditional and unconditional embeddings with the same number of tokens. */
+    /** Conditional and unconditional embeddings (the same number of tokens when padded). */
     public record Pair(Embedding cond, Embedding uncond) {
     }
 
@@ -125,9 +135,13 @@ public final class PromptEncoder {
         ClipTokenizer tok = models.tokenizer();
         PromptChunks.Result cond = PromptChunks.of(prompt, tok, options.chunking());
         PromptChunks.Result uncond = PromptChunks.of(negative, tok, options.chunking());
-        int chunks = Math.max(cond.chunks().size(), uncond.chunks().size());
-        List<PromptChunks.Chunk> all = new ArrayList<>(cond.padTo(chunks));
-        all.addAll(uncond.padTo(chunks));
+        int condChunks = cond.chunks().size();
+        int uncondChunks = uncond.chunks().size();
+        if (options.padCondUncond()) {
+            condChunks = uncondChunks = Math.max(condChunks, uncondChunks);
+        }
+        List<PromptChunks.Chunk> all = new ArrayList<>(cond.padTo(condChunks));
+        all.addAll(uncond.padTo(uncondChunks));
 
         List<int[]> ids1 = new ArrayList<>();
         List<int[]> ids2 = new ArrayList<>();
@@ -135,9 +149,9 @@ public final class PromptEncoder {
             ids1.add(c.ids(ClipTokenizer.PAD_TE1));
             ids2.add(c.ids(ClipTokenizer.PAD_TE2));
         }
-        float[] h1;       // (2·chunks, 77, C1)
-        float[] h2;       // (2·chunks, 77, C2)
-        float[] pooled;   // (2·chunks, P)
+        float[] h1;       // (chunks, 77, C1), cond chunks then uncond chunks
+        float[] h2;       // (chunks, 77, C2)
+        float[] pooled;   // (chunks, P)
         try (Scope s = scope.child("text encoders")) {
             Functional f = Functional.inference(s);
             Tensor t1 = SdxlTextEncoders.ids(s, ids1);
@@ -152,8 +166,8 @@ public final class PromptEncoder {
         int c1 = models.config().te1().width();
         int c2 = models.config().te2().width();
         int p = models.config().te2().projectionDim();
-        return new Pair(assemble(all, 0, chunks, h1, c1, h2, c2, pooled, p),
-                assemble(all, chunks, chunks, h1, c1, h2, c2, pooled, p));
+        return new Pair(assemble(all, 0, condChunks, h1, c1, h2, c2, pooled, p),
+                assemble(all, condChunks, uncondChunks, h1, c1, h2, c2, pooled, p));
     }
 
     /** Chunks {@code [first, first + count)} weighted and laid out as one (77·count, C1 + C2) context. */

@@ -190,8 +190,8 @@ public final class SdxlPipeline {
         int samples = guided ? 2 * jobCount : jobCount;
         float[] latents;
         try (Scope batch = scope.child("sampling batch")) {
-            int[] configOfSample = new int[samples];
-            for (int s = 0; s < samples; s++) {
+            int[] configOfSample = new int[UnetDenoiser.samplesPerCall(text, guided)];
+            for (int s = 0; s < configOfSample.length; s++) {
                 configOfSample[s] = s % jobCount;
             }
             loras.apply(configs, configOfSample, batch);

@@ -3,6 +3,7 @@ package tenmin.sample;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
@@ -100,12 +101,12 @@ class SdxlPipelineTest extends CpuBackendTests {
     }
 
     @Test
-    void longPromptsAreChunksOf75TokensAndTheNegativeIsPadded() {
+    void longPromptsAreChunksOf75TokensAndTheNegativeKeepsItsLength() {
         String cats = "cat ".repeat(100).strip();   // 100 tokens: a chunk of 75 and one of 25
         PromptEncoder.Pair pair = new PromptEncoder(models, PromptEncoder.Options.A1111).encode(root, cats, "");
         int c = models.config().unet().contextDim();
         assertEquals(154, pair.cond().tokens());
-        assertEquals(154, pair.uncond().tokens());
+        assertEquals(77, pair.uncond().tokens(), "A1111 default: no padding of the negative prompt");
         float[][] first = reference("cat ".repeat(75).strip());
         float[][] second = reference("cat ".repeat(25).strip());
         float[][] empty = reference("");
@@ -113,9 +114,23 @@ class SdxlPipelineTest extends CpuBackendTests {
         Numerics.assertRelClose("chunk 1", null, first[0], Arrays.copyOfRange(ctx, 0, 77 * c), 1e-6);
         Numerics.assertRelClose("chunk 2", null, second[0], Arrays.copyOfRange(ctx, 77 * c, 154 * c), 1e-6);
         Numerics.assertRelClose("pooled from chunk 1", null, first[1], pair.cond().pooled(), 1e-6);
-        float[] neg = pair.uncond().context();
-        Numerics.assertRelClose("negative chunk 1", null, empty[0], Arrays.copyOfRange(neg, 0, 77 * c), 1e-6);
-        Numerics.assertRelClose("negative padding chunk", null, empty[0], Arrays.copyOfRange(neg, 77 * c, 154 * c), 1e-6);
+        Numerics.assertRelClose("negative", null, empty[0], pair.uncond().context(), 1e-6);
+    }
+
+    @Test
+    void padCondUncondPadsTheShorterWithEmptyChunks() {
+        String cats = "cat ".repeat(100).strip();
+        PromptEncoder.Options padded = PromptEncoder.Options.A1111.withPadCondUncond(true);
+        PromptEncoder.Pair pair = new PromptEncoder(models, padded).encode(root, "a cat", cats);
+        int c = models.config().unet().contextDim();
+        assertEquals(154, pair.cond().tokens());
+        assertEquals(154, pair.uncond().tokens());
+        float[][] cat = reference("a cat");
+        float[][] empty = reference("");
+        float[] ctx = pair.cond().context();
+        Numerics.assertRelClose("prompt chunk", null, cat[0], Arrays.copyOfRange(ctx, 0, 77 * c), 1e-6);
+        Numerics.assertRelClose("padding chunk", null, empty[0], Arrays.copyOfRange(ctx, 77 * c, 154 * c), 1e-6);
+        assertTrue(PromptEncoder.Options.kohya(PooledProjection.SAI).padCondUncond(), "kohya's pipeline pads");
     }
 
     @Test
@@ -213,6 +228,39 @@ class SdxlPipelineTest extends CpuBackendTests {
                     sizes.subList(0, 1)).predictNoise(x, t);
         }
         Numerics.assertRelClose("cfg 1 without the unconditional half", null, c, unguided, 1e-6);
+    }
+
+    @Test
+    void promptAndNegativeOfDifferentLengthsRunAsSeparateBatches() {
+        String longNegative = "blurry ".repeat(90).strip(); // two chunks against the prompt's one
+        PromptEncoder.Pair pair = new PromptEncoder(models, PromptEncoder.Options.A1111).encode(root, "a red fox",
+                longNegative);
+        assertEquals(77, pair.cond().tokens());
+        assertEquals(154, pair.uncond().tokens());
+        assertTrue(UnetDenoiser.splits(List.of(pair), true));
+        float[] x = new TorchGenerator(5).next(64);
+        double t = 411.5;
+        float[] c = unetEps(pair.cond(), x, t);
+        float[] u = unetEps(pair.uncond(), x, t);
+        List<int[]> sizes = List.of(new int[] {32, 32, 0, 0, 32, 32}, new int[] {32, 32, 0, 0, 32, 32});
+        float[] expected = new float[c.length];
+        for (int i = 0; i < c.length; i++) {
+            expected[i] = (float) (u[i] + 6.5 * ((double) c[i] - u[i]));
+        }
+        float[] guided;
+        try (Scope s = root.child("guided")) {
+            guided = new UnetDenoiser(models.unet(), s, List.of(pair), true, 6.5, new int[] {4, 4, 4}, sizes)
+                    .predictNoise(x, t);
+        }
+        Numerics.assertRelClose("cfg 6.5, separate batches", new long[] {1, 4, 4, 4}, expected, guided, 1e-5);
+    }
+
+    @Test
+    void cfgOneIgnoresEvenALongNegativePrompt() {
+        SdxlPipeline p = pipeline(null);
+        float[] none = latent(p, settings("a red fox", "", 1.0), 11, null);
+        float[] longNegative = latent(p, settings("a red fox", "grainy ".repeat(90).strip(), 1.0), 11, null);
+        assertArrayEquals(none, longNegative);
     }
 
     @Test
