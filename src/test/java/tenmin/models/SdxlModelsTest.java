@@ -151,9 +151,9 @@ class SdxlModelsTest {
     }
 
     @Test
-    void missingCheckpointKeyNamesFileAndKeyAndFreesEverything() throws Exception {
+    void missingCheckpointKeyNamesFileAndKeyAndFreesEverything(@org.junit.jupiter.api.io.TempDir Path dir)
+            throws Exception {
         Path ckpt = Fixtures.require("models/tiny-a/checkpoint.safetensors");
-        Path dir = java.nio.file.Files.createTempDirectory("sdxlmodels");
         Path broken = tenmin.testing.CheckpointCopies.copy(ckpt, dir.resolve("broken.safetensors"), null,
                 java.util.Set.of("first_stage_model.decoder.conv_out.weight"), Map.of());
         try (Scope root = Scope.root(backend, "test")) {
