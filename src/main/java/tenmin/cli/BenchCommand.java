@@ -18,16 +18,22 @@ import tenmin.lora.LoConStepBenchmark;
 
 /** {@code tenmin bench}: measures the engine's kernels (a benchmark, not a test). */
 @Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Measures the pure-Java (cpu) engine: GFLOP/s of matrix products and convolutions (matmul),"
-                + " or the time of one U-Net LoCon training step on small random models (step);"
+        description = {"Measures the engine: GFLOP/s of the cpu backend's matrix products and convolutions (matmul),"
+                + " the time of one U-Net LoCon training step on small random models on the cpu backend (step), or the"
+                + " trainer's micro-batch at full SDXL size on a GPU (train: the recipe's LoCon, batch 8 at 1024x1024,"
+                + " checkpointing; memory, FLOPs and utilisation against the card's measured matrix rate);"
                 + " warm-up, then the median of timed runs. Record results in docs/PERFORMANCE.md."},
         footerHeading = "%nExit codes:%n",
         footer = {"  0  success", "  2  bad usage (unknown target, bad option)", "  1  internal failure",
-                "", "Example:", "  tenmin bench matmul --runs 9", "  tenmin bench step"})
+                "", "Examples:", "  tenmin bench matmul --runs 9", "  tenmin bench step",
+                "  tenmin bench train --device cuda --te              (the recipe on the first GPU)",
+                "  tenmin bench train --plan                          (memory, ops and FLOPs only; no GPU needed)",
+                "  tenmin bench train --config tiny --device cpu      (seconds, on the pure-Java backend)"})
 public final class BenchCommand implements Callable<Integer> {
     private final Session session;
 
-    @Parameters(index = "0", paramLabel = "TARGET", description = "What to measure: matmul (matrix products and convolutions) or step (U-Net LoCon training step).")
+    @Parameters(index = "0", paramLabel = "TARGET", description = "What to measure: matmul (matrix products and"
+            + " convolutions), step (U-Net LoCon training step, cpu backend) or train (the trainer's micro-batch).")
     String target;
 
     @Option(names = "--threads", paramLabel = "N", description = "Worker threads (default: all processors).")
@@ -41,6 +47,9 @@ public final class BenchCommand implements Callable<Integer> {
     int warmup;
 
     @Mixin
+    BenchTrainOptions train;
+
+    @Mixin
     VerboseMixin verboseMixin;
 
     public BenchCommand(Session session) {
@@ -49,13 +58,16 @@ public final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        if (!target.equals("matmul") && !target.equals("step")) {
-            throw new InputException("bench: unknown target '" + target + "' (expected: matmul or step)");
+        if (!target.equals("matmul") && !target.equals("step") && !target.equals("train")) {
+            throw new InputException("bench: unknown target '" + target + "' (expected: matmul, step or train)");
         }
         if (runs < 1 || warmup < 0 || (threads != null && threads < 1)) {
             throw new InputException("bench: --runs must be >= 1, --warmup >= 0 and --threads >= 1");
         }
         int n = threads != null ? threads : Runtime.getRuntime().availableProcessors();
+        if (target.equals("train")) {
+            return train.run(session, warmup, runs, n);
+        }
         Reporter reporter = session.reporter(Reporter.Level.INFO);
         try (CpuBackend cpu = new CpuBackend(n)) {
             Backend backend = Trace.fromEnvironment(reporter).wrap(cpu);   // TENMIN_TRACE=1 prints every op
