@@ -169,6 +169,14 @@ final class BenchTrainOptions {
             }
             be = tb;
             memory = tb::deviceMemoryInfo;
+            long[] mem = tb.deviceMemoryInfo();
+            long headroom = 1L << 30;   // the CUDA context's later growth, allocator rounding, cuDNN workspaces
+            if (mem != null && plan.peakBytes() + headroom > mem[0]) {
+                tb.close();
+                throw new InputException(String.format(Locale.ROOT, "bench train: the plan needs %s of tensor storage and"
+                        + " %s is free on %s; use --checkpointing all (or fewer blocks unchecked) or a smaller --batch",
+                        TrainBenchmark.gib(plan.peakBytes()), TrainBenchmark.gib(mem[0]), dev));
+            }
             where = dev + " (torch backend, " + lib.describe() + "; math: " + lib.mathMode() + "; attention " + kernel
                     + ")";
         } else {

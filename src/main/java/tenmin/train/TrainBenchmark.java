@@ -133,8 +133,20 @@ public final class TrainBenchmark {
             return forward.flops() + backward.flops();
         }
 
-        /** Printable lines. */
+        /** Printable lines: {@link #memoryLines()}, then ops, transfers and FLOPs. */
         public List<String> lines() {
+            List<String> out = memoryLines();
+            out.add(String.format(Locale.ROOT, "  ops per micro-batch: %,d forward + %,d backward; host transfers: %d uploads,"
+                            + " %d downloads", forward.ops(), backward.ops(), forward.uploads() + backward.uploads(),
+                    forward.downloads() + backward.downloads()));
+            out.add("  FLOPs per micro-batch (matmul, conv, attention): forward " + flop(forward.flops()) + " + backward "
+                    + flop(backward.flops()) + " (recomputation included) = " + flop(flops()) + ", "
+                    + flop(flops() / setup.batch()) + " per image");
+            return out;
+        }
+
+        /** The tensor storage by category and at its peak. */
+        public List<String> memoryLines() {
             List<String> out = new ArrayList<>();
             out.add("plan (a shape-only run of one micro-batch; tensor storage, 1 GiB = 2^30 bytes):");
             StringBuilder w = new StringBuilder("  frozen weights:");
@@ -146,13 +158,9 @@ public final class TrainBenchmark {
             out.add("  held after the forward (inputs, kept activations, loss): +" + gib(afterForward));
             out.add("  peak during the backward (largest recomputed block and its gradients): +"
                     + gib(peakBytes - stepStartBytes - afterForward));
-            out.add("  peak total: " + gib(peakBytes) + " (the reference trainer: 15.5 GiB)");
-            out.add(String.format(Locale.ROOT, "  ops per micro-batch: %,d forward + %,d backward; host transfers: %d uploads,"
-                            + " %d downloads", forward.ops(), backward.ops(), forward.uploads() + backward.uploads(),
-                    forward.downloads() + backward.downloads()));
-            out.add("  FLOPs per micro-batch (matmul, conv, attention): forward " + flop(forward.flops()) + " + backward "
-                    + flop(backward.flops()) + " (recomputation included) = " + flop(flops()) + ", "
-                    + flop(flops() / setup.batch()) + " per image");
+            boolean recipe = setup.model().unet().equals(tenmin.models.sdxl.UnetConfig.sdxlBase()) && setup.batch() == 8
+                    && setup.latentHeight() == 128 && setup.latentWidth() == 128;
+            out.add("  peak total: " + gib(peakBytes) + (recipe ? " (the reference trainer: 15.5 GiB)" : ""));
             return out;
         }
     }
@@ -346,7 +354,7 @@ public final class TrainBenchmark {
                 double[] sorted = millis.clone();
                 Arrays.sort(sorted);
                 DType compute = setup.dtypes().unet();
-                int size = backend.device().kind() == Device.Kind.CUDA ? 8192 : 1024;
+                int size = backend.device().kind() == Device.Kind.CUDA ? 8192 : 512;
                 double rate = matmulRate(backend, compute, size);
                 return new Measurement(plan, warmup, runs, sorted[runs / 2], sorted[0], sorted[runs - 1], optimizer, peak,
                         deviceUsed, deviceBase, rate, size, buildMillis);
