@@ -248,10 +248,15 @@ public final class TrainBenchmark {
      * @param matmulFlops       the backend's measured matrix-product rate in the compute dtype (FLOP/s)
      * @param matmulSize        the square size it was measured at
      * @param buildMillis       building the random models and the LoCon
+     * @param forwardIssueMillis median host time to issue the forward (on a GPU the device runs meanwhile; the loss is
+     *                          read right after, which waits for the forward)
+     * @param tailWaitMillis    median wait for the device after the host has issued the whole backward: near zero
+     *                          means the host's per-op cost, not the device, sets the pace
      */
     public record Measurement(Plan plan, int warmup, int runs, double medianMillis, double minMillis, double maxMillis,
                               double optimizerMillis, long peakLiveBytes, long deviceUsedBytes, long deviceBaseBytes,
-                              double matmulFlops, int matmulSize, double buildMillis) {
+                              double matmulFlops, int matmulSize, double buildMillis, double forwardIssueMillis,
+                              double tailWaitMillis) {
 
         public double imagesPerSecond() {
             return plan.setup().batch() * 1000.0 / medianMillis;
@@ -278,6 +283,9 @@ public final class TrainBenchmark {
                     plan.setup().dtypes().unet().shortName(), flop(matmulFlops)));
             out.add(String.format(Locale.ROOT, "  micro-batch: %.1f ms (min %.1f, max %.1f), %.2f images/s", medianMillis,
                     minMillis, maxMillis, imagesPerSecond()));
+            out.add(String.format(Locale.ROOT, "  host: %.1f ms to issue the forward's %,d ops; the device still had %.1f ms"
+                            + " of work when the host had issued the backward's %,d (near 0: the host sets the pace)",
+                    forwardIssueMillis, plan.forward().ops(), tailWaitMillis, plan.backward().ops()));
             if (!Double.isNaN(optimizerMillis)) {
                 out.add(String.format(Locale.ROOT, "  optimizer step on the host every %d micro-batches: %.1f ms -> %.1f ms"
                         + " per micro-batch in the recipe, %.2f images/s", plan.setup().accumulation(), optimizerMillis,
@@ -338,11 +346,19 @@ public final class TrainBenchmark {
                 }
                 backend.resetPeakLiveBytes();
                 double[] millis = new double[runs];
+                double[] forwardIssue = new double[runs];
+                double[] tailWait = new double[runs];
                 for (int i = 0; i < runs; i++) {
                     long t0 = System.nanoTime();
-                    Trainer.forwardBackward(models, process, in, PooledProjection.SAI, teCp, acc, bytes -> { });
+                    long[] forwardIssued = new long[1];
+                    Trainer.forwardBackward(models, process, in, PooledProjection.SAI, teCp, acc,
+                            bytes -> forwardIssued[0] = System.nanoTime());
+                    long backwardIssued = System.nanoTime();
                     backend.synchronize();                                          // the whole micro-batch is done
-                    millis[i] = (System.nanoTime() - t0) / 1e6;
+                    long done = System.nanoTime();
+                    millis[i] = (done - t0) / 1e6;
+                    forwardIssue[i] = (forwardIssued[0] - t0) / 1e6;
+                    tailWait[i] = (done - backwardIssued) / 1e6;
                     bar.advance(1);
                 }
                 long peak = backend.peakLiveBytes();
@@ -357,9 +373,15 @@ public final class TrainBenchmark {
                 int size = backend.device().kind() == Device.Kind.CUDA ? 8192 : 512;
                 double rate = matmulRate(backend, compute, size);
                 return new Measurement(plan, warmup, runs, sorted[runs / 2], sorted[0], sorted[runs - 1], optimizer, peak,
-                        deviceUsed, deviceBase, rate, size, buildMillis);
+                        deviceUsed, deviceBase, rate, size, buildMillis, median(forwardIssue), median(tailWait));
             }
         }
+    }
+
+    private static double median(double[] v) {
+        double[] c = v.clone();
+        Arrays.sort(c);
+        return c[c.length / 2];
     }
 
     private static long used(Supplier<long[]> deviceMemory) {
