@@ -22,27 +22,35 @@ import tenmin.sample.SampleBenchmark;
 
 /** {@code tenmin bench}: measures the engine's kernels (a benchmark, not a test). */
 @Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Measures the pure-Java (cpu) engine: GFLOP/s of matrix products and convolutions (matmul),"
-                + " or the time of one U-Net LoCon training step on small random models (step);"
-                + " warm-up, then the median of timed runs. Record results in docs/PERFORMANCE.md.",
-                "sample: seconds per image of 'tenmin sample' (Euler a, CFG) on a random model of --size, without a"
-                        + " LoRA and with the recipe's LoCon, on --device (cpu, or cuda through libtorch).",
+        description = {"Measures the engine: GFLOP/s of the cpu backend's matrix products and convolutions (matmul),"
+                + " the time of one U-Net LoCon training step on small random models on the cpu backend (step),"
+                + " seconds per image of 'tenmin sample' (sample), or the trainer's micro-batch at full SDXL size on a"
+                + " GPU (train: the recipe's LoCon, batch 8 at 1024x1024, checkpointing; memory, FLOPs and utilisation"
+                + " against the card's measured matrix rate); warm-up, then the median of timed runs."
+                + " Record results in docs/PERFORMANCE.md.",
+                "sample: seconds per image (Euler a, CFG) on a random model of --size, without a LoRA and with the"
+                        + " recipe's LoCon, on --device (cpu, or cuda through libtorch).",
                 "make-inputs DIR: the full-size checkpoint and LoCon of the LoRA-tool benchmarks (resize, chop)."},
         subcommands = {MakeInputsCommand.class},
         footerHeading = "%nExit codes:%n",
         footer = {"  0  success", "  2  bad usage (unknown target, bad option)", "  1  internal failure",
-                "", "Example:", "  tenmin bench matmul --runs 9", "  tenmin bench step",
+                "", "Examples:", "  tenmin bench matmul --runs 9", "  tenmin bench step",
                 "  tenmin bench sample --device cuda --size sdxl --width 1024 --height 1024 --steps 30 --runs 3 --warmup 1",
+                "  tenmin bench train --device cuda --te              (the recipe on the first GPU)",
+                "  tenmin bench train --plan                          (memory, ops and FLOPs only; no GPU needed)",
+                "  tenmin bench train --config tiny --device cpu      (seconds, on the pure-Java backend)",
                 "  tenmin bench make-inputs bench/"})
 public final class BenchCommand implements Callable<Integer> {
     private final Session session;
 
-    @Parameters(index = "0", arity = "0..1", paramLabel = "TARGET", description = "What to measure: matmul (matrix products and convolutions),"
-            + " step (U-Net LoCon training step) or sample (text-to-image).")
+    @Parameters(index = "0", arity = "0..1", paramLabel = "TARGET", description = "What to measure: matmul (matrix"
+            + " products and convolutions), step (U-Net LoCon training step, cpu backend), sample (text-to-image)"
+            + " or train (the trainer's micro-batch).")
     String target;
 
-    @Option(names = "--device", paramLabel = "DEV", description = "sample: cpu (default), cuda or cuda:N.")
-    String device = "cpu";
+    @Option(names = "--device", paramLabel = "DEV", description = "cpu, cuda or cuda:N (sample: default cpu; train:"
+            + " default the first GPU libtorch sees, else cpu).")
+    String device;
 
     @Option(names = "--size", paramLabel = "SIZE", description = "sample: random model size tiny, small or sdxl"
             + " (default ${DEFAULT-VALUE}).")
@@ -74,6 +82,9 @@ public final class BenchCommand implements Callable<Integer> {
     int warmup;
 
     @Mixin
+    BenchTrainOptions train;
+
+    @Mixin
     VerboseMixin verboseMixin;
 
     public BenchCommand(Session session) {
@@ -83,15 +94,19 @@ public final class BenchCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         if (target == null) {
-            throw new InputException("bench: give a target (matmul, step or sample) or the subcommand make-inputs");
+            throw new InputException("bench: give a target (matmul, step, sample or train) or the subcommand make-inputs");
         }
-        if (!target.equals("matmul") && !target.equals("step") && !target.equals("sample")) {
-            throw new InputException("bench: unknown target '" + target + "' (expected: matmul, step or sample)");
+        if (!List.of("matmul", "step", "sample", "train").contains(target)) {
+            throw new InputException("bench: unknown target '" + target + "' (expected: matmul, step, sample or train)");
         }
         if (runs < 1 || warmup < 0 || (threads != null && threads < 1)) {
             throw new InputException("bench: --runs must be >= 1, --warmup >= 0 and --threads >= 1");
         }
         int n = threads != null ? threads : Runtime.getRuntime().availableProcessors();
+        if (target.equals("train")) {
+            train.device = device;
+            return train.run(session, warmup, runs, n);
+        }
         Reporter reporter = session.reporter(Reporter.Level.INFO);
         if (target.equals("sample")) {
             return sample(n, reporter);
@@ -115,7 +130,7 @@ public final class BenchCommand implements Callable<Integer> {
 
     private int sample(int threads, Reporter reporter) {
         ModelOptions where = new ModelOptions();
-        where.device = device;
+        where.device = device == null ? "cpu" : device;
         where.threads = threads;
         SampleBenchmark.Config c = new SampleBenchmark.Config(size, width, height, steps, cfg, warmup, runs, !noLora);
         ModelSource.randomConfig(size); // checks the name before anything starts

@@ -49,6 +49,28 @@ public final class LoConModule implements Adapter {
         return f.scale(h, multiplier * alpha / rank);
     }
 
+    /**
+     * {@code y + multiplier · scale · up(down(x))} with the scaling fused into the addition (one tensor and one
+     * op fewer than {@code y + apply(x)}); the branch's intermediates are released.
+     */
+    @Override
+    public Tensor addTo(Functional f, Tensor y, Tensor x) {
+        Tensor d = f.cast(down, x.dtype());
+        Tensor u = f.cast(up, x.dtype());
+        Tensor h;
+        Tensor branch;
+        if (layer.kind() == AdaptableLayer.Kind.LINEAR) {
+            h = f.linear(x, d, null);                                    // (.., r)
+            branch = f.linear(h, u, null);                               // (.., out)
+        } else {
+            h = f.conv2d(x, d, null, layer.stride(), layer.padding());   // (N, r, Ho, Wo)
+            branch = f.conv2d(h, u, null, 1, 0);                         // (N, out, Ho, Wo)
+        }
+        Tensor out = f.addScaled(y, branch, multiplier * alpha / rank);
+        f.release(d, u, h, branch);
+        return out;
+    }
+
     /** The kohya/LyCORIS module name, e.g. {@code lora_unet_input_blocks_1_0_in_layers_2}. */
     public String name() {
         return name;

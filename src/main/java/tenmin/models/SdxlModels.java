@@ -192,13 +192,19 @@ public final class SdxlModels implements AutoCloseable {
      * padded with 49407 and TE2 with 0, longer captions cut.
      */
     public TokenIds tokenize(Scope scope, List<String> captions) {
+        List<List<int[]>> rows = tokenRows(captions);
+        return new TokenIds(SdxlTextEncoders.ids(scope, rows.get(0)), SdxlTextEncoders.ids(scope, rows.get(1)));
+    }
+
+    /** The tokenizer rows of both encoders: [TE1 rows, TE2 rows]. */
+    private List<List<int[]>> tokenRows(List<String> captions) {
         List<int[]> te1 = new ArrayList<>();
         List<int[]> te2 = new ArrayList<>();
         for (String c : captions) {
             te1.add(tokenizer.idsTe1(c));
             te2.add(tokenizer.idsTe2(c));
         }
-        return new TokenIds(SdxlTextEncoders.ids(scope, te1), SdxlTextEncoders.ids(scope, te2));
+        return List.of(te1, te2);
     }
 
     /**
@@ -215,8 +221,10 @@ public final class SdxlModels implements AutoCloseable {
         if (captions.size() != sizes.size()) {
             throw new IllegalArgumentException(captions.size() + " captions but " + sizes.size() + " size conditions");
         }
-        TokenIds ids = tokenize(f.scope(), captions);
-        SdxlTextEncoders.Conditioning c = textEncoders.encode(f, ids.te1(), ids.te2(),
+        List<List<int[]>> rows = tokenRows(captions);
+        Tensor te1 = SdxlTextEncoders.ids(f.scope(), rows.get(0));                      // (N, 77) upload
+        Tensor te2 = SdxlTextEncoders.ids(f.scope(), rows.get(1));                      // (N, 77) upload
+        SdxlTextEncoders.Conditioning c = textEncoders.encode(f, te1, te2, SdxlTextEncoders.hostIds(rows.get(1)),
                 new SdxlTextEncoders.Options(pooled, checkpointing));
         Tensor y = SdxlConditioning.vector(f, c.pooled(), SdxlConditioning.sizeTensor(f.scope(), sizes)); // (N, P+1536)
         return new Conditioning(c.context(), c.pooled(), y);

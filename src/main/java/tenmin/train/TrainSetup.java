@@ -166,6 +166,11 @@ final class TrainSetup implements AutoCloseable {
         for (String line : plan.lines(env.backend().device().toString())) {
             r.log(Reporter.Level.INFO, "INFO: " + line);
         }
+        if (cfg.network().trainUnet()) {
+            for (String line : stepPlan(cfg, modelConfig, dtypes, env.backend().device()).memoryLines()) {
+                r.log(Reporter.Level.INFO, "INFO: " + line);
+            }
+        }
 
         // ---- models
         if (cfg.demo()) {
@@ -331,6 +336,22 @@ final class TrainSetup implements AutoCloseable {
         flags.put("seed", seed);
         return new TrainConfig(cfg.paths(), cfg.data(), cfg.network(), cfg.optim(), cfg.schedule(), loop, cfg.save(),
                 cfg.log(), cfg.sample(), cfg.compute(), flags);
+    }
+
+    /**
+     * One micro-batch of this run at the full resolution (the largest bucket area), planned on shapes: what the
+     * device holds at the peak, activations included (bench train prints the same for its setups).
+     */
+    static TrainBenchmark.Plan stepPlan(TrainConfig cfg, SdxlConfig model, SdxlDtypes dtypes, tenmin.engine.api.Device device) {
+        int multiple = model.latentMultiple();
+        int h = Math.max(multiple, cfg.data().height() / model.vaeScale() / multiple * multiple);
+        int w = Math.max(multiple, cfg.data().width() / model.vaeScale() / multiple * multiple);
+        TrainConfig.Network n = cfg.network();
+        TrainBenchmark.Setup setup = new TrainBenchmark.Setup("this run", model, dtypes, cfg.loop().trainBatchSize(), h, w,
+                cfg.loop().gradientCheckpointing() ? CheckpointPolicy.all() : CheckpointPolicy.none(), n.trainTextEncoder(),
+                new LoConRanks(n.dim(), n.alpha(), n.convDim(), n.convAlpha()), n.teModules(), cfg.loop().gradAccumSteps(),
+                cfg.loop().seed());
+        return TrainBenchmark.plan(setup, device);
     }
 
     // ---- what the loop reads ----------------------------------------------------------------------

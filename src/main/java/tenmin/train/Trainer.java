@@ -24,6 +24,7 @@ import tenmin.models.clip.ClipTextEncoder.PooledProjection;
 import tenmin.train.data.EpochPlanner.MicroBatch;
 import tenmin.train.log.LossRecorder;
 import tenmin.train.optim.GradClip;
+import tenmin.train.optim.Optimizer;
 import tenmin.train.optim.ParamGroup;
 import tenmin.train.save.OutputNames;
 import tenmin.train.save.TrainingState;
@@ -180,11 +181,13 @@ public final class Trainer {
      * the fp32 MSE loss {@code mean((ε_pred − ε)²)} (= the mean over images of each image's mean), and, when the
      * loss is finite, the backward of {@code loss / accumulation} into the LoCon gradients ({@code +=}).
      *
-     * @param activations told the bytes the step keeps for backward (measured after the forward)
+     * @param activations told the bytes of tensor storage the step holds when the forward is done (inputs,
+     *                    activations kept for backward, the loss), before the backward starts
      * @return the loss (not divided)
      */
     static float forwardBackward(SdxlModels models, Scope parent, BatchInputs in, PooledProjection pooled,
                                  boolean checkpointing, int accumulation, LongConsumer activations) {
+        long before = parent.backend().liveBytes();
         try (Scope step = parent.child("step")) {
             Functional f = Functional.training(step);
             Shape latents = Shape.of(in.size(), in.channels(), in.height(), in.width());
@@ -198,7 +201,7 @@ public final class Trainer {
             SdxlModels.Conditioning c = models.condition(f, in.captions(), in.sizes(), pooled, checkpointing);
             Tensor eps = models.unet().forward(f, noisy, timesteps, c.context(), c.y()); // (N, C, h, w) F32
             Tensor loss = f.mseLoss(eps, noise);                                    // () F32
-            activations.accept(step.liveBytes());
+            activations.accept(parent.backend().liveBytes() - before);
             float value = loss.item();                                              // download: sync point
             if (Float.isFinite(value)) {
                 f.backward(f.scale(loss, 1.0 / accumulation));
@@ -211,19 +214,27 @@ public final class Trainer {
 
     /** Gradients to the host, global clip, optimizer step with the scheduled lrs, values back; returns the norm. */
     private double optimizerStep() {
-        TrainableNetwork net = run.network();
-        net.gradientsToHost();                                                      // download: sync point
-        double norm = GradClip.clip(net.groups(), run.config().optim().maxGradNorm());
-        if (!Double.isFinite(norm)) {
-            net.clearHostGradients();
-            return norm;
-        }
-        List<ParamGroup> groups = net.groups();
+        List<ParamGroup> groups = run.network().groups();
         double[] lrs = new double[groups.size()];
         for (int g = 0; g < lrs.length; g++) {
             lrs[g] = run.schedule().lrForStep(groups.get(g).baseLr(), globalStep + 1);
         }
-        run.optimizer().step(groups, lrs);
+        return hostOptimizerStep(run.network(), run.optimizer(), run.config().optim().maxGradNorm(), lrs);
+    }
+
+    /**
+     * The optimizer step of trainer-spec §2 on the host: the accumulated gradients come down, are clipped
+     * globally, the optimizer updates the fp32 values with {@code lrs} (one per group) and the values go back to
+     * the device. A non-finite norm skips the update. Returns the norm before clipping.
+     */
+    static double hostOptimizerStep(TrainableNetwork net, Optimizer optimizer, double maxGradNorm, double[] lrs) {
+        net.gradientsToHost();                                                      // download: sync point
+        double norm = GradClip.clip(net.groups(), maxGradNorm);
+        if (!Double.isFinite(norm)) {
+            net.clearHostGradients();
+            return norm;
+        }
+        optimizer.step(net.groups(), lrs);
         net.valuesToDevice();                                                       // upload: sync point
         net.clearHostGradients();
         return norm;

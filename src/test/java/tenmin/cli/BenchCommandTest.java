@@ -11,9 +11,9 @@ import tenmin.testing.Cli;
 class BenchCommandTest {
     @Test
     void unknownTargetIsAUsageError() {
-        Cli.Run r = Cli.run("bench", "train");
+        Cli.Run r = Cli.run("bench", "nosuch");
         assertEquals(2, r.exit(), r.toString());
-        assertTrue(r.err().contains("unknown target 'train' (expected: matmul, step or sample)"), r.toString());
+        assertTrue(r.err().contains("unknown target 'nosuch' (expected: matmul, step, sample or train)"), r.toString());
         assertEquals("", r.out());
     }
 
@@ -35,6 +35,43 @@ class BenchCommandTest {
         Cli.Run device = Cli.run("bench", "sample", "--device", "tpu");
         assertEquals(2, device.exit(), device.toString());
         assertTrue(device.err().contains("tpu"), device.toString());
+    }
+
+    @Test
+    void trainRunsTheTinyModelOnTheCpuBackendAndReportsPlanAndMeasurement() {
+        Cli.Run r = Cli.run("bench", "train", "--config", "tiny", "--device", "cpu", "--runs", "1", "--warmup", "0",
+                "--accumulation", "2", "--te", "--threads", "2");
+        assertEquals(0, r.exit(), r.toString());
+        for (String line : new String[] {"tenmin bench train: tiny", "frozen weights:", "peak total:", "ops per micro-batch:",
+                "FLOPs per micro-batch", "device: cpu (cpu backend, 2 threads)", "micro-batch:", "optimizer step on the host",
+                "utilisation:", "peak tensor storage:", "| cpu backend | tiny b2 16x16 | all | trained |"}) {
+            assertTrue(r.out().contains(line), "missing '" + line + "' in\n" + r);
+        }
+    }
+
+    @Test
+    void trainPlanOfTheRecipeNeedsNoDevice() {
+        Cli.Run r = Cli.run("bench", "train", "--plan", "--te");
+        assertEquals(0, r.exit(), r.toString());
+        assertTrue(r.out().contains("batch 8, latents 128x128 (1024x1024 images), checkpointing all, text encoders trained")
+                && r.out().contains("U-Net bf16") && r.out().contains("peak total:"), r.toString());
+        assertTrue(!r.out().contains("measured"), r.toString());
+    }
+
+    @Test
+    void trainRefusesFullSizeOnTheCpuAndBadSizes() {
+        Cli.Run cpu = Cli.run("bench", "train", "--device", "cpu");
+        assertEquals(2, cpu.exit(), cpu.toString());
+        assertTrue(cpu.err().contains("needs a GPU") && cpu.err().contains("--plan"), cpu.toString());
+        Cli.Run latent = Cli.run("bench", "train", "--plan", "--latent", "100x7y");
+        assertEquals(2, latent.exit(), latent.toString());
+        assertTrue(latent.err().contains("--latent 100x7y"), latent.toString());
+        Cli.Run odd = Cli.run("bench", "train", "--plan", "--latent", "130");
+        assertEquals(2, odd.exit(), odd.toString());
+        assertTrue(odd.err().contains("not a multiple of 4"), odd.toString());
+        Cli.Run block = Cli.run("bench", "train", "--plan", "--checkpointing", "output_blocks.12");
+        assertEquals(2, block.exit(), block.toString());
+        assertTrue(block.err().contains("--checkpointing") && block.err().contains("output_blocks.12"), block.toString());
     }
 
     @Test

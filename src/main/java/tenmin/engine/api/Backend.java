@@ -45,8 +45,20 @@ public interface Backend extends AutoCloseable {
     /** Open tensors of this backend, over all scopes (tests assert it returns to zero). */
     long liveTensors();
 
-    /** Bytes held by open tensors that own storage (views excluded). */
+    /**
+     * Bytes of the storage held by open tensors: each storage counts once, from its allocation until the last
+     * tensor on it (the base or a {@link #reshape} view) closes ({@link MemoryMeter}).
+     */
     long liveBytes();
+
+    /**
+     * The most {@link #liveBytes()} held at once since the backend was made or {@link #resetPeakLiveBytes()}:
+     * the high-water mark of tensor storage (a device allocator adds its cache and the kernels' workspaces).
+     */
+    long peakLiveBytes();
+
+    /** Starts a new {@link #peakLiveBytes()} measurement at the current live bytes. */
+    void resetPeakLiveBytes();
 
     /** Waits until all queued device work has finished (a sync point; no-op on the CPU). */
     default void synchronize() {

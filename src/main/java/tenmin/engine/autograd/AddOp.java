@@ -29,6 +29,11 @@ final class AddOp extends Op {
     }
 
     @Override
+    Tensor[] reads() {
+        return NONE;
+    }
+
+    @Override
     String name() {
         return "add";
     }

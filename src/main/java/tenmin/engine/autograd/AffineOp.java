@@ -21,6 +21,11 @@ final class AffineOp extends Op {
     }
 
     @Override
+    Tensor[] reads() {
+        return NONE;
+    }
+
+    @Override
     String name() {
         return "affine";
     }

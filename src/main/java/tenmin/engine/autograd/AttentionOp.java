@@ -37,6 +37,11 @@ final class AttentionOp extends Op {
     }
 
     @Override
+    Tensor[] reads() {
+        return new Tensor[] {q, k, v, saved.out(), saved.logSumExp()};
+    }
+
+    @Override
     String name() {
         return "attention";
     }

@@ -20,6 +20,11 @@ final class CastOp extends Op {
     }
 
     @Override
+    Tensor[] reads() {
+        return NONE;
+    }
+
+    @Override
     String name() {
         return "cast";
     }

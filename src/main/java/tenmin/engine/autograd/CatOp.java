@@ -23,6 +23,11 @@ final class CatOp extends Op {
     }
 
     @Override
+    Tensor[] reads() {
+        return NONE;
+    }
+
+    @Override
     String name() {
         return "cat";
     }

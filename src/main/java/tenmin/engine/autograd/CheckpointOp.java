@@ -48,6 +48,11 @@ final class CheckpointOp extends Op {
     }
 
     @Override
+    Tensor[] reads() {
+        return inputs.toArray(new Tensor[0]);   // the recomputation runs the block on them again
+    }
+
+    @Override
     String name() {
         return "checkpoint " + blockName;
     }

@@ -32,6 +32,11 @@ final class Conv2dOp extends Op {
     }
 
     @Override
+    Tensor[] reads() {
+        return new Tensor[] {x, weight};
+    }
+
+    @Override
     String name() {
         return "conv2d";
     }

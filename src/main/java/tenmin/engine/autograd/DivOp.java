@@ -23,6 +23,11 @@ final class DivOp extends Op {
     }
 
     @Override
+    Tensor[] reads() {
+        return new Tensor[] {a, b};
+    }
+
+    @Override
     String name() {
         return "div";
     }

@@ -21,6 +21,11 @@ final class EmbeddingOp extends Op {
     }
 
     @Override
+    Tensor[] reads() {
+        return new Tensor[] {ids};
+    }
+
+    @Override
     String name() {
         return "embedding";
     }

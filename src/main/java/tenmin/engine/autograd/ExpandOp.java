@@ -20,6 +20,11 @@ final class ExpandOp extends Op {
     }
 
     @Override
+    Tensor[] reads() {
+        return NONE;
+    }
+
+    @Override
     String name() {
         return "expand";
     }

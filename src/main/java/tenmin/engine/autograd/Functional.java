@@ -162,7 +162,10 @@ public final class Functional {
      */
     public Tensor geglu(Tensor x) {
         List<Tensor> halves = chunk(x, 2, -1);
-        return mul(halves.get(0), gelu(halves.get(1)));
+        Tensor g = gelu(halves.get(1));
+        Tensor out = mul(halves.get(0), g);
+        release(halves.get(0), halves.get(1), g);   // the backward keeps what it reads: the value half, gate, gelu
+        return out;
     }
 
     // ---- attention -----------------------------------------------------------------------------
@@ -188,7 +191,10 @@ public final class Functional {
         if (c % heads != 0) {
             throw new IllegalArgumentException("splitHeads: " + x.describe() + " width not divisible by " + heads + " heads");
         }
-        return permute(reshape(x, n, t, heads, c / heads), 0, 2, 1, 3);
+        Tensor r = reshape(x, n, t, heads, c / heads);
+        Tensor split = permute(r, 0, 2, 1, 3);
+        release(r);
+        return split;
     }
 
     /** (N, heads, T, D) → (N, T, heads·D). */
@@ -416,6 +422,37 @@ public final class Functional {
     /** {@link #checkpoint} for a block with several outputs. */
     public List<Tensor> checkpointAll(String name, boolean enabled, MultiBlock block, Tensor... inputs) {
         return CheckpointOp.forward(this, name, enabled, block, List.of(inputs));
+    }
+
+    // ---- early release ---------------------------------------------------------------------------
+
+    /**
+     * Tells the engine that the model code will not use these tensors again, so their memory can go before
+     * the step scope closes: each is closed at once when no recorded op's backward reads its values (always,
+     * without a tape), otherwise right after the last such backward. Only tensors made in this facade's scope
+     * or its children are affected; anything else (weights, parameters, a block's inputs, a cast that returned
+     * its argument) is left alone, as are nulls and closed tensors. Values and gradients do not change.
+     */
+    public void release(Tensor... tensors) {
+        for (Tensor t : tensors) {
+            if (t == null || t.isClosed() || t.requiresGrad() || !ownedHere(t)) {
+                continue;
+            }
+            if (tape == null) {
+                t.close();
+            } else {
+                tape.release(t);
+            }
+        }
+    }
+
+    private boolean ownedHere(Tensor t) {
+        for (Scope s = t.scope(); s != null; s = s.parent()) {
+            if (s == scope) {
+                return true;
+            }
+        }
+        return false;
     }
 
     // ---- backward ------------------------------------------------------------------------------

@@ -22,6 +22,11 @@ final class GeluOp extends Op {
     }
 
     @Override
+    Tensor[] reads() {
+        return new Tensor[] {x};
+    }
+
+    @Override
     String name() {
         return "gelu";
     }

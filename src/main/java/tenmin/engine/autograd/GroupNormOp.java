@@ -36,6 +36,11 @@ final class GroupNormOp extends Op {
     }
 
     @Override
+    Tensor[] reads() {
+        return new Tensor[] {x, gamma, saved.mean(), saved.rstd()};
+    }
+
+    @Override
     String name() {
         return "groupNorm";
     }

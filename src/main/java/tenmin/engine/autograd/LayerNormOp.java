@@ -34,6 +34,11 @@ final class LayerNormOp extends Op {
     }
 
     @Override
+    Tensor[] reads() {
+        return new Tensor[] {x, gamma, saved.mean(), saved.rstd()};
+    }
+
+    @Override
     String name() {
         return "layerNorm";
     }

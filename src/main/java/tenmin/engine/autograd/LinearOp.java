@@ -29,6 +29,11 @@ final class LinearOp extends Op {
     }
 
     @Override
+    Tensor[] reads() {
+        return new Tensor[] {x, weight};
+    }
+
+    @Override
     String name() {
         return "linear";
     }

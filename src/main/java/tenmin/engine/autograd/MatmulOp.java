@@ -32,6 +32,11 @@ final class MatmulOp extends Op {
     }
 
     @Override
+    Tensor[] reads() {
+        return new Tensor[] {a, b};
+    }
+
+    @Override
     String name() {
         return "matmul";
     }

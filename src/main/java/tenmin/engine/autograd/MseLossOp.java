@@ -21,6 +21,11 @@ final class MseLossOp extends Op {
     }
 
     @Override
+    Tensor[] reads() {
+        return new Tensor[] {pred, target};
+    }
+
+    @Override
     String name() {
         return "mseLoss";
     }

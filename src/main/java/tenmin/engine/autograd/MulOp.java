@@ -22,6 +22,11 @@ final class MulOp extends Op {
     }
 
     @Override
+    Tensor[] reads() {
+        return new Tensor[] {a, b};
+    }
+
+    @Override
     String name() {
         return "mul";
     }

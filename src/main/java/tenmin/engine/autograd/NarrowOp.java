@@ -23,6 +23,11 @@ final class NarrowOp extends Op {
     }
 
     @Override
+    Tensor[] reads() {
+        return NONE;
+    }
+
+    @Override
     String name() {
         return "narrow";
     }

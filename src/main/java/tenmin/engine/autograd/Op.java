@@ -1,5 +1,7 @@
 package tenmin.engine.autograd;
 
+import tenmin.engine.api.Tensor;
+
 /**
  * One recorded operation of the tape: the inputs it produces gradients for, its outputs, and the
  * backward that turns output gradients into input gradients.
@@ -8,8 +10,18 @@ package tenmin.engine.autograd;
  * recorded by their static {@code forward} through {@link Functional#record}.
  */
 abstract class Op {
+    /** For ops whose backward reads no tensor's values. */
+    static final Tensor[] NONE = new Tensor[0];
+
     /** Short name for traces and errors, e.g. {@code conv2d}. */
     abstract String name();
+
+    /**
+     * The tensors whose values {@link #backward} reads (not those it only needs the shape or identity of): the
+     * tape keeps a {@linkplain Functional#release released} tensor alive until every op reading it has run its
+     * backward. Null entries are allowed.
+     */
+    abstract Tensor[] reads();
 
     /**
      * Reads the gradients of this op's outputs from {@code bp} and hands the gradient of each input

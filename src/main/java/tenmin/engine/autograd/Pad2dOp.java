@@ -24,6 +24,11 @@ final class Pad2dOp extends Op {
     }
 
     @Override
+    Tensor[] reads() {
+        return NONE;
+    }
+
+    @Override
     String name() {
         return "pad2d";
     }

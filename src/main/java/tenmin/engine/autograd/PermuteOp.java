@@ -21,6 +21,11 @@ final class PermuteOp extends Op {
     }
 
     @Override
+    Tensor[] reads() {
+        return NONE;
+    }
+
+    @Override
     String name() {
         return "permute";
     }

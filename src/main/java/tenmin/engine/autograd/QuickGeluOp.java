@@ -19,6 +19,11 @@ final class QuickGeluOp extends Op {
     }
 
     @Override
+    Tensor[] reads() {
+        return new Tensor[] {x};
+    }
+
+    @Override
     String name() {
         return "quickGelu";
     }

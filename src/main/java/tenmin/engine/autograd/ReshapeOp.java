@@ -20,6 +20,11 @@ final class ReshapeOp extends Op {
     }
 
     @Override
+    Tensor[] reads() {
+        return NONE;
+    }
+
+    @Override
     String name() {
         return "reshape";
     }

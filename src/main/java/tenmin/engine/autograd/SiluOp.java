@@ -19,6 +19,11 @@ final class SiluOp extends Op {
     }
 
     @Override
+    Tensor[] reads() {
+        return new Tensor[] {x};
+    }
+
+    @Override
     String name() {
         return "silu";
     }

@@ -26,6 +26,11 @@ final class SumOp extends Op {
     }
 
     @Override
+    Tensor[] reads() {
+        return NONE;
+    }
+
+    @Override
     String name() {
         return mean ? "mean" : "sum";
     }

@@ -21,6 +21,10 @@ import tenmin.engine.api.Tensor;
  * storage with another one. Leaf gradients ({@link Tensor#requiresGrad()}) are added into
  * {@link Tensor#grad()} in place.
  *
+ * <p>Forward activations live in their scope until it closes, unless the model code
+ * {@linkplain Functional#release releases} them: then they close as soon as no recorded op still reads their
+ * values ({@link Op#reads()}), during the forward for most intermediates, during the backward for the rest.
+ *
  * <p>A sub-tape recomputes a checkpointed block during backward: it collects the gradients of the
  * block's inputs ("captured") instead of passing them on, and refuses activations of the outer tape
  * that the block uses without declaring them as inputs.
@@ -37,6 +41,10 @@ final class Tape {
     private final Set<Tensor> tracked = Collections.newSetFromMap(new IdentityHashMap<>());
     private final Map<Tensor, Tensor> grads = new IdentityHashMap<>();
     private final Set<Tensor> gradValues = Collections.newSetFromMap(new IdentityHashMap<>());
+    /** Recorded ops whose backward still reads each tensor ({@link Op#reads()}). */
+    private final Map<Tensor, Integer> readers = new IdentityHashMap<>();
+    /** Released tensors waiting for their last reader's backward. */
+    private final Set<Tensor> pendingRelease = Collections.newSetFromMap(new IdentityHashMap<>());
 
     /** A top-level tape whose activation gradients live in {@code scope}. */
     Tape(Scope scope) {
@@ -86,6 +94,44 @@ final class Tape {
     void record(Op op, Tensor... outputs) {
         entries.add(new Entry(op, outputs.clone()));
         Collections.addAll(tracked, outputs);
+        for (Tensor t : op.reads()) {
+            if (t != null) {
+                readers.merge(t, 1, Integer::sum);
+            }
+        }
+    }
+
+    /**
+     * The model code is done with {@code t}: it is closed now when no recorded op's backward reads its values,
+     * else once the last such op has run its backward (or when its scope closes, if the backward never runs).
+     */
+    void release(Tensor t) {
+        if (readers.containsKey(t)) {
+            pendingRelease.add(t);
+        } else {
+            t.close();
+        }
+    }
+
+    /** One reader of each of {@code op}'s tensors is done; closes released tensors nobody reads any more. */
+    private void doneReading(Op op) {
+        for (Tensor t : op.reads()) {
+            if (t == null) {
+                continue;
+            }
+            Integer n = readers.get(t);
+            if (n == null) {
+                continue;
+            }
+            if (n > 1) {
+                readers.put(t, n - 1);
+            } else {
+                readers.remove(t);
+                if (pendingRelease.remove(t)) {
+                    t.close();
+                }
+            }
+        }
     }
 
     /** The current (partial) gradient of {@code t}, or null. */
@@ -141,19 +187,24 @@ final class Tape {
             for (Tensor o : e.outputs()) {
                 any |= grads.containsKey(o);
             }
-            if (!any) {
-                continue;
-            }
-            try (Scope scratch = scope.child("backward " + e.op().name())) {
-                e.op().backward(new Backprop(this, e.outputs(), scratch));
-            }
-            for (Tensor o : e.outputs()) {
-                Tensor g = takeGrad(o);
-                if (g != null) {
-                    g.close();
+            if (any) {
+                try (Scope scratch = scope.child("backward " + e.op().name())) {
+                    e.op().backward(new Backprop(this, e.outputs(), scratch));
+                }
+                for (Tensor o : e.outputs()) {
+                    Tensor g = takeGrad(o);
+                    if (g != null) {
+                        g.close();
+                    }
                 }
             }
+            doneReading(e.op());
         }
+        for (Tensor t : pendingRelease) {
+            t.close();
+        }
+        pendingRelease.clear();
+        readers.clear();
         Map<Tensor, Tensor> left = new IdentityHashMap<>();
         for (Map.Entry<Tensor, Tensor> kv : grads.entrySet()) {
             if (captured.contains(kv.getKey())) {

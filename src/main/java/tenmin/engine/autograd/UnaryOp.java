@@ -26,6 +26,11 @@ final class UnaryOp extends Op {
     }
 
     @Override
+    Tensor[] reads() {
+        return new Tensor[] {x, y};
+    }
+
+    @Override
     String name() {
         return op.name().toLowerCase(java.util.Locale.ROOT);
     }

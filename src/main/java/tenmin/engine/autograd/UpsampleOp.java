@@ -19,6 +19,11 @@ final class UpsampleOp extends Op {
     }
 
     @Override
+    Tensor[] reads() {
+        return NONE;
+    }
+
+    @Override
     String name() {
         return "upsampleNearest2x";
     }

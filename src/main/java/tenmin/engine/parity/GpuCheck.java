@@ -79,6 +79,7 @@ public final class GpuCheck {
         say("tenmin GPU check, %s, JDK %s", Instant.now(), Runtime.version());
         LibTorch lib = LibTorch.locateAndLoad();
         say("%s", lib.describe());
+        say("math: %s", lib.mathMode());
         for (String r : lib.rejected()) {
             say("  (rejected: %s)", r);
         }

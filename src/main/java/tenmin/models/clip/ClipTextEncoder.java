@@ -190,14 +190,19 @@ public final class ClipTextEncoder {
         Tensor positions = t == config.maxPositions() ? positionEmbedding
                 : f.narrow(positionEmbedding, 0, 0, t);                        // (T, C)
         Tensor h = f.add(tokens, positions);                                   // (N, T, C)
+        f.release(tokens, positions == positionEmbedding ? null : positions);
         int n = layers.size();
         for (int i = 0; i < n - 1; i++) {
-            h = runLayer(f, i, h, checkpointing);
+            Tensor next = runLayer(f, i, h, checkpointing);
+            f.release(h);                                                      // each layer's input is used once
+            h = next;
         }
         Tensor penultimate = h;
         Tensor last = null;
         if (withLast) {
-            last = finalNorm.forward(f, runLayer(f, n - 1, h, checkpointing));
+            Tensor lastLayer = runLayer(f, n - 1, h, checkpointing);
+            last = finalNorm.forward(f, lastLayer);
+            f.release(lastLayer);
         }
         return new Hidden(penultimate, last);
     }
@@ -210,9 +215,18 @@ public final class ClipTextEncoder {
     /**
      * The pooled output of text encoder 2: {@code last} (N, T, C) at each row's first end-of-text token
      * (the argmax of its ids, as sgm/open_clip; equal to sd-scripts' first 49407 because 49407 is the
-     * largest id), projected → (N, projection). Reads {@code ids} to the host (a sync point).
+     * largest id), projected → (N, projection). Reads {@code ids} to the host (a sync point); callers that
+     * hold the ids on the host use {@link #pooled(Functional, Tensor, long[], PooledProjection)}.
      */
     public Tensor pooled(Functional f, Tensor last, Tensor ids, PooledProjection projection) {
+        return pooled(f, last, ids.toHostLongs(), projection);
+    }
+
+    /**
+     * {@link #pooled(Functional, Tensor, Tensor, PooledProjection)} with the token ids (N·T, row-major) as the host
+     * has them: no download, so the device queue keeps running.
+     */
+    public Tensor pooled(Functional f, Tensor last, long[] id, PooledProjection projection) {
         if (!config.hasProjection()) {
             throw new IllegalStateException("this text encoder has no text_projection");
         }
@@ -222,7 +236,9 @@ public final class ClipTextEncoder {
         }
         int n = last.dim(0);
         int t = last.dim(1);
-        long[] id = ids.toHostLongs();
+        if (id.length != (long) n * t) {
+            throw new IllegalArgumentException(id.length + " token ids for states " + last.describe());
+        }
         long[] rows = new long[n];                          // row n·T + eos(n) of the flattened states
         for (int b = 0; b < n; b++) {
             rows[b] = (long) b * t + argmax(id, b * t, t);

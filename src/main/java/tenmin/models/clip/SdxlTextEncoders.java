@@ -94,6 +94,15 @@ public final class SdxlTextEncoders {
      * see {@link ClipTokenizer}). Results live in {@code f}'s scope, in the weights' dtype.
      */
     public Conditioning encode(Functional f, Tensor idsTe1, Tensor idsTe2, Options options) {
+        return encode(f, idsTe1, idsTe2, null, options);
+    }
+
+    /**
+     * {@link #encode(Functional, Tensor, Tensor, Options)} with text encoder 2's ids also as the host has them
+     * ({@code te2HostIds}, N·T row-major, or null to read them back): the pooled token is then found without a
+     * download, which on a GPU would wait for the encoders to finish.
+     */
+    public Conditioning encode(Functional f, Tensor idsTe1, Tensor idsTe2, long[] te2HostIds, Options options) {
         if (!idsTe1.shape().equals(idsTe2.shape())) {
             throw new IllegalArgumentException("text encoder ids differ in shape: te1 " + idsTe1.describe() + ", te2 "
                     + idsTe2.describe());
@@ -101,7 +110,8 @@ public final class SdxlTextEncoders {
         ClipTextEncoder.Hidden h1 = te1.forward(f, idsTe1, false, options.checkpointing());
         ClipTextEncoder.Hidden h2 = te2.forward(f, idsTe2, true, options.checkpointing());
         Tensor context = f.cat(-1, h1.penultimate(), h2.penultimate());         // (N, T, C1 + C2)
-        Tensor pooled = te2.pooled(f, h2.last(), idsTe2, options.pooled());     // (N, projection)
+        Tensor pooled = te2HostIds != null ? te2.pooled(f, h2.last(), te2HostIds, options.pooled())
+                : te2.pooled(f, h2.last(), idsTe2, options.pooled());              // (N, projection)
         return new Conditioning(context, pooled);
     }
 
@@ -117,6 +127,11 @@ public final class SdxlTextEncoders {
 
     /** Token ids (N, T) I64 in {@code scope} from tokenizer rows (e.g. {@link ClipTokenizer.Tokens#ids()}). */
     public static Tensor ids(Scope scope, List<int[]> rows) {
+        return scope.fromHost(hostIds(rows), rows.size(), rows.get(0).length);
+    }
+
+    /** Tokenizer rows of equal length T as one N·T row-major array (what {@link #ids} uploads). */
+    public static long[] hostIds(List<int[]> rows) {
         if (rows.isEmpty()) {
             throw new IllegalArgumentException("no token rows");
         }
@@ -131,6 +146,6 @@ public final class SdxlTextEncoders {
                 data[b * t + j] = r[j];
             }
         }
-        return scope.fromHost(data, rows.size(), t);
+        return data;
     }
 }

@@ -32,8 +32,16 @@ public final class Conv2d implements AdaptableLayer {
     }
 
     public Tensor forward(Functional f, Tensor x) {
-        Tensor y = f.conv2d(x, f.cast(weight, x.dtype()), bias == null ? null : f.cast(bias, x.dtype()), stride, padding);
-        return adapter == null ? y : f.add(y, adapter.apply(f, x));
+        Tensor w = f.cast(weight, x.dtype());
+        Tensor b = bias == null ? null : f.cast(bias, x.dtype());
+        Tensor y = f.conv2d(x, w, b, stride, padding);
+        f.release(w, b);                 // only casts made here; frozen weights of x's dtype are left alone
+        if (adapter == null) {
+            return y;
+        }
+        Tensor out = adapter.addTo(f, y, x);
+        f.release(y);
+        return out;
     }
 
     @Override

@@ -35,9 +35,18 @@ public final class GroupNorm {
 
     public Tensor forward(Functional f, Tensor x) {
         if (fp32 && x.dtype() != DType.F32) {
-            Tensor y = f.groupNorm(f.cast(x, DType.F32), f.cast(gamma, DType.F32), f.cast(beta, DType.F32), groups, eps);
-            return f.cast(y, x.dtype());
+            Tensor x32 = f.cast(x, DType.F32);
+            Tensor g32 = f.cast(gamma, DType.F32);
+            Tensor b32 = f.cast(beta, DType.F32);
+            Tensor y = f.groupNorm(x32, g32, b32, groups, eps);
+            Tensor out = f.cast(y, x.dtype());
+            f.release(x32, g32, b32, y);   // the backward keeps x32 (and the statistics) until it has run
+            return out;
         }
-        return f.groupNorm(x, f.cast(gamma, x.dtype()), f.cast(beta, x.dtype()), groups, eps);
+        Tensor g = f.cast(gamma, x.dtype());
+        Tensor b = f.cast(beta, x.dtype());
+        Tensor y = f.groupNorm(x, g, b, groups, eps);
+        f.release(g, b);
+        return y;
     }
 }

@@ -40,11 +40,26 @@ final class ResBlock implements UnetLayer {
     }
 
     @Override
-    public Tensor forward(Functional f, Tensor x, Tensor emb, Tensor context) {
-        Tensor h = inConv.forward(f, f.silu(inNorm.forward(f, x)));          // (N, out, H, W)
-        Tensor e = embLinear.forward(f, f.silu(emb));                         // (N, out)
-        h = f.add(h, f.reshape(e, e.dim(0), out, 1, 1));                      // + (N, out, 1, 1)
-        h = outConv.forward(f, f.silu(outNorm.forward(f, h)));                // (N, out, H, W)
-        return f.add(skip == null ? x : skip.forward(f, x), h);
+    public Tensor forward(Functional f, Tensor x, Tensor emb, Tensor context, boolean checkpoint) {
+        return f.checkpoint("ResBlock", checkpoint, (g, in) -> body(g, in.get(0), in.get(1)), x, emb);
+    }
+
+    private Tensor body(Functional f, Tensor x, Tensor emb) {
+        Tensor n1 = inNorm.forward(f, x);
+        Tensor s1 = f.silu(n1);
+        Tensor h1 = inConv.forward(f, s1);                                    // (N, out, H, W)
+        Tensor se = f.silu(emb);
+        Tensor e = embLinear.forward(f, se);                                  // (N, out)
+        Tensor e4 = f.reshape(e, e.dim(0), out, 1, 1);
+        Tensor h2 = f.add(h1, e4);                                            // + (N, out, 1, 1)
+        f.release(n1, s1, se, e, e4, h1);
+        Tensor n2 = outNorm.forward(f, h2);
+        Tensor s2 = f.silu(n2);
+        Tensor h3 = outConv.forward(f, s2);                                   // (N, out, H, W)
+        f.release(h2, n2, s2);
+        Tensor sk = skip == null ? x : skip.forward(f, x);
+        Tensor y = f.add(sk, h3);
+        f.release(h3, skip == null ? null : sk);
+        return y;
     }
 }

@@ -30,7 +30,8 @@ final class Resample implements UnetLayer {
     }
 
     @Override
-    public Tensor forward(Functional f, Tensor x, Tensor emb, Tensor context) {
-        return conv.forward(f, up ? f.upsampleNearest2x(x) : x);
+    public Tensor forward(Functional f, Tensor x, Tensor emb, Tensor context, boolean checkpoint) {
+        return f.checkpoint(up ? "Upsample" : "Downsample", checkpoint,
+                (g, in) -> conv.forward(g, up ? g.upsampleNearest2x(in.get(0)) : in.get(0)), x);
     }
 }

@@ -47,19 +47,29 @@ final class SpatialTransformer implements UnetLayer {
     }
 
     @Override
-    public Tensor forward(Functional f, Tensor x, Tensor emb, Tensor context) {
+    public Tensor forward(Functional f, Tensor x, Tensor emb, Tensor context, boolean checkpoint) {
         int n = x.dim(0);
         int c = x.dim(1);
         int h = x.dim(2);
         int w = x.dim(3);
-        Tensor t = f.permute(norm.forward(f, x), 0, 2, 3, 1);       // (N, H, W, C)
-        t = projIn.forward(f, f.reshape(t, n, h * w, c));            // (N, HW, C)
-        for (TransformerBlock b : blocks) {
-            t = b.forward(f, t, context);                            // (N, HW, C)
+        Tensor normed = norm.forward(f, x);
+        Tensor p = f.permute(normed, 0, 2, 3, 1);                    // (N, H, W, C)
+        Tensor rows = f.reshape(p, n, h * w, c);
+        Tensor t = projIn.forward(f, rows);                          // (N, HW, C)
+        f.release(normed, p, rows);
+        for (TransformerBlock b : blocks) {                          // each recomputed on its own when checkpointing
+            Tensor next = f.checkpoint("BasicTransformerBlock", checkpoint, (g, in) -> b.forward(g, in.get(0), in.get(1)),
+                    t, context);                                     // (N, HW, C)
+            f.release(t);
+            t = next;
         }
-        t = projOut.forward(f, t);                                   // (N, HW, C)
-        Tensor y = f.permute(f.reshape(t, n, h, w, c), 0, 3, 1, 2);  // (N, C, H, W)
-        return f.add(y, x);
+        Tensor o = projOut.forward(f, t);                            // (N, HW, C)
+        Tensor o4 = f.reshape(o, n, h, w, c);
+        Tensor y = f.permute(o4, 0, 3, 1, 2);                        // (N, C, H, W)
+        f.release(t, o, o4);
+        Tensor out = f.add(y, x);
+        f.release(y);
+        return out;
     }
 
     /** sgm {@code BasicTransformerBlock}. */
@@ -85,10 +95,22 @@ final class SpatialTransformer implements UnetLayer {
         }
 
         Tensor forward(Functional f, Tensor t, Tensor context) {
-            t = f.add(attn1.forward(f, norm1.forward(f, t), null), t);
-            t = f.add(attn2.forward(f, norm2.forward(f, t), context), t);
-            Tensor ff = ffOut.forward(f, f.geglu(ffProj.forward(f, norm3.forward(f, t)))); // (N, HW, C)
-            return f.add(ff, t);
+            Tensor n1 = norm1.forward(f, t);
+            Tensor a1 = attn1.forward(f, n1, null);
+            Tensor t1 = f.add(a1, t);                                    // (N, HW, C)
+            f.release(n1, a1);
+            Tensor n2 = norm2.forward(f, t1);
+            Tensor a2 = attn2.forward(f, n2, context);
+            Tensor t2 = f.add(a2, t1);
+            f.release(n2, a2, t1);
+            Tensor n3 = norm3.forward(f, t2);
+            Tensor proj = ffProj.forward(f, n3);                         // (N, HW, 8C)
+            Tensor gated = f.geglu(proj);                                // (N, HW, 4C)
+            f.release(n3, proj);
+            Tensor ff = ffOut.forward(f, gated);                         // (N, HW, C)
+            Tensor out = f.add(ff, t2);
+            f.release(gated, ff, t2);
+            return out;
         }
     }
 
@@ -112,11 +134,22 @@ final class SpatialTransformer implements UnetLayer {
         /** x (N, Tq, C), context (N, Tk, D) or null → (N, Tq, C). */
         Tensor forward(Functional f, Tensor x, Tensor context) {
             Tensor kv = context == null ? x : context;
-            Tensor q = f.splitHeads(toQ.forward(f, x), heads);    // (N, heads, Tq, d)
-            Tensor k = f.splitHeads(toK.forward(f, kv), heads);   // (N, heads, Tk, d)
-            Tensor v = f.splitHeads(toV.forward(f, kv), heads);   // (N, heads, Tk, d)
+            Tensor q = heads(f, toQ.forward(f, x));                // (N, heads, Tq, d)
+            Tensor k = heads(f, toK.forward(f, kv));               // (N, heads, Tk, d)
+            Tensor v = heads(f, toV.forward(f, kv));               // (N, heads, Tk, d)
             Tensor o = f.attention(q, k, v, false);               // softmax(q kᵀ / √d) v
-            return toOut.forward(f, f.mergeHeads(o));             // (N, Tq, C)
+            Tensor merged = f.mergeHeads(o);                      // (N, Tq, C)
+            f.release(q, k, v, o);
+            Tensor out = toOut.forward(f, merged);                // (N, Tq, C)
+            f.release(merged);
+            return out;
+        }
+
+        /** (N, T, C) → (N, heads, T, d), releasing the projection it came from. */
+        private Tensor heads(Functional f, Tensor projected) {
+            Tensor split = f.splitHeads(projected, heads);
+            f.release(projected);
+            return split;
         }
     }
 }

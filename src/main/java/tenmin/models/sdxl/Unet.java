@@ -40,7 +40,11 @@ import tenmin.models.nn.Params;
  * {@link Precision#fp32GroupNorm()}; the output is fp32 (accelerate converts the model output).
  *
  * <p>Gradient checkpointing: each block of input_blocks 1.., middle_block and output_blocks can be
- * recomputed in the backward ({@link #setCheckpointing}); results are identical either way. The stem
+ * recomputed in the backward ({@link #setCheckpointing}); results are identical either way. Inside a
+ * checkpointed block the recomputation goes layer by layer, as sd-scripts' {@code sdxl_original_unet} does it:
+ * each ResBlock, each BasicTransformerBlock and each Up/Downsample keeps only its inputs, so the backward
+ * holds one transformer layer's activations at a time, not a whole 10-layer SpatialTransformer's; a
+ * SpatialTransformer's norm and projections, and an output block's skip concatenation, keep theirs. The stem
  * conv {@code input_blocks.0} is never checkpointed: its output is kept as a skip anyway.
  *
  * <p>Not thread-safe; one forward at a time.
@@ -71,11 +75,16 @@ public final class Unet {
 
     /** One {@code TimestepEmbedSequential}: a named list of layers. */
     private record Block(String name, List<UnetLayer> layers) {
-        Tensor forward(Functional f, Tensor h, Tensor emb, Tensor context) {
+        Tensor forward(Functional f, Tensor h, Tensor emb, Tensor context, boolean checkpoint) {
+            Tensor cur = h;
             for (UnetLayer layer : layers) {
-                h = layer.forward(f, h, emb, context);
+                Tensor next = layer.forward(f, cur, emb, context, checkpoint);
+                if (cur != h) {
+                    f.release(cur);          // a layer's output inside the block, used by the next layer only
+                }
+                cur = next;
             }
-            return h;
+            return cur;
         }
     }
 
@@ -208,29 +217,34 @@ public final class Unet {
         emb = f.add(emb, label);
         Tensor ctx = f.cast(context, dt);                                                   // (N, T, D)
 
-        Tensor h = stem.forward(f, f.cast(x, dt));                                          // (N, C0, H, W)
+        Tensor xt = f.cast(x, dt);
+        Tensor h = stem.forward(f, xt);                                                     // (N, C0, H, W)
+        if (xt != x) {
+            f.release(xt);                                                                  // a cast made here, not the input
+        }
         List<Tensor> skips = new ArrayList<>();
         skips.add(h);
         for (Block b : inputBlocks) {
-            h = run(f, b, h, null, emb, ctx);
+            h = b.forward(f, h, emb, ctx, checkpointing.checkpoints(b.name()));             // also a skip
             skips.add(h);
         }
-        h = run(f, middleBlock, h, null, emb, ctx);
+        h = middleBlock.forward(f, h, emb, ctx, checkpointing.checkpoints(middleBlock.name()));
         for (Block b : outputBlocks) {
-            h = run(f, b, h, skips.removeLast(), emb, ctx);
+            Tensor skip = skips.removeLast();
+            Tensor in = f.cat(1, h, skip);                                                  // (N, C + Cskip, H, W)
+            Tensor out = b.forward(f, in, emb, ctx, checkpointing.checkpoints(b.name()));
+            f.release(in, h, skip);                                                         // each used once
+            h = out;
         }
-        h = outConv.forward(f, f.silu(outNorm.forward(f, h)));                             // (N, out, H, W)
-        return f.cast(h, DType.F32);
-    }
-
-    /** Runs one block, checkpointed when the policy says so; an output block first concatenates its skip. */
-    private Tensor run(Functional f, Block b, Tensor h, Tensor skip, Tensor emb, Tensor ctx) {
-        boolean cp = checkpointing.checkpoints(b.name());
-        if (skip == null) {
-            return f.checkpoint(b.name(), cp, (g, in) -> b.forward(g, in.get(0), in.get(1), in.get(2)), h, emb, ctx);
+        Tensor n = outNorm.forward(f, h);
+        Tensor s = f.silu(n);
+        Tensor eps = outConv.forward(f, s);                                                 // (N, out, H, W)
+        f.release(h, n, s);
+        Tensor eps32 = f.cast(eps, DType.F32);
+        if (eps32 != eps) {
+            f.release(eps);
         }
-        return f.checkpoint(b.name(), cp,
-                (g, in) -> b.forward(g, g.cat(1, in.get(0), in.get(1)), in.get(2), in.get(3)), h, skip, emb, ctx);
+        return eps32;
     }
 
     private void checkInputs(Tensor x, Tensor timesteps, Tensor context, Tensor y) {

@@ -1,6 +1,8 @@
 package tenmin.train.optim;
 
+import java.util.ArrayList;
 import java.util.List;
+import java.util.stream.IntStream;
 
 /**
  * Global gradient-norm clipping over all LoRA tensors together (trainer-spec §7.3; PyTorch
@@ -11,20 +13,37 @@ public final class GradClip {
     private GradClip() {
     }
 
-    /** The global L2 norm of all present gradients (summed in double). */
+    /**
+     * The global L2 norm of all present gradients: each parameter's sum of squares in double (the parameters in
+     * parallel), added in parameter order, so the result does not depend on the threads.
+     */
     public static double globalNorm(List<ParamGroup> groups) {
+        List<Param> present = present(groups);
+        double[] sums = new double[present.size()];
+        IntStream.range(0, sums.length).parallel().forEach(i -> {
+            double s = 0;
+            for (float x : present.get(i).grad()) {
+                s += (double) x * x;
+            }
+            sums[i] = s;
+        });
         double sumSq = 0;
+        for (double s : sums) {
+            sumSq += s;
+        }
+        return Math.sqrt(sumSq);
+    }
+
+    private static List<Param> present(List<ParamGroup> groups) {
+        List<Param> out = new ArrayList<>();
         for (ParamGroup g : groups) {
             for (Param p : g.params()) {
-                if (!p.hasGrad()) {
-                    continue;
-                }
-                for (float x : p.grad()) {
-                    sumSq += (double) x * x;
+                if (p.hasGrad()) {
+                    out.add(p);
                 }
             }
         }
-        return Math.sqrt(sumSq);
+        return out;
     }
 
     /**
@@ -39,17 +58,12 @@ public final class GradClip {
         double coef = maxNorm / (total + 1e-6);
         if (coef < 1) {
             float c = (float) coef;
-            for (ParamGroup g : groups) {
-                for (Param p : g.params()) {
-                    if (!p.hasGrad()) {
-                        continue;
-                    }
-                    float[] gr = p.grad();
-                    for (int i = 0; i < gr.length; i++) {
-                        gr[i] *= c;
-                    }
+            present(groups).parallelStream().forEach(p -> {
+                float[] gr = p.grad();
+                for (int i = 0; i < gr.length; i++) {
+                    gr[i] *= c;
                 }
-            }
+            });
         }
         return total;
     }

@@ -1,5 +1,6 @@
 package tenmin.train.optim;
 
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -11,7 +12,8 @@ import java.util.Map;
  * entirely, as PyTorch's optimizers skip {@code .grad is None}.
  *
  * <p>Per-parameter state (a step counter and named fp32 buffers) is created lazily at a parameter's first
- * update and can be exported and imported for {@code --resume}.
+ * update and can be exported and imported for {@code --resume}. {@link #update} runs for several parameters at
+ * once on the common fork-join pool: it may touch only its parameter and slot.
  */
 public abstract class Optimizer {
 
@@ -69,6 +71,9 @@ public abstract class Optimizer {
         if (lrs.length != groups.size()) {
             throw new IllegalArgumentException(groups.size() + " groups but " + lrs.length + " learning rates");
         }
+        record Update(Param p, Slot slot, double lr) {
+        }
+        List<Update> updates = new ArrayList<>();
         for (int g = 0; g < groups.size(); g++) {
             for (Param p : groups.get(g).params()) {
                 if (!p.hasGrad()) {
@@ -83,9 +88,12 @@ public abstract class Optimizer {
                     }
                 }
                 slot.step++;
-                update(p, slot, lrs[g]);
+                updates.add(new Update(p, slot, lrs[g]));
             }
         }
+        // Parameters are independent and each update's arithmetic is sequential, so the parameters run in
+        // parallel with bit-identical results (the recipe's 113 million values: ~2 s on one core).
+        updates.parallelStream().forEach(u -> update(u.p(), u.slot(), u.lr()));
     }
 
     /** The step counter of one parameter (0 before its first update). */

@@ -41,6 +41,25 @@ class ScopeTest {
     }
 
     @Test
+    void aViewKeepsItsStorageCountedAfterItsBaseClosesAndThePeakIsTheHighWaterMark() {
+        Scope s = Scope.root(backend, "s");
+        backend.resetPeakLiveBytes();
+        Tensor base = s.zeros(Shape.of(4, 4), DType.F32);                 // 64 bytes
+        Tensor view = backend.reshape(s, base, Shape.of(16));
+        base.close();
+        assertEquals(64, backend.liveBytes(), "the view still holds the storage");
+        Tensor other = s.zeros(Shape.of(8), DType.F32);                   // 32 bytes
+        assertEquals(96, backend.peakLiveBytes());
+        view.close();
+        other.close();
+        assertEquals(0, backend.liveBytes());
+        assertEquals(96, backend.peakLiveBytes(), "the peak stays until reset");
+        backend.resetPeakLiveBytes();
+        assertEquals(0, backend.peakLiveBytes());
+        s.close();
+    }
+
+    @Test
     void closeIsIdempotentForScopesAndTensors() {
         Scope s = Scope.root(backend, "s");
         Tensor t = s.zeros(Shape.of(3), DType.F32);

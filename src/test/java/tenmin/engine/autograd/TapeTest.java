@@ -37,6 +37,63 @@ class TapeTest {
         }
     }
 
+    /** loss = mean((2·silu(h) + 1) · h), h = linear(x, w, b), releasing its intermediates when asked. */
+    private float[] releasingStep(Tensor x, Tensor w, Tensor b, boolean release, long[] liveAfterForward, boolean[] states) {
+        try (Scope step = model.child("step")) {
+            Functional f = Functional.training(step);
+            Tensor h = f.linear(x, w, b);                  // read by the backwards of silu and mul
+            Tensor s = f.silu(h);                          // read by nobody (affine needs no values)
+            Tensor t = f.affine(s, 2.0, 1.0);              // read by mul's backward
+            Tensor y = f.mul(t, h);
+            if (release) {
+                f.release(h, s, t, w, x);                  // w (a parameter) and x (another scope) are left alone
+                states[0] = h.isClosed();
+                states[1] = s.isClosed();
+                states[2] = t.isClosed();
+            }
+            Tensor loss = f.mean(y);
+            liveAfterForward[0] = backend.liveBytes();
+            f.backward(loss);
+            if (release) {
+                states[3] = h.isClosed() && t.isClosed();
+                assertTrue(!w.isClosed() && !x.isClosed());
+            }
+        }
+        return w.grad().toHost();
+    }
+
+    @Test
+    void releasedTensorsCloseWhenNoBackwardReadsThemAndGradientsDoNotChange() {
+        Tensor x = randn(model, "x", 1, 1, 4, 3);
+        Tensor w = param(model, "w", 2, 1, 5, 3);
+        Tensor b = param(model, "b", 3, 1, 5);
+        long[] keptPlain = new long[1];
+        long[] keptReleased = new long[1];
+        boolean[] states = new boolean[4];
+        float[] plain = releasingStep(x, w, b, false, keptPlain, states);
+        w.zeroGrad();
+        b.zeroGrad();
+        float[] released = releasingStep(x, w, b, true, keptReleased, states);
+        assertArrayEquals(plain, released, "same gradients");
+        assertTrue(!states[0] && !states[2], "h and t are read by backwards: kept until those have run");
+        assertTrue(states[1], "s is read by no backward: closed at once");
+        assertTrue(states[3], "h and t closed once their readers' backwards ran");
+        assertEquals(keptPlain[0] - 4 * 5 * 4, keptReleased[0], "s's 20 floats freed before the backward");
+    }
+
+    @Test
+    void releaseWithoutATapeClosesAtOnceButNeverTouchesOtherScopes() {
+        Tensor w = param(model, "w", 2, 1, 5, 3);
+        try (Scope step = model.child("step")) {
+            Functional f = Functional.inference(step);
+            Tensor cast = f.cast(w, DType.F32);            // returns w itself: not this scope's
+            Tensor h = f.silu(w);
+            f.release(cast, h, null);
+            assertTrue(h.isClosed());
+            assertTrue(!w.isClosed(), "a tensor of the model scope is left alone");
+        }
+    }
+
     @Test
     void parameterGradientsAccumulateOverMicroBatches() {
         Tensor x = randn(model, "x", 1, 1, 4, 3);

@@ -10,6 +10,7 @@ import java.util.concurrent.atomic.AtomicLong;
 import tenmin.engine.api.Backend;
 import tenmin.engine.api.DType;
 import tenmin.engine.api.Device;
+import tenmin.engine.api.MemoryMeter;
 import tenmin.engine.api.Generator;
 import tenmin.engine.api.Scope;
 import tenmin.engine.api.Shape;
@@ -24,7 +25,7 @@ import tenmin.formats.Half;
 abstract sealed class CpuStorage implements Backend permits CpuBackend {
     final Parallel par;
     private final AtomicLong liveTensors = new AtomicLong();
-    private final AtomicLong liveBytes = new AtomicLong();
+    private final MemoryMeter memory = new MemoryMeter();
 
     CpuStorage(int threads) {
         this.par = new Parallel(threads);
@@ -52,7 +53,17 @@ abstract sealed class CpuStorage implements Backend permits CpuBackend {
 
     @Override
     public long liveBytes() {
-        return liveBytes.get();
+        return memory.liveBytes();
+    }
+
+    @Override
+    public long peakLiveBytes() {
+        return memory.peakBytes();
+    }
+
+    @Override
+    public void resetPeakLiveBytes() {
+        memory.resetPeak();
     }
 
     @Override
@@ -60,14 +71,15 @@ abstract sealed class CpuStorage implements Backend permits CpuBackend {
         par.close();
     }
 
-    void allocated(CpuTensor t) {
+    /** The storage account of a new tensor: a new one, or its base's for a view. */
+    MemoryMeter.Storage allocated(CpuTensor t, CpuTensor base) {
         liveTensors.incrementAndGet();
-        liveBytes.addAndGet(t.ownedBytes());
+        return base == null ? memory.allocate(t.sizeBytes()) : memory.share(base.storage());
     }
 
     void released(CpuTensor t) {
         liveTensors.decrementAndGet();
-        liveBytes.addAndGet(-t.ownedBytes());
+        memory.release(t.storage());
     }
 
     // ---- helpers -------------------------------------------------------------------------------
@@ -96,7 +108,7 @@ abstract sealed class CpuStorage implements Backend permits CpuBackend {
         if (!dtype.isFloat()) {
             throw new IllegalArgumentException("expected a floating dtype, got " + dtype);
         }
-        return new CpuTensor((CpuBackend) this, s, shape, dtype, new float[shape.numelInt()], null, false);
+        return new CpuTensor((CpuBackend) this, s, shape, dtype, new float[shape.numelInt()], null, null);
     }
 
     /** Rounds the result to its storage precision and returns it. */
@@ -152,7 +164,7 @@ abstract sealed class CpuStorage implements Backend permits CpuBackend {
         if (dtype == DType.I64) {
             long[] l = new long[shape.numelInt()];
             Arrays.fill(l, (long) value);
-            return new CpuTensor((CpuBackend) this, s, shape, dtype, null, l, false);
+            return new CpuTensor((CpuBackend) this, s, shape, dtype, null, l, null);
         }
         CpuTensor t = newFloat(s, shape, dtype);
         if (value != 0) {
@@ -176,7 +188,7 @@ abstract sealed class CpuStorage implements Backend permits CpuBackend {
         if (data.length != shape.numel()) {
             throw new IllegalArgumentException("fromHost: " + data.length + " values for shape " + shape);
         }
-        return new CpuTensor((CpuBackend) this, s, shape, DType.I64, null, data.clone(), false);
+        return new CpuTensor((CpuBackend) this, s, shape, DType.I64, null, data.clone(), null);
     }
 
     @Override
@@ -190,7 +202,7 @@ abstract sealed class CpuStorage implements Backend permits CpuBackend {
         if (dtype == DType.I64) {
             long[] l = new long[n];
             MemorySegment.copy(bytes, ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0, l, 0, n);
-            return new CpuTensor((CpuBackend) this, s, shape, dtype, null, l, false);
+            return new CpuTensor((CpuBackend) this, s, shape, dtype, null, l, null);
         }
         CpuTensor t = newFloat(s, shape, dtype);
         float[] d = t.data();
@@ -295,7 +307,7 @@ abstract sealed class CpuStorage implements Backend permits CpuBackend {
         CpuTensor c = cpu(x, "reshape");
         require(shape.numel() == x.numel(), "reshape", "cannot view as " + shape, x);
         boolean isFloat = x.dtype().isFloat();
-        return new CpuTensor((CpuBackend) this, s, shape, x.dtype(), isFloat ? c.data() : null, isFloat ? null : c.longs(), true);
+        return new CpuTensor((CpuBackend) this, s, shape, x.dtype(), isFloat ? c.data() : null, isFloat ? null : c.longs(), c);
     }
 
     @Override
@@ -316,7 +328,7 @@ abstract sealed class CpuStorage implements Backend permits CpuBackend {
         if (x.dtype() == DType.I64) {
             long[] o = new long[out.numelInt()];
             Layouts.permute(c.longs(), in, perm, o);
-            return new CpuTensor((CpuBackend) this, s, out, DType.I64, null, o, false);
+            return new CpuTensor((CpuBackend) this, s, out, DType.I64, null, o, null);
         }
         CpuTensor t = newFloat(s, out, x.dtype());
         Layouts.permute(c.data(), in, perm, t.data());
@@ -333,7 +345,7 @@ abstract sealed class CpuStorage implements Backend permits CpuBackend {
         if (x.dtype() == DType.I64) {
             long[] o = new long[out.numelInt()];
             Layouts.block(c.longs(), x.shape(), axis, start, length, o, true);
-            return new CpuTensor((CpuBackend) this, s, out, DType.I64, null, o, false);
+            return new CpuTensor((CpuBackend) this, s, out, DType.I64, null, o, null);
         }
         CpuTensor t = newFloat(s, out, x.dtype());
         Layouts.block(c.data(), x.shape(), axis, start, length, t.data(), true);
@@ -367,7 +379,7 @@ abstract sealed class CpuStorage implements Backend permits CpuBackend {
         }
         Shape out = first.shape().with(axis, total);
         boolean isLong = first.dtype() == DType.I64;
-        CpuTensor t = isLong ? new CpuTensor((CpuBackend) this, s, out, DType.I64, null, new long[out.numelInt()], false)
+        CpuTensor t = isLong ? new CpuTensor((CpuBackend) this, s, out, DType.I64, null, new long[out.numelInt()], null)
                 : newFloat(s, out, first.dtype());
         int offset = 0;
         for (Tensor x : xs) {
@@ -405,7 +417,7 @@ abstract sealed class CpuStorage implements Backend permits CpuBackend {
         CpuTensor c = cpu(x, "cast");
         if (dtype == DType.I64) {
             require(x.dtype() == DType.I64, "cast", "floating to integer casts are not supported", x);
-            return new CpuTensor((CpuBackend) this, s, x.shape(), dtype, null, c.longs().clone(), false);
+            return new CpuTensor((CpuBackend) this, s, x.shape(), dtype, null, c.longs().clone(), null);
         }
         CpuTensor t = newFloat(s, x.shape(), dtype);
         float[] o = t.data();

@@ -1,6 +1,7 @@
 package tenmin.engine.backend.cpu;
 
 import tenmin.engine.api.DType;
+import tenmin.engine.api.MemoryMeter;
 import tenmin.engine.api.Scope;
 import tenmin.engine.api.Shape;
 import tenmin.engine.api.Tensor;
@@ -8,22 +9,22 @@ import tenmin.engine.api.Tensor;
 /**
  * A tensor of the {@code cpu} backend: a {@code float[]} for the floating dtypes (bf16/fp16 tensors
  * hold fp32 values already rounded to their precision) or a {@code long[]} for I64, row-major, the
- * whole array. A view ({@code reshape}) shares the array of its base and does not count towards the
- * backend's live bytes.
+ * whole array. A view ({@code reshape}) shares the array and the storage account of its base: the bytes
+ * count once, while either is open.
  */
 final class CpuTensor extends Tensor {
     private final CpuBackend backend;
-    private final boolean view;
+    private final MemoryMeter.Storage storage;
     private float[] data;
     private long[] longs;
 
-    CpuTensor(CpuBackend backend, Scope owner, Shape shape, DType dtype, float[] data, long[] longs, boolean view) {
+    /** A tensor on new storage ({@code base} null) or a view sharing {@code base}'s arrays and storage account. */
+    CpuTensor(CpuBackend backend, Scope owner, Shape shape, DType dtype, float[] data, long[] longs, CpuTensor base) {
         super(owner, shape, dtype);
         this.backend = backend;
-        this.view = view;
         this.data = data;
         this.longs = longs;
-        backend.allocated(this);
+        this.storage = backend.allocated(this, base);
     }
 
     /** The float storage; throws when closed or integer. */
@@ -44,13 +45,9 @@ final class CpuTensor extends Tensor {
         return longs;
     }
 
-    boolean isView() {
-        return view;
-    }
-
-    /** Bytes this tensor owns (0 for a view). */
-    long ownedBytes() {
-        return view ? 0 : sizeBytes();
+    /** The storage account shared with views. */
+    MemoryMeter.Storage storage() {
+        return storage;
     }
 
     @Override

@@ -25,6 +25,9 @@ import java.util.concurrent.TimeUnit;
  * {@code libtorch_cuda.so} when present. Each is loaded by absolute path. Libraries stay loaded for the
  * life of the process (the dynamic linker cannot unload libtorch safely), so a {@code LibTorch} needs no
  * closing; {@link TorchBackend}s made from it own the tensors.
+ *
+ * <p>Loading also sets ATen's process-wide math switches to {@link MathMode#EXACT} (no TF32, bf16 products
+ * accumulated in fp32 throughout), the engine's contract; {@link #setMathMode} changes them.
  */
 public final class LibTorch {
     private final Shim shim;
@@ -32,6 +35,8 @@ public final class LibTorch {
     private final List<Path> loaded;
     private final int cudaDevices;
     private final String cudaProblem;
+    /** What {@link #setMathMode} last applied (load applies {@link MathMode#EXACT}). */
+    private String mathMode;
 
     private LibTorch(Shim shim, LibTorchLocator.Found found, List<Path> loaded, int cudaDevices, String cudaProblem) {
         this.shim = shim;
@@ -96,7 +101,9 @@ public final class LibTorch {
                 }
             }
         }
-        return new LibTorch(shim, found, order, devices, problem);
+        LibTorch lib = new LibTorch(shim, found, order, devices, problem);
+        lib.mathMode = lib.setMathMode(MathMode.EXACT);
+        return lib;
     }
 
     Shim shim() {
@@ -147,6 +154,78 @@ public final class LibTorch {
     /** Libraries loaded, in order. */
     public List<Path> loadedLibraries() {
         return loaded;
+    }
+
+    /**
+     * ATen's process-wide math switches for fp32 and bf16 products on CUDA (cuBLAS, cuDNN).
+     *
+     * @param tf32              fp32 matmuls and convolutions may round their inputs to TF32 (10-bit mantissa);
+     *                          PyTorch's default for cuDNN, and what kohya sets for the VAE
+     * @param bf16SplitReduction bf16 matmuls may add split-K partial sums in bf16 (PyTorch's default); off, every
+     *                          bf16 product accumulates in fp32 to the end
+     */
+    public record MathMode(boolean tf32, boolean bf16SplitReduction) {
+        /** The engine's contract: fp32 means fp32, and bf16 products accumulate in fp32 (what the parity checks assume). */
+        public static final MathMode EXACT = new MathMode(false, false);
+        /** PyTorch's defaults with kohya's TF32 switch: the reference trainer's settings. */
+        public static final MathMode REFERENCE = new MathMode(true, true);
+    }
+
+    /**
+     * Sets ATen's math switches for the whole process (they live in ATen's global context, shared by every
+     * backend of this libtorch) and returns what was applied, e.g. {@code TF32 off, bf16 split-K reduction off};
+     * a switch this libtorch does not export is named as not set, and the backend keeps ATen's default there.
+     */
+    public String setMathMode(MathMode mode) {
+        if (shim.globalContext == null) {
+            mathMode = "math switches not set (at::globalContext not exported)";
+            return mathMode;
+        }
+        List<String> done = new ArrayList<>();
+        mathMode = null;
+        try {
+            MemorySegment ctx = (MemorySegment) shim.globalContext.invokeExact();
+            if (shim.setAllowTF32CuDNN != null && shim.setAllowTF32CuBLAS != null) {
+                shim.setAllowTF32CuDNN.invokeExact(ctx, mode.tf32());
+                shim.setAllowTF32CuBLAS.invokeExact(ctx, mode.tf32());
+                done.add("TF32 " + (mode.tf32() ? "on" : "off"));
+            } else {
+                done.add("TF32 not set (setAllowTF32CuDNN/CuBLAS not exported)");
+            }
+            if (shim.setAllowBF16ReductionCuBLAS != null) {
+                shim.setAllowBF16ReductionCuBLAS.invokeExact(ctx, mode.bf16SplitReduction(), true);
+                done.add("bf16 split-K reduction " + (mode.bf16SplitReduction() ? "in bf16" : "in fp32"));
+            } else {
+                done.add("bf16 reduction not set (setAllowBF16ReductionCuBLAS(bool, bool) not exported)");
+            }
+        } catch (Throwable t) {
+            throw Shim.rethrow("at::Context math switches", t);
+        }
+        mathMode = String.join(", ", done);
+        return mathMode;
+    }
+
+    /** What the last {@link #setMathMode} applied; loading applies {@link MathMode#EXACT}. */
+    public String mathMode() {
+        return mathMode;
+    }
+
+    /**
+     * The switches as ATen reports them: [TF32 for cuBLAS, bf16 reduced-precision reduction], or null when this
+     * libtorch does not export the getters.
+     */
+    public boolean[] mathSwitches() {
+        if (shim.globalContext == null || shim.allowTF32CuBLAS == null || shim.allowBF16ReductionCuBLAS == null) {
+            return null;
+        }
+        try {
+            MemorySegment ctx = (MemorySegment) shim.globalContext.invokeExact();
+            boolean tf32 = (boolean) shim.allowTF32CuBLAS.invokeExact(ctx);
+            boolean bf16 = (byte) shim.allowBF16ReductionCuBLAS.invokeExact(ctx) == 0; // AllowReducedPrecisionWithSplitK
+            return new boolean[] {tf32, bf16};
+        } catch (Throwable t) {
+            throw Shim.rethrow("at::Context math getters", t);
+        }
     }
 
     /** One line for logs: version, ABI, source, folder and devices. */

@@ -2,6 +2,7 @@ package tenmin.engine.backend.torch;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_BOOLEAN;
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_DOUBLE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
@@ -71,6 +72,20 @@ import java.util.Optional;
  * cudaError_t cudaMemGetInfo(size_t* free, size_t* total);
  * </pre>
  *
+ * <h2>Math settings of ATen's global context (C++, looked up by mangled name; each may be absent)</h2>
+ * The shim has no call for these process-wide switches, so they are reached as the C++ functions they are
+ * (Itanium ABI: a member function takes {@code this} first; {@code bool} is a C {@code bool}):
+ * <pre>
+ * at::Context&amp; at::globalContext();                                  // _ZN2at13globalContextEv
+ * void at::Context::setAllowTF32CuDNN(bool);                          // _ZN2at7Context17setAllowTF32CuDNNEb
+ * void at::Context::setAllowTF32CuBLAS(bool);                         // _ZN2at7Context18setAllowTF32CuBLASEb
+ * bool at::Context::allowTF32CuBLAS() const;                          // _ZNK2at7Context15allowTF32CuBLASEv
+ * void at::Context::setAllowBF16ReductionCuBLAS(bool, bool allow_splitk); // _ZN2at7Context27setAllowBF16ReductionCuBLASEbb
+ * at::CuBLASReductionOption at::Context::allowBF16ReductionCuBLAS() const; // _ZNK2at7Context24allowBF16ReductionCuBLASEv
+ * enum class CuBLASReductionOption : uint8_t { AllowReducedPrecisionWithSplitK = 0,
+ *     DisallowReducedPrecisionAllowSplitK = 1, DisallowReducedPrecisionDisallowSplitK = 2 };  // (2.10, measured)
+ * </pre>
+ *
  * <h2>Generated per-device entry points ({@code c_shim_cpu.h}, {@code c_shim_cuda.h})</h2>
  * Looked up as {@code aoti_torch_<device>_<op>} and, since schema changes add a suffix, with the
  * fallbacks {@code _v2}, {@code _v3}; see {@link DeviceOps} for the declarations.
@@ -116,6 +131,13 @@ final class Shim {
     final MethodHandle cppNew;
     /** {@code torch_new_string_handle}, or null in releases without string arguments. */
     final MethodHandle newStringHandle;
+    /** {@code at::globalContext()} and its math switches (see the class comment); each null when not exported. */
+    final MethodHandle globalContext;
+    final MethodHandle setAllowTF32CuDNN;
+    final MethodHandle setAllowTF32CuBLAS;
+    final MethodHandle allowTF32CuBLAS;
+    final MethodHandle setAllowBF16ReductionCuBLAS;
+    final MethodHandle allowBF16ReductionCuBLAS;
     /** CUDA runtime functions, null without libtorch_cuda. */
     final MethodHandle cudaDeviceSynchronize;
     final MethodHandle cudaGetDeviceCount;
@@ -165,6 +187,15 @@ final class Shim {
         newStableIValue = optional("torch_new_stable_ivalue", FunctionDescriptor.of(JAVA_INT, ADDRESS));
         cppNew = newStableIValue != null ? null : require("_Znwm", FunctionDescriptor.of(ADDRESS, JAVA_LONG));
         newStringHandle = optional("torch_new_string_handle", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS));
+
+        globalContext = optional("_ZN2at13globalContextEv", FunctionDescriptor.of(ADDRESS));
+        setAllowTF32CuDNN = optional("_ZN2at7Context17setAllowTF32CuDNNEb", FunctionDescriptor.ofVoid(ADDRESS, JAVA_BOOLEAN));
+        setAllowTF32CuBLAS = optional("_ZN2at7Context18setAllowTF32CuBLASEb", FunctionDescriptor.ofVoid(ADDRESS, JAVA_BOOLEAN));
+        allowTF32CuBLAS = optional("_ZNK2at7Context15allowTF32CuBLASEv", FunctionDescriptor.of(JAVA_BOOLEAN, ADDRESS));
+        setAllowBF16ReductionCuBLAS = optional("_ZN2at7Context27setAllowBF16ReductionCuBLASEbb",
+                FunctionDescriptor.ofVoid(ADDRESS, JAVA_BOOLEAN, JAVA_BOOLEAN));
+        allowBF16ReductionCuBLAS = optional("_ZNK2at7Context24allowBF16ReductionCuBLASEv",
+                FunctionDescriptor.of(JAVA_BYTE, ADDRESS));
 
         cudaDeviceSynchronize = cuda ? optional("cudaDeviceSynchronize", FunctionDescriptor.of(JAVA_INT)) : null;
         cudaGetDeviceCount = cuda ? optional("cudaGetDeviceCount", FunctionDescriptor.of(JAVA_INT, ADDRESS)) : null;

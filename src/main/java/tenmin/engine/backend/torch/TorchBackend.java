@@ -2,12 +2,15 @@ package tenmin.engine.backend.torch;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 
 import tenmin.engine.api.Backend;
 import tenmin.engine.api.DType;
 import tenmin.engine.api.Device;
 import tenmin.engine.api.Generator;
+import tenmin.engine.api.MemoryMeter;
 import tenmin.engine.api.Scope;
 import tenmin.engine.api.Shape;
 import tenmin.engine.api.Tensor;
@@ -30,8 +33,10 @@ public final class TorchBackend implements Backend {
     private final Aten at;
     private final AtenAttention attention;
     private final Device device;
+    private final MemoryMeter memory = new MemoryMeter();
+    /** {@link #sinusoidalEmbedding} frequencies (1, half) fp32 per half width, uploaded once. */
+    private final Map<Integer, NativeTensor> sinusoidFrequencies = new HashMap<>();
     private long liveTensors;
-    private long liveBytes;
     private boolean closed;
 
     /** A backend on {@code device} with the default attention kernel choice. */
@@ -88,7 +93,17 @@ public final class TorchBackend implements Backend {
 
     @Override
     public long liveBytes() {
-        return liveBytes;
+        return memory.liveBytes();
+    }
+
+    @Override
+    public long peakLiveBytes() {
+        return memory.peakBytes();
+    }
+
+    @Override
+    public void resetPeakLiveBytes() {
+        memory.resetPeak();
     }
 
     @Override
@@ -130,6 +145,8 @@ public final class TorchBackend implements Backend {
     @Override
     public void close() {
         closed = true;
+        NativeTensor.closeAll(sinusoidFrequencies.values().toArray(new NativeTensor[0]));
+        sinusoidFrequencies.clear();
     }
 
     @Override
@@ -141,10 +158,14 @@ public final class TorchBackend implements Backend {
 
     /** Wraps a new native result (owned from now on by the returned tensor). */
     private TorchTensor wrap(Scope s, NativeTensor n, Shape shape, DType dtype) {
-        return wrap(s, n, shape, dtype, true);
+        return wrap(s, n, shape, dtype, null);
     }
 
-    private TorchTensor wrap(Scope s, NativeTensor n, Shape shape, DType dtype, boolean ownsStorage,
+    /**
+     * Wraps a native result on new storage ({@code viewOf} null) or a view of {@code viewOf}'s storage, with the
+     * kernel-specific {@code extras} that die with it (their bytes are not counted).
+     */
+    private TorchTensor wrap(Scope s, NativeTensor n, Shape shape, DType dtype, TorchTensor viewOf,
                              NativeTensor... extras) {
         if (closed) {
             NativeTensor.closeAll(n);
@@ -153,20 +174,21 @@ public final class TorchBackend implements Backend {
         }
         if (s.backend() != this && !(s.backend().name().equals("torch") && s.backend().device().equals(device))) {
             NativeTensor.closeAll(n);
+            NativeTensor.closeAll(extras);
             throw new IllegalArgumentException("scope '" + s.path() + "' belongs to another backend");
         }
+        MemoryMeter.Storage storage = viewOf == null ? memory.allocate(shape.numel() * dtype.sizeBytes())
+                : memory.share(viewOf.storage());
         TorchTensor t;
         try {
-            t = new TorchTensor(s, shape, dtype, this, n, ownsStorage, extras);
+            t = new TorchTensor(s, shape, dtype, this, n, storage, extras);
         } catch (RuntimeException e) {
+            memory.release(storage);
             NativeTensor.closeAll(n);
             NativeTensor.closeAll(extras);
             throw e;
         }
         liveTensors++;
-        if (ownsStorage) {
-            liveBytes += t.sizeBytes();
-        }
         return t;
     }
 
@@ -178,9 +200,7 @@ public final class TorchBackend implements Backend {
     /** Called once by {@link TorchTensor#release()}. */
     void released(TorchTensor t) {
         liveTensors--;
-        if (t.ownsStorage()) {
-            liveBytes -= t.sizeBytes();
-        }
+        memory.release(t.storage());
     }
 
     private NativeTensor n(Tensor t) {
@@ -336,8 +356,10 @@ public final class TorchBackend implements Backend {
 
     @Override
     public void scaleInto(Tensor y, double alpha) {
-        try (NativeTensor a = at.deviceScalar(alpha); Dispatch d = at.dispatch("aten::mul_", "Tensor")) {
-            d.tensor(n(y)).tensor(a).call1().close();
+        sameFloat("scaleInto", y);
+        // mul.Scalar then copy_: no device scalar to upload (an upload is a sync point on CUDA).
+        try (NativeTensor scaled = at.mulScalar(n(y), alpha)) {
+            at.copyInto(n(y), scaled);
         }
     }
 
@@ -346,7 +368,7 @@ public final class TorchBackend implements Backend {
     @Override
     public Tensor reshape(Scope s, Tensor x, Shape shape) {
         require(x.numel() == shape.numel(), "reshape", "cannot view as " + shape, x);
-        return wrap(s, at.view(n(x), shape.dimsLong()), shape, x.dtype(), false);
+        return wrap(s, at.view(n(x), shape.dimsLong()), shape, x.dtype(), (TorchTensor) x);
     }
 
     @Override
@@ -709,7 +731,7 @@ public final class TorchBackend implements Backend {
             NativeTensor.closeAll(f32, nativeStat);
             throw e;
         }
-        return wrap(s, f32, shapeOf(f32), DType.F32, true, nativeStat);
+        return wrap(s, f32, shapeOf(f32), DType.F32, null, nativeStat);
     }
 
     /** The statistic as the forward kernel produced it (see {@link #norm}). */
@@ -787,7 +809,7 @@ public final class TorchBackend implements Backend {
         Tensor out = null;
         try {
             out = wrap(s, f.out(), q.shape().withLast(v.dim(-1)), q.dtype());
-            Tensor lse = wrap(s, f.lse(), Shape.of(q.dim(0), q.dim(1), q.dim(2)), DType.F32, true, f.saved());
+            Tensor lse = wrap(s, f.lse(), Shape.of(q.dim(0), q.dim(1), q.dim(2)), DType.F32, null, f.saved());
             return new AttentionResult(out, lse);
         } catch (RuntimeException e) {
             if (out != null) {
@@ -915,15 +937,18 @@ public final class TorchBackend implements Backend {
         require(values.rank() == 1 && dim > 0 && dim % 2 == 0, "sinusoidalEmbedding",
                 "expects values (N) and an even dim, got dim " + dim, values);
         int half = dim / 2;
-        // As sgm's timestep_embedding, step by step in fp32: freqs = exp(-ln(10000) * arange(half) / half).
-        float negLog = (float) -Math.log(10000.0);
-        float[] freqs = new float[half];
-        for (int k = 0; k < half; k++) {
-            freqs[k] = (float) Math.exp((negLog * (float) k) / (float) half);
-        }
+        // As sgm's timestep_embedding, step by step in fp32: freqs = exp(-ln(10000) * arange(half) / half),
+        // computed on the host like the cpu backend and kept on the device (no upload, so no sync, per call).
+        NativeTensor f = sinusoidFrequencies.computeIfAbsent(half, h -> {
+            float negLog = (float) -Math.log(10000.0);
+            float[] freqs = new float[h];
+            for (int k = 0; k < h; k++) {
+                freqs[k] = (float) Math.exp((negLog * (float) k) / (float) h);
+            }
+            return at.upload(freqs, new long[] {1, h}, at.shim.dtypeF32);   // once per width: a sync point
+        });
         long nValues = values.dim(0);
-        try (NativeTensor f = at.upload(freqs, new long[] {1, half}, at.shim.dtypeF32);
-             NativeTensor v32 = at.empty(new long[] {nValues, 1}, at.shim.dtypeF32);
+        try (NativeTensor v32 = at.empty(new long[] {nValues, 1}, at.shim.dtypeF32);
              NativeTensor vv = at.view(n(values), new long[] {nValues, 1})) {
             at.copyInto(v32, vv);
             try (NativeTensor args = at.binary("aten::mul", "Tensor", v32, f);

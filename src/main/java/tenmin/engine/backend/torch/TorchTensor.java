@@ -1,6 +1,7 @@
 package tenmin.engine.backend.torch;
 
 import tenmin.engine.api.DType;
+import tenmin.engine.api.MemoryMeter;
 import tenmin.engine.api.Scope;
 import tenmin.engine.api.Shape;
 import tenmin.engine.api.Tensor;
@@ -15,15 +16,15 @@ final class TorchTensor extends Tensor {
     private final TorchBackend backend;
     private final NativeTensor data;
     private final NativeTensor[] extras;
-    private final boolean ownsStorage;
+    private final MemoryMeter.Storage storage;
 
-    TorchTensor(Scope owner, Shape shape, DType dtype, TorchBackend backend, NativeTensor data, boolean ownsStorage,
-                NativeTensor... extras) {
+    TorchTensor(Scope owner, Shape shape, DType dtype, TorchBackend backend, NativeTensor data,
+                MemoryMeter.Storage storage, NativeTensor... extras) {
         super(owner, shape, dtype);
         this.backend = backend;
         this.data = data;
         this.extras = extras;
-        this.ownsStorage = ownsStorage;
+        this.storage = storage;
     }
 
     TorchBackend torchBackend() {
@@ -41,8 +42,9 @@ final class TorchTensor extends Tensor {
         return extras;
     }
 
-    boolean ownsStorage() {
-        return ownsStorage;
+    /** The storage account, shared with views. */
+    MemoryMeter.Storage storage() {
+        return storage;
     }
 
     @Override

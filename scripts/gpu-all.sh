@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# The one device call of a GPU session: every check and measurement tenmin needs from a GPU, each step
+# time-boxed so one failure does not eat the budget, everything written under $OUT (7 files at most).
+#
+#   here:   scripts/package-gpu.sh              (dist/: Java runtime, jar, launcher, packed fixture; ~50 MiB)
+#   there:  scripts/gpu-all.sh                  (run from the repository root; the device call carries "dist")
+#   here:   scripts/gpu-all.sh --dry-run        (the same plumbing on the CPU libtorch with the tiny model)
+#
+# Steps, in order of importance, each under its own `timeout` and all under one deadline (TENMIN_GPU_BUDGET
+# seconds, default 500; a step that would start with less than 25 s left is skipped):
+#   1. machine.txt       nvidia-smi, torch/CUDA/cuDNN versions, CPU, memory, the Java runtime
+#   2. gpu-check.txt     op parity of the torch backend on CUDA vs the cpu backend (fp32 1e-4, bf16 2e-2; every
+#                        attention kernel) and micro-benchmarks (bf16 conv, SDPA per kernel, GEMM 8192^3)
+#   3. step-parity.txt   the fixture U-Net + LoCon training step, CUDA vs cpu backend (fp32, bf16, 1e-4 delta)
+#   4. bench-train.txt   tenmin bench train at full SDXL size: U-Net only / text encoders trained, with full
+#                        checkpointing; then text encoders trained with levels 0-1 checkpointed, and none
+#   5. sample-bench.txt  scripts/gpu-sample-bench.sh: s per 30-step 1024x1024 SDXL image with CFG, without and
+#                        with the recipe's LoCon, and the same U-Net in PyTorch eager (one timed image each)
+#   summary.txt (one line per step: status, seconds) and log.txt (everything printed)
+# TENMIN_GPU_STEPS=name,name... runs only those steps (names as in summary.txt; machine always runs), e.g. to
+# repeat a failed one in a second, shorter call.
+# Exit code: 0 when every step that ran passed, 1 otherwise.
+set -uo pipefail
+root=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
+cd "$root"
+dry=0
+if [ "${1:-}" = "--dry-run" ]; then
+  dry=1
+fi
+out=${OUT:-$root/out}
+mkdir -p "$out"
+log=$out/log.txt
+summary=$out/summary.txt
+: > "$log"
+: > "$summary"
+budget=${TENMIN_GPU_BUDGET:-500}
+start=$(date +%s)
+deadline=$((start + budget))
+failed=0
+
+say() {
+  echo "$*" | tee -a "$log"
+}
+
+# step NAME CAP COMMAND...: runs COMMAND under min(CAP, time left) seconds, output to the log; records the result.
+step() {
+  local name=$1 cap=$2
+  shift 2
+  local now left limit t0 rc
+  if [ -n "${TENMIN_GPU_STEPS:-}" ] && [ "$name" != machine ] && [[ ",$TENMIN_GPU_STEPS," != *",$name,"* ]]; then
+    return 0
+  fi
+  now=$(date +%s)
+  left=$((deadline - now))
+  if [ "$left" -lt 25 ]; then
+    say "== $name: SKIPPED (${left}s of the budget left)"
+    echo "$name: skipped, budget spent" >> "$summary"
+    return 0
+  fi
+  limit=$((cap < left ? cap : left))
+  say "== $name (at most ${limit}s)"
+  t0=$(date +%s)
+  timeout --kill-after=10 "$limit" "$@" 2>&1 | tee -a "$log"
+  rc=${PIPESTATUS[0]}
+  local secs=$(($(date +%s) - t0))
+  if [ "$rc" -eq 0 ]; then
+    echo "$name: ok (${secs}s)" >> "$summary"
+  else
+    failed=1
+    local why="exit $rc"
+    [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ] && why="timed out after ${limit}s"
+    echo "$name: FAILED ($why, ${secs}s)" >> "$summary"
+  fi
+  say "== $name: exit $rc after ${secs}s"
+}
+
+if [ ! -f dist/tenmin.jar ] || [ ! -f dist/jre.tar.xz ]; then
+  echo "gpu-all: dist/ is missing; run scripts/package-gpu.sh here first and carry \"dist\"" | tee -a "$log" >&2
+  echo "setup: FAILED (no dist/)" >> "$summary"
+  exit 1
+fi
+launcher=dist/tenmin-gpu
+
+machine() {
+  date -u
+  echo "dry run: $dry; budget ${budget}s; repository commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  nvidia-smi 2>&1 || echo "nvidia-smi: not available"
+  nvidia-smi --query-gpu=name,memory.total,memory.used,clocks.sm,clocks.max.sm,power.limit,driver_version \
+    --format=csv 2>&1 || true
+  python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'cudnn', torch.backends.cudnn.version(), 'gpu', torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)" 2>&1 || true
+  uname -a
+  echo "cpus: $(nproc)"; grep -m1 "model name" /proc/cpuinfo || true
+  free -g 2>&1 || true
+  "$launcher" --version 2>&1 || true
+  dist/jre/bin/java -version 2>&1 || true
+}
+step machine 40 bash -c "$(declare -f machine); launcher=$launcher dry=$dry budget=$budget machine" 
+cp "$log" "$out/machine.txt"
+
+if [ "$dry" -eq 1 ]; then
+  step gpu-check 120 "$launcher" --main tenmin.engine.parity.GpuCheck "$out" --cpu-smoke
+else
+  step gpu-check 120 "$launcher" --main tenmin.engine.parity.GpuCheck "$out"
+fi
+
+fixture=dist/fixtures/models/tiny-a
+if [ -d "$fixture" ]; then
+  if [ "$dry" -eq 1 ]; then
+    step step-parity 150 "$launcher" --main tenmin.train.GpuStepParity "$fixture" "$out/step-parity.txt" --cpu-smoke
+  else
+    step step-parity 90 "$launcher" --main tenmin.train.GpuStepParity "$fixture" "$out/step-parity.txt"
+  fi
+else
+  say "== step-parity: SKIPPED (no $fixture: package-gpu.sh found no fixtures)"
+  echo "step-parity: skipped, no packed fixture" >> "$summary"
+fi
+
+# bench train: the recipe's micro-batch; each run prints its plan, its measurement and a PERFORMANCE.md row.
+bench=$out/bench-train.txt
+: > "$bench"
+bench_train() {
+  local name=$1 cap=$2
+  shift 2
+  if [ "$dry" -eq 1 ]; then
+    step "$name" "$cap" bash -c "\"$launcher\" bench train --config tiny --device cpu --backend torch \
+      --warmup 0 --runs 1 --accumulation 2 $* 2>&1 | tee -a \"$bench\""
+  else
+    step "$name" "$cap" bash -c "\"$launcher\" bench train --warmup 2 --runs 5 $* 2>&1 | tee -a \"$bench\""
+  fi
+}
+bench_train bench-unet-all 100 --checkpointing all
+bench_train bench-te-all 100 --te --checkpointing all
+
+sample=scripts/gpu-sample-bench.sh
+if [ -x "$sample" ]; then
+  # The hook's contract: it runs from the repository root with OUT set to a scratch folder and
+  # TENMIN_GPU_DRY_RUN=1 on a dry run; its output and the text files it leaves there go to sample-bench.txt.
+  tmp=$(mktemp -d)
+  step sample-bench 150 bash -c "OUT=\"$tmp\" TENMIN_GPU_DRY_RUN=$dry RUNS=1 WARMUP=1 TENMIN_BENCH_TIMEOUT=90 \
+    TORCH_BENCH_TIMEOUT=55 \"$sample\" 2>&1 | tee \"$out/sample-bench.txt\""
+  for f in "$tmp"/*; do
+    if [ -f "$f" ] && [ "$(stat -c %s "$f")" -lt 1048576 ] && grep -Iq . "$f"; then
+      { echo "== $(basename "$f")"; cat "$f"; } >> "$out/sample-bench.txt"
+    fi
+  done
+  rm -rf "$tmp"
+else
+  say "== sample-bench: SKIPPED ($sample is missing)"
+  echo "sample-bench: skipped, no $sample" >> "$summary"
+fi
+
+bench_train bench-te-levels01 90 --te --checkpointing input_blocks.1-5,output_blocks.3-8
+bench_train bench-te-none 90 --te --checkpointing none
+
+say "== summary (total $(($(date +%s) - start))s of ${budget}s)"
+tee -a "$log" < "$summary"
+exit "$failed"

@@ -1,0 +1,167 @@
+package tenmin.engine.api;
+
+import java.lang.reflect.InvocationHandler;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Method;
+import java.lang.reflect.Proxy;
+import java.util.Map;
+import java.util.TreeMap;
+
+import tenmin.engine.api.Backend.OutputMask;
+
+/**
+ * Counts what a piece of model code asks of a backend: calls per op, host transfers (each a sync point on a
+ * GPU), and the floating-point operations of the matrix-unit ops, counted from the argument shapes with the
+ * formulas below. Wrap a backend ({@link #wrap}), run the code on scopes of the wrapped backend, read a
+ * {@link #snapshot()}; {@link #reset()} between phases.
+ *
+ * <p>FLOPs (a multiply-add is 2), only for ops that run on the matrix units; elementwise ops, norms and
+ * copies are memory-bound and not counted (the usual convention of model FLOP utilisation):
+ * <pre>
+ * matmul / linear           2·B·M·N·K
+ * convolution               2·N·O·Ho·Wo·C·kH·kW                         (= per output element, 2·C·kH·kW)
+ * convolutionBackward       the forward's count for dx and again for dWeight, as the mask asks
+ * attention                 2·N·h·Tq·Tk·(D + Dv)                         (QKᵀ and P·V; causal: half)
+ * attentionBackward         2·N·h·Tq·Tk·(3D + 2Dv)                       (QKᵀ again, dV, dP, dQ, dK; causal: half)
+ * </pre>
+ * Gradient checkpointing is counted as it runs: a recomputed block issues its forward ops again.
+ *
+ * <p>Not thread-safe, like the engine.
+ */
+public final class OpStats {
+    private final Map<String, Long> calls = new TreeMap<>();
+    private long ops;
+    private long uploads;
+    private long downloads;
+    private long synchronizes;
+    private double flops;
+
+    /**
+     * What was counted since the last reset.
+     *
+     * @param ops          backend calls that take a scope or a tensor first (every op, view and in-place update)
+     * @param uploads      host-to-device copies ({@code fromHost*}): sync points on a GPU
+     * @param downloads    device-to-host copies ({@code toHost*}): sync points that wait for the device
+     * @param synchronizes explicit {@link Backend#synchronize()} calls
+     * @param flops        floating-point operations of the matrix-unit ops (see the class comment)
+     * @param calls        calls per op name
+     */
+    public record Snapshot(long ops, long uploads, long downloads, long synchronizes, double flops,
+                           Map<String, Long> calls) {
+        /** Host transfers and explicit synchronizations: the points where a GPU queue drains. */
+        public long syncPoints() {
+            return uploads + downloads + synchronizes;
+        }
+    }
+
+    /** A backend that counts every call into this object and forwards it to {@code backend}. */
+    public Backend wrap(Backend backend) {
+        return (Backend) Proxy.newProxyInstance(Backend.class.getClassLoader(), new Class<?>[] {Backend.class},
+                new Handler(backend));
+    }
+
+    /** The counts since creation or the last {@link #reset()}. */
+    public Snapshot snapshot() {
+        return new Snapshot(ops, uploads, downloads, synchronizes, flops, Map.copyOf(calls));
+    }
+
+    /** Zeroes every count. */
+    public void reset() {
+        calls.clear();
+        ops = 0;
+        uploads = 0;
+        downloads = 0;
+        synchronizes = 0;
+        flops = 0;
+    }
+
+    private void count(Method method, Object[] args, Object result) {
+        String name = method.getName();
+        switch (name) {
+            case "fromHost", "fromHostBytes" -> uploads++;
+            case "toHost", "toHostLongs" -> downloads++;
+            case "synchronize" -> synchronizes++;
+            default -> {
+            }
+        }
+        boolean isOp = args != null && args.length > 0 && (args[0] instanceof Scope || args[0] instanceof Tensor);
+        if (!isOp) {
+            return;
+        }
+        ops++;
+        calls.merge(name, 1L, Long::sum);
+        flops += flopsOf(name, args, result);
+    }
+
+    /** FLOPs of one call by the formulas of the class comment; 0 for ops that do not use the matrix units. */
+    static double flopsOf(String op, Object[] args, Object result) {
+        return switch (op) {
+            case "matmul" -> {
+                Tensor a = (Tensor) args[1];
+                Tensor b = (Tensor) args[2];
+                boolean transA = (Boolean) args[3];
+                boolean transB = (Boolean) args[4];
+                double batch = a.rank() == 3 ? a.dim(0) : 1;
+                double m = transA ? a.dim(-1) : a.dim(-2);
+                double k = transA ? a.dim(-2) : a.dim(-1);
+                double n = transB ? b.dim(-2) : b.dim(-1);
+                yield 2 * batch * m * n * k;
+            }
+            case "linear" -> {
+                Tensor x = (Tensor) args[1];
+                Tensor w = (Tensor) args[2];
+                double rows = (double) x.numel() / w.dim(1);
+                yield 2 * rows * w.dim(0) * w.dim(1);
+            }
+            case "convolution" -> convFlops((Tensor) result, (Tensor) args[2]);
+            case "convolutionBackward" -> {
+                OutputMask mask = (OutputMask) args[6];
+                double f = convFlops((Tensor) args[1], (Tensor) args[3]);
+                yield (mask.input() ? f : 0) + (mask.weight() ? f : 0);
+            }
+            case "attention" -> attentionFlops((Tensor) args[1], (Tensor) args[2], (Tensor) args[3], (Boolean) args[4], 1, 1);
+            case "attentionBackward" -> attentionFlops((Tensor) args[2], (Tensor) args[3], (Tensor) args[4],
+                    (Boolean) args[6], 3, 2);
+            default -> 0;
+        };
+    }
+
+    /** 2 · (elements of the output) · C·kH·kW. */
+    private static double convFlops(Tensor out, Tensor weight) {
+        return 2.0 * out.numel() * weight.dim(1) * weight.dim(2) * weight.dim(3);
+    }
+
+    /** 2·N·h·Tq·Tk·(qk·D + pv·Dv), halved when causal. */
+    private static double attentionFlops(Tensor q, Tensor k, Tensor v, boolean causal, int qk, int pv) {
+        double pairs = (double) q.dim(0) * q.dim(1) * q.dim(2) * k.dim(2);
+        double f = 2 * pairs * (qk * q.dim(3) + pv * v.dim(3));
+        return causal ? f / 2 : f;
+    }
+
+    private final class Handler implements InvocationHandler {
+        private final Backend target;
+
+        Handler(Backend target) {
+            this.target = target;
+        }
+
+        @Override
+        public Object invoke(Object proxy, Method method, Object[] args) throws Throwable {
+            if (method.getDeclaringClass() == Object.class) {
+                return switch (method.getName()) {
+                    case "equals" -> proxy == args[0];
+                    case "hashCode" -> System.identityHashCode(proxy);
+                    default -> "counted " + target;
+                };
+            }
+            Object result;
+            try {
+                result = method.invoke(target, args);
+            } catch (InvocationTargetException e) {
+                throw e.getCause();
+            }
+            count(method, args, result);
+            return result;
+        }
+    }
+}
