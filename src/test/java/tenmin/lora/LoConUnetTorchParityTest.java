@@ -96,9 +96,9 @@ class LoConUnetTorchParityTest {
         double worstRatio = 0;
         for (Map.Entry<String, float[]> e : ref.entrySet()) {
             boolean lora = e.getKey().startsWith("grad.lora_");
-            double scale = lora ? g : maxAbs(e.getValue());
-            double errCpu = maxDiff(e.getValue(), cpuBf16.get(e.getKey())) / scale;
-            double errTorch = maxDiff(e.getValue(), torchBf16.get(e.getKey())) / scale;
+            double scale = lora ? g : Numerics.maxAbs(e.getValue());
+            double errCpu = Numerics.diff(e.getValue(), cpuBf16.get(e.getKey())).maxAbs() / scale;
+            double errTorch = Numerics.diff(e.getValue(), torchBf16.get(e.getKey())).maxAbs() / scale;
             worstRatio = Math.max(worstRatio, errTorch / Math.max(errCpu, 1e-3));
             if (!(errTorch <= 3 * errCpu + 1e-3)) {
                 bad.append(String.format(java.util.Locale.ROOT, "%n  %s: torch bf16 error %.3g, cpu bf16 error %.3g",
@@ -116,27 +116,10 @@ class LoConUnetTorchParityTest {
         double g = 0;
         for (Map.Entry<String, float[]> e : grads.entrySet()) {
             if (e.getKey().startsWith("grad.lora_")) {
-                g = Math.max(g, maxAbs(e.getValue()));
+                g = Math.max(g, Numerics.maxAbs(e.getValue()));
             }
         }
         return g;
-    }
-
-    private static double maxAbs(float[] v) {
-        double m = 0;
-        for (float x : v) {
-            m = Math.max(m, Math.abs(x));
-        }
-        return m;
-    }
-
-    private static double maxDiff(float[] a, float[] b) {
-        double m = 0;
-        for (int i = 0; i < a.length; i++) {
-            double d = Math.abs((double) a[i] - b[i]);
-            m = Double.isNaN(d) ? Double.POSITIVE_INFINITY : Math.max(m, d);
-        }
-        return m;
     }
 
     /** One forward + backward from Σ(eps·R) with the fixture LoCon; lora.eps, lora.loss, grad.x and grad.<key>. */

@@ -21,6 +21,15 @@ public final class Numerics {
         }
     }
 
+    /** {@code max|v|} (0 for an empty array). */
+    public static double maxAbs(float[] v) {
+        double m = 0;
+        for (float x : v) {
+            m = Math.max(m, Math.abs(x));
+        }
+        return m;
+    }
+
     public static Diff diff(float[] expected, float[] actual) {
         if (expected.length != actual.length) {
             throw new AssertionError("length mismatch: expected " + expected.length + ", got " + actual.length);
