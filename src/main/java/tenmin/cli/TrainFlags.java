@@ -124,8 +124,10 @@ final class TrainFlags {
             used("metadata_description", Kind.STRING, null, "modelspec.description"),
             used("metadata_license", Kind.STRING, null, "modelspec.license"),
             used("metadata_tags", Kind.STRING, null, "modelspec.tags"),
-            noEffect("save_state", Kind.BOOL, false, "tenmin always writes a resume state next to each save"),
-            noEffect("save_state_on_train_end", Kind.BOOL, false, "tenmin always writes a resume state next to each save"),
+            used("save_state", Kind.BOOL, false, "also write a resume state (.tenmin-state: fp32 weights, optimizer"
+                    + " moments, position) beside every step and epoch save; one is always written with the final save,"
+                    + " on Ctrl-C and on divergence"),
+            noEffect("save_state_on_train_end", Kind.BOOL, false, "tenmin always writes a resume state with the final save"),
             // ---- logging
             used("log_with", Kind.STRING, null, "tensorboard (the default when --logging_dir is given)"),
             used("logging_dir", Kind.STRING, null, "root of the TensorBoard run folders"),

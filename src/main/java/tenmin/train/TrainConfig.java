@@ -164,11 +164,14 @@ public record TrainConfig(Paths paths, Data data, Network network, Optim optim, 
      * @param everyNSteps     save every N optimizer steps (0: off)
      * @param everyNEpochs    save every N epochs (0: off)
      * @param lastNSteps      keep only saves of the last N steps (0: keep all)
+     * @param saveState       also write a resume state beside every step and epoch save ({@code --save_state});
+     *                        one is always written with the final save, on Ctrl-C and on divergence
      * @param noMetadata      write no ss_* metadata
      * @param trainingComment {@code ss_training_comment}
      * @param modelspec       modelspec overrides: title, author, description, license, tags (absent when not given)
      */
-    public record Save(String precision, int everyNSteps, int everyNEpochs, int lastNSteps, boolean noMetadata,
+    public record Save(String precision, int everyNSteps, int everyNEpochs, int lastNSteps, boolean saveState,
+                       boolean noMetadata,
                        String trainingComment, Map<String, String> modelspec) {
         public Save {
             modelspec = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(modelspec));

@@ -278,7 +278,8 @@ public final class Trainer {
     private void saveIfDue(int epoch) throws IOException {
         int every = run.config().save().everyNSteps();
         if (every > 0 && globalStep % every == 0) {
-            save(OutputNames.step(run.config().paths().outputName(), globalStep), epoch, lastSync);
+            save(OutputNames.step(run.config().paths().outputName(), globalStep), epoch, lastSync,
+                    run.config().save().saveState());
             run.checkpoints().removeOutdated(globalStep);
         }
     }
@@ -295,7 +296,8 @@ public final class Trainer {
         }
         int saveEvery = run.config().save().everyNEpochs();
         if (saveEvery > 0 && (epoch + 1) % saveEvery == 0 && epoch + 1 < epochs) {
-            save(OutputNames.epoch(run.config().paths().outputName(), epoch + 1), epoch + 1, lastSync);
+            save(OutputNames.epoch(run.config().paths().outputName(), epoch + 1), epoch + 1, lastSync,
+                    run.config().save().saveState());
         }
         int sampleEvery = run.config().sample().everyNEpochs();
         if (sampleEvery > 0 && (epoch + 1) % sampleEvery == 0) {
@@ -303,12 +305,35 @@ public final class Trainer {
         }
     }
 
-    private Path save(String fileName, int metadataEpoch, ResumePoint at) throws IOException {
+    /** Saves the LoRA as {@code fileName}, with the resume state at {@code at} beside it when {@code withState}. */
+    private Path save(String fileName, int metadataEpoch, ResumePoint at, boolean withState) throws IOException {
         progress.pause();
-        Path file = run.checkpoints().save(fileName, run.network(), globalStep, metadataEpoch, nowSeconds(), state(at));
-        env.reporter().log(Reporter.Level.INFO, "INFO: saved " + file);
+        Path file = run.checkpoints().save(fileName, run.network(), globalStep, metadataEpoch, nowSeconds(),
+                withState ? state(at) : null);
+        env.reporter().log(Reporter.Level.INFO, "INFO: saved " + file + (withState ? " and its resume state" : ""));
         progress.resume();
         return file;
+    }
+
+    /**
+     * Makes sure the weights of the last optimizer step are saved with a resume state (a stop or a
+     * divergence, where the weights have not moved since {@code lastSync}): a new step save when the last
+     * save is older, else the state beside the last save when it has none yet.
+     */
+    private void saveResumePoint() throws IOException {
+        if (globalStep == 0) {
+            return;
+        }
+        String name = OutputNames.step(run.config().paths().outputName(), globalStep);
+        Checkpoints c = run.checkpoints();
+        if (c.lastSavedStep() != globalStep) {
+            save(name, lastSync.epoch(), lastSync, true);
+        } else if (c.lastStateStep() != globalStep) {
+            progress.pause();
+            Path state = c.writeState(c.lastLora().getFileName().toString(), state(lastSync));
+            env.reporter().log(Reporter.Level.INFO, "INFO: saved " + state);
+            progress.resume();
+        }
     }
 
     /** The training state at {@code at}: weights and optimizer as they are now (unchanged since that step). */
@@ -325,17 +350,14 @@ public final class Trainer {
     // ---- endings ---------------------------------------------------------------------------------
 
     private Result finish() throws IOException {
-        Path last = save(OutputNames.last(run.config().paths().outputName()), run.epochs(), lastSync);
+        Path last = save(OutputNames.last(run.config().paths().outputName()), run.epochs(), lastSync, true);
         Path montage = run.samples() == null ? null : run.samples().writeMontage();
         String msg = String.format(Locale.ROOT, "trained %d steps; final LoRA %s", globalStep, last);
         return result(Outcome.COMPLETED, msg, montage);
     }
 
     private Result stopped() throws IOException {
-        String name = OutputNames.step(run.config().paths().outputName(), globalStep);
-        if (run.checkpoints().lastSavedStep() != globalStep && globalStep > 0) {
-            save(name, lastSync.epoch(), lastSync);
-        }
+        saveResumePoint();
         Path montage = run.samples() == null ? null : run.samples().writeMontage();
         String msg = run.checkpoints().lastState() == null
                 ? "stopped at step " + globalStep + " before the first optimizer step; nothing to save"
@@ -344,7 +366,8 @@ public final class Trainer {
         return result(Outcome.STOPPED, msg, montage);
     }
 
-    private Result diverged(String what, int epoch, int index) {
+    private Result diverged(String what, int epoch, int index) throws IOException {
+        saveResumePoint(); // the weights of the last optimizer step: the update that failed was not applied
         Path good = run.checkpoints().lastLora();
         String msg = what + " at step " + (globalStep + 1) + " (epoch " + (epoch + 1) + ", micro-batch " + (index + 1)
                 + "): training stopped and these weights were not saved; "

@@ -44,7 +44,7 @@ class ResumeTest {
         data = tmp.resolve("data");
         TrainRuns.discs(data, "2_ohwx disc", 4, Color.RED, "ohwx, red disc, white background");
         straight = tmp.resolve("straight");
-        Trainer.Result r = TrainRuns.train(TrainRuns.config(data, straight), Reporter.SILENT);
+        Trainer.Result r = TrainRuns.train(TrainRuns.config(data, straight, "--save_state"), Reporter.SILENT);
         assertEquals(Trainer.Outcome.COMPLETED, r.outcome(), r.message());
         assertEquals(6, r.steps());
     }
@@ -101,7 +101,8 @@ class ResumeTest {
         assertEquals(1, at3.epoch());
         assertEquals(2, at3.batchInEpoch());
 
-        Trainer.Result resumed = TrainRuns.train(TrainRuns.config(data, out, "--resume=" + stopped.lastState()),
+        Trainer.Result resumed = TrainRuns.train(TrainRuns.config(data, out, "--resume=" + stopped.lastState(),
+                "--save_state"),
                 Reporter.SILENT);
         assertEquals(Trainer.Outcome.COMPLETED, resumed.outcome(), resumed.message());
         assertEquals(6, resumed.steps());

@@ -34,7 +34,7 @@ class SaveCadenceTest {
         Path out = tmp.resolve("out");
         // 8 entries, batch 2, accumulation 2: 2 steps per epoch; 6 steps = 3 epochs
         Trainer.Result r = TrainRuns.train(TrainRuns.config(data, out, "--save_every_n_steps=1", "--save_last_n_steps=2",
-                "--save_every_n_epochs=1", "--sample_prompts=" + prompts, "--sample_every_n_epochs=1",
+                "--save_every_n_epochs=1", "--save_state", "--sample_prompts=" + prompts, "--sample_every_n_epochs=1",
                 "--sample_at_first"), Reporter.SILENT);
         assertEquals(Trainer.Outcome.COMPLETED, r.outcome(), r.message());
         List<String> files = Cli.listing(out).stream().filter(n -> n.endsWith(".safetensors")).toList();

@@ -66,7 +66,8 @@ class TrainerOutputsTest {
         assertEquals(out.resolve("toy.safetensors"), result.lastLora());
         for (String name : List.of("toy-step00000002", "toy-step00000004", "toy")) {
             assertTrue(Files.isRegularFile(out.resolve(name + ".safetensors")), name);
-            assertTrue(Files.isRegularFile(out.resolve(name + ".tenmin-state")), name);
+            // without --save_state only the final save carries a resume state (1.4 GB at the recipe's size)
+            assertEquals(name.equals("toy"), Files.isRegularFile(out.resolve(name + ".tenmin-state")), name);
         }
         assertEquals(1, log.count("INFO:", "num epochs: 2"), String.join("\n", log.lines()));
     }
