@@ -14,7 +14,8 @@
 #   3. step-parity.txt   the fixture U-Net + LoCon training step, CUDA vs cpu backend (fp32, bf16, 1e-4 delta)
 #   4. bench-train.txt   tenmin bench train at full SDXL size: U-Net only / text encoders trained, with full
 #                        checkpointing; then text encoders trained with levels 0-1 checkpointed, and none
-#   5. sample-bench.txt  scripts/gpu-sample-bench.sh: s per 30-step 1024x1024 SDXL image with CFG, without and
+#   5. recipe.txt        tenmin bench recipe: the guide's command line, 6 steps on 40 generated images (phase times)
+#   6. sample-bench.txt  scripts/gpu-sample-bench.sh: s per 30-step 1024x1024 SDXL image with CFG, without and
 #                        with the recipe's LoCon, and the same U-Net in PyTorch eager (one timed image each)
 #   summary.txt (one line per step: status, seconds) and log.txt (everything printed)
 # TENMIN_GPU_STEPS=name,name... runs only those steps (names as in summary.txt; machine always runs), e.g. to
@@ -130,6 +131,16 @@ bench_train() {
 }
 bench_train bench-unet-all 100 --checkpointing all
 bench_train bench-te-all 100 --te --checkpointing all
+
+# bench recipe: the guide's whole command line, 6 of its 80 steps on 40 generated 1024x1024 images (issue 5's
+# phases: setup, caching, training, sampling, saving); the full runs are scripts/gpu-recipe.sh, one call each.
+if [ "$dry" -eq 1 ]; then
+  step recipe-short 150 bash -c "\"$launcher\" bench recipe --size tiny --images 4 --resolution 64 --device cpu \
+    --max_train_steps 2 --sample_every_n_steps 1 --sample_steps 2 2>&1 | tee \"$out/recipe.txt\""
+else
+  step recipe-short 150 bash -c "\"$launcher\" bench recipe --images 40 --max_train_steps 6 --sample_every_n_steps 3 \
+    2>&1 | tee \"$out/recipe.txt\""
+fi
 
 sample=scripts/gpu-sample-bench.sh
 if [ -x "$sample" ]; then

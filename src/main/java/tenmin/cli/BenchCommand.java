@@ -30,8 +30,10 @@ import tenmin.sample.SampleBenchmark;
                 + " Record results in docs/PERFORMANCE.md.",
                 "sample: seconds per image (Euler a, CFG) on a random model of --size, without a LoRA and with the"
                         + " recipe's LoCon, on --device (cpu, or cuda through libtorch).",
-                "make-inputs DIR: the full-size checkpoint and LoCon of the LoRA-tool benchmarks (resize, chop)."},
-        subcommands = {MakeInputsCommand.class},
+                "make-inputs DIR: the full-size checkpoint and LoCon of the LoRA-tool benchmarks (resize, chop).",
+                "recipe: the guide's whole training command line on generated images and a random SDXL-sized model;"
+                        + " wall time of setup, caching, training, sampling and saving (tenmin bench recipe --help)."},
+        subcommands = {MakeInputsCommand.class, RecipeBenchCommand.class},
         footerHeading = "%nExit codes:%n",
         footer = {"  0  success", "  2  bad usage (unknown target, bad option)", "  1  internal failure",
                 "", "Examples:", "  tenmin bench matmul --runs 9", "  tenmin bench step",
@@ -39,7 +41,8 @@ import tenmin.sample.SampleBenchmark;
                 "  tenmin bench train --device cuda --te              (the recipe on the first GPU)",
                 "  tenmin bench train --plan                          (memory, ops and FLOPs only; no GPU needed)",
                 "  tenmin bench train --config tiny --device cpu      (seconds, on the pure-Java backend)",
-                "  tenmin bench make-inputs bench/"})
+                "  tenmin bench make-inputs bench/",
+                "  tenmin bench recipe --images 200"})
 public final class BenchCommand implements Callable<Integer> {
     private final Session session;
 

@@ -15,6 +15,7 @@ import tenmin.core.InputException;
 import tenmin.core.Reporter;
 import tenmin.formats.Toml;
 import tenmin.lora.LoConPreset;
+import tenmin.sample.ModelSource;
 import tenmin.train.TrainConfig;
 import tenmin.train.optim.Optimizers;
 import tenmin.train.schedule.LrSchedule;
@@ -343,7 +344,24 @@ final class TrainArgs {
         // ---- paths
         Path model = pathOrNull("pretrained_model_name_or_path");
         Path data = pathOrNull("train_data_dir");
-        if ((model == null) != (data == null)) {
+        String randomModel = str("random_model");
+        if (randomModel != null) {
+            if (model != null) {
+                throw new InputException("--random_model and --pretrained_model_name_or_path exclude each other");
+            }
+            if (data == null) {
+                throw new InputException("--random_model needs --train_data_dir");
+            }
+            try {
+                ModelSource.randomConfig(randomModel);
+            } catch (InputException e) {
+                throw bad("random_model", "'" + randomModel + "': expected one of "
+                        + String.join(", ", ModelSource.RANDOM_SIZES));
+            }
+            if (!Files.isDirectory(data)) {
+                throw bad("train_data_dir", data + " is not a folder");
+            }
+        } else if ((model == null) != (data == null)) {
             throw new InputException(model == null
                     ? "--train_data_dir given without --pretrained_model_name_or_path (give both, or neither for the built-in demo)"
                     : "--pretrained_model_name_or_path given without --train_data_dir (give both, or neither for the built-in demo)");
@@ -361,7 +379,7 @@ final class TrainArgs {
         }
         Path outputDir = pathOrNull("output_dir");
         if (outputDir == null) {
-            if (model != null) {
+            if (model != null || randomModel != null) {
                 throw new InputException("--output_dir is required (the reference crashes at its first save without it)");
             }
             outputDir = DEMO_OUTPUT;
@@ -384,7 +402,8 @@ final class TrainArgs {
         if (modelConfig != null && model == null) {
             throw new InputException("--model_config describes a checkpoint; give --pretrained_model_name_or_path too");
         }
-        TrainConfig.Paths paths = new TrainConfig.Paths(model, data, outputDir, outputName, resume, modelConfig);
+        TrainConfig.Paths paths = new TrainConfig.Paths(model, data, outputDir, outputName, resume, modelConfig,
+                randomModel);
 
         // ---- data
         int[] reso = resolution();

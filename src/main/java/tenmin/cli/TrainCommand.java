@@ -121,6 +121,7 @@ public final class TrainCommand implements Callable<Integer> {
                             + " (%d micro-batches; noisy by nature: each draws its own timesteps)", k,
                     mean(losses.subList(0, k)), k, mean(losses.subList(losses.size() - k, losses.size())), losses.size()));
         }
+        out.println("  time: " + result.timings().line());
         for (Map.Entry<String, java.nio.file.Path> e : result.outputs().entrySet()) {
             out.println("  " + e.getKey() + ": " + e.getValue());
         }

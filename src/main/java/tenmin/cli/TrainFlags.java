@@ -47,6 +47,8 @@ final class TrainFlags {
             used("config_file", Kind.STRING, null, "TOML file whose keys are these flag names (sections are flattened); the command line wins"),
             used("resume", Kind.STRING, null, "training-state file (or the folder of the run) to continue from"),
             used("seed", Kind.INT, null, "random seed; drawn at random and recorded when absent"),
+            used("random_model", Kind.STRING, null, "tenmin: train a randomly initialised SDXL-architecture model of this"
+                    + " size (sdxl, small or tiny) instead of a checkpoint, on --train_data_dir: for benchmarks"),
             used("model_config", Kind.STRING, null, "tenmin: JSON with unet/te1/te2/vae sections for a checkpoint that is not SDXL-sized (tiny test models)"),
             used("device", Kind.STRING, "auto", "tenmin: cpu (pure-Java backend), cuda, cuda:N (libtorch backend) or auto (the first GPU libtorch finds, else cpu)"),
             used("cpu_threads", Kind.INT, 0L, "tenmin: threads of the CPU backend (0: every processor)"),

@@ -76,6 +76,37 @@ public final class DemoData {
         return new Written(root, promptFile, SHAPES.size());
     }
 
+    /**
+     * A benchmark dataset of {@code count} images of {@code width}x{@code height} (the demo's shapes and
+     * captions, cycled, each shape in a different place) in {@code root/1_ohwx shapes}, and a one-line
+     * sample-prompt file at that size with {@code sampleSteps} steps; images are encoded in parallel.
+     */
+    public static Written writeBenchmark(Path root, int count, int width, int height, int sampleSteps) throws IOException {
+        Path subset = root.resolve("1_ohwx shapes");
+        Files.createDirectories(subset);
+        try {
+            java.util.stream.IntStream.range(0, count).parallel().forEach(i -> {
+                Shape base = SHAPES.get(i % SHAPES.size());
+                Shape s = new Shape(base.name(), base.kind(), base.color(), base.colorName(), base.background(),
+                        base.backgroundName(), width, height);
+                String name = "%04d-%s".formatted(i, s.name());
+                String caption = "ohwx shape, " + s.colorName() + " " + s.kind() + ", " + s.backgroundName() + " background";
+                try {
+                    writeIfChanged(subset.resolve(name + ".png"), PngFile.encode(RgbImage.from(draw(s, i)), Map.of()));
+                    writeIfChanged(subset.resolve(name + ".txt"), caption.getBytes(StandardCharsets.UTF_8));
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+        } catch (java.io.UncheckedIOException e) {
+            throw e.getCause();
+        }
+        Path promptFile = root.resolve(PROMPTS);
+        writeIfChanged(promptFile, ("ohwx shape, red circle, white background --n blurry --w %d --h %d --d 1 --s %d --l 7%n")
+                .formatted(width, height, sampleSteps).getBytes(StandardCharsets.UTF_8));
+        return new Written(root, promptFile, count);
+    }
+
     private static void writeIfChanged(Path file, byte[] content) throws IOException {
         if (Files.isRegularFile(file) && Arrays.equals(Files.readAllBytes(file), content)) {
             return;
@@ -84,6 +115,11 @@ public final class DemoData {
     }
 
     private static BufferedImage draw(Shape s) {
+        return draw(s, 0);
+    }
+
+    /** {@code s} drawn with its centre moved by an amount that depends on {@code variant} (0: centred). */
+    private static BufferedImage draw(Shape s, int variant) {
         BufferedImage img = new BufferedImage(s.width(), s.height(), BufferedImage.TYPE_INT_RGB);
         Graphics2D g = img.createGraphics();
         try {
@@ -91,8 +127,10 @@ public final class DemoData {
             g.setColor(s.background());
             g.fillRect(0, 0, s.width(), s.height());
             int size = Math.min(s.width(), s.height()) * 5 / 8;
-            int x = (s.width() - size) / 2;
-            int y = (s.height() - size) / 2;
+            int dx = variant == 0 ? 0 : variant * 37 % 9 - 4;
+            int dy = variant == 0 ? 0 : variant * 53 % 9 - 4;
+            int x = (s.width() - size) / 2 + dx * s.width() / 40;
+            int y = (s.height() - size) / 2 + dy * s.height() / 40;
             g.setColor(s.color());
             switch (s.kind()) {
                 case "circle" -> g.fillOval(x, y, size, size);

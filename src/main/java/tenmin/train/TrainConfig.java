@@ -33,6 +33,11 @@ public record TrainConfig(Paths paths, Data data, Network network, Optim optim, 
         return paths.pretrainedModel() == null && paths.trainDataDir() == null;
     }
 
+    /** True when the base model is built with random weights (the demo, or {@code --random_model}). */
+    public boolean randomBase() {
+        return demo() || paths.randomModel() != null;
+    }
+
     /**
      * @param pretrainedModel single-file SDXL checkpoint (null: demo)
      * @param trainDataDir    folder of {@code <repeats>_<name>} sub-folders (null: demo)
@@ -41,9 +46,11 @@ public record TrainConfig(Paths paths, Data data, Network network, Optim optim, 
      * @param resume          training-state file (or folder holding one) to continue from, or null
      * @param modelConfig     sizes of a checkpoint that is not SDXL-sized (a JSON file with "unet", "te1", "te2",
      *                        "vae" sections, as the fixtures' config.json); null for SDXL
+     * @param randomModel     instead of a checkpoint, a model of this size ({@code tenmin.sample.ModelSource}'s
+     *                        random sizes) with random weights (benchmarks); null: none
      */
     public record Paths(Path pretrainedModel, Path trainDataDir, Path outputDir, String outputName, Path resume,
-                        Path modelConfig) {
+                        Path modelConfig, String randomModel) {
     }
 
     /**

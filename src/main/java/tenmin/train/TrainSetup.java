@@ -20,6 +20,7 @@ import tenmin.models.SdxlDtypes;
 import tenmin.models.SdxlModels;
 import tenmin.models.clip.ClipTextEncoder.PooledProjection;
 import tenmin.models.sdxl.CheckpointPolicy;
+import tenmin.sample.ModelSource;
 import tenmin.sample.PromptFile;
 import tenmin.train.log.TrainLogger;
 import tenmin.train.noise.DdpmSchedule;
@@ -58,6 +59,7 @@ final class TrainSetup implements AutoCloseable {
     private final String digest;
     private final Map<String, String> stateInfo;
     private final Map<String, Path> outputs;
+    private final long cachingNanos;
 
     private TrainSetup(Builder b) {
         this.config = b.config;
@@ -78,6 +80,7 @@ final class TrainSetup implements AutoCloseable {
         this.digest = Resume.digest(b.config.flags());
         this.stateInfo = java.util.Collections.unmodifiableMap(b.stateInfo);
         this.outputs = java.util.Collections.unmodifiableMap(b.outputs);
+        this.cachingNanos = b.cachingNanos;
     }
 
     /** Mutable parts while opening; anything opened is closed again if a later part fails. */
@@ -98,6 +101,7 @@ final class TrainSetup implements AutoCloseable {
         int epochs;
         Map<String, String> stateInfo = new LinkedHashMap<>();
         Map<String, Path> outputs = new LinkedHashMap<>();
+        long cachingNanos;
     }
 
     static TrainSetup open(TrainConfig requested, Trainer.Environment env, Scope process) throws IOException {
@@ -139,6 +143,7 @@ final class TrainSetup implements AutoCloseable {
             b.outputs.put("demo dataset", dataDir);
         }
         SdxlConfig modelConfig = cfg.demo() ? SdxlConfig.tiny()
+                : cfg.paths().randomModel() != null ? ModelSource.randomConfig(cfg.paths().randomModel())
                 : cfg.paths().modelConfig() != null ? SdxlConfig.fromConfigFile(cfg.paths().modelConfig()) : SdxlConfig.sdxl();
         SdxlDtypes dtypes = SdxlDtypes.of(env.backend().device(), cfg.loop().mixedPrecision());
         b.data = TrainingData.prepare(cfg, dataDir, modelConfig.vaeScale() * modelConfig.latentMultiple(), r);
@@ -173,7 +178,11 @@ final class TrainSetup implements AutoCloseable {
         }
 
         // ---- models
-        if (cfg.demo()) {
+        if (cfg.randomBase()) {
+            if (!cfg.demo()) {
+                r.log(Reporter.Level.INFO, "INFO: building a " + cfg.paths().randomModel() + "-sized model with RANDOM"
+                        + " weights (--random_model): the run measures the recipe; its LoRA means nothing");
+            }
             b.models = SdxlModels.random(modelConfig, b.process, dtypes, DEMO_MODEL_SEED);
         } else {
             r.log(Reporter.Level.INFO, "INFO: loading " + cfg.paths().pretrainedModel());
@@ -184,10 +193,12 @@ final class TrainSetup implements AutoCloseable {
         }
 
         // ---- latent cache (VAE in fp32)
+        long cachingStart = System.nanoTime();
         try (Reporter.Progress p = r.progress("caching latents", b.data.imageCount())) {
             b.cache = LatentCache.build(b.data, b.models.vae(), dtypes.vae(), b.process, cacheMode, cfg.data().flipAug(),
                     cfg.loop().seed(), modelConfig.vaeScale(), p);
         }
+        b.cachingNanos = System.nanoTime() - cachingStart;
         if (cacheMode != LatentCache.Mode.NONE) {
             r.log(Reporter.Level.INFO, "INFO: latent cache (" + cacheMode.name().toLowerCase(Locale.ROOT) + "): "
                     + b.cache.encoded() + " encoded, " + b.cache.reused() + " reused");
@@ -218,8 +229,8 @@ final class TrainSetup implements AutoCloseable {
         String modelName;
         String legacyHash;
         String fullHash;
-        if (cfg.demo()) {
-            modelName = "tenmin-demo-tiny-random-seed" + DEMO_MODEL_SEED;
+        if (cfg.randomBase()) {
+            modelName = "tenmin-" + (cfg.demo() ? "demo-tiny" : cfg.paths().randomModel()) + "-random-seed" + DEMO_MODEL_SEED;
             legacyHash = "None";
             fullHash = "None";
         } else {
@@ -250,8 +261,8 @@ final class TrainSetup implements AutoCloseable {
                 || cfg.sample().atFirst())) {
             Path sampleDir = cfg.paths().outputDir().resolve("sample");
             b.samples = new TrainingSamples(samplePrompts, sampleDir, cfg.paths().outputName(), cfg.loop().seed(),
-                    Trainer.pooledOf(cfg), b.logger, cfg.demo() ? null : stem(modelName),
-                    cfg.demo() ? null : fullHash.substring(0, 10));
+                    Trainer.pooledOf(cfg), b.logger, cfg.randomBase() ? null : stem(modelName),
+                    cfg.randomBase() ? null : fullHash.substring(0, 10));
             b.outputs.put("samples", sampleDir);
         }
     }
@@ -277,6 +288,7 @@ final class TrainSetup implements AutoCloseable {
         List<String> lines = new java.util.ArrayList<>();
         lines.add("resolved training configuration:");
         lines.add("  model: " + (cfg.demo() ? "built-in tiny SDXL-shaped model (random weights)"
+                : cfg.paths().randomModel() != null ? cfg.paths().randomModel() + "-sized model (random weights)"
                 : cfg.paths().pretrainedModel() + (cfg.paths().modelConfig() == null ? " (SDXL)" : " (sizes from "
                 + cfg.paths().modelConfig() + ")")) + "; device " + env.backend().device() + " (" + env.backend().name()
                 + " backend); " + dtypes);
@@ -426,6 +438,11 @@ final class TrainSetup implements AutoCloseable {
 
     Map<String, Path> outputs() {
         return outputs;
+    }
+
+    /** Wall time spent building (or checking) the latent cache, in nanoseconds. */
+    long cachingNanos() {
+        return cachingNanos;
     }
 
     PooledProjection pooledProjection() {

@@ -79,9 +79,23 @@ public final class Trainer {
      * @param losses       the loss of every micro-batch this process ran, in order
      * @param montage      the sample montage (null: none)
      * @param outputs      what went where: label → path
+     * @param timings      wall time per phase
      */
     public record Result(Outcome outcome, long steps, Path lastLora, Path lastState, String message, List<Float> losses,
-                         Path montage, Map<String, Path> outputs) {
+                         Path montage, Map<String, Path> outputs, Timings timings) {
+    }
+
+    /**
+     * Wall time of a run by phase, in seconds (issue 5's recipe benchmark): setup (data scan, model load or
+     * build, network, hashing), latent caching, training (micro-batches and optimizer steps), sampling (sample
+     * images and the montage), saving (LoRA files and resume states); the phases add up to the total.
+     */
+    public record Timings(double setup, double caching, double training, double sampling, double saving, double total) {
+        /** One line: {@code setup 1.2 s, latent caching 3.4 s, ...; total 9.9 s}. */
+        public String line() {
+            return String.format(Locale.ROOT, "setup %.1f s, latent caching %.1f s, training %.1f s, sampling %.1f s,"
+                    + " saving %.1f s; total %.1f s", setup, caching, training, sampling, saving, total);
+        }
     }
 
     /** Where the loop stands at an optimizer step: what a training state records to resume from. */
@@ -98,6 +112,10 @@ public final class Trainer {
     private LossRecorder losses;
     private ResumePoint lastSync;
     private final List<Float> lossHistory = new ArrayList<>();
+    private long runStartNanos;
+    private long setupNanos;
+    private long samplingNanos;
+    private long savingNanos;
     private final Progress progress = new Progress();
 
     public Trainer(TrainConfig config, Environment env) {
@@ -112,9 +130,11 @@ public final class Trainer {
 
     /** Runs the whole recipe: setup, the loop, the final save. */
     public Result run() throws IOException {
+        runStartNanos = System.nanoTime();
         try (Scope process = Scope.root(env.backend(), "process");
              TrainSetup setup = TrainSetup.open(requested, env, process)) {
             run = setup;
+            setupNanos = System.nanoTime() - runStartNanos - setup.cachingNanos();
             globalStep = setup.start().globalStep();
             losses = new LossRecorder(setup.start().lossWindow(), setup.start().lossTotal());
             lastSync = setup.start();
@@ -269,7 +289,9 @@ public final class Trainer {
             return;
         }
         progress.pause();
+        long t0 = System.nanoTime();
         List<Path> files = run.samples().render(run.models(), run.process(), label, step, LocalDateTime.now(env.clock()));
+        samplingNanos += System.nanoTime() - t0;
         env.reporter().log(Reporter.Level.INFO, "INFO: step " + step + ": " + files.size() + " sample image(s) in "
                 + files.getFirst().getParent());
         progress.resume();
@@ -308,8 +330,10 @@ public final class Trainer {
     /** Saves the LoRA as {@code fileName}, with the resume state at {@code at} beside it when {@code withState}. */
     private Path save(String fileName, int metadataEpoch, ResumePoint at, boolean withState) throws IOException {
         progress.pause();
+        long t0 = System.nanoTime();
         Path file = run.checkpoints().save(fileName, run.network(), globalStep, metadataEpoch, nowSeconds(),
                 withState ? state(at) : null);
+        savingNanos += System.nanoTime() - t0;
         env.reporter().log(Reporter.Level.INFO, "INFO: saved " + file + (withState ? " and its resume state" : ""));
         progress.resume();
         return file;
@@ -330,7 +354,9 @@ public final class Trainer {
             save(name, lastSync.epoch(), lastSync, true);
         } else if (c.lastStateStep() != globalStep) {
             progress.pause();
+            long t0 = System.nanoTime();
             Path state = c.writeState(c.lastLora().getFileName().toString(), state(lastSync));
+            savingNanos += System.nanoTime() - t0;
             env.reporter().log(Reporter.Level.INFO, "INFO: saved " + state);
             progress.resume();
         }
@@ -351,14 +377,14 @@ public final class Trainer {
 
     private Result finish() throws IOException {
         Path last = save(OutputNames.last(run.config().paths().outputName()), run.epochs(), lastSync, true);
-        Path montage = run.samples() == null ? null : run.samples().writeMontage();
+        Path montage = montage();
         String msg = String.format(Locale.ROOT, "trained %d steps; final LoRA %s", globalStep, last);
         return result(Outcome.COMPLETED, msg, montage);
     }
 
     private Result stopped() throws IOException {
         saveResumePoint();
-        Path montage = run.samples() == null ? null : run.samples().writeMontage();
+        Path montage = montage();
         String msg = run.checkpoints().lastState() == null
                 ? "stopped at step " + globalStep + " before the first optimizer step; nothing to save"
                 : "stopped at step " + globalStep + "; saved " + run.checkpoints().lastLora() + "; continue with --resume "
@@ -377,6 +403,26 @@ public final class Trainer {
         return result(Outcome.DIVERGED, msg, null);
     }
 
+    private Path montage() throws IOException {
+        if (run.samples() == null) {
+            return null;
+        }
+        long t0 = System.nanoTime();
+        Path m = run.samples().writeMontage();
+        samplingNanos += System.nanoTime() - t0;
+        return m;
+    }
+
+    private Timings timings() {
+        double total = (System.nanoTime() - runStartNanos) / 1e9;
+        double setup = setupNanos / 1e9;
+        double caching = run.cachingNanos() / 1e9;
+        double sampling = samplingNanos / 1e9;
+        double saving = savingNanos / 1e9;
+        return new Timings(setup, caching, Math.max(0, total - setup - caching - sampling - saving), sampling, saving,
+                total);
+    }
+
     private Result result(Outcome outcome, String message, Path montage) {
         Map<String, Path> outputs = new LinkedHashMap<>(run.outputs());
         if (run.checkpoints().lastLora() != null) {
@@ -386,7 +432,7 @@ public final class Trainer {
             outputs.put("sample montage", montage);
         }
         return new Result(outcome, globalStep, run.checkpoints().lastLora(), run.checkpoints().lastState(), message,
-                List.copyOf(lossHistory), montage, outputs);
+                List.copyOf(lossHistory), montage, outputs, timings());
     }
 
     // ---- progress line ---------------------------------------------------------------------------

@@ -148,6 +148,27 @@ class TrainArgsTest {
     }
 
     @Test
+    void randomModelReplacesTheCheckpointAndNeedsADataset() {
+        List<String> a = guide();
+        a.removeIf(s -> s.startsWith("--pretrained_model_name_or_path="));
+        a.add("--random_model=small");
+        TrainConfig c = parse(a, Reporter.SILENT);
+        assertEquals("small", c.paths().randomModel());
+        assertTrue(c.randomBase() && !c.demo());
+        a.add("--pretrained_model_name_or_path=" + model);
+        InputException both = assertThrows(InputException.class, () -> parse(a, Reporter.SILENT));
+        assertTrue(both.getMessage().contains("--random_model") && both.getMessage().contains("exclude"), both.getMessage());
+        InputException noData = assertThrows(InputException.class,
+                () -> parse(List.of("--random_model=sdxl", "--output_dir=" + out), Reporter.SILENT));
+        assertTrue(noData.getMessage().contains("--train_data_dir"), noData.getMessage());
+        List<String> huge = guide();
+        huge.removeIf(s -> s.startsWith("--pretrained_model_name_or_path="));
+        huge.add("--random_model=huge");
+        InputException bad = assertThrows(InputException.class, () -> parse(huge, Reporter.SILENT));
+        assertTrue(bad.getMessage().contains("--random_model") && bad.getMessage().contains("huge"), bad.getMessage());
+    }
+
+    @Test
     void unknownFlagsAndKeysAreErrorsNamingThem() throws IOException {
         List<String> a = guide();
         a.add("--max_train_step=3");

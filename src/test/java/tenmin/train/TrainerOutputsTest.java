@@ -70,6 +70,12 @@ class TrainerOutputsTest {
             assertEquals(name.equals("toy"), Files.isRegularFile(out.resolve(name + ".tenmin-state")), name);
         }
         assertEquals(1, log.count("INFO:", "num epochs: 2"), String.join("\n", log.lines()));
+        Trainer.Timings t = result.timings();
+        double[] phases = {t.setup(), t.caching(), t.training(), t.sampling(), t.saving()};
+        for (double p : phases) {
+            assertTrue(p > 0, t.line()); // this run samples every 2 steps and saves every 2
+        }
+        assertEquals(t.total(), t.setup() + t.caching() + t.training() + t.sampling() + t.saving(), 1e-6, t.line());
     }
 
     @Test

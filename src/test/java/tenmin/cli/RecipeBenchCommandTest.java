@@ -1,0 +1,73 @@
+package tenmin.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import tenmin.formats.SafetensorsFile;
+import tenmin.testing.Cli;
+
+/**
+ * {@code tenmin bench recipe}: the guide's command line runs on a generated dataset and a random model, every
+ * phase is reported and the phases add up to the total; the outputs are the guide's (a save per step, samples,
+ * a final LoRA with its resume state). Bad options are usage errors that write nothing.
+ */
+class RecipeBenchCommandTest {
+    @TempDir
+    Path tmp;
+
+    @Test
+    void runsTheGuidesRecipeAndReportsEveryPhase() throws Exception {
+        Path work = tmp.resolve("work");
+        Cli.Run r = Cli.run("bench", "recipe", "--size", "tiny", "--images", "2", "--resolution", "64", "--device", "cpu",
+                "--max_train_steps", "2", "--sample_every_n_steps", "1", "--sample_steps", "2", "--work", work.toString());
+        assertEquals(0, r.exit(), r.toString());
+        String row = r.out().lines().filter(l -> l.startsWith("| cpu backend")).findFirst().orElseThrow(() ->
+                new AssertionError(r.toString()));
+        // | device | model | images | steps | setup | caching | training | sampling | saving | total | s / micro-batch |
+        List<String> cells = Arrays.stream(row.split("\\|")).map(String::trim).filter(c -> !c.isEmpty()).toList();
+        assertEquals(List.of("tiny", "2 at 64²", "2"), cells.subList(1, 4), row);
+        double[] phase = cells.subList(4, 10).stream().mapToDouble(Double::parseDouble).toArray();
+        for (int i = 0; i < 5; i++) {
+            assertTrue(phase[i] > 0, "phase " + i + " of " + row);
+        }
+        double sum = phase[0] + phase[1] + phase[2] + phase[3] + phase[4];
+        assertTrue(Math.abs(sum - phase[5]) <= 0.3, "phases add up to the total: " + row);
+        Path out = work.resolve("output");
+        for (String name : List.of("yifftoolkit-schnell-step00000001", "yifftoolkit-schnell-step00000002",
+                "yifftoolkit-schnell")) {
+            assertTrue(Files.isRegularFile(out.resolve(name + ".safetensors")), name);
+        }
+        assertTrue(Files.isRegularFile(out.resolve("yifftoolkit-schnell.tenmin-state")));
+        assertTrue(!Files.exists(out.resolve("yifftoolkit-schnell-step00000001.tenmin-state")),
+                "the guide gives no --save_state: step saves carry no resume state");
+        try (SafetensorsFile f = SafetensorsFile.open(out.resolve("yifftoolkit-schnell.safetensors"))) {
+            assertEquals("2", f.metadata().get("ss_steps"));
+            assertEquals("None", f.metadata().get("ss_new_sd_model_hash"));
+        }
+        try (var samples = Files.list(out.resolve("sample"))) {
+            assertTrue(samples.anyMatch(p -> p.getFileName().toString().endsWith(".png")), "samples were rendered");
+        }
+    }
+
+    @Test
+    void badOptionsAreUsageErrors() {
+        Path work = tmp.resolve("never");
+        Cli.Run size = Cli.run("bench", "recipe", "--size", "huge", "--work", work.toString());
+        assertEquals(2, size.exit(), size.toString());
+        assertTrue(size.err().contains("huge"), size.toString());
+        Cli.Run reso = Cli.run("bench", "recipe", "--size", "tiny", "--resolution", "100", "--work", work.toString());
+        assertEquals(2, reso.exit(), reso.toString());
+        assertTrue(reso.err().contains("--resolution 100"), reso.toString());
+        Cli.Run images = Cli.run("bench", "recipe", "--images", "0", "--work", work.toString());
+        assertEquals(2, images.exit(), images.toString());
+        assertTrue(!Files.exists(work), "nothing written");
+    }
+}
