@@ -220,6 +220,17 @@ class TrainArgsTest {
         assertEquals(1600, c.loop().maxTrainSteps());
         assertEquals("fp16", c.save().precision());
         assertEquals(tenmin.lora.LoConPreset.TextEncoderModules.FULL, c.network().teModules());
+        // LyCORIS create_network: network_dim None -> 4, conv_dim/conv_alpha default to network_dim/network_alpha
+        assertEquals(4, c.network().dim());
+        assertEquals(1.0, c.network().alpha());
+        assertEquals(4, c.network().convDim());
+        assertEquals(1.0, c.network().convAlpha());
+        TrainConfig noConv = parse(List.of("--network_dim=8", "--network_alpha=4", "--network_args", "preset=full"),
+                Reporter.SILENT);
+        assertEquals(8, noConv.network().convDim());
+        assertEquals(4.0, noConv.network().convAlpha());
+        assertEquals(0, parse(List.of("--network_args", "conv_dim=0"), Reporter.SILENT).network().convDim());
+        assertEquals(null, c.flags().get("network_dropout")); // kohya: None -> ss_network_dropout "None"
         assertEquals(null, c.compute().device());
         Map<String, Object> flags = c.flags();
         assertEquals(7L, flags.get("seed"));

@@ -182,4 +182,18 @@ class DatasetTest {
             assertEquals(a.nextLong(), b.nextLong());
         }
     }
+
+    @Test
+    void meanArErrorSumsLikeNumpyMean() {
+        // ss_bucket_info's mean_img_ar_error is np.mean(np.abs(errors)) in the reference; numpy sums float64
+        // pairwise. Expected: numpy 2.4 on these 200 values; a plain left-to-right sum gives 0.2612371134020619.
+        List<Buckets.Assignment> as = new ArrayList<>();
+        for (int i = 0; i < 200; i++) {
+            as.add(new Buckets.Assignment(new Buckets.Reso(1024, 1024), 1024, 1024, ((i * 37) % 101) / 97.0 - 0.5));
+        }
+        BucketPlan plan = new BucketPlan(List.of(new Buckets.Reso(1024, 1024)), as, List.of(new int[0]));
+        assertEquals(0.26123711340206185, plan.meanArError(), 0.0);
+        assertEquals(0.2789232531500573, new BucketPlan(plan.buckets(), as.subList(0, 9), plan.entries()).meanArError(),
+                0.0);
+    }
 }
