@@ -454,10 +454,6 @@ final class TrainArgs {
         }
         double noiseOffset = dblOrNull("noise_offset") == null ? 0 : nonNegative("noise_offset", dblOrNull("noise_offset"));
         int multires = longOrNull("multires_noise_iterations") == null ? 0 : intIn("multires_noise_iterations", 0, 100);
-        if (noiseOffset > 0 && multires > 0) {
-            throw new InputException("--noise_offset and --multires_noise_iterations are exclusive (the reference"
-                    + " silently drops the multires noise when both are set)");
-        }
         if (!str("loss_type").equals("l2")) {
             throw bad("loss_type", "'" + str("loss_type") + "' is not supported; tenmin trains with l2 (MSE)");
         }

@@ -129,4 +129,27 @@ class GuideMetadataTest {
         assertEquals("{\"preset\": \"full\", \"dropout\": \"0\"}", m2.get("ss_network_args"));
         assertEquals("0.0", m2.get("ss_network_dropout"));
     }
+
+    /**
+     * {@code --no_metadata}: kohya's save_model writes minimum_metadata (SS_METADATA_MINIMUM_KEYS) updated with the
+     * modelspec keys, and LyCORIS adds sshs_model_hash (LoraFileWriter) — not an empty header.
+     */
+    @Test
+    void noMetadataKeepsTheMinimumKeysAndModelspec() throws java.io.IOException {
+        TrainingMetadata.Run run = new TrainingMetadata.Run(1, 1729000000.5, 4, 1, 80, 80, List.of(), Map.of(), null,
+                "m.safetensors", "abcd1234", "ff".repeat(32), "tenmin-dev", "library.optimizers.clybius.Compass");
+        List<String> a = new java.util.ArrayList<>(guide());
+        a.add("--no_metadata");
+        Map<String, String> m = TrainingMetadata.forSave(TrainArgs.parse(a, Reporter.SILENT, () -> 1L), run,
+                1729000600.25, 3, 0, ZoneOffset.UTC);
+        assertEquals(java.util.Set.of("ss_v2", "ss_base_model_version", "ss_network_module", "ss_network_dim",
+                "ss_network_alpha", "ss_network_args", "modelspec.sai_model_spec", "modelspec.architecture",
+                "modelspec.implementation", "modelspec.title", "modelspec.date", "modelspec.resolution",
+                "modelspec.prediction_type"), m.keySet());
+        assertEquals("False", m.get("ss_v2"));
+        assertEquals("sdxl_base_v1-0", m.get("ss_base_model_version"));
+        assertEquals("8", m.get("ss_network_dim"));
+        assertEquals("4.0", m.get("ss_network_alpha"));
+        assertEquals("yifftoolkit-schnell", m.get("modelspec.title"));
+    }
 }

@@ -207,6 +207,30 @@ public final class TrainingMetadata {
         return m;
     }
 
+    /** kohya's {@code SS_METADATA_MINIMUM_KEYS}: what {@code --no_metadata} still writes (with the modelspec keys). */
+    public static final List<String> MINIMUM_KEYS = List.of("ss_v2", "ss_base_model_version", "ss_network_module",
+            "ss_network_dim", "ss_network_alpha", "ss_network_args");
+
+    /**
+     * The metadata a save writes: {@link #build} in full, or with {@code --no_metadata} what kohya still writes
+     * then ({@link #MINIMUM_KEYS} present in the full set, plus every {@code modelspec.*} key, which
+     * {@code save_model} adds to either).
+     */
+    public static Map<String, String> forSave(TrainConfig c, Run run, double finishedSeconds, long steps, int epoch,
+                                              ZoneId zone) {
+        Map<String, String> full = build(c, run, finishedSeconds, steps, epoch, zone);
+        if (!c.save().noMetadata()) {
+            return full;
+        }
+        Map<String, String> m = new LinkedHashMap<>();
+        for (Map.Entry<String, String> e : full.entrySet()) {
+            if (MINIMUM_KEYS.contains(e.getKey()) || e.getKey().startsWith("modelspec.")) {
+                m.put(e.getKey(), e.getValue());
+            }
+        }
+        return m;
+    }
+
     /** kohya's {@code ss_optimizer}: {@code module.Class} plus {@code (k=v,...)} when optimizer args were given. */
     static String optimizerString(String name, Map<String, Object> args) {
         if (args.isEmpty()) {

@@ -45,7 +45,7 @@ class DatasetTest {
         png(cat.resolve("a.PNG"), 32, 64);
         png(cat.resolve("c_1_2_3_4.png"), 16, 16);                      // face-crop caption name: c.txt
         Files.writeString(cat.resolve("b.txt"), "  first line, tags \nsecond line\n");
-        Files.writeString(cat.resolve("c.txt"), "face crop caption");
+        Files.writeString(cat.resolve("c.txt"), "face crop caption\rold Mac second line"); // a lone CR ends a line too
         Files.writeString(cat.resolve("notes.txt"), "not an image");
         Files.write(cat.resolve("broken.jpg"), new byte[] {1, 2, 3});    // broken: warned, skipped
         png(dog.resolve("d.png"), 40, 40);
