@@ -464,17 +464,15 @@ final class TrainArgs {
         boolean seedGiven = longOrNull("seed") != null;
         long seed = seedGiven ? longOrNull("seed") : randomSeed.getAsLong();
         String mp = choice("mixed_precision", "no", "fp16", "bf16");
-        int minT = intIn("min_timestep", 0, 999);
-        int maxT = intIn("max_timestep", 1, 1000);
+        // kohya's defaults are None (0 and 1000 in effect); the flags map keeps None so that the metadata
+        // writes modelspec.timestep_range only when one was given
+        int minT = longOrNull("min_timestep") == null ? 0 : intIn("min_timestep", 0, 999);
+        int maxT = longOrNull("max_timestep") == null ? 1000 : intIn("max_timestep", 1, 1000);
         if (minT >= maxT) {
             throw new InputException("--min_timestep " + minT + " must be smaller than --max_timestep " + maxT);
         }
         double noiseOffset = dblOrNull("noise_offset") == null ? 0 : nonNegative("noise_offset", dblOrNull("noise_offset"));
         int multires = longOrNull("multires_noise_iterations") == null ? 0 : intIn("multires_noise_iterations", 0, 100);
-        if (noiseOffset > 0 && multires > 0) {
-            throw new InputException("--noise_offset and --multires_noise_iterations are exclusive (the reference"
-                    + " silently drops the multires noise when both are set)");
-        }
         if (!str("loss_type").equals("l2")) {
             throw bad("loss_type", "'" + str("loss_type") + "' is not supported; tenmin trains with l2 (MSE)");
         }
@@ -755,8 +753,10 @@ final class TrainArgs {
         Map<String, String> args = keyStrings("network_args");
         String algo = "locon";
         String preset = "full";
-        int convDim = 0;
-        double convAlpha = 1.0;
+        // LyCORIS create_network: conv_dim and conv_alpha default to network_dim and network_alpha, so k x k
+        // convolutions are adapted unless conv_dim=0 is given
+        int convDim = dim;
+        double convAlpha = alpha;
         Set<String> presets = Set.of("full", "full-lin", "attn-mlp", "attn-only", "unet-transformer-only",
                 "unet-convblock-only");
         for (Map.Entry<String, String> e : args.entrySet()) {

@@ -20,7 +20,7 @@ import tenmin.formats.Toml;
 
 /**
  * kohya's sample-prompt files (trainer-spec §11; {@code line_to_prompt_dict}): a {@code .txt} with one
- * prompt per line — blank lines and lines starting with {@code #} skipped — where the line is split on
+ * prompt per line — blank lines and lines whose first character is {@code #} skipped — where the line is split on
  * {@code " --"}, part 0 is the prompt and every part (part 0 included, as the reference does) may set
  * {@code w <int>}, {@code h <int>}, {@code d <int>} (seed), {@code s <int>} (steps, clamped to 1..1000),
  * {@code l <float>} (CFG scale), {@code n <text>} (negative prompt), {@code ss <name>} (sampler),
@@ -120,8 +120,10 @@ public final class PromptFile {
         List<SamplePrompt> out = new ArrayList<>();
         String[] lines = text.split("\r?\n|\r", -1);
         for (int ln = 0; ln < lines.length; ln++) {
+            // the reference: [line.strip() for line in lines if len(line.strip()) > 0 and line[0] != "#"]; the
+            // '#' test looks at the raw line, so an indented "#..." is a prompt (and takes an index)
             String line = lines[ln].strip();
-            if (line.isEmpty() || line.startsWith("#")) {
+            if (line.isEmpty() || lines[ln].startsWith("#")) {
                 continue;
             }
             String[] parts = line.split(" --", -1);

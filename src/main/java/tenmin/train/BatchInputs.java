@@ -62,12 +62,8 @@ public record BatchInputs(int size, int channels, int height, int width, float[]
                 x0[i * per + j] = latents[i][j] * scale;
             }
         }
-        float[] noise = NoiseSampler.gaussian(rng, n, c, h, w);                 // (N, C, h, w)
-        if (loop.multiresIterations() > 0) {
-            NoiseSampler.pyramidInPlace(noise, n, c, h, w, loop.multiresIterations(), loop.multiresDiscount(), rng);
-        } else if (loop.noiseOffset() > 0) {
-            NoiseSampler.offsetInPlace(noise, n, c, h, w, loop.noiseOffset(), rng);
-        }
+        float[] noise = NoiseSampler.training(rng, n, c, h, w, loop.noiseOffset(), loop.multiresIterations(),
+                loop.multiresDiscount());                                       // (N, C, h, w)
         int[] t = NoiseSampler.timesteps(rng, n, loop.minTimestep(), loop.maxTimestep());
         float[] noisy = new float[x0.length];
         schedule.addNoiseInto(noisy, x0, noise, t);

@@ -55,8 +55,7 @@ final class Checkpoints {
             throws IOException {
         Path dir = cfg.paths().outputDir();
         Files.createDirectories(dir);
-        Map<String, String> metadata = cfg.save().noMetadata() ? null
-                : TrainingMetadata.build(cfg, run, nowSeconds, step, metadataEpoch, zone);
+        Map<String, String> metadata = TrainingMetadata.forSave(cfg, run, nowSeconds, step, metadataEpoch, zone);
         Path lora = dir.resolve(fileName);
         LoraFileWriter.write(lora, net.stateDict(), dtype, metadata);
         lastLora = lora;

@@ -145,7 +145,8 @@ public final class Trainer {
     /** trainer-spec §2, from the first micro-batch (or the resume point) to the final save. */
     private Result train(ResumePoint start) throws IOException {
         if (start.globalStep() == 0 && requested.sample().atFirst()) {
-            sample("%06d".formatted(0L), 0);
+            // the reference passes epoch 0 for the samples before training, so they are named e000000_...
+            sample("e%06d".formatted(0), 0);
         }
         try (Reporter.Progress bar = env.reporter().progress("train", run.maxSteps())) {
             bar.advance(globalStep);
@@ -279,7 +280,8 @@ public final class Trainer {
 
     private void sampleIfDue() throws IOException {
         int every = run.config().sample().everyNSteps();
-        if (every > 0 && globalStep % every == 0) {
+        // kohya's sample_images_common: --sample_every_n_epochs, when set, replaces the step cadence
+        if (every > 0 && globalStep % every == 0 && run.config().sample().everyNEpochs() == 0) {
             sample("%06d".formatted(globalStep), globalStep);
         }
     }

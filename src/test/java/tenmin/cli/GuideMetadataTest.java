@@ -75,7 +75,7 @@ class GuideMetadataTest {
                 Map.entry("modelspec.architecture", "stable-diffusion-xl-v1-base/lora"),
                 Map.entry("modelspec.implementation", "https://github.com/Stability-AI/generative-models"),
                 Map.entry("modelspec.resolution", "1024x1024"), Map.entry("modelspec.prediction_type", "epsilon"),
-                Map.entry("modelspec.title", "yifftoolkit-schnell"), Map.entry("modelspec.date", "2024-10-15T13:46:40"));
+                Map.entry("modelspec.title", "yifftoolkit-schnell"), Map.entry("modelspec.date", "2024-10-15T13:56:40")); // the save's time (get_sai_model_spec at each save)
         for (Map.Entry<String, String> e : expected.entrySet()) {
             assertEquals(e.getValue(), m.get(e.getKey()), e.getKey());
         }
@@ -84,6 +84,11 @@ class GuideMetadataTest {
                 + " \"rank_dropout_scale\": \"False\", \"algo\": \"locon\", \"dora_wd\": \"False\","
                 + " \"train_norm\": \"False\", \"dropout\": 0.0}", m.get("ss_network_args"));
         assertTrue(m.keySet().stream().allMatch(k -> k.startsWith("ss_") || k.startsWith("modelspec.")));
+        // modelspec keys the guide's run does not write (no timesteps, no clip skip, no metadata_* flags)
+        for (String k : List.of("modelspec.timestep_range", "modelspec.encoder_layer", "modelspec.author",
+                "modelspec.description", "modelspec.license", "modelspec.tags")) {
+            assertTrue(!m.containsKey(k), k);
+        }
         // optimizer args are appended as kohya formats them
         List<String> a = new java.util.ArrayList<>(TrainArgsTest.guide(tmp.resolve("pony.safetensors"),
                 tmp.resolve("training_dir"), tmp.resolve("out"), tmp.resolve("training_dir/p.txt")));
@@ -91,5 +96,60 @@ class GuideMetadataTest {
         Map<String, String> m2 = TrainingMetadata.build(TrainArgs.parse(a, Reporter.SILENT, () -> 1L), run, 0, 1, 0,
                 ZoneOffset.UTC);
         assertEquals("library.optimizers.clybius.Compass(weight_decay=0.05,betas=(0.9, 0.99))", m2.get("ss_optimizer"));
+    }
+
+    /**
+     * Values kohya writes when flags are left out or added (sd-scripts train_network.py metadata and
+     * sai_model_spec.build_metadata): network_dropout None, modelspec title from the save time, the timestep
+     * range and encoder layer only when given.
+     */
+    @Test
+    void metadataFollowsTheReferenceForFlagsLeftOutOrAdded() throws java.io.IOException {
+        TrainingMetadata.Run run = new TrainingMetadata.Run(1, 1729000000.5, 4, 1, 80, 80, List.of(), Map.of(), null,
+                "m.safetensors", "abcd1234", "ff".repeat(32), "tenmin-dev", "library.optimizers.clybius.Compass");
+        List<String> a = new java.util.ArrayList<>(guide());
+        a.removeIf(s -> s.equals("--network_dropout=0") || s.startsWith("--output_name"));
+        a.addAll(List.of("--min_timestep=100", "--clip_skip=2"));
+        Map<String, String> m = TrainingMetadata.build(TrainArgs.parse(a, Reporter.SILENT, () -> 1L), run,
+                1729000600.25, 3, 0, ZoneOffset.UTC);
+        assertEquals("None", m.get("ss_network_dropout"));
+        assertEquals("None", m.get("ss_output_name"));
+        assertTrue(m.get("ss_network_args").endsWith(", \"train_norm\": \"False\", \"dropout\": null}"),
+                m.get("ss_network_args"));
+        assertEquals("LoRA@1729000600.25", m.get("modelspec.title"));
+        assertEquals("2024-10-15T13:56:40", m.get("modelspec.date"));
+        assertEquals("100,1000", m.get("modelspec.timestep_range"));
+        assertEquals("2", m.get("modelspec.encoder_layer"));
+        assertEquals("2", m.get("ss_clip_skip"));
+        assertEquals("null", m.get("ss_bucket_info"));
+        // a dropout named in --network_args stays as given (kohya adds network_dropout only when absent)
+        a.addAll(List.of("--network_dropout=0", "--network_args", "preset=full", "dropout=0"));
+        Map<String, String> m2 = TrainingMetadata.build(TrainArgs.parse(a, Reporter.SILENT, () -> 1L), run,
+                1729000600.25, 3, 0, ZoneOffset.UTC);
+        assertEquals("{\"preset\": \"full\", \"dropout\": \"0\"}", m2.get("ss_network_args"));
+        assertEquals("0.0", m2.get("ss_network_dropout"));
+    }
+
+    /**
+     * {@code --no_metadata}: kohya's save_model writes minimum_metadata (SS_METADATA_MINIMUM_KEYS) updated with the
+     * modelspec keys, and LyCORIS adds sshs_model_hash (LoraFileWriter) — not an empty header.
+     */
+    @Test
+    void noMetadataKeepsTheMinimumKeysAndModelspec() throws java.io.IOException {
+        TrainingMetadata.Run run = new TrainingMetadata.Run(1, 1729000000.5, 4, 1, 80, 80, List.of(), Map.of(), null,
+                "m.safetensors", "abcd1234", "ff".repeat(32), "tenmin-dev", "library.optimizers.clybius.Compass");
+        List<String> a = new java.util.ArrayList<>(guide());
+        a.add("--no_metadata");
+        Map<String, String> m = TrainingMetadata.forSave(TrainArgs.parse(a, Reporter.SILENT, () -> 1L), run,
+                1729000600.25, 3, 0, ZoneOffset.UTC);
+        assertEquals(java.util.Set.of("ss_v2", "ss_base_model_version", "ss_network_module", "ss_network_dim",
+                "ss_network_alpha", "ss_network_args", "modelspec.sai_model_spec", "modelspec.architecture",
+                "modelspec.implementation", "modelspec.title", "modelspec.date", "modelspec.resolution",
+                "modelspec.prediction_type"), m.keySet());
+        assertEquals("False", m.get("ss_v2"));
+        assertEquals("sdxl_base_v1-0", m.get("ss_base_model_version"));
+        assertEquals("8", m.get("ss_network_dim"));
+        assertEquals("4.0", m.get("ss_network_alpha"));
+        assertEquals("yifftoolkit-schnell", m.get("modelspec.title"));
     }
 }

@@ -194,7 +194,6 @@ class TrainArgsTest {
     void contradictionsAndUnsupportedValuesFail() {
         List<List<String>> bad = List.of(
                 List.of("--network_train_unet_only", "--network_train_text_encoder_only"),
-                List.of("--noise_offset=0.05"),                       // with multires from the guide
                 List.of("--lr_scheduler=constant", "--lr_warmup_steps=10"),
                 List.of("--min_bucket_reso=4096"),
                 List.of("--min_timestep=500", "--max_timestep=100"),
@@ -241,6 +240,21 @@ class TrainArgsTest {
         assertEquals(1600, c.loop().maxTrainSteps());
         assertEquals("fp16", c.save().precision());
         assertEquals(tenmin.lora.LoConPreset.TextEncoderModules.FULL, c.network().teModules());
+        // LyCORIS create_network: network_dim None -> 4, conv_dim/conv_alpha default to network_dim/network_alpha
+        assertEquals(4, c.network().dim());
+        assertEquals(1.0, c.network().alpha());
+        assertEquals(4, c.network().convDim());
+        assertEquals(1.0, c.network().convAlpha());
+        TrainConfig noConv = parse(List.of("--network_dim=8", "--network_alpha=4", "--network_args", "preset=full"),
+                Reporter.SILENT);
+        assertEquals(8, noConv.network().convDim());
+        assertEquals(4.0, noConv.network().convAlpha());
+        assertEquals(0, parse(List.of("--network_args", "conv_dim=0"), Reporter.SILENT).network().convDim());
+        assertEquals(null, c.flags().get("network_dropout")); // kohya: None -> ss_network_dropout "None"
+        // noise offset and multires noise together, as the reference allows (its exclusivity check is commented out)
+        TrainConfig both = parse(List.of("--noise_offset=0.05", "--multires_noise_iterations=6"), Reporter.SILENT);
+        assertEquals(0.05, both.loop().noiseOffset());
+        assertEquals(6, both.loop().multiresIterations());
         assertEquals(null, c.compute().device());
         Map<String, Object> flags = c.flags();
         assertEquals(7L, flags.get("seed"));

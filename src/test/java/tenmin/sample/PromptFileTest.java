@@ -52,6 +52,17 @@ class PromptFileTest {
     }
 
     @Test
+    void onlyLinesWhoseFirstCharacterIsAHashAreComments() {
+        // kohya: [line.strip() for line in lines if len(line.strip()) > 0 and line[0] != "#"]
+        List<PromptFile.SamplePrompt> p = PromptFile.parseText("#skipped\n  # indented --d 5\r\n\t\nlast\n", "p.txt",
+                "euler_a", Reporter.SILENT);
+        assertEquals(2, p.size());
+        assertEquals("# indented", p.get(0).prompt());
+        assertEquals(5L, p.get(0).seed());
+        assertEquals(new PromptFile.SamplePrompt(1, "last", "", 512, 512, null, 30, 7.5, "euler_a"), p.get(1));
+    }
+
+    @Test
     void badValuesAreReportedAndIgnored() {
         LogLines log = new LogLines();
         List<PromptFile.SamplePrompt> p = PromptFile.parseText("x --l 7.5.5 --w 99999999999", "f.txt", "euler_a", log);

@@ -20,7 +20,8 @@ import tenmin.testing.TrainRuns;
 /**
  * kohya's save and sample cadences: step saves with {@code --save_last_n_steps} rotation
  * ({@code get_remove_step_no}: after step s the save of step s − n − 1 goes), epoch saves before the last
- * epoch ({@code <name>-000001}), epoch samples ({@code e000001}), samples before training.
+ * epoch ({@code <name>-000001}), epoch samples ({@code e000001}) which replace the step cadence when both are
+ * given, samples before training (epoch 0 in the reference's call: {@code e000000}).
  */
 class SaveCadenceTest {
     @TempDir
@@ -35,7 +36,7 @@ class SaveCadenceTest {
         // 8 entries, batch 2, accumulation 2: 2 steps per epoch; 6 steps = 3 epochs
         Trainer.Result r = TrainRuns.train(TrainRuns.config(data, out, "--save_every_n_steps=1", "--save_last_n_steps=2",
                 "--save_every_n_epochs=1", "--save_state", "--sample_prompts=" + prompts, "--sample_every_n_epochs=1",
-                "--sample_at_first"), Reporter.SILENT);
+                "--sample_every_n_steps=1", "--sample_at_first"), Reporter.SILENT);
         assertEquals(Trainer.Outcome.COMPLETED, r.outcome(), r.message());
         List<String> files = Cli.listing(out).stream().filter(n -> n.endsWith(".safetensors")).toList();
         assertEquals(List.of("at-step00000004.safetensors", "at-step00000005.safetensors", "at-step00000006.safetensors",
@@ -47,8 +48,9 @@ class SaveCadenceTest {
             assertEquals("2", e1.metadata().get("ss_steps"));
         }
         List<String> samples = Cli.listing(out.resolve("sample"));
-        assertEquals(5, samples.size(), samples.toString());
-        for (String label : List.of("000000_00_", "e000001_00_", "e000002_00_", "e000003_00_")) {
+        assertEquals(5, samples.size(), samples.toString()); // 4 rounds and the montage; no step samples
+        assertTrue(samples.contains("montage.png"), samples.toString());
+        for (String label : List.of("e000000_00_", "e000001_00_", "e000002_00_", "e000003_00_")) {
             assertTrue(samples.stream().anyMatch(s -> s.startsWith(label) && s.endsWith("_3.png")), label + " in " + samples);
         }
     }

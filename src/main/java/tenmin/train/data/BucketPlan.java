@@ -70,13 +70,48 @@ public record BucketPlan(List<Buckets.Reso> buckets, List<Buckets.Assignment> as
         return m;
     }
 
-    /** Mean |bucket AR − image AR| over images (each image once). */
+    /**
+     * Mean |bucket AR − image AR| over images (each image once), summed as the reference's {@code np.mean}
+     * sums a float64 array (numpy's pairwise summation), so the recorded value matches to the last digit.
+     */
     public double meanArError() {
-        double sum = 0;
-        for (Buckets.Assignment a : assignments) {
-            sum += Math.abs(a.arError());
+        double[] errors = new double[assignments.size()];
+        for (int i = 0; i < errors.length; i++) {
+            errors[i] = Math.abs(assignments.get(i).arError());
         }
-        return assignments.isEmpty() ? 0 : sum / assignments.size();
+        return errors.length == 0 ? 0 : (0.0 + numpyPairwiseSum(errors, 0, errors.length)) / errors.length;
+    }
+
+    /**
+     * numpy's {@code pairwise_sum} for float64: plain loop below 8 values, eight interleaved partial sums up to
+     * 128, otherwise split in two halves (the first a multiple of 8 long).
+     */
+    static double numpyPairwiseSum(double[] a, int from, int n) {
+        if (n < 8) {
+            double res = 0.0;
+            for (int i = 0; i < n; i++) {
+                res += a[from + i];
+            }
+            return res;
+        }
+        if (n <= 128) {
+            double[] r = new double[8];
+            System.arraycopy(a, from, r, 0, 8);
+            int i = 8;
+            for (; i < n - (n % 8); i += 8) {
+                for (int j = 0; j < 8; j++) {
+                    r[j] += a[from + i + j];
+                }
+            }
+            double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+            for (; i < n; i++) {
+                res += a[from + i];
+            }
+            return res;
+        }
+        int n2 = n / 2;
+        n2 -= n2 % 8;
+        return numpyPairwiseSum(a, from, n2) + numpyPairwiseSum(a, from + n2, n - n2);
     }
 
     /** Only the buckets that hold entries, with their entries (what the epoch planner needs). */

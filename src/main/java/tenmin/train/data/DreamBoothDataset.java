@@ -223,8 +223,12 @@ public final class DreamBoothDataset {
                 if (text.startsWith("\uFEFF")) {
                     text = text.substring(1);
                 }
-                int nl = text.indexOf('\n');
-                String first = (nl < 0 ? text : text.substring(0, nl)).strip();
+                // Python's text mode ends a line at \n, \r\n or a lone \r (universal newlines)
+                int nl = 0;
+                while (nl < text.length() && text.charAt(nl) != '\n' && text.charAt(nl) != '\r') {
+                    nl++;
+                }
+                String first = text.substring(0, nl).strip();
                 if (first.isEmpty() && reporter != null) {
                     reporter.log(Reporter.Level.WARNING, "WARNING: " + c + ": empty caption");
                 }

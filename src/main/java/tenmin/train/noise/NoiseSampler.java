@@ -23,6 +23,24 @@ public final class NoiseSampler {
         return t;
     }
 
+    /**
+     * The training noise of one micro-batch (kohya {@code get_noise_noisy_latents_and_timesteps}): N(0,1), then
+     * the noise offset when {@code offset > 0}, then pyramid noise when {@code iterations > 0} — both when both
+     * are set (the reference's check that forbade the pair is commented out), the pyramid's final division by
+     * the std then covering the offset too.
+     */
+    public static float[] training(Rng rng, int n, int c, int h, int w, double offset, int iterations,
+                                   double discount) {
+        float[] noise = gaussian(rng, n, c, h, w);                              // (N, C, h, w)
+        if (offset > 0) {
+            offsetInPlace(noise, n, c, h, w, offset, rng);
+        }
+        if (iterations > 0) {
+            pyramidInPlace(noise, n, c, h, w, iterations, discount, rng);
+        }
+        return noise;
+    }
+
     /** N(0,1) of shape (n, c, h, w). */
     public static float[] gaussian(Rng rng, int n, int c, int h, int w) {
         float[] out = new float[Math.multiplyExact(Math.multiplyExact(n, c), Math.multiplyExact(h, w))];

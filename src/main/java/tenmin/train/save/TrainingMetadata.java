@@ -51,20 +51,22 @@ public final class TrainingMetadata {
     }
 
     /**
-     * {@code ss_bucket_info}: {@code {"buckets": {"<index in the full bucket list>": {"resolution": [w, h],
-     * "count": n}}, "mean_img_ar_error": e}} listing only non-empty buckets.
+     * {@code ss_bucket_info}: {@code {"buckets": {"<i>": {"resolution": [w, h], "count": n}}, "mean_img_ar_error": e}}
+     * where {@code i} counts only the buckets in use, sorted by (w, h): the reference's {@code BucketManager}
+     * holds only the buckets images were assigned to ({@code add_if_new_reso}) and {@code sort()}s them before
+     * enumerating, so the keys run 0, 1, 2, ... whatever the predefined bucket list is.
      */
     public static String bucketInfo(List<Buckets.Reso> allBuckets, Map<Buckets.Reso, Integer> counts,
                                     double meanImgArError) {
         Map<String, Object> buckets = new LinkedHashMap<>();
-        for (int i = 0; i < allBuckets.size(); i++) {
-            Buckets.Reso r = allBuckets.get(i);
+        int index = 0;
+        for (Buckets.Reso r : Buckets.sorted(allBuckets)) {
             Integer n = counts.get(r);
             if (n != null && n > 0) {
                 Map<String, Object> b = new LinkedHashMap<>();
                 b.put("resolution", List.of(r.width(), r.height()));
                 b.put("count", n);
-                buckets.put(Integer.toString(i), b);
+                buckets.put(Integer.toString(index++), b);
             }
         }
         Map<String, Object> info = new LinkedHashMap<>();
@@ -105,7 +107,7 @@ public final class TrainingMetadata {
         m.put("ss_network_module", c.network().module());
         m.put("ss_network_dim", Integer.toString(c.network().dim()));
         m.put("ss_network_alpha", PyStr.str(c.network().alpha()));
-        m.put("ss_network_dropout", PyStr.str(f.get("network_dropout") == null ? null : f.get("network_dropout")));
+        m.put("ss_network_dropout", PyStr.str(f.get("network_dropout")));
         m.put("ss_mixed_precision", c.loop().mixedPrecision());
         m.put("ss_full_fp16", "False");
         m.put("ss_v2", "False");
@@ -164,9 +166,9 @@ public final class TrainingMetadata {
         m.put("ss_bucket_info", run.bucketInfoJson() == null ? "null" : run.bucketInfoJson());
         if (!c.network().args().isEmpty()) {
             Map<String, Object> netArgs = new LinkedHashMap<>(c.network().args());
-            if (f.get("network_dropout") != null) {
-                netArgs.put("dropout", f.get("network_dropout"));
-            }
+            // kohya's "workaround for LyCORIS": network_dropout (None when not given) joins the args unless
+            // they name a dropout themselves
+            netArgs.putIfAbsent("dropout", f.get("network_dropout"));
             m.put("ss_network_args", PyStr.json(netArgs));
         }
         m.put("ss_sd_model_name", run.sdModelName());
@@ -175,23 +177,57 @@ public final class TrainingMetadata {
         m.put("ss_training_finished_at", PyFormat.repr(finishedSeconds));
         m.put("ss_steps", Long.toString(steps));
         m.put("ss_epoch", Integer.toString(epoch));
-        // modelspec (sai_model_spec.build_metadata for an SDXL LoRA)
+        // modelspec (sai_model_spec.build_metadata for an SDXL LoRA); its timestamp is taken at each save
+        // (get_sai_model_spec calls time.time()), so title and date are those of the save, not of the start
         m.put("modelspec.sai_model_spec", "1.0.0");
         m.put("modelspec.architecture", "stable-diffusion-xl-v1-base/lora");
         m.put("modelspec.implementation", "https://github.com/Stability-AI/generative-models");
         Map<String, String> spec = c.save().modelspec();
         String title = spec.containsKey("title") ? spec.get("title")
-                : c.paths().outputName() != null ? c.paths().outputName() : "LoRA@" + PyFormat.repr(run.startedAtSeconds());
+                : c.paths().outputName() != null ? c.paths().outputName() : "LoRA@" + PyFormat.repr(finishedSeconds);
         m.put("modelspec.title", title);
         for (String k : List.of("author", "description", "license", "tags")) {
             if (spec.containsKey(k)) {
                 m.put("modelspec." + k, spec.get(k));
             }
         }
-        m.put("modelspec.resolution", c.data().width() + "x" + c.data().height());
-        LocalDateTime date = LocalDateTime.ofInstant(Instant.ofEpochSecond((long) run.startedAtSeconds()), zone);
+        LocalDateTime date = LocalDateTime.ofInstant(Instant.ofEpochSecond((long) finishedSeconds), zone);
         m.put("modelspec.date", date.format(DateTimeFormatter.ISO_LOCAL_DATE_TIME));
+        m.put("modelspec.resolution", c.data().width() + "x" + c.data().height());
         m.put("modelspec.prediction_type", "epsilon");
+        Object minT = f.get("min_timestep");
+        Object maxT = f.get("max_timestep");
+        if (minT != null || maxT != null) {
+            m.put("modelspec.timestep_range", (minT == null ? "0" : PyStr.str(minT)) + ","
+                    + (maxT == null ? "1000" : PyStr.str(maxT)));
+        }
+        if (f.get("clip_skip") != null) {
+            m.put("modelspec.encoder_layer", PyStr.str(f.get("clip_skip")));
+        }
+        return m;
+    }
+
+    /** kohya's {@code SS_METADATA_MINIMUM_KEYS}: what {@code --no_metadata} still writes (with the modelspec keys). */
+    public static final List<String> MINIMUM_KEYS = List.of("ss_v2", "ss_base_model_version", "ss_network_module",
+            "ss_network_dim", "ss_network_alpha", "ss_network_args");
+
+    /**
+     * The metadata a save writes: {@link #build} in full, or with {@code --no_metadata} what kohya still writes
+     * then ({@link #MINIMUM_KEYS} present in the full set, plus every {@code modelspec.*} key, which
+     * {@code save_model} adds to either).
+     */
+    public static Map<String, String> forSave(TrainConfig c, Run run, double finishedSeconds, long steps, int epoch,
+                                              ZoneId zone) {
+        Map<String, String> full = build(c, run, finishedSeconds, steps, epoch, zone);
+        if (!c.save().noMetadata()) {
+            return full;
+        }
+        Map<String, String> m = new LinkedHashMap<>();
+        for (Map.Entry<String, String> e : full.entrySet()) {
+            if (MINIMUM_KEYS.contains(e.getKey()) || e.getKey().startsWith("modelspec.")) {
+                m.put(e.getKey(), e.getValue());
+            }
+        }
         return m;
     }
 

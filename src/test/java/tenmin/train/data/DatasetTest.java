@@ -45,7 +45,7 @@ class DatasetTest {
         png(cat.resolve("a.PNG"), 32, 64);
         png(cat.resolve("c_1_2_3_4.png"), 16, 16);                      // face-crop caption name: c.txt
         Files.writeString(cat.resolve("b.txt"), "  first line, tags \nsecond line\n");
-        Files.writeString(cat.resolve("c.txt"), "face crop caption");
+        Files.writeString(cat.resolve("c.txt"), "face crop caption\rold Mac second line"); // a lone CR ends a line too
         Files.writeString(cat.resolve("notes.txt"), "not an image");
         Files.write(cat.resolve("broken.jpg"), new byte[] {1, 2, 3});    // broken: warned, skipped
         png(dog.resolve("d.png"), 40, 40);
@@ -181,5 +181,19 @@ class DatasetTest {
             assertEquals(Double.doubleToRawLongBits(a.nextGaussian()), Double.doubleToRawLongBits(b.nextGaussian()));
             assertEquals(a.nextLong(), b.nextLong());
         }
+    }
+
+    @Test
+    void meanArErrorSumsLikeNumpyMean() {
+        // ss_bucket_info's mean_img_ar_error is np.mean(np.abs(errors)) in the reference; numpy sums float64
+        // pairwise. Expected: numpy 2.4 on these 200 values; a plain left-to-right sum gives 0.2612371134020619.
+        List<Buckets.Assignment> as = new ArrayList<>();
+        for (int i = 0; i < 200; i++) {
+            as.add(new Buckets.Assignment(new Buckets.Reso(1024, 1024), 1024, 1024, ((i * 37) % 101) / 97.0 - 0.5));
+        }
+        BucketPlan plan = new BucketPlan(List.of(new Buckets.Reso(1024, 1024)), as, List.of(new int[0]));
+        assertEquals(0.26123711340206185, plan.meanArError(), 0.0);
+        assertEquals(0.2789232531500573, new BucketPlan(plan.buckets(), as.subList(0, 9), plan.entries()).meanArError(),
+                0.0);
     }
 }

@@ -124,4 +124,22 @@ class NoiseTest {
             }
         }
     }
+
+    @Test
+    void trainingNoiseAddsTheOffsetBeforeThePyramid() {
+        // kohya get_noise_noisy_latents_and_timesteps: randn, apply_noise_offset, then pyramid_noise_like, whose
+        // division by the std of the sum includes the offset
+        float[] got = NoiseSampler.training(new Rng(11), 2, 4, 16, 16, 0.1, 3, 0.4);
+        Rng rng = new Rng(11);
+        float[] want = NoiseSampler.gaussian(rng, 2, 4, 16, 16);
+        NoiseSampler.offsetInPlace(want, 2, 4, 16, 16, 0.1, rng);
+        NoiseSampler.pyramidInPlace(want, 2, 4, 16, 16, 3, 0.4, rng);
+        assertArrayEquals(want, got);
+        assertEquals(1.0, NoiseSampler.std(got), 1e-5);
+        // either one alone
+        Rng r2 = new Rng(11);
+        float[] offsetOnly = NoiseSampler.gaussian(r2, 1, 4, 8, 8);
+        NoiseSampler.offsetInPlace(offsetOnly, 1, 4, 8, 8, 0.1, r2);
+        assertArrayEquals(offsetOnly, NoiseSampler.training(new Rng(11), 1, 4, 8, 8, 0.1, 0, 0.4));
+    }
 }

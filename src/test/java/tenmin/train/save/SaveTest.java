@@ -62,10 +62,13 @@ class SaveTest {
     }
 
     @Test
-    void bucketInfoListsUsedBucketsByTheirIndex() {
+    void bucketInfoNumbersOnlyTheUsedBucketsInSizeOrder() {
+        // trainer-spec §9.3: "idx over used buckets sorted by (w,h)" (kohya's BucketManager keeps only the buckets
+        // images went to, sorted): two used buckets are "0" and "1", not their places in the 81-bucket list
         List<Buckets.Reso> all = Buckets.makeResolutions(1024, 1024, 256, 2048, 32);
-        Map<Buckets.Reso, Integer> counts = Map.of(new Buckets.Reso(1024, 1024), 20, new Buckets.Reso(256, 2048), 3);
-        assertEquals("{\"buckets\": {\"0\": {\"resolution\": [256, 2048], \"count\": 3}, \"40\": {\"resolution\": [1024,"
+        Map<Buckets.Reso, Integer> counts = Map.of(new Buckets.Reso(1024, 1024), 20, new Buckets.Reso(256, 2048), 3,
+                new Buckets.Reso(832, 1216), 0);
+        assertEquals("{\"buckets\": {\"0\": {\"resolution\": [256, 2048], \"count\": 3}, \"1\": {\"resolution\": [1024,"
                 + " 1024], \"count\": 20}}, \"mean_img_ar_error\": 0.0125}", TrainingMetadata.bucketInfo(all, counts, 0.0125));
     }
 
