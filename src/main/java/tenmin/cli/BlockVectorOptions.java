@@ -26,6 +26,11 @@ final class BlockVectorOptions {
             + " numbers otherwise = lbw.")
     String format = "auto";
 
+    @Option(names = "--compat", description = "Take a new Inspire-Pack entry only when the block number changes, as"
+            + " Inspire-Pack does (so input_blocks.1 followed by middle_block.1 share one entry); default: each block"
+            + " present takes its own entry.")
+    boolean compat;
+
     BlockWeights.Options toOptions() {
         BlockWeights.Format f = switch (format.toLowerCase(Locale.ROOT)) {
             case "auto" -> BlockWeights.Format.AUTO;
@@ -36,6 +41,6 @@ final class BlockVectorOptions {
         if (!Double.isFinite(a) || !Double.isFinite(b)) {
             throw new InputException("-A and -B must be finite numbers");
         }
-        return new BlockWeights.Options(f, inverse, seed, a, b);
+        return new BlockWeights.Options(f, inverse, seed, a, b, compat);
     }
 }

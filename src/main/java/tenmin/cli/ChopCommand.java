@@ -43,7 +43,8 @@ public final class ChopCommand implements Callable<Integer> {
     boolean[] less = new boolean[0];
 
     @Option(names = "--compat", description = "Scale fractional weights as chop_blocks.py does: alpha, lora_up and"
-            + " lora_down each times w (the delta scales by w cubed), with numpy's fp16 rounding.")
+            + " lora_down each times w (the delta scales by w cubed), with numpy's fp16 rounding; with -v the"
+            + " weighted layout is not printed, as chop_blocks.py does.")
     boolean compat;
 
     @Mixin

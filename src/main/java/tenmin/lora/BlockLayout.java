@@ -161,7 +161,8 @@ public final class BlockLayout {
         for (int i = 0; i < blocks.size(); i++) {
             lines.add("INFO: " + layoutLine(i, blocks.get(i)));
         }
-        lines.add("INFO: Vector string : \"" + vectorString() + "\"");
+        // chop c1 prints f'"1,{vector_string}"', so a LoRA without UNet blocks shows "1,"
+        lines.add("INFO: Vector string : \"" + (blocks.isEmpty() ? "1," : vectorString()) + "\"");
         lines.add("INFO: Pass through layers: " + passThrough.size());
         return lines;
     }

@@ -40,7 +40,7 @@ import tenmin.core.PyFormat;
  * </ul>
  * One deliberate difference from Inspire-Pack: a change of section always starts a new entry, even when
  * the last input block and the first middle block have the same number (Inspire-Pack then reuses the
- * entry, a bug that only partial LoRAs hit).
+ * entry, a bug that only partial LoRAs hit; {@link Options#compat()} reproduces it).
  */
 public final class BlockWeights {
 
@@ -55,8 +55,15 @@ public final class BlockWeights {
      * @param seed    seed of the R/U draws (numpy's global generator, {@code seed % 2^31})
      * @param a       the value of {@code A} (Inspire default 4.0)
      * @param b       the value of {@code B} (Inspire default 1.0)
+     * @param compat  reproduce Inspire-Pack's edge bug: a new entry is taken only when the block number
+     *                changes, so a section change between blocks of the same number reuses the entry
      */
-    public record Options(Format format, boolean inverse, long seed, double a, double b) {
+    public record Options(Format format, boolean inverse, long seed, double a, double b, boolean compat) {
+        /** Options without compat. */
+        public Options(Format format, boolean inverse, long seed, double a, double b) {
+            this(format, inverse, seed, a, b, false);
+        }
+
         /** Inspire-Pack's node defaults: auto format, no inverse, seed 0, A = 4, B = 1. */
         public static Options defaults() {
             return new Options(Format.AUTO, false, 0, 4.0, 1.0);
@@ -267,8 +274,10 @@ public final class BlockWeights {
         for (String m : blockModules) {
             Place p = placeOf(m);
             boolean newBlock = last == null || p.section() != last.section() || p.number() != last.number();
+            // Inspire-Pack compares the block number only (last_k_unet_num != k_unet_num)
+            boolean takesEntry = options.compat() ? last == null || p.number() != last.number() : newBlock;
             double applied;
-            if (newBlock && items.length > next) {
+            if (takesEntry && items.length > next) {
                 pending = new ArrayDeque<>(inspireValues(items[next].strip(), options, rng));
                 ratio = pending.removeFirst();
                 applied = options.inverse() ? 1 - ratio : ratio;

@@ -90,6 +90,9 @@ public final class Blocks {
         p.put("seed", o.seed());
         p.put("A", o.a());
         p.put("B", o.b());
+        if (o.compat()) {
+            p.put("compat", true);
+        }
         try {
             return new ObjectMapper().writeValueAsString(p);
         } catch (JsonProcessingException e) {

@@ -28,7 +28,8 @@ import tenmin.lora.TensorScaling.Rounding;
  * 1e-6) copies its bytes verbatim. A fractional weight multiplies each module's {@code lora_up.weight} by
  * {@code g·w_i} (so ΔW scales linearly), or with {@code compat} multiplies every tensor of the block (alpha,
  * up, down, dora_scale) with numpy's rounding, which scales ΔW by the cube as the reference does.
- * Unlike chop_blocks c1 the input metadata is kept and {@code block_vector_string} added.
+ * Unlike chop_blocks c1 the input metadata is kept and {@code block_vector_string} added. With
+ * {@code compat}, the weighted layout is also left out at DEBUG level (chop_blocks' inverted level test).
  */
 public final class Chop {
     private static final double EPS = 1e-6;
@@ -59,7 +60,10 @@ public final class Chop {
             Path out = cfg.output() != null ? cfg.output() : Outputs.sibling(cfg.input(), "-chop");
             Outputs.requireNotAnInput(out, cfg.input());
 
-            if (reporter.enabled(Level.INFO)) {
+            // chop_blocks prints the weighted layout only when its level is INFO or above
+            // (getEffectiveLevel() >= INFO), so its -v (DEBUG) shows none: reproduced with compat only
+            boolean layoutShown = cfg.compat() ? !reporter.enabled(Level.DEBUG) : true;
+            if (layoutShown && reporter.enabled(Level.INFO)) {
                 reporter.log(Level.INFO, "INFO: Blocks layout:");
                 for (int i = 0; i < layout.blocks().size(); i++) {
                     double w = values[i + 1];

@@ -116,12 +116,45 @@ class ResizeCommandTest {
                     + " lora_unet_input_blocks_1_0_in_layers_2"), d);
         }
         assertTrue(lines.stream().anyMatch(l -> l.matches("INFO:root:Selected threshold: -?\\d+\\.\\d{3}")), r.err());
+        // resize_lora's order per recipe: [Selected threshold], the dim lines, the quantiles, Saving
+        List<String> perRecipe = lines.stream().filter(l -> l.startsWith("INFO:root:Selected") || l.startsWith("DEBUG:root:dim:")
+                || l.startsWith("INFO:root:Score quantiles") || l.startsWith("INFO:root:Saving")).map(l -> l.substring(0, 15)).toList();
+        assertEquals(List.of("DEBUG:root:dim:", "INFO:root:Score", "INFO:root:Savin",
+                "DEBUG:root:dim:", "INFO:root:Score", "INFO:root:Savin",
+                "INFO:root:Selec", "DEBUG:root:dim:", "INFO:root:Score", "INFO:root:Savin"), perRecipe);
         List<String> saving = lines.stream().filter(l -> l.startsWith("INFO:root:Saving ")).toList();
         assertEquals(3, saving.size());
         assertEquals("INFO:root:Saving " + out.resolve("mylora_frockpt1_th-3.3.safetensors"), saving.get(0));
         assertEquals("INFO:root:Saving " + out.resolve("mylora_spnlora1_th-1.5.safetensors"), saving.get(1));
         assertTrue(saving.get(2).startsWith("INFO:root:Saving " + out.resolve("mylora_frockpt0.8_params0.2_size0_th")));
         assertEquals(3, r.out().lines().count(), "the written files on stdout");
+    }
+
+    @Test
+    void missingTextEncoder2ChunksNameTheCheckpointKeyAlone() throws IOException {
+        // resize_lora logs base_key[0] for a row chunk, in its pairing order k, q, v (compat) or q, k, v
+        Path te2ckpt = dir.resolve("te2.safetensors");
+        String inProj = "conditioner.embedders.1.model.transformer.resblocks.0.attn.in_proj_weight";
+        SplittableRandom rnd = new SplittableRandom(3);
+        new SafetensorsWriter()
+                .addFloats(UNET + "input_blocks.1.0.in_layers.2.weight", StDType.F16, new long[] {8, 8, 3, 3}, random(rnd, 576, 0.2))
+                .addFloats(TE1 + "11.mlp.fc1.weight", StDType.F16, new long[] {16, 8}, random(rnd, 128, 0.3))
+                .addFloats(inProj, StDType.F16, new long[] {24, 8}, random(rnd, 192, 0.3))
+                .write(te2ckpt);
+        String te2 = "lora_te2_text_model_encoder_layers_0_self_attn_";
+        for (boolean compat : new boolean[] {false, true}) {
+            List<String> a = new ArrayList<>(List.of(args("-v", "-r", "fro_ckpt=1,thr=-3.3")));
+            if (compat) {
+                a.add("--compat");
+            }
+            a.addAll(List.of(te2ckpt.toString(), lora.toString()));
+            Cli.Run r = run(a.toArray(String[]::new));
+            assertEquals(0, r.exit(), r.err());
+            List<String> missing = r.err().lines().filter(l -> l.startsWith("INFO:root:No LoRA layer for '" + inProj)).toList();
+            List<String> order = compat ? List.of("k", "q", "v") : List.of("q", "k", "v");
+            assertEquals(order.stream().map(c -> "INFO:root:No LoRA layer for '" + inProj + "' (24, 8), expected LoRA key: '"
+                    + te2 + c + "_proj'").toList(), missing, r.err());
+        }
     }
 
     @Test

@@ -71,6 +71,21 @@ class BlockWeightsTest {
     }
 
     @Test
+    void compatReusesTheEntryWhenTheSectionChangesButTheBlockNumberDoesNot() {
+        // spec §4.3 edge bug: Inspire-Pack takes a new entry only when N changes, so input_blocks.1,
+        // middle_block.1, output_blocks.1 all use entry 1 there; by default each block takes its own entry
+        List<String> mods = List.of("lora_unet_input_blocks_1_0_in_layers_2", "lora_unet_middle_block_1_proj_in",
+                "lora_unet_output_blocks_1_1_proj_in", "lora_unet_output_blocks_2_1_proj_in", "lora_te1_text_model_encoder_layers_0_mlp_fc1");
+        String v = "1,0.5,0.25,0.75,0.125,0,0,0,0,0,0,0";
+        BlockWeights w = BlockWeights.resolve(v, mods, opts(Format.INSPIRE));
+        assertEquals(List.of(0.5, 0.25, 0.75, 0.125, 1.0), mods.stream().map(w::ratio).toList());
+        assertEquals("1,0.5,0.25,0.75,0.125", w.populated());
+        BlockWeights c = BlockWeights.resolve(v, mods, new Options(Format.INSPIRE, false, 0, 4.0, 1.0, true));
+        assertEquals(List.of(0.5, 0.5, 0.5, 0.25, 1.0), mods.stream().map(c::ratio).toList());
+        assertEquals("1,0.5,0.25", c.populated());
+    }
+
+    @Test
     void architectureOrderIsTheStateDictOrder() throws IOException {
         List<String> expected = names("locon_unet"); // listed in the UNet's module order
         List<String> shuffled = new ArrayList<>(expected);

@@ -106,6 +106,65 @@ class ChopTest {
     }
 
     @Test
+    void plainAttentionLoraHasElevenBlocksAndPassesTextEncodersAndTimeEmbedThrough(@TempDir Path tmp) {
+        // kohya networks.lora on SDXL: transformer Linears + proj_in/proj_out only, all 264 TE modules, and a
+        // time_embed module (outside every block). Spec §1.1/§3.2: 10 Linears per transformer block plus
+        // proj_in and proj_out per SpatialTransformer; depth 2 in input 4,5 and output 3-5, 10 elsewhere.
+        Path p = tmp.resolve("plain.safetensors");
+        List<SyntheticLora.Module> mods = new ArrayList<>();
+        for (SyntheticLora.Module m : SyntheticLora.sdxlModules("locon_unet", 1, 1)) {
+            String n = m.name();
+            if (n.contains("_transformer_blocks_") || n.endsWith("_proj_in") || n.endsWith("_proj_out")) {
+                mods.add(m);
+            }
+        }
+        mods.addAll(SyntheticLora.sdxlModules("locon_te_full", 1, 1));
+        mods.add(new SyntheticLora.Module("lora_unet_time_embed_0", 1280, 320, 1, false, 1, 0.5));
+        SyntheticLora.write(p, mods, StDType.F16, 3, Map.of());
+        Cli.Run r = Cli.run("chop", p.toString());
+        assertEquals(0, r.exit(), r.toString());
+        int deep = 3 * (10 * 10 + 2);
+        int shallow = 3 * (2 * 10 + 2);
+        String[][] expected = {{"input_blocks.4", "" + shallow}, {"input_blocks.5", "" + shallow}, {"input_blocks.7", "" + deep},
+                {"input_blocks.8", "" + deep}, {"middle_block.1", "" + deep}, {"output_blocks.0", "" + deep},
+                {"output_blocks.1", "" + deep}, {"output_blocks.2", "" + deep}, {"output_blocks.3", "" + shallow},
+                {"output_blocks.4", "" + shallow}, {"output_blocks.5", "" + shallow}};
+        List<String> want = new ArrayList<>(List.of("INFO: Blocks layout:"));
+        for (int i = 0; i < expected.length; i++) {
+            String section = expected[i][0].substring(0, expected[i][0].indexOf('.'));
+            String idx = expected[i][0].substring(expected[i][0].indexOf('.') + 1);
+            want.add(String.format("INFO: \t[%2d] %13s.%s layers=%-3s", i, section, idx, expected[i][1]));
+        }
+        want.add("INFO: Vector string : \"1,INP04,INP05,INP07,INP08,MID01,OUT00,OUT01,OUT02,OUT03,OUT04,OUT05\"");
+        want.add("INFO: Pass through layers: " + (3 * (72 + 192) + 3));
+        assertEquals(want, r.out().lines().toList());
+    }
+
+    @Test
+    void textEncoderOnlyLoraShowsAnEmptyLayout(@TempDir Path tmp) {
+        // chop c1 prints f'Vector string : "1,{vector_string}"' with an empty join: "1,"
+        Path p = tmp.resolve("te.safetensors");
+        SyntheticLora.write(p, SyntheticLora.sdxlModules("locon_te_mlp", 1, 1), StDType.F16, 4, Map.of());
+        Cli.Run r = Cli.run("chop", p.toString());
+        assertEquals(0, r.exit(), r.toString());
+        assertEquals(List.of("INFO: Blocks layout:", "INFO: Vector string : \"1,\"", "INFO: Pass through layers: 264"),
+                r.out().lines().toList());
+    }
+
+    @Test
+    void doraScaleCountsAsALayerOfItsBlock(@TempDir Path tmp) throws IOException {
+        Path p = tmp.resolve("dora.safetensors");
+        SafetensorsWriter w = new SafetensorsWriter();
+        addModule(w, "lora_unet_input_blocks_4_1_proj_in");
+        addModule(w, "lora_unet_output_blocks_1_1_proj_in");
+        w.add("lora_unet_output_blocks_1_1_proj_in.dora_scale", StDType.F16, new long[] {5, 1}, out -> writeBits(out, new short[5]));
+        w.write(p);
+        Cli.Run r = Cli.run("chop", p.toString());
+        assertEquals(0, r.exit(), r.toString());
+        assertEquals("INFO: \t[ 1] output_blocks.1 layers=4  ", r.out().lines().toList().get(2));
+    }
+
+    @Test
     void quietAnalysisPrintsNothing(@TempDir Path tmp) {
         Cli.Run r = Cli.run("chop", "-q", guideShapedLora(tmp).toString());
         assertEquals(0, r.exit(), r.toString());
@@ -191,6 +250,23 @@ class ChopTest {
                 INFO: Keeping 9 keys from the UNet, 15 passing through (text encoders)
                 INFO: Filtered LoRA saved to %s
                 """.formatted(out), r.err());
+    }
+
+    @Test
+    void verboseShowsTheWeightedLayoutUnlessCompat(@TempDir Path tmp) throws IOException {
+        Path lora = smallLora(tmp, true);
+        Cli.Run r = Cli.run("chop", "-v", lora.toString(), "1,0,0.5,1,2", "-o", tmp.resolve("a.safetensors").toString());
+        assertEquals(0, r.exit(), r.toString());
+        assertTrue(r.err().startsWith("INFO: Blocks layout:\nINFO: \t[ 0]  input_blocks.1 layers=3   (removed)\n"), r.err());
+        // chop_blocks tests getEffectiveLevel() >= INFO, so at -v (DEBUG) it prints no weighted layout
+        Path b = tmp.resolve("b.safetensors");
+        r = Cli.run("chop", "-v", "--compat", lora.toString(), "1,0,0.5,1,2", "-o", b.toString());
+        assertEquals(0, r.exit(), r.toString());
+        assertEquals("INFO: Keeping 9 keys from the UNet, 15 passing through (text encoders)\nINFO: Filtered LoRA saved to "
+                + b + "\n", r.err());
+        // and at the default level --compat prints it like the default mode
+        r = Cli.run("chop", "--compat", lora.toString(), "1,0,0.5,1,2", "-o", tmp.resolve("c.safetensors").toString());
+        assertTrue(r.err().startsWith("INFO: Blocks layout:\n"), r.err());
     }
 
     /** numpy: {@code np.array(BITS).view(float16) * 0.3} (numpy 2.4.6), as fp16 bits. */

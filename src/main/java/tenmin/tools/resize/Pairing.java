@@ -97,7 +97,8 @@ final class Pairing {
                 paired.add(name);
                 pairedNames.add(name);
             } else if (reporter.enabled(Reporter.Level.INFO)) {
-                reporter.log(Reporter.Level.INFO, "INFO:root:No LoRA layer for " + baseRepr(t) + " "
+                // the reference logs the checkpoint key alone, also for a row chunk (base_key[0] of its tuple)
+                reporter.log(Reporter.Level.INFO, "INFO:root:No LoRA layer for '" + t.checkpointKey() + "' "
                         + ckpt.info(t.checkpointKey()).shapeTuple() + ", expected LoRA key: '" + name + "'");
             }
         }

@@ -51,8 +51,45 @@ public final class Resize {
     public record Output(Path lora, Recipe recipe, Path file, double threshold, int modules) {
     }
 
-    /** A recipe's outcome and the file it goes to. */
-    private record Planned(Scoring.Outcome outcome, Path file) {
+    /** A recipe's outcome, the file it goes to, and its scoring log lines (printed just before it is written). */
+    private record Planned(Scoring.Outcome outcome, Path file, Deferred log) {
+    }
+
+    /**
+     * Holds a recipe's scoring lines until its file is written, so the log reads as resize_lora's (per
+     * recipe: threshold, layers, quantiles, {@code Saving}) although every recipe is scored before any write.
+     */
+    private static final class Deferred implements Reporter {
+        private final Reporter target;
+        private final List<Map.Entry<Level, String>> lines = new ArrayList<>();
+
+        Deferred(Reporter target) {
+            this.target = target;
+        }
+
+        @Override
+        public void log(Level level, String line) {
+            if (target.enabled(level)) {
+                lines.add(Map.entry(level, line));
+            }
+        }
+
+        @Override
+        public boolean enabled(Level level) {
+            return target.enabled(level);
+        }
+
+        @Override
+        public Progress progress(String label, long total) {
+            return target.progress(label, total);
+        }
+
+        void flush() {
+            for (Map.Entry<Level, String> e : lines) {
+                target.log(e.getKey(), e.getValue());
+            }
+            lines.clear();
+        }
     }
 
     private final ResizeConfig config;
@@ -266,13 +303,14 @@ public final class Resize {
     private List<Planned> plan(SafetensorsFile lora, List<Scoring.Layer> layers, Set<Path> written) {
         List<Planned> planned = new ArrayList<>();
         for (Recipe recipe : config.recipes()) {
-            Scoring.Outcome o = Scoring.apply(recipe, layers, config.outputDtype().sizeBytes(), reporter);
+            Deferred log = new Deferred(reporter);
+            Scoring.Outcome o = Scoring.apply(recipe, layers, config.outputDtype().sizeBytes(), log);
             Path file = outputDir(lora.path()).resolve(recipe.outputFileName(stem(lora.path()), o.threshold()));
             if (!written.add(file.toAbsolutePath().normalize())) {
                 throw new InputException("recipe \"" + recipe.text() + "\" gives the output name " + file
                         + " a second time; change one of the recipes");
             }
-            planned.add(new Planned(o, file));
+            planned.add(new Planned(o, file, log));
         }
         return planned;
     }
@@ -286,6 +324,7 @@ public final class Resize {
         List<Output> outputs = new ArrayList<>();
         for (Planned p : planned) {
             Scoring.Outcome o = p.outcome();
+            p.log().flush();
             if (o.keptLayers() == 0) {
                 reporter.log(Level.WARNING, "WARNING:root:Recipe " + o.recipe().text() + " keeps no direction of any "
                         + "layer; the output holds no modules");

@@ -66,13 +66,14 @@ final class Scoring {
             addAll(sc, (float) -(recipe.weight("spn_ckpt") * Math.log10(layer.spectral())));
         }
         if (recipe.uses("spn_lora")) {
-            addAll(sc, (float) -(recipe.weight("spn_lora") * Math.log10(svd.s[0])));
+            // w · torch.log10(S[0]): a product of fp32 tensors in the reference (the checkpoint terms are doubles)
+            addAll(sc, -((float) recipe.weight("spn_lora") * (float) Math.log10(svd.s[0])));
         }
         if (recipe.uses("fro_ckpt")) {
             addAll(sc, (float) -(recipe.weight("fro_ckpt") * Math.log10(layer.frobenius())));
         }
         if (recipe.uses("fro_lora")) {
-            addAll(sc, (float) -(recipe.weight("fro_lora") * Math.log10(norm(svd.s, 1))));
+            addAll(sc, -((float) recipe.weight("fro_lora") * (float) Math.log10(norm(svd.s, 1))));
         }
         if (recipe.uses("params")) {
             Pairing.Module mod = layer.module();
@@ -123,9 +124,6 @@ final class Scoring {
                 p++;
             }
         }
-        if (total > 0 && reporter.enabled(Reporter.Level.INFO)) {
-            reporter.log(Reporter.Level.INFO, "INFO:root:Score quantiles: " + quantileText(flat));
-        }
         float cut;
         double threshold;
         if (recipe.sizeMode()) {
@@ -145,6 +143,10 @@ final class Scoring {
             if (reporter.enabled(Reporter.Level.DEBUG)) {
                 reporter.log(Reporter.Level.DEBUG, debugLine(layer, k, recipe.rescale()));
             }
+        }
+        // the reference prints the quantiles after the per-layer lines (resize_lora's ResizeRecipe.resize_lora)
+        if (total > 0 && reporter.enabled(Reporter.Level.INFO)) {
+            reporter.log(Reporter.Level.INFO, "INFO:root:Score quantiles: " + quantileText(flat));
         }
         return new Outcome(recipe, threshold, kept);
     }
@@ -224,8 +226,10 @@ final class Scoring {
     }
 
     /**
-     * {@code dim:  8->6   rle_lora:  0.21% rle_ckpt:  0.02% <name>}: original rank, kept count, relative
-     * error of the discarded part against the LoRA and against the base weight, in percent.
+     * {@code dim:  8->6   rle_lora:  0.21% rle_ckpt:  0.02% <name>}: number of singular values
+     * ({@code S.shape[0]} = min(out, in·k·k, rank), the rank for every usual layer), kept count, relative
+     * error of the discarded part against the LoRA and against the base weight, in percent. The ratios and
+     * the {@code 100·} are fp32 as the reference's tensors are ({@code err / norm}, {@code 100. * tensor}).
      */
     static String debugLine(Layer layer, int[] kept, double rescale) {
         float[] s = layer.svd().s;
@@ -241,12 +245,12 @@ final class Scoring {
                 discarded += x * x;
             }
         }
-        double e = (float) Math.sqrt(discarded);
-        double all = norm(s, f);
-        double rleLora = 100 * e / all;
-        double rleCkpt = 100 * e / layer.frobenius();
+        float e = (float) Math.sqrt(discarded);
+        float all = norm(s, f);
+        float rleLora = 100f * (e / all);
+        float rleCkpt = 100f * (e / layer.frobenius());
         return String.format(Locale.ROOT, "DEBUG:root:dim:%3d->%-3d rle_lora:%6s%% rle_ckpt:%6s%% %s",
-                layer.module().rank(), kept.length, PyFormat.fixed(rleLora, 2), PyFormat.fixed(rleCkpt, 2),
+                s.length, kept.length, PyFormat.fixed(rleLora, 2), PyFormat.fixed(rleCkpt, 2),
                 layer.module().name());
     }
 }

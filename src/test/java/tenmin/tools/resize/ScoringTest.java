@@ -2,6 +2,7 @@ package tenmin.tools.resize;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.List;
 import java.util.Locale;
@@ -113,15 +114,36 @@ class ScoringTest {
         LogLines log = new LogLines();
         Scoring.apply(Recipe.parse("spn_lora,thr=-0.5"), List.of(a), 2, log);
         // e = 0.25, ‖S‖ = sqrt(1.3125): rle_lora 21.82 %, rle_ckpt 100·0.25/2 = 12.50 %
-        assertEquals(List.of("INFO:root:Score quantiles: 0.01:-0.596 0.10:-0.542 0.25:-0.452 0.50:-0.301 0.75:-0.151"
-                        + " 0.90:-0.060 0.99:-0.006",
-                "DEBUG:root:dim:  3->2   rle_lora: 21.82% rle_ckpt: 12.50% lora_unet_x"), log.lines());
+        // resize_lora's order: per-layer lines first, then the quantiles
+        assertEquals(List.of("DEBUG:root:dim:  3->2   rle_lora: 21.82% rle_ckpt: 12.50% lora_unet_x",
+                "INFO:root:Score quantiles: 0.01:-0.596 0.10:-0.542 0.25:-0.452 0.50:-0.301 0.75:-0.151"
+                        + " 0.90:-0.060 0.99:-0.006"), log.lines());
         log = new LogLines();
         Scoring.apply(Recipe.parse("spn_lora,size=1"), List.of(a), 2, log); // everything fits
-        assertEquals("INFO:root:Selected threshold: -inf", log.lines().get(1));
+        assertEquals("INFO:root:Selected threshold: -inf", log.lines().get(0));
         log = new LogLines();
         Scoring.apply(Recipe.parse("spn_lora,size=" + 20.0 / (1 << 20)), List.of(a), 2, log);
-        assertEquals("INFO:root:Selected threshold: -0.301", log.lines().get(1));
-        assertEquals("DEBUG:root:dim:  3->1   rle_lora: 48.80% rle_ckpt: 27.95% lora_unet_x", log.lines().get(2));
+        // size mode: the selected threshold comes first, then the layers, then the quantiles
+        assertEquals("INFO:root:Selected threshold: -0.301", log.lines().get(0));
+        assertEquals("DEBUG:root:dim:  3->1   rle_lora: 48.80% rle_ckpt: 27.95% lora_unet_x", log.lines().get(1));
+        assertTrue(log.lines().get(2).startsWith("INFO:root:Score quantiles: "), log.lines().toString());
+        assertEquals(3, log.lines().size());
+    }
+
+    @Test
+    void dimCountsTheSingularValuesNotTheStoredRank() {
+        // rank 3 on a 2 x 4 layer: up = [[1,0,0],[0,0.5,0]], down = first 3 rows of I(4); S.shape[0] = min(2, 4, 3) = 2
+        float[] up = {1f, 0, 0, 0, 0.5f, 0};
+        float[] down = new float[3 * 4];
+        for (int i = 0; i < 3; i++) {
+            down[i * 4 + i] = 1;
+        }
+        LowRankSvd svd = LowRankSvd.of(up, 2, 3, down, 4, 1.0);
+        Pairing.Module m = new Pairing.Module("lora_unet_y", null, null, null, null, null, 3, 2, 4, new long[] {4}, false);
+        Scoring.Layer l = new Scoring.Layer(m, svd, 5f, Float.NaN, null);
+        LogLines log = new LogLines();
+        Scoring.apply(Recipe.parse("spn_lora,thr=-0.5"), List.of(l), 2, log);
+        // scores 0 and log10(0.5) = -0.301, both above -0.5: nothing discarded
+        assertEquals("DEBUG:root:dim:  2->2   rle_lora:  0.00% rle_ckpt:  0.00% lora_unet_y", log.lines().get(0));
     }
 }
