@@ -16,6 +16,7 @@ import tenmin.core.Reporter;
 import tenmin.formats.Toml;
 import tenmin.lora.LoConPreset;
 import tenmin.sample.ModelSource;
+import tenmin.sample.SamplerKind;
 import tenmin.train.TrainConfig;
 import tenmin.train.optim.Optimizers;
 import tenmin.train.schedule.LrSchedule;
@@ -516,15 +517,21 @@ final class TrainArgs {
         if (prompts != null && !Files.isRegularFile(prompts)) {
             throw bad("sample_prompts", prompts + " does not exist");
         }
-        String sampler = choice("sample_sampler", "euler_a", "k_euler_a");
+        String sampler = str("sample_sampler");
+        try {
+            SamplerKind.parse(sampler);
+        } catch (InputException e) {
+            throw bad("sample_sampler", "'" + sampler + "' is not a sampler tenmin has; use euler_a (the guide's),"
+                    + " k_euler_a, euler, k_euler, ddim or dpmsolver++ (DPM++ 2M)");
+        }
         int sampleSteps = optionalCount("sample_every_n_steps");
         int sampleEpochs = optionalCount("sample_every_n_epochs");
-        boolean demo = model == null;
+        boolean demo = model == null && randomModel == null;
         if (prompts == null && !demo && (sampleSteps > 0 || sampleEpochs > 0 || bool("sample_at_first"))) {
             reporter.log(Reporter.Level.WARNING, "WARNING: sampling was asked for but --sample_prompts is not given:"
                     + " no samples will be made");
         }
-        TrainConfig.Sample sample = new TrainConfig.Sample(prompts, "euler_a".equals(sampler) ? "euler_a" : sampler,
+        TrainConfig.Sample sample = new TrainConfig.Sample(prompts, sampler,
                 sampleSteps, sampleEpochs, bool("sample_at_first"));
 
         Map<String, Object> flags = new LinkedHashMap<>();

@@ -139,7 +139,8 @@ final class TrainFlags {
             noEffect("log_config", Kind.BOOL, false, "the resolved config is printed and stored in the metadata and state"),
             // ---- sampling
             used("sample_prompts", Kind.STRING, null, "prompt file (one prompt per line with --w --h --d --s --l --n options)"),
-            used("sample_sampler", Kind.STRING, "euler_a", "sampler for samples: euler_a or k_euler_a (kohya defaults to ddim, which tenmin lacks)"),
+            used("sample_sampler", Kind.STRING, "euler_a", "sampler for samples: euler_a, k_euler_a, euler, k_euler, ddim"
+                    + " or dpmsolver++ (DPM++ 2M); kohya's default is ddim, tenmin's the guide's euler_a"),
             used("sample_every_n_steps", Kind.INT, null, "sample every N optimizer steps"),
             used("sample_every_n_epochs", Kind.INT, null, "sample every N epochs"),
             used("sample_at_first", Kind.BOOL, false, "sample before training"),

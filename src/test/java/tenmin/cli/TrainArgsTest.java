@@ -148,6 +148,19 @@ class TrainArgsTest {
     }
 
     @Test
+    void sampleSamplerTakesKohyasNamesOfTheSamplersTenminHas() {
+        for (String name : List.of("ddim", "euler", "k_euler", "euler_a", "k_euler_a", "dpmsolver++")) {
+            List<String> a = guide();
+            a.add("--sample_sampler=" + name);
+            assertEquals(name, parse(a, Reporter.SILENT).sample().sampler(), name);
+        }
+        List<String> heun = guide();
+        heun.add("--sample_sampler=heun");
+        InputException e = assertThrows(InputException.class, () -> parse(heun, Reporter.SILENT));
+        assertTrue(e.getMessage().contains("--sample_sampler") && e.getMessage().contains("heun"), e.getMessage());
+    }
+
+    @Test
     void randomModelReplacesTheCheckpointAndNeedsADataset() {
         List<String> a = guide();
         a.removeIf(s -> s.startsWith("--pretrained_model_name_or_path="));
