@@ -137,7 +137,7 @@ public final class RecipeBenchCommand implements Callable<Integer> {
         Trainer.Timings t = r.timings();
         int microBatches = r.losses().size();
         session.out().printf(Locale.ROOT, "tenmin bench recipe: %s model (random weights), %d images of %dx%d, %d steps"
-                        + " (%d micro-batches of %d), %s, Java %s%n", size, images, px, px, r.steps(), microBatches,
+                        + " (%d micro-batches, --train_batch_size %d), %s, Java %s%n", size, images, px, px, r.steps(), microBatches,
                 cfg.loop().trainBatchSize(), where, Runtime.version());
         session.out().println("  " + t.line());
         session.out().printf(Locale.ROOT, "  training: %.3f s per micro-batch (optimizer steps included)%n",
