@@ -9,6 +9,27 @@ public final class PyText {
     private PyText() {
     }
 
+    /**
+     * A path as Python's {@code str(pathlib.Path(...))} writes it: "." components dropped ({@code ./out/x} is
+     * {@code out/x}), ".." kept, a path of only "." components is ".".
+     */
+    public static String path(java.nio.file.Path p) {
+        java.nio.file.Path root = p.getRoot();
+        StringBuilder b = new StringBuilder(root == null ? "" : root.toString());
+        boolean first = true;
+        for (java.nio.file.Path name : p) {
+            if (name.toString().equals(".")) {
+                continue;
+            }
+            if (!first) {
+                b.append(p.getFileSystem().getSeparator());
+            }
+            b.append(name);
+            first = false;
+        }
+        return b.isEmpty() ? "." : b.toString();
+    }
+
     /** {@code str.isspace} of one code point: Unicode space separators plus the C0 separators 09-0D, 1C-1F, and U+0085. */
     public static boolean isSpace(int cp) {
         return Character.isSpaceChar(cp) || (cp >= 0x09 && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x1F) || cp == 0x85;

@@ -7,8 +7,9 @@ import java.util.Map;
 
 import tenmin.core.InputException;
 import tenmin.core.PyFormat;
-import tenmin.core.Reporter;
+import tenmin.core.PyText;
 import tenmin.core.Reporter.Level;
+import tenmin.core.Reporter;
 import tenmin.formats.SafetensorsWriter;
 import tenmin.lora.BlockLayout;
 import tenmin.lora.BlockLayout.Block;
@@ -103,7 +104,7 @@ public final class Chop {
                 writer.copy(lora.file(), key);
             }
             Outputs.write(writer, out);
-            reporter.log(Level.INFO, "INFO: Filtered LoRA saved to " + out);
+            reporter.log(Level.INFO, "INFO: Filtered LoRA saved to " + PyText.path(out));
             return new Result(out, kept, layout.passThrough().size());
         }
     }

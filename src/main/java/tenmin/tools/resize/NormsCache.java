@@ -11,6 +11,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 
 import tenmin.core.PyJson;
+import tenmin.core.PyText;
 import tenmin.core.Reporter;
 import tenmin.formats.AtomicFile;
 
@@ -76,7 +77,7 @@ final class NormsCache {
         if (!Files.exists(file)) {
             return cache;
         }
-        reporter.log(Reporter.Level.INFO, "INFO:root:Loading " + file);
+        reporter.log(Reporter.Level.INFO, "INFO:root:Loading " + PyText.path(file));
         Map<String, Object> root = cache.readFile(reporter);
         if (root == null) {
             return cache;

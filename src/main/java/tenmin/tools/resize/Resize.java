@@ -16,8 +16,9 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
 import tenmin.core.InputException;
-import tenmin.core.Reporter;
+import tenmin.core.PyText;
 import tenmin.core.Reporter.Level;
+import tenmin.core.Reporter;
 import tenmin.formats.SafetensorsFile;
 import tenmin.formats.SafetensorsWriter;
 import tenmin.formats.StDType;
@@ -330,7 +331,7 @@ public final class Resize {
                         + "layer; the output holds no modules");
             }
             SafetensorsWriter writer = buildOutput(lora, layers, o);
-            reporter.log(Level.INFO, "INFO:root:Saving " + p.file());
+            reporter.log(Level.INFO, "INFO:root:Saving " + PyText.path(p.file()));
             writer.write(p.file());
             outputs.add(new Output(lora.path(), o.recipe(), p.file(), o.threshold(), o.keptLayers()));
         }
