@@ -60,6 +60,11 @@ public final class Main implements Callable<Integer> {
         cl.setExitCodeExceptionMapper(t -> t instanceof InputException || t instanceof CommandLine.ParameterException ? 2 : 1);
         try {
             return cl.execute(args);
+        } catch (OutOfMemoryError e) {
+            err.printf(java.util.Locale.ROOT, "tenmin: error: out of memory (%s; the Java heap limit is %.1f GB): give"
+                    + " Java more with TENMIN_JAVA_OPTS=-Xmx<N>g if the machine has it, or use smaller sizes%n",
+                    e.getMessage(), Runtime.getRuntime().maxMemory() / 1e9);
+            return 1;
         } finally {
             out.flush();
             err.flush();

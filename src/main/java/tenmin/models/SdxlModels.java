@@ -6,6 +6,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
+import tenmin.core.InputException;
 import tenmin.engine.api.DType;
 import tenmin.engine.api.Scope;
 import tenmin.engine.api.Shape;
@@ -91,6 +92,14 @@ public final class SdxlModels implements AutoCloseable {
     }
 
     private static SdxlModels build(SdxlConfig config, Scope parent, SdxlDtypes dtypes, Source source) {
+        if (parent.backend().storesOnJavaHeap()) {
+            Runtime rt = Runtime.getRuntime();
+            long need = 0;
+            for (long b : plannedWeightBytes(config, SdxlDtypes.fp32()).values()) {
+                need += b;
+            }
+            checkHeap(need, rt.maxMemory() - (rt.totalMemory() - rt.freeMemory()), rt.maxMemory());
+        }
         List<Scope> scopes = new ArrayList<>();
         try {
             Scope unetScope = child(parent, "unet weights", scopes);
@@ -237,6 +246,25 @@ public final class SdxlModels implements AutoCloseable {
      * list alone (nothing is allocated, so the real SDXL sizes are cheap): keys "unet", "text encoders",
      * "vae".
      */
+    /**
+     * Refuses, before anything is allocated, a model whose fp32 weights ({@code need} bytes) would not fit
+     * in the {@code available} bytes of a Java heap limited to {@code max}: the cpu backend holds every
+     * weight as a float, so full SDXL needs about 14 GB there (see docs/MEMORY.md).
+     *
+     * @throws InputException with the sizes and the two ways out (a GPU, or a larger heap)
+     */
+    static void checkHeap(long need, long available, long max) {
+        long margin = need / 10 + (256L << 20); // the first activations and the JVM's own overhead
+        if (need + margin <= available) {
+            return;
+        }
+        long suggestGiB = (need + margin + (max - available) + (1L << 30) - 1) >> 30;
+        throw new InputException(String.format(java.util.Locale.ROOT, "the model's weights need %.1f GB as fp32 on"
+                        + " the cpu backend, more than the %.1f GB this Java process may still use (heap limit %.1f GB);"
+                        + " run it on a GPU (--device cuda) or, with that much memory, raise the limit:"
+                        + " TENMIN_JAVA_OPTS=-Xmx%dg", need / 1e9, available / 1e9, max / 1e9, suggestGiB));
+    }
+
     public static Map<String, Long> plannedWeightBytes(SdxlConfig config, SdxlDtypes dtypes) {
         Map<String, Long> out = new LinkedHashMap<>();
         MetaParams u = MetaParams.of(Unet.KEY_PREFIX);

@@ -41,6 +41,41 @@ class SdxlModelsTest {
         backend = new CpuBackend(2);
     }
 
+    @Test
+    void theCpuBackendRefusesAModelWhoseFp32WeightsDoNotFitTheHeap() {
+        // the planned fp32 bytes agree with the real key set's shapes (sdxl-keys.json: 3.47 G values)
+        long sdxl = SdxlModels.plannedWeightBytes(SdxlConfig.sdxl(), SdxlDtypes.fp32()).values().stream()
+                .mapToLong(Long::longValue).sum();
+        long fixture = 0;
+        for (String section : List.of("unet", "te1", "te2", "vae")) {
+            for (Shape shape : SdxlKeyList.shapes(section).values()) {
+                fixture += 4 * shape.numel();
+            }
+        }
+        assertEquals(fixture, sdxl, 1e-4 * fixture, "fp32 SDXL weights");
+        InputException e = assertThrows(InputException.class,
+                () -> SdxlModels.checkHeap(sdxl, 5_500_000_000L, 6_000_000_000L));
+        assertTrue(e.getMessage().contains("13.9 GB") && e.getMessage().contains("5.5 GB")
+                && e.getMessage().contains("--device cuda") && e.getMessage().contains("-Xmx"), e.getMessage());
+        // a suggestion that covers the weights, the margin and what the heap already holds
+        int g = Integer.parseInt(e.getMessage().replaceAll(".*-Xmx(\\d+)g.*", "$1"));
+        assertTrue(g * (1L << 30) >= sdxl + 500_000_000L, e.getMessage());
+        SdxlModels.checkHeap(60_000_000L, 5_500_000_000L, 6_000_000_000L); // the tiny models fit anywhere
+    }
+
+    @Test
+    void buildingFullSdxlOnTheCpuBackendFailsBeforeAllocatingWhenTheHeapIsTooSmall() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Runtime.getRuntime().maxMemory() < 12_000_000_000L,
+                "this test JVM's heap could hold SDXL; the refusal is checked by the unit test above");
+        long before = backend.liveBytes();
+        try (Scope s = Scope.root(backend, "sdxl")) {
+            InputException e = assertThrows(InputException.class,
+                    () -> SdxlModels.random(SdxlConfig.sdxl(), s, SdxlDtypes.fp32(), 1));
+            assertTrue(e.getMessage().contains("cpu backend"), e.getMessage());
+        }
+        assertEquals(before, backend.liveBytes());
+    }
+
     @AfterAll
     static void stop() {
         backend.close();

@@ -64,6 +64,14 @@ public interface Backend extends AutoCloseable {
     default void synchronize() {
     }
 
+    /**
+     * True when tensor storage lives on the Java heap (the pure-Java backend: float arrays, 4 bytes a value
+     * whatever the dtype), so that the heap limit bounds what fits; false for native or device memory.
+     */
+    default boolean storesOnJavaHeap() {
+        return false;
+    }
+
     /** Releases backend-wide resources (thread pool, library handles); tensors must be closed first. */
     @Override
     void close();

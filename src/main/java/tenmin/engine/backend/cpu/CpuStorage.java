@@ -42,6 +42,11 @@ abstract sealed class CpuStorage implements Backend permits CpuBackend {
     }
 
     @Override
+    public boolean storesOnJavaHeap() {
+        return true;
+    }
+
+    @Override
     public Device device() {
         return Device.CPU;
     }
