@@ -18,7 +18,7 @@ import tenmin.tools.bench.BenchInputs;
         sortOptions = false,
         description = {
                 "Write the benchmark inputs into DIR: sdxl-random.safetensors (full-size SDXL checkpoint with random fp16"
-                        + " weights in the real key layout, UNet and both text encoders, about 6.8 GB) and"
+                        + " weights in the real key layout, UNet, both text encoders and the VAE, about 6.9 GB) and"
                         + " locon-random.safetensors (LoCon of the guide's shape: 788 UNet + 88 text-encoder modules, 234 MB).",
                 "Deterministic from --seed. The layout is read from the fixtures' sdxl-keys.json."},
         footerHeading = "%nExit codes:%n",

@@ -13,6 +13,7 @@ import tenmin.engine.api.Shape;
 import tenmin.engine.api.Tensor;
 import tenmin.engine.autograd.Functional;
 import tenmin.formats.SafetensorsFile;
+import tenmin.formats.StDType;
 import tenmin.models.clip.ClipKeys;
 import tenmin.models.clip.ClipTextEncoder.PooledProjection;
 import tenmin.models.clip.ClipTokenizer;
@@ -79,6 +80,9 @@ public final class SdxlModels implements AutoCloseable {
      */
     public static SdxlModels load(Path checkpoint, SdxlConfig config, Scope parent, SdxlDtypes dtypes) {
         try (SafetensorsFile file = SafetensorsFile.open(checkpoint)) {
+            if (parent.backend().storesOnJavaHeap()) {
+                checkHeap(weightBytes(config, file)[0]);
+            }
             return build(config, parent, dtypes, (prefix, scope, dtype) -> CheckpointParams.of(file, prefix, scope, dtype));
         }
     }
@@ -88,18 +92,17 @@ public final class SdxlModels implements AutoCloseable {
      * tensor a function of the seed and its key only, so every backend builds the same model).
      */
     public static SdxlModels random(SdxlConfig config, Scope parent, SdxlDtypes dtypes, long seed) {
-        return build(config, parent, dtypes, (prefix, scope, dtype) -> RandomParams.of(prefix, scope, dtype, seed));
-    }
-
-    private static SdxlModels build(SdxlConfig config, Scope parent, SdxlDtypes dtypes, Source source) {
         if (parent.backend().storesOnJavaHeap()) {
-            Runtime rt = Runtime.getRuntime();
             long need = 0;
             for (long b : plannedWeightBytes(config, SdxlDtypes.fp32()).values()) {
                 need += b;
             }
-            checkHeap(need, rt.maxMemory() - (rt.totalMemory() - rt.freeMemory()), rt.maxMemory());
+            checkHeap(need);
         }
+        return build(config, parent, dtypes, (prefix, scope, dtype) -> RandomParams.of(prefix, scope, dtype, seed));
+    }
+
+    private static SdxlModels build(SdxlConfig config, Scope parent, SdxlDtypes dtypes, Source source) {
         List<Scope> scopes = new ArrayList<>();
         try {
             Scope unetScope = child(parent, "unet weights", scopes);
@@ -253,6 +256,44 @@ public final class SdxlModels implements AutoCloseable {
      *
      * @throws InputException with the sizes and the two ways out (a GPU, or a larger heap)
      */
+    private static void checkHeap(long need) {
+        Runtime rt = Runtime.getRuntime();
+        checkHeap(need, rt.maxMemory() - (rt.totalMemory() - rt.freeMemory()), rt.maxMemory());
+    }
+
+    /**
+     * Bytes the cpu backend holds for the model's weights from {@code file}: {on the Java heap, off it}. fp16
+     * and bf16 tensors stay in 16 bits in native memory ({@link tenmin.engine.api.Backend#frozenFromHostBytes}),
+     * the others are float arrays on the heap.
+     */
+    static long[] weightBytes(SdxlConfig config, SafetensorsFile file) {
+        long heap = 0;
+        long offHeap = 0;
+        for (MetaParams p : metaParams(config)) {
+            for (Map.Entry<String, Shape> e : p.shapes().entrySet()) {
+                StDType st = file.contains(e.getKey()) ? file.info(e.getKey()).dtype() : StDType.F32;
+                if (st == StDType.F16 || st == StDType.BF16) {
+                    offHeap += 2 * e.getValue().numel();
+                } else {
+                    heap += 4 * e.getValue().numel();
+                }
+            }
+        }
+        return new long[] {heap, offHeap};
+    }
+
+    /** The U-Net, text encoder 1, text encoder 2 and VAE parameter requests of {@code config}, shapes only. */
+    private static List<MetaParams> metaParams(SdxlConfig config) {
+        MetaParams u = MetaParams.of(Unet.KEY_PREFIX);
+        new Unet(config.unet(), u, Unet.Precision.of(DType.F32));
+        MetaParams t1 = MetaParams.of(ClipKeys.TE1_PREFIX);
+        MetaParams t2 = MetaParams.of(ClipKeys.TE2_PREFIX);
+        SdxlTextEncoders.build(t1, t2, config.te1(), config.te2());
+        MetaParams v = MetaParams.of(VaeKeys.PREFIX);
+        new Vae(v, config.vae());
+        return List.of(u, t1, t2, v);
+    }
+
     static void checkHeap(long need, long available, long max) {
         long margin = need / 10 + (256L << 20); // the first activations and the JVM's own overhead
         if (need + margin <= available) {
@@ -267,16 +308,10 @@ public final class SdxlModels implements AutoCloseable {
 
     public static Map<String, Long> plannedWeightBytes(SdxlConfig config, SdxlDtypes dtypes) {
         Map<String, Long> out = new LinkedHashMap<>();
-        MetaParams u = MetaParams.of(Unet.KEY_PREFIX);
-        new Unet(config.unet(), u, Unet.Precision.of(DType.F32));
-        out.put("unet", bytes(u, dtypes.unet()));
-        MetaParams t1 = MetaParams.of(ClipKeys.TE1_PREFIX);
-        MetaParams t2 = MetaParams.of(ClipKeys.TE2_PREFIX);
-        SdxlTextEncoders.build(t1, t2, config.te1(), config.te2());
-        out.put("text encoders", bytes(t1, dtypes.textEncoders()) + bytes(t2, dtypes.textEncoders()));
-        MetaParams v = MetaParams.of(VaeKeys.PREFIX);
-        new Vae(v, config.vae());
-        out.put("vae", bytes(v, dtypes.vae()));
+        List<MetaParams> p = metaParams(config);
+        out.put("unet", bytes(p.get(0), dtypes.unet()));
+        out.put("text encoders", bytes(p.get(1), dtypes.textEncoders()) + bytes(p.get(2), dtypes.textEncoders()));
+        out.put("vae", bytes(p.get(3), dtypes.vae()));
         return out;
     }
 

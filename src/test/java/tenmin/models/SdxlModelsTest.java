@@ -81,6 +81,49 @@ class SdxlModelsTest {
         backend.close();
     }
 
+    /**
+     * An fp16 checkpoint on the cpu backend: its weights take 2 bytes a value (what {@code heapBytes} plans,
+     * about half the fp32 file's), and the conditioning is bit for bit that of an fp32 checkpoint holding the
+     * same (fp16-rounded) values.
+     */
+    @Test
+    void fp16CheckpointWeightsStayInSixteenBitsWithIdenticalResults(@org.junit.jupiter.api.io.TempDir Path tmp)
+            throws java.io.IOException {
+        for (Path dir : Fixtures.modelDirs()) {
+            ModelFixture m = ModelFixture.of(dir);
+            SdxlConfig cfg = SdxlConfig.fromConfigFile(m.file("config.json"));
+            Path half = tenmin.testing.CheckpointCopies.copy(m.file("checkpoint.safetensors"),
+                    tmp.resolve(m.name() + "-fp16.safetensors"), tenmin.formats.StDType.F16, java.util.Set.of(), Map.of());
+            Path widened = tenmin.testing.CheckpointCopies.copy(half, tmp.resolve(m.name() + "-fp32.safetensors"),
+                    tenmin.formats.StDType.F32, java.util.Set.of(), Map.of());
+            List<String> prompts = List.of("a red circle", "ohwx, a blue square on a white background");
+            List<int[]> sizes = List.of(new int[] {1024, 1024, 0, 0, 1024, 1024}, new int[] {768, 1344, 0, 0, 768, 1344});
+            long[] bytes = new long[2];
+            float[][] context = new float[2][];
+            Path[] files = {half, widened};
+            for (int i = 0; i < 2; i++) {
+                long before = backend.liveBytes();
+                try (Scope root = Scope.root(backend, "test");
+                     SdxlModels models = SdxlModels.load(files[i], cfg, root, SdxlDtypes.fp32())) {
+                    bytes[i] = backend.liveBytes() - before;
+                    Functional f = Functional.inference(root.child("step"));
+                    context[i] = models.condition(f, prompts, sizes, PooledProjection.SAI, false).context().toHost();
+                }
+            }
+            try (SafetensorsFile f = SafetensorsFile.open(half)) {
+                // the weights as planned, plus the few small tables the models compute at load (< 1 %)
+                long[] split = SdxlModels.weightBytes(cfg, f);
+                assertTrue(split[1] > 0.99 * (split[0] + split[1]), "fp16 weights are held off the heap");
+                long planned = split[0] + split[1];
+                assertTrue(bytes[0] >= planned && bytes[0] <= 1.01 * planned,
+                        m.name() + ": planned " + planned + " bytes, held " + bytes[0]);
+            }
+            assertTrue(bytes[0] < 0.51 * bytes[1], m.name() + ": fp16 " + bytes[0] + " bytes, fp32 " + bytes[1]);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(context[1], context[0], m.name() + " context");
+            assertEquals(0, backend.liveTensors(), "tensors left alive");
+        }
+    }
+
     /** te-io's prompts are config.json "te_prompts"; context, pooled and y follow from the checkpoint. */
     @Test
     void conditionsFixturePromptsLikeTheReference() {

@@ -94,6 +94,25 @@ public interface Backend extends AutoCloseable {
      */
     Tensor fromHostBytes(Scope s, MemorySegment bytes, Shape shape, DType dtype);
 
+    /**
+     * A frozen (never written) F32 tensor from little-endian {@code stored} bytes (fp16, bf16 or fp32): the
+     * values are converted exactly. A backend may keep 16-bit values in 16 bits (the cpu backend does: half
+     * the memory for an fp16 or bf16 checkpoint's weights); in-place ops on the result are not allowed.
+     */
+    default Tensor frozenFromHostBytes(Scope s, MemorySegment bytes, Shape shape, DType stored) {
+        if (stored == DType.F32) {
+            return fromHostBytes(s, bytes, shape, DType.F32);
+        }
+        int n = shape.numelInt();
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) {
+            short h = bytes.get(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN),
+                    2L * i);
+            v[i] = stored == DType.BF16 ? Float.intBitsToFloat(h << 16) : Float.float16ToFloat(h);
+        }
+        return fromHost(s, v, shape, DType.F32);
+    }
+
     /** Downloads a floating tensor as fp32, row-major. A sync point. */
     float[] toHost(Tensor t);
 

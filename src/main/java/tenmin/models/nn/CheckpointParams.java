@@ -60,6 +60,9 @@ public final class CheckpointParams extends Params {
         DType stored = DType.of(info.dtype());
         if (stored == source.dtype) {
             t = source.scope.fromHostBytes(file.segment(key), shape, source.dtype);
+        } else if (source.dtype == DType.F32 && (stored == DType.F16 || stored == DType.BF16)) {
+            // frozen weights: the cpu backend keeps these exact 16-bit values in 16 bits
+            t = source.scope.backend().frozenFromHostBytes(source.scope, file.segment(key), shape, stored);
         } else {
             t = source.scope.fromHost(file.readFloats(key), shape, source.dtype);
         }

@@ -23,7 +23,7 @@ import tenmin.formats.StDType;
 
 /**
  * Synthetic full-size benchmark inputs: an SDXL checkpoint with random fp16 weights in the real key
- * layout (UNet, text encoders 1 and 2; no VAE), and a LoCon of the guide's shape (788 UNet modules:
+ * layout (UNet, text encoders 1 and 2, VAE: a complete checkpoint that sample and merge also read), and a LoCon of the guide's shape (788 UNet modules:
  * Linear and 1×1 conv rank 8 alpha 4, 3×3 conv rank 256 alpha 4; 88 text-encoder MLP modules rank 8
  * alpha 4). The layout comes from the fixtures' {@code sdxl-keys.json}.
  *
@@ -73,7 +73,7 @@ public final class BenchInputs {
     private BenchInputs() {
     }
 
-    /** Reads the layout from {@code sdxl-keys.json} (keys unet, te1, te2, locon_unet, locon_te_mlp). */
+    /** Reads the layout from {@code sdxl-keys.json} (keys unet, te1, te2, vae, locon_unet, locon_te_mlp). */
     public static Layout readLayout(Path sdxlKeys) {
         JsonNode root;
         try {
@@ -82,7 +82,7 @@ public final class BenchInputs {
             throw new InputException(sdxlKeys + ": cannot read the SDXL layout: " + e.getMessage());
         }
         List<TensorSpec> ckpt = new ArrayList<>();
-        for (String part : List.of("unet", "te1", "te2")) {
+        for (String part : List.of("unet", "te1", "te2", "vae")) {
             JsonNode list = root.get(part);
             if (list == null || !list.isArray()) {
                 throw new InputException(sdxlKeys + ": no \"" + part + "\" key list");

@@ -79,7 +79,7 @@ abstract sealed class CpuStorage implements Backend permits CpuBackend {
     /** The storage account of a new tensor: a new one, or its base's for a view. */
     MemoryMeter.Storage allocated(CpuTensor t, CpuTensor base) {
         liveTensors.incrementAndGet();
-        return base == null ? memory.allocate(t.sizeBytes()) : memory.share(base.storage());
+        return base == null ? memory.allocate(t.storageBytes()) : memory.share(base.storage());
     }
 
     void released(CpuTensor t) {
@@ -224,8 +224,22 @@ abstract sealed class CpuStorage implements Backend permits CpuBackend {
     }
 
     @Override
+    public Tensor frozenFromHostBytes(Scope s, MemorySegment bytes, Shape shape, DType stored) {
+        if (stored != DType.F16 && stored != DType.BF16) {
+            return Backend.super.frozenFromHostBytes(s, bytes, shape, stored);
+        }
+        int n = shape.numelInt();
+        if (bytes.byteSize() != 2L * n) {
+            throw new IllegalArgumentException("frozenFromHostBytes: " + bytes.byteSize() + " bytes for " + shape + " "
+                    + stored + " (expected " + 2L * n + ")");
+        }
+        return new CpuTensor((CpuBackend) this, s, shape, bytes, stored == DType.BF16);
+    }
+
+    @Override
     public float[] toHost(Tensor t) {
-        return f(t, "toHost").clone();
+        CpuTensor c = cpu(t, "toHost");
+        return c.compact() ? c.data() : c.data().clone();
     }
 
     @Override
@@ -263,7 +277,7 @@ abstract sealed class CpuStorage implements Backend permits CpuBackend {
         if (t.dtype() == DType.I64) {
             Arrays.fill(t.longs(), (long) value);
         } else {
-            Arrays.fill(t.data(), (float) value);
+            Arrays.fill(t.writable("fillInto"), (float) value);
             done(t);
         }
     }
@@ -278,7 +292,7 @@ abstract sealed class CpuStorage implements Backend permits CpuBackend {
             System.arraycopy(s.longs(), 0, d.longs(), 0, (int) s.numel());
             return;
         }
-        System.arraycopy(s.data(), 0, d.data(), 0, (int) s.numel());
+        System.arraycopy(s.data(), 0, d.writable("copyInto"), 0, (int) s.numel());
         done(d);
     }
 
@@ -286,7 +300,7 @@ abstract sealed class CpuStorage implements Backend permits CpuBackend {
     public void axpyInto(Tensor y, double alpha, Tensor x) {
         sameDtype("axpyInto", y, x);
         sameShape("axpyInto", y, x);
-        float[] yd = f(y, "axpyInto");
+        float[] yd = cpu(y, "axpyInto").writable("axpyInto");
         float[] xd = f(x, "axpyInto");
         float a = (float) alpha;
         for (int i = 0; i < yd.length; i++) {
@@ -297,7 +311,7 @@ abstract sealed class CpuStorage implements Backend permits CpuBackend {
 
     @Override
     public void scaleInto(Tensor y, double alpha) {
-        float[] yd = f(y, "scaleInto");
+        float[] yd = cpu(y, "scaleInto").writable("scaleInto");
         float a = (float) alpha;
         for (int i = 0; i < yd.length; i++) {
             yd[i] *= a;

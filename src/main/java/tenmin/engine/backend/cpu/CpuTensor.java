@@ -1,5 +1,10 @@
 package tenmin.engine.backend.cpu;
 
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+
 import tenmin.engine.api.DType;
 import tenmin.engine.api.MemoryMeter;
 import tenmin.engine.api.Scope;
@@ -17,6 +22,14 @@ final class CpuTensor extends Tensor {
     private final MemoryMeter.Storage storage;
     private float[] data;
     private long[] longs;
+    private static final ValueLayout.OfShort SHORT_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    /**
+     * Compact storage of a read-only F32 tensor whose values are all fp16 (or bf16) numbers, off the Java
+     * heap (a multi-MB array there would be a G1 "humongous" object wasting most of a region); else null.
+     */
+    private MemorySegment halves;
+    private Arena halvesArena;
+    private boolean halvesBf16;
 
     /** A tensor on new storage ({@code base} null) or a view sharing {@code base}'s arrays and storage account. */
     CpuTensor(CpuBackend backend, Scope owner, Shape shape, DType dtype, float[] data, long[] longs, CpuTensor base) {
@@ -27,9 +40,58 @@ final class CpuTensor extends Tensor {
         this.storage = backend.allocated(this, base);
     }
 
-    /** The float storage; throws when closed or integer. */
+    /**
+     * A read-only F32 tensor stored as the little-endian 16-bit numbers of {@code bytes} (fp16, or bf16 when
+     * {@code bf16}), copied into native memory that {@link #release()} frees: half the memory of a float
+     * array for values that are exact in 16 bits, as every weight of an fp16 or bf16 checkpoint is, and
+     * none of it on the Java heap. {@link #data()} converts on each call (exactly), so ops read it like any
+     * other tensor; writing into it is refused ({@link #writable}).
+     */
+    CpuTensor(CpuBackend backend, Scope owner, Shape shape, MemorySegment bytes, boolean bf16) {
+        super(owner, shape, DType.F32);
+        this.backend = backend;
+        this.halvesArena = Arena.ofShared();
+        this.halves = halvesArena.allocate(bytes.byteSize(), 64);
+        MemorySegment.copy(bytes, 0, halves, 0, bytes.byteSize());
+        this.halvesBf16 = bf16;
+        this.storage = backend.allocated(this, null);
+    }
+
+    /** True for the compact read-only form. */
+    boolean compact() {
+        return halves != null;
+    }
+
+    /** Bytes of storage this tensor allocated (2 a value in the compact form). */
+    long storageBytes() {
+        return halves != null ? halves.byteSize() : sizeBytes();
+    }
+
+    /** The float storage, for writing: throws for a compact (read-only) tensor, like {@link #data()} otherwise. */
+    float[] writable(String op) {
+        if (halves != null) {
+            throw new IllegalArgumentException(op + ": tensor " + describe() + " is read-only (16-bit storage of"
+                    + " frozen weights)");
+        }
+        return data();
+    }
+
+    /** The float storage; throws when closed or integer. A compact tensor gives a fresh converted copy. */
     float[] data() {
         checkOpen();
+        if (halves != null) {
+            float[] out = new float[(int) (halves.byteSize() / 2)];
+            if (halvesBf16) {
+                for (int i = 0; i < out.length; i++) {
+                    out[i] = Float.intBitsToFloat(halves.get(SHORT_LE, 2L * i) << 16);
+                }
+            } else {
+                for (int i = 0; i < out.length; i++) {
+                    out[i] = Float.float16ToFloat(halves.get(SHORT_LE, 2L * i));
+                }
+            }
+            return out;
+        }
         if (data == null) {
             throw new IllegalArgumentException("tensor " + describe() + " is integer; a floating tensor is required");
         }
@@ -55,5 +117,10 @@ final class CpuTensor extends Tensor {
         backend.released(this);
         data = null;
         longs = null;
+        if (halvesArena != null) {
+            halvesArena.close();
+            halvesArena = null;
+        }
+        halves = null;
     }
 }
