@@ -98,6 +98,8 @@ public final class Resize {
     private final WorkPool pool;
     private final Map<Target, Float> frobenius = new ConcurrentHashMap<>();
     private final Map<Target, Float> spectral = new ConcurrentHashMap<>();
+    /** The reference's "Loading base weight" lines, logged where it would print them (across the run's LoRAs). */
+    private final BaseLoadLog loads = new BaseLoadLog();
 
     private Resize(ResizeConfig config, Reporter reporter, WorkPool pool) {
         this.config = config;
@@ -246,7 +248,7 @@ public final class Resize {
 
     /**
      * Jobs for the base norms the recipes (and {@code -vv}'s rle_ckpt) need that neither the cache nor an
-     * earlier LoRA of this run provides; logs {@code Loading base weight ...} for each weight it will read.
+     * earlier LoRA of this run provides; tells {@link BaseLoadLog} which norms are known without reading.
      */
     private List<Job<Object>> normJobs(SafetensorsFile ckpt, List<Pairing.Module> modules, NormsCache cache,
                                        Map<Target, String> correctNames) {
@@ -268,8 +270,11 @@ public final class Resize {
             if (spn) {
                 pendingSpn.put(t, b);
             }
-            if ((fro || spn) && reporter.enabled(Level.DEBUG)) {
-                reporter.log(Level.DEBUG, "DEBUG:root:Loading base weight " + Pairing.baseLabel(t) + " for " + m.name());
+            if (!fro && frobenius.containsKey(t)) {
+                loads.knownFrobenius(m.name()); // cached, or read for an earlier LoRA of this run
+            }
+            if (!spn && spectral.containsKey(t)) {
+                loads.knownSpectral(m.name());
             }
         }
         List<Job<Object>> jobs = new ArrayList<>();
@@ -305,7 +310,7 @@ public final class Resize {
         List<Planned> planned = new ArrayList<>();
         for (Recipe recipe : config.recipes()) {
             Deferred log = new Deferred(reporter);
-            Scoring.Outcome o = Scoring.apply(recipe, layers, config.outputDtype().sizeBytes(), log);
+            Scoring.Outcome o = Scoring.apply(recipe, layers, config.outputDtype().sizeBytes(), log, loads);
             Path file = outputDir(lora.path()).resolve(recipe.outputFileName(stem(lora.path()), o.threshold()));
             if (!written.add(file.toAbsolutePath().normalize())) {
                 throw new InputException("recipe \"" + recipe.text() + "\" gives the output name " + file

@@ -104,9 +104,15 @@ final class Scoring {
      * (DEBUG). {@code elementBytes} is the output's bytes per element (size mode's cost).
      */
     static Outcome apply(Recipe recipe, List<Layer> layers, int elementBytes, Reporter reporter) {
+        return apply(recipe, layers, elementBytes, reporter, BaseLoadLog.none());
+    }
+
+    /** {@link #apply(Recipe, List, int, Reporter)}, logging the reference's base-weight loads through {@code loads}. */
+    static Outcome apply(Recipe recipe, List<Layer> layers, int elementBytes, Reporter reporter, BaseLoadLog loads) {
         List<float[]> scores = new ArrayList<>(layers.size());
         int total = 0;
         for (Layer l : layers) {
+            loads.score(recipe, l, reporter);
             float[] sc = scores(recipe, l);
             scores.add(sc);
             total += sc.length;
@@ -141,6 +147,7 @@ final class Scoring {
             int[] k = keep(sc, cut);
             kept.add(k);
             if (reporter.enabled(Reporter.Level.DEBUG)) {
+                loads.relativeError(layer, reporter);
                 reporter.log(Reporter.Level.DEBUG, debugLine(layer, k, recipe.rescale()));
             }
         }
