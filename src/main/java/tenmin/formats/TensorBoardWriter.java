@@ -17,7 +17,9 @@ import java.util.zip.CRC32C;
  * around hand-encoded {@code tensorboard.Event} protobufs. Scalars are {@code Summary.Value.simple_value}
  * (what PyTorch's {@code SummaryWriter.add_scalar} writes), images are {@code Summary.Image} with PNG bytes.
  *
- * <p>The file is named {@code events.out.tfevents.<unix seconds>.<host>} and starts with the
+ * <p>The file is named {@code events.out.tfevents.<unix seconds>.<host>.<pid>.<n>}, as PyTorch's
+ * {@code SummaryWriter} names it (n counts writers: the first free number from 0, so two runs started in the
+ * same second never collide), and starts with the
  * {@code file_version "brain.Event:2"} record. Every record is flushed as written, so TensorBoard sees a
  * live run and a crash loses at most the record being written (TensorBoard ignores a truncated tail).
  */
@@ -44,17 +46,30 @@ public final class TensorBoardWriter implements AutoCloseable {
     public static TensorBoardWriter create(Path dir, long startSeconds, String host,
                                            java.util.function.DoubleSupplier clock) throws IOException {
         Files.createDirectories(dir);
-        Path file = dir.resolve(fileName(startSeconds, host));
-        OutputStream out = Files.newOutputStream(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+        long pid = ProcessHandle.current().pid();
+        Path file;
+        OutputStream out;
+        for (int n = 0; ; n++) {
+            file = dir.resolve(fileName(startSeconds, host, pid, n));
+            try {
+                out = Files.newOutputStream(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+                break;
+            } catch (java.nio.file.FileAlreadyExistsException taken) {
+                // another writer of this process and second: take the next number
+            }
+        }
         TensorBoardWriter w = new TensorBoardWriter(file, out, clock);
         w.writeEvent(fileVersionEvent(clock.getAsDouble()));
         return w;
     }
 
-    /** {@code events.out.tfevents.<secs>.<host>} (dots in the host name are kept, as TensorFlow does). */
-    public static String fileName(long startSeconds, String host) {
+    /**
+     * {@code events.out.tfevents.<secs>.<host>.<pid>.<n>} (PyTorch's SummaryWriter; dots in the host name are
+     * kept, as TensorFlow does).
+     */
+    public static String fileName(long startSeconds, String host, long pid, int n) {
         String h = host == null || host.isBlank() ? "localhost" : host.replace('/', '_');
-        return "events.out.tfevents." + startSeconds + "." + h;
+        return "events.out.tfevents." + startSeconds + "." + h + "." + pid + "." + n;
     }
 
     public Path file() {

@@ -126,7 +126,13 @@ class TensorBoardWriterTest {
             w.image("samples/0", 10, 64, 32, 3, png);
             file = w.file();
         }
-        assertEquals("events.out.tfevents.1700000000.box", file.getFileName().toString());
+        long pid = ProcessHandle.current().pid();
+        assertEquals("events.out.tfevents.1700000000.box." + pid + ".0", file.getFileName().toString());
+        // a second writer in the same folder and second takes the next number
+        try (TensorBoardWriter w2 = TensorBoardWriter.create(dir.resolve("run/network_train"), 1700000000L, "box",
+                () -> now[0]++)) {
+            assertEquals("events.out.tfevents.1700000000.box." + pid + ".1", w2.file().getFileName().toString());
+        }
         List<byte[]> recs = records(file);
         assertEquals(4, recs.size());
 
