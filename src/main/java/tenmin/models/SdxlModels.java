@@ -81,7 +81,7 @@ public final class SdxlModels implements AutoCloseable {
     public static SdxlModels load(Path checkpoint, SdxlConfig config, Scope parent, SdxlDtypes dtypes) {
         try (SafetensorsFile file = SafetensorsFile.open(checkpoint)) {
             if (parent.backend().storesOnJavaHeap()) {
-                checkHeap(weightBytes(config, file)[0]);
+                checkHeap(checkpoint + ": ", weightBytes(config, file)[0]);
             }
             return build(config, parent, dtypes, (prefix, scope, dtype) -> CheckpointParams.of(file, prefix, scope, dtype));
         }
@@ -97,7 +97,7 @@ public final class SdxlModels implements AutoCloseable {
             for (long b : plannedWeightBytes(config, SdxlDtypes.fp32()).values()) {
                 need += b;
             }
-            checkHeap(need);
+            checkHeap("random model: ", need);
         }
         return build(config, parent, dtypes, (prefix, scope, dtype) -> RandomParams.of(prefix, scope, dtype, seed));
     }
@@ -256,9 +256,13 @@ public final class SdxlModels implements AutoCloseable {
      *
      * @throws InputException with the sizes and the two ways out (a GPU, or a larger heap)
      */
-    private static void checkHeap(long need) {
+    private static void checkHeap(String what, long need) {
         Runtime rt = Runtime.getRuntime();
-        checkHeap(need, rt.maxMemory() - (rt.totalMemory() - rt.freeMemory()), rt.maxMemory());
+        try {
+            checkHeap(need, rt.maxMemory() - (rt.totalMemory() - rt.freeMemory()), rt.maxMemory());
+        } catch (InputException e) {
+            throw new InputException(what + e.getMessage());
+        }
     }
 
     /**
