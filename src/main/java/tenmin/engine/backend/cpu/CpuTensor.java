@@ -15,7 +15,9 @@ import tenmin.engine.api.Tensor;
  * A tensor of the {@code cpu} backend: a {@code float[]} for the floating dtypes (bf16/fp16 tensors
  * hold fp32 values already rounded to their precision) or a {@code long[]} for I64, row-major, the
  * whole array. A view ({@code reshape}) shares the array and the storage account of its base: the bytes
- * count once, while either is open.
+ * count once, while either is open. Frozen weights read from fp16/bf16 files may instead keep their 16-bit
+ * values in native memory (the compact, read-only form; {@link #data()} converts on each read, and a view of
+ * one holds its own converted copy).
  */
 final class CpuTensor extends Tensor {
     private final CpuBackend backend;
