@@ -172,8 +172,14 @@ final class TrainSetup implements AutoCloseable {
             r.log(Reporter.Level.INFO, "INFO: " + line);
         }
         if (cfg.network().trainUnet()) {
-            for (String line : stepPlan(cfg, modelConfig, dtypes, env.backend().device()).memoryLines()) {
+            TrainBenchmark.Plan step = stepPlan(cfg, modelConfig, dtypes, env.backend().device());
+            for (String line : step.memoryLines()) {
                 r.log(Reporter.Level.INFO, "INFO: " + line);
+            }
+            if (env.backend().device().kind() == tenmin.engine.api.Device.Kind.CPU) {
+                long microBatches = (long) b.data.planner().microBatchesPerEpoch() * b.epochs;
+                cpuWarning(step.flops(), microBatches, Runtime.getRuntime().availableProcessors())
+                        .ifPresent(w -> r.log(Reporter.Level.WARNING, w));
             }
         }
 
@@ -354,6 +360,39 @@ final class TrainSetup implements AutoCloseable {
      * One micro-batch of this run at the full resolution (the largest bucket area), planned on shapes: what the
      * device holds at the peak, activations included (bench train prints the same for its setups).
      */
+    /** What the pure-Java engine sustains per core in a training step (about half its matrix-product peak). */
+    static final double CPU_FLOPS_PER_CORE = 50e9;
+
+    /**
+     * A warning when a run on the CPU would take more than an hour: {@code flopsPerMicroBatch} of matrix work
+     * at {@link #CPU_FLOPS_PER_CORE} on {@code cores}, times {@code microBatches}.
+     */
+    static java.util.Optional<String> cpuWarning(double flopsPerMicroBatch, long microBatches, int cores) {
+        double perMicroBatch = flopsPerMicroBatch / (CPU_FLOPS_PER_CORE * Math.max(1, cores));
+        double total = perMicroBatch * microBatches;
+        if (total < 3600) {
+            return java.util.Optional.empty();
+        }
+        return java.util.Optional.of(String.format(Locale.ROOT, "WARNING: this run trains on the CPU (no GPU found, or"
+                        + " --device cpu): one micro-batch is %.1f TFLOP of matrix work, about %s on %d cores, and the run"
+                        + " has %,d micro-batches: about %s. The CPU path is for tests and the demo; train on an NVIDIA GPU"
+                        + " (--device cuda, libtorch: see docs/ENGINE.md). Ctrl-C stops and saves.",
+                flopsPerMicroBatch / 1e12, duration(perMicroBatch), cores, microBatches, duration(total)));
+    }
+
+    private static String duration(double seconds) {
+        if (seconds < 120) {
+            return String.format(Locale.ROOT, "%.0f s", seconds);
+        }
+        if (seconds < 7200) {
+            return String.format(Locale.ROOT, "%.0f min", seconds / 60);
+        }
+        if (seconds < 172800) {
+            return String.format(Locale.ROOT, "%.1f h", seconds / 3600);
+        }
+        return String.format(Locale.ROOT, "%.1f days", seconds / 86400);
+    }
+
     static TrainBenchmark.Plan stepPlan(TrainConfig cfg, SdxlConfig model, SdxlDtypes dtypes, tenmin.engine.api.Device device) {
         int multiple = model.latentMultiple();
         int h = Math.max(multiple, cfg.data().height() / model.vaeScale() / multiple * multiple);
