@@ -1,7 +1,6 @@
 package tenmin.engine.api;
 
 import java.lang.reflect.InvocationHandler;
-import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
 import java.lang.reflect.Proxy;
 import java.util.Map;
@@ -147,19 +146,10 @@ public final class OpStats {
 
         @Override
         public Object invoke(Object proxy, Method method, Object[] args) throws Throwable {
-            if (method.getDeclaringClass() == Object.class) {
-                return switch (method.getName()) {
-                    case "equals" -> proxy == args[0];
-                    case "hashCode" -> System.identityHashCode(proxy);
-                    default -> "counted " + target;
-                };
+            if (BackendProxies.isObjectMethod(method)) {
+                return BackendProxies.objectMethod(proxy, method, args, "counted " + target);
             }
-            Object result;
-            try {
-                result = method.invoke(target, args);
-            } catch (InvocationTargetException e) {
-                throw e.getCause();
-            }
+            Object result = BackendProxies.forward(target, method, args);
             count(method, args, result);
             return result;
         }

@@ -1,7 +1,6 @@
 package tenmin.engine.api;
 
 import java.lang.reflect.InvocationHandler;
-import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
 import java.lang.reflect.Proxy;
 import java.util.Arrays;
@@ -111,23 +110,14 @@ public final class Trace {
             if (method.getName().equals("trace") && method.getParameterCount() == 0) {
                 return Trace.this;
             }
-            if (method.getDeclaringClass() == Object.class) {
-                return switch (method.getName()) {
-                    case "equals" -> proxy == args[0];
-                    case "hashCode" -> System.identityHashCode(proxy);
-                    default -> "traced " + target;
-                };
+            if (BackendProxies.isObjectMethod(method)) {
+                return BackendProxies.objectMethod(proxy, method, args, "traced " + target);
             }
             boolean isOp = args != null && args.length > 0 && (args[0] instanceof Scope || args[0] instanceof Tensor);
             long start = System.nanoTime();
-            Object result;
-            try {
-                result = method.invoke(target, args);
-                if (isOp) {
-                    target.synchronize();
-                }
-            } catch (InvocationTargetException e) {
-                throw e.getCause();
+            Object result = BackendProxies.forward(target, method, args);
+            if (isOp) {
+                target.synchronize();
             }
             if (isOp) {
                 double millis = (System.nanoTime() - start) / 1e6;
