@@ -1,6 +1,7 @@
 package tenmin.models.nn;
 
 import tenmin.engine.api.Tensor;
+import tenmin.engine.autograd.Functional;
 
 /**
  * A weight-bearing layer (Linear or Conv2d) that a LoRA/LoCon module can wrap: its path, geometry and
@@ -35,4 +36,18 @@ public sealed interface AdaptableLayer permits Linear, Conv2d {
 
     /** Attaches (or, with null, removes) the adapter. */
     void setAdapter(Adapter adapter);
+
+    /**
+     * The layer's output {@code y} for input {@code x} with the adapter's branch added ({@code y} itself
+     * without an adapter; otherwise {@code y} is released once the sum exists).
+     */
+    default Tensor withAdapter(Functional f, Tensor y, Tensor x) {
+        Adapter a = adapter();
+        if (a == null) {
+            return y;
+        }
+        Tensor out = a.addTo(f, y, x);
+        f.release(y);
+        return out;
+    }
 }

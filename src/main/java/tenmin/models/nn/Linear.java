@@ -50,12 +50,7 @@ public final class Linear implements AdaptableLayer {
         Tensor b = bias == null ? null : f.cast(bias, x.dtype());
         Tensor y = f.linear(x, w, b);
         f.release(w, b);                 // only casts made here; frozen weights of x's dtype are left alone
-        if (adapter == null) {
-            return y;
-        }
-        Tensor out = adapter.addTo(f, y, x);
-        f.release(y);
-        return out;
+        return withAdapter(f, y, x);
     }
 
     @Override
