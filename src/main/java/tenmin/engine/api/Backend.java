@@ -103,13 +103,8 @@ public interface Backend extends AutoCloseable {
         if (stored == DType.F32) {
             return fromHostBytes(s, bytes, shape, DType.F32);
         }
-        int n = shape.numelInt();
-        float[] v = new float[n];
-        for (int i = 0; i < n; i++) {
-            short h = bytes.get(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN),
-                    2L * i);
-            v[i] = stored == DType.BF16 ? Float.intBitsToFloat(h << 16) : Float.float16ToFloat(h);
-        }
+        float[] v = new float[shape.numelInt()];
+        tenmin.formats.SafetensorsFile.convertToFloats(bytes, stored.stDType(), v, 0, v.length, "frozenFromHostBytes");
         return fromHost(s, v, shape, DType.F32);
     }
 

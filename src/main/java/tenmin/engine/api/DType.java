@@ -69,6 +69,16 @@ public enum DType {
         };
     }
 
+    /** The safetensors element type of the same name ({@link #of} backwards). */
+    public tenmin.formats.StDType stDType() {
+        return switch (this) {
+            case F32 -> tenmin.formats.StDType.F32;
+            case BF16 -> tenmin.formats.StDType.BF16;
+            case F16 -> tenmin.formats.StDType.F16;
+            case I64 -> tenmin.formats.StDType.I64;
+        };
+    }
+
     @Override
     public String toString() {
         return shortName;

@@ -15,7 +15,7 @@ import tenmin.engine.api.Generator;
 import tenmin.engine.api.Scope;
 import tenmin.engine.api.Shape;
 import tenmin.engine.api.Tensor;
-import tenmin.formats.Half;
+import tenmin.formats.SafetensorsFile;
 
 /**
  * The storage half of the {@code cpu} backend: identity and memory accounting, argument checks,
@@ -210,16 +210,7 @@ abstract sealed class CpuStorage implements Backend permits CpuBackend {
             return new CpuTensor((CpuBackend) this, s, shape, dtype, null, l, null);
         }
         CpuTensor t = newFloat(s, shape, dtype);
-        float[] d = t.data();
-        if (dtype == DType.F32) {
-            MemorySegment.copy(bytes, ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0, d, 0, n);
-        } else {
-            short[] h = new short[n];
-            MemorySegment.copy(bytes, ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0, h, 0, n);
-            for (int i = 0; i < n; i++) {
-                d[i] = dtype == DType.BF16 ? Half.bf16ToF32(h[i]) : Half.f16ToF32(h[i]);
-            }
-        }
+        SafetensorsFile.convertToFloats(bytes, dtype.stDType(), t.data(), 0, n, "fromHostBytes");
         return t;
     }
 
@@ -233,7 +224,7 @@ abstract sealed class CpuStorage implements Backend permits CpuBackend {
             throw new IllegalArgumentException("frozenFromHostBytes: " + bytes.byteSize() + " bytes for " + shape + " "
                     + stored + " (expected " + 2L * n + ")");
         }
-        return new CpuTensor((CpuBackend) this, s, shape, bytes, stored == DType.BF16);
+        return new CpuTensor((CpuBackend) this, s, shape, bytes, stored);
     }
 
     @Override

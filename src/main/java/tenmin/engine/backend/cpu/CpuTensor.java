@@ -2,14 +2,14 @@ package tenmin.engine.backend.cpu;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 
 import tenmin.engine.api.DType;
 import tenmin.engine.api.MemoryMeter;
 import tenmin.engine.api.Scope;
 import tenmin.engine.api.Shape;
 import tenmin.engine.api.Tensor;
+import tenmin.formats.SafetensorsFile;
+import tenmin.formats.StDType;
 
 /**
  * A tensor of the {@code cpu} backend: a {@code float[]} for the floating dtypes (bf16/fp16 tensors
@@ -24,14 +24,13 @@ final class CpuTensor extends Tensor {
     private final MemoryMeter.Storage storage;
     private float[] data;
     private long[] longs;
-    private static final ValueLayout.OfShort SHORT_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     /**
      * Compact storage of a read-only F32 tensor whose values are all fp16 (or bf16) numbers, off the Java
      * heap (a multi-MB array there would be a G1 "humongous" object wasting most of a region); else null.
      */
     private MemorySegment halves;
     private Arena halvesArena;
-    private boolean halvesBf16;
+    private StDType halvesType;
 
     /** A tensor on new storage ({@code base} null) or a view sharing {@code base}'s arrays and storage account. */
     CpuTensor(CpuBackend backend, Scope owner, Shape shape, DType dtype, float[] data, long[] longs, CpuTensor base) {
@@ -43,19 +42,19 @@ final class CpuTensor extends Tensor {
     }
 
     /**
-     * A read-only F32 tensor stored as the little-endian 16-bit numbers of {@code bytes} (fp16, or bf16 when
-     * {@code bf16}), copied into native memory that {@link #release()} frees: half the memory of a float
+     * A read-only F32 tensor stored as the little-endian 16-bit numbers of {@code bytes} ({@code stored}: F16
+     * or BF16), copied into native memory that {@link #release()} frees: half the memory of a float
      * array for values that are exact in 16 bits, as every weight of an fp16 or bf16 checkpoint is, and
      * none of it on the Java heap. {@link #data()} converts on each call (exactly), so ops read it like any
      * other tensor; writing into it is refused ({@link #writable}).
      */
-    CpuTensor(CpuBackend backend, Scope owner, Shape shape, MemorySegment bytes, boolean bf16) {
+    CpuTensor(CpuBackend backend, Scope owner, Shape shape, MemorySegment bytes, DType stored) {
         super(owner, shape, DType.F32);
         this.backend = backend;
         this.halvesArena = Arena.ofShared();
         this.halves = halvesArena.allocate(bytes.byteSize(), 64);
         MemorySegment.copy(bytes, 0, halves, 0, bytes.byteSize());
-        this.halvesBf16 = bf16;
+        this.halvesType = stored.stDType();
         this.storage = backend.allocated(this, null);
     }
 
@@ -83,15 +82,7 @@ final class CpuTensor extends Tensor {
         checkOpen();
         if (halves != null) {
             float[] out = new float[(int) (halves.byteSize() / 2)];
-            if (halvesBf16) {
-                for (int i = 0; i < out.length; i++) {
-                    out[i] = Float.intBitsToFloat(halves.get(SHORT_LE, 2L * i) << 16);
-                }
-            } else {
-                for (int i = 0; i < out.length; i++) {
-                    out[i] = Float.float16ToFloat(halves.get(SHORT_LE, 2L * i));
-                }
-            }
+            SafetensorsFile.convertToFloats(halves, halvesType, out, 0, out.length, describe());
             return out;
         }
         if (data == null) {
