@@ -63,7 +63,7 @@ public final class DemoData {
         for (Shape s : SHAPES) {
             byte[] png = PngFile.encode(RgbImage.from(draw(s)), Map.of());
             writeIfChanged(subset.resolve(s.name() + ".png"), png);
-            String caption = "ohwx shape, " + s.colorName() + " " + s.kind() + ", " + s.backgroundName() + " background";
+            String caption = caption(s);
             writeIfChanged(subset.resolve(s.name() + ".txt"), caption.getBytes(StandardCharsets.UTF_8));
         }
         String prompts = """
@@ -90,7 +90,7 @@ public final class DemoData {
                 Shape s = new Shape(base.name(), base.kind(), base.color(), base.colorName(), base.background(),
                         base.backgroundName(), width, height);
                 String name = "%04d-%s".formatted(i, s.name());
-                String caption = "ohwx shape, " + s.colorName() + " " + s.kind() + ", " + s.backgroundName() + " background";
+                String caption = caption(s);
                 try {
                     writeIfChanged(subset.resolve(name + ".png"), PngFile.encode(RgbImage.from(draw(s, i)), Map.of()));
                     writeIfChanged(subset.resolve(name + ".txt"), caption.getBytes(StandardCharsets.UTF_8));
@@ -105,6 +105,11 @@ public final class DemoData {
         writeIfChanged(promptFile, ("ohwx shape, red circle, white background --n blurry --w %d --h %d --d 1 --s %d --l 7%n")
                 .formatted(width, height, sampleSteps).getBytes(StandardCharsets.UTF_8));
         return new Written(root, promptFile, count);
+    }
+
+    /** The caption of a drawn shape: comma-separated tags behind the trigger word. */
+    private static String caption(Shape s) {
+        return "ohwx shape, " + s.colorName() + " " + s.kind() + ", " + s.backgroundName() + " background";
     }
 
     private static void writeIfChanged(Path file, byte[] content) throws IOException {
