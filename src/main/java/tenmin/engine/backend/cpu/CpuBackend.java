@@ -49,7 +49,7 @@ public final class CpuBackend extends CpuStorage {
         sameDtype(name, a, b);
         float[] ad = f(a, name);
         float[] bd = f(b, name);
-        Shape out = Elementwise.broadcastShape(a.shape(), b.shape());
+        Shape out = Shape.broadcast(a.shape(), b.shape());
         require(out != null, name, "shapes do not broadcast", a, b);
         CpuTensor t = newFloat(s, out, a.dtype());
         if (out.numel() > 0) {

@@ -415,7 +415,7 @@ abstract sealed class CpuStorage implements Backend permits CpuBackend {
     @Override
     public Tensor expand(Scope s, Tensor x, Shape shape) {
         float[] d = f(x, "expand");
-        Shape b = Elementwise.broadcastShape(x.shape(), shape);
+        Shape b = Shape.broadcast(x.shape(), shape);
         require(b != null && b.equals(shape), "expand", "cannot broadcast to " + shape, x);
         CpuTensor t = newFloat(s, shape, x.dtype());
         Elementwise.expand(d, x.shape(), t.data(), shape);

@@ -22,21 +22,6 @@ final class Elementwise {
 
     // ---- broadcasting --------------------------------------------------------------------------
 
-    /** NumPy broadcast of two shapes, or null when they are incompatible. */
-    static Shape broadcastShape(Shape a, Shape b) {
-        int rank = Math.max(a.rank(), b.rank());
-        int[] out = new int[rank];
-        for (int i = 0; i < rank; i++) {
-            int da = i < rank - a.rank() ? 1 : a.dim(i - (rank - a.rank()));
-            int db = i < rank - b.rank() ? 1 : b.dim(i - (rank - b.rank()));
-            if (da != db && da != 1 && db != 1) {
-                return null;
-            }
-            out[i] = da == 1 ? db : da;
-        }
-        return Shape.of(out);
-    }
-
     /** Element strides of {@code in} read as {@code out} (0 along broadcast dimensions). */
     static int[] broadcastStrides(Shape in, Shape out) {
         int rank = out.rank();

@@ -136,21 +136,6 @@ public final class MetaBackend implements Backend {
         }
     }
 
-    /** NumPy broadcasting of two shapes, or null. */
-    static Shape broadcast(Shape a, Shape b) {
-        int rank = Math.max(a.rank(), b.rank());
-        int[] out = new int[rank];
-        for (int i = 0; i < rank; i++) {
-            int da = i < rank - a.rank() ? 1 : a.dim(i - (rank - a.rank()));
-            int db = i < rank - b.rank() ? 1 : b.dim(i - (rank - b.rank()));
-            if (da != db && da != 1 && db != 1) {
-                return null;
-            }
-            out[i] = da == 1 ? db : da;
-        }
-        return Shape.of(out);
-    }
-
     // ---- creation and host copies ---------------------------------------------------------------
 
     @Override
@@ -286,7 +271,7 @@ public final class MetaBackend implements Backend {
     @Override
     public Tensor expand(Scope s, Tensor x, Shape shape) {
         meta(x, "expand");
-        require(shape.equals(broadcast(x.shape(), shape)), "expand", "cannot broadcast to " + shape, x);
+        require(shape.equals(Shape.broadcast(x.shape(), shape)), "expand", "cannot broadcast to " + shape, x);
         return make(s, shape, x.dtype());
     }
 
@@ -301,7 +286,7 @@ public final class MetaBackend implements Backend {
 
     private Tensor binary(Scope s, String op, Tensor a, Tensor b) {
         sameFloat(op, a, b);
-        Shape out = broadcast(a.shape(), b.shape());
+        Shape out = Shape.broadcast(a.shape(), b.shape());
         require(out != null, op, "shapes do not broadcast", a, b);
         return make(s, out, a.dtype());
     }
