@@ -9,6 +9,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
+import java.util.function.Consumer;
 
 /**
  * Fused scaled-dot-product attention kernels of ATen, forward and backward, dropout 0, no mask tensor.
@@ -66,8 +67,11 @@ final class AtenAttention {
     /** Which fused kernel runs attention on CUDA ({@link #AUTO}: cuDNN for bf16/fp16, memory-efficient for fp32). */
     public enum Kernel { AUTO, CUDNN, FLASH, EFFICIENT }
 
-    /** A forward result: out (N, h, Tq, Dv) contiguous, lse (N, h, Tq) fp32 contiguous, and the kernel's own saved state. */
-    record Forward(NativeTensor out, NativeTensor lse, NativeTensor[] saved) {
+    /**
+     * A forward result: out (N, h, Tq, Dv) contiguous, lse (N, h, Tq) fp32 contiguous, the kernel's own saved
+     * state, and the kernel that made it ({@code null} on the CPU), which its backward must use.
+     */
+    record Forward(NativeTensor out, NativeTensor lse, NativeTensor[] saved, Kernel kernel) {
     }
 
     private static final FunctionDescriptor CPU_FWD = FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS,
@@ -93,26 +97,49 @@ final class AtenAttention {
             ADDRESS, ADDRESS, ADDRESS, ADDRESS);
 
     private final Aten at;
-    private final Kernel kernel;
+    private final boolean onCuda;
+    private final KernelChoice choice;
 
     AtenAttention(Aten at, Kernel kernel) {
+        this(at, kernel, !at.dev.equals("cpu"), System.err::println);
+    }
+
+    /**
+     * {@code onCuda} false: the CPU kernel; true: the CUDA kernels (on a CPU device only in tests);
+     * {@code warn} receives the line that says a kernel was replaced.
+     */
+    AtenAttention(Aten at, Kernel kernel, boolean onCuda, Consumer<String> warn) {
         this.at = at;
-        this.kernel = kernel;
+        this.onCuda = onCuda;
+        this.choice = new KernelChoice(kernel, warn);
     }
 
-    /** The kernel a call with {@code dtype} uses on this device ({@code null} on the CPU). */
+    /** The kernel a call with {@code dtype} uses now on this device ({@code null} on the CPU). */
     Kernel kernelFor(int dtype) {
-        if (at.dev.equals("cpu")) {
-            return null;
-        }
-        if (kernel != Kernel.AUTO) {
-            return kernel;
-        }
-        return dtype == at.shim.dtypeF32 ? Kernel.EFFICIENT : Kernel.CUDNN;
+        return onCuda ? choice.current(dtype == at.shim.dtypeF32) : null;
     }
 
+    /**
+     * The forward with the kernel {@link #kernelFor} gives; under {@link Kernel#AUTO}, a kernel that fails
+     * (libtorch's reason is on stderr) is replaced by the next that serves the dtype, for this call and
+     * every later one, with one line saying so.
+     */
     Forward forward(NativeTensor q, NativeTensor k, NativeTensor v, boolean causal, double scale) {
-        Kernel kn = kernelFor(q.dtypeCode());
+        boolean f32 = q.dtypeCode() == at.shim.dtypeF32;
+        while (true) {
+            Kernel kn = kernelFor(q.dtypeCode());
+            try {
+                return forwardWith(kn, q, k, v, causal, scale);
+            } catch (TorchException e) {
+                if (kn == null || !choice.failed(kn, f32, e)) {
+                    throw e;
+                }
+            }
+        }
+    }
+
+    private Forward forwardWith(Kernel kn, NativeTensor q, NativeTensor k, NativeTensor v, boolean causal,
+                                double scale) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment scaleSeg = a.allocateFrom(JAVA_DOUBLE, scale);
             int c = causal ? 1 : 0;
@@ -123,7 +150,7 @@ final class AtenAttention {
                                 r.asSlice(8));
                 Aten.check(rc, "_scaled_dot_product_flash_attention_for_cpu", q, k, v);
                 NativeTensor[] res = at.adoptResults(r, 2);
-                return finish(res[0], res[1], res[1].share());
+                return finish(null, res[0], res[1], res[1].share());
             }
             return switch (kn) {
                 case CUDNN, AUTO -> {
@@ -133,7 +160,7 @@ final class AtenAttention {
                                     r, r.asSlice(8), r.asSlice(16), r.asSlice(24), r.asSlice(32), r.asSlice(40),
                                     r.asSlice(48), r.asSlice(56), r.asSlice(64));
                     Aten.check(rc, "_scaled_dot_product_cudnn_attention", q, k, v);
-                    yield fromCuda(r, true, q);
+                    yield fromCuda(Kernel.CUDNN, r, q);
                 }
                 case FLASH -> {
                     MemorySegment r = a.allocate(ADDRESS, 9);
@@ -142,7 +169,7 @@ final class AtenAttention {
                                     r.asSlice(16), r.asSlice(24), r.asSlice(32), r.asSlice(40), r.asSlice(48),
                                     r.asSlice(56), r.asSlice(64));
                     Aten.check(rc, "_scaled_dot_product_flash_attention", q, k, v);
-                    yield fromCuda(r, true, q);
+                    yield fromCuda(Kernel.FLASH, r, q);
                 }
                 case EFFICIENT -> {
                     MemorySegment r = a.allocate(ADDRESS, 4);
@@ -154,7 +181,7 @@ final class AtenAttention {
                     long tq = q.sizes()[2];
                     NativeTensor lseView = at.narrow(res[1], 2, 0, tq);
                     // saved: native lse (padded), philox seed, philox offset
-                    yield finish(res[0], lseView, res[1], res[2], res[3]);
+                    yield finish(Kernel.EFFICIENT, res[0], lseView, res[1], res[2], res[3]);
                 }
             };
         } catch (Throwable t) {
@@ -163,7 +190,7 @@ final class AtenAttention {
     }
 
     /** cuDNN / flash results: slots 0 out, 1 lse, 2-3 cum_seq (unused), 4-5 int64 max, 6-7 philox, 8 debug mask. */
-    private Forward fromCuda(MemorySegment r, boolean hasInts, NativeTensor q) {
+    private Forward fromCuda(Kernel kn, MemorySegment r, NativeTensor q) {
         NativeTensor out = NativeTensor.adopt(at.shim, r.getAtIndex(ADDRESS, 0));
         NativeTensor lse = NativeTensor.adopt(at.shim, r.getAtIndex(ADDRESS, 1));
         NativeTensor[] rest = new NativeTensor[] {adoptOrNull(r, 2), adoptOrNull(r, 3), adoptOrNull(r, 6),
@@ -173,7 +200,7 @@ final class AtenAttention {
         NativeTensor.closeAll(rest[0], rest[1], rest[4]);
         long[] qs = q.sizes();
         NativeTensor lseView = at.reshape(lse, new long[] {qs[0], qs[1], qs[2]});
-        return finish(out, lseView, lse, seed, offset);
+        return finish(kn, out, lseView, lse, seed, offset);
     }
 
     private NativeTensor adoptOrNull(MemorySegment r, int i) {
@@ -182,16 +209,37 @@ final class AtenAttention {
     }
 
     /** Makes out and the contract's lse contiguous; the views passed in are closed. */
-    private Forward finish(NativeTensor out, NativeTensor lseView, NativeTensor... saved) {
+    private Forward finish(Kernel kn, NativeTensor out, NativeTensor lseView, NativeTensor... saved) {
         NativeTensor o = at.contiguousConsuming(out);
         NativeTensor l = at.contiguousConsuming(lseView);
-        return new Forward(o, l, saved);
+        return new Forward(o, l, saved, kn);
     }
 
-    /** dq, dk, dv. {@code saved} is {@link Forward#saved()} of the matching forward. */
+    /**
+     * dq, dk, dv. {@code saved} and {@code kn} are {@link Forward#saved()} and {@link Forward#kernel()} of the
+     * matching forward. Under {@link Kernel#AUTO}, when that kernel's backward fails, the forward is run again
+     * with the next kernel and its backward used (and kept for later calls), as in {@link #forward}.
+     */
     NativeTensor[] backward(NativeTensor dOut, NativeTensor q, NativeTensor k, NativeTensor v, NativeTensor out,
-                            NativeTensor[] saved, boolean causal, double scale) {
-        Kernel kn = kernelFor(q.dtypeCode());
+                            NativeTensor[] saved, Kernel kn, boolean causal, double scale) {
+        try {
+            return backwardWith(kn, dOut, q, k, v, out, saved, causal, scale);
+        } catch (TorchException e) {
+            if (kn == null || !choice.failed(kn, q.dtypeCode() == at.shim.dtypeF32, e)) {
+                throw e;
+            }
+        }
+        Forward again = forward(q, k, v, causal, scale);
+        try {
+            return backward(dOut, q, k, v, again.out(), again.saved(), again.kernel(), causal, scale);
+        } finally {
+            NativeTensor.closeAll(again.out(), again.lse());
+            NativeTensor.closeAll(again.saved());
+        }
+    }
+
+    private NativeTensor[] backwardWith(Kernel kn, NativeTensor dOut, NativeTensor q, NativeTensor k, NativeTensor v,
+                                        NativeTensor out, NativeTensor[] saved, boolean causal, double scale) {
         NativeTensor nativeLse = saved[0];
         try (Arena a = Arena.ofConfined()) {
             MemorySegment scaleSeg = a.allocateFrom(JAVA_DOUBLE, scale);

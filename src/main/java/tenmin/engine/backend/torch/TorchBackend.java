@@ -809,7 +809,8 @@ public final class TorchBackend implements Backend {
         Tensor out = null;
         try {
             out = wrap(s, f.out(), q.shape().withLast(v.dim(-1)), q.dtype());
-            Tensor lse = wrap(s, f.lse(), Shape.of(q.dim(0), q.dim(1), q.dim(2)), DType.F32, null, f.saved());
+            TorchTensor lse = wrap(s, f.lse(), Shape.of(q.dim(0), q.dim(1), q.dim(2)), DType.F32, null, f.saved());
+            lse.attentionKernel(f.kernel());
             return new AttentionResult(out, lse);
         } catch (RuntimeException e) {
             if (out != null) {
@@ -829,7 +830,8 @@ public final class TorchBackend implements Backend {
             throw new IllegalArgumentException("attentionBackward: the forward result was not made by this backend's"
                     + " attention (" + forward.logSumExp().describe() + ")");
         }
-        NativeTensor[] g = attention.backward(n(dOut), n(q), n(k), n(v), n(forward.out()), lse.extras(), causal, scale);
+        NativeTensor[] g = attention.backward(n(dOut), n(q), n(k), n(v), n(forward.out()), lse.extras(),
+                lse.attentionKernel(), causal, scale);
         LayerGrads lg = grads(s, g, q.dtype());
         return new AttentionGrads(lg.dx(), lg.dWeight(), lg.dBias());
     }

@@ -17,6 +17,8 @@ final class TorchTensor extends Tensor {
     private final NativeTensor data;
     private final NativeTensor[] extras;
     private final MemoryMeter.Storage storage;
+    /** For the log-sum-exp of an attention forward on CUDA: the kernel that made it (its backward must match). */
+    private AtenAttention.Kernel attentionKernel;
 
     TorchTensor(Scope owner, Shape shape, DType dtype, TorchBackend backend, NativeTensor data,
                 MemoryMeter.Storage storage, NativeTensor... extras) {
@@ -40,6 +42,14 @@ final class TorchTensor extends Tensor {
     NativeTensor[] extras() {
         checkOpen();
         return extras;
+    }
+
+    AtenAttention.Kernel attentionKernel() {
+        return attentionKernel;
+    }
+
+    void attentionKernel(AtenAttention.Kernel kernel) {
+        this.attentionKernel = kernel;
     }
 
     /** The storage account, shared with views. */
