@@ -1,12 +1,16 @@
 package tenmin.engine.backend.torch;
 
+import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 
 import java.io.IOException;
 import java.io.InputStream;
 import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
+import java.lang.invoke.MethodHandle;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -53,6 +57,7 @@ public final class LibTorch {
 
     /** Loads the libtorch of {@code found}; throws {@link TorchException} naming the library that failed. */
     public static LibTorch load(LibTorchLocator.Found found) {
+        preferPassiveOpenMpWait();
         Path dir = found.libDir();
         List<Path> order = new ArrayList<>();
         addIfPresent(order, dir.resolve("libgomp.so.1"));
@@ -239,6 +244,35 @@ public final class LibTorch {
     @Override
     public String toString() {
         return describe();
+    }
+
+    /**
+     * Sets {@code OMP_WAIT_POLICY=passive} in the process environment before libgomp is loaded (it reads its
+     * settings once, when it loads), unless the user chose {@code OMP_WAIT_POLICY}, {@code GOMP_SPINCOUNT} or
+     * {@code OMP_NUM_THREADS}. With libgomp's default, the threads of each parallel CPU kernel spin after it,
+     * taking the cores from the Java thread that issues the next op: on the 2-core machine a training step of
+     * the tiny model on the CPU libtorch took 4.7 s instead of 0.64 s (docs/PERFORMANCE.md, "torch backend on
+     * the CPU"). GPU work is unaffected: its kernels do not use OpenMP.
+     */
+    static void preferPassiveOpenMpWait() {
+        if (System.getenv("OMP_WAIT_POLICY") != null || System.getenv("GOMP_SPINCOUNT") != null
+                || System.getenv("OMP_NUM_THREADS") != null) {
+            return;
+        }
+        Linker linker = Linker.nativeLinker();
+        MemorySegment setenv = linker.defaultLookup().find("setenv").orElse(null);
+        if (setenv == null) {
+            return;
+        }
+        MethodHandle h = linker.downcallHandle(setenv, FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
+        try (Arena a = Arena.ofConfined()) {
+            int rc = (int) h.invokeExact(a.allocateFrom("OMP_WAIT_POLICY"), a.allocateFrom("passive"), 0);
+            if (rc != 0) {
+                throw new TorchException("setenv(OMP_WAIT_POLICY) failed");
+            }
+        } catch (Throwable t) {
+            throw Shim.rethrow("setenv", t);
+        }
     }
 
     private static void addIfPresent(List<Path> order, Path lib) {

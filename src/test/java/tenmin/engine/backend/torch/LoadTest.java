@@ -1,7 +1,14 @@
 package tenmin.engine.backend.torch;
 
+import static java.lang.foreign.ValueLayout.ADDRESS;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandle;
 
 import org.junit.jupiter.api.Test;
 
@@ -13,5 +20,22 @@ class LoadTest {
         System.out.println(lt.rejected());
         assertEquals(2, lt.abiVersion() >>> 56, lt.describe());
         assertTrue(lt.describe().contains("devices: cpu"));
+    }
+
+    /** libgomp, loaded with libtorch, sees OMP_WAIT_POLICY=passive unless the user chose an OpenMP setting. */
+    @Test
+    void openMpThreadsWaitPassivelyUnlessTheUserChose() throws Throwable {
+        TorchTesting.libTorchOrSkip();
+        String userChoice = System.getenv("OMP_WAIT_POLICY");
+        boolean userSetSomething = userChoice != null || System.getenv("GOMP_SPINCOUNT") != null
+                || System.getenv("OMP_NUM_THREADS") != null;
+        Linker linker = Linker.nativeLinker();
+        MethodHandle getenv = linker.downcallHandle(linker.defaultLookup().find("getenv").orElseThrow(),
+                FunctionDescriptor.of(ADDRESS, ADDRESS));
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment v = (MemorySegment) getenv.invokeExact(a.allocateFrom("OMP_WAIT_POLICY"));
+            String nativeValue = v.equals(MemorySegment.NULL) ? null : v.reinterpret(64).getString(0);
+            assertEquals(userSetSomething ? userChoice : "passive", nativeValue);
+        }
     }
 }
