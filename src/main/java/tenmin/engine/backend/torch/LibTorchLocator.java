@@ -206,6 +206,18 @@ public final class LibTorchLocator {
                 // fall through: the version is informational
             }
         }
+        // the libtorch zip of pytorch.org: libtorch/build-version beside libtorch/lib, e.g. "2.11.0+cu130"
+        Path buildVersion = libDir.getParent() == null ? null : libDir.getParent().resolve("build-version");
+        if (buildVersion != null && Files.isRegularFile(buildVersion)) {
+            try {
+                String v = Files.readString(buildVersion).strip();
+                if (!v.isEmpty() && v.length() < 64 && v.indexOf('\n') < 0) {
+                    return v;
+                }
+            } catch (IOException e) {
+                // fall through: the version is informational
+            }
+        }
         Matcher m = BYTEDECO.matcher(libDir.getFileName() == null ? "" : libDir.getFileName().toString());
         return m.find() ? m.group(1) : "(unknown version)";
     }

@@ -62,6 +62,15 @@ class LibTorchLocatorTest {
     }
 
     @Test
+    void readsTheVersionOfALibtorchZip() throws IOException {
+        Path libtorch = Files.createDirectories(tmp.resolve("libtorch"));
+        Files.writeString(libtorch.resolve("build-version"), "2.11.0+cu130\n");
+        Path lib = fakeLibDir("libtorch/lib", true);
+        assertEquals("2.11.0+cu130", LibTorchLocator.versionOf(lib));
+        assertEquals("(unknown version)", LibTorchLocator.versionOf(fakeLibDir("elsewhere/lib", false)));
+    }
+
+    @Test
     void nothingFoundListsEveryCandidate() {
         LibTorchLocator.NotFoundException e = assertThrows(LibTorchLocator.NotFoundException.class,
                 () -> new LibTorchLocator(Map.of(), null, tmp.resolve("missing")).locate());
