@@ -15,18 +15,12 @@ import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Comparator;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 
-import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.core.StreamReadFeature;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.json.JsonMapper;
 
 import tenmin.core.InputException;
 
@@ -52,11 +46,6 @@ public final class SafetensorsFile implements AutoCloseable {
     private static final ValueLayout.OfLong LONG_LE = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfFloat FLOAT_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfDouble DOUBLE_LE = ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-
-    private static final ObjectMapper JSON = JsonMapper.builder()
-            .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
-            .enable(StreamReadFeature.INCLUDE_SOURCE_IN_LOCATION)
-            .build();
 
     private final Path path;
     private final Arena arena;
@@ -126,32 +115,32 @@ public final class SafetensorsFile implements AutoCloseable {
         } catch (CharacterCodingException e) {
             throw bad(path, "header is not valid UTF-8");
         }
-        JsonNode root;
+        Object parsed;
         try {
-            root = JSON.readTree(text);
+            parsed = JsonTree.parse(text);
         } catch (JsonProcessingException e) {
             throw bad(path, "header is not valid JSON: " + firstLine(e.getOriginalMessage()));
+        } catch (IOException e) {
+            throw bad(path, "header is not valid JSON: " + firstLine(e.getMessage()));
         }
-        if (root == null || !root.isObject()) {
+        if (!(parsed instanceof Map<?, ?> root)) {
             throw bad(path, "header is not a JSON object");
         }
         long dataBytes = size - 8 - n;
         Map<String, String> metadata = new LinkedHashMap<>();
         Map<String, TensorInfo> tensors = new TreeMap<>();
-        Iterator<Map.Entry<String, JsonNode>> it = root.properties().iterator();
-        while (it.hasNext()) {
-            Map.Entry<String, JsonNode> e = it.next();
-            String name = e.getKey();
-            JsonNode v = e.getValue();
+        for (Map.Entry<?, ?> e : root.entrySet()) {
+            String name = (String) e.getKey();
+            Object v = e.getValue();
             if (name.equals("__metadata__")) {
-                if (!v.isObject()) {
+                if (!(v instanceof Map<?, ?> meta)) {
                     throw bad(path, "__metadata__ is not an object");
                 }
-                for (Map.Entry<String, JsonNode> m : v.properties()) {
-                    if (!m.getValue().isTextual()) {
+                for (Map.Entry<?, ?> m : meta.entrySet()) {
+                    if (!(m.getValue() instanceof String text1)) {
                         throw bad(path, "__metadata__ value of \"" + m.getKey() + "\" is not a string");
                     }
-                    metadata.put(m.getKey(), m.getValue().textValue());
+                    metadata.put((String) m.getKey(), text1);
                 }
                 continue;
             }
@@ -179,44 +168,44 @@ public final class SafetensorsFile implements AutoCloseable {
                 Collections.unmodifiableMap(tensors), List.copyOf(byOffset));
     }
 
-    private static TensorInfo tensorInfo(Path path, String name, JsonNode v, long dataBytes) {
+    private static TensorInfo tensorInfo(Path path, String name, Object value, long dataBytes) {
         String where = "tensor \"" + name + "\"";
-        if (!v.isObject()) {
+        if (!(value instanceof Map<?, ?> v)) {
             throw bad(path, where + " is not an object");
         }
-        JsonNode dt = v.get("dtype");
-        JsonNode sh = v.get("shape");
-        JsonNode off = v.get("data_offsets");
+        Object dt = v.get("dtype");
+        Object sh = v.get("shape");
+        Object off = v.get("data_offsets");
         if (dt == null || sh == null || off == null) {
             throw bad(path, where + " lacks " + (dt == null ? "dtype" : sh == null ? "shape" : "data_offsets"));
         }
-        StDType dtype = dt.isTextual() ? StDType.parse(dt.textValue()) : null;
+        StDType dtype = dt instanceof String code ? StDType.parse(code) : null;
         if (dtype == null) {
-            throw bad(path, where + " has unknown dtype " + dt);
+            throw bad(path, where + " has unknown dtype " + JsonTree.text(dt));
         }
-        if (!sh.isArray()) {
+        if (!(sh instanceof List<?> dims)) {
             throw bad(path, where + " shape is not an array");
         }
-        long[] shape = new long[sh.size()];
+        long[] shape = new long[dims.size()];
         long numel = 1;
         for (int i = 0; i < shape.length; i++) {
-            JsonNode d = sh.get(i);
-            if (!d.isIntegralNumber() || !d.canConvertToLong() || d.longValue() < 0) {
-                throw bad(path, where + " has an invalid shape entry " + d);
+            Object d = dims.get(i);
+            if (!(d instanceof Long dim) || dim < 0) {
+                throw bad(path, where + " has an invalid shape entry " + JsonTree.text(d));
             }
-            shape[i] = d.longValue();
+            shape[i] = dim;
             try {
                 numel = Math.multiplyExact(numel, shape[i]);
             } catch (ArithmeticException e) {
-                throw bad(path, where + " shape " + sh + " overflows");
+                throw bad(path, where + " shape " + JsonTree.text(sh) + " overflows");
             }
         }
-        if (!off.isArray() || off.size() != 2 || !off.get(0).isIntegralNumber() || !off.get(1).isIntegralNumber()
-                || !off.get(0).canConvertToLong() || !off.get(1).canConvertToLong()) {
-            throw bad(path, where + " data_offsets must be two integers, found " + off);
+        if (!(off instanceof List<?> offsets) || offsets.size() != 2 || !(offsets.get(0) instanceof Long)
+                || !(offsets.get(1) instanceof Long)) {
+            throw bad(path, where + " data_offsets must be two integers, found " + JsonTree.text(off));
         }
-        long begin = off.get(0).longValue();
-        long end = off.get(1).longValue();
+        long begin = (Long) offsets.get(0);
+        long end = (Long) offsets.get(1);
         if (begin < 0 || end < begin) {
             throw bad(path, where + " has invalid data_offsets [" + begin + "," + end + "]");
         }
@@ -231,7 +220,7 @@ public final class SafetensorsFile implements AutoCloseable {
             throw bad(path, where + " is too large");
         }
         if (end - begin != bytes) {
-            throw bad(path, where + " is " + dtype + " " + sh + " = " + bytes + " bytes but data_offsets span "
+            throw bad(path, where + " is " + dtype + " " + JsonTree.text(sh) + " = " + bytes + " bytes but data_offsets span "
                     + (end - begin));
         }
         return new TensorInfo(name, dtype, shape, begin, end);

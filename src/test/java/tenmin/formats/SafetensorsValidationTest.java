@@ -74,6 +74,28 @@ class SafetensorsValidationTest {
     }
 
     @Test
+    void rejectsContentAfterTheHeaderObjectButAcceptsSpacePadding() throws IOException {
+        rejects(build("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}} {}", 4), "trailing content");
+        rejects(build("{}x", 0), "not valid JSON");
+        Path p = file(build("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}      ", 4));
+        try (SafetensorsFile f = SafetensorsFile.open(p)) {
+            assertTrue(f.names().contains("a"));
+        }
+    }
+
+    @Test
+    void namesTheOffendingValueAsJson() throws IOException {
+        rejects(build("{\"a\":{\"dtype\":7,\"shape\":[1],\"data_offsets\":[0,4]}}", 4), "unknown dtype 7");
+        rejects(build("{\"a\":{\"dtype\":\"F32\",\"shape\":[1.0],\"data_offsets\":[0,4]}}", 4),
+                "invalid shape entry 1.0");
+        rejects(build("{\"a\":{\"dtype\":\"F32\",\"shape\":[\"1\"],\"data_offsets\":[0,4]}}", 4),
+                "invalid shape entry \"1\"");
+        rejects(build("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,99999999999999999999]}}", 4),
+                "data_offsets must be two integers, found [0,99999999999999999999]");
+        rejects(build("{\"a\":{\"dtype\":\"F32\",\"shape\":null,\"data_offsets\":[0,4]}}", 4), "shape is not an array");
+    }
+
+    @Test
     void rejectsUnknownDtype() throws IOException {
         rejects(build("{\"a\":{\"dtype\":\"F17\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4), "unknown dtype");
     }
