@@ -4,7 +4,8 @@
 # images (40 or 200) and a random SDXL-architecture model, with the wall time of setup, latent caching,
 # training, sampling and saving. Run from the repository root after scripts/package-gpu.sh packed dist/ here:
 #   run(command="scripts/gpu-recipe.sh 40", carry=["dist"], timeout_s=600)
-# Extra arguments go to tenmin bench recipe (e.g. --max_train_steps 40). Writes $OUT/recipe-IMAGES.txt.
+# Extra arguments go to tenmin bench recipe (e.g. --max_train_steps 40, or --checkpointing auto to let a large
+# card keep activations instead of recomputing them: see docs/PERFORMANCE.md). Writes $OUT/recipe-IMAGES.txt.
 set -uo pipefail
 root=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
 out=${OUT:-$root/out}

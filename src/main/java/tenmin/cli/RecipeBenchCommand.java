@@ -76,6 +76,11 @@ public final class RecipeBenchCommand implements Callable<Integer> {
     @Option(names = "--work", paramLabel = "DIR", description = "Keep the dataset and the outputs in DIR.")
     Path work;
 
+    @Option(names = "--checkpointing", paramLabel = "POLICY", description = "Added to the guide's line: U-Net blocks"
+            + " recomputed in the backward (all, none, auto or a block list; default: the guide's"
+            + " --gradient_checkpointing, i.e. all).")
+    String checkpointing;
+
     @Mixin
     VerboseMixin verboseMixin;
 
@@ -120,6 +125,9 @@ public final class RecipeBenchCommand implements Callable<Integer> {
         argv.add("--seed=1");
         if (device != null) {
             argv.add("--device=" + device);
+        }
+        if (checkpointing != null) {
+            argv.add("--checkpointing=" + checkpointing);
         }
         TrainConfig cfg = TrainArgs.parse(argv, reporter, () -> 1L);
         Trainer.Result r;

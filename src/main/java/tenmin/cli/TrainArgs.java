@@ -335,6 +335,19 @@ final class TrainArgs {
         return (List<String>) raw(name);
     }
 
+    /** {@code --checkpointing}: null (follow --gradient_checkpointing), auto, all, none or a block list. */
+    private String checkpointing() {
+        String spec = str("checkpointing");
+        if (spec == null || spec.strip().equals("auto")) {
+            return spec == null ? null : "auto";
+        }
+        try {
+            return tenmin.models.sdxl.CheckpointPolicy.parse(spec).toString();
+        } catch (IllegalArgumentException e) {
+            throw bad("checkpointing", e.getMessage());
+        }
+    }
+
     private InputException bad(String name, String what) {
         return new InputException(where(name) + ": " + what);
     }
@@ -480,7 +493,7 @@ final class TrainArgs {
         TrainConfig.Loop loop = new TrainConfig.Loop(intIn("train_batch_size", 1, 4096),
                 intIn("gradient_accumulation_steps", 1, 100_000), maxSteps, maxEpochs, seed, seedGiven, mp,
                 bool("gradient_checkpointing"), bool("no_half_vae"), minT, maxT, noiseOffset, multires,
-                nonNegative("multires_noise_discount", dblOrNull("multires_noise_discount")));
+                nonNegative("multires_noise_discount", dblOrNull("multires_noise_discount")), checkpointing());
 
         // ---- saving
         // fp16 unless asked otherwise: what the guide and the UIs use (kohya's own default is float)

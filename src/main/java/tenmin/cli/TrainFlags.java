@@ -107,6 +107,10 @@ final class TrainFlags {
             used("max_train_epochs", Kind.INT, null, "epochs (overrides --max_train_steps)"),
             used("mixed_precision", Kind.STRING, "no", "no, fp16 or bf16 compute for the frozen models"),
             used("gradient_checkpointing", Kind.BOOL, false, "recompute activations in backward (less memory)"),
+            used("checkpointing", Kind.STRING, null, "tenmin: U-Net blocks recomputed in the backward: all, none, a list"
+                    + " such as input_blocks.1-5,output_blocks.3-8, or auto (on a GPU: the least recomputation whose"
+                    + " planned peak fits the free memory, so a large card goes faster; elsewhere as"
+                    + " --gradient_checkpointing); default: all with --gradient_checkpointing, else none"),
             used("min_timestep", Kind.INT, null, "smallest training timestep (default 0; when given, modelspec.timestep_range is written)"),
             used("max_timestep", Kind.INT, null, "largest training timestep, exclusive (default 1000; when given, modelspec.timestep_range is written)"),
             used("noise_offset", Kind.FLOAT, null, "noise offset strength"),

@@ -19,8 +19,8 @@ import tenmin.train.save.TrainingStateFile;
 /**
  * {@code --resume}: finds the training state to continue from and checks that it belongs to this recipe.
  * The recipe is every flag except those that only say where outputs go, how often to save, sample or log,
- * and on which device (those may change between the stopped run and its continuation); the seed comes
- * from the state.
+ * on which device and which blocks it recomputes (those may change between the stopped run and its
+ * continuation); the seed comes from the state.
  */
 final class Resume {
     /** Flags that may differ between a run and its continuation. */
@@ -31,7 +31,8 @@ final class Resume {
             "save_state_on_train_end", "no_metadata", "training_comment", "metadata_title", "metadata_author",
             "metadata_description", "metadata_license", "metadata_tags", "device", "cpu_threads", "strict",
             "max_data_loader_n_workers", "persistent_data_loader_workers", "console_log_level", "console_log_file",
-            "console_log_simple", "log_config", "lowram", "lowvram", "highvram", "sdpa", "xformers", "mem_eff_attn");
+            "console_log_simple", "log_config", "lowram", "lowvram", "highvram", "sdpa", "xformers", "mem_eff_attn",
+            "checkpointing");
 
     /** Info key holding the recipe text. */
     static final String RECIPE_INFO = "recipe";

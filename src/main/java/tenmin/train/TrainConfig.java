@@ -163,7 +163,15 @@ public record TrainConfig(Paths paths, Data data, Network network, Optim optim, 
     public record Loop(int trainBatchSize, int gradAccumSteps, long maxTrainSteps, int maxTrainEpochs, long seed,
                        boolean seedGiven, String mixedPrecision, boolean gradientCheckpointing, boolean noHalfVae,
                        int minTimestep, int maxTimestep, double noiseOffset, int multiresIterations,
-                       double multiresDiscount) {
+                       double multiresDiscount, String checkpointing) {
+        /**
+         * The U-Net blocks to checkpoint as asked: {@code checkpointing} ({@code --checkpointing}: all, none, a block
+         * list, or auto, which the trainer resolves against the device's memory) or, when that is null, the
+         * reference's {@code --gradient_checkpointing} (all or none).
+         */
+        public String checkpointingSpec() {
+            return checkpointing != null ? checkpointing : gradientCheckpointing ? "all" : "none";
+        }
     }
 
     /**

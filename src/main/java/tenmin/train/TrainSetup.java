@@ -102,6 +102,8 @@ final class TrainSetup implements AutoCloseable {
         Map<String, String> stateInfo = new LinkedHashMap<>();
         Map<String, Path> outputs = new LinkedHashMap<>();
         long cachingNanos;
+        /** The U-Net blocks checkpointed, resolved from --checkpointing / --gradient_checkpointing. */
+        CheckpointPolicy checkpointing = CheckpointPolicy.none();
     }
 
     static TrainSetup open(TrainConfig requested, Trainer.Environment env, Scope process) throws IOException {
@@ -165,14 +167,21 @@ final class TrainSetup implements AutoCloseable {
         List<LoConTarget> planned = MemoryPlan.plannedTargets(modelConfig, cfg.network());
         long loraParams = planned.stream().mapToLong(LoConTarget::parameterCount).sum();
         LatentCache.Mode cacheMode = LatentCache.modeOf(cfg.data());
+        AutoCheckpointing.Choice checkpointing = AutoCheckpointing.resolve(cfg, modelConfig, env.backend(),
+                AutoCheckpointing.planner(cfg, modelConfig, dtypes, env.backend().device()));
+        b.checkpointing = checkpointing.policy();
         describe(r, cfg, b, modelConfig, dtypes, env, planned, loraParams, samplePrompts.size());
+        if (checkpointing.why() != null) {
+            r.log(Reporter.Level.INFO, "INFO: " + checkpointing.why());
+        }
         MemoryPlan plan = MemoryPlan.of(modelConfig, dtypes, loraParams, b.optimizer.slotNames().size(),
                 cacheMode == LatentCache.Mode.MEMORY ? latentBytes(b.data, modelConfig, cfg.data().flipAug()) : 0);
         for (String line : plan.lines(env.backend().device().toString())) {
             r.log(Reporter.Level.INFO, "INFO: " + line);
         }
         if (cfg.network().trainUnet()) {
-            TrainBenchmark.Plan step = stepPlan(cfg, modelConfig, dtypes, env.backend().device());
+            TrainBenchmark.Plan step = checkpointing.plan() != null ? checkpointing.plan()
+                    : stepPlan(cfg, modelConfig, dtypes, env.backend().device(), b.checkpointing);
             for (String line : step.memoryLines()) {
                 r.log(Reporter.Level.INFO, "INFO: " + line);
             }
@@ -194,8 +203,10 @@ final class TrainSetup implements AutoCloseable {
             r.log(Reporter.Level.INFO, "INFO: loading " + cfg.paths().pretrainedModel());
             b.models = SdxlModels.load(cfg.paths().pretrainedModel(), modelConfig, b.process, dtypes);
         }
-        if (cfg.loop().gradientCheckpointing()) {
-            b.models.unet().setCheckpointing(CheckpointPolicy.all());
+        try {
+            b.models.unet().setCheckpointing(b.checkpointing);
+        } catch (IllegalArgumentException e) {
+            throw new InputException("--checkpointing: " + e.getMessage());
         }
 
         // ---- latent cache (VAE in fp32)
@@ -321,7 +332,8 @@ final class TrainSetup implements AutoCloseable {
                 cfg.loop().multiresIterations() > 0 ? "multires " + cfg.loop().multiresIterations() + " levels, discount "
                         + cfg.loop().multiresDiscount()
                         : cfg.loop().noiseOffset() > 0 ? "noise offset " + cfg.loop().noiseOffset() : "gaussian",
-                cfg.loop().minTimestep(), cfg.loop().maxTimestep(), cfg.loop().gradientCheckpointing() ? "on" : "off",
+                cfg.loop().minTimestep(), cfg.loop().maxTimestep(), b.checkpointing.everyBlock() ? "on (every U-Net block)"
+                        : b.checkpointing.blocks().isEmpty() ? "off" : "on for " + b.checkpointing,
                 cfg.loop().seed()));
         lines.add("  saves: " + (cfg.save().everyNSteps() > 0 ? "every " + cfg.save().everyNSteps() + " steps and " : "")
                 + "at the end, " + cfg.save().precision() + ", in " + cfg.paths().outputDir());
@@ -349,7 +361,8 @@ final class TrainSetup implements AutoCloseable {
         TrainConfig.Loop l = cfg.loop();
         TrainConfig.Loop loop = new TrainConfig.Loop(l.trainBatchSize(), l.gradAccumSteps(), l.maxTrainSteps(),
                 l.maxTrainEpochs(), seed, true, l.mixedPrecision(), l.gradientCheckpointing(), l.noHalfVae(),
-                l.minTimestep(), l.maxTimestep(), l.noiseOffset(), l.multiresIterations(), l.multiresDiscount());
+                l.minTimestep(), l.maxTimestep(), l.noiseOffset(), l.multiresIterations(), l.multiresDiscount(),
+                l.checkpointing());
         Map<String, Object> flags = new LinkedHashMap<>(cfg.flags());
         flags.put("seed", seed);
         return new TrainConfig(cfg.paths(), cfg.data(), cfg.network(), cfg.optim(), cfg.schedule(), loop, cfg.save(),
@@ -393,13 +406,14 @@ final class TrainSetup implements AutoCloseable {
         return String.format(Locale.ROOT, "%.1f days", seconds / 86400);
     }
 
-    static TrainBenchmark.Plan stepPlan(TrainConfig cfg, SdxlConfig model, SdxlDtypes dtypes, tenmin.engine.api.Device device) {
+    static TrainBenchmark.Plan stepPlan(TrainConfig cfg, SdxlConfig model, SdxlDtypes dtypes, tenmin.engine.api.Device device,
+                                        CheckpointPolicy policy) {
         int multiple = model.latentMultiple();
         int h = Math.max(multiple, cfg.data().height() / model.vaeScale() / multiple * multiple);
         int w = Math.max(multiple, cfg.data().width() / model.vaeScale() / multiple * multiple);
         TrainConfig.Network n = cfg.network();
         TrainBenchmark.Setup setup = new TrainBenchmark.Setup("this run", model, dtypes, cfg.loop().trainBatchSize(), h, w,
-                cfg.loop().gradientCheckpointing() ? CheckpointPolicy.all() : CheckpointPolicy.none(), n.trainTextEncoder(),
+                policy, n.trainTextEncoder(),
                 new LoConRanks(n.dim(), n.alpha(), n.convDim(), n.convAlpha()), n.teModules(), cfg.loop().gradAccumSteps(),
                 cfg.loop().seed());
         return TrainBenchmark.plan(setup, device);

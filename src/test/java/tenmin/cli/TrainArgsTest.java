@@ -161,6 +161,53 @@ class TrainArgsTest {
     }
 
     @Test
+    void checkpointingFollowsTheGuidesFlagUnlessNamed() {
+        assertEquals("all", parse(guide(), Reporter.SILENT).loop().checkpointingSpec());
+        List<String> without = guide();
+        without.remove("--gradient_checkpointing");
+        assertEquals("none", parse(without, Reporter.SILENT).loop().checkpointingSpec());
+        for (String[] c : new String[][] {{"auto", "auto"}, {" auto ", "auto"}, {"none", "none"},
+                {"output_blocks.8,input_blocks.1, input_blocks.2,output_blocks.6-7", "input_blocks.1-2,output_blocks.6-8"}}) {
+            List<String> a = guide();
+            a.add("--checkpointing=" + c[0]);
+            TrainConfig cfg = parse(a, Reporter.SILENT);
+            assertEquals(c[1], cfg.loop().checkpointingSpec(), c[0]);
+            assertTrue(cfg.loop().gradientCheckpointing(), "the reference's flag is still recorded as given");
+        }
+        List<String> bad = guide();
+        bad.add("--checkpointing=input_block.1");
+        InputException e = assertThrows(InputException.class, () -> parse(bad, Reporter.SILENT));
+        assertTrue(e.getMessage().contains("--checkpointing") && e.getMessage().contains("input_block.1"), e.getMessage());
+    }
+
+    @Test
+    void autoCheckpointingTakesTheLeastRecomputationThatFitsTheDevice() {
+        TrainConfig cfg = parse(List.of("--checkpointing=auto", "--gradient_checkpointing", "--output_dir=" + out,
+                "--train_batch_size=2"), Reporter.SILENT);
+        tenmin.models.SdxlConfig tiny = tenmin.models.SdxlConfig.tiny();
+        var planner = tenmin.train.AutoCheckpointing.planner(cfg, tiny, tenmin.models.SdxlDtypes.fp32(),
+                tenmin.engine.api.Device.CPU);
+        List<tenmin.models.sdxl.CheckpointPolicy> candidates = tenmin.models.sdxl.CheckpointPolicy.autoCandidates(tiny.unet());
+        long none = planner.apply(candidates.getFirst()).peakBytes();
+        long second = planner.apply(candidates.get(1)).peakBytes();
+        long all = planner.apply(candidates.getLast()).peakBytes();
+        long total = 80L << 30;
+        long headroom = -tenmin.train.AutoCheckpointing.budget(0, total);
+        // free memory exactly enough for each plan plus the headroom
+        var dev = tenmin.engine.api.Device.cuda(0);
+        assertEquals("none", tenmin.train.AutoCheckpointing.resolve(cfg, tiny, dev, new long[] {none + headroom, total},
+                planner).policy().toString());
+        var second1 = tenmin.train.AutoCheckpointing.resolve(cfg, tiny, dev, new long[] {second + headroom, total}, planner);
+        assertEquals(candidates.get(1), second1.policy());
+        assertTrue(second1.why().contains("none plans") && second1.why().endsWith("-> " + candidates.get(1)), second1.why());
+        var tight = tenmin.train.AutoCheckpointing.resolve(cfg, tiny, dev, new long[] {all - 1 + headroom, total}, planner);
+        assertEquals("all", tight.policy().toString());
+        assertTrue(tight.why().contains("does not fit"), tight.why());
+        var cpu = tenmin.train.AutoCheckpointing.resolve(cfg, tiny, tenmin.engine.api.Device.CPU, null, planner);
+        assertEquals("all", cpu.policy().toString(), "no device memory: as --gradient_checkpointing");
+    }
+
+    @Test
     void randomModelReplacesTheCheckpointAndNeedsADataset() {
         List<String> a = guide();
         a.removeIf(s -> s.startsWith("--pretrained_model_name_or_path="));
