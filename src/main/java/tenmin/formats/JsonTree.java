@@ -12,6 +12,8 @@ import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.core.StreamReadFeature;
 
+import tenmin.core.PyJson;
+
 /**
  * A JSON document read with Jackson's streaming parser into plain Java values: {@code Map<String, Object>}
  * (insertion order), {@code List<Object>}, {@code String}, {@code Long} (integers that fit), {@link BigInteger},
@@ -103,7 +105,7 @@ final class JsonTree {
 
     private static void write(StringBuilder sb, Object v) {
         if (v instanceof String s) {
-            quote(sb, s);
+            PyJson.appendString(sb, s, false);
         } else if (v instanceof Map<?, ?> m) {
             sb.append('{');
             boolean first = true;
@@ -112,7 +114,7 @@ final class JsonTree {
                     sb.append(',');
                 }
                 first = false;
-                quote(sb, (String) e.getKey());
+                PyJson.appendString(sb, (String) e.getKey(), false);
                 sb.append(':');
                 write(sb, e.getValue());
             }
@@ -129,27 +131,5 @@ final class JsonTree {
         } else {
             sb.append(v);
         }
-    }
-
-    private static void quote(StringBuilder sb, String s) {
-        sb.append('"');
-        for (int i = 0; i < s.length(); i++) {
-            char c = s.charAt(i);
-            switch (c) {
-                case '"' -> sb.append("\\\"");
-                case '\\' -> sb.append("\\\\");
-                case '\n' -> sb.append("\\n");
-                case '\r' -> sb.append("\\r");
-                case '\t' -> sb.append("\\t");
-                default -> {
-                    if (c < 0x20) {
-                        sb.append(String.format("\\u%04x", (int) c));
-                    } else {
-                        sb.append(c);
-                    }
-                }
-            }
-        }
-        sb.append('"');
     }
 }
