@@ -13,7 +13,7 @@
 #                        attention kernel) and micro-benchmarks (bf16 conv, SDPA per kernel, GEMM 8192^3)
 #   3. step-parity.txt   the fixture U-Net + LoCon training step, CUDA vs cpu backend (fp32, bf16, 1e-4 delta)
 #   4. bench-train.txt   tenmin bench train at full SDXL size: U-Net only / text encoders trained, with full
-#                        checkpointing; then text encoders trained with levels 0-1 checkpointed, and none
+#                        checkpointing; then text encoders trained with --checkpointing auto (what fits), and none
 #   5. recipe.txt        tenmin bench recipe: the guide's command line, 6 steps on 40 generated images (phase times)
 #   6. sample-bench.txt  scripts/gpu-sample-bench.sh: s per 30-step 1024x1024 SDXL image with CFG, without and
 #                        with the recipe's LoCon, and the same U-Net in PyTorch eager (one timed image each)
@@ -123,10 +123,10 @@ bench_train() {
   local name=$1 cap=$2
   shift 2
   if [ "$dry" -eq 1 ]; then
-    step "$name" "$cap" bash -c "\"$launcher\" bench train --config tiny --device cpu --backend torch \
+    step "$name" "$cap" bash -o pipefail -c "\"$launcher\" bench train --config tiny --device cpu --backend torch \
       --warmup 0 --runs 1 --accumulation 2 $* 2>&1 | tee -a \"$bench\""
   else
-    step "$name" "$cap" bash -c "\"$launcher\" bench train --warmup 2 --runs 5 $* 2>&1 | tee -a \"$bench\""
+    step "$name" "$cap" bash -o pipefail -c "\"$launcher\" bench train --warmup 2 --runs 5 $* 2>&1 | tee -a \"$bench\""
   fi
 }
 bench_train bench-unet-all 100 --checkpointing all
@@ -135,10 +135,10 @@ bench_train bench-te-all 100 --te --checkpointing all
 # bench recipe: the guide's whole command line, 6 of its 80 steps on 40 generated 1024x1024 images (issue 5's
 # phases: setup, caching, training, sampling, saving); the full runs are scripts/gpu-recipe.sh, one call each.
 if [ "$dry" -eq 1 ]; then
-  step recipe-short 150 bash -c "\"$launcher\" bench recipe --size tiny --images 4 --resolution 64 --device cpu \
+  step recipe-short 150 bash -o pipefail -c "\"$launcher\" bench recipe --size tiny --images 4 --resolution 64 --device cpu \
     --max_train_steps 2 --sample_every_n_steps 1 --sample_steps 2 2>&1 | tee \"$out/recipe.txt\""
 else
-  step recipe-short 150 bash -c "\"$launcher\" bench recipe --images 40 --max_train_steps 6 --sample_every_n_steps 3 \
+  step recipe-short 150 bash -o pipefail -c "\"$launcher\" bench recipe --images 40 --max_train_steps 6 --sample_every_n_steps 3 \
     2>&1 | tee \"$out/recipe.txt\""
 fi
 
@@ -147,7 +147,7 @@ if [ -x "$sample" ]; then
   # The hook's contract: it runs from the repository root with OUT set to a scratch folder and
   # TENMIN_GPU_DRY_RUN=1 on a dry run; its output and the text files it leaves there go to sample-bench.txt.
   tmp=$(mktemp -d)
-  step sample-bench 150 bash -c "OUT=\"$tmp\" TENMIN_GPU_DRY_RUN=$dry RUNS=1 WARMUP=1 TENMIN_BENCH_TIMEOUT=90 \
+  step sample-bench 150 bash -o pipefail -c "OUT=\"$tmp\" TENMIN_GPU_DRY_RUN=$dry RUNS=1 WARMUP=1 TENMIN_BENCH_TIMEOUT=90 \
     TORCH_BENCH_TIMEOUT=55 \"$sample\" 2>&1 | tee \"$out/sample-bench.txt\""
   for f in "$tmp"/*; do
     if [ -f "$f" ] && [ "$(stat -c %s "$f")" -lt 1048576 ] && grep -Iq . "$f"; then
@@ -160,7 +160,8 @@ else
   echo "sample-bench: skipped, no $sample" >> "$summary"
 fi
 
-bench_train bench-te-levels01 90 --te --checkpointing input_blocks.1-5,output_blocks.3-8
+# auto: the least recomputation that fits the card (an 80 GB card: the middle block only, planned 60.5 GiB)
+bench_train bench-te-auto 90 --te --checkpointing auto
 bench_train bench-te-none 90 --te --checkpointing none
 
 say "== summary (total $(($(date +%s) - start))s of ${budget}s)"

@@ -2,6 +2,7 @@ package tenmin.cli;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.function.Supplier;
@@ -23,6 +24,7 @@ import tenmin.models.SdxlConfig;
 import tenmin.models.SdxlDtypes;
 import tenmin.models.sdxl.CheckpointPolicy;
 import tenmin.models.sdxl.Unet;
+import tenmin.train.AutoCheckpointing;
 import tenmin.train.TrainBenchmark;
 
 /**
@@ -97,9 +99,14 @@ final class BenchTrainOptions {
         boolean tiny = config.equals("tiny");
         int n = batch != null ? batch : tiny ? 2 : 8;
         int[] hw = latentSize(latent != null ? latent : tiny ? "16" : "128");
+        boolean auto = checkpointing.strip().equals("auto");
+        if (auto && planOnly) {
+            throw new InputException("--checkpointing auto chooses by the GPU's free memory; with --plan name a policy"
+                    + " (all, none or blocks)");
+        }
         CheckpointPolicy policy;
         try {
-            policy = CheckpointPolicy.parse(checkpointing);
+            policy = auto ? CheckpointPolicy.all() : CheckpointPolicy.parse(checkpointing);
             Unet.meta(model.unet()).setCheckpointing(policy);   // names only blocks this U-Net has
         } catch (IllegalArgumentException e) {
             throw new InputException("--checkpointing: " + e.getMessage());
@@ -148,10 +155,13 @@ final class BenchTrainOptions {
         } catch (IllegalArgumentException e) {
             throw new InputException("bench train: " + e.getMessage());
         }
-        session.out().println("tenmin bench train: " + setup.describe());
-        TrainBenchmark.Plan plan = TrainBenchmark.plan(setup, dev);
-        plan.lines().forEach(session.out()::println);
-        session.out().flush();
+        TrainBenchmark.Plan plan = null;
+        if (!auto) {
+            session.out().println("tenmin bench train: " + setup.describe());
+            plan = TrainBenchmark.plan(setup, dev);
+            plan.lines().forEach(session.out()::println);
+            session.out().flush();
+        }
         if (planOnly) {
             return 0;
         }
@@ -169,6 +179,9 @@ final class BenchTrainOptions {
             be = tb;
             memory = tb::deviceMemoryInfo;
             long[] mem = tb.deviceMemoryInfo();
+            if (auto) {
+                plan = autoPlan(session, setup, dev, mem);
+            }
             long headroom = 1L << 30;   // the CUDA context's later growth, allocator rounding, cuDNN workspaces
             if (mem != null && plan.peakBytes() + headroom > mem[0]) {
                 tb.close();
@@ -181,6 +194,9 @@ final class BenchTrainOptions {
         } else {
             be = new CpuBackend(threads);
             where = "cpu (cpu backend, " + threads + " threads)";
+            if (auto) {
+                plan = autoPlan(session, setup, dev, null);
+            }
         }
         session.out().println("device: " + where + ", Java " + Runtime.version());
         try (Backend b = be) {
@@ -193,6 +209,41 @@ final class BenchTrainOptions {
                     : "backend")));
         }
         return 0;
+    }
+
+    /**
+     * {@code --checkpointing auto}: the least recomputation whose plan fits {@code memory} (free, total), as
+     * {@code tenmin train --checkpointing auto} chooses it ({@link AutoCheckpointing}); all without a memory figure.
+     * Prints the chosen setup, its plan and the plans it passed over.
+     */
+    private static TrainBenchmark.Plan autoPlan(Session session, TrainBenchmark.Setup base, Device dev, long[] memory) {
+        List<CheckpointPolicy> candidates = memory == null ? List.of(CheckpointPolicy.all())
+                : CheckpointPolicy.autoCandidates(base.model().unet());
+        long budget = memory == null ? Long.MAX_VALUE : AutoCheckpointing.budget(memory[0], memory[1]);
+        List<TrainBenchmark.Plan> plans = new ArrayList<>();
+        int i = AutoCheckpointing.choose(candidates, budget, c -> {
+            TrainBenchmark.Plan p = TrainBenchmark.plan(base.withCheckpointing(c), dev);
+            plans.add(p);
+            return p.peakBytes();
+        });
+        TrainBenchmark.Plan plan = plans.get(i);
+        session.out().println("tenmin bench train: " + plan.setup().describe());
+        plan.lines().forEach(session.out()::println);
+        StringBuilder line = new StringBuilder("checkpointing auto: ");
+        if (memory == null) {
+            line.append("no device memory to fit, so all");
+        } else {
+            line.append(TrainBenchmark.gib(memory[0])).append(" free of ").append(TrainBenchmark.gib(memory[1]))
+                    .append(", up to ").append(TrainBenchmark.gib(Math.max(0, budget))).append(" of tensor storage; ");
+            for (int k = 0; k < plans.size(); k++) {
+                line.append(k == 0 ? "" : ", ").append(candidates.get(k)).append(' ')
+                        .append(TrainBenchmark.gib(plans.get(k).peakBytes()));
+            }
+            line.append(" -> ").append(candidates.get(i));
+        }
+        session.out().println(line);
+        session.out().flush();
+        return plan;
     }
 
     private SdxlDtypes dtypes(Device dev) {

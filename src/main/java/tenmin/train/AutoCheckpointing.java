@@ -99,7 +99,8 @@ public final class AutoCheckpointing {
      * Index of the first candidate whose peak fits {@code budget}, asking {@code peak} in order and no further;
      * the last candidate when none fits.
      */
-    static int choose(List<CheckpointPolicy> candidates, long budget, java.util.function.ToLongFunction<CheckpointPolicy> peak) {
+    public static int choose(List<CheckpointPolicy> candidates, long budget,
+                             java.util.function.ToLongFunction<CheckpointPolicy> peak) {
         for (int i = 0; i < candidates.size(); i++) {
             if (peak.applyAsLong(candidates.get(i)) <= budget) {
                 return i;

@@ -91,6 +91,12 @@ public final class TrainBenchmark {
             }
         }
 
+        /** The same setup with another checkpointing policy. */
+        public Setup withCheckpointing(CheckpointPolicy policy) {
+            return new Setup(modelName, model, dtypes, batch, latentHeight, latentWidth, policy, trainTe, ranks, teModules,
+                    accumulation, seed);
+        }
+
         /** Text encoders checkpointed along with the U-Net, as kohya's --gradient_checkpointing does. */
         boolean teCheckpointing() {
             return trainTe && !checkpointing.toString().equals("none");
