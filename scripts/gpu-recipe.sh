@@ -20,5 +20,7 @@ fi
   date -u
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 || echo "nvidia-smi not available"
   timeout "${TENMIN_RECIPE_TIMEOUT:-570}" "$root/dist/tenmin-gpu" bench recipe --images "$images" "$@" 2>&1
-  echo "exit ${PIPESTATUS[0]}"
+  rc=$?
+  echo "exit $rc"
+  exit "$rc"
 } | tee "$out/recipe-$images.txt"
