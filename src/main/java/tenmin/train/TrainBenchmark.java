@@ -99,7 +99,7 @@ public final class TrainBenchmark {
 
         /** Text encoders checkpointed along with the U-Net, as kohya's --gradient_checkpointing does. */
         boolean teCheckpointing() {
-            return trainTe && !checkpointing.toString().equals("none");
+            return trainTe && !checkpointing.isNone();
         }
 
         /** One line: model, LoCon, batch, latents, checkpointing, text encoders. */

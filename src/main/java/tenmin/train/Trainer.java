@@ -193,8 +193,9 @@ public final class Trainer {
     /** Forward, loss and backward of one micro-batch ({@link #forwardBackward(SdxlModels, Scope, BatchInputs,
      * PooledProjection, boolean, int, LongConsumer)}). */
     private float forwardBackward(BatchInputs in) {
+        // the text encoders are checkpointed when any U-Net block is (kohya's --gradient_checkpointing does both)
         return forwardBackward(run.models(), run.process(), in, run.pooledProjection(),
-                run.config().loop().gradientCheckpointing(), run.config().loop().gradAccumSteps(), progress::activations);
+                !run.models().unet().checkpointing().isNone(), run.config().loop().gradAccumSteps(), progress::activations);
     }
 
     /**

@@ -129,6 +129,11 @@ public record CheckpointPolicy(boolean everyBlock, Set<String> blocks) {
         return c;
     }
 
+    /** True when no block is checkpointed. */
+    public boolean isNone() {
+        return !everyBlock && blocks.isEmpty();
+    }
+
     /** True when the block named {@code block} is checkpointed. */
     public boolean checkpoints(String block) {
         return everyBlock || blocks.contains(block);
