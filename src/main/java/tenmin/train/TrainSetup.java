@@ -504,8 +504,14 @@ final class TrainSetup implements AutoCloseable {
 
     @Override
     public void close() throws IOException {
-        if (logger != null) {
-            logger.close();
+        try {
+            if (checkpoints != null) {
+                checkpoints.close();
+            }
+        } finally {
+            if (logger != null) {
+                logger.close();
+            }
         }
     }
 }

@@ -426,7 +426,10 @@ public final class Trainer {
                 total);
     }
 
-    private Result result(Outcome outcome, String message, Path montage) {
+    private Result result(Outcome outcome, String message, Path montage) throws IOException {
+        long t0 = System.nanoTime();
+        run.checkpoints().flush(); // the last LoRA file is on disk before the run reports it
+        savingNanos += System.nanoTime() - t0;
         Map<String, Path> outputs = new LinkedHashMap<>(run.outputs());
         if (run.checkpoints().lastLora() != null) {
             outputs.put("last LoRA", run.checkpoints().lastLora());

@@ -35,9 +35,12 @@ class SaveCadenceTest {
         Path out = tmp.resolve("out");
         // 8 entries, batch 2, accumulation 2: 2 steps per epoch; 6 steps = 3 epochs
         Trainer.Result r = TrainRuns.train(TrainRuns.config(data, out, "--save_every_n_steps=1", "--save_last_n_steps=2",
+                "--save_precision=float",
                 "--save_every_n_epochs=1", "--save_state", "--sample_prompts=" + prompts, "--sample_every_n_epochs=1",
                 "--sample_every_n_steps=1", "--sample_at_first"), Reporter.SILENT);
         assertEquals(Trainer.Outcome.COMPLETED, r.outcome(), r.message());
+        assertTrue(Cli.listing(out).stream().noneMatch(n -> n.startsWith(".")), "no temporary file left: "
+                + Cli.listing(out));
         List<String> files = Cli.listing(out).stream().filter(n -> n.endsWith(".safetensors")).toList();
         assertEquals(List.of("at-step00000004.safetensors", "at-step00000005.safetensors", "at-step00000006.safetensors",
                 "epoch-000001.safetensors", "epoch-000002.safetensors", "last.safetensors"), files);
@@ -47,11 +50,27 @@ class SaveCadenceTest {
             assertEquals("1", e1.metadata().get("ss_epoch"));
             assertEquals("2", e1.metadata().get("ss_steps"));
         }
+        // LoRA files are written by a background thread from a copy taken at the save: each step file holds
+        // exactly the weights its state (written in the training thread at that step) holds, although the
+        // next optimizer step changed them while the file was being written
+        for (String step : List.of("at-step00000004", "at-step00000005", "at-step00000006")) {
+            sameWeights(out.resolve(step + ".safetensors"), out.resolve(step + ".tenmin-state"));
+        }
         List<String> samples = Cli.listing(out.resolve("sample"));
         assertEquals(5, samples.size(), samples.toString()); // 4 rounds and the montage; no step samples
         assertTrue(samples.contains("montage.png"), samples.toString());
         for (String label : List.of("e000000_00_", "e000001_00_", "e000002_00_", "e000003_00_")) {
             assertTrue(samples.stream().anyMatch(s -> s.startsWith(label) && s.endsWith("_3.png")), label + " in " + samples);
+        }
+    }
+
+    private static void sameWeights(Path lora, Path state) {
+        tenmin.train.save.TrainingState st = tenmin.train.save.TrainingStateFile.read(state);
+        try (SafetensorsFile f = SafetensorsFile.open(lora)) {
+            assertTrue(st.lora().size() > 0);
+            for (tenmin.train.save.StateTensor t : st.lora()) {
+                org.junit.jupiter.api.Assertions.assertArrayEquals(t.values(), f.readFloats(t.name()), lora + " " + t.name());
+            }
         }
     }
 }
