@@ -34,10 +34,15 @@ class SaveCadenceTest {
         Path prompts = Files.writeString(tmp.resolve("p.txt"), "ohwx --w 64 --h 64 --s 2 --l 1 --d 3\n");
         Path out = tmp.resolve("out");
         // 8 entries, batch 2, accumulation 2: 2 steps per epoch; 6 steps = 3 epochs
-        Trainer.Result r = TrainRuns.train(TrainRuns.config(data, out, "--save_every_n_steps=1", "--save_last_n_steps=2",
-                "--save_precision=float",
-                "--save_every_n_epochs=1", "--save_state", "--sample_prompts=" + prompts, "--sample_every_n_epochs=1",
-                "--sample_every_n_steps=1", "--sample_at_first"), Reporter.SILENT);
+        Trainer.Result r;
+        Checkpoints.writeDelayMillisForTests = 1500; // each LoRA file is written while the next steps run
+        try {
+            r = TrainRuns.train(TrainRuns.config(data, out, "--save_every_n_steps=1", "--save_last_n_steps=2",
+                    "--save_precision=float", "--save_every_n_epochs=1", "--save_state", "--sample_prompts=" + prompts,
+                    "--sample_every_n_epochs=1", "--sample_every_n_steps=1", "--sample_at_first"), Reporter.SILENT);
+        } finally {
+            Checkpoints.writeDelayMillisForTests = 0;
+        }
         assertEquals(Trainer.Outcome.COMPLETED, r.outcome(), r.message());
         assertTrue(Cli.listing(out).stream().noneMatch(n -> n.startsWith(".")), "no temporary file left: "
                 + Cli.listing(out));
