@@ -46,7 +46,9 @@ final class Backends {
         }
         try {
             TorchBackend torch = new TorchBackend(lib, device);
-            reporter.log(Reporter.Level.INFO, "INFO: device: " + device + " (libtorch " + lib.version() + ")");
+            String math = device.kind() == Device.Kind.CUDA ? lib.setMathMode(LibTorch.MathMode.COMMANDS) : lib.mathMode();
+            reporter.log(Reporter.Level.INFO, "INFO: device: " + device + " (libtorch " + lib.version() + "; math: " + math
+                    + ")");
             return torch;
         } catch (IllegalArgumentException e) {
             throw new InputException(option + device + ": " + e.getMessage());

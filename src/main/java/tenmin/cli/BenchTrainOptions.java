@@ -68,8 +68,9 @@ final class BenchTrainOptions {
             + " cudnn, flash or efficient (default: ${DEFAULT-VALUE}).")
     String attention;
 
-    @Option(names = "--math", paramLabel = "MODE", defaultValue = "exact", description = "train, CUDA: exact (no TF32,"
-            + " bf16 products accumulated in fp32) or reference (PyTorch's defaults with TF32, as kohya; default:"
+    @Option(names = "--math", paramLabel = "MODE", defaultValue = "tenmin", description = "train, CUDA: tenmin (what"
+            + " tenmin train uses: TF32 for fp32 work, bf16 products accumulated in fp32), exact (no TF32 either) or"
+            + " reference (PyTorch's defaults with TF32, as kohya: bf16 split-K reductions in bf16; default:"
             + " ${DEFAULT-VALUE}).")
     String math;
 
@@ -125,9 +126,10 @@ final class BenchTrainOptions {
         }
         TorchBackend.AttentionKernel kernel = enumOption("--attention", attention, TorchBackend.AttentionKernel.class);
         LibTorch.MathMode mathMode = switch (math) {
+            case "tenmin" -> LibTorch.MathMode.COMMANDS;
             case "exact" -> LibTorch.MathMode.EXACT;
             case "reference" -> LibTorch.MathMode.REFERENCE;
-            default -> throw new InputException("--math " + math + ": expected exact or reference");
+            default -> throw new InputException("--math " + math + ": expected tenmin, exact or reference");
         };
 
         LibTorch lib = null;

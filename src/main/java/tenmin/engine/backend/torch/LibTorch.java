@@ -174,6 +174,14 @@ public final class LibTorch {
         public static final MathMode EXACT = new MathMode(false, false);
         /** PyTorch's defaults with kohya's TF32 switch: the reference trainer's settings. */
         public static final MathMode REFERENCE = new MathMode(true, true);
+        /**
+         * What tenmin's commands (train, sample, atlas, bench recipe) use on a GPU: TF32 for fp32 matrix products
+         * and convolutions, as the reference trainer sets it on compute capability 8 and newer (trainer-spec §6:
+         * it is what the fp32 VAE runs with when latents are cached and samples decoded; PyTorch enables it for
+         * cuDNN convolutions by default), with bf16 products reduced in fp32 (the engine's mixed-precision
+         * contract). Parity checks keep {@link #EXACT}.
+         */
+        public static final MathMode COMMANDS = new MathMode(true, false);
     }
 
     /**

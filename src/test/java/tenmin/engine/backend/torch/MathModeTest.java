@@ -27,6 +27,8 @@ class MathModeTest {
             assertArrayEquals(new boolean[] {false, false}, lib.mathSwitches());
             lib.setMathMode(new LibTorch.MathMode(false, true));
             assertArrayEquals(new boolean[] {false, true}, lib.mathSwitches(), "the two switches are independent");
+            assertEquals("TF32 on, bf16 split-K reduction in fp32", lib.setMathMode(LibTorch.MathMode.COMMANDS));
+            assertArrayEquals(new boolean[] {true, false}, lib.mathSwitches(), "the commands' mode: TF32, fp32 reduction");
         } finally {
             lib.setMathMode(LibTorch.MathMode.EXACT);
         }
