@@ -77,6 +77,7 @@ class SafetensorsValidationTest {
     void rejectsContentAfterTheHeaderObjectButAcceptsSpacePadding() throws IOException {
         rejects(build("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}} {}", 4), "trailing content");
         rejects(build("{}x", 0), "not valid JSON");
+        rejects(build("[".repeat(100_000), 0), "nesting depth"); // no stack overflow: the parser's depth limit
         Path p = file(build("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}      ", 4));
         try (SafetensorsFile f = SafetensorsFile.open(p)) {
             assertTrue(f.names().contains("a"));
