@@ -60,8 +60,9 @@ public final class Main implements Callable<Integer> {
         Session session = new Session(out, err, verbose);
         SessionFactory factory = new SessionFactory(session);
         CommandLine cl = new CommandLine(new Main(), factory);
+        boolean versionOnly = args.length == 1 && (args[0].equals("--version") || args[0].equals("-V"));
         Class<?> only = args.length > 0 ? subcommandNamed(args[0]) : null;
-        for (Class<?> sub : SUBCOMMANDS) {
+        for (Class<?> sub : versionOnly ? List.<Class<?>>of() : SUBCOMMANDS) {
             if (only == null || sub == only) {
                 cl.addSubcommand(new CommandLine(sub, factory));
             }
