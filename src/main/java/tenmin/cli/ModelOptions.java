@@ -33,9 +33,14 @@ final class ModelOptions {
     long modelSeed = 0;
 
     @Option(names = "--device", paramLabel = "DEV", description = "Where to run: cuda or cuda:N (libtorch through the"
-            + " torch backend: bf16 U-Net and text encoders, fp32 VAE), cpu (the pure-Java engine, fp32), or auto"
-            + " (default: the first GPU libtorch finds, else cpu).")
+            + " torch backend: U-Net and text encoders in --precision, fp32 VAE), cpu (the pure-Java engine, fp32), or"
+            + " auto (default: the first GPU libtorch finds, else cpu).")
     String device = "auto";
+
+    @Option(names = "--precision", paramLabel = "P", description = "U-Net and text encoders on a GPU: fp16 (default:"
+            + " what ComfyUI and A1111 run SDXL in, and the dtype of the usual checkpoints, loaded without rounding) or"
+            + " bf16 (what the recipe trains in). The VAE is fp32 and the CPU engine fp32 either way.")
+    String precision = "fp16";
 
     @Option(names = "--threads", paramLabel = "N", description = "CPU worker threads of --device cpu (default: all processors).")
     Integer threads;
@@ -43,6 +48,7 @@ final class ModelOptions {
     /** The model the options name: exactly one of --model and --random-model. */
     ModelSource source() {
         device();
+        mixedPrecision();
         if ((model == null) == (randomModel == null)) {
             throw new InputException("give either --model CKPT or --random-model tiny|small|sdxl");
         }
@@ -104,8 +110,16 @@ final class ModelOptions {
         }
     }
 
-    /** The dtype of each network on {@code backend}: fp32 on the CPU, bf16 U-Net/text encoders with an fp32 VAE on a GPU. */
-    static SdxlDtypes dtypes(Backend backend) {
-        return SdxlDtypes.of(backend.device(), "bf16");
+    /** The dtype of each network on {@code backend}: fp32 on the CPU, --precision U-Net/text encoders with an fp32 VAE on a GPU. */
+    SdxlDtypes dtypes(Backend backend) {
+        return SdxlDtypes.of(backend.device(), mixedPrecision());
+    }
+
+    /** --precision as kohya's mixed-precision names it (fp16 or bf16), checked. */
+    private String mixedPrecision() {
+        return switch (precision) {
+            case "fp16", "bf16" -> precision;
+            default -> throw new InputException("--precision " + precision + ": expected fp16 or bf16");
+        };
     }
 }

@@ -188,6 +188,7 @@ class SampleCommandTest extends CpuBackendTests {
                 {List.of("--prompt", "x", "--seed", "-5"), "seed -5"},
                 {List.of("--prompt", "x", "--cfg", "-1"), "CFG scale"},
                 {List.of("--prompt", "x", "--batch", "0"), "--batch"},
+                {List.of("--prompt", "x", "--precision", "fp8"), "--precision fp8"},
                 {List.of(), "either --prompt"},
                 {List.of("--prompts", badPrompts.toString()), "bad-prompts.txt prompt 2: width 120"},
                 {List.of("--prompts", tmp.resolve("missing.txt").toString()), "missing.txt"},
