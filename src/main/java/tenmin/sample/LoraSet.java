@@ -97,6 +97,8 @@ public final class LoraSet implements AutoCloseable {
     private final List<Module> modules;
     private final Map<AdaptableLayer, List<Integer>> byLayer; // layer → indices into modules, in module order
     private final Scope scope;
+    /** The multipliers merged into the frozen weights by {@link #merge}, or null (bypass branches). */
+    private double[] merged;
 
     private LoraSet(List<Prepared> prepared, List<Module> modules, Scope scope) {
         this.prepared = List.copyOf(prepared);
@@ -309,6 +311,60 @@ public final class LoraSet implements AutoCloseable {
         return sb.toString();
     }
 
+    // ---- merging -------------------------------------------------------------------------------
+
+    /**
+     * Adds every module's delta at its default multiplier into its layer's frozen weight, once, as ComfyUI and
+     * A1111 apply a LoRA: {@code W ← cast(W + Σ multiplier · (alpha/r) · up·down)} computed in fp32 and stored in
+     * the weight's dtype, in the weight's scope; the old weights and the LoRA tensors are released and no branch
+     * runs afterwards, so a sampling step costs what it costs without the LoRA (the recipe LoCon's rank-256 3×3
+     * branches add 20-90 % to a convolution). For runs whose every render uses the default multipliers
+     * ({@code tenmin sample}); after it, {@link #apply} accepts only those. Memory: one layer's fp32 sum at a time.
+     */
+    public void merge() {
+        if (merged != null || modules.isEmpty()) {
+            merged = defaultMultipliers();
+            return;
+        }
+        double[] m = defaultMultipliers();
+        for (Map.Entry<AdaptableLayer, List<Integer>> e : byLayer.entrySet()) {
+            AdaptableLayer layer = e.getKey();
+            Tensor w = layer.weight();
+            Scope owner = w.scope();
+            tenmin.engine.api.Backend be = owner.backend();
+            Tensor mergedWeight;
+            try (Scope tmp = owner.child("lora merge")) {
+                Tensor acc = be.cast(tmp, w, DType.F32);
+                for (int i : e.getValue()) {
+                    if (m[i] == 0) {
+                        continue;
+                    }
+                    LoConModule mod = modules.get(i).module();
+                    int r = mod.rank();
+                    Tensor up = be.reshape(tmp, be.cast(tmp, mod.up(), DType.F32), tenmin.engine.api.Shape.of(
+                            w.dim(0), r));
+                    Tensor down = be.reshape(tmp, be.cast(tmp, mod.down(), DType.F32), tenmin.engine.api.Shape.of(r,
+                            (int) (w.numel() / w.dim(0))));
+                    Tensor delta = be.reshape(tmp, be.matmul(tmp, up, down, false, false), w.shape());
+                    acc = be.add(tmp, acc, delta, m[i] * mod.scale());
+                }
+                mergedWeight = be.cast(owner, acc, w.dtype()).named(w.name());
+            }
+            layer.replaceWeight(mergedWeight);
+            layer.setAdapter(null);
+            w.close();
+        }
+        merged = m;
+        if (scope != null) {
+            scope.close(); // the LoRA tensors are in the weights now
+        }
+    }
+
+    /** True after {@link #merge}. */
+    public boolean isMerged() {
+        return merged != null;
+    }
+
     // ---- applying ------------------------------------------------------------------------------
 
     /** Applies one multiplier per module to every sample (0 removes a branch). */
@@ -327,6 +383,13 @@ public final class LoraSet implements AutoCloseable {
             if (c.length != modules.size()) {
                 throw new IllegalArgumentException(c.length + " multipliers for " + modules.size() + " modules");
             }
+            if (merged != null && !Arrays.equals(c, merged)) {
+                throw new IllegalStateException("the LoRAs are merged into the weights at their default multipliers;"
+                        + " other multipliers need the bypass form (do not merge)");
+            }
+        }
+        if (merged != null) {
+            return;
         }
         int n = configOfSample.length;
         for (Map.Entry<AdaptableLayer, List<Integer>> e : byLayer.entrySet()) {
@@ -358,7 +421,7 @@ public final class LoraSet implements AutoCloseable {
         }
     }
 
-    /** Removes every branch from the model's layers (the model runs without LoRAs). */
+    /** Removes every branch from the model's layers (the model runs without LoRAs; merged LoRAs stay). */
     public void detach() {
         for (AdaptableLayer l : byLayer.keySet()) {
             l.setAdapter(null);

@@ -100,6 +100,10 @@ public final class SampleBenchmark {
                         try (LoraSet set = LoraSet.attach(prepared, models, root)) {
                             results.add(measure(new SdxlPipeline(models, set, PromptEncoder.Options.A1111, reporter),
                                     settings, c, label, 0, models.weightBytes(), root));
+                            // tenmin sample's form on a GPU: merged into the weights once (the models keep it)
+                            set.merge();
+                            results.add(measure(new SdxlPipeline(models, set, PromptEncoder.Options.A1111, reporter),
+                                    settings, c, label + ", merged into the weights", 0, models.weightBytes(), root));
                         }
                     } finally {
                         Files.deleteIfExists(file);

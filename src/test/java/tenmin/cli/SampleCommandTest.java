@@ -137,6 +137,30 @@ class SampleCommandTest extends CpuBackendTests {
     }
 
     @Test
+    void mergedAndBypassLorasGiveTheSameImage(@TempDir Path tmp) throws IOException {
+        for (String mode : new String[] {"merge", "bypass"}) {
+            Cli.Run r = sample("--prompt", "a fox", "--seed", "99", "--lora", LOCON + ":0.5", "--lora", TE_LOCON,
+                    "--lora-mode", mode, "-o", tmp.resolve(mode).toString());
+            assertEquals(0, r.exit(), r.toString());
+            assertEquals(mode.equals("merge"), r.err().contains("LoRAs merged into the weights"), r.toString());
+        }
+        java.awt.image.BufferedImage a = javax.imageio.ImageIO.read(tmp.resolve("merge/00000-99.png").toFile());
+        java.awt.image.BufferedImage b = javax.imageio.ImageIO.read(tmp.resolve("bypass/00000-99.png").toFile());
+        int worst = 0;
+        for (int y = 0; y < a.getHeight(); y++) {
+            for (int x = 0; x < a.getWidth(); x++) {
+                int pa = a.getRGB(x, y);
+                int pb = b.getRGB(x, y);
+                for (int shift = 0; shift < 24; shift += 8) {
+                    worst = Math.max(worst, Math.abs(((pa >> shift) & 0xFF) - ((pb >> shift) & 0xFF)));
+                }
+            }
+        }
+        assertTrue(worst <= 1, "merged and bypass images differ by " + worst + " levels");
+        assertEquals(parameters(tmp.resolve("merge/00000-99.png")), parameters(tmp.resolve("bypass/00000-99.png")));
+    }
+
+    @Test
     void promptFileLinesCarryTheirOwnSettings(@TempDir Path tmp) throws IOException {
         Path prompts = tmp.resolve("prompts.txt");
         Files.writeString(prompts, "# samples\na cat --w 64 --h 64 --d 5 --s 3 --l 3 --n dark --ss ddim\n\na dog --d 6\n");
@@ -189,6 +213,7 @@ class SampleCommandTest extends CpuBackendTests {
                 {List.of("--prompt", "x", "--cfg", "-1"), "CFG scale"},
                 {List.of("--prompt", "x", "--batch", "0"), "--batch"},
                 {List.of("--prompt", "x", "--precision", "fp8"), "--precision fp8"},
+                {List.of("--prompt", "x", "--lora-mode", "fuse"), "--lora-mode fuse"},
                 {List.of(), "either --prompt"},
                 {List.of("--prompts", badPrompts.toString()), "bad-prompts.txt prompt 2: width 120"},
                 {List.of("--prompts", tmp.resolve("missing.txt").toString()), "missing.txt"},

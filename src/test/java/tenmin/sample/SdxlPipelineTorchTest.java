@@ -109,4 +109,47 @@ class SdxlPipelineTorchTest extends TorchBackendTests {
         assertTrue(worst[0] < 2e-2, "fp16: " + worst[0]);
         assertTrue(worst[0] < worst[1], "fp16 " + worst[0] + " vs bf16 " + worst[1]);
     }
+
+    /** One render with the default multipliers, LoRAs in bypass form or merged into the weights. */
+    private static float[] renderDefault(Backend backend, SdxlDtypes dtypes, boolean merge) {
+        ModelFixture fx = ModelFixture.of(Fixtures.modelDirs().getFirst());
+        SdxlConfig config = SdxlConfig.fromConfigFile(fx.file("config.json"));
+        List<LoraSpec> specs = List.of(new LoraSpec(fx.file("locon.safetensors"), 0.9, "%default=1,out=0.5"),
+                new LoraSpec(fx.file("te-locon.safetensors"), 1.2, null));
+        try (Scope root = Scope.root(backend, "test");
+             SdxlModels models = SdxlModels.load(fx.file("checkpoint.safetensors"), config, root, dtypes);
+             LoraSet loras = LoraSet.attach(LoraSet.prepare(specs, config, BlockWeights.Options.defaults(), Reporter.SILENT),
+                     models, root)) {
+            if (merge) {
+                loras.merge();
+                double[] other = loras.defaultMultipliers();
+                other[0] += 1;
+                org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class, () -> loras.apply(other));
+            }
+            SdxlPipeline p = new SdxlPipeline(models, loras, PromptEncoder.Options.A1111, Reporter.SILENT);
+            SdxlPipeline.Settings s = new SdxlPipeline.Settings("a (red:1.3) fox BREAK snow", "blurry", 32, 32,
+                    Sampler.Settings.of(SamplerKind.DPMPP_2M, 2, ScheduleType.KARRAS), 5.0);
+            return p.render(root, s, List.of(new SdxlPipeline.Job(4, null))).getFirst().latent();
+        } finally {
+            assertEquals(0, backend.liveTensors(), "tensors left alive on " + backend.name());
+        }
+    }
+
+    /**
+     * LoRAs merged into the frozen weights ({@code tenmin sample}'s form) render what the bypass branches
+     * render: within fp32 rounding in fp32 on both backends, within fp16 rounding of the merged weights in fp16.
+     */
+    @Test
+    void mergedLorasRenderWhatTheBypassRenders() {
+        try (CpuBackend cpu = new CpuBackend(2)) {
+            Numerics.assertRelClose("cpu fp32 merged", new long[] {1, 4, 4, 4}, renderDefault(cpu, SdxlDtypes.fp32(), false),
+                    renderDefault(cpu, SdxlDtypes.fp32(), true), 1e-4);
+        }
+        Numerics.assertRelClose("torch fp32 merged", new long[] {1, 4, 4, 4}, renderDefault(torch, SdxlDtypes.fp32(), false),
+                renderDefault(torch, SdxlDtypes.fp32(), true), 1e-4);
+        SdxlDtypes fp16 = new SdxlDtypes(tenmin.engine.api.DType.F16, tenmin.engine.api.DType.F16,
+                tenmin.engine.api.DType.F32);
+        Numerics.assertRelClose("torch fp16 merged", new long[] {1, 4, 4, 4}, renderDefault(torch, fp16, false),
+                renderDefault(torch, fp16, true), 2e-2);
+    }
 }

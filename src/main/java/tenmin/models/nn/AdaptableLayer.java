@@ -31,6 +31,14 @@ public sealed interface AdaptableLayer permits Linear, Conv2d {
     /** The frozen weight (out, in) or (out, in, k, k); null in meta mode. */
     Tensor weight();
 
+    /**
+     * Replaces the frozen weight by one of the same shape and dtype (a LoRA merged into it for sampling); the
+     * caller owns the old tensor.
+     *
+     * @throws IllegalArgumentException when the shape or dtype differs
+     */
+    void replaceWeight(Tensor weight);
+
     /** The attached adapter or null. */
     Adapter adapter();
 

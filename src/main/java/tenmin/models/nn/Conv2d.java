@@ -15,7 +15,7 @@ public final class Conv2d implements AdaptableLayer {
     private final int kernel;
     private final int stride;
     private final int padding;
-    private final Tensor weight; // (out, in, k, k)
+    private Tensor weight; // (out, in, k, k)
     private final Tensor bias;   // (out) or null
     private Adapter adapter;
 
@@ -77,6 +77,15 @@ public final class Conv2d implements AdaptableLayer {
     @Override
     public Tensor weight() {
         return weight;
+    }
+
+    @Override
+    public void replaceWeight(Tensor w) {
+        if (weight == null || !w.shape().equals(weight.shape()) || w.dtype() != weight.dtype()) {
+            throw new IllegalArgumentException(path + ": a replacement weight must be " + (weight == null ? "(meta)"
+                    : weight.describe()) + ", got " + w.describe());
+        }
+        weight = w;
     }
 
     public Tensor bias() {

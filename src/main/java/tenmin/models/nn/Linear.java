@@ -12,7 +12,7 @@ public final class Linear implements AdaptableLayer {
     private final String path;
     private final int in;
     private final int out;
-    private final Tensor weight; // (out, in)
+    private Tensor weight; // (out, in)
     private final Tensor bias;   // (out) or null
     private Adapter adapter;
 
@@ -91,6 +91,15 @@ public final class Linear implements AdaptableLayer {
     @Override
     public Tensor weight() {
         return weight;
+    }
+
+    @Override
+    public void replaceWeight(Tensor w) {
+        if (weight == null || !w.shape().equals(weight.shape()) || w.dtype() != weight.dtype()) {
+            throw new IllegalArgumentException(path + ": a replacement weight must be " + (weight == null ? "(meta)"
+                    : weight.describe()) + ", got " + w.describe());
+        }
+        weight = w;
     }
 
     public Tensor bias() {
