@@ -34,15 +34,32 @@ class SdxlPipelineTorchTest extends TorchBackendTests {
         return render(backend, SdxlDtypes.fp32());
     }
 
+    /** The fixture model in {@code dtypes} with both fixture LoRAs (one with a block vector). */
+    private record Loaded(Scope root, SdxlModels models, LoraSet loras) implements AutoCloseable {
+        static Loaded of(Backend backend, SdxlDtypes dtypes) {
+            ModelFixture fx = ModelFixture.of(Fixtures.modelDirs().getFirst());
+            SdxlConfig config = SdxlConfig.fromConfigFile(fx.file("config.json"));
+            List<LoraSpec> specs = List.of(new LoraSpec(fx.file("locon.safetensors"), 0.9, "%default=1,out=0.5"),
+                    new LoraSpec(fx.file("te-locon.safetensors"), 1.2, null));
+            Scope root = Scope.root(backend, "test");
+            SdxlModels models = SdxlModels.load(fx.file("checkpoint.safetensors"), config, root, dtypes);
+            return new Loaded(root, models, LoraSet.attach(LoraSet.prepare(specs, config, BlockWeights.Options.defaults(),
+                    Reporter.SILENT), models, root));
+        }
+
+        @Override
+        public void close() {
+            try (Scope r = root; SdxlModels m = models; LoraSet l = loras) {
+                // closed in reverse order
+            }
+        }
+    }
+
     private static List<SdxlPipeline.Image> render(Backend backend, SdxlDtypes dtypes) {
-        ModelFixture fx = ModelFixture.of(Fixtures.modelDirs().getFirst());
-        SdxlConfig config = SdxlConfig.fromConfigFile(fx.file("config.json"));
-        List<LoraSpec> specs = List.of(new LoraSpec(fx.file("locon.safetensors"), 0.9, "%default=1,out=0.5"),
-                new LoraSpec(fx.file("te-locon.safetensors"), 1.2, null));
-        try (Scope root = Scope.root(backend, "test");
-             SdxlModels models = SdxlModels.load(fx.file("checkpoint.safetensors"), config, root, dtypes);
-             LoraSet loras = LoraSet.attach(LoraSet.prepare(specs, config, BlockWeights.Options.defaults(), Reporter.SILENT),
-                     models, root)) {
+        try (Loaded l = Loaded.of(backend, dtypes)) {
+            Scope root = l.root();
+            SdxlModels models = l.models();
+            LoraSet loras = l.loras();
             SdxlPipeline p = new SdxlPipeline(models, loras, PromptEncoder.Options.A1111, Reporter.SILENT);
             SdxlPipeline.Settings s = new SdxlPipeline.Settings("a (red:1.3) fox BREAK snow", "blurry", 32, 32,
                     Sampler.Settings.of(SamplerKind.DPMPP_2M, 2, ScheduleType.KARRAS), 5.0);
@@ -112,14 +129,10 @@ class SdxlPipelineTorchTest extends TorchBackendTests {
 
     /** One render with the default multipliers, LoRAs in bypass form or merged into the weights. */
     private static float[] renderDefault(Backend backend, SdxlDtypes dtypes, boolean merge) {
-        ModelFixture fx = ModelFixture.of(Fixtures.modelDirs().getFirst());
-        SdxlConfig config = SdxlConfig.fromConfigFile(fx.file("config.json"));
-        List<LoraSpec> specs = List.of(new LoraSpec(fx.file("locon.safetensors"), 0.9, "%default=1,out=0.5"),
-                new LoraSpec(fx.file("te-locon.safetensors"), 1.2, null));
-        try (Scope root = Scope.root(backend, "test");
-             SdxlModels models = SdxlModels.load(fx.file("checkpoint.safetensors"), config, root, dtypes);
-             LoraSet loras = LoraSet.attach(LoraSet.prepare(specs, config, BlockWeights.Options.defaults(), Reporter.SILENT),
-                     models, root)) {
+        try (Loaded l = Loaded.of(backend, dtypes)) {
+            Scope root = l.root();
+            SdxlModels models = l.models();
+            LoraSet loras = l.loras();
             if (merge) {
                 loras.merge();
                 double[] other = loras.defaultMultipliers();

@@ -39,6 +39,14 @@ public sealed interface AdaptableLayer permits Linear, Conv2d {
      */
     void replaceWeight(Tensor weight);
 
+    /** {@link #replaceWeight}'s check: the replacement has the current weight's shape and dtype. */
+    static void checkReplacement(String path, Tensor current, Tensor replacement) {
+        if (current == null || !replacement.shape().equals(current.shape()) || replacement.dtype() != current.dtype()) {
+            throw new IllegalArgumentException(path + ": a replacement weight must be " + (current == null ? "(meta)"
+                    : current.describe()) + ", got " + replacement.describe());
+        }
+    }
+
     /** The attached adapter or null. */
     Adapter adapter();
 

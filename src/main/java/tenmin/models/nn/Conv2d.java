@@ -81,10 +81,7 @@ public final class Conv2d implements AdaptableLayer {
 
     @Override
     public void replaceWeight(Tensor w) {
-        if (weight == null || !w.shape().equals(weight.shape()) || w.dtype() != weight.dtype()) {
-            throw new IllegalArgumentException(path + ": a replacement weight must be " + (weight == null ? "(meta)"
-                    : weight.describe()) + ", got " + w.describe());
-        }
+        AdaptableLayer.checkReplacement(path, weight, w);
         weight = w;
     }
 
