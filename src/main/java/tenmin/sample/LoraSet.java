@@ -348,7 +348,7 @@ public final class LoraSet implements AutoCloseable {
                     Tensor delta = be.reshape(tmp, be.matmul(tmp, up, down, false, false), w.shape());
                     acc = be.add(tmp, acc, delta, m[i] * mod.scale());
                 }
-                mergedWeight = be.cast(owner, acc, w.dtype()).named(w.name());
+                mergedWeight = store(be, owner, acc, w).named(w.name());
             }
             layer.replaceWeight(mergedWeight);
             layer.setAdapter(null);
@@ -357,6 +357,27 @@ public final class LoraSet implements AutoCloseable {
         merged = m;
         if (scope != null) {
             scope.close(); // the LoRA tensors are in the weights now
+        }
+    }
+
+    /**
+     * The merged fp32 sum stored as {@code like} is: in its dtype, or, for frozen weights a backend keeps in 16 bits
+     * (the cpu backend's fp16/bf16 checkpoint weights), rounded to those 16 bits and kept so, so that merging
+     * takes no more memory than the weights it replaces (and rounds as ComfyUI does for a 16-bit model).
+     */
+    private static Tensor store(tenmin.engine.api.Backend be, Scope owner, Tensor sum, Tensor like) {
+        DType stored = be.frozenStorage(like);
+        if (stored == like.dtype() || (stored != DType.F16 && stored != DType.BF16)) {
+            return be.cast(owner, sum, like.dtype());
+        }
+        float[] v = be.toHost(sum);
+        try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
+            java.lang.foreign.MemorySegment bytes = a.allocate(2L * v.length, 2);
+            for (int i = 0; i < v.length; i++) {
+                bytes.setAtIndex(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN), i,
+                        stored == DType.F16 ? tenmin.formats.Half.f32ToF16(v[i]) : tenmin.formats.Half.f32ToBf16(v[i]));
+            }
+            return be.frozenFromHostBytes(owner, bytes, like.shape(), stored);
         }
     }
 

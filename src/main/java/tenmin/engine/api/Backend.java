@@ -108,6 +108,14 @@ public interface Backend extends AutoCloseable {
         return fromHost(s, v, shape, DType.F32);
     }
 
+    /**
+     * The dtype a tensor's values are stored in: 16-bit for a {@link #frozenFromHostBytes} tensor that this backend
+     * keeps in 16 bits (its {@link Tensor#dtype()} is still F32), else the tensor's dtype.
+     */
+    default DType frozenStorage(Tensor t) {
+        return t.dtype();
+    }
+
     /** Downloads a floating tensor as fp32, row-major. A sync point. */
     float[] toHost(Tensor t);
 

@@ -16,6 +16,7 @@ import tenmin.engine.api.Scope;
 import tenmin.engine.api.Shape;
 import tenmin.engine.api.Tensor;
 import tenmin.formats.SafetensorsFile;
+import tenmin.formats.StDType;
 
 /**
  * The storage half of the {@code cpu} backend: identity and memory accounting, argument checks,
@@ -225,6 +226,13 @@ abstract sealed class CpuStorage implements Backend permits CpuBackend {
                     + stored + " (expected " + 2L * n + ")");
         }
         return new CpuTensor((CpuBackend) this, s, shape, bytes, stored);
+    }
+
+    @Override
+    public DType frozenStorage(Tensor t) {
+        CpuTensor c = cpu(t, "frozenStorage");
+        StDType type = c.compactType();
+        return type == null ? t.dtype() : type == StDType.F16 ? DType.F16 : DType.BF16;
     }
 
     @Override

@@ -63,6 +63,11 @@ final class CpuTensor extends Tensor {
         return halves != null;
     }
 
+    /** The 16-bit type of the compact form (null otherwise). */
+    StDType compactType() {
+        return halves != null ? halvesType : null;
+    }
+
     /** Bytes of storage this tensor allocated (2 a value in the compact form). */
     long storageBytes() {
         return halves != null ? halves.byteSize() : sizeBytes();
