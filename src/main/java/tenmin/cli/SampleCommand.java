@@ -52,11 +52,12 @@ public final class SampleCommand implements Callable<Integer> {
             + " with BASE first, preset such as SDXL-LyC-OUTALL, %%default=0,out=1, A1111 12/20 slots).")
     List<String> loras = new ArrayList<>();
 
-    @Option(names = "--lora-mode", paramLabel = "MODE", description = "merge (default): add each LoRA into the"
-            + " weights once, as ComfyUI and A1111 do, in the weights' own precision (an fp16 checkpoint stays 16-bit):"
-            + " a sampling step then costs what it costs without the LoRA (the recipe LoCon's branches cost 1.3-2.5x);"
-            + " bypass: run each as a branch beside its layer, in full precision.")
-    String loraMode = "merge";
+    @Option(names = "--lora-mode", paramLabel = "MODE", description = "merge: add each LoRA into the weights once, as"
+            + " ComfyUI and A1111 do, in the weights' own precision (an fp16 checkpoint stays 16-bit): a sampling step"
+            + " then costs what it costs without the LoRA; bypass: run each as a branch beside its layer, in full"
+            + " precision; auto (default): merge on a GPU (milliseconds), bypass on the CPU engine (merging the recipe"
+            + " LoCon into full SDXL takes minutes there, about what its branches cost over a 30-step image).")
+    String loraMode = "auto";
 
     @Option(names = {"-p", "--prompt"}, paramLabel = "TEXT", description = "The prompt (or --prompts).")
     String prompt;
@@ -98,8 +99,8 @@ public final class SampleCommand implements Callable<Integer> {
         if (batch < 1 || batch > 64) {
             throw new InputException("--batch must be between 1 and 64, got " + batch);
         }
-        if (!List.of("merge", "bypass").contains(loraMode)) {
-            throw new InputException("--lora-mode " + loraMode + ": expected merge or bypass");
+        if (!List.of("auto", "merge", "bypass").contains(loraMode)) {
+            throw new InputException("--lora-mode " + loraMode + ": expected auto, merge or bypass");
         }
         List<LoraSpec> specs = loras.stream().map(LoraSpec::parse).toList();
         ModelSource source = model.source();
@@ -116,7 +117,8 @@ public final class SampleCommand implements Callable<Integer> {
         int images = 0;
         long start = System.nanoTime();
         try (ModelOptions.Loaded loaded = model.load(source, prepared, reporter)) {
-            if (loraMode.equals("merge") && !loaded.loras().isEmpty()) {
+            boolean merge = loraMode.equals("merge") || (loraMode.equals("auto") && loaded.backend().name().equals("torch"));
+            if (merge && !loaded.loras().isEmpty()) {
                 long t0 = System.nanoTime();
                 loaded.loras().merge(); // every render here uses the default multipliers
                 reporter.log(Reporter.Level.INFO, String.format(Locale.ROOT, "INFO: LoRAs merged into the weights in %.1f s"
