@@ -371,14 +371,23 @@ public final class LoraSet implements AutoCloseable {
             return be.cast(owner, sum, like.dtype());
         }
         float[] v = be.toHost(sum);
-        try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
-            java.lang.foreign.MemorySegment bytes = a.allocate(2L * v.length, 2);
+        short[] h = new short[v.length];
+        boolean swap = java.nio.ByteOrder.nativeOrder() != java.nio.ByteOrder.LITTLE_ENDIAN; // the bytes are little-endian
+        if (stored == DType.F16) {
             for (int i = 0; i < v.length; i++) {
-                bytes.setAtIndex(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN), i,
-                        stored == DType.F16 ? tenmin.formats.Half.f32ToF16(v[i]) : tenmin.formats.Half.f32ToBf16(v[i]));
+                h[i] = Float.floatToFloat16(v[i]);
             }
-            return be.frozenFromHostBytes(owner, bytes, like.shape(), stored);
+        } else {
+            for (int i = 0; i < v.length; i++) {
+                h[i] = tenmin.formats.Half.f32ToBf16(v[i]);
+            }
         }
+        if (swap) {
+            for (int i = 0; i < h.length; i++) {
+                h[i] = Short.reverseBytes(h[i]);
+            }
+        }
+        return be.frozenFromHostBytes(owner, java.lang.foreign.MemorySegment.ofArray(h), like.shape(), stored);
     }
 
     /** True after {@link #merge}. */
