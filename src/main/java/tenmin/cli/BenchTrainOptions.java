@@ -2,7 +2,6 @@ package tenmin.cli;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.function.Supplier;
@@ -100,7 +99,7 @@ final class BenchTrainOptions {
         boolean tiny = config.equals("tiny");
         int n = batch != null ? batch : tiny ? 2 : 8;
         int[] hw = latentSize(latent != null ? latent : tiny ? "16" : "128");
-        boolean auto = checkpointing.strip().equals("auto");
+        boolean auto = CheckpointPolicy.isAuto(checkpointing);
         if (auto && planOnly) {
             throw new InputException("--checkpointing auto chooses by the GPU's free memory; with --plan name a policy"
                     + " (all, none or blocks)");
@@ -214,36 +213,25 @@ final class BenchTrainOptions {
     }
 
     /**
-     * {@code --checkpointing auto}: the least recomputation whose plan fits {@code memory} (free, total), as
-     * {@code tenmin train --checkpointing auto} chooses it ({@link AutoCheckpointing}); all without a memory figure.
-     * Prints the chosen setup, its plan and the plans it passed over.
+     * {@code --checkpointing auto}: the least recomputation whose plan fits {@code memory} (free, total), chosen as
+     * {@code tenmin train --checkpointing auto} chooses it ({@link AutoCheckpointing#fit}); all without a memory
+     * figure. Prints the chosen setup, its plan and the line that explains the choice.
      */
     private static TrainBenchmark.Plan autoPlan(Session session, TrainBenchmark.Setup base, Device dev, long[] memory) {
-        List<CheckpointPolicy> candidates = memory == null ? List.of(CheckpointPolicy.all())
-                : CheckpointPolicy.autoCandidates(base.model().unet());
-        long budget = memory == null ? Long.MAX_VALUE : AutoCheckpointing.budget(memory[0], memory[1]);
-        List<TrainBenchmark.Plan> plans = new ArrayList<>();
-        int i = AutoCheckpointing.choose(candidates, budget, c -> {
-            TrainBenchmark.Plan p = TrainBenchmark.plan(base.withCheckpointing(c), dev);
-            plans.add(p);
-            return p.peakBytes();
-        });
-        TrainBenchmark.Plan plan = plans.get(i);
+        TrainBenchmark.Plan plan;
+        String why;
+        if (memory == null) {
+            plan = TrainBenchmark.plan(base.withCheckpointing(CheckpointPolicy.all()), dev);
+            why = "gradient checkpointing auto: no device memory to fit, so all";
+        } else {
+            AutoCheckpointing.Choice c = AutoCheckpointing.fit(base.model().unet(), dev, memory,
+                    policy -> TrainBenchmark.plan(base.withCheckpointing(policy), dev));
+            plan = c.plan();
+            why = c.why();
+        }
         session.out().println("tenmin bench train: " + plan.setup().describe());
         plan.lines().forEach(session.out()::println);
-        StringBuilder line = new StringBuilder("checkpointing auto: ");
-        if (memory == null) {
-            line.append("no device memory to fit, so all");
-        } else {
-            line.append(TrainBenchmark.gib(memory[0])).append(" free of ").append(TrainBenchmark.gib(memory[1]))
-                    .append(", up to ").append(TrainBenchmark.gib(Math.max(0, budget))).append(" of tensor storage; ");
-            for (int k = 0; k < plans.size(); k++) {
-                line.append(k == 0 ? "" : ", ").append(candidates.get(k)).append(' ')
-                        .append(TrainBenchmark.gib(plans.get(k).peakBytes()));
-            }
-            line.append(" -> ").append(candidates.get(i));
-        }
-        session.out().println(line);
+        session.out().println(why);
         session.out().flush();
         return plan;
     }

@@ -338,8 +338,11 @@ final class TrainArgs {
     /** {@code --checkpointing}: null (follow --gradient_checkpointing), auto, all, none or a block list. */
     private String checkpointing() {
         String spec = str("checkpointing");
-        if (spec == null || spec.strip().equals("auto")) {
-            return spec == null ? null : "auto";
+        if (spec == null) {
+            return null;
+        }
+        if (tenmin.models.sdxl.CheckpointPolicy.isAuto(spec)) {
+            return tenmin.models.sdxl.CheckpointPolicy.AUTO;
         }
         try {
             return tenmin.models.sdxl.CheckpointPolicy.parse(spec).toString();

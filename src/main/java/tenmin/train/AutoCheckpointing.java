@@ -11,6 +11,7 @@ import tenmin.engine.backend.torch.TorchBackend;
 import tenmin.models.SdxlConfig;
 import tenmin.models.SdxlDtypes;
 import tenmin.models.sdxl.CheckpointPolicy;
+import tenmin.models.sdxl.UnetConfig;
 
 /**
  * Which U-Net blocks a training run checkpoints ({@code --checkpointing}). A named policy is taken as it is;
@@ -51,7 +52,7 @@ public final class AutoCheckpointing {
     public static Choice resolve(TrainConfig cfg, SdxlConfig model, Device device, long[] memory,
                           Function<CheckpointPolicy, TrainBenchmark.Plan> planner) {
         String spec = cfg.loop().checkpointingSpec();
-        if (!spec.equals("auto")) {
+        if (!CheckpointPolicy.isAuto(spec)) {
             return new Choice(CheckpointPolicy.parse(spec), null, null);
         }
         CheckpointPolicy fallback = cfg.loop().gradientCheckpointing() ? CheckpointPolicy.all() : CheckpointPolicy.none();
@@ -61,8 +62,19 @@ public final class AutoCheckpointing {
                     + fallback + " (as --gradient_checkpointing " + (cfg.loop().gradientCheckpointing() ? "is" : "is not")
                     + " given)");
         }
+        return fit(model.unet(), device, memory, planner);
+    }
+
+    /**
+     * The least recomputation that fits {@code memory} = (free, total) bytes of {@code device}: the first of
+     * {@link CheckpointPolicy#autoCandidates} whose plan fits the {@link #budget}, else all; with the plan made for
+     * it and a line listing the plans it passed over. {@code tenmin train} and {@code tenmin bench train} both
+     * choose here.
+     */
+    public static Choice fit(UnetConfig unet, Device device, long[] memory,
+                             Function<CheckpointPolicy, TrainBenchmark.Plan> planner) {
         long budget = budget(memory[0], memory[1]);
-        List<CheckpointPolicy> candidates = CheckpointPolicy.autoCandidates(model.unet());
+        List<CheckpointPolicy> candidates = CheckpointPolicy.autoCandidates(unet);
         List<TrainBenchmark.Plan> plans = new ArrayList<>();
         int chosen = choose(candidates, budget, c -> {
             TrainBenchmark.Plan p = planner.apply(c);

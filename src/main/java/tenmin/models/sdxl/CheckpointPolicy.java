@@ -27,6 +27,14 @@ public record CheckpointPolicy(boolean everyBlock, Set<String> blocks) {
         blocks = Set.copyOf(blocks);
     }
 
+    /** The spelling of "choose by the device's free memory" ({@link #autoCandidates}), which {@link #parse} does not take. */
+    public static final String AUTO = "auto";
+
+    /** True when {@code spec} asks for the automatic choice. */
+    public static boolean isAuto(String spec) {
+        return spec != null && spec.strip().equals(AUTO);
+    }
+
     /** No block is checkpointed (fastest, most memory). */
     public static CheckpointPolicy none() {
         return new CheckpointPolicy(false, Set.of());
