@@ -371,23 +371,14 @@ public final class LoraSet implements AutoCloseable {
             return be.cast(owner, sum, like.dtype());
         }
         float[] v = be.toHost(sum);
-        short[] h = new short[v.length];
-        boolean swap = java.nio.ByteOrder.nativeOrder() != java.nio.ByteOrder.LITTLE_ENDIAN; // the bytes are little-endian
-        if (stored == DType.F16) {
-            for (int i = 0; i < v.length; i++) {
-                h[i] = Float.floatToFloat16(v[i]);
-            }
-        } else {
-            for (int i = 0; i < v.length; i++) {
-                h[i] = tenmin.formats.Half.f32ToBf16(v[i]);
-            }
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream(2 * v.length);
+        try {
+            tenmin.formats.SafetensorsWriter.writeFloats(bytes, v, stored.stDType()); // little-endian 16-bit values
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e); // a byte array stream does not fail
         }
-        if (swap) {
-            for (int i = 0; i < h.length; i++) {
-                h[i] = Short.reverseBytes(h[i]);
-            }
-        }
-        return be.frozenFromHostBytes(owner, java.lang.foreign.MemorySegment.ofArray(h), like.shape(), stored);
+        return be.frozenFromHostBytes(owner, java.lang.foreign.MemorySegment.ofArray(bytes.toByteArray()), like.shape(),
+                stored);
     }
 
     /** True after {@link #merge}. */

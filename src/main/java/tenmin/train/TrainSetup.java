@@ -333,7 +333,7 @@ final class TrainSetup implements AutoCloseable {
                         + cfg.loop().multiresDiscount()
                         : cfg.loop().noiseOffset() > 0 ? "noise offset " + cfg.loop().noiseOffset() : "gaussian",
                 cfg.loop().minTimestep(), cfg.loop().maxTimestep(), b.checkpointing.everyBlock() ? "on (every U-Net block)"
-                        : b.checkpointing.blocks().isEmpty() ? "off" : "on for " + b.checkpointing,
+                        : b.checkpointing.isNone() ? "off" : "on for " + b.checkpointing,
                 cfg.loop().seed()));
         lines.add("  saves: " + (cfg.save().everyNSteps() > 0 ? "every " + cfg.save().everyNSteps() + " steps and " : "")
                 + "at the end, " + cfg.save().precision() + ", in " + cfg.paths().outputDir());
@@ -369,10 +369,6 @@ final class TrainSetup implements AutoCloseable {
                 cfg.log(), cfg.sample(), cfg.compute(), flags);
     }
 
-    /**
-     * One micro-batch of this run at the full resolution (the largest bucket area), planned on shapes: what the
-     * device holds at the peak, activations included (bench train prints the same for its setups).
-     */
     /** What the pure-Java engine sustains per core in a training step (about half its matrix-product peak). */
     static final double CPU_FLOPS_PER_CORE = 50e9;
 
@@ -406,6 +402,10 @@ final class TrainSetup implements AutoCloseable {
         return String.format(Locale.ROOT, "%.1f days", seconds / 86400);
     }
 
+    /**
+     * One micro-batch of this run at the full resolution (the largest bucket area) with {@code policy}, planned on
+     * shapes: what the device holds at the peak, activations included (bench train prints the same for its setups).
+     */
     static TrainBenchmark.Plan stepPlan(TrainConfig cfg, SdxlConfig model, SdxlDtypes dtypes, tenmin.engine.api.Device device,
                                         CheckpointPolicy policy) {
         int multiple = model.latentMultiple();

@@ -232,7 +232,7 @@ abstract sealed class CpuStorage implements Backend permits CpuBackend {
     public DType frozenStorage(Tensor t) {
         CpuTensor c = cpu(t, "frozenStorage");
         StDType type = c.compactType();
-        return type == null ? t.dtype() : type == StDType.F16 ? DType.F16 : DType.BF16;
+        return type == null ? t.dtype() : DType.of(type);
     }
 
     @Override

@@ -259,8 +259,8 @@ public final class LibTorch {
      * settings once, when it loads), unless the user chose {@code OMP_WAIT_POLICY}, {@code GOMP_SPINCOUNT} or
      * {@code OMP_NUM_THREADS}. With libgomp's default, the threads of each parallel CPU kernel spin after it,
      * taking the cores from the Java thread that issues the next op: on the 2-core machine a training step of
-     * the tiny model on the CPU libtorch took 4.7 s instead of 0.64 s (docs/PERFORMANCE.md, "torch backend on
-     * the CPU"). GPU work is unaffected: its kernels do not use OpenMP.
+     * the tiny model on the CPU libtorch took 4.7 s instead of 0.61 s (docs/PERFORMANCE.md, "OpenMP's wait
+     * policy"). GPU work is unaffected: its kernels do not use OpenMP.
      */
     static void preferPassiveOpenMpWait() {
         if (System.getenv("OMP_WAIT_POLICY") != null || System.getenv("GOMP_SPINCOUNT") != null

@@ -11,32 +11,20 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.util.SplittableRandom;
 
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import tenmin.engine.api.DType;
 import tenmin.engine.api.Scope;
 import tenmin.engine.api.Shape;
 import tenmin.engine.api.Tensor;
+import tenmin.testing.CpuBackendTests;
 
 /**
  * Frozen fp16/bf16 weights on the cpu backend ({@code frozenFromHostBytes}): held in 2 bytes a value, read by
  * every op as the exact fp32 values (the JDK's own conversions are the reference), never written.
  */
-class CompactWeightsTest {
+class CompactWeightsTest extends CpuBackendTests {
     private static final ValueLayout.OfShort LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static CpuBackend be;
-
-    @BeforeAll
-    static void start() {
-        be = new CpuBackend(2);
-    }
-
-    @AfterAll
-    static void stop() {
-        be.close();
-    }
 
     /** n random 16-bit weights (normal, scale 0.05, some subnormal), their bytes and their exact fp32 values. */
     private static float[] weights(MemorySegment bytes, int n, boolean bf16, long seed) {
@@ -56,14 +44,14 @@ class CompactWeightsTest {
         for (boolean bf16 : new boolean[] {false, true}) {
             int out = 48;
             int in = 80;
-            try (Arena arena = Arena.ofConfined(); Scope s = Scope.root(be, "w")) {
+            try (Arena arena = Arena.ofConfined(); Scope s = Scope.root(backend, "w")) {
                 MemorySegment bytes = arena.allocate(2L * out * in);
                 float[] exact = weights(bytes, out * in, bf16, bf16 ? 2 : 1);
-                long before = be.liveBytes();
-                Tensor w = be.frozenFromHostBytes(s, bytes, Shape.of(out, in), bf16 ? DType.BF16 : DType.F16);
+                long before = backend.liveBytes();
+                Tensor w = backend.frozenFromHostBytes(s, bytes, Shape.of(out, in), bf16 ? DType.BF16 : DType.F16);
                 assertEquals(DType.F32, w.dtype());
-                assertEquals(2L * out * in, be.liveBytes() - before, "2 bytes a value");
-                assertArrayEquals(exact, be.toHost(w));
+                assertEquals(2L * out * in, backend.liveBytes() - before, "2 bytes a value");
+                assertArrayEquals(exact, backend.toHost(w));
                 Tensor full = s.fromHost(exact, Shape.of(out, in), DType.F32);
                 SplittableRandom r = new SplittableRandom(3);
                 float[] xv = new float[5 * in];
@@ -72,16 +60,17 @@ class CompactWeightsTest {
                 }
                 Tensor x = s.fromHost(xv, Shape.of(5, in), DType.F32);
                 // the same kernel on the same values: bit for bit
-                assertArrayEquals(be.toHost(be.linear(s, x, full, null)), be.toHost(be.linear(s, x, w, null)));
-                Tensor view = be.reshape(s, w, Shape.of(out * in));
-                assertArrayEquals(exact, be.toHost(view));
-                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> be.scaleInto(w, 2));
+                assertArrayEquals(backend.toHost(backend.linear(s, x, full, null)),
+                        backend.toHost(backend.linear(s, x, w, null)));
+                Tensor view = backend.reshape(s, w, Shape.of(out * in));
+                assertArrayEquals(exact, backend.toHost(view));
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> backend.scaleInto(w, 2));
                 assertTrue(e.getMessage().contains("read-only"), e.getMessage());
-                assertThrows(IllegalArgumentException.class, () -> be.copyInto(w, full));
-                assertArrayEquals(exact, be.toHost(w), "refused writes left it as it was");
+                assertThrows(IllegalArgumentException.class, () -> backend.copyInto(w, full));
+                assertArrayEquals(exact, backend.toHost(w), "refused writes left it as it was");
             }
         }
-        assertEquals(0, be.liveBytes());
-        assertEquals(0, be.liveTensors());
+        assertEquals(0, backend.liveBytes());
+        assertEquals(0, backend.liveTensors());
     }
 }
