@@ -14,7 +14,7 @@ import java.util.jar.JarFile;
  * tenmin may need, whichever command runs first. (With the archive written at the exit of the first ordinary
  * command instead, {@code tenmin chop} after a {@code tenmin --version} loaded Jackson and its own classes from
  * the jar again: 0.8 s instead of about 0.3 s.) Classes that cannot be loaded here (an optional dependency of
- * a library that is absent) are skipped; classes of Java 5 or older (picocli's) cannot be archived anyway.
+ * a library that is absent) are skipped.
  */
 public final class ClassWarmup {
     private ClassWarmup() {
