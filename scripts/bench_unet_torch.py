@@ -10,6 +10,7 @@ checkpoint (models/<name>/checkpoint.safetensors + config.json) and compare its 
 
   python3 scripts/bench_unet_torch.py --device cuda --dtype bf16 --width 1024 --height 1024 --steps 30 --runs 3
   python3 scripts/bench_unet_torch.py --check ../shared/fixtures/models/tiny-a          # correctness, CPU fp32
+  python3 scripts/bench_unet_torch.py --host       # host cost: tiny ops, aten ops and issue time per U-Net call
 """
 import argparse
 import json
@@ -242,7 +243,8 @@ def check(fixture_dir):
     return ok
 
 
-def bench(args):
+def setup(args):
+    """The model (random weights, on the device) and one CFG batch of inputs."""
     device = torch.device(args.device)
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[args.dtype]
     torch.manual_seed(0)
@@ -250,12 +252,92 @@ def bench(args):
     with device:  # initialise on the device: a 2.6 G-parameter CPU init would dominate the run
         model = UNet(cfg)
     model = model.to(dtype=dtype).eval()
-    params = sum(p.numel() for p in model.parameters())
     h, w = args.height // 8, args.width // 8
     g = torch.Generator(device="cpu").manual_seed(1)
     x = torch.randn(2, 4, h, w, generator=g).to(device)
     context = torch.randn(2, 77, cfg["context_dim"], generator=g).to(device)
     y = torch.randn(2, cfg["adm_in_channels"], generator=g).to(device)
+    return device, dtype, cfg, model, x, context, y
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def host(args):
+    """What the host pays: tiny ops (as tenmin's GpuCheck measures them) and one U-Net call (aten ops, issue time)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    device = torch.device(args.device)
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[args.dtype]
+    g = torch.Generator(device="cpu").manual_seed(7)
+    r = lambda *shape: torch.randn(*shape, generator=g).to(device=device, dtype=dtype)
+    a, b, w, bias, gamma = r(8, 64), r(8, 64), r(64, 64), r(64), r(64)
+    img, cw, q = r(2, 64, 4, 4), r(64, 64, 1, 1), r(2, 2, 16, 64)
+    f32 = torch.randn(8, 64, generator=g).to(device)
+    ops = [("add", lambda: a + b), ("mul", lambda: a * b), ("silu", lambda: F.silu(a)),
+           ("cast f32 -> bf16", lambda: f32.to(dtype)), ("reshape (view)", lambda: a.reshape(64, 8)),
+           ("permute", lambda: a.permute(1, 0)), ("matmul", lambda: a @ w.t()), ("linear (bias)", lambda: F.linear(a, w, bias)),
+           ("conv 1x1", lambda: F.conv2d(img, cw)), ("group norm", lambda: F.group_norm(img, 32, gamma, bias, 1e-5)),
+           ("layer norm", lambda: F.layer_norm(a, (64,), gamma, bias, 1e-5)),
+           ("attention", lambda: F.scaled_dot_product_attention(q, q, q, scale=0.125)), ("sum", lambda: a.sum(1))]
+    n = 2000
+    print(f"PyTorch {torch.__version__} on {torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}:"
+          f" host cost per op (tiny {args.dtype} tensors; median of 5 batches of {n}; issue only / synchronized each)")
+    with torch.inference_mode():
+        for name, op in ops:
+            issue, synced = [], []
+            for rep in range(6):
+                sync(device)
+                t0 = time.perf_counter()
+                for _ in range(n):
+                    op()
+                t1 = time.perf_counter()
+                sync(device)
+                t2 = time.perf_counter()
+                for _ in range(n // 4):
+                    op()
+                    sync(device)
+                t3 = time.perf_counter()
+                if rep:
+                    issue.append((t1 - t0) / n * 1e6)
+                    synced.append((t3 - t2) / (n // 4) * 1e6)
+            print(f"  {name:22s} {statistics.median(issue):7.2f} us issued  {statistics.median(synced):7.2f} us synchronized")
+
+    device, dtype, cfg, model, x, context, y = setup(args)
+    t = torch.full((2,), 500.0, device=device)
+
+    class Count(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.n = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.n += 1
+            return func(*args, **(kwargs or {}))
+
+    with torch.inference_mode():
+        for _ in range(2):
+            model(x, t, context, y)
+        counter = Count()
+        with counter:
+            model(x, t, context, y)
+        issue, total = [], []
+        for _ in range(5):
+            sync(device)
+            t0 = time.perf_counter()
+            model(x, t, context, y)
+            t1 = time.perf_counter()
+            sync(device)
+            issue.append((t1 - t0) * 1e3)
+            total.append((time.perf_counter() - t0) * 1e3)
+    print(f"one U-Net call at batch 2, {args.width}x{args.height}: {counter.n} aten ops; host issues it in"
+          f" {statistics.median(issue):.1f} ms, the device finishes at {statistics.median(total):.1f} ms (median of 5)")
+
+
+def bench(args):
+    device, dtype, cfg, model, x, context, y = setup(args)
+    params = sum(p.numel() for p in model.parameters())
     timesteps = torch.linspace(999, 0, args.steps)
 
     def image():
@@ -295,9 +377,13 @@ def main():
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--host", action="store_true", help="report the host's cost per op and per U-Net call instead")
     args = p.parse_args()
     if args.check:
         raise SystemExit(0 if check(args.check) else 1)
+    if args.host:
+        host(args)
+        return
     bench(args)
 
 

@@ -7,16 +7,20 @@
 #   here:   scripts/gpu-all.sh --dry-run        (the same plumbing on the CPU libtorch with the tiny model)
 #
 # Steps, in order of importance, each under its own `timeout` and all under one deadline (TENMIN_GPU_BUDGET
-# seconds, default 500; a step that would start with less than 25 s left is skipped):
-#   1. machine.txt       nvidia-smi, torch/CUDA/cuDNN versions, CPU, memory, the Java runtime
-#   2. gpu-check.txt     op parity of the torch backend on CUDA vs the cpu backend (fp32 1e-4, bf16 2e-2; every
-#                        attention kernel) and micro-benchmarks (bf16 conv, SDPA per kernel, GEMM 8192^3)
-#   3. step-parity.txt   the fixture U-Net + LoCon training step, CUDA vs cpu backend (fp32, bf16, 1e-4 delta)
-#   4. bench-train.txt   tenmin bench train at full SDXL size: U-Net only / text encoders trained, with full
-#                        checkpointing; then text encoders trained with --checkpointing auto (what fits), and none
-#   5. recipe.txt        tenmin bench recipe: the guide's command line, 6 steps on 40 generated images (phase times)
-#   6. sample-bench.txt  scripts/gpu-sample-bench.sh: s per 30-step 1024x1024 SDXL image with CFG, without and
-#                        with the recipe's LoCon, and the same U-Net in PyTorch eager (one timed image each)
+# seconds, default 500; a step that would start with less than 25 s left is skipped); at most 8 files under $OUT:
+#   machine              (in log.txt) nvidia-smi, torch/CUDA/cuDNN versions, CPU, memory, the Java runtime
+#   gpu-check.txt        op parity of the torch backend on CUDA vs the cpu backend (fp32 1e-4, bf16 2e-2; every
+#                        attention kernel), the host's cost per op, micro-benchmarks (bf16 conv, GEMM, SDPA per kernel)
+#   step-parity.txt      the fixture U-Net + LoCon training step, CUDA vs cpu backend (fp32, bf16, 1e-4 delta), with
+#                        the default attention kernel and again with flash attention
+#   bench-train.txt      tenmin bench train at full SDXL size: U-Net only / text encoders trained, with full
+#                        checkpointing (and again with libtorch's expandable segments); then text encoders trained
+#                        with --checkpointing auto (what fits), and none
+#   profiles.tar.gz      Flight Recorder profiles of bench train (text encoders, full checkpointing) and bench sample
+#   recipe.txt           tenmin bench recipe: the guide's command line, 6 steps on 200 generated images (phase times)
+#   sample-bench.txt     scripts/gpu-sample-bench.sh: s per 30-step 1024x1024 SDXL image with CFG, without and with
+#                        the recipe's LoCon, and the same U-Net in PyTorch eager (one timed image each); PyTorch's
+#                        host cost per op and per U-Net call (bench_unet_torch.py --host)
 #   summary.txt (one line per step: status, seconds) and log.txt (everything printed)
 # TENMIN_GPU_STEPS=name,name... runs only those steps (names as in summary.txt; machine always runs), e.g. to
 # repeat a failed one in a second, shorter call.
@@ -95,8 +99,7 @@ machine() {
   "$launcher" --version 2>&1 || true
   dist/jre/bin/java -version 2>&1 || true
 }
-step machine 40 bash -c "$(declare -f machine); launcher=$launcher dry=$dry budget=$budget machine" 
-cp "$log" "$out/machine.txt"
+step machine 40 bash -c "$(declare -f machine); launcher=$launcher dry=$dry budget=$budget machine"
 
 if [ "$dry" -eq 1 ]; then
   step gpu-check 120 "$launcher" --main tenmin.engine.parity.GpuCheck "$out" --cpu-smoke
@@ -110,6 +113,9 @@ if [ -d "$fixture" ]; then
     step step-parity 150 "$launcher" --main tenmin.train.GpuStepParity "$fixture" "$out/step-parity.txt" --cpu-smoke
   else
     step step-parity 90 "$launcher" --main tenmin.train.GpuStepParity "$fixture" "$out/step-parity.txt"
+    # the same step with flash attention instead of cuDNN: how much of the bf16 distance the attention kernel makes
+    step step-parity-flash 60 bash -o pipefail -c "\"$launcher\" --main tenmin.train.GpuStepParity \"$fixture\" \
+      /tmp/step-parity-flash.txt --attention FLASH | tee -a \"$out/step-parity.txt\""
   fi
 else
   say "== step-parity: SKIPPED (no $fixture: package-gpu.sh found no fixtures)"
@@ -132,14 +138,45 @@ bench_train() {
 bench_train bench-unet-all 100 --checkpointing all
 bench_train bench-te-all 100 --te --checkpointing all
 
+# The host's share: what one op costs the host here and in PyTorch (tiny tensors), and a PyTorch U-Net call's aten
+# ops and issue time (gpu-check.txt has tenmin's side of the tiny ops); then Flight Recorder profiles of tenmin's
+# training micro-batch and sampling, packed into profiles.tar.gz (read them with `jfr print` or JDK Mission Control).
+if [ "$dry" -eq 0 ]; then
+  step torch-host 90 bash -o pipefail -c "python3 scripts/bench_unet_torch.py --host 2>&1 | tee -a \"$out/sample-bench.txt\""
+fi
+profiles=$(mktemp -d)
+profile() {
+  local name=$1
+  shift
+  TENMIN_JAVA_OPTS="-XX:StartFlightRecording=filename=$profiles/$name.jfr,settings=profile" "$launcher" "$@"
+}
+if [ "$dry" -eq 1 ]; then
+  step profile 120 bash -c "$(declare -f profile); profiles=$profiles launcher=$launcher; \
+    profile train bench train --config tiny --device cpu --backend torch --warmup 0 --runs 1 --te >/dev/null && \
+    profile sample bench sample --device cpu --size tiny --width 256 --height 256 --steps 2 --runs 1 --warmup 0 --no-lora >/dev/null"
+else
+  step profile 120 bash -c "$(declare -f profile); profiles=$profiles launcher=$launcher; \
+    profile train bench train --warmup 2 --runs 3 --te --checkpointing all >/dev/null && \
+    profile sample bench sample --steps 10 --runs 1 --warmup 1 --no-lora >/dev/null"
+fi
+if ls "$profiles"/*.jfr >/dev/null 2>&1; then
+  tar -C "$profiles" -czf "$out/profiles.tar.gz" .
+fi
+rm -rf "$profiles"
+# libtorch's allocator with expandable segments: the same run, less memory held in its cache?
+if [ "$dry" -eq 0 ]; then
+  step bench-te-all-expandable 100 bash -o pipefail -c "PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True \"$launcher\" \
+    bench train --warmup 2 --runs 5 --te --checkpointing all 2>&1 | tee -a \"$bench\""
+fi
+
 # bench recipe: the guide's whole command line, 6 of its 80 steps on 40 generated 1024x1024 images (issue 5's
 # phases: setup, caching, training, sampling, saving); the full runs are scripts/gpu-recipe.sh, one call each.
 if [ "$dry" -eq 1 ]; then
   step recipe-short 150 bash -o pipefail -c "\"$launcher\" bench recipe --size tiny --images 4 --resolution 64 --device cpu \
     --max_train_steps 2 --sample_every_n_steps 1 --sample_steps 2 2>&1 | tee \"$out/recipe.txt\""
 else
-  step recipe-short 150 bash -o pipefail -c "\"$launcher\" bench recipe --images 40 --max_train_steps 6 --sample_every_n_steps 3 \
-    2>&1 | tee \"$out/recipe.txt\""
+  step recipe-short 150 bash -o pipefail -c "\"$launcher\" bench recipe --images 200 --max_train_steps 6 --sample_every_n_steps 3 \
+    --checkpointing auto 2>&1 | tee \"$out/recipe.txt\""
 fi
 
 sample=scripts/gpu-sample-bench.sh

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Packages what a GPU machine without Java needs into dist/ (ignored by git), well under 64 MiB:
-#   dist/jre.tar.xz   a jlink'ed JDK 25 runtime with the modules the jar needs plus jdk.incubator.vector
+#   dist/jre.tar.xz   a jlink'ed JDK 25 runtime with the modules the jar needs, jdk.incubator.vector and jdk.jfr
 #   dist/tenmin.jar   the application (built here)
 #   dist/tenmin-gpu   the launcher: unpacks the runtime, finds libtorch through python3, runs java
 #   dist/fixtures/models/tiny-a   the fixture U-Net (fp16), its LoCon and inputs, for the step parity (23 MB)
@@ -14,10 +14,13 @@ cd "$root"
 echo "package-gpu: building target/tenmin.jar" >&2
 mvn -B -q -ntp -DskipTests package
 mods=${TENMIN_JLINK_MODULES:-$("$JAVA_HOME/bin/jdeps" --multi-release 25 --print-module-deps --ignore-missing-deps target/tenmin.jar)}
-case ",$mods," in
-  *,jdk.incubator.vector,*) ;;
-  *) mods="$mods,jdk.incubator.vector" ;;
-esac
+# the Vector API (the cpu backend) and Flight Recorder (gpu-all.sh's host profile) are not found by jdeps
+for m in jdk.incubator.vector jdk.jfr; do
+  case ",$mods," in
+    *,$m,*) ;;
+    *) mods="$mods,$m" ;;
+  esac
+done
 work=$(mktemp -d "${TMPDIR:-/tmp}/tenmin-jlink.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 echo "package-gpu: jlink --add-modules $mods" >&2

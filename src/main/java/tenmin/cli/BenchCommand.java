@@ -149,7 +149,9 @@ public final class BenchCommand implements Callable<Integer> {
                     width, height, steps, cfg, runs, warmup);
             for (SampleBenchmark.Result r : results) {
                 session.out().printf(Locale.ROOT, "%s: %.3f s/image (sampling %.3f s = %.1f ms per U-Net call, VAE decode"
-                        + " %.3f s)%n", r.label(), r.image(), r.sampling(), 1000 * r.perUnetCall(), r.decode());
+                        + " %.3f s); host per U-Net call: %.1f ms issuing, then %.1f ms waiting for the device%n",
+                        r.label(), r.image(), r.sampling(), 1000 * r.perUnetCall(), r.decode(), 1000 * r.issuePerCall(),
+                        1000 * r.waitPerCall());
             }
         }
         return 0;

@@ -57,12 +57,14 @@ public final class SampleBenchmark {
      * @param image          whole image (text, sampling, decoding)
      * @param sampling       the sampling loop (every U-Net call)
      * @param perUnetCall    sampling / steps
+     * @param issuePerCall   host seconds to issue one U-Net call (median image)
+     * @param waitPerCall    host seconds waiting for one U-Net call's result after issuing it (near 0: host-bound)
      * @param decode         VAE decoding
      * @param modelSeconds   building the random model (first case only, else 0)
      * @param weightBytes    frozen weights on the device
      */
-    public record Result(String label, double image, double sampling, double perUnetCall, double decode,
-                         double modelSeconds, long weightBytes) {
+    public record Result(String label, double image, double sampling, double perUnetCall, double issuePerCall,
+                         double waitPerCall, double decode, double modelSeconds, long weightBytes) {
     }
 
     /** Runs the benchmark on {@code backend} (the LoRA case writes a temporary file). */
@@ -139,6 +141,8 @@ public final class SampleBenchmark {
         double[] image = new double[c.runs()];
         double[] sampling = new double[c.runs()];
         double[] decode = new double[c.runs()];
+        double[] issue = new double[c.runs()];
+        double[] wait = new double[c.runs()];
         for (int i = 0; i < c.warmup() + c.runs(); i++) {
             p.render(scope, settings, List.of(new SdxlPipeline.Job(i, null)));
             SdxlPipeline.Timings t = p.lastTimings();
@@ -146,10 +150,13 @@ public final class SampleBenchmark {
                 image[i - c.warmup()] = t.totalNanos() / 1e9;
                 sampling[i - c.warmup()] = t.samplingNanos() / 1e9;
                 decode[i - c.warmup()] = t.decodeNanos() / 1e9;
+                issue[i - c.warmup()] = t.unetIssueNanos() / 1e9 / c.steps();
+                wait[i - c.warmup()] = t.unetWaitNanos() / 1e9 / c.steps();
             }
         }
         double s = median(sampling);
-        return new Result(label, median(image), s, s / c.steps(), median(decode), modelSeconds, weightBytes);
+        return new Result(label, median(image), s, s / c.steps(), median(issue), median(wait), median(decode),
+                modelSeconds, weightBytes);
     }
 
     private static double median(double[] v) {

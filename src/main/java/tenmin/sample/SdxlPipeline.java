@@ -97,8 +97,11 @@ public final class SdxlPipeline {
      * @param decodeNanos   VAE decoding and conversion to 8-bit
      * @param steps         U-Net calls
      * @param unetBatch     samples per U-Net call (2 per image with guidance)
+     * @param unetIssueNanos of the sampling, host time spent issuing U-Net calls (on a GPU the device runs meanwhile)
+     * @param unetWaitNanos  of the sampling, host time spent waiting for U-Net results (near 0: the host sets the pace)
      */
-    public record Timings(long encodeNanos, long samplingNanos, long decodeNanos, int steps, int unetBatch) {
+    public record Timings(long encodeNanos, long samplingNanos, long decodeNanos, int steps, int unetBatch,
+                          long unetIssueNanos, long unetWaitNanos) {
         public long totalNanos() {
             return encodeNanos + samplingNanos + decodeNanos;
         }
@@ -189,6 +192,8 @@ public final class SdxlPipeline {
         long t1 = System.nanoTime();
         int samples = guided ? 2 * jobCount : jobCount;
         float[] latents;
+        long issue;
+        long wait;
         try (Scope batch = scope.child("sampling batch")) {
             int[] configOfSample = new int[UnetDenoiser.samplesPerCall(text, guided)];
             for (int s = 0; s < configOfSample.length; s++) {
@@ -205,6 +210,8 @@ public final class SdxlPipeline {
                     return eps;
                 });
             }
+            issue = denoiser.issueNanos();
+            wait = denoiser.waitNanos();
         } finally {
             loras.apply(loras.defaultMultipliers());
         }
@@ -215,7 +222,8 @@ public final class SdxlPipeline {
             float[] latent = Arrays.copyOfRange(latents, j * plane, (j + 1) * plane);
             out.add(new Image(jobs.get(j), latent, decode(scope, latent, c, h, w)));
         }
-        lastTimings = new Timings(t1 - t0, t2 - t1, System.nanoTime() - t2, settings.sampler().steps(), samples);
+        lastTimings = new Timings(t1 - t0, t2 - t1, System.nanoTime() - t2, settings.sampler().steps(), samples, issue,
+                wait);
         return out;
     }
 

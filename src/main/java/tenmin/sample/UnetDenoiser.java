@@ -20,6 +20,9 @@ import tenmin.models.sdxl.Unet;
  * does; the caller then sets per-sample LoRA multipliers for J samples ({@link #samplesPerCall()}).
  */
 final class UnetDenoiser implements Denoiser {
+    /** Host time spent issuing U-Net calls, and waiting for their results (on a GPU: the device still busy). */
+    private long issueNanos;
+    private long waitNanos;
     private final Unet unet;
     private final boolean guided;
     private final double cfgScale;
@@ -120,11 +123,26 @@ final class UnetDenoiser implements Denoiser {
             Functional f = Functional.inference(step);
             float[] t = new float[call.samples()];
             Arrays.fill(t, (float) timestep);
+            long t0 = System.nanoTime();
             Tensor out = unet.forward(f, step.fromHost(x, call.samples(), chw[0], chw[1], chw[2]),
                     step.fromHost(t, call.samples()), call.context(), call.y()); // (n, C, h, w) F32
-            return out.toHost(); // sync point: the sampler works on the host
+            long t1 = System.nanoTime();
+            float[] eps = out.toHost(); // sync point: the sampler works on the host
+            issueNanos += t1 - t0;
+            waitNanos += System.nanoTime() - t1;
+            return eps;
         } finally {
             unet.setCheckpointing(previous);
         }
+    }
+
+    /** Nanoseconds the host spent issuing U-Net calls so far (uploads and ops, before waiting for the result). */
+    long issueNanos() {
+        return issueNanos;
+    }
+
+    /** Nanoseconds the host spent waiting for U-Net results so far (on a GPU: work the host had queued ahead). */
+    long waitNanos() {
+        return waitNanos;
     }
 }

@@ -95,6 +95,7 @@ public final class GpuCheck {
                 say("cuda:0 memory: %.1f GiB total, %.1f GiB free", mem[1] / 1073741824.0, mem[0] / 1073741824.0);
             }
             ok &= parity(lib, device);
+            hostCost(gpu);
             benchmark(gpu);
             mem = gpu.deviceMemoryInfo();
             if (mem != null) {
@@ -177,6 +178,77 @@ public final class GpuCheck {
         say("  %-46s %8.3f ms  %7.1f TFLOP/s", what, ms, flop / ms / 1e9);
     }
 
+    /**
+     * What the host pays per engine op when the device work is negligible (tiny bf16 tensors): the time to issue
+     * {@code n} ops without waiting (the pace of a host-bound model) and, for comparison, with a synchronize after
+     * each. On a GPU every micro-batch of the recipe issues about 43,000 such calls, so this is the floor of the
+     * host's share.
+     */
+    private void hostCost(TorchBackend gpu) {
+        int n = smoke ? 200 : 2000;
+        say("== host cost per op (tiny bf16 tensors; median of 5 batches of %d ops; issue only / synchronized each)", n);
+        try (Scope s = Scope.root(gpu, "host cost")) {
+            Generator gen = new Generator(7);
+            DType bf = DType.BF16;
+            Tensor a = s.randn(Shape.of(8, 64), bf, gen);
+            Tensor b = s.randn(Shape.of(8, 64), bf, gen);
+            Tensor w = s.randn(Shape.of(64, 64), bf, gen);
+            Tensor bias = s.randn(Shape.of(64), bf, gen);
+            Tensor img = s.randn(Shape.of(2, 64, 4, 4), bf, gen);
+            Tensor cw = s.randn(Shape.of(64, 64, 1, 1), bf, gen);
+            Tensor gamma = s.randn(Shape.of(64), bf, gen);
+            Tensor q = s.randn(Shape.of(2, 2, 16, 64), bf, gen);
+            Tensor f32 = s.randn(Shape.of(8, 64), DType.F32, gen);
+            hostLine(gpu, s, n, "add", sc -> gpu.add(sc, a, b, 1.0));
+            hostLine(gpu, s, n, "mul", sc -> gpu.mul(sc, a, b));
+            hostLine(gpu, s, n, "silu", sc -> gpu.silu(sc, a));
+            hostLine(gpu, s, n, "cast f32 -> bf16", sc -> gpu.cast(sc, f32, bf));
+            hostLine(gpu, s, n, "reshape (view)", sc -> gpu.reshape(sc, a, Shape.of(64, 8)));
+            hostLine(gpu, s, n, "permute", sc -> gpu.permute(sc, a, 1, 0));
+            hostLine(gpu, s, n, "matmul", sc -> gpu.matmul(sc, a, w, false, true));
+            hostLine(gpu, s, n, "linear (bias)", sc -> gpu.linear(sc, a, w, bias));
+            hostLine(gpu, s, n, "conv 1x1", sc -> gpu.convolution(sc, img, cw, null, 1, 0));
+            hostLine(gpu, s, n, "group norm", sc -> gpu.groupNorm(sc, img, gamma, bias, 32, 1e-5));
+            hostLine(gpu, s, n, "layer norm", sc -> gpu.layerNorm(sc, a, gamma, bias, 1e-5));
+            hostLine(gpu, s, n, "attention", sc -> gpu.attention(sc, q, q, q, false, 0.125));
+            hostLine(gpu, s, n, "sum", sc -> gpu.sum(sc, a, new int[] {1}, false));
+        } catch (RuntimeException e) {
+            say("  host cost: FAILED %s", e.getMessage());
+        }
+    }
+
+    private void hostLine(TorchBackend gpu, Scope parent, int n, String what, Body body) {
+        double[] issue = new double[5];
+        double[] synced = new double[5];
+        for (int rep = -1; rep < 5; rep++) {
+            try (Scope sc = parent.child("issue")) {
+                gpu.synchronize();
+                long t0 = System.nanoTime();
+                for (int i = 0; i < n; i++) {
+                    body.run(sc);
+                }
+                long t1 = System.nanoTime();
+                gpu.synchronize();
+                if (rep >= 0) {
+                    issue[rep] = (t1 - t0) / 1e3 / n;
+                }
+            }
+            try (Scope sc = parent.child("synced")) {
+                long t0 = System.nanoTime();
+                for (int i = 0; i < n / 4; i++) {
+                    body.run(sc);
+                    gpu.synchronize();
+                }
+                if (rep >= 0) {
+                    synced[rep] = (System.nanoTime() - t0) / 1e3 / (n / 4);
+                }
+            }
+        }
+        Arrays.sort(issue);
+        Arrays.sort(synced);
+        say("  %-22s %7.2f us issued  %7.2f us synchronized", what, issue[2], synced[2]);
+    }
+
     private void benchmark(TorchBackend gpu) {
         int it = sizes.iters();
         int warm = smoke ? 1 : 5;
@@ -194,6 +266,11 @@ public final class GpuCheck {
                     time(gpu, s, warm, it, sc -> gpu.convolution(sc, x, w, null, 1, 1)), convFlop);
             line("conv3x3 backward (dX, dW)", time(gpu, s, warm, it, sc -> gpu.convolutionBackward(sc, dy, x, w, 1, 1,
                     new Backend.OutputMask(true, true, false))), 2 * convFlop);
+            // GEMM first: a kernel failing below can leave the CUDA context unusable
+            int g = sizes.gemm();
+            Tensor a = s.randn(Shape.of(g, g), bf, gen);
+            Tensor b = s.randn(Shape.of(g, g), bf, gen);
+            line("GEMM " + g + "^3", time(gpu, s, warm, it, sc -> gpu.matmul(sc, a, b, false, false)), 2.0 * g * g * g);
             int seq = sizes.seq();
             Shape qShape = Shape.of(2, 10, seq, 64);
             double attnFlop = 4.0 * 2 * 10 * (double) seq * seq * 64;
@@ -215,10 +292,6 @@ public final class GpuCheck {
                     say("  SDPA %s: FAILED %s", kind, e.getMessage());
                 }
             }
-            int g = sizes.gemm();
-            Tensor a = s.randn(Shape.of(g, g), bf, gen);
-            Tensor b = s.randn(Shape.of(g, g), bf, gen);
-            line("GEMM " + g + "^3", time(gpu, s, warm, it, sc -> gpu.matmul(sc, a, b, false, false)), 2.0 * g * g * g);
         }
     }
 }

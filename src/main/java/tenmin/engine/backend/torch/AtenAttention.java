@@ -277,11 +277,19 @@ final class AtenAttention {
                     }
                     default -> {
                         MemorySegment mask = a.allocateFrom(JAVA_INT, 1, 1, 1, 0);
-                        int rc = (int) at.shim.deviceOp("cuda", "_scaled_dot_product_efficient_attention_backward",
-                                EFF_BWD).invokeExact(dOut.handle(), q.handle(), k.handle(), v.handle(),
-                                undefined.handle(), out.handle(), nativeLse.handle(), seed.handle(), offset.handle(), 0.0,
-                                mask, 4L, c, scaleSeg, r, r.asSlice(8), r.asSlice(16), r.asSlice(24));
-                        Aten.check(rc, "_scaled_dot_product_efficient_attention_backward", dOut, q, k, v);
+                        // The memory-efficient backward reads `out` with the strides of the layout its forward wrote,
+                        // [B, S, H, D] contiguous (it assumes a row stride of H*D whatever the tensor says), so the
+                        // [B, H, S, D]-contiguous copy we keep is laid out that way again for it.
+                        try (NativeTensor outT = at.transpose(out, 1, 2);
+                             NativeTensor outBshd = at.contiguous(outT);
+                             NativeTensor outView = at.transpose(outBshd, 1, 2)) {
+                            int rc = (int) at.shim.deviceOp("cuda", "_scaled_dot_product_efficient_attention_backward",
+                                    EFF_BWD).invokeExact(dOut.handle(), q.handle(), k.handle(), v.handle(),
+                                    undefined.handle(), outView.handle(), nativeLse.handle(), seed.handle(),
+                                    offset.handle(), 0.0, mask, 4L, c, scaleSeg, r, r.asSlice(8), r.asSlice(16),
+                                    r.asSlice(24));
+                            Aten.check(rc, "_scaled_dot_product_efficient_attention_backward", dOut, q, k, v);
+                        }
                         NativeTensor[] res = at.adoptResults(r, 4);
                         NativeTensor.closeAll(res[3]);
                         return contiguousAll(new NativeTensor[] {res[0], res[1], res[2]});
