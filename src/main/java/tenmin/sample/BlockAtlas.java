@@ -203,7 +203,7 @@ public final class BlockAtlas {
                 names.add(units.get(u).name());
             }
         }
-        RgbImage grid = grid(units, rows, images, proposalImage, config.remove(), cellSize);
+        RgbImage grid = grid(units, rows, images, proposalImage, config.remove(), cellSize, reporter);
         return new Result(d, rows, names, keptToward, chopVector(lora.layout(), units, proposed),
                 blockVector(lora.layout(), units, proposed), grid, r.renders);
     }
@@ -339,7 +339,7 @@ public final class BlockAtlas {
      * {@code toward}); row "alone" holds the unit-alone renders, row "without" (with removal) the removed ones.
      */
     private static RgbImage grid(List<Unit> units, List<Row> rows, List<RgbImage> images, RgbImage proposal,
-                                 boolean remove, int cellSize) {
+                                 boolean remove, int cellSize, Reporter reporter) {
         List<String> columns = new ArrayList<>(List.of("no LoRA", "full LoRA", "proposed"));
         List<RgbImage> alone = new ArrayList<>(List.of(shrink(images.get(0), cellSize), shrink(images.get(1), cellSize),
                 shrink(proposal, cellSize)));
@@ -357,7 +357,7 @@ public final class BlockAtlas {
             cells.add(removed);
             rowLabels.add("without");
         }
-        return ImageGrid.compose(cells, columns, rowLabels, ImageGrid.Options.DEFAULT).image();
+        return ImageGrid.compose(cells, columns, rowLabels, ImageGrid.Options.DEFAULT, reporter).image();
     }
 
     static String percent(double v) {

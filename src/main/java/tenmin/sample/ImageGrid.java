@@ -9,6 +9,7 @@ import java.awt.image.BufferedImage;
 import java.util.ArrayList;
 import java.util.List;
 
+import tenmin.core.Reporter;
 import tenmin.formats.RgbImage;
 
 /**
@@ -17,8 +18,23 @@ import tenmin.formats.RgbImage;
  * the largest image; each image sits at its cell's top-left corner, pixel for pixel (no scaling). Labels are
  * wrapped at spaces to fit their cell width (column labels) or the label column (row labels). Missing
  * images ({@code null}) leave the cell blank.
+ *
+ * <p>Labels use the system's sans-serif font. Where the JDK cannot measure or draw with it (a headless server
+ * without fontconfig or fonts: {@code Fontconfig head is null}, an {@code InternalError} or an exception inside
+ * {@code sun.font}), they use tenmin's {@link BitmapFont} instead, with the same layout, and the reporter gets a
+ * warning. {@code -Dtenmin.bitmapFont=true} forces the bitmap font.
  */
 public final class ImageGrid {
+    /** The system property that forces the bitmap font ({@code true}). */
+    public static final String BITMAP_FONT_PROPERTY = "tenmin.bitmapFont";
+
+    static {
+        // servers have no display: AWT must not look for one (set before the first AWT use here)
+        if (System.getProperty("java.awt.headless") == null) {
+            System.setProperty("java.awt.headless", "true");
+        }
+    }
+
     private ImageGrid() {
     }
 
@@ -66,14 +82,37 @@ public final class ImageGrid {
     }
 
     /**
+     * Composes a grid; a fallback to the bitmap font goes unreported.
+     *
+     * @see #compose(List, List, List, Options, Reporter)
+     */
+    public static Result compose(List<List<RgbImage>> cells, List<String> columnLabels, List<String> rowLabels,
+                                 Options options) {
+        return compose(cells, columnLabels, rowLabels, options, Reporter.SILENT);
+    }
+
+    /**
      * Composes a grid.
      *
      * @param cells rows of images (all rows equally long; null = blank cell)
      * @param columnLabels one per column, or an empty list for none
      * @param rowLabels one per row, or an empty list for none
+     * @param reporter gets a warning when labels fall back to the bitmap font
      */
     public static Result compose(List<List<RgbImage>> cells, List<String> columnLabels, List<String> rowLabels,
-                                 Options options) {
+                                 Options options, Reporter reporter) {
+        String fontProblem = Boolean.getBoolean(BITMAP_FONT_PROPERTY) ? BITMAP_FONT_PROPERTY + " is set"
+                : SystemFonts.PROBLEM;
+        return compose(cells, columnLabels, rowLabels, options, reporter, fontProblem);
+    }
+
+    /**
+     * {@link #compose(List, List, List, Options, Reporter)} with the font chosen by the caller.
+     *
+     * @param fontProblem why the labels cannot use the system's fonts (then they use the bitmap font), or null
+     */
+    static Result compose(List<List<RgbImage>> cells, List<String> columnLabels, List<String> rowLabels,
+                          Options options, Reporter reporter, String fontProblem) {
         int rows = cells.size();
         if (rows == 0 || cells.getFirst().isEmpty()) {
             throw new IllegalArgumentException("a grid needs at least one row and one column");
@@ -100,32 +139,30 @@ public final class ImageGrid {
         }
         int gap = options.gap();
         float size = options.fontSize() > 0 ? options.fontSize() : Math.max(12f, Math.min(cellW, cellH) / 20f);
-        Font font = new Font(Font.SANS_SERIF, Font.PLAIN, Math.round(size));
+        LabelFont font = fontProblem == null ? AwtFont.of(size) : BitmapFont.forSize(size);
+        if (fontProblem != null && !(columnLabels.isEmpty() && rowLabels.isEmpty())) {
+            reporter.log(Reporter.Level.WARNING, "WARNING: " + fontProblem + "; labels use tenmin's built-in bitmap font");
+        }
 
-        // measure on a scratch image: label band height and label column width
-        BufferedImage scratch = new BufferedImage(1, 1, BufferedImage.TYPE_INT_RGB);
-        Graphics2D sg = scratch.createGraphics();
-        sg.setFont(font);
-        FontMetrics fm = sg.getFontMetrics();
-        int lineH = fm.getHeight();
+        // label band height and label column width
+        int lineH = font.lineHeight();
         List<List<String>> colLines = new ArrayList<>();
         int bandLines = 0;
         for (String label : columnLabels) {
-            List<String> lines = wrap(label, fm, cellW);
+            List<String> lines = wrap(label, font, cellW);
             colLines.add(lines);
             bandLines = Math.max(bandLines, lines.size());
         }
-        int rowLabelMax = Math.max(cellW / 2, fm.stringWidth("MMMMMMMMMM"));
+        int rowLabelMax = Math.max(cellW / 2, font.width("MMMMMMMMMM"));
         List<List<String>> rowLines = new ArrayList<>();
         int labelColW = 0;
         for (String label : rowLabels) {
-            List<String> lines = wrap(label, fm, rowLabelMax);
+            List<String> lines = wrap(label, font, rowLabelMax);
             rowLines.add(lines);
             for (String l : lines) {
-                labelColW = Math.max(labelColW, fm.stringWidth(l));
+                labelColW = Math.max(labelColW, font.width(l));
             }
         }
-        sg.dispose();
         // labels get the gap on both sides: from the edge of the picture and from the cells
         int top = columnLabels.isEmpty() ? 0 : gap + bandLines * lineH + gap;
         int left = rowLabels.isEmpty() ? 0 : gap + labelColW + gap;
@@ -146,16 +183,14 @@ public final class ImageGrid {
         try {
             g.setColor(new Color(options.background()));
             g.fillRect(0, 0, width, height);
-            g.setRenderingHint(RenderingHints.KEY_TEXT_ANTIALIASING, RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
-            g.setFont(font);
             g.setColor(new Color(options.textColor()));
             for (int c = 0; c < colLines.size(); c++) {
                 List<String> lines = colLines.get(c);
                 for (int i = 0; i < lines.size(); i++) {
-                    int w = fm.stringWidth(lines.get(i));
+                    int w = font.width(lines.get(i));
                     // centred over the column, bottom-aligned in the band
-                    int y = top - gap - (lines.size() - i) * lineH + fm.getAscent();
-                    g.drawString(lines.get(i), colX[c] + Math.max(0, (cellW - w) / 2), y);
+                    int y = top - gap - (lines.size() - i) * lineH;
+                    font.draw(g, lines.get(i), colX[c] + Math.max(0, (cellW - w) / 2), y);
                 }
             }
             for (int r = 0; r < rowLines.size(); r++) {
@@ -163,8 +198,8 @@ public final class ImageGrid {
                 int blockH = lines.size() * lineH;
                 int y0 = rowY[r] + Math.max(0, (cellH - blockH) / 2);
                 for (int i = 0; i < lines.size(); i++) {
-                    int w = fm.stringWidth(lines.get(i));
-                    g.drawString(lines.get(i), gap + labelColW - w, y0 + i * lineH + fm.getAscent());
+                    int w = font.width(lines.get(i));
+                    font.draw(g, lines.get(i), gap + labelColW - w, y0 + i * lineH);
                 }
             }
         } finally {
@@ -225,7 +260,7 @@ public final class ImageGrid {
     }
 
     /** Greedy word wrap at spaces; a word longer than the width stays on its own line. */
-    static List<String> wrap(String text, FontMetrics fm, int maxWidth) {
+    static List<String> wrap(String text, LabelFont font, int maxWidth) {
         List<String> lines = new ArrayList<>();
         for (String paragraph : text.split("\n", -1)) {
             StringBuilder line = new StringBuilder();
@@ -234,7 +269,7 @@ public final class ImageGrid {
                     continue;
                 }
                 String candidate = line.isEmpty() ? word : line + " " + word;
-                if (fm.stringWidth(candidate) <= maxWidth || line.isEmpty()) {
+                if (font.width(candidate) <= maxWidth || line.isEmpty()) {
                     line.setLength(0);
                     line.append(candidate);
                 } else {
@@ -246,5 +281,85 @@ public final class ImageGrid {
             lines.add(line.toString());
         }
         return lines;
+    }
+
+    /** How labels are measured and drawn: all the layout code knows of a font. */
+    interface LabelFont {
+        /** Pixels from the start of {@code text} to where the next character would go. */
+        int width(String text);
+
+        /** Pixels from one line's top to the next line's. */
+        int lineHeight();
+
+        /** Draws one line of text in {@code g}'s current colour, the line's box starting at ({@code x}, {@code top}). */
+        void draw(Graphics2D g, String text, int x, int top);
+    }
+
+    /** The system's sans-serif font through AWT, antialiased. */
+    private record AwtFont(Font font, FontMetrics metrics) implements LabelFont {
+        static AwtFont of(float size) {
+            Font font = new Font(Font.SANS_SERIF, Font.PLAIN, Math.round(size));
+            BufferedImage scratch = new BufferedImage(1, 1, BufferedImage.TYPE_INT_RGB);
+            Graphics2D g = scratch.createGraphics();
+            try {
+                g.setFont(font);
+                return new AwtFont(font, g.getFontMetrics());
+            } finally {
+                g.dispose();
+            }
+        }
+
+        @Override
+        public int width(String text) {
+            return metrics.stringWidth(text);
+        }
+
+        @Override
+        public int lineHeight() {
+            return metrics.getHeight();
+        }
+
+        @Override
+        public void draw(Graphics2D g, String text, int x, int top) {
+            g.setRenderingHint(RenderingHints.KEY_TEXT_ANTIALIASING, RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
+            g.setFont(font);
+            g.drawString(text, x, top + metrics.getAscent());
+        }
+    }
+
+    /**
+     * Whether the system's fonts work, found once per JVM on first use (fonts do not come and go while it runs):
+     * by measuring and drawing a string, where a server without fonts fails.
+     */
+    private static final class SystemFonts {
+        /** Why AWT cannot draw labels, or null when it can. */
+        static final String PROBLEM = probe();
+
+        private static String probe() {
+            try {
+                AwtFont font = AwtFont.of(12);
+                BufferedImage scratch = new BufferedImage(32, 32, BufferedImage.TYPE_INT_RGB);
+                Graphics2D g = scratch.createGraphics();
+                try {
+                    font.draw(g, "Ag?", 0, 0);
+                } finally {
+                    g.dispose();
+                }
+                font.width("Ag?");
+                return null;
+            } catch (Throwable t) { // RuntimeException, InternalError, UnsatisfiedLinkError, NPE in sun.font: all mean "no fonts"
+                return "no usable system fonts (" + describe(t) + ")";
+            }
+        }
+    }
+
+    /** {@code Class: message} of the innermost cause (the real reason behind initializer errors). */
+    static String describe(Throwable t) {
+        Throwable root = t;
+        while (root.getCause() != null) {
+            root = root.getCause();
+        }
+        String message = root.getMessage();
+        return root.getClass().getSimpleName() + (message == null || message.isBlank() ? "" : ": " + message);
     }
 }

@@ -1,6 +1,8 @@
 package tenmin.train;
 
 import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.LocalDateTime;
@@ -406,14 +408,30 @@ public final class Trainer {
         return result(Outcome.DIVERGED, msg, null);
     }
 
-    private Path montage() throws IOException {
+    /**
+     * Writes the sample montage, or warns and returns null when that fails: the run's LoRA files and sample
+     * images are saved by now, so a montage that cannot be made (no fonts, no memory, disk full) must not turn a
+     * finished run into an error.
+     */
+    private Path montage() {
         if (run.samples() == null) {
             return null;
         }
         long t0 = System.nanoTime();
-        Path m = run.samples().writeMontage();
-        samplingNanos += System.nanoTime() - t0;
-        return m;
+        try {
+            return run.samples().writeMontage(env.reporter());
+        } catch (IOException | RuntimeException | Error e) {
+            env.reporter().log(Reporter.Level.WARNING, "WARNING: could not write the sample montage (" + e
+                    + "); the LoRA files and sample images are not affected");
+            if (env.reporter().enabled(Reporter.Level.DEBUG)) {
+                StringWriter trace = new StringWriter();
+                e.printStackTrace(new PrintWriter(trace));
+                env.reporter().log(Reporter.Level.DEBUG, trace.toString().stripTrailing());
+            }
+            return null;
+        } finally {
+            samplingNanos += System.nanoTime() - t0;
+        }
     }
 
     private Timings timings() {

@@ -153,8 +153,10 @@ public final class TrainingSamples {
     /**
      * Writes the training montage: one row per prompt, one column per sampling round, labelled
      * ({@code <output_dir>/sample/[<output_name>_]montage.png}). Returns null when nothing was sampled.
+     *
+     * @param reporter gets the grid's warnings (labels in the built-in bitmap font)
      */
-    public Path writeMontage() throws IOException {
+    public Path writeMontage(Reporter reporter) throws IOException {
         if (rounds.isEmpty()) {
             return null;
         }
@@ -169,7 +171,7 @@ public final class TrainingSamples {
         for (String r : rounds) {
             columns.add(r.startsWith("e") ? "epoch " + Integer.parseInt(r.substring(1)) : "step " + Long.parseLong(r));
         }
-        RgbImage grid = ImageGrid.compose(cells, columns, rowLabels, ImageGrid.Options.DEFAULT).image();
+        RgbImage grid = ImageGrid.compose(cells, columns, rowLabels, ImageGrid.Options.DEFAULT, reporter).image();
         Path file = dir.resolve((outputName == null ? "" : outputName + "_") + "montage.png");
         PngFile.write(file, grid, Map.of("Description", "tenmin training montage: rows = sample prompts, columns = "
                 + String.join(", ", columns)));
