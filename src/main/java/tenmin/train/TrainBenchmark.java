@@ -258,11 +258,12 @@ public final class TrainBenchmark {
      *                          read right after, which waits for the forward)
      * @param tailWaitMillis    median wait for the device after the host has issued the whole backward: near zero
      *                          means the host's per-op cost, not the device, sets the pace
+     * @param optimizerPhases   the optimizer step's phases in words (empty when not run)
      */
     public record Measurement(Plan plan, int warmup, int runs, double medianMillis, double minMillis, double maxMillis,
                               double optimizerMillis, long peakLiveBytes, long deviceUsedBytes, long deviceBaseBytes,
                               double matmulFlops, int matmulSize, double buildMillis, double forwardIssueMillis,
-                              double tailWaitMillis) {
+                              double tailWaitMillis, String optimizerPhases) {
 
         public double imagesPerSecond() {
             return plan.setup().batch() * 1000.0 / medianMillis;
@@ -294,8 +295,8 @@ public final class TrainBenchmark {
                     forwardIssueMillis, plan.forward().ops(), tailWaitMillis, plan.backward().ops()));
             if (!Double.isNaN(optimizerMillis)) {
                 out.add(String.format(Locale.ROOT, "  optimizer step on the host every %d micro-batches: %.1f ms -> %.1f ms"
-                        + " per micro-batch in the recipe, %.2f images/s", plan.setup().accumulation(), optimizerMillis,
-                        recipeMillis(), plan.setup().batch() * 1000.0 / recipeMillis()));
+                        + " per micro-batch in the recipe, %.2f images/s (%s)", plan.setup().accumulation(),
+                        optimizerMillis, recipeMillis(), plan.setup().batch() * 1000.0 / recipeMillis(), optimizerPhases));
             }
             out.add(String.format(Locale.ROOT, "  utilisation: %.1f %% (%s/s achieved of %s/s measured)",
                     100 * utilisation(), flop(plan.flops() / (medianMillis / 1000.0)), flop(matmulFlops)));
@@ -370,8 +371,13 @@ public final class TrainBenchmark {
                 long peak = backend.peakLiveBytes();
                 long deviceUsed = used(deviceMemory);
                 double optimizer = Double.NaN;
+                String phases = "";
                 if (setup.accumulation() > 0) {
-                    optimizer = optimizerMillis(backend, net);
+                    long[] phaseNanos = new long[4];
+                    optimizer = optimizerMillis(backend, net, phaseNanos);
+                    phases = String.format(Locale.ROOT, "gradients down %.1f ms, clip %.1f ms, update %.1f ms, values"
+                            + " up %.1f ms", phaseNanos[0] / 2e6, phaseNanos[1] / 2e6, phaseNanos[2] / 2e6,
+                            phaseNanos[3] / 2e6);
                 }
                 double[] sorted = millis.clone();
                 Arrays.sort(sorted);
@@ -379,7 +385,7 @@ public final class TrainBenchmark {
                 int size = backend.device().kind() == Device.Kind.CUDA ? 8192 : 512;
                 double rate = matmulRate(backend, compute, size);
                 return new Measurement(plan, warmup, runs, sorted[runs / 2], sorted[0], sorted[runs - 1], optimizer, peak,
-                        deviceUsed, deviceBase, rate, size, buildMillis, median(forwardIssue), median(tailWait));
+                        deviceUsed, deviceBase, rate, size, buildMillis, median(forwardIssue), median(tailWait), phases);
             }
         }
     }
@@ -410,8 +416,11 @@ public final class TrainBenchmark {
         net.restore(weights, "bench train");
     }
 
-    /** Mean of two host optimizer steps (ClybW, clip 1.0) after an untimed first one (which allocates the moments). */
-    private static double optimizerMillis(Backend backend, TrainableNetwork net) {
+    /**
+     * Mean of two host optimizer steps (ClybW, clip 1.0) after an untimed first one (which allocates the moments);
+     * the two steps' phases are added to {@code phases} (see {@link Trainer#hostOptimizerStep}).
+     */
+    private static double optimizerMillis(Backend backend, TrainableNetwork net, long[] phases) {
         Optimizer optimizer = Optimizers.create("ClybW", Map.of());
         List<ParamGroup> groups = net.groups();
         double[] lrs = new double[groups.size()];
@@ -421,7 +430,8 @@ public final class TrainBenchmark {
         double total = 0;
         for (int i = 0; i < 3; i++) {
             long t0 = System.nanoTime();
-            Trainer.hostOptimizerStep(net, optimizer, 1.0, lrs);
+            long[] p = i > 0 ? phases : new long[4];
+            Trainer.hostOptimizerStep(net, optimizer, 1.0, lrs, p);
             backend.synchronize();
             if (i > 0) {
                 total += (System.nanoTime() - t0) / 1e6;

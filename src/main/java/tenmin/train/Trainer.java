@@ -252,15 +252,29 @@ public final class Trainer {
      * the device. A non-finite norm skips the update. Returns the norm before clipping.
      */
     static double hostOptimizerStep(TrainableNetwork net, Optimizer optimizer, double maxGradNorm, double[] lrs) {
+        return hostOptimizerStep(net, optimizer, maxGradNorm, lrs, new long[4]);
+    }
+
+    /** As above; adds the nanoseconds of its phases to {@code phases}: gradients down, clip, update, values up. */
+    static double hostOptimizerStep(TrainableNetwork net, Optimizer optimizer, double maxGradNorm, double[] lrs,
+                                    long[] phases) {
+        long t0 = System.nanoTime();
         net.gradientsToHost();                                                      // download: sync point
+        long t1 = System.nanoTime();
         double norm = GradClip.clip(net.groups(), maxGradNorm);
+        long t2 = System.nanoTime();
+        phases[0] += t1 - t0;
+        phases[1] += t2 - t1;
         if (!Double.isFinite(norm)) {
             net.clearHostGradients();
             return norm;
         }
         optimizer.step(net.groups(), lrs);
+        long t3 = System.nanoTime();
         net.valuesToDevice();                                                       // upload: sync point
         net.clearHostGradients();
+        phases[2] += t3 - t2;
+        phases[3] += System.nanoTime() - t3;
         return norm;
     }
 
