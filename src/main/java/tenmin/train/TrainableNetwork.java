@@ -170,26 +170,38 @@ public final class TrainableNetwork {
      * except the parameters that never receive gradient, then zeroes the device gradients for the next window.
      */
     public void gradientsToHost() {
+        List<Tensor> grads = new ArrayList<>();
+        List<float[]> dst = new ArrayList<>();
+        List<Param> reached = new ArrayList<>();
         for (Tensor t : network.parameters()) {
             Param p = hostOf.get(t);
             p.zeroGrad();
             if (!withoutGradient.contains(t)) {
-                float[] g = t.grad().toHost();
-                System.arraycopy(g, 0, p.grad(), 0, g.length);
-                p.markGrad();
+                grads.add(t.grad());
+                dst.add(p.grad());
+                reached.add(p);
             }
+        }
+        if (!grads.isEmpty()) {
+            grads.getFirst().backend().toHostAll(grads, dst);                     // one transfer on a device
+        }
+        for (Param p : reached) {
+            p.markGrad();
+        }
+        for (Tensor t : network.parameters()) {
             t.zeroGrad();
         }
     }
 
     /** Sync point: uploads every host value (after the optimizer step) into its device parameter. */
     public void valuesToDevice() {
-        for (Tensor t : network.parameters()) {
-            Param p = hostOf.get(t);
-            try (Scope tmp = t.scope().child("upload " + t.name())) {
-                Tensor v = tmp.fromHost(p.value(), t.shape(), t.dtype());
-                t.backend().copyInto(t, v);
-            }
+        List<Tensor> params = network.parameters();
+        List<float[]> values = new ArrayList<>(params.size());
+        for (Tensor t : params) {
+            values.add(hostOf.get(t).value());
+        }
+        if (!params.isEmpty()) {
+            params.getFirst().backend().copyFromHostAll(params, values);           // one transfer on a device
         }
     }
 

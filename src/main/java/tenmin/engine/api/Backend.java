@@ -1,6 +1,7 @@
 package tenmin.engine.api;
 
 import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -118,6 +119,48 @@ public interface Backend extends AutoCloseable {
 
     /** Downloads a floating tensor as fp32, row-major. A sync point. */
     float[] toHost(Tensor t);
+
+    /**
+     * Downloads several floating tensors as fp32, row-major, into {@code dst} (one array per tensor, at least its
+     * element count long). One sync point: a backend with a device packs them into one transfer (the optimizer
+     * step's gradients: thousands of tensors).
+     */
+    default void toHostAll(List<Tensor> src, List<float[]> dst) {
+        checkBulk("toHostAll", src, dst);
+        for (int i = 0; i < src.size(); i++) {
+            float[] v = toHost(src.get(i));
+            System.arraycopy(v, 0, dst.get(i), 0, v.length);
+        }
+    }
+
+    /**
+     * Uploads host floats into existing floating tensors ({@code dst[i] = src[i]}, rounded to each tensor's dtype).
+     * A backend with a device packs them into one transfer (the optimizer step's new values).
+     */
+    default void copyFromHostAll(List<Tensor> dst, List<float[]> src) {
+        checkBulk("copyFromHostAll", dst, src);
+        for (int i = 0; i < dst.size(); i++) {
+            Tensor t = dst.get(i);
+            try (Scope tmp = t.scope().child("upload")) {
+                float[] v = src.get(i).length == t.numel() ? src.get(i) : Arrays.copyOf(src.get(i), (int) t.numel());
+                copyInto(t, tmp.fromHost(v, t.shape(), t.dtype()));
+            }
+        }
+    }
+
+    /** The arguments of {@link #toHostAll} / {@link #copyFromHostAll}: one array per floating tensor, long enough. */
+    static void checkBulk(String op, List<Tensor> tensors, List<float[]> arrays) {
+        if (tensors.size() != arrays.size()) {
+            throw new IllegalArgumentException(op + ": " + tensors.size() + " tensors but " + arrays.size() + " arrays");
+        }
+        for (int i = 0; i < tensors.size(); i++) {
+            Tensor t = tensors.get(i);
+            if (!t.dtype().isFloat() || arrays.get(i).length < t.numel()) {
+                throw new IllegalArgumentException(op + ": tensor " + i + " (" + t.shape() + " " + t.dtype()
+                        + ") and an array of " + arrays.get(i).length);
+            }
+        }
+    }
 
     /** Downloads an I64 tensor, row-major. A sync point. */
     long[] toHostLongs(Tensor t);

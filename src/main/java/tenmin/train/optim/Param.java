@@ -59,7 +59,10 @@ public final class Param {
         return value;
     }
 
-    /** The live gradient buffer; call {@link #markGrad()} after writing into it. */
+    /**
+     * The live gradient buffer; call {@link #markGrad()} after writing all of it. Its contents are meaningful only
+     * while {@link #hasGrad()}: {@link #zeroGrad()} does not clear it.
+     */
     public float[] grad() {
         return grad;
     }
@@ -73,20 +76,26 @@ public final class Param {
         hasGrad = true;
     }
 
-    /** Adds {@code g} into the gradient and marks it present. */
+    /** Adds {@code g} into the gradient (the first after {@link #zeroGrad()} is copied) and marks it present. */
     public void accumulateGrad(float[] g) {
         if (g.length != grad.length) {
             throw new IllegalArgumentException(name + ": gradient has " + g.length + " values, expected " + grad.length);
         }
-        for (int i = 0; i < g.length; i++) {
-            grad[i] += g[i];
+        if (!hasGrad) {
+            System.arraycopy(g, 0, grad, 0, g.length);
+        } else {
+            for (int i = 0; i < g.length; i++) {
+                grad[i] += g[i];
+            }
         }
         hasGrad = true;
     }
 
-    /** Clears the gradient to "None" (PyTorch {@code zero_grad(set_to_none=True)}). */
+    /**
+     * Clears the gradient to "None" (PyTorch {@code zero_grad(set_to_none=True)}): the buffer is left as it is (the
+     * recipe's 120 million values would take a pass over 480 MB) and is overwritten by the next gradient.
+     */
     public void zeroGrad() {
-        Arrays.fill(grad, 0f);
         hasGrad = false;
     }
 

@@ -2,9 +2,11 @@ package tenmin.engine.backend.torch;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.stream.IntStream;
 
 import tenmin.engine.api.Backend;
 import tenmin.engine.api.DType;
@@ -295,6 +297,84 @@ public final class TorchBackend implements Backend {
     public float[] toHost(Tensor t) {
         require(t.dtype().isFloat(), "toHost", "not a floating tensor; use toHostLongs", t);
         return at.downloadFloats(n(t));
+    }
+
+    /**
+     * One transfer: the tensors, flattened (and converted to fp32), are concatenated on the device, copied to one
+     * host buffer and spread into the arrays on all cores. The recipe's 2,104 LoCon gradients (480 MB) took 363-400
+     * ms one by one on an H200 (a synchronizing copy each, and a zeroed staging buffer each).
+     */
+    @Override
+    public void toHostAll(List<Tensor> src, List<float[]> dst) {
+        Backend.checkBulk("toHostAll", src, dst);
+        int count = src.size();
+        if (count == 0) {
+            return;
+        }
+        long[] offsets = new long[count + 1];
+        NativeTensor[] flat = new NativeTensor[count];
+        try {
+            for (int i = 0; i < count; i++) {
+                Tensor t = src.get(i);
+                offsets[i + 1] = offsets[i] + t.numel();
+                flat[i] = at.reshape(n(t), new long[] {t.numel()});
+                if (t.dtype() != DType.F32) {
+                    NativeTensor f32 = at.empty(new long[] {t.numel()}, at.code(DType.F32));
+                    at.copyInto(f32, flat[i]);
+                    flat[i].close();
+                    flat[i] = f32;
+                }
+            }
+            long total = offsets[count];
+            try (NativeTensor packed = at.cat(flat, 0);
+                 NativeTensor host = at.emptyHost(new long[] {total}, at.code(DType.F32))) {
+                at.copyInto(host, packed);                                          // the one sync point
+                MemorySegment seg = host.dataPtr().reinterpret(4 * total);
+                IntStream.range(0, count).parallel().forEach(i -> MemorySegment.copy(seg, ValueLayout.JAVA_FLOAT,
+                        4 * offsets[i], dst.get(i), 0, (int) (offsets[i + 1] - offsets[i])));
+            }
+        } finally {
+            NativeTensor.closeAll(flat);
+        }
+    }
+
+    /** One transfer: the arrays are packed into one host buffer on all cores, uploaded, and copied into place. */
+    @Override
+    public void copyFromHostAll(List<Tensor> dst, List<float[]> src) {
+        Backend.checkBulk("copyFromHostAll", dst, src);
+        int count = dst.size();
+        if (count == 0) {
+            return;
+        }
+        long[] offsets = new long[count + 1];
+        for (int i = 0; i < count; i++) {
+            offsets[i + 1] = offsets[i] + dst.get(i).numel();
+        }
+        long total = offsets[count];
+        int f32 = at.code(DType.F32);
+        try (NativeTensor host = at.emptyHost(new long[] {total}, f32)) {
+            MemorySegment seg = host.dataPtr().reinterpret(4 * total);
+            IntStream.range(0, count).parallel().forEach(i -> MemorySegment.copy(src.get(i), 0, seg,
+                    ValueLayout.JAVA_FLOAT, 4 * offsets[i], (int) (offsets[i + 1] - offsets[i])));
+            NativeTensor packed = host;
+            if (device.kind() != Device.Kind.CPU) {
+                packed = at.empty(new long[] {total}, f32);
+                at.copyInto(packed, host);                                          // the one upload
+            }
+            try {
+                for (int i = 0; i < count; i++) {
+                    Tensor t = dst.get(i);
+                    try (NativeTensor part = at.narrow(packed, 0, offsets[i], t.numel());
+                         NativeTensor shaped = at.view(part, t.shape().dimsLong())) {
+                        at.copyInto(n(t), shaped);
+                    }
+                }
+            } finally {
+                if (packed != host) {
+                    packed.close();
+                }
+            }
+        }
     }
 
     @Override

@@ -1,0 +1,109 @@
+package tenmin.engine.backend.torch;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+import tenmin.engine.api.Backend;
+import tenmin.engine.api.DType;
+import tenmin.engine.api.Device;
+import tenmin.engine.api.Generator;
+import tenmin.engine.api.Scope;
+import tenmin.engine.api.Shape;
+import tenmin.engine.api.Tensor;
+import tenmin.engine.backend.cpu.CpuBackend;
+
+/**
+ * {@link Backend#toHostAll} / {@link Backend#copyFromHostAll} (the optimizer step's packed transfers) against the
+ * one-tensor {@code toHost} / {@code fromHost}, on the torch backend (its packed override) and the cpu backend (the
+ * interface's per-tensor default): same values, every tensor in its place, dtype rounding as one by one.
+ */
+@Tag("torch")
+class BulkTransferTest {
+    private static TorchBackend torch;
+
+    @BeforeAll
+    static void load() {
+        torch = new TorchBackend(TorchTesting.libTorchOrSkip(), Device.CPU);
+    }
+
+    @AfterAll
+    static void close() {
+        if (torch != null) {
+            torch.close();
+        }
+    }
+
+    private static final Shape[] SHAPES = {Shape.of(3, 4), Shape.of(1), Shape.of(2, 3, 1, 1), Shape.of(5), Shape.of(7, 2)};
+    private static final DType[] DTYPES = {DType.F32, DType.BF16, DType.F32, DType.F16, DType.F32};
+
+    private static void roundTrip(Backend be) {
+        try (Scope s = Scope.root(be, "bulk")) {
+            Generator gen = new Generator(11);
+            List<Tensor> ts = new ArrayList<>();
+            for (int i = 0; i < SHAPES.length; i++) {
+                ts.add(s.randn(SHAPES[i], DTYPES[i], gen));
+            }
+            List<float[]> got = new ArrayList<>();
+            for (Tensor t : ts) {
+                float[] a = new float[(int) t.numel() + 3];       // longer than needed: the tail stays untouched
+                Arrays.fill(a, 42f);
+                got.add(a);
+            }
+            be.toHostAll(ts, got);
+            for (int i = 0; i < ts.size(); i++) {
+                float[] one = ts.get(i).toHost();
+                assertArrayEquals(one, Arrays.copyOf(got.get(i), one.length), "tensor " + i);
+                assertEquals(42f, got.get(i)[one.length], "tail of array " + i);
+            }
+
+            // new values up: each tensor gets its own array, rounded to its dtype as fromHost rounds
+            List<float[]> values = new ArrayList<>();
+            for (int i = 0; i < ts.size(); i++) {
+                float[] v = new float[(int) ts.get(i).numel()];
+                for (int j = 0; j < v.length; j++) {
+                    v[j] = 0.1f * (i + 1) + 1.0009f * j;
+                }
+                values.add(v);
+            }
+            be.copyFromHostAll(ts, values);
+            for (int i = 0; i < ts.size(); i++) {
+                float[] expected = s.fromHost(values.get(i), ts.get(i).shape(), ts.get(i).dtype()).toHost();
+                assertArrayEquals(expected, ts.get(i).toHost(), "uploaded tensor " + i);
+            }
+        }
+    }
+
+    @Test
+    void torchPacksAndUnpacksLikeOneByOne() {
+        roundTrip(torch);
+    }
+
+    @Test
+    void cpuBackendDefaultDoesTheSame() {
+        try (CpuBackend cpu = new CpuBackend()) {
+            roundTrip(cpu);
+        }
+    }
+
+    @Test
+    void mismatchedArgumentsAreRefusedBeforeAnyTransfer() {
+        try (Scope s = Scope.root(torch, "bulk")) {
+            Tensor t = s.full(Shape.of(4), DType.F32, 1);
+            assertThrows(IllegalArgumentException.class, () -> torch.toHostAll(List.of(t), List.of()));
+            assertThrows(IllegalArgumentException.class, () -> torch.toHostAll(List.of(t), List.of(new float[3])));
+            assertThrows(IllegalArgumentException.class, () -> torch.copyFromHostAll(List.of(t), List.of(new float[2])));
+            Tensor ids = s.fromHost(new long[] {1, 2}, 2);
+            assertThrows(IllegalArgumentException.class, () -> torch.toHostAll(List.of(ids), List.of(new float[2])));
+        }
+    }
+}
