@@ -22,6 +22,7 @@
 #                        the recipe's LoCon, and the same U-Net in PyTorch eager (one timed image each); PyTorch's
 #                        host cost per op and per U-Net call (bench_unet_torch.py --host)
 #   summary.txt (one line per step: status, seconds) and log.txt (everything printed)
+# TENMIN_RECIPE_IMAGES (default 200) sets recipe-short's dataset size.
 # TENMIN_GPU_STEPS=name,name... runs only those steps (names as in summary.txt; machine always runs), e.g. to
 # repeat a failed one in a second, shorter call.
 # Exit code: 0 when every step that ran passed, 1 otherwise.
@@ -175,7 +176,7 @@ if [ "$dry" -eq 1 ]; then
   step recipe-short 150 bash -o pipefail -c "\"$launcher\" bench recipe --size tiny --images 4 --resolution 64 --device cpu \
     --max_train_steps 2 --sample_every_n_steps 1 --sample_steps 2 2>&1 | tee \"$out/recipe.txt\""
 else
-  step recipe-short 150 bash -o pipefail -c "\"$launcher\" bench recipe --images 200 --max_train_steps 6 --sample_every_n_steps 3 \
+  step recipe-short 150 bash -o pipefail -c "\"$launcher\" bench recipe --images ${TENMIN_RECIPE_IMAGES:-200} --max_train_steps 6 --sample_every_n_steps 3 \
     --checkpointing auto 2>&1 | tee \"$out/recipe.txt\""
 fi
 

@@ -121,6 +121,11 @@ public final class OpStats {
             case "attention" -> attentionFlops((Tensor) args[1], (Tensor) args[2], (Tensor) args[3], (Boolean) args[4], 1, 1);
             case "attentionBackward" -> attentionFlops((Tensor) args[2], (Tensor) args[3], (Tensor) args[4],
                     (Boolean) args[6], 3, 2);
+            // (N, T, h·D) tensors: the pairs per head times h and the head width D = C / h cancel
+            case "attentionHeads" -> headsFlops((Tensor) args[1], (Tensor) args[2], (Tensor) args[3], (Boolean) args[5],
+                    1, 1);
+            case "attentionHeadsBackward" -> headsFlops((Tensor) args[2], (Tensor) args[3], (Tensor) args[4],
+                    (Boolean) args[7], 3, 2);
             default -> 0;
         };
     }
@@ -134,6 +139,13 @@ public final class OpStats {
     private static double attentionFlops(Tensor q, Tensor k, Tensor v, boolean causal, int qk, int pv) {
         double pairs = (double) q.dim(0) * q.dim(1) * q.dim(2) * k.dim(2);
         double f = 2 * pairs * (qk * q.dim(3) + pv * v.dim(3));
+        return causal ? f / 2 : f;
+    }
+
+    /** {@link #attentionFlops} for unsplit heads: 2·N·Tq·Tk·(qk·C + pv·Cv). */
+    private static double headsFlops(Tensor q, Tensor k, Tensor v, boolean causal, int qk, int pv) {
+        double pairs = (double) q.dim(0) * q.dim(1) * k.dim(1);
+        double f = 2 * pairs * (qk * q.dim(2) + pv * v.dim(2));
         return causal ? f / 2 : f;
     }
 

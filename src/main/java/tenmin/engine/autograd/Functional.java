@@ -183,6 +183,15 @@ public final class Functional {
         return AttentionOp.forward(this, q, k, v, causal, scale);
     }
 
+    /**
+     * Multi-head attention on unsplit heads: q (N, Tq, heads·D), k (N, Tk, heads·D), v (N, Tk, heads·Dv) → (N, Tq,
+     * heads·Dv), scale 1/√D. The same values as {@link #splitHeads}, {@link #attention} and {@link #mergeHeads}, without
+     * the copies where the backend's kernels read strided heads (the torch backend).
+     */
+    public Tensor attentionHeads(Tensor q, Tensor k, Tensor v, int heads, boolean causal) {
+        return HeadsAttentionOp.forward(this, q, k, v, heads, causal, 1.0 / Math.sqrt((double) q.dim(-1) / heads));
+    }
+
     /** (N, T, heads·D) → (N, heads, T, D). */
     public Tensor splitHeads(Tensor x, int heads) {
         int n = x.dim(0);

@@ -286,6 +286,17 @@ public final class BackendParity {
                 return List.of(r.out(), r.logSumExp(), g.dq(), g.dk(), g.dv());
             }));
         }
+        for (boolean causal : new boolean[] {false, true}) {
+            c.add(new Named("attention heads" + (causal ? " causal" : "") + " + backward", (b, s, in) -> {
+                int tk = causal ? 12 : 20;
+                Tensor q = in.t(2, 12, 32);
+                Tensor k = in.t(2, tk, 32);
+                Tensor v = in.t(2, tk, 32);
+                AttentionResult r = b.attentionHeads(s, q, k, v, 2, causal, 0.25);
+                AttentionGrads g = b.attentionHeadsBackward(s, in.t(2, 12, 32), q, k, v, 2, r, causal, 0.25);
+                return List.of(r.out(), r.logSumExp(), g.dq(), g.dk(), g.dv());
+            }));
+        }
         c.add(new Named("upsampleNearest2x + backward", (b, s, in) -> {
             Tensor x = in.t(2, 3, 4, 5);
             return List.of(b.upsampleNearest2x(s, x), b.upsampleNearest2xBackward(s, in.t(2, 3, 8, 10)));

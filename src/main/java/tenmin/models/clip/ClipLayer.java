@@ -47,14 +47,13 @@ final class ClipLayer {
     /** x (N, T, C) → (N, T, C). */
     Tensor forward(Functional f, Tensor x) {
         Tensor h = ln1.forward(f, x);                                  // (N, T, C)
-        Tensor qh = heads(f, q.forward(f, h));                         // (N, heads, T, D)
-        Tensor kh = heads(f, k.forward(f, h));                         // (N, heads, T, D)
-        Tensor vh = heads(f, v.forward(f, h));                         // (N, heads, T, D)
-        Tensor o = f.attention(qh, kh, vh, true);
-        Tensor a = f.mergeHeads(o);                                    // (N, T, C)
+        Tensor qs = q.forward(f, h);                                   // (N, T, C)
+        Tensor ks = k.forward(f, h);
+        Tensor vs = v.forward(f, h);
+        Tensor a = f.attentionHeads(qs, ks, vs, heads, true);          // causal, per head: (N, T, C)
         Tensor projected = out.forward(f, a);
         Tensor x1 = f.add(x, projected);
-        f.release(h, qh, kh, vh, o, a, projected);                     // what the backward reads stays until then
+        f.release(h, qs, ks, vs, a, projected);                        // what the backward reads stays until then
         Tensor n2 = ln2.forward(f, x1);
         Tensor h1 = fc1.forward(f, n2);                                // (N, T, mlp)
         Tensor h2 = activation == ClipTextConfig.Activation.QUICK_GELU ? f.quickGelu(h1) : f.gelu(h1);
@@ -62,13 +61,6 @@ final class ClipLayer {
         Tensor y = f.add(x1, h3);                                      // (N, T, C)
         f.release(x1, n2, h1, h2, h3);
         return y;
-    }
-
-    /** (N, T, C) → (N, heads, T, D), releasing the projection it came from. */
-    private Tensor heads(Functional f, Tensor projected) {
-        Tensor split = f.splitHeads(projected, heads);
-        f.release(projected);
-        return split;
     }
 
     /** The adaptable linear layers in HF module order: k, v, q, out_proj, fc1, fc2. */

@@ -134,22 +134,14 @@ final class SpatialTransformer implements UnetLayer {
         /** x (N, Tq, C), context (N, Tk, D) or null → (N, Tq, C). */
         Tensor forward(Functional f, Tensor x, Tensor context) {
             Tensor kv = context == null ? x : context;
-            Tensor q = heads(f, toQ.forward(f, x));                // (N, heads, Tq, d)
-            Tensor k = heads(f, toK.forward(f, kv));               // (N, heads, Tk, d)
-            Tensor v = heads(f, toV.forward(f, kv));               // (N, heads, Tk, d)
-            Tensor o = f.attention(q, k, v, false);               // softmax(q kᵀ / √d) v
-            Tensor merged = f.mergeHeads(o);                      // (N, Tq, C)
-            f.release(q, k, v, o);
+            Tensor q = toQ.forward(f, x);                         // (N, Tq, C)
+            Tensor k = toK.forward(f, kv);                        // (N, Tk, C)
+            Tensor v = toV.forward(f, kv);                        // (N, Tk, C)
+            Tensor merged = f.attentionHeads(q, k, v, heads, false); // per head softmax(q kᵀ / √d) v: (N, Tq, C)
+            f.release(q, k, v);
             Tensor out = toOut.forward(f, merged);                // (N, Tq, C)
             f.release(merged);
             return out;
-        }
-
-        /** (N, T, C) → (N, heads, T, d), releasing the projection it came from. */
-        private Tensor heads(Functional f, Tensor projected) {
-            Tensor split = f.splitHeads(projected, heads);
-            f.release(projected);
-            return split;
         }
     }
 }

@@ -129,6 +129,19 @@ class OpGradientTest {
     }
 
     @Test
+    void attentionOnUnsplitHeads() {
+        Tensor q = param(root, "qh", 28, 1, 2, 5, 8);
+        Tensor k = param(root, "kh", 29, 1, 2, 6, 8);
+        Tensor v = param(root, "vh", 30, 1, 2, 6, 8);
+        assertGradients("attention heads", root, (f, t) -> f.attentionHeads(in(t, 0), in(t, 1), in(t, 2), 2, false),
+                q, k, v);
+        Tensor kc = param(root, "khc", 31, 1, 2, 5, 8);
+        Tensor vc = param(root, "vhc", 32, 1, 2, 5, 8);
+        assertGradients("causal attention heads", root,
+                (f, t) -> f.attentionHeads(in(t, 0), in(t, 1), in(t, 2), 4, true), q, kc, vc);
+    }
+
+    @Test
     void attentionLongerThanOneQueryBlock() {
         Tensor q = param(root, "q", 25, 1, 1, 1, 70, 2);
         Tensor k = param(root, "k", 26, 1, 1, 1, 70, 2);

@@ -467,6 +467,25 @@ public final class MetaBackend implements Backend {
                 make(s, v.shape(), v.dtype()));
     }
 
+    /** As the torch backend: the heads are views, only the merged output and the log-sum-exp are stored. */
+    @Override
+    public AttentionResult attentionHeads(Scope s, Tensor q, Tensor k, Tensor v, int heads, boolean causal,
+                                          double scale) {
+        sameFloat("attentionHeads", q, k, v);
+        Backend.checkHeads("attentionHeads", heads, q, k, v);
+        Tensor out = make(s, q.shape().withLast(v.dim(-1)), q.dtype());
+        return new AttentionResult(out, make(s, Shape.of(q.dim(0), heads, q.dim(1)), DType.F32));
+    }
+
+    @Override
+    public AttentionGrads attentionHeadsBackward(Scope s, Tensor dOut, Tensor q, Tensor k, Tensor v, int heads,
+                                                 AttentionResult forward, boolean causal, double scale) {
+        sameFloat("attentionHeadsBackward", dOut, q, k, v);
+        Backend.checkHeads("attentionHeadsBackward", heads, q, k, v);
+        return new AttentionGrads(make(s, q.shape(), q.dtype()), make(s, k.shape(), k.dtype()),
+                make(s, v.shape(), v.dtype()));
+    }
+
     // ---- resampling ---------------------------------------------------------------------------------
 
     @Override

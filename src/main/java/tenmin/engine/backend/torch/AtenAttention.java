@@ -125,6 +125,36 @@ final class AtenAttention {
      * every later one, with one line saying so.
      */
     Forward forward(NativeTensor q, NativeTensor k, NativeTensor v, boolean causal, double scale) {
+        return forward(q, k, v, causal, scale, false);
+    }
+
+    /**
+     * As {@link #forward(NativeTensor, NativeTensor, NativeTensor, boolean, double)}; with {@code merge} the output
+     * comes back with its heads merged, (N, Tq, h·Dv) contiguous, which the fused kernels' [B, S, H, D] output
+     * layout gives without a copy (q, k and v may then be head views of (N, T, h·D) tensors).
+     */
+    Forward forward(NativeTensor q, NativeTensor k, NativeTensor v, boolean causal, double scale, boolean merge) {
+        Forward raw = forwardRaw(q, k, v, causal, scale);
+        try {
+            NativeTensor out = merge ? mergeConsuming(raw.out()) : at.contiguousConsuming(raw.out());
+            return new Forward(out, raw.lse(), raw.saved(), raw.kernel());
+        } catch (RuntimeException e) {
+            NativeTensor.closeAll(raw.lse());
+            NativeTensor.closeAll(raw.saved());
+            throw e;
+        }
+    }
+
+    /** (N, h, T, D) of any strides → (N, T, h·D) contiguous; closes {@code x}. */
+    private NativeTensor mergeConsuming(NativeTensor x) {
+        long[] sz = x.sizes();
+        try (x; NativeTensor t = at.transpose(x, 1, 2);
+             NativeTensor r = at.reshape(t, new long[] {sz[0], sz[2], sz[1] * sz[3]})) {
+            return at.contiguous(r);
+        }
+    }
+
+    private Forward forwardRaw(NativeTensor q, NativeTensor k, NativeTensor v, boolean causal, double scale) {
         boolean f32 = q.dtypeCode() == at.shim.dtypeF32;
         while (true) {
             Kernel kn = kernelFor(q.dtypeCode());
@@ -208,11 +238,10 @@ final class AtenAttention {
         return h.equals(MemorySegment.NULL) ? null : NativeTensor.adopt(at.shim, h);
     }
 
-    /** Makes out and the contract's lse contiguous; the views passed in are closed. */
+    /** Makes the contract's lse contiguous (the view passed in is closed); out stays as the kernel laid it out. */
     private Forward finish(Kernel kn, NativeTensor out, NativeTensor lseView, NativeTensor... saved) {
-        NativeTensor o = at.contiguousConsuming(out);
         NativeTensor l = at.contiguousConsuming(lseView);
-        return new Forward(o, l, saved, kn);
+        return new Forward(out, l, saved, kn);
     }
 
     /**
@@ -222,6 +251,30 @@ final class AtenAttention {
      */
     NativeTensor[] backward(NativeTensor dOut, NativeTensor q, NativeTensor k, NativeTensor v, NativeTensor out,
                             NativeTensor[] saved, Kernel kn, boolean causal, double scale) {
+        return backward(dOut, q, k, v, out, saved, kn, causal, scale, false);
+    }
+
+    /** As above; with {@code merge} the gradients come back (N, T, h·D) contiguous (see {@link #forward}). */
+    NativeTensor[] backward(NativeTensor dOut, NativeTensor q, NativeTensor k, NativeTensor v, NativeTensor out,
+                            NativeTensor[] saved, Kernel kn, boolean causal, double scale, boolean merge) {
+        NativeTensor[] raw = backwardRaw(dOut, q, k, v, out, saved, kn, causal, scale);
+        NativeTensor[] res = new NativeTensor[raw.length];
+        try {
+            for (int i = 0; i < raw.length; i++) {
+                NativeTensor r = raw[i];
+                raw[i] = null;
+                res[i] = merge ? mergeConsuming(r) : at.contiguousConsuming(r);
+            }
+            return res;
+        } catch (RuntimeException e) {
+            NativeTensor.closeAll(raw);
+            NativeTensor.closeAll(res);
+            throw e;
+        }
+    }
+
+    private NativeTensor[] backwardRaw(NativeTensor dOut, NativeTensor q, NativeTensor k, NativeTensor v,
+                                       NativeTensor out, NativeTensor[] saved, Kernel kn, boolean causal, double scale) {
         try {
             return backwardWith(kn, dOut, q, k, v, out, saved, causal, scale);
         } catch (TorchException e) {
@@ -231,7 +284,7 @@ final class AtenAttention {
         }
         Forward again = forward(q, k, v, causal, scale);
         try {
-            return backward(dOut, q, k, v, again.out(), again.saved(), again.kernel(), causal, scale);
+            return backwardRaw(dOut, q, k, v, again.out(), again.saved(), again.kernel(), causal, scale);
         } finally {
             NativeTensor.closeAll(again.out(), again.lse());
             NativeTensor.closeAll(again.saved());
@@ -250,7 +303,7 @@ final class AtenAttention {
                         .invokeExact(dOut.handle(), q.handle(), k.handle(), v.handle(), out.handle(), nativeLse.handle(),
                                 0.0, c, MemorySegment.NULL, scaleSeg, r, r.asSlice(8), r.asSlice(16));
                 Aten.check(rc, "_scaled_dot_product_flash_attention_for_cpu_backward", dOut, q, k, v);
-                return contiguousAll(at.adoptResults(r, 3));
+                return at.adoptResults(r, 3);
             }
             long tq = q.sizes()[2];
             long tk = k.sizes()[2];
@@ -265,7 +318,7 @@ final class AtenAttention {
                                         undefined.handle(), undefined.handle(), tq, tk, 0.0, c, scaleSeg, r,
                                         r.asSlice(8), r.asSlice(16));
                         Aten.check(rc, "_scaled_dot_product_cudnn_attention_backward", dOut, q, k, v);
-                        return contiguousAll(at.adoptResults(r, 3));
+                        return at.adoptResults(r, 3);
                     }
                     case FLASH -> {
                         int rc = (int) at.shim.deviceOp("cuda", "_scaled_dot_product_flash_attention_backward", FLASH_BWD)
@@ -273,7 +326,7 @@ final class AtenAttention {
                                         nativeLse.handle(), undefined.handle(), undefined.handle(), tq, tk, 0.0, c,
                                         seed.handle(), offset.handle(), scaleSeg, r, r.asSlice(8), r.asSlice(16));
                         Aten.check(rc, "_scaled_dot_product_flash_attention_backward", dOut, q, k, v);
-                        return contiguousAll(at.adoptResults(r, 3));
+                        return at.adoptResults(r, 3);
                     }
                     default -> {
                         MemorySegment mask = a.allocateFrom(JAVA_INT, 1, 1, 1, 0);
@@ -292,7 +345,7 @@ final class AtenAttention {
                         }
                         NativeTensor[] res = at.adoptResults(r, 4);
                         NativeTensor.closeAll(res[3]);
-                        return contiguousAll(new NativeTensor[] {res[0], res[1], res[2]});
+                        return new NativeTensor[] {res[0], res[1], res[2]};
                     }
                 }
             }
@@ -304,13 +357,5 @@ final class AtenAttention {
     private NativeTensor undefined() {
         return at.returning("aoti_torch_new_uninitialized_tensor",
                 (a, ret) -> (int) at.shim.newUninitializedTensor.invokeExact(ret));
-    }
-
-    private NativeTensor[] contiguousAll(NativeTensor[] ts) {
-        NativeTensor[] out = new NativeTensor[ts.length];
-        for (int i = 0; i < ts.length; i++) {
-            out[i] = at.contiguousConsuming(ts[i]);
-        }
-        return out;
     }
 }

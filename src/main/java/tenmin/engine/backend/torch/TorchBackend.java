@@ -916,6 +916,59 @@ public final class TorchBackend implements Backend {
         return new AttentionGrads(lg.dx(), lg.dWeight(), lg.dBias());
     }
 
+    /** The heads as strided views of (N, T, h·D) (no copy; the fused kernels read them), and the output merged. */
+    @Override
+    public AttentionResult attentionHeads(Scope s, Tensor q, Tensor k, Tensor v, int heads, boolean causal,
+                                          double scale) {
+        sameFloat("attentionHeads", q, k, v);
+        Backend.checkHeads("attentionHeads", heads, q, k, v);
+        AtenAttention.Forward f;
+        try (NativeTensor qh = headsView(q, heads); NativeTensor kh = headsView(k, heads);
+             NativeTensor vh = headsView(v, heads)) {
+            f = attention.forward(qh, kh, vh, causal, scale, true);
+        }
+        Tensor out = null;
+        try {
+            out = wrap(s, f.out(), Shape.of(q.dim(0), q.dim(1), v.dim(2)), q.dtype());
+            TorchTensor lse = wrap(s, f.lse(), Shape.of(q.dim(0), heads, q.dim(1)), DType.F32, null, f.saved());
+            lse.attentionKernel(f.kernel());
+            return new AttentionResult(out, lse);
+        } catch (RuntimeException e) {
+            if (out != null) {
+                out.close();
+            } else {
+                NativeTensor.closeAll(f.out());
+            }
+            throw e;
+        }
+    }
+
+    @Override
+    public AttentionGrads attentionHeadsBackward(Scope s, Tensor dOut, Tensor q, Tensor k, Tensor v, int heads,
+                                                 AttentionResult forward, boolean causal, double scale) {
+        sameFloat("attentionHeadsBackward", dOut, q, k, v);
+        Backend.checkHeads("attentionHeadsBackward", heads, q, k, v);
+        if (!(forward.logSumExp() instanceof TorchTensor lse) || lse.extras().length == 0) {
+            throw new IllegalArgumentException("attentionHeadsBackward: the forward result was not made by this"
+                    + " backend's attention (" + forward.logSumExp().describe() + ")");
+        }
+        NativeTensor[] g;
+        try (NativeTensor dh = headsView(dOut, heads); NativeTensor qh = headsView(q, heads);
+             NativeTensor kh = headsView(k, heads); NativeTensor vh = headsView(v, heads);
+             NativeTensor oh = headsView(forward.out(), heads)) {
+            g = attention.backward(dh, qh, kh, vh, oh, lse.extras(), lse.attentionKernel(), causal, scale, true);
+        }
+        LayerGrads lg = grads(s, g, q.dtype());
+        return new AttentionGrads(lg.dx(), lg.dWeight(), lg.dBias());
+    }
+
+    /** (N, T, h·D) → an (N, h, T, D) view of the same storage (strided: no copy). */
+    private NativeTensor headsView(Tensor x, int heads) {
+        try (NativeTensor r = at.view(n(x), new long[] {x.dim(0), x.dim(1), heads, x.dim(2) / heads})) {
+            return at.transpose(r, 1, 2);
+        }
+    }
+
     // ---- resampling ----------------------------------------------------------------------------------------
 
     @Override
