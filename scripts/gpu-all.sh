@@ -89,7 +89,7 @@ launcher=dist/tenmin-gpu
 
 machine() {
   date -u
-  echo "dry run: $dry; budget ${budget}s; repository commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  echo "dry run: $dry; budget ${budget}s; jar built from commit $(cat dist/COMMIT 2>/dev/null || echo unknown)"
   nvidia-smi 2>&1 || echo "nvidia-smi: not available"
   nvidia-smi --query-gpu=name,memory.total,memory.used,clocks.sm,clocks.max.sm,power.limit,driver_version \
     --format=csv 2>&1 || true

@@ -32,6 +32,8 @@ XZ_OPT="-6 -T2" tar -C "$work" -cJf dist/jre.tar.xz.tmp jre
 mv dist/jre.tar.xz.tmp dist/jre.tar.xz
 cp target/tenmin.jar dist/tenmin.jar
 cp scripts/tenmin-gpu dist/tenmin-gpu
+# the device machine's copy of .git may be older than the working tree: record what was built
+git -C "$root" describe --always --dirty > dist/COMMIT 2>/dev/null || echo unknown > dist/COMMIT
 chmod +x dist/tenmin-gpu
 # The step parity's fixture: TENMIN_FIXTURES, else shared/fixtures beside the repository or a parent of it.
 fixtures=${TENMIN_FIXTURES:-}

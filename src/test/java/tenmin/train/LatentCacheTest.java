@@ -161,6 +161,20 @@ class LatentCacheTest {
     }
 
     @Test
+    void anImageThatBecameUnreadableFailsWithItsPathWhereverItWasDecoded() throws IOException {
+        TrainConfig cfg = TrainRuns.config(data, tmp.resolve("out"), "--cache_latents_to_disk");
+        TrainingData td = TrainingData.prepare(cfg, data, 32, Reporter.SILENT);
+        Path broken = td.item(1).image();
+        Files.write(broken, new byte[] {1, 2, 3});    // after the scan: decoded by a worker thread while caching
+        tenmin.core.InputException e = org.junit.jupiter.api.Assertions.assertThrows(tenmin.core.InputException.class,
+                () -> LatentCache.build(td, models.vae(), models.dtypes().vae(), root, LatentCache.Mode.DISK, true, 7, 8,
+                        Reporter.SILENT.progress("", 0)));
+        assertTrue(e.getMessage().startsWith(broken.toString()), e.getMessage());
+        assertTrue(Files.exists(npz(0)), "the image before it was cached");
+        assertFalse(Files.exists(npz(1)));
+    }
+
+    @Test
     void memoryAndUncachedModes() {
         LatentCache memory = build(true);
         assertEquals(LatentCache.Mode.MEMORY, memory.mode());
