@@ -298,6 +298,20 @@ public final class LoConNetwork {
         }
     }
 
+    /** {@link LoConModule#reuseCasts} on every module. */
+    public void reuseCasts(boolean on) {
+        for (LoConModule m : modules) {
+            m.reuseCasts(on);
+        }
+    }
+
+    /** {@link LoConModule#dropCasts} on every module: call after writing the parameters. */
+    public void dropCasts() {
+        for (LoConModule m : modules) {
+            m.dropCasts();
+        }
+    }
+
     /** Sets every parameter's gradient to zero (start of an accumulation window). */
     public void zeroGrad() {
         for (Tensor p : parameters()) {

@@ -184,6 +184,7 @@ public final class TrainBenchmark {
                 models.unet().setCheckpointing(setup.checkpointing());
                 List<LoConTarget> targets = targets(models, setup);
                 LoConNetwork net = LoConNetwork.create(targets, process.child("locon"), new Generator(setup.seed()));
+                net.reuseCasts(true);                                   // as TrainableNetwork: copies kept per window
                 BatchInputs in = inputs(setup, new SplittableRandom(setup.seed()));
                 long start = backend.liveBytes();
                 backend.resetPeakLiveBytes();

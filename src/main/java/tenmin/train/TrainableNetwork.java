@@ -98,6 +98,8 @@ public final class TrainableNetwork {
         if (!unetParams.isEmpty()) {
             groups.add(new ParamGroup(UNET_GROUP, unetLr, unetParams));
         }
+        // the parameters change only at the optimizer step (valuesToDevice): their bf16 copies serve a whole window
+        net.reuseCasts(true);
         return new TrainableNetwork(net, groups, noGrad);
     }
 
@@ -195,6 +197,7 @@ public final class TrainableNetwork {
 
     /** Sync point: uploads every host value (after the optimizer step) into its device parameter. */
     public void valuesToDevice() {
+        network.dropCasts();
         List<Tensor> params = network.parameters();
         List<float[]> values = new ArrayList<>(params.size());
         for (Tensor t : params) {

@@ -349,6 +349,18 @@ public final class Functional {
         return x.dtype() == dtype ? x : CastOp.forward(this, x, dtype);
     }
 
+    /**
+     * {@link #cast} of {@code x} whose value is {@code copy}, a cast of x made earlier by the caller (x unchanged
+     * since; the caller owns the copy and must drop it when x changes): the mixed-precision copy of a parameter
+     * reused over the micro-batches of an optimizer window. The gradient reaches x as through {@link #cast}.
+     */
+    public Tensor castReusing(Tensor x, Tensor copy) {
+        if (!copy.shape().equals(x.shape()) || copy.isClosed()) {
+            throw new IllegalArgumentException("castReusing: " + copy.describe() + " is not a live cast of " + x.describe());
+        }
+        return copy.dtype() == x.dtype() ? x : CastOp.reuse(this, x, copy);
+    }
+
     /** Nearest-neighbour 2x upsampling (N, C, H, W) → (N, C, 2H, 2W). */
     public Tensor upsampleNearest2x(Tensor x) {
         return UpsampleOp.forward(this, x);
