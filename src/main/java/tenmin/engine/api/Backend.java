@@ -179,7 +179,10 @@ public interface Backend extends AutoCloseable {
     /** {@code dst[i] = src[i]} for equal element counts, converting dtype (float↔float). ATen {@code copy_}. */
     void copyInto(Tensor dst, Tensor src);
 
-    /** {@code y += alpha * x}, same shape and dtype (gradient accumulation). ATen {@code add_(x, alpha)}. */
+    /**
+     * {@code y += alpha * x}, same shape (gradient accumulation); x may have another floating dtype (computed in the
+     * wider of the two, stored in y's: a bf16 gradient added into an fp32 one exactly). ATen {@code add_(x, alpha)}.
+     */
     void axpyInto(Tensor y, double alpha, Tensor x);
 
     /** {@code y *= alpha} (gradient clipping). ATen {@code mul_}. */
@@ -287,6 +290,41 @@ public interface Backend extends AutoCloseable {
      * ATen {@code convolution(x, w, b, stride, padding, dilation 1, transposed false, output_padding 0, groups 1)}.
      */
     Tensor convolution(Scope s, Tensor x, Tensor weight, Tensor bias, int stride, int padding);
+
+    /**
+     * Gradients of {@link #linear} selected by {@code mask}, rows flattened to M: dx = dy · W (x's shape),
+     * dWeight = dyᵀ · x (N, K), dBias = Σ_rows dy (N); unselected ones are null. This default composes
+     * {@link #reshape}, {@link #matmul} and {@link #sum}; a backend can keep the flattening out of its op count
+     * (the recipe's backward ran 9,962 reshapes, three per linear layer). PyTorch: the backward of F.linear.
+     */
+    default LayerGrads linearBackward(Scope s, Tensor dy, Tensor x, Tensor weight, OutputMask mask) {
+        int n = dy.dim(-1);
+        int k = x.dim(-1);
+        if (weight.rank() != 2 || weight.dim(0) != n || weight.dim(1) != k || dy.numel() / n != x.numel() / k) {
+            throw new IllegalArgumentException("linearBackward: dy " + dy.describe() + ", x " + x.describe()
+                    + " and weight " + weight.describe() + " do not fit y = x Wᵀ + b");
+        }
+        int m = (int) (dy.numel() / n);
+        Tensor dy2 = reshape(s, dy, Shape.of(m, n));
+        Tensor dx = null;
+        Tensor dw = null;
+        Tensor db = null;
+        if (mask.input()) {
+            Tensor dx2 = matmul(s, dy2, weight, false, false);
+            dx = reshape(s, dx2, x.shape());
+            dx2.close();
+        }
+        if (mask.weight()) {
+            Tensor x2 = reshape(s, x, Shape.of(m, k));
+            dw = matmul(s, dy2, x2, true, false);
+            x2.close();
+        }
+        if (mask.bias()) {
+            db = sum(s, dy2, new int[] {0}, false);
+        }
+        dy2.close();
+        return new LayerGrads(dx, dw, db);
+    }
 
     /**
      * Gradients of {@link #convolution} selected by {@code mask}: dx (N, C, H, W), dWeight (O, C, kH, kW),

@@ -119,6 +119,13 @@ public final class OpStats {
                 yield (mask.input() ? f : 0) + (mask.weight() ? f : 0);
             }
             case "attention" -> attentionFlops((Tensor) args[1], (Tensor) args[2], (Tensor) args[3], (Boolean) args[4], 1, 1);
+            case "linearBackward" -> {
+                Tensor dy = (Tensor) args[1];
+                Tensor w = (Tensor) args[3];
+                OutputMask mask = (OutputMask) args[4];
+                double f = 2.0 * dy.numel() * w.dim(1);
+                yield (mask.input() ? f : 0) + (mask.weight() ? f : 0);
+            }
             case "attentionBackward" -> attentionFlops((Tensor) args[2], (Tensor) args[3], (Tensor) args[4],
                     (Boolean) args[6], 3, 2);
             // (N, T, h·D) tensors: the pairs per head times h and the head width D = C / h cancel

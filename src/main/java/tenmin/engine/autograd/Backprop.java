@@ -71,6 +71,22 @@ final class Backprop {
         }
     }
 
+    /**
+     * {@link #accumulate} of a gradient {@code g} in another floating dtype than {@code input}: a parameter's gradient
+     * takes it as it is ({@link tenmin.engine.api.Backend#axpyInto} converts), an activation's is converted first.
+     * The cast's backward: an fp32 LoCon parameter's bf16 gradient is added into its fp32 gradient in one op, not two.
+     */
+    void accumulateConverting(Tensor input, Tensor g) {
+        if (g == null || !needs(input)) {
+            return;
+        }
+        if (input.requiresGrad() && g.shape().equals(input.shape())) {
+            backend().axpyInto(input.grad(), 1.0, g);
+        } else {
+            accumulate(input, g.dtype() == input.dtype() ? g : backend().cast(scratch, g, input.dtype()));
+        }
+    }
+
     /** Which of a layer's gradients are needed (ATen's output_mask). */
     OutputMask mask(Tensor x, Tensor weight, Tensor bias) {
         return new OutputMask(needs(x), needs(weight), needs(bias));

@@ -38,8 +38,9 @@ final class CastOp extends Op {
     }
 
     // dx = dy converted back to x's dtype (an fp32 LoRA parameter gets an fp32 gradient). PyTorch: _to_copy backward.
+    // A parameter's gradient takes dy in its own dtype directly (the conversion happens in the accumulation).
     @Override
     void backward(Backprop bp) {
-        bp.accumulate(x, bp.backend().cast(bp.scratch(), bp.grad(0), x.dtype()));
+        bp.accumulateConverting(x, bp.grad(0));
     }
 }

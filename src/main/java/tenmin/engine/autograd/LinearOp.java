@@ -1,8 +1,5 @@
 package tenmin.engine.autograd;
 
-import tenmin.engine.api.Backend;
-import tenmin.engine.api.Scope;
-import tenmin.engine.api.Shape;
 import tenmin.engine.api.Tensor;
 
 /**
@@ -42,23 +39,7 @@ final class LinearOp extends Op {
     // PyTorch: the backward of F.linear (addmm): mm(grad, weight), mm(grad.t(), input), grad.sum(0).
     @Override
     void backward(Backprop bp) {
-        Backend be = bp.backend();
-        Scope s = bp.scratch();
-        Tensor dy = bp.grad(0);
-        int n = dy.dim(-1);
-        int k = x.dim(-1);
-        int m = (int) (dy.numel() / n);
-        Tensor dy2 = be.reshape(s, dy, Shape.of(m, n));                       // (M, N)
-        if (bp.needs(x)) {
-            Tensor dx2 = be.matmul(s, dy2, weight, false, false);             // (M, K)
-            bp.accumulate(x, be.reshape(s, dx2, x.shape()));
-        }
-        if (bp.needs(weight)) {
-            Tensor x2 = be.reshape(s, x, Shape.of(m, k));                     // (M, K)
-            bp.accumulate(weight, be.matmul(s, dy2, x2, true, false));        // (N, K)
-        }
-        if (bp.needs(bias)) {
-            bp.accumulate(bias, be.sum(s, dy2, new int[] {0}, false));        // (N)
-        }
+        bp.accumulate(bp.backend().linearBackward(bp.scratch(), bp.grad(0), x, weight, bp.mask(x, weight, bias)), x,
+                weight, bias);
     }
 }

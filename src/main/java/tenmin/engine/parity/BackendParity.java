@@ -241,6 +241,14 @@ public final class BackendParity {
             Tensor bias = in.t(12);
             return List.of(b.linear(s, x, w, bias), b.linear(s, x, w, null));
         }));
+        c.add(new Named("linear backward", (b, s, in) -> {
+            Tensor x = in.t(2, 3, 16);
+            Tensor w = in.t(12, 16);
+            Tensor dy = in.t(2, 3, 12);
+            LayerGrads all = b.linearBackward(s, dy, x, w, ALL);
+            LayerGrads weightOnly = b.linearBackward(s, dy, x, w, new OutputMask(false, true, false));
+            return List.of(all.dx(), all.dWeight(), all.dBias(), weightOnly.dWeight());
+        }));
         for (int stride : new int[] {1, 2}) {
             c.add(new Named("conv3x3 s" + stride + " + backward", (b, s, in) -> {
                 Tensor x = in.t(2, 4, 8, 8);
@@ -335,7 +343,10 @@ public final class BackendParity {
             b.copyInto(z, y);
             Tensor w = in.t(4, 6);
             b.fillInto(w, 0.125);
-            return List.of(y, z, w);
+            // a gradient in the case's dtype added into an fp32 one (the LoCon parameters' accumulation)
+            Tensor g32 = b.cast(s, in.t(4, 6), DType.F32);
+            b.axpyInto(g32, 0.5, in.t(4, 6));
+            return List.of(y, z, w, g32);
         }));
         c.add(new Named("randn/randUniform (same stream)", (b, s, in) -> List.of(
                 b.randn(s, Shape.of(64, 64), in.dtype(), new Generator(42)),

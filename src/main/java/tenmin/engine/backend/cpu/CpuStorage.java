@@ -297,7 +297,8 @@ abstract sealed class CpuStorage implements Backend permits CpuBackend {
 
     @Override
     public void axpyInto(Tensor y, double alpha, Tensor x) {
-        sameDtype("axpyInto", y, x);
+        sameDtype("axpyInto", y);
+        sameDtype("axpyInto", x);
         sameShape("axpyInto", y, x);
         float[] yd = cpu(y, "axpyInto").writable("axpyInto");
         float[] xd = f(x, "axpyInto");

@@ -203,7 +203,8 @@ public final class MetaBackend implements Backend {
 
     @Override
     public void axpyInto(Tensor y, double alpha, Tensor x) {
-        sameFloat("axpyInto", y, x);
+        sameFloat("axpyInto", y);
+        sameFloat("axpyInto", x);
         require(y.shape().equals(x.shape()), "axpyInto", "shapes differ", y, x);
     }
 

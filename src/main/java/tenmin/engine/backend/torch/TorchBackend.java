@@ -459,7 +459,8 @@ public final class TorchBackend implements Backend {
 
     @Override
     public void axpyInto(Tensor y, double alpha, Tensor x) {
-        sameFloat("axpyInto", y, x);
+        sameFloat("axpyInto", y);
+        sameFloat("axpyInto", x);
         require(y.shape().equals(x.shape()), "axpyInto", "shapes differ", y, x);
         try (NativeTensor sum = at.add(n(y), n(x), alpha)) {
             at.copyInto(n(y), sum);
@@ -723,6 +724,50 @@ public final class TorchBackend implements Backend {
             throw e;
         }
         return wrap(s, out, shape, dtype);
+    }
+
+    /** The flattening as ATen views, not engine ops: per layer two GEMMs and, with a bias, one sum. */
+    @Override
+    public LayerGrads linearBackward(Scope s, Tensor dy, Tensor x, Tensor weight, OutputMask mask) {
+        sameFloat("linearBackward", dy, x, weight);
+        int n = dy.dim(-1);
+        int k = x.dim(-1);
+        require(weight.rank() == 2 && weight.dim(0) == n && weight.dim(1) == k && dy.numel() / n == x.numel() / k,
+                "linearBackward", "dy (.., N), x (.., K) and weight (N, K) do not fit", dy, x, weight);
+        long m = dy.numel() / n;
+        int code = at.code(dy.dtype());
+        Tensor dx = null;
+        Tensor dw = null;
+        Tensor db = null;
+        try (NativeTensor dy2 = at.view(n(dy), new long[] {m, n})) {
+            if (mask.input()) {
+                NativeTensor out = at.empty(new long[] {m, k}, code);
+                try (out) {
+                    at.mmOut(out, dy2, n(weight));
+                    dx = wrap(s, at.view(out, x.shape().dimsLong()), x.shape(), dy.dtype());
+                }
+            }
+            if (mask.weight()) {
+                try (NativeTensor x2 = at.view(n(x), new long[] {m, k});
+                     NativeTensor dyT = at.transpose(dy2, 0, 1)) {
+                    NativeTensor out = at.empty(new long[] {n, k}, code);
+                    dw = mmInto(s, out, () -> at.mmOut(out, dyT, x2), Shape.of(n, k), dy.dtype());
+                }
+            }
+            if (mask.bias()) {
+                try (Dispatch d = at.dispatch("aten::sum", "dim_IntList")) {
+                    db = wrap(s, d.tensor(dy2).optInts(new long[] {0}).b(false).none().call1(), Shape.of(n), dy.dtype());
+                }
+            }
+            return new LayerGrads(dx, dw, db);
+        } catch (RuntimeException e) {
+            for (Tensor t : new Tensor[] {dx, dw, db}) {
+                if (t != null) {
+                    t.close();
+                }
+            }
+            throw e;
+        }
     }
 
     @Override
