@@ -43,6 +43,8 @@ import java.util.Optional;
  * AOTITorchError aoti_torch_get_strides(AtenTensorHandle tensor, int64_t** ret_strides); // borrowed
  * AOTITorchError aoti_torch_get_dtype(AtenTensorHandle tensor, int32_t* ret_dtype);
  * AOTITorchError aoti_torch_is_contiguous(AtenTensorHandle tensor, bool* ret_is_contiguous);
+ * AOTITorchError aoti_torch__reinterpret_tensor(AtenTensorHandle self, int64_t ndim, const int64_t* sizes_ptr,
+ *     const int64_t* strides_ptr, int64_t offset_increment, AtenTensorHandle* ret_new_tensor); // a view, unchecked
  * AOTITorchError aoti_torch_copy_(AtenTensorHandle self, AtenTensorHandle src, int32_t non_blocking);
  * AOTITorchError aoti_torch_scalar_to_tensor_float64(double value, AtenTensorHandle* ret_new_tensor);
  * AOTITorchError aoti_torch_scalar_to_tensor_int64(int64_t value, AtenTensorHandle* ret_new_tensor);
@@ -119,6 +121,8 @@ final class Shim {
     final MethodHandle scalarToTensorF64;
     final MethodHandle scalarToTensorI64;
     final MethodHandle gradModeSetEnabled;
+    /** {@code aoti_torch__reinterpret_tensor}: views without the dispatcher (null where libtorch lacks it). */
+    final MethodHandle reinterpretTensor;
     /** {@code aoti_torch_call_dispatcher}, or null when only {@link #torchCallDispatcher} exists. */
     final MethodHandle callDispatcher;
     /** {@code torch_call_dispatcher} (with a version argument), or null before 2.10. */
@@ -173,6 +177,8 @@ final class Shim {
         scalarToTensorI64 = require("aoti_torch_scalar_to_tensor_int64",
                 FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS));
         gradModeSetEnabled = require("aoti_torch_grad_mode_set_enabled", FunctionDescriptor.ofVoid(JAVA_BOOLEAN));
+        reinterpretTensor = optional("aoti_torch__reinterpret_tensor",
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS));
 
         callDispatcher = optional("aoti_torch_call_dispatcher", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS));
         torchCallDispatcher = optional("torch_call_dispatcher",
