@@ -189,7 +189,10 @@ public final class Functional {
      * the copies where the backend's kernels read strided heads (the torch backend).
      */
     public Tensor attentionHeads(Tensor q, Tensor k, Tensor v, int heads, boolean causal) {
-        return HeadsAttentionOp.forward(this, q, k, v, heads, causal, 1.0 / Math.sqrt((double) q.dim(-1) / heads));
+        if (heads <= 0) {
+            throw new IllegalArgumentException("attentionHeads: " + heads + " heads");
+        }
+        return AttentionOp.forward(this, q, k, v, heads, causal, 1.0 / Math.sqrt((double) q.dim(-1) / heads));
     }
 
     /** (N, T, heads·D) → (N, heads, T, D). */

@@ -1,7 +1,6 @@
 package tenmin.engine.backend.torch;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
-import static java.lang.foreign.ValueLayout.JAVA_BOOLEAN;
 import static java.lang.foreign.ValueLayout.JAVA_DOUBLE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
@@ -428,41 +427,29 @@ final class Aten {
      * 3.1 µs to issue on the H200 machine, PyTorch's 0.9). Null when that function is missing or x is not contiguous.
      */
     private NativeTensor contiguousView(NativeTensor x, long[] sizes) {
-        if (shim.reinterpretTensor == null) {
+        if (shim.reinterpretTensor == null || !x.isContiguous()) {
             return null;
         }
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment flag = a.allocate(JAVA_BOOLEAN);
-            Shim.check((int) shim.isContiguous.invokeExact(x.handle(), flag), "aoti_torch_is_contiguous");
-            if (!flag.get(JAVA_BOOLEAN, 0)) {
-                return null;
+        long want = 1;
+        for (long d : sizes) {
+            if (d < 0) {
+                return null; // an inferred dimension: the dispatcher's view resolves it
             }
-            long have = 1;
-            for (long d : x.sizes()) {
-                have *= d;
-            }
-            long want = 1;
-            for (long d : sizes) {
-                if (d < 0) {
-                    return null; // an inferred dimension: the dispatcher's view resolves it
-                }
-                want *= d;
-            }
-            if (have != want) {
-                throw new TorchException("view: " + java.util.Arrays.toString(sizes) + " does not have the "
-                        + have + " elements of " + java.util.Arrays.toString(x.sizes()));
-            }
-            MemorySegment ret = a.allocate(ADDRESS);
-            // the offset argument is an increment on x's own storage offset (inductor's _reinterpret_tensor)
-            int rc = (int) shim.reinterpretTensor.invokeExact(x.handle(), (long) sizes.length, longs(a, sizes),
-                    longs(a, contiguousStrides(sizes)), 0L, ret);
-            check(rc, "_reinterpret_tensor", x);
-            return NativeTensor.adopt(shim, ret.get(ADDRESS, 0));
-        } catch (TorchException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw Shim.rethrow("view", t);
+            want *= d;
         }
+        long[] have = x.sizes();
+        if (java.util.Arrays.stream(have).reduce(1, (p, q) -> p * q) != want) {
+            throw new TorchException("view: " + java.util.Arrays.toString(sizes) + " does not have the elements of "
+                    + java.util.Arrays.toString(have));
+        }
+        return reinterpret(x, sizes, contiguousStrides(sizes));
+    }
+
+    /** The view of x's storage with {@code sizes} and {@code strides} from x's own offset (unchecked: callers check). */
+    private NativeTensor reinterpret(NativeTensor x, long[] sizes, long[] strides) {
+        // the offset argument is an increment on x's own storage offset (inductor's _reinterpret_tensor)
+        return returning("_reinterpret_tensor", (a, ret) -> (int) shim.reinterpretTensor.invokeExact(x.handle(),
+                (long) sizes.length, longs(a, sizes), longs(a, strides), 0L, ret), x);
     }
 
     NativeTensor reshape(NativeTensor x, long[] sizes) {
@@ -484,17 +471,7 @@ final class Aten {
             }
             swap(sizes, a0, a1);
             swap(strides, a0, a1);
-            try (Arena a = Arena.ofConfined()) {
-                MemorySegment ret = a.allocate(ADDRESS);
-                int rc = (int) shim.reinterpretTensor.invokeExact(x.handle(), (long) sizes.length, longs(a, sizes),
-                        longs(a, strides), 0L, ret);                          // offset: an increment, none
-                check(rc, "_reinterpret_tensor", x);
-                return NativeTensor.adopt(shim, ret.get(ADDRESS, 0));
-            } catch (TorchException e) {
-                throw e;
-            } catch (Throwable t) {
-                throw Shim.rethrow("transpose", t);
-            }
+            return reinterpret(x, sizes, strides);
         }
         try (Dispatch d = dispatch("aten::transpose", "int")) {
             return d.tensor(x).i(dim0).i(dim1).call1();

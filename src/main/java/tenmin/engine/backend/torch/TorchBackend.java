@@ -963,10 +963,16 @@ public final class TorchBackend implements Backend {
         require(q.rank() == 4 && k.rank() == 4 && v.rank() == 4 && q.dim(-1) == k.dim(-1) && k.dim(2) == v.dim(2),
                 "attention", "expects q (N, h, Tq, D), k (N, h, Tk, D), v (N, h, Tk, Dv)", q, k, v);
         AtenAttention.Forward f = attention.forward(n(q), n(k), n(v), causal, scale);
+        return attentionResult(s, f, q.shape().withLast(v.dim(-1)), Shape.of(q.dim(0), q.dim(1), q.dim(2)), q.dtype());
+    }
+
+    /** Wraps a forward's output and its log-sum-exp, which carries the kernel's saved state and name. */
+    private AttentionResult attentionResult(Scope s, AtenAttention.Forward f, Shape outShape, Shape lseShape,
+                                            DType dtype) {
         Tensor out = null;
         try {
-            out = wrap(s, f.out(), q.shape().withLast(v.dim(-1)), q.dtype());
-            TorchTensor lse = wrap(s, f.lse(), Shape.of(q.dim(0), q.dim(1), q.dim(2)), DType.F32, null, f.saved());
+            out = wrap(s, f.out(), outShape, dtype);
+            TorchTensor lse = wrap(s, f.lse(), lseShape, DType.F32, null, f.saved());
             lse.attentionKernel(f.kernel());
             return new AttentionResult(out, lse);
         } catch (RuntimeException e) {
@@ -979,14 +985,20 @@ public final class TorchBackend implements Backend {
         }
     }
 
+    /** The log-sum-exp of a forward of this backend's attention (its kernel state rides on it). */
+    private static TorchTensor attentionLse(String op, AttentionResult forward) {
+        if (!(forward.logSumExp() instanceof TorchTensor lse) || lse.extras().length == 0) {
+            throw new IllegalArgumentException(op + ": the forward result was not made by this backend's attention ("
+                    + forward.logSumExp().describe() + ")");
+        }
+        return lse;
+    }
+
     @Override
     public AttentionGrads attentionBackward(Scope s, Tensor dOut, Tensor q, Tensor k, Tensor v, AttentionResult forward,
                                             boolean causal, double scale) {
         sameFloat("attentionBackward", dOut, q, k, v);
-        if (!(forward.logSumExp() instanceof TorchTensor lse) || lse.extras().length == 0) {
-            throw new IllegalArgumentException("attentionBackward: the forward result was not made by this backend's"
-                    + " attention (" + forward.logSumExp().describe() + ")");
-        }
+        TorchTensor lse = attentionLse("attentionBackward", forward);
         NativeTensor[] g = attention.backward(n(dOut), n(q), n(k), n(v), n(forward.out()), lse.extras(),
                 lse.attentionKernel(), causal, scale);
         LayerGrads lg = grads(s, g, q.dtype());
@@ -1004,20 +1016,8 @@ public final class TorchBackend implements Backend {
              NativeTensor vh = headsView(v, heads)) {
             f = attention.forward(qh, kh, vh, causal, scale, true);
         }
-        Tensor out = null;
-        try {
-            out = wrap(s, f.out(), Shape.of(q.dim(0), q.dim(1), v.dim(2)), q.dtype());
-            TorchTensor lse = wrap(s, f.lse(), Shape.of(q.dim(0), heads, q.dim(1)), DType.F32, null, f.saved());
-            lse.attentionKernel(f.kernel());
-            return new AttentionResult(out, lse);
-        } catch (RuntimeException e) {
-            if (out != null) {
-                out.close();
-            } else {
-                NativeTensor.closeAll(f.out());
-            }
-            throw e;
-        }
+        return attentionResult(s, f, Shape.of(q.dim(0), q.dim(1), v.dim(2)), Shape.of(q.dim(0), heads, q.dim(1)),
+                q.dtype());
     }
 
     @Override
@@ -1025,10 +1025,7 @@ public final class TorchBackend implements Backend {
                                                  AttentionResult forward, boolean causal, double scale) {
         sameFloat("attentionHeadsBackward", dOut, q, k, v);
         Backend.checkHeads("attentionHeadsBackward", heads, q, k, v);
-        if (!(forward.logSumExp() instanceof TorchTensor lse) || lse.extras().length == 0) {
-            throw new IllegalArgumentException("attentionHeadsBackward: the forward result was not made by this"
-                    + " backend's attention (" + forward.logSumExp().describe() + ")");
-        }
+        TorchTensor lse = attentionLse("attentionHeadsBackward", forward);
         NativeTensor[] g;
         try (NativeTensor dh = headsView(dOut, heads); NativeTensor qh = headsView(q, heads);
              NativeTensor kh = headsView(k, heads); NativeTensor vh = headsView(v, heads);
