@@ -91,10 +91,15 @@ class ImageGridTest {
         assertEquals(g.rowY()[1] + H, img.height());
         assertEquals(W + gap, g.columnX()[1] - g.columnX()[0]);
         assertEquals(H + gap, g.rowY()[1] - g.rowY()[0]);
-        for (int r = 0; r < 2; r++) {
-            for (int c = 0; c < 3; c++) {
+        assertCellsAndLabels(g, cells);
+    }
+
+    /** Every cell holds its image, and there is text above each column and left of each row. */
+    private static void assertCellsAndLabels(ImageGrid.Result g, List<List<RgbImage>> cells) {
+        RgbImage img = g.image();
+        for (int r = 0; r < cells.size(); r++) {
+            for (int c = 0; c < cells.get(r).size(); c++) {
                 assertCellHolds(g, r, c, cells.get(r).get(c));
-                // some text above each column and left of each row
                 assertTrue(inkPixels(img, g.columnX()[c], 0, g.columnX()[c] + W, g.rowY()[0], 0xFFFFFF) > 0,
                         "label over column " + c);
             }
@@ -164,16 +169,7 @@ class ImageGridTest {
         List<List<RgbImage>> cells = cells(2, 3);
         ImageGrid.Result g = bitmapGrid(cells, List.of("base", "full LoRA", "IN04 alone with a long label"),
                 List.of("seed 1", "seed 2"), ImageGrid.Options.DEFAULT, new LogLines());
-        RgbImage img = g.image();
-        for (int r = 0; r < 2; r++) {
-            for (int c = 0; c < 3; c++) {
-                assertCellHolds(g, r, c, cells.get(r).get(c));
-                assertTrue(inkPixels(img, g.columnX()[c], 0, g.columnX()[c] + W, g.rowY()[0], 0xFFFFFF) > 0,
-                        "label over column " + c);
-            }
-            assertTrue(inkPixels(img, 0, g.rowY()[r], g.columnX()[0], g.rowY()[r] + H, 0xFFFFFF) > 0,
-                    "label left of row " + r);
-        }
+        assertCellsAndLabels(g, cells);
     }
 
     @Test

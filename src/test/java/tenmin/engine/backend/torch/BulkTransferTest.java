@@ -8,19 +8,17 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 import tenmin.engine.api.Backend;
 import tenmin.engine.api.DType;
-import tenmin.engine.api.Device;
 import tenmin.engine.api.Generator;
 import tenmin.engine.api.Scope;
 import tenmin.engine.api.Shape;
 import tenmin.engine.api.Tensor;
 import tenmin.engine.backend.cpu.CpuBackend;
+import tenmin.testing.TorchBackendTests;
 
 /**
  * {@link Backend#toHostAll} / {@link Backend#copyFromHostAll} (the optimizer step's packed transfers) against the
@@ -28,20 +26,7 @@ import tenmin.engine.backend.cpu.CpuBackend;
  * interface's per-tensor default): same values, every tensor in its place, dtype rounding as one by one.
  */
 @Tag("torch")
-class BulkTransferTest {
-    private static TorchBackend torch;
-
-    @BeforeAll
-    static void load() {
-        torch = new TorchBackend(TorchTesting.libTorchOrSkip(), Device.CPU);
-    }
-
-    @AfterAll
-    static void close() {
-        if (torch != null) {
-            torch.close();
-        }
-    }
+class BulkTransferTest extends TorchBackendTests {
 
     private static final Shape[] SHAPES = {Shape.of(3, 4), Shape.of(1), Shape.of(2, 3, 1, 1), Shape.of(5), Shape.of(7, 2)};
     private static final DType[] DTYPES = {DType.F32, DType.BF16, DType.F32, DType.F16, DType.F32};
