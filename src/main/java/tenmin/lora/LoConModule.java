@@ -61,15 +61,13 @@ public final class LoConModule implements Adapter {
     public Tensor addTo(Functional f, Tensor y, Tensor x) {
         Tensor d = cast(f, 0, down, x.dtype());
         Tensor u = cast(f, 1, up, x.dtype());
-        Tensor h;
-        Tensor branch;
         if (layer.kind() == AdaptableLayer.Kind.LINEAR) {
-            h = f.linear(x, d, null);                                    // (.., r)
-            branch = f.linear(h, u, null);                               // (.., out)
-        } else {
-            h = f.conv2d(x, d, null, layer.stride(), layer.padding());   // (N, r, Ho, Wo)
-            branch = f.conv2d(h, u, null, 1, 0);                         // (N, out, Ho, Wo)
+            Tensor out = f.loraAdd(y, x, d, u, multiplier * alpha / rank);   // y + s·(x dᵀ) uᵀ, one op
+            f.release(d, u);
+            return out;
         }
+        Tensor h = f.conv2d(x, d, null, layer.stride(), layer.padding()); // (N, r, Ho, Wo)
+        Tensor branch = f.conv2d(h, u, null, 1, 0);                      // (N, out, Ho, Wo)
         Tensor out = f.addScaled(y, branch, multiplier * alpha / rank);
         f.release(d, u, h, branch);
         return out;

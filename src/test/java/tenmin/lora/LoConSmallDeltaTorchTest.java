@@ -105,7 +105,10 @@ class LoConSmallDeltaTorchTest {
                 worst = rel;
                 worstName = name;
             }
-            if (!(rel <= 0.1 && rel <= 1.5 * relCpu + 5e-3)) {
+            // Per tensor the two bf16 paths round at different places (the torch backend adds the LoCon branch inside
+            // its second product, the cpu backend after rounding it), so their noise differs by up to ~1.8x either
+            // way; a formulation that loses the delta (a merged bf16 weight: 40 %) fails both bounds by far.
+            if (!(rel <= 0.1 && rel <= 2 * relCpu + 5e-3)) {
                 bad.add(String.format(Locale.ROOT, "%s: torch bf16 %.3g, cpu backend bf16 %.3g", name, rel, relCpu));
             }
         }

@@ -292,6 +292,50 @@ public interface Backend extends AutoCloseable {
     Tensor convolution(Scope s, Tensor x, Tensor weight, Tensor bias, int stride, int padding);
 
     /**
+     * A LoRA branch added to its linear layer's output: {@code y + scale · (x · downᵀ) · upᵀ} with x (.., K), down (r, K),
+     * up (N, r), y (.., N); returns the sum and the branch's hidden {@code x · downᵀ} (.., r), which the backward reads.
+     * This default composes {@link #linear} twice and {@link #add}; a backend can fuse the scaled addition into the
+     * second product (one op instead of three per LoCon linear module).
+     */
+    default LoraResult loraAdd(Scope s, Tensor y, Tensor x, Tensor down, Tensor up, double scale) {
+        checkLora("loraAdd", y, x, down, up);
+        Tensor h = linear(s, x, down, null);
+        Tensor branch = linear(s, h, up, null);
+        Tensor out = add(s, y, branch, scale);
+        branch.close();
+        return new LoraResult(out, h);
+    }
+
+    /**
+     * Gradients of {@link #loraAdd} (dy is dOut itself): dx (x's shape), dDown (r, K), dUp (N, r), each only when asked
+     * (else null). The default: dBranch = scale · dOut, then {@link #linearBackward} through up and through down.
+     */
+    default LoraGrads loraAddBackward(Scope s, Tensor dOut, Tensor x, Tensor hidden, Tensor down, Tensor up, double scale,
+                                      boolean needX, boolean needDown, boolean needUp) {
+        Tensor dBranch = scale == 1.0 ? dOut : affine(s, dOut, scale, 0.0);
+        LayerGrads throughUp = linearBackward(s, dBranch, hidden, up, new OutputMask(true, needUp, false));
+        if (dBranch != dOut) {
+            dBranch.close();
+        }
+        LayerGrads throughDown = needX || needDown
+                ? linearBackward(s, throughUp.dx(), x, down, new OutputMask(needX, needDown, false))
+                : new LayerGrads(null, null, null);
+        throughUp.dx().close();
+        return new LoraGrads(throughDown.dx(), throughDown.dWeight(), throughUp.dWeight());
+    }
+
+    /** The operands of {@link #loraAdd}: x (.., K), down (r, K), up (N, r), y (.., N) with as many rows as x. */
+    static void checkLora(String op, Tensor y, Tensor x, Tensor down, Tensor up) {
+        int k = x.dim(-1);
+        int n = y.dim(-1);
+        if (down.rank() != 2 || up.rank() != 2 || down.dim(1) != k || up.dim(0) != n || up.dim(1) != down.dim(0)
+                || x.numel() / k != y.numel() / n) {
+            throw new IllegalArgumentException(op + ": y " + y.describe() + ", x " + x.describe() + ", down "
+                    + down.describe() + " and up " + up.describe() + " do not fit y + (x downᵀ) upᵀ");
+        }
+    }
+
+    /**
      * Gradients of {@link #linear} selected by {@code mask}, rows flattened to M: dx = dy · W (x's shape),
      * dWeight = dyᵀ · x (N, K), dBias = Σ_rows dy (N); unselected ones are null. This default composes
      * {@link #reshape}, {@link #matmul} and {@link #sum}; a backend can keep the flattening out of its op count
@@ -497,6 +541,14 @@ public interface Backend extends AutoCloseable {
 
     /** Gradients of a layer's input, weight and bias; each null when not requested or absent. */
     record LayerGrads(Tensor dx, Tensor dWeight, Tensor dBias) {
+    }
+
+    /** {@link #loraAdd}'s sum and the hidden product its backward reads. */
+    record LoraResult(Tensor out, Tensor hidden) {
+    }
+
+    /** Gradients of {@link #loraAdd}'s x, down and up (null where not asked). */
+    record LoraGrads(Tensor dx, Tensor dDown, Tensor dUp) {
     }
 
     /** Output of a normalisation and the statistics its backward needs. */

@@ -119,6 +119,25 @@ public final class OpStats {
                 yield (mask.input() ? f : 0) + (mask.weight() ? f : 0);
             }
             case "attention" -> attentionFlops((Tensor) args[1], (Tensor) args[2], (Tensor) args[3], (Boolean) args[4], 1, 1);
+            case "loraAdd" -> {
+                Tensor x = (Tensor) args[2];
+                Tensor down = (Tensor) args[3];
+                Tensor up = (Tensor) args[4];
+                double rows = (double) x.numel() / x.dim(-1);
+                yield 2 * rows * down.dim(0) * (x.dim(-1) + up.dim(0));
+            }
+            case "loraAddBackward" -> {
+                Tensor x = (Tensor) args[2];
+                Tensor down = (Tensor) args[4];
+                Tensor up = (Tensor) args[5];
+                boolean needX = (Boolean) args[7];
+                boolean needDown = (Boolean) args[8];
+                boolean needUp = (Boolean) args[9];
+                double rows = (double) x.numel() / x.dim(-1);
+                double throughUp = 2 * rows * up.dim(0) * down.dim(0);     // one product with up: (M, N) x (N, r)
+                double throughDown = 2 * rows * x.dim(-1) * down.dim(0);   // one product with down or x: (M, r) x (r, K)
+                yield throughUp + (needUp ? throughUp : 0) + (needDown ? throughDown : 0) + (needX ? throughDown : 0);
+            }
             case "linearBackward" -> {
                 Tensor dy = (Tensor) args[1];
                 Tensor w = (Tensor) args[3];

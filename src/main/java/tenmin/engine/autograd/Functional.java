@@ -232,6 +232,15 @@ public final class Functional {
         return AddOp.forward(this, a, b, alpha);
     }
 
+    /**
+     * A LoRA branch added to its linear layer's output: {@code y + scale · (x · downᵀ) · upᵀ}, y (.., N), x (.., K),
+     * down (r, K), up (N, r). The values of {@code addScaled(y, linear(linear(x, down), up), scale)} in one op (the
+     * torch backend fuses the addition into the second product).
+     */
+    public Tensor loraAdd(Tensor y, Tensor x, Tensor down, Tensor up, double scale) {
+        return LoraAddOp.forward(this, y, x, down, up, scale);
+    }
+
     /** {@code a · b} elementwise with broadcasting. */
     public Tensor mul(Tensor a, Tensor b) {
         return MulOp.forward(this, a, b);

@@ -241,6 +241,17 @@ public final class BackendParity {
             Tensor bias = in.t(12);
             return List.of(b.linear(s, x, w, bias), b.linear(s, x, w, null));
         }));
+        c.add(new Named("loraAdd + backward", (b, s, in) -> {
+            Tensor y = in.t(2, 3, 12);
+            Tensor x = in.t(2, 3, 16);
+            Tensor down = in.t(4, 16);
+            Tensor up = in.t(12, 4);
+            Backend.LoraResult r = b.loraAdd(s, y, x, down, up, 0.75);
+            Backend.LoraGrads g = b.loraAddBackward(s, in.t(2, 3, 12), x, r.hidden(), down, up, 0.75, true, true, true);
+            Backend.LoraGrads upOnly = b.loraAddBackward(s, in.t(2, 3, 12), x, r.hidden(), down, up, 0.75, false, false,
+                    true);
+            return List.of(r.out(), r.hidden(), g.dx(), g.dDown(), g.dUp(), upOnly.dUp());
+        }));
         c.add(new Named("linear backward", (b, s, in) -> {
             Tensor x = in.t(2, 3, 16);
             Tensor w = in.t(12, 16);

@@ -142,6 +142,15 @@ class OpGradientTest {
     }
 
     @Test
+    void loraBranchAddedToALayerOutput() {
+        Tensor y = param(root, "ly", 36, 1, 2, 3, 5);
+        Tensor x = param(root, "lx", 37, 1, 2, 3, 6);
+        Tensor down = param(root, "ld", 38, 1, 2, 6);
+        Tensor up = param(root, "lu", 39, 1, 5, 2);
+        assertGradients("loraAdd", root, (f, t) -> f.loraAdd(in(t, 0), in(t, 1), in(t, 2), in(t, 3), 0.7), y, x, down, up);
+    }
+
+    @Test
     void attentionLongerThanOneQueryBlock() {
         Tensor q = param(root, "q", 25, 1, 1, 1, 70, 2);
         Tensor k = param(root, "k", 26, 1, 1, 1, 70, 2);

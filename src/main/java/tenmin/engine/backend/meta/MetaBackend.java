@@ -468,6 +468,26 @@ public final class MetaBackend implements Backend {
                 make(s, v.shape(), v.dtype()));
     }
 
+    /** As the torch backend: the hidden product and the sum are stored, no branch in between. */
+    @Override
+    public LoraResult loraAdd(Scope s, Tensor y, Tensor x, Tensor down, Tensor up, double scale) {
+        sameFloat("loraAdd", y, x, down, up);
+        Backend.checkLora("loraAdd", y, x, down, up);
+        Tensor h = make(s, x.shape().withLast(down.dim(0)), x.dtype());
+        return new LoraResult(make(s, y.shape(), y.dtype()), h);
+    }
+
+    @Override
+    public LoraGrads loraAddBackward(Scope s, Tensor dOut, Tensor x, Tensor hidden, Tensor down, Tensor up,
+                                     double scale, boolean needX, boolean needDown, boolean needUp) {
+        sameFloat("loraAddBackward", dOut, x, hidden, down, up);
+        Tensor dh = make(s, hidden.shape(), hidden.dtype());                  // the hidden's gradient, while it runs
+        LoraGrads g = new LoraGrads(needX ? make(s, x.shape(), x.dtype()) : null,
+                needDown ? make(s, down.shape(), down.dtype()) : null, needUp ? make(s, up.shape(), up.dtype()) : null);
+        dh.close();
+        return g;
+    }
+
     /** As the torch backend: the heads are views, only the merged output and the log-sum-exp are stored. */
     @Override
     public AttentionResult attentionHeads(Scope s, Tensor q, Tensor k, Tensor v, int heads, boolean causal,

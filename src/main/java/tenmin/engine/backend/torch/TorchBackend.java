@@ -726,6 +726,90 @@ public final class TorchBackend implements Backend {
         return wrap(s, out, shape, dtype);
     }
 
+    /** Two GEMMs: h = x · downᵀ, then out = y + scale · h · upᵀ as one addmm (the scaled addition in its epilogue). */
+    @Override
+    public LoraResult loraAdd(Scope s, Tensor y, Tensor x, Tensor down, Tensor up, double scale) {
+        sameFloat("loraAdd", y, x, down, up);
+        Backend.checkLora("loraAdd", y, x, down, up);
+        int k = x.dim(-1);
+        int n = y.dim(-1);
+        int r = down.dim(0);
+        long m = x.numel() / k;
+        int code = at.code(x.dtype());
+        Tensor h = null;
+        try (NativeTensor x2 = at.view(n(x), new long[] {m, k}); NativeTensor dT = at.transpose(n(down), 0, 1);
+             NativeTensor y2 = at.view(n(y), new long[] {m, n}); NativeTensor uT = at.transpose(n(up), 0, 1)) {
+            Shape hShape = x.shape().withLast(r);
+            NativeTensor h2 = at.empty(new long[] {m, r}, code);
+            try (h2) {
+                at.mmOut(h2, x2, dT);
+                h = wrap(s, at.view(h2, hShape.dimsLong()), hShape, x.dtype());
+                NativeTensor out = at.empty(new long[] {m, n}, code);
+                try (out) {
+                    at.addmmOut(out, y2, h2, uT, 1.0, scale);
+                    return new LoraResult(wrap(s, at.view(out, y.shape().dimsLong()), y.shape(), y.dtype()), h);
+                }
+            }
+        } catch (RuntimeException e) {
+            if (h != null) {
+                h.close();
+            }
+            throw e;
+        }
+    }
+
+    /** Four GEMMs at most, the scale folded into the two products with dOut (addmm with beta 0). */
+    @Override
+    public LoraGrads loraAddBackward(Scope s, Tensor dOut, Tensor x, Tensor hidden, Tensor down, Tensor up,
+                                     double scale, boolean needX, boolean needDown, boolean needUp) {
+        sameFloat("loraAddBackward", dOut, x, hidden, down, up);
+        Backend.checkLora("loraAddBackward", dOut, x, down, up);
+        int k = x.dim(-1);
+        int n = dOut.dim(-1);
+        int r = down.dim(0);
+        long m = x.numel() / k;
+        int code = at.code(dOut.dtype());
+        Tensor dx = null;
+        Tensor dDown = null;
+        Tensor dUp = null;
+        try (NativeTensor dO2 = at.view(n(dOut), new long[] {m, n}); NativeTensor h2 = at.view(n(hidden), new long[] {m, r});
+             NativeTensor x2 = at.view(n(x), new long[] {m, k})) {
+            if (needUp) {
+                NativeTensor out = at.empty(new long[] {n, r}, code);
+                try (NativeTensor dOT = at.transpose(dO2, 0, 1)) {
+                    dUp = mmInto(s, out, () -> at.addmmOut(out, out, dOT, h2, 0.0, scale), Shape.of(n, r), up.dtype());
+                }
+            }
+            if (needX || needDown) {
+                NativeTensor dh = at.empty(new long[] {m, r}, code);                 // scale · dOut · up
+                try (dh) {
+                    at.addmmOut(dh, dh, dO2, n(up), 0.0, scale);
+                    if (needDown) {
+                        NativeTensor out = at.empty(new long[] {r, k}, code);
+                        try (NativeTensor dhT = at.transpose(dh, 0, 1)) {
+                            dDown = mmInto(s, out, () -> at.mmOut(out, dhT, x2), Shape.of(r, k), down.dtype());
+                        }
+                    }
+                    if (needX) {
+                        NativeTensor out = at.empty(new long[] {m, k}, code);
+                        try (out) {
+                            at.mmOut(out, dh, n(down));
+                            dx = wrap(s, at.view(out, x.shape().dimsLong()), x.shape(), x.dtype());
+                        }
+                    }
+                }
+            }
+            return new LoraGrads(dx, dDown, dUp);
+        } catch (RuntimeException e) {
+            for (Tensor t : new Tensor[] {dx, dDown, dUp}) {
+                if (t != null) {
+                    t.close();
+                }
+            }
+            throw e;
+        }
+    }
+
     /** The flattening as ATen views, not engine ops: per layer two GEMMs and, with a bias, one sum. */
     @Override
     public LayerGrads linearBackward(Scope s, Tensor dy, Tensor x, Tensor weight, OutputMask mask) {
