@@ -726,6 +726,12 @@ public final class TorchBackend implements Backend {
         return wrap(s, out, shape, dtype);
     }
 
+    /** Wᵀ of a linear layer's weight: kept on the weight's tensor (a view; the tensor owns and closes it). */
+    private NativeTensor weightT(Tensor weight) {
+        n(weight); // belongs to this backend
+        return ((TorchTensor) weight).transposedView(at);
+    }
+
     /** Two GEMMs: h = x · downᵀ, then out = y + scale · h · upᵀ as one addmm (the scaled addition in its epilogue). */
     @Override
     public LoraResult loraAdd(Scope s, Tensor y, Tensor x, Tensor down, Tensor up, double scale) {
@@ -737,8 +743,9 @@ public final class TorchBackend implements Backend {
         long m = x.numel() / k;
         int code = at.code(x.dtype());
         Tensor h = null;
-        try (NativeTensor x2 = at.view(n(x), new long[] {m, k}); NativeTensor dT = at.transpose(n(down), 0, 1);
-             NativeTensor y2 = at.view(n(y), new long[] {m, n}); NativeTensor uT = at.transpose(n(up), 0, 1)) {
+        NativeTensor dT = weightT(down);
+        NativeTensor uT = weightT(up);
+        try (NativeTensor x2 = at.view(n(x), new long[] {m, k}); NativeTensor y2 = at.view(n(y), new long[] {m, n})) {
             Shape hShape = x.shape().withLast(r);
             NativeTensor h2 = at.empty(new long[] {m, r}, code);
             try (h2) {
@@ -864,8 +871,8 @@ public final class TorchBackend implements Backend {
         int nOut = weight.dim(0);
         long rows = x.numel() / k;
         Shape outShape = x.shape().withLast(nOut);
-        try (NativeTensor x2 = at.view(n(x), new long[] {rows, k});
-             NativeTensor wt = at.transpose(n(weight), 0, 1)) {
+        NativeTensor wt = weightT(weight);
+        try (NativeTensor x2 = at.view(n(x), new long[] {rows, k})) {
             NativeTensor out = at.empty(new long[] {rows, nOut}, at.code(x.dtype()));
             try (out) {
                 if (bias == null) {

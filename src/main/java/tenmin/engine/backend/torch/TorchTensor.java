@@ -19,6 +19,8 @@ final class TorchTensor extends Tensor {
     private final MemoryMeter.Storage storage;
     /** For the log-sum-exp of an attention forward on CUDA: the kernel that made it (its backward must match). */
     private AtenAttention.Kernel attentionKernel;
+    /** For a 2-d weight used by linear layers: its transposed view, made at the first use and kept (null before). */
+    private NativeTensor transposed;
 
     TorchTensor(Scope owner, Shape shape, DType dtype, TorchBackend backend, NativeTensor data,
                 MemoryMeter.Storage storage, NativeTensor... extras) {
@@ -52,6 +54,18 @@ final class TorchTensor extends Tensor {
         this.attentionKernel = kernel;
     }
 
+    /**
+     * The transposed view of this 2-d tensor (a weight's Wᵀ for a linear layer's GEMM), made once and kept until this
+     * tensor is released: a frozen weight serves thousands of calls. The caller must not close it.
+     */
+    NativeTensor transposedView(Aten at) {
+        checkOpen();
+        if (transposed == null) {
+            transposed = at.transpose(data, 0, 1);
+        }
+        return transposed;
+    }
+
     /** The storage account, shared with views. */
     MemoryMeter.Storage storage() {
         return storage;
@@ -60,9 +74,10 @@ final class TorchTensor extends Tensor {
     @Override
     protected void release() {
         backend.released(this);
-        NativeTensor[] all = new NativeTensor[extras.length + 1];
+        NativeTensor[] all = new NativeTensor[extras.length + 2];
         all[0] = data;
-        System.arraycopy(extras, 0, all, 1, extras.length);
+        all[1] = transposed;
+        System.arraycopy(extras, 0, all, 2, extras.length);
         NativeTensor.closeAll(all);
     }
 }
