@@ -225,6 +225,9 @@ final class Aten {
 
     /** Like {@link #contiguous} but closes {@code t}. */
     NativeTensor contiguousConsuming(NativeTensor t) {
+        if (t.isContiguous()) {
+            return t; // the same handle, passed on (no new reference, no delete)
+        }
         try (t) {
             return contiguous(t);
         }
