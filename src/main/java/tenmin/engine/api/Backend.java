@@ -260,6 +260,44 @@ public interface Backend extends AutoCloseable {
     /** ATen {@code gelu_backward(dOut, x, approximate)}. */
     Tensor geluBackward(Scope s, Tensor dOut, Tensor x, GeluApproximation approximation);
 
+    /**
+     * GEGLU: {@code a · gelu(b)} (erf GELU) where a and b are the halves of x's last dimension: (.., 2H) → (.., H).
+     * This default narrows, applies {@link #gelu} and {@link #mul}; a backend can read the halves as views (the SDXL
+     * U-Net's 70 feed-forward layers: four engine ops and two copies each otherwise).
+     */
+    default Tensor geglu(Scope s, Tensor x) {
+        int last = x.rank() - 1;
+        int h = x.dim(last) / 2;
+        if (x.dim(last) % 2 != 0) {
+            throw new IllegalArgumentException("geglu: " + x.describe() + " has an odd last dimension");
+        }
+        Tensor a = narrow(s, x, last, 0, h);
+        Tensor b = narrow(s, x, last, h, h);
+        Tensor g = gelu(s, b, GeluApproximation.NONE);
+        Tensor out = mul(s, a, g);
+        a.close();
+        b.close();
+        g.close();
+        return out;
+    }
+
+    /** dx (.., 2H) of {@link #geglu}: [dOut · gelu(b), gelu'(b) · dOut · a]. This default composes the ops it needs. */
+    default Tensor gegluBackward(Scope s, Tensor dOut, Tensor x) {
+        int last = x.rank() - 1;
+        int h = x.dim(last) / 2;
+        Tensor a = narrow(s, x, last, 0, h);
+        Tensor b = narrow(s, x, last, h, h);
+        Tensor g = gelu(s, b, GeluApproximation.NONE);
+        Tensor da = mul(s, dOut, g);
+        Tensor dg = mul(s, dOut, a);
+        Tensor db = geluBackward(s, dg, b, GeluApproximation.NONE);
+        Tensor dx = cat(s, List.of(da, db), last);
+        for (Tensor t : new Tensor[] {a, b, g, da, dg, db}) {
+            t.close();
+        }
+        return dx;
+    }
+
     /** {@code x * sigmoid(1.702 x)} (CLIP ViT-L's "quick_gelu"; no single ATen op: mul + sigmoid). */
     Tensor quickGelu(Scope s, Tensor x);
 

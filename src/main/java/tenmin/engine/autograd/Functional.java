@@ -161,11 +161,7 @@ public final class Functional {
      * → (.., F). diffusers/sgm {@code GEGLU} after its projection.
      */
     public Tensor geglu(Tensor x) {
-        List<Tensor> halves = chunk(x, 2, -1);
-        Tensor g = gelu(halves.get(1));
-        Tensor out = mul(halves.get(0), g);
-        release(halves.get(0), halves.get(1), g);   // the backward keeps what it reads: the value half, gate, gelu
-        return out;
+        return GegluOp.forward(this, x);
     }
 
     // ---- attention -----------------------------------------------------------------------------

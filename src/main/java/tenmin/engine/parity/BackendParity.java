@@ -241,6 +241,10 @@ public final class BackendParity {
             Tensor bias = in.t(12);
             return List.of(b.linear(s, x, w, bias), b.linear(s, x, w, null));
         }));
+        c.add(new Named("geglu + backward", (b, s, in) -> {
+            Tensor x = in.t(2, 3, 16);
+            return List.of(b.geglu(s, x), b.gegluBackward(s, in.t(2, 3, 8), x));
+        }));
         c.add(new Named("loraAdd + backward", (b, s, in) -> {
             Tensor y = in.t(2, 3, 12);
             Tensor x = in.t(2, 3, 16);

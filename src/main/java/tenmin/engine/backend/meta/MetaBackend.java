@@ -468,6 +468,30 @@ public final class MetaBackend implements Backend {
                 make(s, v.shape(), v.dtype()));
     }
 
+    /** As the torch backend: the halves are views; gelu of one is stored while the product is made. */
+    @Override
+    public Tensor geglu(Scope s, Tensor x) {
+        sameFloat("geglu", x);
+        Shape half = x.shape().withLast(x.dim(-1) / 2);
+        Tensor g = make(s, half, x.dtype());
+        Tensor out = make(s, half, x.dtype());
+        g.close();
+        return out;
+    }
+
+    @Override
+    public Tensor gegluBackward(Scope s, Tensor dOut, Tensor x) {
+        sameFloat("gegluBackward", dOut, x);
+        Shape half = x.shape().withLast(x.dim(-1) / 2);
+        Tensor[] temps = {make(s, half, x.dtype()), make(s, half, x.dtype()), make(s, half, x.dtype()),
+            make(s, half, x.dtype())};                                           // gelu(b), da, dg, db
+        Tensor dx = make(s, x.shape(), x.dtype());
+        for (Tensor t : temps) {
+            t.close();
+        }
+        return dx;
+    }
+
     /** As the torch backend: the hidden product and the sum are stored, no branch in between. */
     @Override
     public LoraResult loraAdd(Scope s, Tensor y, Tensor x, Tensor down, Tensor up, double scale) {

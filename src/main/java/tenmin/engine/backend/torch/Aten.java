@@ -450,9 +450,14 @@ final class Aten {
 
     /** The view of x's storage with {@code sizes} and {@code strides} from x's own offset (unchecked: callers check). */
     private NativeTensor reinterpret(NativeTensor x, long[] sizes, long[] strides) {
+        return reinterpret(x, sizes, strides, 0);
+    }
+
+    /** As above, {@code offset} elements further into x's storage. */
+    private NativeTensor reinterpret(NativeTensor x, long[] sizes, long[] strides, long offset) {
         // the offset argument is an increment on x's own storage offset (inductor's _reinterpret_tensor)
         return returning("_reinterpret_tensor", (a, ret) -> (int) shim.reinterpretTensor.invokeExact(x.handle(),
-                (long) sizes.length, longs(a, sizes), longs(a, strides), 0L, ret), x);
+                (long) sizes.length, longs(a, sizes), longs(a, strides), offset, ret), x);
     }
 
     NativeTensor reshape(NativeTensor x, long[] sizes) {
@@ -490,6 +495,17 @@ final class Aten {
 
     /** A view of {@code [start, start+length)} along {@code dim} ({@code aten::narrow}). */
     NativeTensor narrow(NativeTensor x, int dim, long start, long length) {
+        if (shim.reinterpretTensor != null) {
+            long[] sizes = x.sizes();
+            int d = dim < 0 ? dim + sizes.length : dim;
+            if (d < 0 || d >= sizes.length || start < 0 || length < 0 || start + length > sizes[d]) {
+                throw new TorchException("narrow: " + start + "+" + length + " along dim " + dim + " of "
+                        + java.util.Arrays.toString(sizes));
+            }
+            long[] strides = x.strides();
+            sizes[d] = length;
+            return reinterpret(x, sizes, strides, start * strides[d]);
+        }
         try (Dispatch d = dispatch("aten::narrow", "")) {
             return d.tensor(x).i(dim).i(start).i(length).call1();
         }

@@ -638,17 +638,54 @@ public final class TorchBackend implements Backend {
     @Override
     public Tensor gelu(Scope s, Tensor x, GeluApproximation approximation) {
         sameFloat("gelu", x);
+        return wrap(s, geluOf(n(x), approximation), x.shape(), x.dtype());
+    }
+
+    private NativeTensor geluOf(NativeTensor x, GeluApproximation approximation) {
         try (Dispatch d = at.dispatch("aten::gelu", "")) {
-            return wrap(s, d.tensor(n(x)).str(approximate(approximation)).call1(), x.shape(), x.dtype());
+            return d.tensor(x).str(approximate(approximation)).call1();
         }
     }
 
     @Override
     public Tensor geluBackward(Scope s, Tensor dOut, Tensor x, GeluApproximation approximation) {
         sameFloat("geluBackward", dOut, x);
+        return wrap(s, geluBackwardOf(n(dOut), n(x), approximation), x.shape(), x.dtype());
+    }
+
+    private NativeTensor geluBackwardOf(NativeTensor dOut, NativeTensor x, GeluApproximation approximation) {
         try (Dispatch d = at.dispatch("aten::gelu_backward", "")) {
-            return wrap(s, d.tensor(n(dOut)).tensor(n(x)).str(approximate(approximation)).call1(), x.shape(),
+            return d.tensor(dOut).tensor(x).str(approximate(approximation)).call1();
+        }
+    }
+
+    /** The halves as views of x (no copies): gelu of the second, times the first. */
+    @Override
+    public Tensor geglu(Scope s, Tensor x) {
+        sameFloat("geglu", x);
+        int last = x.rank() - 1;
+        require(x.dim(last) % 2 == 0, "geglu", "odd last dimension", x);
+        int h = x.dim(last) / 2;
+        try (NativeTensor a = at.narrow(n(x), last, 0, h); NativeTensor b = at.narrow(n(x), last, h, h);
+             NativeTensor g = geluOf(b, GeluApproximation.NONE)) {
+            return wrap(s, at.contiguousConsuming(at.binary("aten::mul", "Tensor", a, g)), x.shape().withLast(h),
                     x.dtype());
+        }
+    }
+
+    @Override
+    public Tensor gegluBackward(Scope s, Tensor dOut, Tensor x) {
+        sameFloat("gegluBackward", dOut, x);
+        int last = x.rank() - 1;
+        int h = x.dim(last) / 2;
+        require(x.dim(last) == 2 * h && dOut.shape().equals(x.shape().withLast(h)), "gegluBackward",
+                "dOut must be (.., H) for x (.., 2H)", dOut, x);
+        try (NativeTensor a = at.narrow(n(x), last, 0, h); NativeTensor b = at.narrow(n(x), last, h, h);
+             NativeTensor g = geluOf(b, GeluApproximation.NONE);
+             NativeTensor da = at.binary("aten::mul", "Tensor", n(dOut), g);
+             NativeTensor dg = at.binary("aten::mul", "Tensor", n(dOut), a);
+             NativeTensor db = geluBackwardOf(dg, b, GeluApproximation.NONE)) {
+            return wrap(s, at.cat(new NativeTensor[] {da, db}, last), x.shape(), x.dtype());
         }
     }
 
