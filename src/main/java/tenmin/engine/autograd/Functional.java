@@ -138,7 +138,7 @@ public final class Functional {
 
     /** {@code x σ(x)}. */
     public Tensor silu(Tensor x) {
-        return SiluOp.forward(this, x);
+        return SavedInputOp.forward(this, SavedInputOp.Kind.SILU, x);
     }
 
     /** Exact GELU {@code x Φ(x)} (OpenCLIP, GEGLU). */
@@ -153,7 +153,7 @@ public final class Functional {
 
     /** {@code x σ(1.702 x)} (CLIP ViT-L "quick_gelu"). */
     public Tensor quickGelu(Tensor x) {
-        return QuickGeluOp.forward(this, x);
+        return SavedInputOp.forward(this, SavedInputOp.Kind.QUICK_GELU, x);
     }
 
     /**
@@ -161,7 +161,7 @@ public final class Functional {
      * → (.., F). diffusers/sgm {@code GEGLU} after its projection.
      */
     public Tensor geglu(Tensor x) {
-        return GegluOp.forward(this, x);
+        return SavedInputOp.forward(this, SavedInputOp.Kind.GEGLU, x);
     }
 
     // ---- attention -----------------------------------------------------------------------------

@@ -3,7 +3,8 @@
  *
  * <p>{@link tenmin.engine.autograd.Functional} is what a UNet block is written against:
  * {@code f.linear(x, w, b)}, {@code f.conv2d(...)}, {@code f.groupNorm(...)}, {@code f.attention(...)}.
- * Each op is one package-private class ({@code SiluOp}, {@code Conv2dOp}, ...): its static
+ * Each op is one package-private class ({@code Conv2dOp}, {@code AttentionOp}, ...; ops of one saved
+ * input whose backward is a backend call share {@code SavedInputOp}): its static
  * {@code forward} computes the output through the {@link tenmin.engine.api.Backend} and, when a tape
  * records and an input carries gradient, saves exactly what its {@code backward} needs (listed in
  * the class comment); {@code backward} sits right below with the derivative as math and the PyTorch

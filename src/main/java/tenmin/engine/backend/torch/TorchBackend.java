@@ -763,6 +763,15 @@ public final class TorchBackend implements Backend {
         return wrap(s, out, shape, dtype);
     }
 
+    /** Closes the non-null tensors (results made before a failure). */
+    private static void closeQuietly(Tensor... ts) {
+        for (Tensor t : ts) {
+            if (t != null) {
+                t.close();
+            }
+        }
+    }
+
     /** Wᵀ of a linear layer's weight: kept on the weight's tensor (a view; the tensor owns and closes it). */
     private NativeTensor weightT(Tensor weight) {
         n(weight); // belongs to this backend
@@ -845,11 +854,7 @@ public final class TorchBackend implements Backend {
             }
             return new LoraGrads(dx, dDown, dUp);
         } catch (RuntimeException e) {
-            for (Tensor t : new Tensor[] {dx, dDown, dUp}) {
-                if (t != null) {
-                    t.close();
-                }
-            }
+            closeQuietly(dx, dDown, dUp);
             throw e;
         }
     }
@@ -889,11 +894,7 @@ public final class TorchBackend implements Backend {
             }
             return new LayerGrads(dx, dw, db);
         } catch (RuntimeException e) {
-            for (Tensor t : new Tensor[] {dx, dw, db}) {
-                if (t != null) {
-                    t.close();
-                }
-            }
+            closeQuietly(dx, dw, db);
             throw e;
         }
     }
