@@ -18,7 +18,7 @@
 #                        with --checkpointing auto (what fits), and none
 #   profiles.tar.gz      Flight Recorder profiles of bench train (text encoders, full checkpointing) and bench sample
 #   recipe.txt           tenmin bench recipe: the guide's command line, 6 steps on 200 generated images (phase times)
-#   sample-bench.txt     scripts/gpu-sample-bench.sh: s per 30-step 1024x1024 SDXL image with CFG, without and with
+#   sample-bench.txt     scripts/gpu-sample-bench.sh (2 timed images after 2 warm-up ones): s per 30-step 1024x1024 SDXL image with CFG, without and with
 #                        the recipe's LoCon, and the same U-Net in PyTorch eager (one timed image each); PyTorch's
 #                        host cost per op and per U-Net call (bench_unet_torch.py --host)
 #   summary.txt (one line per step: status, seconds) and log.txt (everything printed)
@@ -185,7 +185,7 @@ if [ -x "$sample" ]; then
   # The hook's contract: it runs from the repository root with OUT set to a scratch folder and
   # TENMIN_GPU_DRY_RUN=1 on a dry run; its output and the text files it leaves there go to sample-bench.txt.
   tmp=$(mktemp -d)
-  step sample-bench 150 bash -o pipefail -c "OUT=\"$tmp\" TENMIN_GPU_DRY_RUN=$dry RUNS=1 WARMUP=1 TENMIN_BENCH_TIMEOUT=90 \
+  step sample-bench 150 bash -o pipefail -c "OUT=\"$tmp\" TENMIN_GPU_DRY_RUN=$dry RUNS=2 WARMUP=2 TENMIN_BENCH_TIMEOUT=120 \
     TORCH_BENCH_TIMEOUT=55 \"$sample\" 2>&1 | tee \"$out/sample-bench.txt\""
   for f in "$tmp"/*; do
     if [ -f "$f" ] && [ "$(stat -c %s "$f")" -lt 1048576 ] && grep -Iq . "$f"; then
