@@ -2,6 +2,7 @@ package tenmin.lora;
 
 import tenmin.engine.api.Tensor;
 import tenmin.engine.autograd.Functional;
+import tenmin.engine.autograd.KeptCast;
 import tenmin.models.nn.Adapter;
 import tenmin.models.nn.AdaptableLayer;
 
@@ -24,8 +25,9 @@ public final class LoConModule implements Adapter {
     private double multiplier = 1.0;
     /** Whether the activation-dtype copies of down and up are kept between calls (see {@link #reuseCasts}). */
     private boolean reuseCasts;
-    /** The kept copies of down and up (null until made, or after {@link #dropCasts}). */
-    private final Tensor[] castCopies = new Tensor[2];
+    /** The kept copies of down and up. */
+    private final KeptCast downCast = new KeptCast();
+    private final KeptCast upCast = new KeptCast();
 
     public LoConModule(String name, AdaptableLayer layer, Tensor down, Tensor up, double alpha) {
         this.name = name;
@@ -41,8 +43,8 @@ public final class LoConModule implements Adapter {
 
     @Override
     public Tensor apply(Functional f, Tensor x) {
-        Tensor d = cast(f, 0, down, x.dtype());
-        Tensor u = cast(f, 1, up, x.dtype());
+        Tensor d = cast(f, downCast, down, x.dtype());
+        Tensor u = cast(f, upCast, up, x.dtype());
         Tensor h;
         if (layer.kind() == AdaptableLayer.Kind.LINEAR) {
             h = f.linear(f.linear(x, d, null), u, null);          // (.., in) → (.., r) → (.., out)
@@ -59,8 +61,8 @@ public final class LoConModule implements Adapter {
      */
     @Override
     public Tensor addTo(Functional f, Tensor y, Tensor x) {
-        Tensor d = cast(f, 0, down, x.dtype());
-        Tensor u = cast(f, 1, up, x.dtype());
+        Tensor d = cast(f, downCast, down, x.dtype());
+        Tensor u = cast(f, upCast, up, x.dtype());
         if (layer.kind() == AdaptableLayer.Kind.LINEAR) {
             Tensor out = f.loraAdd(y, x, d, u, multiplier * alpha / rank);   // y + s·(x dᵀ) uᵀ, one op
             f.release(d, u);
@@ -74,19 +76,8 @@ public final class LoConModule implements Adapter {
     }
 
     /** {@code p} in {@code dtype}: with {@link #reuseCasts}, the copy kept from an earlier call (made when missing). */
-    private Tensor cast(Functional f, int slot, Tensor p, tenmin.engine.api.DType dtype) {
-        if (!reuseCasts || p.dtype() == dtype) {
-            return f.cast(p, dtype);
-        }
-        Tensor c = castCopies[slot];
-        if (c == null || c.isClosed() || c.dtype() != dtype) {
-            if (c != null && !c.isClosed()) {
-                c.close();
-            }
-            c = p.backend().cast(p.scope(), p, dtype).named(p.name() + "." + dtype);
-            castCopies[slot] = c;
-        }
-        return f.castReusing(p, c);
+    private Tensor cast(Functional f, KeptCast kept, Tensor p, tenmin.engine.api.DType dtype) {
+        return reuseCasts ? kept.of(f, p, dtype) : f.cast(p, dtype);
     }
 
     /**
@@ -104,12 +95,8 @@ public final class LoConModule implements Adapter {
 
     /** Frees the kept copies (the parameters changed); the next call makes new ones. */
     public void dropCasts() {
-        for (int i = 0; i < castCopies.length; i++) {
-            if (castCopies[i] != null && !castCopies[i].isClosed()) {
-                castCopies[i].close();
-            }
-            castCopies[i] = null;
-        }
+        downCast.drop();
+        upCast.drop();
     }
 
     /** The kohya/LyCORIS module name, e.g. {@code lora_unet_input_blocks_1_0_in_layers_2}. */

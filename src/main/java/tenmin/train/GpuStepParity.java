@@ -25,6 +25,7 @@ import tenmin.engine.autograd.Functional;
 import tenmin.engine.backend.cpu.CpuBackend;
 import tenmin.engine.backend.torch.LibTorch;
 import tenmin.engine.backend.torch.TorchBackend;
+import tenmin.engine.parity.GpuCheck;
 import tenmin.formats.SafetensorsFile;
 import tenmin.formats.SafetensorsWriter;
 import tenmin.formats.StDType;
@@ -65,8 +66,6 @@ public final class GpuStepParity {
     private static final String LOCON = "locon.safetensors";
     private static final String IO = "unet-io.safetensors";
     private static final String CONFIG = "config.json";
-    /** Issue 4's bf16 tolerance, relative to the largest value of each tensor. */
-    private static final double BF16_TOL = 2e-2;
 
     private final List<String> lines = new ArrayList<>();
     private final PrintStream out;
@@ -225,16 +224,16 @@ public final class GpuStepParity {
                 cpuSq += dc * dc;
                 refSq += n * n;
             }
-            if (!(errGpu <= BF16_TOL || errGpu <= 3 * errCpu + 1e-3)) {
+            if (!(errGpu <= GpuCheck.BF16_TOL || errGpu <= 3 * errCpu + 1e-3)) {
                 ok = false;
                 say("  FAIL bf16 %s %s: GPU %.3g of max|ref|, over %.3g and over 3x the cpu backend's %.3g", c,
-                        e.getKey(), errGpu, BF16_TOL, errCpu);
+                        e.getKey(), errGpu, GpuCheck.BF16_TOL, errCpu);
             }
         }
         say("== bf16 %s: worst GPU error %.3g of max|ref| (%s); GPU/cpu-backend distance ratio up to %.2f, above 3 for"
                 + " %d tensors; each within %.3g or 3x the cpu backend; LoCon gradients |bf16 - fp32| / |fp32| over all:"
                 + " GPU %.3g, cpu backend %.3g",
-                c, worstErr, worstKey, worstRatio, aboveThree, BF16_TOL, Math.sqrt(errSq / refSq),
+                c, worstErr, worstKey, worstRatio, aboveThree, GpuCheck.BF16_TOL, Math.sqrt(errSq / refSq),
                 Math.sqrt(cpuSq / refSq));
     }
 

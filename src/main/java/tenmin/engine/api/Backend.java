@@ -266,11 +266,8 @@ public interface Backend extends AutoCloseable {
      * U-Net's 70 feed-forward layers: four engine ops and two copies each otherwise).
      */
     default Tensor geglu(Scope s, Tensor x) {
+        int h = gegluHalf("geglu", x, null);
         int last = x.rank() - 1;
-        int h = x.dim(last) / 2;
-        if (x.dim(last) % 2 != 0) {
-            throw new IllegalArgumentException("geglu: " + x.describe() + " has an odd last dimension");
-        }
         Tensor a = narrow(s, x, last, 0, h);
         Tensor b = narrow(s, x, last, h, h);
         Tensor g = gelu(s, b, GeluApproximation.NONE);
@@ -283,8 +280,8 @@ public interface Backend extends AutoCloseable {
 
     /** dx (.., 2H) of {@link #geglu}: [dOut · gelu(b), gelu'(b) · dOut · a]. This default composes the ops it needs. */
     default Tensor gegluBackward(Scope s, Tensor dOut, Tensor x) {
+        int h = gegluHalf("gegluBackward", x, dOut);
         int last = x.rank() - 1;
-        int h = x.dim(last) / 2;
         Tensor a = narrow(s, x, last, 0, h);
         Tensor b = narrow(s, x, last, h, h);
         Tensor g = gelu(s, b, GeluApproximation.NONE);
@@ -362,6 +359,28 @@ public interface Backend extends AutoCloseable {
         return new LoraGrads(throughDown.dx(), throughDown.dWeight(), throughUp.dWeight());
     }
 
+    /**
+     * H, half of x's last dimension 2H, for {@link #geglu} / {@link #gegluBackward} (with {@code dOut} (.., H), or null).
+     */
+    static int gegluHalf(String op, Tensor x, Tensor dOut) {
+        int h = x.dim(-1) / 2;
+        if (x.dim(-1) != 2 * h || (dOut != null && !dOut.shape().equals(x.shape().withLast(h)))) {
+            throw new IllegalArgumentException(op + ": x " + x.describe() + " must be (.., 2H)"
+                    + (dOut == null ? "" : " and dOut " + dOut.describe() + " (.., H)"));
+        }
+        return h;
+    }
+
+    /** The operands of {@link #linearBackward}: dy (.., N), x (.., K) with as many rows, weight (N, K). */
+    static void checkLinearBackward(Tensor dy, Tensor x, Tensor weight) {
+        int n = dy.dim(-1);
+        int k = x.dim(-1);
+        if (weight.rank() != 2 || weight.dim(0) != n || weight.dim(1) != k || dy.numel() / n != x.numel() / k) {
+            throw new IllegalArgumentException("linearBackward: dy " + dy.describe() + ", x " + x.describe()
+                    + " and weight " + weight.describe() + " do not fit y = x Wᵀ + b");
+        }
+    }
+
     /** The operands of {@link #loraAdd}: x (.., K), down (r, K), up (N, r), y (.., N) with as many rows as x. */
     static void checkLora(String op, Tensor y, Tensor x, Tensor down, Tensor up) {
         int k = x.dim(-1);
@@ -380,12 +399,9 @@ public interface Backend extends AutoCloseable {
      * (the recipe's backward ran 9,962 reshapes, three per linear layer). PyTorch: the backward of F.linear.
      */
     default LayerGrads linearBackward(Scope s, Tensor dy, Tensor x, Tensor weight, OutputMask mask) {
+        checkLinearBackward(dy, x, weight);
         int n = dy.dim(-1);
         int k = x.dim(-1);
-        if (weight.rank() != 2 || weight.dim(0) != n || weight.dim(1) != k || dy.numel() / n != x.numel() / k) {
-            throw new IllegalArgumentException("linearBackward: dy " + dy.describe() + ", x " + x.describe()
-                    + " and weight " + weight.describe() + " do not fit y = x Wᵀ + b");
-        }
         int m = (int) (dy.numel() / n);
         Tensor dy2 = reshape(s, dy, Shape.of(m, n));
         Tensor dx = null;

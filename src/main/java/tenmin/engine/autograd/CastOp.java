@@ -19,7 +19,7 @@ final class CastOp extends Op {
         return y;
     }
 
-    /** Records the cast of {@code x} whose result {@code copy} was made earlier (and x has not changed since). */
+    /** Records the cast of {@code x} whose result {@code copy} was made earlier (and x has not changed since: {@link KeptCast}). */
     static Tensor reuse(Functional f, Tensor x, Tensor copy) {
         if (f.records(x)) {
             f.record(new CastOp(x), copy);

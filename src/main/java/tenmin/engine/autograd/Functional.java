@@ -5,7 +5,6 @@ import java.util.Arrays;
 import java.util.List;
 
 import tenmin.engine.api.Backend;
-import tenmin.engine.api.Backend.GeluApproximation;
 import tenmin.engine.api.Backend.Unary;
 import tenmin.engine.api.DType;
 import tenmin.engine.api.Scope;
@@ -143,12 +142,12 @@ public final class Functional {
 
     /** Exact GELU {@code x Φ(x)} (OpenCLIP, GEGLU). */
     public Tensor gelu(Tensor x) {
-        return GeluOp.forward(this, x, GeluApproximation.NONE);
+        return SavedInputOp.forward(this, SavedInputOp.Kind.GELU, x);
     }
 
     /** GELU with the tanh approximation. */
     public Tensor geluTanh(Tensor x) {
-        return GeluOp.forward(this, x, GeluApproximation.TANH);
+        return SavedInputOp.forward(this, SavedInputOp.Kind.GELU_TANH, x);
     }
 
     /** {@code x σ(1.702 x)} (CLIP ViT-L "quick_gelu"). */
@@ -355,18 +354,6 @@ public final class Functional {
     /** {@code x} in another dtype (the mixed-precision boundary); same tensor when already that dtype. */
     public Tensor cast(Tensor x, DType dtype) {
         return x.dtype() == dtype ? x : CastOp.forward(this, x, dtype);
-    }
-
-    /**
-     * {@link #cast} of {@code x} whose value is {@code copy}, a cast of x made earlier by the caller (x unchanged
-     * since; the caller owns the copy and must drop it when x changes): the mixed-precision copy of a parameter
-     * reused over the micro-batches of an optimizer window. The gradient reaches x as through {@link #cast}.
-     */
-    public Tensor castReusing(Tensor x, Tensor copy) {
-        if (!copy.shape().equals(x.shape()) || copy.isClosed()) {
-            throw new IllegalArgumentException("castReusing: " + copy.describe() + " is not a live cast of " + x.describe());
-        }
-        return copy.dtype() == x.dtype() ? x : CastOp.reuse(this, x, copy);
     }
 
     /** Nearest-neighbour 2x upsampling (N, C, H, W) → (N, C, 2H, 2W). */

@@ -1,18 +1,29 @@
 package tenmin.engine.autograd;
 
 import tenmin.engine.api.Backend;
+import tenmin.engine.api.Backend.GeluApproximation;
 import tenmin.engine.api.Scope;
 import tenmin.engine.api.Tensor;
 
 /**
- * An op of one input whose backward is a backend function of the output's gradient and that input (SiLU, quick
- * GELU, GEGLU). Saves: x.
+ * An op of one input whose backward is a backend function of the output's gradient and that input (SiLU, GELU,
+ * quick GELU, GEGLU). Saves: x.
  */
 final class SavedInputOp extends Op {
     /** The backend's forward and backward of one such op. */
     enum Kind {
         /** SiLU {@code y = x σ(x)}; dx = dy · σ(x) (1 + x (1 - σ(x))). PyTorch: aten::silu_backward. */
         SILU("silu", Backend::silu, Backend::siluBackward),
+        /** GELU {@code y = x Φ(x)}; dx = dy · (Φ(x) + x φ(x)). PyTorch: aten::gelu_backward(grad, x, "none"). */
+        GELU("gelu", (b, s, x) -> b.gelu(s, x, GeluApproximation.NONE),
+                (b, s, dy, x) -> b.geluBackward(s, dy, x, GeluApproximation.NONE)),
+        /**
+         * GELU's tanh approximation; with u = √(2/π)(x + 0.044715 x³):
+         * dx = dy · (½(1 + tanh u) + ½ x (1 - tanh² u) √(2/π)(1 + 3·0.044715 x²)).
+         * PyTorch: aten::gelu_backward(grad, x, "tanh").
+         */
+        GELU_TANH("gelu", (b, s, x) -> b.gelu(s, x, GeluApproximation.TANH),
+                (b, s, dy, x) -> b.geluBackward(s, dy, x, GeluApproximation.TANH)),
         /**
          * Quick GELU {@code y = x σ(1.702 x)} (CLIP ViT-L); with s = σ(1.702 x): dx = dy · (s + 1.702 x s (1 - s)).
          * PyTorch: autograd of x * torch.sigmoid(1.702 * x).

@@ -4,6 +4,7 @@ import tenmin.engine.api.DType;
 import tenmin.engine.api.Shape;
 import tenmin.engine.api.Tensor;
 import tenmin.engine.autograd.Functional;
+import tenmin.engine.autograd.KeptCast;
 
 /**
  * Group normalisation with affine gamma/beta (C): x (N, C, ..) → same shape.
@@ -20,8 +21,8 @@ public final class GroupNorm {
     private final Tensor gamma; // (C)
     private final Tensor beta;  // (C)
     /** fp32 copies of gamma and beta for the fp32 mode, made at the first call (the weights are frozen). */
-    private Tensor gamma32;
-    private Tensor beta32;
+    private final KeptCast gamma32 = new KeptCast();
+    private final KeptCast beta32 = new KeptCast();
 
     public GroupNorm(Params p, int groups, int channels, double eps) {
         this(p, groups, channels, eps, false);
@@ -39,8 +40,8 @@ public final class GroupNorm {
     public Tensor forward(Functional f, Tensor x) {
         if (fp32 && x.dtype() != DType.F32) {
             Tensor x32 = f.cast(x, DType.F32);
-            Tensor g32 = widened(f, gamma, true);
-            Tensor b32 = widened(f, beta, false);
+            Tensor g32 = widened(f, gamma, gamma32);
+            Tensor b32 = widened(f, beta, beta32);
             Tensor y = f.groupNorm(x32, g32, b32, groups, eps);
             Tensor out = f.cast(y, x.dtype());
             f.release(x32, g32, b32, y);   // the backward keeps x32 (and the statistics) until it has run
@@ -57,19 +58,7 @@ public final class GroupNorm {
      * {@code p} in fp32: for a frozen 16-bit weight a copy made once and kept beside it (two casts fewer per call: the
      * SDXL U-Net has 46 fp32 group norms), else a cast per call (a trained weight's gradient flows through it).
      */
-    private Tensor widened(Functional f, Tensor p, boolean isGamma) {
-        if (p.dtype() == DType.F32 || p.requiresGrad()) {
-            return f.cast(p, DType.F32);
-        }
-        Tensor copy = isGamma ? gamma32 : beta32;
-        if (copy == null || copy.isClosed()) {
-            copy = p.backend().cast(p.scope(), p, DType.F32);
-            if (isGamma) {
-                gamma32 = copy;
-            } else {
-                beta32 = copy;
-            }
-        }
-        return f.castReusing(p, copy);
+    private Tensor widened(Functional f, Tensor p, KeptCast kept) {
+        return p.requiresGrad() ? f.cast(p, DType.F32) : kept.of(f, p, DType.F32);
     }
 }

@@ -472,7 +472,7 @@ public final class MetaBackend implements Backend {
     @Override
     public Tensor geglu(Scope s, Tensor x) {
         sameFloat("geglu", x);
-        Shape half = x.shape().withLast(x.dim(-1) / 2);
+        Shape half = x.shape().withLast(Backend.gegluHalf("geglu", x, null));
         Tensor g = make(s, half, x.dtype());
         Tensor out = make(s, half, x.dtype());
         g.close();
@@ -482,7 +482,7 @@ public final class MetaBackend implements Backend {
     @Override
     public Tensor gegluBackward(Scope s, Tensor dOut, Tensor x) {
         sameFloat("gegluBackward", dOut, x);
-        Shape half = x.shape().withLast(x.dim(-1) / 2);
+        Shape half = x.shape().withLast(Backend.gegluHalf("gegluBackward", x, dOut));
         Tensor[] temps = {make(s, half, x.dtype()), make(s, half, x.dtype()), make(s, half, x.dtype()),
             make(s, half, x.dtype())};                                           // gelu(b), da, dg, db
         Tensor dx = make(s, x.shape(), x.dtype());

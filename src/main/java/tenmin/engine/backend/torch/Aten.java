@@ -202,10 +202,7 @@ final class Aten {
     /** Copies {@code t} (converting to {@code hostDtype}) into host memory of {@code a}; returns exactly its elements. */
     private MemorySegment download(Arena a, NativeTensor t, java.lang.foreign.ValueLayout element, int hostDtype) {
         long[] sizes = t.sizes();
-        long n = 1;
-        for (long size : sizes) {
-            n *= size;
-        }
+        long n = numel(sizes);
         MemorySegment host = a.allocate(element, Math.max(n, 1));
         try (NativeTensor view = hostView(host, sizes, hostDtype)) {
             copyInto(view, t);
@@ -441,7 +438,7 @@ final class Aten {
             want *= d;
         }
         long[] have = x.sizes();
-        if (java.util.Arrays.stream(have).reduce(1, (p, q) -> p * q) != want) {
+        if (numel(have) != want) {
             throw new TorchException("view: " + java.util.Arrays.toString(sizes) + " does not have the elements of "
                     + java.util.Arrays.toString(have));
         }
@@ -472,8 +469,8 @@ final class Aten {
             // the same view as aten::transpose (sizes and strides swapped), without the boxed dispatcher
             long[] sizes = x.sizes();
             long[] strides = x.strides();
-            int a0 = dim0 < 0 ? dim0 + sizes.length : dim0;
-            int a1 = dim1 < 0 ? dim1 + sizes.length : dim1;
+            int a0 = axis(dim0, sizes.length);
+            int a1 = axis(dim1, sizes.length);
             if (a0 < 0 || a1 < 0 || a0 >= sizes.length || a1 >= sizes.length) {
                 throw new TorchException("transpose: dims " + dim0 + ", " + dim1 + " of a " + sizes.length + "-d tensor");
             }
@@ -497,7 +494,7 @@ final class Aten {
     NativeTensor narrow(NativeTensor x, int dim, long start, long length) {
         if (shim.reinterpretTensor != null) {
             long[] sizes = x.sizes();
-            int d = dim < 0 ? dim + sizes.length : dim;
+            int d = axis(dim, sizes.length);
             if (d < 0 || d >= sizes.length || start < 0 || length < 0 || start + length > sizes[d]) {
                 throw new TorchException("narrow: " + start + "+" + length + " along dim " + dim + " of "
                         + java.util.Arrays.toString(sizes));
@@ -539,6 +536,20 @@ final class Aten {
 
     NativeTensor[] adoptResults(MemorySegment r, int n) {
         return adoptResults(r, n, null);
+    }
+
+    /** Elements of a tensor of {@code sizes}. */
+    static long numel(long[] sizes) {
+        long n = 1;
+        for (long size : sizes) {
+            n *= size;
+        }
+        return n;
+    }
+
+    /** A dimension counted from the end when negative, as ATen counts it (not range-checked). */
+    private static int axis(int dim, int rank) {
+        return dim < 0 ? dim + rank : dim;
     }
 
     private static void swap(long[] v, int i, int j) {

@@ -136,13 +136,18 @@ final class AtenAttention {
     Forward forward(NativeTensor q, NativeTensor k, NativeTensor v, boolean causal, double scale, boolean merge) {
         Forward raw = forwardRaw(q, k, v, causal, scale);
         try {
-            NativeTensor out = merge ? mergeConsuming(raw.out()) : at.contiguousConsuming(raw.out());
+            NativeTensor out = laidOut(raw.out(), merge);
             return new Forward(out, raw.lse(), raw.saved(), raw.kernel());
         } catch (RuntimeException e) {
             NativeTensor.closeAll(raw.lse());
             NativeTensor.closeAll(raw.saved());
             throw e;
         }
+    }
+
+    /** A kernel's (N, h, T, D) result made contiguous as it is or, with {@code merge}, merged; closes {@code x}. */
+    private NativeTensor laidOut(NativeTensor x, boolean merge) {
+        return merge ? mergeConsuming(x) : at.contiguousConsuming(x);
     }
 
     /** (N, h, T, D) of any strides → (N, T, h·D) contiguous; closes {@code x}. */
@@ -263,7 +268,7 @@ final class AtenAttention {
             for (int i = 0; i < raw.length; i++) {
                 NativeTensor r = raw[i];
                 raw[i] = null;
-                res[i] = merge ? mergeConsuming(r) : at.contiguousConsuming(r);
+                res[i] = laidOut(r, merge);
             }
             return res;
         } catch (RuntimeException e) {

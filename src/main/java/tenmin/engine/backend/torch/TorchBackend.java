@@ -317,12 +317,11 @@ public final class TorchBackend implements Backend {
         if (count == 0) {
             return;
         }
-        long[] offsets = new long[count + 1];
+        long[] offsets = packedOffsets(src);
         NativeTensor[] flat = new NativeTensor[count];
         try {
             for (int i = 0; i < count; i++) {
                 Tensor t = src.get(i);
-                offsets[i + 1] = offsets[i] + t.numel();
                 flat[i] = at.reshape(n(t), new long[] {t.numel()});
                 if (t.dtype() != DType.F32) {
                     NativeTensor f32 = at.empty(new long[] {t.numel()}, at.code(DType.F32));
@@ -342,6 +341,15 @@ public final class TorchBackend implements Backend {
         } finally {
             NativeTensor.closeAll(flat);
         }
+    }
+
+    /** Where each tensor starts in a packed transfer, in elements; the last entry is the total. */
+    private static long[] packedOffsets(List<Tensor> ts) {
+        long[] offsets = new long[ts.size() + 1];
+        for (int i = 0; i < ts.size(); i++) {
+            offsets[i + 1] = offsets[i] + ts.get(i).numel();
+        }
+        return offsets;
     }
 
     /**
@@ -378,10 +386,7 @@ public final class TorchBackend implements Backend {
         if (count == 0) {
             return;
         }
-        long[] offsets = new long[count + 1];
-        for (int i = 0; i < count; i++) {
-            offsets[i + 1] = offsets[i] + dst.get(i).numel();
-        }
+        long[] offsets = packedOffsets(dst);
         long total = offsets[count];
         int f32 = at.code(DType.F32);
         try (NativeTensor host = staging(total)) {
@@ -663,9 +668,8 @@ public final class TorchBackend implements Backend {
     @Override
     public Tensor geglu(Scope s, Tensor x) {
         sameFloat("geglu", x);
+        int h = Backend.gegluHalf("geglu", x, null);
         int last = x.rank() - 1;
-        require(x.dim(last) % 2 == 0, "geglu", "odd last dimension", x);
-        int h = x.dim(last) / 2;
         try (NativeTensor a = at.narrow(n(x), last, 0, h); NativeTensor b = at.narrow(n(x), last, h, h);
              NativeTensor g = geluOf(b, GeluApproximation.NONE)) {
             return wrap(s, at.contiguousConsuming(at.binary("aten::mul", "Tensor", a, g)), x.shape().withLast(h),
@@ -676,10 +680,8 @@ public final class TorchBackend implements Backend {
     @Override
     public Tensor gegluBackward(Scope s, Tensor dOut, Tensor x) {
         sameFloat("gegluBackward", dOut, x);
+        int h = Backend.gegluHalf("gegluBackward", x, dOut);
         int last = x.rank() - 1;
-        int h = x.dim(last) / 2;
-        require(x.dim(last) == 2 * h && dOut.shape().equals(x.shape().withLast(h)), "gegluBackward",
-                "dOut must be (.., H) for x (.., 2H)", dOut, x);
         try (NativeTensor a = at.narrow(n(x), last, 0, h); NativeTensor b = at.narrow(n(x), last, h, h);
              NativeTensor g = geluOf(b, GeluApproximation.NONE);
              NativeTensor da = at.binary("aten::mul", "Tensor", n(dOut), g);
@@ -863,10 +865,9 @@ public final class TorchBackend implements Backend {
     @Override
     public LayerGrads linearBackward(Scope s, Tensor dy, Tensor x, Tensor weight, OutputMask mask) {
         sameFloat("linearBackward", dy, x, weight);
+        Backend.checkLinearBackward(dy, x, weight);
         int n = dy.dim(-1);
         int k = x.dim(-1);
-        require(weight.rank() == 2 && weight.dim(0) == n && weight.dim(1) == k && dy.numel() / n == x.numel() / k,
-                "linearBackward", "dy (.., N), x (.., K) and weight (N, K) do not fit", dy, x, weight);
         long m = dy.numel() / n;
         int code = at.code(dy.dtype());
         Tensor dx = null;
@@ -888,9 +889,7 @@ public final class TorchBackend implements Backend {
                 }
             }
             if (mask.bias()) {
-                try (Dispatch d = at.dispatch("aten::sum", "dim_IntList")) {
-                    db = wrap(s, d.tensor(dy2).optInts(new long[] {0}).b(false).none().call1(), Shape.of(n), dy.dtype());
-                }
+                db = wrap(s, reduceOf("aten::sum", "dim_IntList", dy2, new long[] {0}, false), Shape.of(n), dy.dtype());
             }
             return new LayerGrads(dx, dw, db);
         } catch (RuntimeException e) {
@@ -1220,8 +1219,13 @@ public final class TorchBackend implements Backend {
                 axes[i] = x.shape().axis(dims[i]);
             }
         }
+        return wrap(s, reduceOf(op, overload, n(x), axes, keepDim), x.dtype());
+    }
+
+    /** {@code op} (sum or mean over {@code axes}, dtype kept) of a native tensor. */
+    private NativeTensor reduceOf(String op, String overload, NativeTensor x, long[] axes, boolean keepDim) {
         try (Dispatch d = at.dispatch(op, overload)) {
-            return wrap(s, d.tensor(n(x)).optInts(axes).b(keepDim).none().call1(), x.dtype());
+            return d.tensor(x).optInts(axes).b(keepDim).none().call1();
         }
     }
 
