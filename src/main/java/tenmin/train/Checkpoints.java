@@ -14,6 +14,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 
+import tenmin.core.Tasks;
 import tenmin.formats.StDType;
 import tenmin.train.save.LoraFileWriter;
 import tenmin.train.save.OutputNames;
@@ -120,17 +121,10 @@ final class Checkpoints implements AutoCloseable {
             Thread.currentThread().interrupt();
             throw new InterruptedIOException("interrupted while the LoRA file " + lastLora + " was being written");
         } catch (ExecutionException e) {
-            Throwable c = e.getCause();
-            if (c instanceof UncheckedIOException u) {
+            if (e.getCause() instanceof UncheckedIOException u) {
                 throw u.getCause();
             }
-            if (c instanceof RuntimeException r) {
-                throw r;
-            }
-            if (c instanceof Error err) {
-                throw err;
-            }
-            throw new IOException(c);
+            throw new IOException(Tasks.rethrowUnchecked(e));
         }
     }
 

@@ -17,6 +17,7 @@ import java.util.concurrent.Future;
 
 import tenmin.core.InputException;
 import tenmin.core.Reporter;
+import tenmin.core.Tasks;
 import tenmin.engine.api.DType;
 import tenmin.engine.api.Generator;
 import tenmin.engine.api.Scope;
@@ -134,13 +135,7 @@ public final class LatentCache {
         try {
             return f.get();
         } catch (ExecutionException e) {
-            if (e.getCause() instanceof RuntimeException re) {
-                throw re;
-            }
-            if (e.getCause() instanceof Error err) {
-                throw err;
-            }
-            throw new IllegalStateException(e.getCause());
+            throw new IllegalStateException(Tasks.rethrowUnchecked(e));
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IllegalStateException("interrupted while caching latents", e);

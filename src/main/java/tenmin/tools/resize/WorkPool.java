@@ -17,6 +17,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Function;
 
 import tenmin.core.Reporter;
+import tenmin.core.Tasks;
 
 /**
  * The worker threads of one resize run, the order in which jobs start, and per-worker scratch arrays.
@@ -150,15 +151,9 @@ final class WorkPool implements AutoCloseable {
             for (Future<?> other : all) {
                 other.cancel(true);
             }
-            Throwable c = e.getCause();
+            Throwable c = Tasks.rethrowUnchecked(e);
             if (c instanceof IOException io) {
                 throw io;
-            }
-            if (c instanceof RuntimeException re) {
-                throw re;
-            }
-            if (c instanceof Error err) {
-                throw err;
             }
             throw new IllegalStateException(c);
         } catch (InterruptedException e) {
