@@ -12,6 +12,7 @@ import picocli.CommandLine.Parameters;
 import tenmin.core.InputException;
 import tenmin.core.Reporter;
 import tenmin.formats.StDType;
+import tenmin.tools.resize.LinearAlgebra;
 import tenmin.tools.resize.Recipe;
 import tenmin.tools.resize.Resize;
 import tenmin.tools.resize.ResizeConfig;
@@ -80,6 +81,12 @@ public final class ResizeCommand implements Callable<Integer> {
     @Option(names = {"-j", "--threads"}, paramLabel = "N", description = "Worker threads (default: the number of CPU cores).")
     int threads = Runtime.getRuntime().availableProcessors();
 
+    @Option(names = "--linalg", paramLabel = "auto|openblas|java",
+            description = "Linear algebra of the decompositions: OpenBLAS (unpacked by the build, or the system's"
+                    + " libopenblas.so.0, or the file named by TENMIN_OPENBLAS), the built-in Java kernels, or auto"
+                    + " (OpenBLAS when found, else Java; the default). Same results up to rounding.")
+    String linalg = "auto";
+
     @Option(names = {"-d", "--device"}, paramLabel = "DEVICE", description = "Accepted for compatibility and ignored: resize runs on the CPU.")
     String device;
 
@@ -117,7 +124,14 @@ public final class ResizeCommand implements Callable<Integer> {
             reporter.log(Reporter.Level.WARNING, "WARNING:root:-d/--device " + device + " is ignored: tenmin resize runs on the CPU");
         }
         Path cache = noNormsCache ? null : normsCache != null ? normsCache : ResizeConfig.defaultNormsCache();
-        ResizeConfig config = new ResizeConfig(checkpoint, loras, parsed, outputFolder, dtype, compat, cache, threads);
+        LinearAlgebra algebra = switch (linalg.toLowerCase(java.util.Locale.ROOT)) {
+            case "auto" -> LinearAlgebra.AUTO;
+            case "openblas" -> LinearAlgebra.OPENBLAS;
+            case "java" -> LinearAlgebra.JAVA;
+            default -> throw new InputException("--linalg: expected auto, openblas or java, got " + linalg);
+        };
+        ResizeConfig config = new ResizeConfig(checkpoint, loras, parsed, outputFolder, dtype, compat, cache, threads,
+                algebra);
         for (Resize.Output o : Resize.run(config, reporter)) {
             session.out().println(o.file());
         }

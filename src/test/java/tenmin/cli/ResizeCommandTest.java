@@ -15,9 +15,11 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import tenmin.formats.SafetensorsFile;
 import tenmin.formats.SafetensorsWriter;
 import tenmin.formats.StDType;
 import tenmin.testing.Cli;
+import tenmin.testing.DenseDelta;
 
 /** {@code tenmin resize} in-process: log lines, exit codes, one-line errors, no partial output. */
 class ResizeCommandTest {
@@ -202,6 +204,35 @@ class ResizeCommandTest {
         fails("Could not parse thr=x in recipe fro_ckpt,thr=x",
                 args("-r", "fro_ckpt=1,thr=-1:fro_ckpt,thr=x", ckpt.toString(), lora.toString()));
         fails("-t/--output_dtype", args("-t", "8", ckpt.toString(), lora.toString()));
+        fails("--linalg: expected auto, openblas or java, got mkl", args("--linalg", "mkl", ckpt.toString(), lora.toString()));
+    }
+
+    @Test
+    void javaAndOpenBlasKeepTheSameRanksAndWriteTheSameDeltas() throws IOException {
+        String recipe = "fro_ckpt=1,thr=-3.3";
+        Path javaOut = dir.resolve("java");
+        Path blasOut = dir.resolve("blas");
+        Cli.Run j = run("resize", "--no-norms-cache", "-vv", "-t", "32", "--linalg", "java", "-o", javaOut.toString(),
+                "-r", recipe, ckpt.toString(), lora.toString());
+        Cli.Run b = run("resize", "--no-norms-cache", "-vv", "-t", "32", "--linalg", "openblas", "-o", blasOut.toString(),
+                "-r", recipe, ckpt.toString(), lora.toString());
+        assertEquals(0, j.exit(), j.err());
+        assertEquals(0, b.exit(), b.err());
+        assertTrue(j.err().contains("DEBUG:root:Linear algebra: Java kernels"), j.err());
+        assertTrue(b.err().contains("DEBUG:root:Linear algebra: OpenBLAS"), b.err());
+        List<String> javaDims = j.err().lines().filter(l -> l.startsWith("DEBUG:root:dim:")).map(l -> l.substring(0, 24)).toList();
+        List<String> blasDims = b.err().lines().filter(l -> l.startsWith("DEBUG:root:dim:")).map(l -> l.substring(0, 24)).toList();
+        assertEquals(javaDims, blasDims, "kept ranks");
+        String name = "mylora_frockpt1_th-3.3.safetensors";
+        try (SafetensorsFile fj = SafetensorsFile.open(javaOut.resolve(name));
+             SafetensorsFile fb = SafetensorsFile.open(blasOut.resolve(name))) {
+            assertEquals(fj.names(), fb.names());
+            DenseDelta.Delta dj = DenseDelta.of(fj, "lora_unet_input_blocks_1_0_in_layers_2");
+            DenseDelta.Delta db = DenseDelta.of(fb, "lora_unet_input_blocks_1_0_in_layers_2");
+            for (int i = 0; i < dj.values().length; i++) {
+                assertEquals(dj.values()[i], db.values()[i], 1e-6 * dj.frobenius(), "delta element " + i);
+            }
+        }
     }
 
     @Test

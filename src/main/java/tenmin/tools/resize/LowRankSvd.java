@@ -24,9 +24,7 @@ package tenmin.tools.resize;
  */
 final class LowRankSvd {
     /** Gram pivots below this fraction of the largest are treated as exact linear dependence. */
-    private static final double CHOLESKY_RELATIVE_TOLERANCE = 1e-13;
-    /** Rows per block when combining rows of a triangular matrix (skips most of its zero half). */
-    private static final int TRIANGLE_BLOCK = 32;
+    static final double CHOLESKY_RELATIVE_TOLERANCE = 1e-13;
 
     final int rank;       // R
     final int out;        // OUT
@@ -38,8 +36,9 @@ final class LowRankSvd {
     final double[] sRaw;
     private final double[] a; // (M, R) rows A_i
     private final double[] b; // (M, R) rows B_i
+    private final Linalg linalg;
 
-    private LowRankSvd(int rank, int out, int cols, float[] s, double[] sRaw, double[] a, double[] b) {
+    private LowRankSvd(int rank, int out, int cols, float[] s, double[] sRaw, double[] a, double[] b, Linalg linalg) {
         this.rank = rank;
         this.out = out;
         this.cols = cols;
@@ -48,18 +47,32 @@ final class LowRankSvd {
         this.sRaw = sRaw;
         this.a = a;
         this.b = b;
+        this.linalg = linalg;
+    }
+
+    /** {@link #of(float[], int, int, float[], int, double, Linalg)} with the Java kernels. */
+    static LowRankSvd of(float[] up, int out, int rank, float[] down, int cols, double alphaFactor) {
+        return of(up, out, rank, down, cols, alphaFactor, Linalg.JAVA);
     }
 
     /**
-     * Decomposes {@code (alphaFactor)·up·down}; up (OUT, R) and down (R, N) row-major fp32.
+     * Decomposes {@code (alphaFactor)·up·down}; up (OUT, R) and down (R, N) row-major fp32. Later
+     * {@link #factors} and {@link #vectors} use the same {@code linalg}.
      */
-    static LowRankSvd of(float[] up, int out, int rank, float[] down, int cols, double alphaFactor) {
-        float[] upT = transpose(up, out, rank);                 // (R, OUT)
-        double[] gu = Kernels.gramRows(upT, rank, out);         // (R, R) = upᵀ up
-        double[] gd = Kernels.gramRows(down, rank, cols);       // (R, R) = down downᵀ
-        double[] rd = choleskyUpper(gd, rank);                  // (R, R), Rdᵀ Rd = Gd
-        double[] p = sandwich(rd, gu, rank);                    // (R, R) = Rd Gu Rdᵀ
-        SymmetricEigen.Result eig = SymmetricEigen.decompose(p, rank, true);
+    static LowRankSvd of(float[] up, int out, int rank, float[] down, int cols, double alphaFactor, Linalg linalg) {
+        double[] gu = linalg.gramOfColumns(up, out, rank);     // (R, R) = upᵀ up
+        double[] gd = linalg.gramOfRows(down, rank, cols);     // (R, R) = down downᵀ
+        return ofGrams(gu, gd, out, rank, cols, alphaFactor, linalg);
+    }
+
+    /**
+     * Decomposes {@code (alphaFactor)·up·down} given the Gram matrices {@code gu = upᵀ·up} and
+     * {@code gd = down·downᵀ} (R, R) of up (OUT, R) and down (R, N).
+     */
+    static LowRankSvd ofGrams(double[] gu, double[] gd, int out, int rank, int cols, double alphaFactor, Linalg linalg) {
+        double[] rd = linalg.choleskyUpper(gd, rank);          // (R, R), Rdᵀ Rd = Gd
+        double[] p = linalg.sandwich(rd, gu, rank);            // (R, R) = Rd Gu Rdᵀ
+        SymmetricEigen.Result eig = linalg.eigen(p, rank);
         int m = Math.min(Math.min(out, cols), rank);
         float[] s = new float[m];
         double[] sRaw = new double[m];
@@ -68,19 +81,9 @@ final class LowRankSvd {
             sRaw[i] = Math.sqrt(Math.max(eig.values()[i], 0));
             s[i] = (float) sRaw[i] * alphaF;
         }
-        double[] a = new double[m * rank];
-        double[] b = new double[m * rank];
-        double[] vc = eig.vectors();
-        for (int i = 0; i < m; i++) {
-            // A_i = Rdᵀ Vc_i = Σ_j Vc_i[j] · (row j of Rd), rows nonzero from column j on
-            for (int j0 = 0; j0 < rank; j0 += TRIANGLE_BLOCK) {
-                int j1 = Math.min(rank, j0 + TRIANGLE_BLOCK);
-                DoubleOps.combineRows(rd, j0 * rank + j0, rank, j1 - j0, vc, i * rank + j0, a, i * rank + j0, rank - j0);
-            }
-            // B_i = Gu A_i (Gu symmetric: Σ_k A_i[k] · row k of Gu)
-            DoubleOps.combineRows(gu, 0, rank, rank, a, i * rank, b, i * rank, rank);
-        }
-        return new LowRankSvd(rank, out, cols, s, sRaw, a, b);
+        // A_i = Rdᵀ Vc_i (rows of A = Vc·Rd), B_i = Gu A_i
+        double[][] ab = linalg.directions(eig.vectors(), m, rd, gu, rank);
+        return new LowRankSvd(rank, out, cols, s, sRaw, ab[0], ab[1], linalg);
     }
 
     /**
@@ -113,11 +116,10 @@ final class LowRankSvd {
                 kd[j * rank + k] = (float) (b[i * rank + k] * sv);
             }
         }
-        float[] upT = transpose(up, out, rank);                               // (R, OUT)
-        float[] upNewT = Kernels.multiplySmallK(ku, d, rank, upT, out);      // (D, OUT)
+        float[] upNew = linalg.multiplyTransposed(up, out, rank, ku, d);     // (OUT, D)
         float[] dst = downInto != null && downInto.length >= d * cols ? downInto : new float[d * cols];
-        float[] downNew = Kernels.multiplySmallK(kd, d, rank, down, cols, dst); // (D, N)
-        return new float[][] {transpose(upNewT, d, out), downNew};
+        float[] downNew = linalg.multiply(kd, d, rank, down, cols, dst);    // (D, N)
+        return new float[][] {upNew, downNew};
     }
 
     /**
@@ -136,8 +138,8 @@ final class LowRankSvd {
                 kv[i * rank + k] = (float) (b[i * rank + k] / (sRaw[i] * sRaw[i]));
             }
         }
-        float[] u = Kernels.multiplySmallK(ku, m, rank, transpose(up, out, rank), out);
-        float[] v = Kernels.multiplySmallK(kv, m, rank, down, cols);
+        float[] u = linalg.multiplyByTransposed(ku, m, rank, up, out);      // (M, OUT)
+        float[] v = linalg.multiply(kv, m, rank, down, cols, new float[m * cols]); // (M, N)
         normalizeRows(u, m, out);
         normalizeRows(v, m, cols);
         return new float[][] {u, v};
@@ -153,78 +155,5 @@ final class LowRankSvd {
                 }
             }
         }
-    }
-
-    /**
-     * Upper-triangular R with RᵀR = G for a symmetric positive semi-definite G (n, n). A pivot that falls
-     * to rounding level marks a linearly dependent column; its row of R is left zero, which keeps RᵀR = G
-     * up to that rounding (the rank-revealing form of the Cholesky factorisation).
-     */
-    static double[] choleskyUpper(double[] g, int n) {
-        double maxDiag = 0;
-        for (int i = 0; i < n; i++) {
-            maxDiag = Math.max(maxDiag, g[i * n + i]);
-        }
-        double tol = CHOLESKY_RELATIVE_TOLERANCE * maxDiag;
-        double[] r = new double[n * n];
-        double[] row = new double[n];
-        double[] col = new double[n];
-        for (int j = 0; j < n; j++) {
-            // row = G[j, j..] - Σ_{k<j} R[k][j] · R[k, j..]
-            System.arraycopy(g, j * n + j, row, j, n - j);
-            for (int k = 0; k < j; k++) {
-                col[k] = -r[k * n + j];
-            }
-            DoubleOps.combineRows(r, j, n, j, col, 0, row, j, n - j);
-            double pivot = row[j];
-            if (!(pivot > tol)) {
-                continue; // dependent column: zero row
-            }
-            double diag = Math.sqrt(pivot);
-            r[j * n + j] = diag;
-            for (int l = j + 1; l < n; l++) {
-                r[j * n + l] = row[l] / diag;
-            }
-        }
-        return r;
-    }
-
-    /** P = R·G·Rᵀ for R upper triangular and G symmetric, both (n, n); exactly symmetric. */
-    static double[] sandwich(double[] r, double[] g, int n) {
-        double[] t = new double[n * n]; // R G: row i = Σ_{k≥i} R[i][k] · row k of G
-        for (int i = 0; i < n; i++) {
-            DoubleOps.combineRows(g, i * n, n, n - i, r, i * n + i, t, i * n, n);
-        }
-        double[] rt = new double[n * n]; // Rᵀ (lower triangular)
-        for (int i = 0; i < n; i++) {
-            for (int j = i; j < n; j++) {
-                rt[j * n + i] = r[i * n + j];
-            }
-        }
-        double[] p = new double[n * n]; // (R G) Rᵀ: row i = Σ_k T[i][k] · row k of Rᵀ (nonzero up to column k)
-        for (int i = 0; i < n; i++) {
-            for (int k0 = 0; k0 < n; k0 += TRIANGLE_BLOCK) {
-                int k1 = Math.min(n, k0 + TRIANGLE_BLOCK);
-                DoubleOps.combineRows(rt, k0 * n, n, k1 - k0, t, i * n + k0, p, i * n, k1);
-            }
-        }
-        for (int i = 0; i < n; i++) { // exact symmetry for the eigensolver
-            for (int j = 0; j < i; j++) {
-                double v = 0.5 * (p[i * n + j] + p[j * n + i]);
-                p[i * n + j] = v;
-                p[j * n + i] = v;
-            }
-        }
-        return p;
-    }
-
-    static float[] transpose(float[] x, int rows, int cols) {
-        float[] t = new float[rows * cols];
-        for (int i = 0; i < rows; i++) {
-            for (int j = 0; j < cols; j++) {
-                t[j * rows + i] = x[i * cols + j];
-            }
-        }
-        return t;
     }
 }

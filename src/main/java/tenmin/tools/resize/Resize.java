@@ -14,11 +14,15 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Future;
+import java.util.concurrent.FutureTask;
 
 import tenmin.core.InputException;
 import tenmin.core.PyText;
 import tenmin.core.Reporter.Level;
 import tenmin.core.Reporter;
+import tenmin.core.Tasks;
 import tenmin.formats.SafetensorsFile;
 import tenmin.formats.SafetensorsWriter;
 import tenmin.formats.StDType;
@@ -43,6 +47,8 @@ import tenmin.tools.resize.WorkPool.Scratch;
 public final class Resize {
     /** A layer whose largest scaled singular value is below this is dropped with a warning (§2.4). */
     static final double ZERO_LAYER_LIMIT = 1e-6;
+    /** LoRA files up to this size stay mapped between their two reads (see {@link #keepMapped}). */
+    static final long KEEP_MAPPED_BYTES = 512L << 20;
     /** Elements per step of the fp16 conversions (a small buffer that stays in L1). */
     private static final int CONVERT_CHUNK = 4096;
     private static final ValueLayout.OfShort SHORT_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -96,21 +102,43 @@ public final class Resize {
     private final ResizeConfig config;
     private final Reporter reporter;
     private final WorkPool pool;
+    private final Future<Linalg> linalgLoading;
+    private Linalg linalg;
     private final Map<Target, Float> frobenius = new ConcurrentHashMap<>();
     private final Map<Target, Float> spectral = new ConcurrentHashMap<>();
     /** The reference's "Loading base weight" lines, logged where it would print them (across the run's LoRAs). */
     private final BaseLoadLog loads = new BaseLoadLog();
 
-    private Resize(ResizeConfig config, Reporter reporter, WorkPool pool) {
+    private Resize(ResizeConfig config, Reporter reporter, WorkPool pool, Future<Linalg> linalg) {
         this.config = config;
         this.reporter = reporter;
         this.pool = pool;
+        this.linalgLoading = linalg;
+    }
+
+    /** The linear algebra, once its loading has finished (logged at -vv). */
+    private Linalg linalg() {
+        if (linalg == null) {
+            try {
+                linalg = linalgLoading.get();
+            } catch (ExecutionException e) {
+                throw new IllegalStateException(Tasks.rethrowUnchecked(e));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted", e);
+            }
+            reporter.log(Level.DEBUG, "DEBUG:root:Linear algebra: " + linalg.describe());
+        }
+        return linalg;
     }
 
     /** Runs a resize; bad inputs throw {@link InputException} before anything is written. */
     public static List<Output> run(ResizeConfig config, Reporter reporter) throws IOException {
+        // finding and loading OpenBLAS (tens of milliseconds) overlaps with reading headers and pairing modules
+        FutureTask<Linalg> linalg = new FutureTask<>(() -> Linalg.of(config.linalg()));
+        Thread.ofPlatform().daemon().name("resize-linalg").start(linalg);
         try (WorkPool pool = new WorkPool(config.threads())) {
-            return new Resize(config, reporter, pool).runAll();
+            return new Resize(config, reporter, pool, linalg).runAll();
         }
     }
 
@@ -129,11 +157,15 @@ public final class Resize {
             keyMap.modules().forEach((name, t) -> correctNames.put(t, name));
 
             List<SafetensorsFile> loras = new ArrayList<>();
+            List<List<Pairing.Module>> paired = new ArrayList<>();
+            List<Deferred> pairingLogs = new ArrayList<>();
             for (Path p : config.loras()) {
                 SafetensorsFile f = SafetensorsFile.open(p);
                 open.add(f);
                 loras.add(f);
-                Pairing.pair(ckpt, targets, f, Reporter.SILENT); // validate every input before any work
+                Deferred log = new Deferred(reporter); // its warnings follow the LoRA's "Processing" line
+                paired.add(Pairing.pair(ckpt, targets, f, log)); // validate every input before any work
+                pairingLogs.add(log);
             }
             checkOutputs();
             NormsCache cache = config.normsCache() == null ? NormsCache.disabled()
@@ -141,9 +173,11 @@ public final class Resize {
 
             List<Output> outputs = new ArrayList<>();
             Set<Path> written = new HashSet<>();
-            for (SafetensorsFile lora : loras) {
+            for (int i = 0; i < loras.size(); i++) {
+                SafetensorsFile lora = loras.get(i);
                 reporter.log(Level.INFO, "INFO:root:Processing LoRA model: " + lora.path());
-                List<Pairing.Module> modules = Pairing.pair(ckpt, targets, lora, reporter);
+                pairingLogs.get(i).flush();
+                List<Pairing.Module> modules = paired.get(i);
                 List<Scoring.Layer> layers = analyse(ckpt, lora, modules, cache, correctNames);
                 outputs.addAll(write(lora, layers, plan(lora, layers, written)));
             }
@@ -203,10 +237,11 @@ public final class Resize {
      */
     private List<Scoring.Layer> analyse(SafetensorsFile ckpt, SafetensorsFile lora, List<Pairing.Module> modules,
                                         NormsCache cache, Map<Target, String> correctNames) throws IOException {
+        Linalg linalg = linalg();
         List<Job<LowRankSvd>> svdJobs = new ArrayList<>();
         for (Pairing.Module m : modules) {
             svdJobs.add(new Job<>((double) m.rank() * m.rank() * (m.out() + m.cols()) / 20.0,
-                    () -> pool.withScratch(s -> decompose(lora, m, s))));
+                    () -> pool.withScratch(s -> decompose(lora, m, s, linalg))));
         }
         List<Job<?>> jobs = new ArrayList<>(svdJobs);
         jobs.addAll(normJobs(ckpt, modules, cache, correctNames));
@@ -352,17 +387,70 @@ public final class Resize {
         return false;
     }
 
-    private LowRankSvd decompose(SafetensorsFile lora, Pairing.Module m, Scratch s) {
-        float[] down = readFloats(lora, m.down(), s.floats(Scratch.DOWN, m.rank() * m.cols()));
-        float[] up = readFloats(lora, m.up(), s.floats(Scratch.UP, m.out() * m.rank()));
+    private static LowRankSvd decompose(SafetensorsFile lora, Pairing.Module m, Scratch s, Linalg linalg) {
+        boolean release = !keepMapped(lora);
         double alphaFactor = lora.readScalar(m.alpha().name()) / m.rank();
-        return LowRankSvd.of(up, m.out(), m.rank(), down, m.cols(), alphaFactor);
+        if (linalg instanceof BlasLinalg blas) { // OpenBLAS takes double: read the factors straight into double
+            double[] down = readDoubles(lora, m.down(), s.doubles(Scratch.DOWN, m.rank() * m.cols()), release);
+            double[] gd = blas.gramOfRows(down, m.rank(), m.cols());
+            double[] up = readDoubles(lora, m.up(), s.doubles(Scratch.UP, m.out() * m.rank()), release);
+            double[] gu = blas.gramOfColumns(up, m.out(), m.rank());
+            return LowRankSvd.ofGrams(gu, gd, m.out(), m.rank(), m.cols(), alphaFactor, linalg);
+        }
+        float[] down = readFloats(lora, m.down(), s.floats(Scratch.DOWN, m.rank() * m.cols()), release);
+        float[] up = readFloats(lora, m.up(), s.floats(Scratch.UP, m.out() * m.rank()), release);
+        return LowRankSvd.of(up, m.out(), m.rank(), down, m.cols(), alphaFactor, linalg);
     }
 
     private float[] subspaceTerms(SafetensorsFile ckpt, SafetensorsFile lora, Pairing.Module m, LowRankSvd svd) {
-        float[][] uv = svd.vectors(readFloats(lora, m.up()), readFloats(lora, m.down()));
+        boolean release = !keepMapped(lora);
+        float[][] uv = svd.vectors(readFloats(lora, m.up(), new float[(int) m.up().numel()], release),
+                readFloats(lora, m.down(), new float[(int) m.down().numel()], release));
         float[] w = BaseNorms.load(ckpt, m.base());
         return BaseNorms.subspace(w, m.out(), m.cols(), uv[0], uv[1], svd.m);
+    }
+
+    /**
+     * Whether the LoRA's pages stay mapped from the decompositions to the output factors, which read every
+     * factor again: true up to {@link #KEEP_MAPPED_BYTES} (the guide's LoCon is 234 MB: faulting its pages in
+     * twice costs more than keeping them), else each tensor's pages are released after each read.
+     */
+    private static boolean keepMapped(SafetensorsFile lora) {
+        return lora.fileSegment().byteSize() <= KEEP_MAPPED_BYTES;
+    }
+
+    /**
+     * A tensor of the LoRA widened to double into the start of {@code out} (at least numel long; fp16 straight to
+     * double, other types through fp32); the pages are released when {@code release}.
+     */
+    static double[] readDoubles(SafetensorsFile f, TensorInfo t, double[] out, boolean release) {
+        MemorySegment seg = f.segment(t.name());
+        int count = (int) t.numel();
+        int chunk = Math.max(1, Math.min(count, CONVERT_CHUNK));
+        if (t.dtype() == StDType.F16) {
+            short[] raw = new short[chunk];
+            for (int start = 0; start < count; start += chunk) {
+                int n = Math.min(chunk, count - start);
+                MemorySegment.copy(seg, SHORT_LE, 2L * start, raw, 0, n);
+                for (int i = 0; i < n; i++) { // vectorised by C2
+                    out[start + i] = Float.float16ToFloat(raw[i]);
+                }
+            }
+        } else {
+            float[] tmp = new float[chunk];
+            long size = t.dtype().sizeBytes();
+            for (int start = 0; start < count; start += chunk) {
+                int n = Math.min(chunk, count - start);
+                SafetensorsFile.convertToFloats(seg.asSlice(size * start), t.dtype(), tmp, 0, n, t.name());
+                for (int i = 0; i < n; i++) {
+                    out[start + i] = tmp[i];
+                }
+            }
+        }
+        if (release) {
+            f.release(t.name());
+        }
+        return out;
     }
 
     /** A tensor of the LoRA as fp32 (vectorised fp16 conversion); its pages are released afterwards. */
@@ -372,6 +460,11 @@ public final class Resize {
 
     /** {@link #readFloats(SafetensorsFile, TensorInfo)} into the start of {@code out} (at least numel long). */
     static float[] readFloats(SafetensorsFile f, TensorInfo t, float[] out) {
+        return readFloats(f, t, out, true);
+    }
+
+    /** {@link #readFloats(SafetensorsFile, TensorInfo, float[])}; the pages are released when {@code release}. */
+    static float[] readFloats(SafetensorsFile f, TensorInfo t, float[] out, boolean release) {
         MemorySegment seg = f.segment(t.name());
         int count = (int) t.numel();
         if (t.dtype() == StDType.F16) {
@@ -386,7 +479,9 @@ public final class Resize {
         } else {
             SafetensorsFile.convertToFloats(seg, t.dtype(), out, 0, count, t.name());
         }
-        f.release(t.name());
+        if (release) {
+            f.release(t.name());
+        }
         return out;
     }
 

@@ -59,6 +59,7 @@ final class WorkPool implements AutoCloseable {
         static final int UP = 1;
         static final int OUT = 2;
         private final float[][] slots = new float[3][];
+        private final double[][] wideSlots = new double[2][];
 
         /** The array of {@code slot}, at least {@code n} long (contents undefined). */
         float[] floats(int slot, int n) {
@@ -66,6 +67,16 @@ final class WorkPool implements AutoCloseable {
             if (b == null || b.length < n) {
                 b = new float[n];
                 slots[slot] = b;
+            }
+            return b;
+        }
+
+        /** The double array of {@code slot} ({@link #DOWN} or {@link #UP}), at least {@code n} long (contents undefined). */
+        double[] doubles(int slot, int n) {
+            double[] b = wideSlots[slot];
+            if (b == null || b.length < n) {
+                b = new double[n];
+                wideSlots[slot] = b;
             }
             return b;
         }

@@ -17,7 +17,10 @@ import org.junit.jupiter.api.Test;
 import tenmin.formats.Half;
 import tenmin.formats.StDType;
 
-/** The vectorised kernels and the small dense routines against naive loops and EJML. */
+/**
+ * The vectorised kernels and the small dense routines against naive loops and EJML; the {@link Linalg}
+ * operations of both implementations (Java kernels, OpenBLAS).
+ */
 class LinearAlgebraTest {
     private static final ValueLayout.OfShort SHORT_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
@@ -31,14 +34,20 @@ class LinearAlgebraTest {
             for (int i = 0; i < a.length; i++) {
                 a[i] = (float) rnd.nextGaussian();
             }
-            double[] g = Kernels.gramRows(a, rows, cols);
-            for (int i = 0; i < rows; i++) {
-                for (int j = 0; j < rows; j++) {
-                    double s = 0;
-                    for (int k = 0; k < cols; k++) {
-                        s += (double) a[i * cols + k] * a[j * cols + k];
+            float[] at = JavaLinalg.transpose(a, rows, cols); // (cols, rows)
+            for (Linalg la : Linalgs.all()) {
+                double[] g = la.gramOfRows(a, rows, cols);
+                double[] gc = la.gramOfColumns(at, cols, rows);
+                for (int i = 0; i < rows; i++) {
+                    for (int j = 0; j < rows; j++) {
+                        double s = 0;
+                        for (int k = 0; k < cols; k++) {
+                            s += (double) a[i * cols + k] * a[j * cols + k];
+                        }
+                        String where = "[" + i + "][" + j + "] of " + Arrays.toString(shape) + ", " + la.describe();
+                        assertEquals(s, g[i * rows + j], 1e-12 * cols, "G" + where);
+                        assertEquals(s, gc[i * rows + j], 1e-12 * cols, "Gram of columns" + where);
                     }
-                    assertEquals(s, g[i * rows + j], 1e-12 * cols, "G[" + i + "][" + j + "] of " + Arrays.toString(shape));
                 }
             }
         }
@@ -59,14 +68,22 @@ class LinearAlgebraTest {
             for (int i = 0; i < x.length; i++) {
                 x[i] = (float) rnd.nextGaussian();
             }
-            float[] c = Kernels.multiplySmallK(k, d, r, x, n);
-            for (int i = 0; i < d; i++) {
-                for (int j = 0; j < n; j++) {
-                    double acc = 0;
-                    for (int q = 0; q < r; q++) {
-                        acc += (double) k[i * r + q] * x[q * n + j];
+            float[] xt = JavaLinalg.transpose(x, r, n); // (n, r), an up factor
+            for (Linalg la : Linalgs.all()) {
+                float[] c = la.multiply(k, d, r, x, n, new float[d * n + 3]);
+                float[] ct = la.multiplyByTransposed(k, d, r, xt, n);        // k·xtᵀ = k·x (d, n)
+                float[] tc = la.multiplyTransposed(xt, n, r, k, d);          // xt·kᵀ = (k·x)ᵀ (n, d)
+                for (int i = 0; i < d; i++) {
+                    for (int j = 0; j < n; j++) {
+                        double acc = 0;
+                        for (int q = 0; q < r; q++) {
+                            acc += (double) k[i * r + q] * x[q * n + j];
+                        }
+                        String where = "[" + i + "][" + j + "], " + la.describe();
+                        assertEquals(acc, c[i * n + j], 1e-5 * (1 + Math.abs(acc)), "C" + where);
+                        assertEquals(acc, ct[i * n + j], 1e-5 * (1 + Math.abs(acc)), "K·upᵀ" + where);
+                        assertEquals(acc, tc[j * d + i], 1e-5 * (1 + Math.abs(acc)), "up·Kᵀ" + where);
                     }
-                    assertEquals(acc, c[i * n + j], 1e-5 * (1 + Math.abs(acc)), "C[" + i + "][" + j + "]");
                 }
             }
         }
@@ -123,20 +140,22 @@ class LinearAlgebraTest {
                 expected[i] = ref.getEigenvalue(i).real;
             }
             Arrays.sort(expected);
-            SymmetricEigen.Result r = SymmetricEigen.decompose(a.clone(), n, true);
-            for (int i = 0; i < n; i++) {
-                assertEquals(expected[n - 1 - i], r.values()[i], 1e-12 * n, "eigenvalue " + i + " of n=" + n);
-                // A v = λ v and |v| = 1
-                double norm = 0;
-                for (int k = 0; k < n; k++) {
-                    double av = 0;
-                    for (int j = 0; j < n; j++) {
-                        av += a[k * n + j] * r.vectors()[i * n + j];
+            for (Linalg la : Linalgs.all()) {
+                SymmetricEigen.Result r = la.eigen(a.clone(), n);
+                for (int i = 0; i < n; i++) {
+                    assertEquals(expected[n - 1 - i], r.values()[i], 1e-12 * n, "eigenvalue " + i + " of n=" + n);
+                    // A v = λ v and |v| = 1
+                    double norm = 0;
+                    for (int k = 0; k < n; k++) {
+                        double av = 0;
+                        for (int j = 0; j < n; j++) {
+                            av += a[k * n + j] * r.vectors()[i * n + j];
+                        }
+                        assertEquals(r.values()[i] * r.vectors()[i * n + k], av, 1e-10 * n, "residual " + i);
+                        norm += r.vectors()[i * n + k] * r.vectors()[i * n + k];
                     }
-                    assertEquals(r.values()[i] * r.vectors()[i * n + k], av, 1e-10 * n, "residual " + i);
-                    norm += r.vectors()[i * n + k] * r.vectors()[i * n + k];
+                    assertEquals(1, norm, 1e-12);
                 }
-                assertEquals(1, norm, 1e-12);
             }
         }
     }
@@ -149,8 +168,10 @@ class LinearAlgebraTest {
         for (int i = 0; i < n; i++) {
             a[i * n + i] = diag[i];
         }
-        SymmetricEigen.Result r = SymmetricEigen.decompose(a, n, true);
-        assertEquals("[3.0, 3.0, 3.0, 1.0, 0.0, 0.0]", Arrays.toString(r.values()));
+        for (Linalg la : Linalgs.all()) {
+            SymmetricEigen.Result r = la.eigen(a.clone(), n);
+            assertEquals("[3.0, 3.0, 3.0, 1.0, 0.0, 0.0]", Arrays.toString(r.values()), la.describe());
+        }
     }
 
     @Test
@@ -164,19 +185,41 @@ class LinearAlgebraTest {
         }
         System.arraycopy(a, cols, a, 5 * cols, cols); // row 5 = row 1: rank 6
         Arrays.fill(a, 3 * cols, 4 * cols, 0f);       // row 3 zero: rank 5
-        double[] g = Kernels.gramRows(a, r, cols);
-        double[] u = LowRankSvd.choleskyUpper(g, r);
-        for (int i = 0; i < r; i++) {
-            for (int j = 0; j < r; j++) {
-                double s = 0;
-                for (int k = 0; k < r; k++) {
-                    s += u[k * r + i] * u[k * r + j];
+        checkCholesky(Kernels.gramRows(a, r, cols), r, 5);
+        System.arraycopy(a, 0, a, 3 * cols, cols);
+        for (int i = 0; i < cols; i++) {
+            a[5 * cols + i] = (float) rnd.nextGaussian();
+        }
+        checkCholesky(Kernels.gramRows(a, r, cols), r, 6); // row 3 = row 0: rank 6
+        for (int i = 0; i < cols; i++) {
+            a[3 * cols + i] = (float) rnd.nextGaussian();
+        }
+        checkCholesky(Kernels.gramRows(a, r, cols), r, 7); // positive definite
+    }
+
+    /** R (upper, RᵀR = G, {@code rank} nonzero rows) from both implementations; G is left as it was. */
+    private static void checkCholesky(double[] g, int r, int rank) {
+        double[] before = g.clone();
+        for (Linalg la : Linalgs.all()) {
+            double[] u = la.choleskyUpper(g, r);
+            assertTrue(Arrays.equals(before, g), "G unchanged, " + la.describe());
+            int nonzeroRows = 0;
+            for (int i = 0; i < r; i++) {
+                boolean nonzero = false;
+                for (int j = 0; j < r; j++) {
+                    double s = 0;
+                    for (int k = 0; k < r; k++) {
+                        s += u[k * r + i] * u[k * r + j];
+                    }
+                    assertEquals(g[i * r + j], s, 1e-9 * g[0], "(RᵀR)[" + i + "][" + j + "], " + la.describe());
+                    if (j < i) {
+                        assertEquals(0, u[i * r + j], "upper triangular, " + la.describe());
+                    }
+                    nonzero |= u[i * r + j] != 0;
                 }
-                assertEquals(g[i * r + j], s, 1e-9 * g[0], "(RᵀR)[" + i + "][" + j + "]");
-                if (j < i) {
-                    assertEquals(0, u[i * r + j], "upper triangular");
-                }
+                nonzeroRows += nonzero ? 1 : 0;
             }
+            assertEquals(rank, nonzeroRows, "rows of R, " + la.describe());
         }
     }
 

@@ -5,13 +5,21 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.SplittableRandom;
 
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 
 import tenmin.testing.Numerics;
 
-/** The low-rank SVD against a dense double-precision SVD of the delta (EJML), never the same algorithm. */
+/**
+ * The low-rank SVD against a dense double-precision SVD of the delta (EJML), never the same algorithm; on
+ * both linear algebra implementations.
+ */
 class LowRankSvdTest {
     private static final long SEED = 42;
+
+    static java.util.List<Linalg> linalgs() {
+        return Linalgs.all();
+    }
 
     private static float[] random(SplittableRandom rnd, int n, double scale) {
         float[] x = new float[n];
@@ -33,9 +41,9 @@ class LowRankSvdTest {
         return up;
     }
 
-    private static void checkAgainstDense(String name, float[] up, float[] down, int out, int r, int cols, double alpha) {
+    private static void checkAgainstDense(Linalg la, String name, float[] up, float[] down, int out, int r, int cols, double alpha) {
         double scale = alpha / r;
-        LowRankSvd svd = LowRankSvd.of(up, out, r, down, cols, scale);
+        LowRankSvd svd = LowRankSvd.of(up, out, r, down, cols, scale, la);
         double[] dw = Oracle.delta(up, down, out, r, cols, scale);
         Oracle.Svd dense = Oracle.svd(dw, out, cols);
         int m = Math.min(Math.min(out, cols), r);
@@ -74,38 +82,42 @@ class LowRankSvdTest {
         }
     }
 
-    @Test
-    void linearModuleMatchesDenseSvd() {
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("linalgs")
+    void linearModuleMatchesDenseSvd(Linalg la) {
         SplittableRandom rnd = new SplittableRandom(SEED);
         int out = 48;
         int r = 8;
         int cols = 40;
-        checkAgainstDense("linear", decayingUp(rnd, out, r, 0.05, 100), random(rnd, r * cols, 1 / Math.sqrt(cols)),
+        checkAgainstDense(la, "linear", decayingUp(rnd, out, r, 0.05, 100), random(rnd, r * cols, 1 / Math.sqrt(cols)),
                 out, r, cols, 4);
     }
 
-    @Test
-    void convModuleWithRankAboveOutMatchesDenseSvd() {
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("linalgs")
+    void convModuleWithRankAboveOutMatchesDenseSvd(Linalg la) {
         // conv 3x3: down (r, in*9); r = 24 > out = 16 leaves min(out, cols, r) = 16 directions
         SplittableRandom rnd = new SplittableRandom(SEED + 1);
         int out = 16;
         int r = 24;
         int cols = 8 * 9;
-        checkAgainstDense("conv", decayingUp(rnd, out, r, 0.3, 1000), random(rnd, r * cols, 1 / Math.sqrt(cols)),
+        checkAgainstDense(la, "conv", decayingUp(rnd, out, r, 0.3, 1000), random(rnd, r * cols, 1 / Math.sqrt(cols)),
                 out, r, cols, 4);
     }
 
-    @Test
-    void rankAboveColsIsTruncatedToCols() {
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("linalgs")
+    void rankAboveColsIsTruncatedToCols(Linalg la) {
         SplittableRandom rnd = new SplittableRandom(SEED + 2);
         int out = 30;
         int r = 12;
         int cols = 7;
-        checkAgainstDense("wide", random(rnd, out * r, 0.1), random(rnd, r * cols, 0.5), out, r, cols, 1);
+        checkAgainstDense(la, "wide", random(rnd, out * r, 0.1), random(rnd, r * cols, 0.5), out, r, cols, 1);
     }
 
-    @Test
-    void rankDeficientFactorsAreHandled() {
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("linalgs")
+    void rankDeficientFactorsAreHandled(Linalg la) {
         SplittableRandom rnd = new SplittableRandom(SEED + 3);
         int out = 20;
         int r = 6;
@@ -116,7 +128,7 @@ class LowRankSvdTest {
             up[o * r + 2] = 0; // a dead rank in up
         }
         System.arraycopy(down, 0, down, 4 * cols, cols); // down row 4 = row 0
-        LowRankSvd svd = LowRankSvd.of(up, out, r, down, cols, 1.0 / r);
+        LowRankSvd svd = LowRankSvd.of(up, out, r, down, cols, 1.0 / r, la);
         double[] dense = Oracle.svd(Oracle.delta(up, down, out, r, cols, 1.0 / r), out, cols).s();
         for (int i = 0; i < svd.m; i++) {
             assertEquals(dense[i], svd.s[i], 1e-6 * dense[0], "singular value " + i);
@@ -128,24 +140,26 @@ class LowRankSvdTest {
         assertTrue(Oracle.relError(expected, rec) < 1e-5);
     }
 
-    @Test
-    void zeroUpGivesZeroSingularValues() {
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("linalgs")
+    void zeroUpGivesZeroSingularValues(Linalg la) {
         SplittableRandom rnd = new SplittableRandom(SEED + 4);
-        LowRankSvd svd = LowRankSvd.of(new float[16 * 4], 16, 4, random(rnd, 4 * 10, 0.3), 10, 0.5);
+        LowRankSvd svd = LowRankSvd.of(new float[16 * 4], 16, 4, random(rnd, 4 * 10, 0.3), 10, 0.5, la);
         for (float s : svd.s) {
             assertEquals(0, s);
         }
     }
 
-    @Test
-    void rescaleMultipliesTheKeptSingularValues() {
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("linalgs")
+    void rescaleMultipliesTheKeptSingularValues(Linalg la) {
         SplittableRandom rnd = new SplittableRandom(SEED + 5);
         int out = 12;
         int r = 4;
         int cols = 10;
         float[] up = random(rnd, out * r, 0.2);
         float[] down = random(rnd, r * cols, 0.3);
-        LowRankSvd svd = LowRankSvd.of(up, out, r, down, cols, 2.0 / r);
+        LowRankSvd svd = LowRankSvd.of(up, out, r, down, cols, 2.0 / r, la);
         int[] all = {0, 1, 2, 3};
         float[][] f = svd.factors(all, 0.5, 2.0 / r, up, down, new float[1]);
         double[] rec = Oracle.delta(f[0], f[1], out, 4, cols, 2.0 / r);
@@ -159,15 +173,16 @@ class LowRankSvdTest {
         Numerics.assertRelClose("rescaled delta", new long[] {out, cols}, expected, actual, 1e-5);
     }
 
-    @Test
-    void unitVectorsGiveTheSubspaceTerm() {
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("linalgs")
+    void unitVectorsGiveTheSubspaceTerm(Linalg la) {
         SplittableRandom rnd = new SplittableRandom(SEED + 6);
         int out = 10;
         int r = 3;
         int cols = 9;
         float[] up = random(rnd, out * r, 0.2);
         float[] down = random(rnd, r * cols, 0.3);
-        LowRankSvd svd = LowRankSvd.of(up, out, r, down, cols, 1.0);
+        LowRankSvd svd = LowRankSvd.of(up, out, r, down, cols, 1.0, la);
         float[][] uv = svd.vectors(up, down);
         Oracle.Svd dense = Oracle.svd(Oracle.delta(up, down, out, r, cols, 1.0), out, cols);
         float[] w = random(rnd, out * cols, 1);

@@ -79,7 +79,7 @@ class ResizeFixtureTest {
         return (all.get(i) + all.get(i + 1)) / 2;
     }
 
-    private void check(Path ckpt, Path lora, boolean compat) throws IOException {
+    private void check(Path ckpt, Path lora, boolean compat, LinearAlgebra linalg) throws IOException {
         Map<String, Synthetic.Target> targets;
         try (SafetensorsFile ck = SafetensorsFile.open(ckpt)) {
             targets = targets(ck, compat);
@@ -88,9 +88,10 @@ class ResizeFixtureTest {
         assertTrue(expected.size() > 10, "modules paired for " + lora);
         double thr = threshold(expected);
         Map<String, Integer> kept = ResizeTest.keptByOracle(expected, thr);
-        Path out = dir.resolve(compat ? "compat" : "default");
+        Path out = dir.resolve((compat ? "compat-" : "default-") + linalg);
         List<Resize.Output> outs = Resize.run(new ResizeConfig(ckpt, List.of(lora),
-                List.of(Recipe.parse("fro_ckpt=1,thr=" + thr)), out, StDType.F32, compat, null, 2), Reporter.SILENT);
+                List.of(Recipe.parse("fro_ckpt=1,thr=" + thr)), out, StDType.F32, compat, null, 2, linalg),
+                Reporter.SILENT);
         ResizeTest.checkOutput(outs.get(0).file(), expected, kept, 1e-4);
     }
 
@@ -101,8 +102,10 @@ class ResizeFixtureTest {
             for (String name : List.of("locon.safetensors", "te-locon.safetensors")) {
                 Path lora = model.resolve(name);
                 if (Files.exists(lora)) {
-                    check(ckpt, lora, false);
-                    check(ckpt, lora, true);
+                    for (LinearAlgebra linalg : List.of(LinearAlgebra.JAVA, LinearAlgebra.OPENBLAS)) {
+                        check(ckpt, lora, false, linalg);
+                        check(ckpt, lora, true, linalg);
+                    }
                 }
             }
         }

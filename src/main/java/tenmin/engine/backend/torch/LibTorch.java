@@ -3,21 +3,19 @@ package tenmin.engine.backend.torch;
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 
-import java.io.IOException;
-import java.io.InputStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import java.util.concurrent.TimeUnit;
+
+import tenmin.engine.blas.NativeLibraries;
 
 /**
  * A loaded libtorch: its folder, where it came from, its version, and whether CUDA devices are usable.
@@ -64,7 +62,7 @@ public final class LibTorch {
         addIfPresent(order, dir.resolve("libc10.so"));
         Path openblas = dir.resolve("libopenblas.so.0");
         if (Files.isRegularFile(openblas)) {
-            Path system = systemLibrary("libopenblas.so.0");
+            Path system = NativeLibraries.systemLibrary("libopenblas.so.0");
             order.add(system != null ? system : openblas);
         }
         order.add(dir.resolve("libtorch_cpu.so"));
@@ -287,38 +285,5 @@ public final class LibTorch {
         if (Files.isRegularFile(lib)) {
             order.add(lib);
         }
-    }
-
-    /** The path of {@code soname} in the dynamic linker's cache ({@code ldconfig -p}), or null. */
-    static Path systemLibrary(String soname) {
-        for (String ldconfig : new String[] {"/sbin/ldconfig", "/usr/sbin/ldconfig", "ldconfig"}) {
-            Process p;
-            try {
-                p = new ProcessBuilder(ldconfig, "-p").redirectErrorStream(true).start();
-            } catch (IOException e) {
-                continue;
-            }
-            try (InputStream in = p.getInputStream()) {
-                String out = new String(in.readAllBytes(), StandardCharsets.UTF_8);
-                p.waitFor(10, TimeUnit.SECONDS);
-                for (String line : out.split("\n")) {
-                    String t = line.trim();
-                    int arrow = t.indexOf("=>");
-                    if (t.startsWith(soname + " ") && t.contains("x86-64") && arrow > 0) {
-                        Path path = Path.of(t.substring(arrow + 2).trim());
-                        if (Files.isRegularFile(path)) {
-                            return path;
-                        }
-                    }
-                }
-                return null;
-            } catch (IOException e) {
-                return null;
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return null;
-            }
-        }
-        return null;
     }
 }

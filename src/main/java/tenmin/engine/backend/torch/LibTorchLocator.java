@@ -13,6 +13,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
+import tenmin.engine.blas.NativeLibraries;
+
 /**
  * Finds a libtorch folder (one holding {@code libtorch_cpu.so} and {@code libc10.so}, and
  * {@code libtorch_cuda.so} when it has CUDA), trying in order:
@@ -30,9 +32,9 @@ public final class LibTorchLocator {
     /** Environment variable naming a libtorch lib folder. */
     public static final String ENV = "TENMIN_LIBTORCH";
     /** System property naming the folder where the build unpacked the Maven Central libtorch. */
-    public static final String CACHE_PROPERTY = "tenmin.libtorch.cache";
+    public static final String CACHE_PROPERTY = NativeLibraries.CACHE_PROPERTY;
     /** The build's default unpack folder, relative to the user's home (see pom.xml). */
-    public static final String DEFAULT_CACHE = ".cache/tenmin/libtorch-cpu-2.10.0-1.5.13";
+    public static final String DEFAULT_CACHE = NativeLibraries.DEFAULT_CACHE;
 
     private static final long PYTHON_TIMEOUT_SECONDS = 20;
     private static final String PYTHON_MARKER = "TENMIN_TORCH_DIR=";
@@ -53,10 +55,7 @@ public final class LibTorchLocator {
 
     /** The locator of this process: its environment, {@code python3} on PATH and the build's cache folder. */
     public static LibTorchLocator standard() {
-        String prop = System.getProperty(CACHE_PROPERTY);
-        Path cache = prop != null && !prop.isBlank() ? Path.of(prop)
-                : Path.of(System.getProperty("user.home")).resolve(DEFAULT_CACHE);
-        return new LibTorchLocator(System.getenv(), "python3", cache);
+        return new LibTorchLocator(System.getenv(), "python3", NativeLibraries.buildCache());
     }
 
     /** Where a libtorch was found and what was tried before. */
