@@ -115,9 +115,11 @@ public final class SafetensorsFile implements AutoCloseable {
         } catch (CharacterCodingException e) {
             throw bad(path, "header is not valid UTF-8");
         }
-        Object parsed;
+        Object parsed = JsonTree.parseFast(text); // null: Jackson parses it, or says what is wrong
         try {
-            parsed = JsonTree.parse(text);
+            if (parsed == null) {
+                parsed = JsonTree.parse(text);
+            }
         } catch (JsonProcessingException e) {
             throw bad(path, "header is not valid JSON: " + firstLine(e.getOriginalMessage()));
         } catch (IOException e) {
@@ -169,61 +171,65 @@ public final class SafetensorsFile implements AutoCloseable {
     }
 
     private static TensorInfo tensorInfo(Path path, String name, Object value, long dataBytes) {
-        String where = "tensor \"" + name + "\"";
         if (!(value instanceof Map<?, ?> v)) {
-            throw bad(path, where + " is not an object");
+            throw bad(path, where(name) + " is not an object");
         }
         Object dt = v.get("dtype");
         Object sh = v.get("shape");
         Object off = v.get("data_offsets");
         if (dt == null || sh == null || off == null) {
-            throw bad(path, where + " lacks " + (dt == null ? "dtype" : sh == null ? "shape" : "data_offsets"));
+            throw bad(path, where(name) + " lacks " + (dt == null ? "dtype" : sh == null ? "shape" : "data_offsets"));
         }
         StDType dtype = dt instanceof String code ? StDType.parse(code) : null;
         if (dtype == null) {
-            throw bad(path, where + " has unknown dtype " + JsonTree.text(dt));
+            throw bad(path, where(name) + " has unknown dtype " + JsonTree.text(dt));
         }
         if (!(sh instanceof List<?> dims)) {
-            throw bad(path, where + " shape is not an array");
+            throw bad(path, where(name) + " shape is not an array");
         }
         long[] shape = new long[dims.size()];
         long numel = 1;
         for (int i = 0; i < shape.length; i++) {
             Object d = dims.get(i);
             if (!(d instanceof Long dim) || dim < 0) {
-                throw bad(path, where + " has an invalid shape entry " + JsonTree.text(d));
+                throw bad(path, where(name) + " has an invalid shape entry " + JsonTree.text(d));
             }
             shape[i] = dim;
             try {
                 numel = Math.multiplyExact(numel, shape[i]);
             } catch (ArithmeticException e) {
-                throw bad(path, where + " shape " + JsonTree.text(sh) + " overflows");
+                throw bad(path, where(name) + " shape " + JsonTree.text(sh) + " overflows");
             }
         }
         if (!(off instanceof List<?> offsets) || offsets.size() != 2 || !(offsets.get(0) instanceof Long)
                 || !(offsets.get(1) instanceof Long)) {
-            throw bad(path, where + " data_offsets must be two integers, found " + JsonTree.text(off));
+            throw bad(path, where(name) + " data_offsets must be two integers, found " + JsonTree.text(off));
         }
         long begin = (Long) offsets.get(0);
         long end = (Long) offsets.get(1);
         if (begin < 0 || end < begin) {
-            throw bad(path, where + " has invalid data_offsets [" + begin + "," + end + "]");
+            throw bad(path, where(name) + " has invalid data_offsets [" + begin + "," + end + "]");
         }
         if (end > dataBytes) {
-            throw bad(path, where + " data_offsets [" + begin + "," + end + "] run past the end of the data section ("
+            throw bad(path, where(name) + " data_offsets [" + begin + "," + end + "] run past the end of the data section ("
                     + dataBytes + " bytes)");
         }
         long bytes;
         try {
             bytes = Math.multiplyExact(numel, dtype.sizeBytes());
         } catch (ArithmeticException e) {
-            throw bad(path, where + " is too large");
+            throw bad(path, where(name) + " is too large");
         }
         if (end - begin != bytes) {
-            throw bad(path, where + " is " + dtype + " " + JsonTree.text(sh) + " = " + bytes + " bytes but data_offsets span "
+            throw bad(path, where(name) + " is " + dtype + " " + JsonTree.text(sh) + " = " + bytes + " bytes but data_offsets span "
                     + (end - begin));
         }
         return new TensorInfo(name, dtype, shape, begin, end);
+    }
+
+    /** How messages name a tensor (built only when there is something to report). */
+    private static String where(String name) {
+        return "tensor \"" + name + "\"";
     }
 
     private static InputException bad(Path path, String what) {
