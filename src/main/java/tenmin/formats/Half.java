@@ -32,6 +32,31 @@ public final class Half {
         return (short) (rounded >>> 16);
     }
 
+    /**
+     * {@code out[off + i] = fp16 raw[i]} as fp32 for {@code i < n}. A loop of its own, called once per chunk by the
+     * bulk readers, so that the JIT compiles (and vectorises) it once for all of them, without on-stack
+     * replacement in each caller's long loop.
+     */
+    public static void f16ToF32(short[] raw, int n, float[] out, int off) {
+        for (int i = 0; i < n; i++) {
+            out[off + i] = Float.float16ToFloat(raw[i]);
+        }
+    }
+
+    /** {@code out[off + i] = fp16 raw[i]} widened to double for {@code i < n} (see {@link #f16ToF32(short[], int, float[], int)}). */
+    public static void f16ToF64(short[] raw, int n, double[] out, int off) {
+        for (int i = 0; i < n; i++) {
+            out[off + i] = Float.float16ToFloat(raw[i]);
+        }
+    }
+
+    /** {@code out[i] = fp16 of v[off + i]} (round-to-nearest-even) for {@code i < n}. */
+    public static void f32ToF16(float[] v, int off, int n, short[] out) {
+        for (int i = 0; i < n; i++) {
+            out[i] = Float.floatToFloat16(v[off + i]);
+        }
+    }
+
     /** Rounds an fp32 value to the nearest representable value of {@code type} (F16, BF16, F32). */
     public static float roundTo(float f, StDType type) {
         return switch (type) {

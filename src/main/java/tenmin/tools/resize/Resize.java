@@ -23,6 +23,7 @@ import tenmin.core.PyText;
 import tenmin.core.Reporter.Level;
 import tenmin.core.Reporter;
 import tenmin.core.Tasks;
+import tenmin.formats.Half;
 import tenmin.formats.SafetensorsFile;
 import tenmin.formats.SafetensorsWriter;
 import tenmin.formats.StDType;
@@ -432,9 +433,7 @@ public final class Resize {
             for (int start = 0; start < count; start += chunk) {
                 int n = Math.min(chunk, count - start);
                 MemorySegment.copy(seg, SHORT_LE, 2L * start, raw, 0, n);
-                for (int i = 0; i < n; i++) { // vectorised by C2
-                    out[start + i] = Float.float16ToFloat(raw[i]);
-                }
+                Half.f16ToF64(raw, n, out, start);
             }
         } else {
             float[] tmp = new float[chunk];
@@ -472,9 +471,7 @@ public final class Resize {
             for (int start = 0; start < count; start += raw.length) {
                 int n = Math.min(raw.length, count - start);
                 MemorySegment.copy(seg, SHORT_LE, 2L * start, raw, 0, n);
-                for (int i = 0; i < n; i++) { // vectorised by C2
-                    out[start + i] = Float.float16ToFloat(raw[i]);
-                }
+                Half.f16ToF32(raw, n, out, start);
             }
         } else {
             SafetensorsFile.convertToFloats(seg, t.dtype(), out, 0, count, t.name());
@@ -545,9 +542,7 @@ public final class Resize {
         short[] h = new short[Math.max(1, Math.min(n, CONVERT_CHUNK))];
         for (int start = 0; start < n; start += h.length) {
             int len = Math.min(h.length, n - start);
-            for (int i = 0; i < len; i++) { // vectorised by C2
-                h[i] = Float.floatToFloat16(v[start + i]);
-            }
+            Half.f32ToF16(v, start, len, h);
             MemorySegment.copy(h, 0, dst, SHORT_LE, 2L * start, len);
         }
         return b;
