@@ -135,19 +135,36 @@ public final class OpenBlas {
         syrk(true, a, n, k, c);
     }
 
+    /**
+     * {@code c += a·aᵀ} (M, M) on the upper triangle only, for {@code a} (M, K): a Gram matrix summed over blocks of
+     * columns, each small enough to stay in cache; {@link #mirrorUpper} completes it.
+     */
+    public void addGramRowsUpper(double[] a, int m, int k, double[] c) {
+        syrk(false, a, m, k, c, 1.0);
+    }
+
+    /** Copies the upper triangle of {@code c} (N, N) into its lower one. */
+    public static void mirrorUpper(double[] c, int n) {
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < i; j++) {
+                c[i * n + j] = c[j * n + i];
+            }
+        }
+    }
+
     private void syrk(boolean trans, double[] a, int n, int k, double[] c) {
+        syrk(trans, a, n, k, c, 0.0);
+        mirrorUpper(c, n);
+    }
+
+    private void syrk(boolean trans, double[] a, int n, int k, double[] c, double beta) {
         check(a, (long) n * k, "a");
         check(c, (long) n * n, "c");
         try {
             calls.dsyrk.invokeExact(Calls.ROW_MAJOR, Calls.UPPER, trans ? Calls.TRANS : Calls.NO_TRANS, n, k, 1.0,
-                    MemorySegment.ofArray(a), trans ? n : k, 0.0, MemorySegment.ofArray(c), n);
+                    MemorySegment.ofArray(a), trans ? n : k, beta, MemorySegment.ofArray(c), n);
         } catch (Throwable t) {
             throw rethrow("cblas_dsyrk", t);
-        }
-        for (int i = 0; i < n; i++) { // the upper triangle was written: mirror it
-            for (int j = 0; j < i; j++) {
-                c[i * n + j] = c[j * n + i];
-            }
         }
     }
 

@@ -51,6 +51,11 @@ final class BlasLinalg implements Linalg {
         return g;
     }
 
+    /** The OpenBLAS calls themselves, for callers that feed a Gram matrix block by block. */
+    OpenBlas blas() {
+        return blas;
+    }
+
     /** {@link #gramOfRows(float[], int, int)} of a factor already widened to double (read so from the file). */
     double[] gramOfRows(double[] down, int rank, int cols) {
         double[] g = new double[rank * rank];

@@ -23,6 +23,7 @@ import tenmin.core.PyText;
 import tenmin.core.Reporter.Level;
 import tenmin.core.Reporter;
 import tenmin.core.Tasks;
+import tenmin.engine.blas.OpenBlas;
 import tenmin.formats.Half;
 import tenmin.formats.SafetensorsFile;
 import tenmin.formats.SafetensorsWriter;
@@ -50,6 +51,8 @@ public final class Resize {
     static final double ZERO_LAYER_LIMIT = 1e-6;
     /** LoRA files up to this size stay mapped between their two reads (see {@link #keepMapped}). */
     static final long KEEP_MAPPED_BYTES = 512L << 20;
+    /** Columns per block of {@link #gramOfRows}: 256 rows of 512 doubles, 1 MiB, stay in L2. */
+    private static final int GRAM_BLOCK = 512;
     /** Elements per step of the fp16 conversions (a small buffer that stays in L1). */
     private static final int CONVERT_CHUNK = 4096;
     private static final ValueLayout.OfShort SHORT_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -392,8 +395,8 @@ public final class Resize {
         boolean release = !keepMapped(lora);
         double alphaFactor = lora.readScalar(m.alpha().name()) / m.rank();
         if (linalg instanceof BlasLinalg blas) { // OpenBLAS takes double: read the factors straight into double
-            double[] down = readDoubles(lora, m.down(), s.doubles(Scratch.DOWN, m.rank() * m.cols()), release);
-            double[] gd = blas.gramOfRows(down, m.rank(), m.cols());
+            double[] gd = gramOfRows(lora, m.down(), m.rank(), m.cols(), s.doubles(Scratch.DOWN, m.rank() * GRAM_BLOCK),
+                    blas.blas(), release);
             double[] up = readDoubles(lora, m.up(), s.doubles(Scratch.UP, m.out() * m.rank()), release);
             double[] gu = blas.gramOfColumns(up, m.out(), m.rank());
             return LowRankSvd.ofGrams(gu, gd, m.out(), m.rank(), m.cols(), alphaFactor, linalg);
@@ -418,6 +421,41 @@ public final class Resize {
      */
     private static boolean keepMapped(SafetensorsFile lora) {
         return lora.fileSegment().byteSize() <= KEEP_MAPPED_BYTES;
+    }
+
+    /**
+     * {@code t·tᵀ} (R, R) of a LoRA factor {@code t} (R, N) by OpenBLAS, read straight from the file into double
+     * in blocks of {@link #GRAM_BLOCK} columns that stay in cache ({@code block} holds at least R·GRAM_BLOCK
+     * values): the widened factor never goes through main memory.
+     */
+    private static double[] gramOfRows(SafetensorsFile f, TensorInfo t, int rank, int cols, double[] block,
+                                       OpenBlas blas, boolean release) {
+        MemorySegment seg = f.segment(t.name());
+        long size = t.dtype().sizeBytes();
+        double[] g = new double[rank * rank];
+        short[] raw = new short[Math.min(cols, GRAM_BLOCK)];
+        float[] tmp = t.dtype() == StDType.F16 ? null : new float[raw.length];
+        for (int k0 = 0; k0 < cols; k0 += GRAM_BLOCK) {
+            int kb = Math.min(GRAM_BLOCK, cols - k0);
+            for (int j = 0; j < rank; j++) {
+                long at = size * ((long) j * cols + k0);
+                if (tmp == null) {
+                    MemorySegment.copy(seg, SHORT_LE, at, raw, 0, kb);
+                    Half.f16ToF64(raw, kb, block, j * kb);
+                } else {
+                    SafetensorsFile.convertToFloats(seg.asSlice(at), t.dtype(), tmp, 0, kb, t.name());
+                    for (int i = 0; i < kb; i++) {
+                        block[j * kb + i] = tmp[i];
+                    }
+                }
+            }
+            blas.addGramRowsUpper(block, rank, kb, g);
+        }
+        OpenBlas.mirrorUpper(g, rank);
+        if (release) {
+            f.release(t.name());
+        }
+        return g;
     }
 
     /**

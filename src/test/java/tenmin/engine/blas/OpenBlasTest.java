@@ -95,6 +95,29 @@ class OpenBlasTest {
     }
 
     @Test
+    void aGramMatrixSummedOverColumnBlocksEqualsTheWholeOne() {
+        SplittableRandom rnd = new SplittableRandom(5);
+        int m = 6;
+        int k = 37;
+        double[] a = gaussian(rnd, m * k);
+        double[] whole = new double[m * m];
+        blas().gramRows(a, m, k, whole);
+        double[] summed = new double[m * m];
+        for (int k0 = 0; k0 < k; k0 += 16) { // blocks of 16, 16 and 5 columns
+            int kb = Math.min(16, k - k0);
+            double[] block = new double[m * kb];
+            for (int i = 0; i < m; i++) {
+                System.arraycopy(a, i * k + k0, block, i * kb, kb);
+            }
+            blas().addGramRowsUpper(block, m, kb, summed);
+        }
+        OpenBlas.mirrorUpper(summed, m);
+        for (int i = 0; i < whole.length; i++) {
+            assertEquals(whole[i], summed[i], 1e-12 * k, "entry " + i);
+        }
+    }
+
+    @Test
     void productsInEveryTransposeCombination() {
         SplittableRandom rnd = new SplittableRandom(2);
         int m = 5;
