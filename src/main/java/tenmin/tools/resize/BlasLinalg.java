@@ -10,7 +10,7 @@ import tenmin.engine.blas.OpenBlas;
  */
 final class BlasLinalg implements Linalg {
     private final OpenBlas blas;
-    /** Per-thread widening buffer for fp32 factors (resize itself reads factors straight into double arrays). */
+    /** Per-thread widening buffer for fp32 factors (resize itself reads its factors straight into double). */
     private final ThreadLocal<double[]> wide = ThreadLocal.withInitial(() -> new double[0]);
 
     BlasLinalg(OpenBlas blas) {
@@ -51,13 +51,12 @@ final class BlasLinalg implements Linalg {
         return g;
     }
 
-    /** The OpenBLAS calls themselves, for callers that feed a Gram matrix block by block. */
+    /** The OpenBLAS calls themselves, for a caller that sums a Gram matrix over blocks of columns. */
     OpenBlas blas() {
         return blas;
     }
 
-    /** {@link #gramOfRows(float[], int, int)} of a factor already widened to double (read so from the file). */
-    double[] gramOfRows(double[] down, int rank, int cols) {
+    private double[] gramOfRows(double[] down, int rank, int cols) {
         double[] g = new double[rank * rank];
         blas.gramRows(down, rank, cols, g);
         return g;
