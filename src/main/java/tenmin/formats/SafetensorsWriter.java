@@ -191,10 +191,15 @@ public final class SafetensorsWriter {
 
     /** Writes fp32 values as {@code dtype} little-endian bytes, in chunks. */
     public static void writeFloats(OutputStream out, float[] values, StDType dtype) throws IOException {
-        int chunk = Math.max(1, Math.min(values.length, 1 << 16)); // a scalar alpha needs no 128 KB buffer
+        writeFloats(out, values, 0, values.length, dtype);
+    }
+
+    /** {@link #writeFloats(OutputStream, float[], StDType)} of {@code values[from, to)}. */
+    public static void writeFloats(OutputStream out, float[] values, int from, int to, StDType dtype) throws IOException {
+        int chunk = Math.max(1, Math.min(to - from, 1 << 16)); // a scalar alpha needs no 128 KB buffer
         ByteBuffer b = ByteBuffer.allocate(chunk * dtype.sizeBytes()).order(ByteOrder.LITTLE_ENDIAN);
-        for (int start = 0; start < values.length; start += chunk) {
-            int end = Math.min(values.length, start + chunk);
+        for (int start = from; start < to; start += chunk) {
+            int end = Math.min(to, start + chunk);
             b.clear();
             switch (dtype) {
                 case F32 -> {

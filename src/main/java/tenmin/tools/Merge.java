@@ -16,6 +16,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import tenmin.core.InputException;
 import tenmin.core.Reporter;
 import tenmin.core.Reporter.Level;
+import tenmin.engine.blas.OpenBlas;
 import tenmin.formats.SafetensorsFile;
 import tenmin.formats.SafetensorsWriter;
 import tenmin.formats.TensorInfo;
@@ -161,6 +162,8 @@ public final class Merge {
         for (String n : ckpt.names()) {
             total += ckpt.info(n).sizeBytes();
         }
+        OpenBlas blas = OpenBlas.find().blas(); // null: the Java kernel
+        float[][] scratch = {new float[0]};    // the fp32 weight being merged, reused (tensors are written one by one)
         try (Reporter.Progress progress = reporter.progress("merge", total)) {
             for (String name : ckpt.names()) {
                 TensorInfo t = ckpt.info(name);
@@ -169,7 +172,10 @@ public final class Merge {
                     if (cs == null) {
                         SafetensorsWriter.writeSegment(out, ckpt.segment(name));
                     } else {
-                        writeMerged(out, ckpt, t, cs);
+                        if (scratch[0].length < t.numel()) {
+                            scratch[0] = new float[(int) t.numel()];
+                        }
+                        writeMerged(out, ckpt, t, cs, scratch[0], blas);
                     }
                     ckpt.release(name);
                     progress.advance(t.sizeBytes());
@@ -179,18 +185,22 @@ public final class Merge {
         }
     }
 
-    /** W (fp32) += Σ factor·(alpha/r)·up@down into the right rows, then written in W's dtype. */
-    private static void writeMerged(OutputStream out, SafetensorsFile ckpt, TensorInfo t, List<Contribution> cs)
-            throws IOException {
-        float[] w = ckpt.readFloats(t.name()); // (O, I·Kh·Kw), or (3C, C) for a fused q/k/v weight
-        int cols = (int) (t.numel() / t.dim(0));
+    /**
+     * W (fp32, in the start of {@code w}) += Σ factor·(alpha/r)·up@down into the right rows (OpenBLAS when
+     * {@code blas} is not null), then written in W's dtype.
+     */
+    private static void writeMerged(OutputStream out, SafetensorsFile ckpt, TensorInfo t, List<Contribution> cs,
+                                    float[] w, OpenBlas blas) throws IOException {
+        int n = (int) t.numel();
+        ckpt.readFloats(t.name(), w, 0); // (O, I·Kh·Kw), or (3C, C) for a fused q/k/v weight
+        int cols = (int) (n / t.dim(0));
         for (Contribution c : cs) {
             LoraModule m = c.module();
             int rows = (int) m.outFeatures();
-            DeltaMath.addDelta(w, c.chunk() * rows, m.readUp(), m.readDown(), rows, m.rank(), cols,
+            DeltaMath.addDelta(blas, w, c.chunk() * rows, m.readUp(), m.readDown(), rows, m.rank(), cols,
                     (float) (c.factor() * m.scale()));
         }
-        SafetensorsWriter.writeFloats(out, w, t.dtype());
+        SafetensorsWriter.writeFloats(out, w, 0, n, t.dtype());
     }
 
     private static String mergedJson(MergeConfig cfg) {

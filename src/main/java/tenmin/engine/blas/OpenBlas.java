@@ -200,6 +200,29 @@ public final class OpenBlas {
     }
 
     /**
+     * {@code c = alpha·op(a)·op(b) + beta·c} in fp32 on sub-arrays: {@code a}, {@code b}, {@code c} start at the
+     * given offsets with the given row strides (leading dimensions), as BLAS's {@code sgemm} (row-major).
+     */
+    public void multiplyAdd(boolean transA, boolean transB, int m, int n, int k, float alpha, float[] a, int aOffset,
+                            int lda, float[] b, int bOffset, int ldb, float beta, float[] c, int cOffset, int ldc) {
+        check(a, aOffset + (long) ((transA ? k : m) - 1) * lda + (transA ? m : k), "a");
+        check(b, bOffset + (long) ((transB ? n : k) - 1) * ldb + (transB ? k : n), "b");
+        check(c, cOffset + (long) (m - 1) * ldc + n, "c");
+        try {
+            calls.sgemm.invokeExact(Calls.ROW_MAJOR, transA ? Calls.TRANS : Calls.NO_TRANS,
+                    transB ? Calls.TRANS : Calls.NO_TRANS, m, n, k, alpha, slice(a, aOffset), lda, slice(b, bOffset), ldb,
+                    beta, slice(c, cOffset), ldc);
+        } catch (Throwable t) {
+            throw rethrow("cblas_sgemm", t);
+        }
+    }
+
+    private static MemorySegment slice(float[] x, int offset) {
+        MemorySegment s = MemorySegment.ofArray(x);
+        return offset == 0 ? s : s.asSlice(4L * offset);
+    }
+
+    /**
      * The Cholesky factor of a symmetric positive definite {@code g} (N, N), in place: on return {@code g} holds
      * the upper-triangular R with RᵀR = G and zeros below the diagonal. Returns false, with {@code g}
      * overwritten, when G is not positive definite (LAPACK's {@code dpotrf} found a pivot that is not positive).
