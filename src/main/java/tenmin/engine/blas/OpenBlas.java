@@ -187,16 +187,7 @@ public final class OpenBlas {
 
     /** {@link #multiply(boolean, boolean, int, int, int, double[], double[], double[])} in fp32. */
     public void multiply(boolean transA, boolean transB, int m, int n, int k, float[] a, float[] b, float[] c) {
-        check(a, (long) m * k, "a");
-        check(b, (long) k * n, "b");
-        check(c, (long) m * n, "c");
-        try {
-            calls.sgemm.invokeExact(Calls.ROW_MAJOR, transA ? Calls.TRANS : Calls.NO_TRANS,
-                    transB ? Calls.TRANS : Calls.NO_TRANS, m, n, k, 1f, MemorySegment.ofArray(a), transA ? m : k,
-                    MemorySegment.ofArray(b), transB ? k : n, 0f, MemorySegment.ofArray(c), n);
-        } catch (Throwable t) {
-            throw rethrow("cblas_sgemm", t);
-        }
+        multiplyAdd(transA, transB, m, n, k, 1f, a, 0, transA ? m : k, b, 0, transB ? k : n, 0f, c, 0, n);
     }
 
     /**
