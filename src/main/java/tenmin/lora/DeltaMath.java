@@ -16,6 +16,8 @@ import tenmin.engine.blas.OpenBlas;
  */
 public final class DeltaMath {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    /** Columns of D widened at a time for OpenBLAS (R rows of 512 doubles stay in cache). */
+    private static final int GRAM_BLOCK = 512;
 
     private DeltaMath() {
     }
@@ -25,6 +27,36 @@ public final class DeltaMath {
      * two R×R Gram matrices, {@code O·R² + C·R²} multiply-adds, no dense O×C product.
      */
     public static double frobeniusNorm(float[] up, float[] down, int rows, int rank, int cols, double scale) {
+        return frobeniusNorm(null, up, down, rows, rank, cols, scale);
+    }
+
+    /**
+     * {@link #frobeniusNorm(float[], float[], int, int, int, double)} with the Gram matrices by OpenBLAS's
+     * {@code dsyrk} when {@code blas} is not null: in double, {@code D} widened in blocks of
+     * {@value #GRAM_BLOCK} columns that stay in cache.
+     */
+    public static double frobeniusNorm(OpenBlas blas, float[] up, float[] down, int rows, int rank, int cols,
+                                       double scale) {
+        if (blas != null) {
+            double[] wide = new double[Math.max(rows, Math.min(cols, GRAM_BLOCK)) * rank];
+            for (int i = 0; i < rows * rank; i++) {
+                wide[i] = up[i];
+            }
+            double[] gu = new double[rank * rank];
+            blas.gramColumns(wide, rows, rank, gu);               // UᵀU (R, R)
+            double[] gd = new double[rank * rank];
+            for (int c0 = 0; c0 < cols; c0 += GRAM_BLOCK) {       // D Dᵀ (R, R), upper triangle
+                int cb = Math.min(GRAM_BLOCK, cols - c0);
+                for (int j = 0; j < rank; j++) {
+                    for (int c = 0; c < cb; c++) {
+                        wide[j * cb + c] = down[j * cols + c0 + c];
+                    }
+                }
+                blas.addGramRowsUpper(wide, rank, cb, gd);
+            }
+            OpenBlas.mirrorUpper(gd, rank);
+            return traceNorm(gu, gd, scale);
+        }
         float[] upT = new float[rank * rows]; // (R, O)
         for (int o = 0; o < rows; o++) {
             for (int j = 0; j < rank; j++) {
@@ -33,6 +65,11 @@ public final class DeltaMath {
         }
         double[] gu = gram(upT, rank, rows);  // (R, R)
         double[] gd = gram(down, rank, cols); // (R, R)
+        return traceNorm(gu, gd, scale);
+    }
+
+    /** {@code |s|·sqrt(Σ_ij Gu_ij·Gd_ij)}. */
+    private static double traceNorm(double[] gu, double[] gd, double scale) {
         double sum = 0;
         for (int i = 0; i < gu.length; i++) {
             sum += gu[i] * gd[i];

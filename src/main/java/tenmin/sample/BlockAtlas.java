@@ -8,6 +8,7 @@ import java.util.List;
 import tenmin.core.InputException;
 import tenmin.core.Reporter;
 import tenmin.engine.api.Scope;
+import tenmin.engine.blas.OpenBlas;
 import tenmin.formats.RgbImage;
 import tenmin.lora.BlockLayout;
 import tenmin.lora.DeltaMath;
@@ -214,10 +215,11 @@ public final class BlockAtlas {
         int blocks = layout.blocks().size();
         double[] energy = new double[blocks + 1]; // [0] = BASE
         int[] count = new int[blocks + 1];
+        OpenBlas blas = OpenBlas.find().blas(); // null: the Java kernels
         try (LoraFile file = LoraFile.open(lora.spec().file())) {
             for (LoraModule m : file.modules()) {
                 int slot = layout.indexOfModule(m.name()) + 1;
-                double norm = DeltaMath.frobeniusNorm(m.readUp(), m.readDown(), (int) m.outFeatures(), m.rank(),
+                double norm = DeltaMath.frobeniusNorm(blas, m.readUp(), m.readDown(), (int) m.outFeatures(), m.rank(),
                         m.columns(), m.scale());
                 file.file().release(m.upKey());
                 file.file().release(m.downKey());

@@ -9,8 +9,14 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.FutureTask;
+import java.util.stream.IntStream;
 
 import tenmin.core.Reporter;
+import tenmin.core.Tasks;
+import tenmin.engine.blas.OpenBlas;
 import tenmin.formats.Hashes;
 import tenmin.formats.SafetensorsFile;
 import tenmin.formats.SafetensorsWriter;
@@ -109,19 +115,30 @@ public final class Inspect {
         List<String> zero = new ArrayList<>();
         double[] energy = new double[layout.blocks().size() + 1]; // [0] = BASE
         int[] count = new int[energy.length];
-        try (Reporter.Progress progress = reporter.progress("norms", lora.modules().size())) {
-            for (LoraModule m : lora.modules()) {
-                ModuleInfo info = moduleInfo(m, f);
-                modules.add(info);
-                if (info.zero()) {
-                    zero.add(m.name());
-                }
-                int slot = layout.indexOfModule(m.name()) + 1;
-                count[slot]++;
-                if (info.normF() != null) {
-                    energy[slot] += info.normF();
-                }
+        // the file hashes on a thread of their own while the modules' norms are computed (in parallel too)
+        FutureTask<FileHashes> hashing = new FutureTask<>(() -> hashes(f, true, Reporter.SILENT));
+        if (withHashes) {
+            Thread.ofPlatform().daemon().name("inspect-sha256").start(hashing);
+        }
+        List<LoraModule> all = lora.modules();
+        ModuleInfo[] infos = new ModuleInfo[all.size()];
+        try (Reporter.Progress progress = reporter.progress("norms", all.size())) {
+            IntStream.range(0, all.size()).parallel().forEach(i -> {
+                infos[i] = moduleInfo(all.get(i), f);
                 progress.advance(1);
+            });
+        }
+        for (int i = 0; i < all.size(); i++) {
+            LoraModule m = all.get(i);
+            ModuleInfo info = infos[i];
+            modules.add(info);
+            if (info.zero()) {
+                zero.add(m.name());
+            }
+            int slot = layout.indexOfModule(m.name()) + 1;
+            count[slot]++;
+            if (info.normF() != null) {
+                energy[slot] += info.normF();
             }
         }
         double total = 0;
@@ -135,9 +152,20 @@ public final class Inspect {
             blocks.add(new BlockEnergy(b.label(), i, b.shortName(), i + 1, lbw20Slot(b), count[i + 1], energy[i + 1],
                     share(energy[i + 1], total)));
         }
-        FileHashes hashes = withHashes ? hashes(f, true, reporter) : null;
+        FileHashes hashes = withHashes ? joined(hashing) : null;
         return new LoraReport(f.path().toString(), f.fileSegment().byteSize(), f.size(), f.metadata(), modules, zero,
                 blocks, layout.vectorString(), lbw20Vector(), hashes);
+    }
+
+    private static FileHashes joined(FutureTask<FileHashes> hashing) {
+        try {
+            return hashing.get();
+        } catch (ExecutionException e) {
+            throw new IllegalStateException(Tasks.rethrowUnchecked(e));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted", e);
+        }
     }
 
     private static double share(double e, double total) {
@@ -170,7 +198,8 @@ public final class Inspect {
         double alpha = m.alpha();
         float[] up = m.readUp();
         float[] down = m.readDown();
-        double norm = DeltaMath.frobeniusNorm(up, down, (int) m.outFeatures(), m.rank(), m.columns(), m.scale());
+        double norm = DeltaMath.frobeniusNorm(OpenBlas.find().blas(), up, down, (int) m.outFeatures(), m.rank(),
+                m.columns(), m.scale());
         f.release(m.upKey()); // keep resident memory small on big files
         f.release(m.downKey());
         boolean zero = norm == 0 || alpha == 0;
@@ -231,7 +260,10 @@ public final class Inspect {
 
     private static final long HASH_CHUNK = 64L << 20;
 
-    /** SHA-256 of the whole file and of its data section in one pass, releasing pages as it goes. */
+    /**
+     * SHA-256 of the whole file and of its data section in one pass (the two digests on two cores, chunk by chunk),
+     * releasing pages as it goes.
+     */
     private static FileHashes hashes(SafetensorsFile f, boolean lora, Reporter reporter) {
         MemorySegment all = f.fileSegment();
         MessageDigest whole = Hashes.sha256();
@@ -241,10 +273,22 @@ public final class Inspect {
             for (long off = 0; off < all.byteSize(); off += HASH_CHUNK) {
                 long len = Math.min(HASH_CHUNK, all.byteSize() - off);
                 MemorySegment chunk = all.asSlice(off, len);
-                Hashes.update(whole, chunk);
-                if (off + len > start) {
+                CompletableFuture<Void> dataPart = null;
+                if (off + len > start) { // the data section's digest on a second core, over the same chunk
                     long from = Math.max(off, start);
-                    Hashes.update(data, all.asSlice(from, off + len - from));
+                    MemorySegment slice = all.asSlice(from, off + len - from);
+                    dataPart = CompletableFuture.runAsync(() -> Hashes.update(data, slice));
+                }
+                Hashes.update(whole, chunk);
+                if (dataPart != null) {
+                    try {
+                        dataPart.get();
+                    } catch (ExecutionException e) {
+                        throw new IllegalStateException(Tasks.rethrowUnchecked(e));
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        throw new IllegalStateException("interrupted", e);
+                    }
                 }
                 if (chunk.isMapped()) {
                     chunk.unload();

@@ -24,6 +24,36 @@ class DeltaMathTest {
     }
 
     @Test
+    void frobeniusNormMatchesTheDenseDeltaOnBothPaths() {
+        OpenBlas.Found found = OpenBlas.find();
+        assertNotNull(found.blas(), () -> "no OpenBLAS (the build unpacks it): " + found.why());
+        SplittableRandom rnd = new SplittableRandom(10);
+        // {rows, rank, cols}: D spans two column blocks and a partial one in the second case
+        for (int[] c : new int[][] {{9, 4, 37}, {20, 8, 1100}, {3, 1, 5}}) {
+            int rows = c[0];
+            int rank = c[1];
+            int cols = c[2];
+            float[] up = random(rnd, rows * rank);
+            float[] down = random(rnd, rank * cols);
+            double sum = 0;
+            for (int o = 0; o < rows; o++) {
+                for (int k = 0; k < cols; k++) {
+                    double d = 0;
+                    for (int j = 0; j < rank; j++) {
+                        d += (double) up[o * rank + j] * down[j * cols + k];
+                    }
+                    sum += d * d;
+                }
+            }
+            double expected = 0.5 * Math.sqrt(sum);
+            for (OpenBlas blas : new OpenBlas[] {null, found.blas()}) {
+                assertEquals(expected, DeltaMath.frobeniusNorm(blas, up, down, rows, rank, cols, -0.5), 1e-5 * expected,
+                        (blas == null ? "Java" : "OpenBLAS") + " " + java.util.Arrays.toString(c));
+            }
+        }
+    }
+
+    @Test
     void addDeltaMatchesAPlainLoopOnBothPaths() {
         OpenBlas.Found found = OpenBlas.find();
         assertNotNull(found.blas(), () -> "no OpenBLAS (the build unpacks it): " + found.why());
