@@ -1,6 +1,7 @@
 package tenmin.core;
 
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Future;
 
 /** Helpers for work handed to other threads. */
 public final class Tasks {
@@ -20,5 +21,20 @@ public final class Tasks {
             throw err;
         }
         return c;
+    }
+
+    /**
+     * The result of {@code f}, waiting for it: a failure is rethrown as it was when unchecked (see
+     * {@link #rethrowUnchecked}), else wrapped; an interrupt restores the flag and throws, saying what was awaited.
+     */
+    public static <T> T await(Future<T> f, String what) {
+        try {
+            return f.get();
+        } catch (ExecutionException e) {
+            throw new IllegalStateException(rethrowUnchecked(e));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while " + what, e);
+        }
     }
 }

@@ -10,7 +10,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.FutureTask;
 import java.util.stream.IntStream;
 
@@ -152,20 +151,9 @@ public final class Inspect {
             blocks.add(new BlockEnergy(b.label(), i, b.shortName(), i + 1, lbw20Slot(b), count[i + 1], energy[i + 1],
                     share(energy[i + 1], total)));
         }
-        FileHashes hashes = withHashes ? joined(hashing) : null;
+        FileHashes hashes = withHashes ? Tasks.await(hashing, "hashing " + f.path()) : null;
         return new LoraReport(f.path().toString(), f.fileSegment().byteSize(), f.size(), f.metadata(), modules, zero,
                 blocks, layout.vectorString(), lbw20Vector(), hashes);
-    }
-
-    private static FileHashes joined(FutureTask<FileHashes> hashing) {
-        try {
-            return hashing.get();
-        } catch (ExecutionException e) {
-            throw new IllegalStateException(Tasks.rethrowUnchecked(e));
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted", e);
-        }
     }
 
     private static double share(double e, double total) {
@@ -281,14 +269,7 @@ public final class Inspect {
                 }
                 Hashes.update(whole, chunk);
                 if (dataPart != null) {
-                    try {
-                        dataPart.get();
-                    } catch (ExecutionException e) {
-                        throw new IllegalStateException(Tasks.rethrowUnchecked(e));
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                        throw new IllegalStateException("interrupted", e);
-                    }
+                    Tasks.await(dataPart, "hashing " + f.path());
                 }
                 if (chunk.isMapped()) {
                     chunk.unload();

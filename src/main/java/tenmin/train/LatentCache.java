@@ -10,7 +10,6 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -132,14 +131,7 @@ public final class LatentCache {
 
     /** The result of a worker, with its exception as it was thrown (an unreadable image: its one-line error). */
     private static ImagePlanes await(Future<ImagePlanes> f) {
-        try {
-            return f.get();
-        } catch (ExecutionException e) {
-            throw new IllegalStateException(Tasks.rethrowUnchecked(e));
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted while caching latents", e);
-        }
+        return Tasks.await(f, "caching latents");
     }
 
     public Mode mode() {

@@ -14,7 +14,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
 import java.util.concurrent.FutureTask;
 
@@ -123,14 +122,7 @@ public final class Resize {
     /** The linear algebra, once its loading has finished (logged at -vv). */
     private Linalg linalg() {
         if (linalg == null) {
-            try {
-                linalg = linalgLoading.get();
-            } catch (ExecutionException e) {
-                throw new IllegalStateException(Tasks.rethrowUnchecked(e));
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IllegalStateException("interrupted", e);
-            }
+            linalg = Tasks.await(linalgLoading, "finding OpenBLAS");
             reporter.log(Level.DEBUG, "DEBUG:root:Linear algebra: " + linalg.describe());
         }
         return linalg;
