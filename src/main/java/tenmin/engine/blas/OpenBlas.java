@@ -107,7 +107,47 @@ public final class OpenBlas {
         } catch (Throwable t) {
             throw new IllegalStateException("OpenBLAS at " + path + " failed to start: " + t, t);
         }
-        return new OpenBlas(calls, path, config);
+        OpenBlas blas = new OpenBlas(calls, path, config);
+        String wrong = blas.selfTest();
+        if (wrong != null) {
+            throw new IllegalStateException("OpenBLAS at " + path + " (" + config + ") computes wrong results: " + wrong
+                    + " (a 64-bit-integer build under this name?)");
+        }
+        return blas;
+    }
+
+    /**
+     * Each entry point once on a small matrix with a known answer; null when all agree, else what did not. Catches a
+     * library whose calling convention differs from what {@code Calls} declares before it touches real data.
+     */
+    String selfTest() {
+        double[] a = {1, 2, 3, 4, 5, 6};        // (2, 3)
+        double[] g = new double[4];
+        gramRows(a, 2, 3, g);                   // [[14, 32], [32, 77]]
+        if (!java.util.Arrays.equals(g, new double[] {14, 32, 32, 77})) {
+            return "dsyrk gave " + java.util.Arrays.toString(g);
+        }
+        double[] c = new double[4];
+        multiply(false, true, 2, 2, 3, a, a, c); // a·aᵀ again, by dgemm
+        if (!java.util.Arrays.equals(c, g)) {
+            return "dgemm gave " + java.util.Arrays.toString(c);
+        }
+        float[] cf = new float[4];
+        multiply(false, true, 2, 2, 3, new float[] {1, 2, 3, 4, 5, 6}, new float[] {1, 2, 3, 4, 5, 6}, cf);
+        if (!java.util.Arrays.equals(cf, new float[] {14, 32, 32, 77})) {
+            return "sgemm gave " + java.util.Arrays.toString(cf);
+        }
+        double[] r = {4, 2, 2, 5};              // R = [[2, 1], [0, 2]]
+        if (!choleskyUpper(r, 2) || !java.util.Arrays.equals(r, new double[] {2, 1, 0, 2})) {
+            return "dpotrf gave " + java.util.Arrays.toString(r);
+        }
+        double[] e = {2, 1, 1, 2};              // eigenvalues 3 and 1
+        double[] w = new double[2];
+        symmetricEigen(e, 2, w);
+        if (Math.abs(w[0] - 3) > 1e-12 || Math.abs(w[1] - 1) > 1e-12) {
+            return "dsyevd gave " + java.util.Arrays.toString(w);
+        }
+        return null;
     }
 
     /** The library file loaded. */

@@ -37,10 +37,11 @@ class OpenBlasTest {
     }
 
     @Test
-    void reportsItsBuild() {
+    void reportsItsBuildAndPassesItsSelfTest() {
         OpenBlas b = blas();
         assertTrue(b.config().startsWith("OpenBLAS"), b.config());
         assertTrue(Files.isRegularFile(b.path()));
+        assertNull(b.selfTest());
     }
 
     @Test
