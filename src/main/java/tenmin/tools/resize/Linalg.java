@@ -27,10 +27,15 @@ interface Linalg {
      * {@link InputException} saying why none was found.
      */
     static Linalg of(LinearAlgebra choice) {
+        return of(choice, OpenBlas::find);
+    }
+
+    /** {@link #of(LinearAlgebra)} with {@code finder} in place of {@link OpenBlas#find()} (asked only when needed). */
+    static Linalg of(LinearAlgebra choice, java.util.function.Supplier<OpenBlas.Found> finder) {
         if (choice == LinearAlgebra.JAVA) {
             return JAVA;
         }
-        OpenBlas.Found found = OpenBlas.find();
+        OpenBlas.Found found = finder.get();
         if (found.blas() != null) {
             return openBlas(found.blas());
         }
