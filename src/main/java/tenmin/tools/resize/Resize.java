@@ -422,24 +422,12 @@ public final class Resize {
      */
     private static double[] gramOfRows(SafetensorsFile f, TensorInfo t, int rank, int cols, double[] block,
                                        OpenBlas blas, boolean release) {
-        MemorySegment seg = f.segment(t.name());
-        long size = t.dtype().sizeBytes();
+        Widener w = new Widener(f, t, Math.min(cols, GRAM_BLOCK));
         double[] g = new double[rank * rank];
-        short[] raw = new short[Math.min(cols, GRAM_BLOCK)];
-        float[] tmp = t.dtype() == StDType.F16 ? null : new float[raw.length];
         for (int k0 = 0; k0 < cols; k0 += GRAM_BLOCK) {
             int kb = Math.min(GRAM_BLOCK, cols - k0);
             for (int j = 0; j < rank; j++) {
-                long at = size * ((long) j * cols + k0);
-                if (tmp == null) {
-                    MemorySegment.copy(seg, SHORT_LE, at, raw, 0, kb);
-                    Half.f16ToF64(raw, kb, block, j * kb);
-                } else {
-                    SafetensorsFile.convertToFloats(seg.asSlice(at), t.dtype(), tmp, 0, kb, t.name());
-                    for (int i = 0; i < kb; i++) {
-                        block[j * kb + i] = tmp[i];
-                    }
-                }
+                w.widen((long) j * cols + k0, kb, block, j * kb);
             }
             blas.addGramRowsUpper(block, rank, kb, g);
         }
@@ -450,31 +438,47 @@ public final class Resize {
         return g;
     }
 
+    /** Reads runs of a LoRA tensor's elements into double arrays: fp16 straight to double, other types through fp32. */
+    private static final class Widener {
+        private final TensorInfo tensor;
+        private final MemorySegment seg;
+        private final short[] raw;
+        private final float[] tmp;
+
+        /** For runs of at most {@code maxRun} elements. */
+        Widener(SafetensorsFile file, TensorInfo tensor, int maxRun) {
+            this.tensor = tensor;
+            this.seg = file.segment(tensor.name());
+            boolean half = tensor.dtype() == StDType.F16;
+            this.raw = half ? new short[maxRun] : null;
+            this.tmp = half ? null : new float[maxRun];
+        }
+
+        /** {@code out[at + i] = element (first + i)} for {@code i < n}. */
+        void widen(long first, int n, double[] out, int at) {
+            long offset = first * tensor.dtype().sizeBytes();
+            if (raw != null) {
+                MemorySegment.copy(seg, SHORT_LE, offset, raw, 0, n);
+                Half.f16ToF64(raw, n, out, at);
+                return;
+            }
+            SafetensorsFile.convertToFloats(seg.asSlice(offset), tensor.dtype(), tmp, 0, n, tensor.name());
+            for (int i = 0; i < n; i++) {
+                out[at + i] = tmp[i];
+            }
+        }
+    }
+
     /**
      * A tensor of the LoRA widened to double into the start of {@code out} (at least numel long; fp16 straight to
      * double, other types through fp32); the pages are released when {@code release}.
      */
     static double[] readDoubles(SafetensorsFile f, TensorInfo t, double[] out, boolean release) {
-        MemorySegment seg = f.segment(t.name());
         int count = (int) t.numel();
         int chunk = Math.max(1, Math.min(count, CONVERT_CHUNK));
-        if (t.dtype() == StDType.F16) {
-            short[] raw = new short[chunk];
-            for (int start = 0; start < count; start += chunk) {
-                int n = Math.min(chunk, count - start);
-                MemorySegment.copy(seg, SHORT_LE, 2L * start, raw, 0, n);
-                Half.f16ToF64(raw, n, out, start);
-            }
-        } else {
-            float[] tmp = new float[chunk];
-            long size = t.dtype().sizeBytes();
-            for (int start = 0; start < count; start += chunk) {
-                int n = Math.min(chunk, count - start);
-                SafetensorsFile.convertToFloats(seg.asSlice(size * start), t.dtype(), tmp, 0, n, t.name());
-                for (int i = 0; i < n; i++) {
-                    out[start + i] = tmp[i];
-                }
-            }
+        Widener w = new Widener(f, t, chunk);
+        for (int start = 0; start < count; start += chunk) {
+            w.widen(start, Math.min(chunk, count - start), out, start);
         }
         if (release) {
             f.release(t.name());
