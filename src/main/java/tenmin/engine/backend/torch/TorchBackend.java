@@ -6,6 +6,7 @@ import java.lang.foreign.ValueLayout;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Consumer;
 import java.util.stream.IntStream;
 
 import tenmin.engine.api.Backend;
@@ -741,11 +742,8 @@ public final class TorchBackend implements Backend {
             if (!transA) {
                 // (B, M, K) x (K, N): one GEMM over B*M rows.
                 try (NativeTensor a2 = at.view(av, new long[] {(long) batch * m, k})) {
-                    NativeTensor out = at.empty(new long[] {(long) batch * m, nn}, code);
-                    at.mmOut(out, a2, bv);
-                    try (out) {
-                        return wrap(s, at.view(out, new long[] {batch, m, nn}), Shape.of(batch, m, nn), a.dtype());
-                    }
+                    return gemmAs(s, (long) batch * m, nn, a.dtype(), out -> at.mmOut(out, a2, bv),
+                            Shape.of(batch, m, nn));
                 }
             }
             try (NativeTensor be = at.expand(bv, new long[] {batch, k, nn})) {
@@ -763,6 +761,18 @@ public final class TorchBackend implements Backend {
             throw e;
         }
         return wrap(s, out, shape, dtype);
+    }
+
+    /**
+     * A (rows, cols) product written by {@code kernel} into a new tensor, returned viewed as {@code shape} (the
+     * leading dimensions of a flattened operand put back); the 2-D tensor is closed, the view keeps its storage.
+     */
+    private Tensor gemmAs(Scope s, long rows, long cols, DType dtype, Consumer<NativeTensor> kernel, Shape shape) {
+        NativeTensor out = at.empty(new long[] {rows, cols}, at.code(dtype));
+        try (out) {
+            kernel.accept(out);
+            return wrap(s, at.view(out, shape.dimsLong()), shape, dtype);
+        }
     }
 
     /** Closes the non-null tensors (results made before a failure). */
@@ -799,11 +809,8 @@ public final class TorchBackend implements Backend {
             try (h2) {
                 at.mmOut(h2, x2, dT);
                 h = wrap(s, at.view(h2, hShape.dimsLong()), hShape, x.dtype());
-                NativeTensor out = at.empty(new long[] {m, n}, code);
-                try (out) {
-                    at.addmmOut(out, y2, h2, uT, 1.0, scale);
-                    return new LoraResult(wrap(s, at.view(out, y.shape().dimsLong()), y.shape(), y.dtype()), h);
-                }
+                return new LoraResult(gemmAs(s, m, n, y.dtype(), out -> at.addmmOut(out, y2, h2, uT, 1.0, scale),
+                        y.shape()), h);
             }
         } catch (RuntimeException e) {
             if (h != null) {
@@ -846,11 +853,7 @@ public final class TorchBackend implements Backend {
                         }
                     }
                     if (needX) {
-                        NativeTensor out = at.empty(new long[] {m, k}, code);
-                        try (out) {
-                            at.mmOut(out, dh, n(down));
-                            dx = wrap(s, at.view(out, x.shape().dimsLong()), x.shape(), x.dtype());
-                        }
+                        dx = gemmAs(s, m, k, x.dtype(), out -> at.mmOut(out, dh, n(down)), x.shape());
                     }
                 }
             }
@@ -875,11 +878,7 @@ public final class TorchBackend implements Backend {
         Tensor db = null;
         try (NativeTensor dy2 = at.view(n(dy), new long[] {m, n})) {
             if (mask.input()) {
-                NativeTensor out = at.empty(new long[] {m, k}, code);
-                try (out) {
-                    at.mmOut(out, dy2, n(weight));
-                    dx = wrap(s, at.view(out, x.shape().dimsLong()), x.shape(), dy.dtype());
-                }
+                dx = gemmAs(s, m, k, dy.dtype(), out -> at.mmOut(out, dy2, n(weight)), x.shape());
             }
             if (mask.weight()) {
                 try (NativeTensor x2 = at.view(n(x), new long[] {m, k});
@@ -910,15 +909,13 @@ public final class TorchBackend implements Backend {
         Shape outShape = x.shape().withLast(nOut);
         NativeTensor wt = weightT(weight);
         try (NativeTensor x2 = at.view(n(x), new long[] {rows, k})) {
-            NativeTensor out = at.empty(new long[] {rows, nOut}, at.code(x.dtype()));
-            try (out) {
+            return gemmAs(s, rows, nOut, x.dtype(), out -> {
                 if (bias == null) {
                     at.mmOut(out, x2, wt);
                 } else {
                     at.addmmOut(out, n(bias), x2, wt, 1.0, 1.0);
                 }
-                return wrap(s, at.view(out, outShape.dimsLong()), outShape, x.dtype());
-            }
+            }, outShape);
         }
     }
 
