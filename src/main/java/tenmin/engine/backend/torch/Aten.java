@@ -420,7 +420,6 @@ final class Aten {
         }
     }
 
-    /** {@code aten::reshape}: a view when the strides allow, else a copy. */
     /**
      * A view of contiguous {@code x} with {@code sizes} (same element count) made by {@code _reinterpret_tensor}: plain
      * calls instead of the boxed dispatcher (views are a third of the ops a step issues; the dispatcher's view cost
@@ -457,6 +456,7 @@ final class Aten {
                 (long) sizes.length, longs(a, sizes), longs(a, strides), offset, ret), x);
     }
 
+    /** {@code aten::reshape}: a view when the strides allow, else a copy. */
     NativeTensor reshape(NativeTensor x, long[] sizes) {
         try (Dispatch d = dispatch("aten::reshape", "")) {
             return d.tensor(x).ints(sizes).call1();
