@@ -1,6 +1,8 @@
 package tenmin.core;
 
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 
 /** Helpers for work handed to other threads. */
@@ -36,5 +38,14 @@ public final class Tasks {
             Thread.currentThread().interrupt();
             throw new IllegalStateException("interrupted while " + what, e);
         }
+    }
+
+    /** A fixed pool of {@code threads} daemon threads named {@code name} (the JVM's exit never waits for them). */
+    public static ExecutorService daemonPool(int threads, String name) {
+        return Executors.newFixedThreadPool(threads, r -> {
+            Thread t = new Thread(r, name);
+            t.setDaemon(true);
+            return t;
+        });
     }
 }

@@ -11,7 +11,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 
 import tenmin.core.Tasks;
@@ -51,11 +50,7 @@ final class Checkpoints implements AutoCloseable {
     private Path lastState;
     private long lastSavedStep = -1;
     private long lastStateStep = -1;
-    private final ExecutorService writer = Executors.newSingleThreadExecutor(r -> {
-        Thread t = new Thread(r, "tenmin-save");
-        t.setDaemon(true);
-        return t;
-    });
+    private final ExecutorService writer = Tasks.daemonPool(1, "tenmin-save");
     private Future<?> pending;
     /** Tests only: the writer thread waits this long before each LoRA file, so saves overlap the next steps. */
     static volatile long writeDelayMillisForTests;

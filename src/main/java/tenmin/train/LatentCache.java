@@ -11,7 +11,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 
 import tenmin.core.InputException;
@@ -106,11 +105,7 @@ public final class LatentCache {
         // Decoding and fitting an image took longer than encoding it on a GPU (200 images of 1024x1024 with flip_aug:
         // 46 s, 4.3 images/s, on an H200 machine): worker threads prepare the next images while the VAE encodes.
         int threads = Math.max(1, Math.min(8, Runtime.getRuntime().availableProcessors() - 1));
-        ExecutorService pool = Executors.newFixedThreadPool(threads, r -> {
-            Thread t = new Thread(r, "tenmin-latent-cache-images");
-            t.setDaemon(true);
-            return t;
-        });
+        ExecutorService pool = Tasks.daemonPool(threads, "tenmin-latent-cache-images");
         try {
             Map<Integer, Future<ImagePlanes>> ahead = new HashMap<>();
             int next = 0;

@@ -11,7 +11,6 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.ConcurrentLinkedDeque;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Function;
@@ -88,11 +87,7 @@ final class WorkPool implements AutoCloseable {
 
     WorkPool(int threads) {
         this.threads = threads;
-        this.pool = Executors.newFixedThreadPool(threads, r -> {
-            Thread t = new Thread(r, "resize-worker");
-            t.setDaemon(true);
-            return t;
-        });
+        this.pool = Tasks.daemonPool(threads, "resize-worker");
         this.scratch = new ArrayBlockingQueue<>(threads);
         for (int i = 0; i < threads; i++) {
             scratch.add(new Scratch());
