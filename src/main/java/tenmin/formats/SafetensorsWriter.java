@@ -152,6 +152,15 @@ public final class SafetensorsWriter {
         return sb.append('}').toString();
     }
 
+    /** The tensor names in the order their bytes are written (and their data callbacks called). */
+    public List<String> tensorOrder() {
+        List<String> order = new ArrayList<>(entries.size());
+        for (Entry e : sorted()) {
+            order.add(e.name);
+        }
+        return order;
+    }
+
     private List<Entry> sorted() {
         List<Entry> list = new ArrayList<>(entries);
         list.sort(Comparator.<Entry>comparingInt(e -> -e.dtype.ordinal())

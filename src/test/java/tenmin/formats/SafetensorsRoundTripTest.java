@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -37,6 +38,32 @@ class SafetensorsRoundTripTest {
     Stream<DynamicTest> rewritesReferenceFilesIdentically() throws IOException {
         return referenceFiles().stream().map(p -> DynamicTest.dynamicTest(
                 "rewrite [" + Fixtures.root().relativize(p) + "]", () -> checkRewrite(p)));
+    }
+
+    /** {@link SafetensorsWriter#tensorOrder()} is the order the data callbacks run in, the reference's file order. */
+    @Test
+    void tensorOrderIsTheOrderDataIsWritten() throws IOException {
+        Path p = referenceFiles().stream().filter(f -> f.toString().contains("lora")).findFirst()
+                .orElse(referenceFiles().get(0));
+        try (SafetensorsFile f = SafetensorsFile.open(p)) {
+            SafetensorsWriter w = new SafetensorsWriter();
+            List<String> called = new ArrayList<>();
+            List<String> names = new ArrayList<>(f.names());
+            java.util.Collections.reverse(names);
+            for (String n : names) {
+                TensorInfo t = f.info(n);
+                w.add(n, t.dtype(), t.shape(), out -> {
+                    called.add(n);
+                    SafetensorsWriter.writeSegment(out, f.segment(n));
+                });
+            }
+            List<String> fileOrder = new ArrayList<>(f.names());
+            fileOrder.sort(java.util.Comparator.comparingLong(n -> f.info(n).begin()));
+            assertEquals(fileOrder, w.tensorOrder());
+            w.writeTo(OutputStream.nullOutputStream());
+            assertEquals(w.tensorOrder(), called);
+            assertTrue(called.size() > 3, p + " has several tensors");
+        }
     }
 
     private static void checkRewrite(Path p) throws IOException {

@@ -254,18 +254,26 @@ final class Kernels {
         float[] f = new float[CHUNK];
         double total = 0;
         for (long start = 0; start < count; start += CHUNK) {
-            int n = (int) Math.min(CHUNK, count - start);
-            MemorySegment.copy(seg, SHORT_LE, offset + 2 * start, raw, 0, n);
-            if (bf16) {
-                for (int i = 0; i < n; i++) {
-                    f[i] = Float.intBitsToFloat(raw[i] << 16);
-                }
-            } else {
-                Half.f16ToF32(raw, n, f, 0); // vector fp16 conversions once compiled
-            }
-            total += sumSquares(f, n);
+            total += sumSquaresHalf(seg, offset + 2 * start, (int) Math.min(CHUNK, count - start), bf16, raw, f);
         }
         return total;
+    }
+
+    /**
+     * One chunk of {@link #sumSquaresHalf(MemorySegment, long, long, boolean)}. A method of its own: called once
+     * per chunk, it is compiled after a few hundred chunks, while a loop over a large weight's chunks would run
+     * interpreted until its on-stack replacement (tens of thousands of iterations).
+     */
+    private static double sumSquaresHalf(MemorySegment seg, long offset, int n, boolean bf16, short[] raw, float[] f) {
+        MemorySegment.copy(seg, SHORT_LE, offset, raw, 0, n);
+        if (bf16) {
+            for (int i = 0; i < n; i++) {
+                f[i] = Float.intBitsToFloat(raw[i] << 16);
+            }
+        } else {
+            Half.f16ToF32(raw, n, f, 0); // vector fp16 conversions once compiled
+        }
+        return sumSquares(f, n);
     }
 
     private static double sumSquaresF32(MemorySegment seg, long offset, long count) {

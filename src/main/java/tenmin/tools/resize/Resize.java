@@ -7,12 +7,16 @@ import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Collection;
+import java.util.Collections;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.Callable;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Future;
 import java.util.concurrent.FutureTask;
@@ -240,8 +244,13 @@ public final class Resize {
                     () -> pool.withScratch(s -> decompose(lora, m, s, linalg))));
         }
         List<Job<?>> jobs = new ArrayList<>(svdJobs);
-        jobs.addAll(normJobs(ckpt, modules, cache, correctNames));
-        pool.run("SVD", jobs, reporter);
+        BaseNorms.PageRelease pages = new BaseNorms.PageRelease(ckpt.fileSegment());
+        jobs.addAll(normJobs(ckpt, modules, cache, correctNames, pages));
+        try {
+            pool.run("SVD", jobs, reporter);
+        } finally {
+            pages.flush();
+        }
 
         List<Pairing.Module> live = new ArrayList<>();
         List<LowRankSvd> svds = new ArrayList<>();
@@ -282,7 +291,7 @@ public final class Resize {
      * earlier LoRA of this run provides; tells {@link BaseLoadLog} which norms are known without reading.
      */
     private List<Job<Object>> normJobs(SafetensorsFile ckpt, List<Pairing.Module> modules, NormsCache cache,
-                                       Map<Target, String> correctNames) {
+                                       Map<Target, String> correctNames, BaseNorms.PageRelease pages) {
         boolean needFro = reporter.enabled(Level.DEBUG) || anyUses("fro_ckpt");
         boolean needSpn = anyUses("spn_ckpt");
         Map<Target, Pairing.Base> pendingFro = new LinkedHashMap<>();
@@ -309,9 +318,9 @@ public final class Resize {
             }
         }
         List<Job<Object>> jobs = new ArrayList<>();
-        for (Pairing.Base b : pendingFro.values()) {
+        for (Pairing.Base b : readingOrder(pendingFro.values())) {
             jobs.add(new Job<>(b.count() * 0.3, true, () -> {
-                float v = BaseNorms.frobenius(ckpt, b);
+                float v = BaseNorms.frobenius(ckpt, b, pages);
                 frobenius.put(b.target(), v);
                 cache.putFrobenius(NormsCache.nameFor(b, correctNames), v);
                 return null;
@@ -326,6 +335,13 @@ public final class Resize {
             }));
         }
         return jobs;
+    }
+
+    /** The norm reads in file order, so that the spans of pages released together stay tight ({@link BaseNorms.PageRelease}). */
+    static List<Pairing.Base> readingOrder(Collection<Pairing.Base> bases) {
+        List<Pairing.Base> order = new ArrayList<>(bases);
+        order.sort(Comparator.comparingLong((Pairing.Base b) -> b.info().begin() + b.byteOffset()));
+        return order;
     }
 
     private static boolean fromCache(Double cached, Target t, Map<Target, Float> into) {
@@ -366,9 +382,8 @@ public final class Resize {
                 reporter.log(Level.WARNING, "WARNING:root:Recipe " + o.recipe().text() + " keeps no direction of any "
                         + "layer; the output holds no modules");
             }
-            SafetensorsWriter writer = buildOutput(lora, layers, o);
             reporter.log(Level.INFO, "INFO:root:Saving " + PyText.path(p.file()));
-            writer.write(p.file());
+            writeOutput(lora, layers, o, p.file());
             outputs.add(new Output(lora.path(), o.recipe(), p.file(), o.threshold(), o.keptLayers()));
         }
         return outputs;
@@ -516,53 +531,91 @@ public final class Resize {
         return out;
     }
 
-    /** The output file of one recipe: new factors of every kept layer, input metadata plus resize_params. */
-    private SafetensorsWriter buildOutput(SafetensorsFile lora, List<Scoring.Layer> layers, Scoring.Outcome o)
+    /**
+     * Writes the output file of one recipe (new factors of every kept layer, input metadata plus resize_params)
+     * while the workers compute it: the factors are computed in the file's tensor order and each is written as
+     * soon as it is ready, so the file's bytes never pile up on the heap.
+     */
+    private void writeOutput(SafetensorsFile lora, List<Scoring.Layer> layers, Scoring.Outcome o, Path file)
             throws IOException {
         StDType dtype = config.outputDtype();
-        List<Job<byte[][]>> factorJobs = new ArrayList<>();
         List<Integer> which = new ArrayList<>();
         for (int i = 0; i < layers.size(); i++) {
-            int[] kept = o.kept().get(i);
-            if (kept.length == 0) {
-                continue;
+            if (o.kept().get(i).length > 0) {
+                which.add(i);
             }
-            Scoring.Layer l = layers.get(i);
-            Pairing.Module m = l.module();
-            double alphaFactor = lora.readScalar(m.alpha().name()) / m.rank();
-            int d = kept.length;
-            factorJobs.add(new Job<>((double) d * m.rank() * (m.out() + m.cols()), () -> pool.withScratch(s -> {
-                float[][] f = l.svd().factors(kept, o.recipe().rescale(), alphaFactor,
-                        readFloats(lora, m.up(), s.floats(Scratch.UP, m.out() * m.rank())),
-                        readFloats(lora, m.down(), s.floats(Scratch.DOWN, m.rank() * m.cols())),
-                        s.floats(Scratch.OUT, d * m.cols()));
-                return new byte[][] {toBytes(f[0], m.out() * d, dtype), toBytes(f[1], d * m.cols(), dtype)};
-            })));
-            which.add(i);
         }
-        pool.run("Writing", factorJobs, reporter);
-
+        List<Future<byte[][]>> factors = new ArrayList<>(Collections.nCopies(which.size(), null));
         SafetensorsWriter w = new SafetensorsWriter();
         w.metadata(lora.metadata());
         w.metadata("resize_params", o.recipe().resizeParamsJson(o.threshold()));
-        for (int k = 0; k < which.size(); k++) {
-            Scoring.Layer l = layers.get(which.get(k));
-            Pairing.Module m = l.module();
-            int d = o.kept().get(which.get(k)).length;
-            byte[][] bytes = factorJobs.get(k).result;
-            long[] downShape = new long[1 + m.inputShape().length];
-            downShape[0] = d;
-            System.arraycopy(m.inputShape(), 0, downShape, 1, m.inputShape().length);
-            long[] upShape = m.upIs4d() ? new long[] {m.out(), d, 1, 1} : new long[] {m.out(), d};
-            w.add(m.name() + ".lora_down.weight", dtype, downShape, out -> out.write(bytes[1]));
-            w.add(m.name() + ".lora_up.weight", dtype, upShape, out -> out.write(bytes[0]));
-            double alphaFactor = lora.readScalar(m.alpha().name()) / m.rank();
-            w.addFloats(m.name() + ".alpha", dtype, new long[0], new float[] {(float) (alphaFactor * d)});
-            if (m.doraScale() != null) {
-                w.addFloats(m.name() + ".dora_scale", dtype, m.doraScale().shape(), readFloats(lora, m.doraScale()));
+        Map<String, Integer> moduleOfDown = new HashMap<>();
+        try (Reporter.Progress progress = reporter.progress("Writing", which.size())) {
+            for (int k = 0; k < which.size(); k++) {
+                int slot = k;
+                Scoring.Layer l = layers.get(which.get(k));
+                Pairing.Module m = l.module();
+                int d = o.kept().get(which.get(k)).length;
+                long[] downShape = new long[1 + m.inputShape().length];
+                downShape[0] = d;
+                System.arraycopy(m.inputShape(), 0, downShape, 1, m.inputShape().length);
+                long[] upShape = m.upIs4d() ? new long[] {m.out(), d, 1, 1} : new long[] {m.out(), d};
+                String down = m.name() + ".lora_down.weight";
+                moduleOfDown.put(down, k);
+                w.add(down, dtype, downShape, out -> out.write(take(factors.get(slot), 1)));
+                w.add(m.name() + ".lora_up.weight", dtype, upShape, out -> {
+                    out.write(take(factors.get(slot), 0));
+                    progress.advance(1);
+                });
+                double alphaFactor = lora.readScalar(m.alpha().name()) / m.rank();
+                w.addFloats(m.name() + ".alpha", dtype, new long[0], new float[] {(float) (alphaFactor * d)});
+                if (m.doraScale() != null) {
+                    w.addFloats(m.name() + ".dora_scale", dtype, m.doraScale().shape(), readFloats(lora, m.doraScale()));
+                }
+            }
+            // start the factors in the order the writer asks for them (one queue: first submitted, first started)
+            for (String name : w.tensorOrder()) {
+                Integer k = moduleOfDown.get(name);
+                if (k != null) {
+                    factors.set(k, pool.submit(factorsJob(lora, layers.get(which.get(k)), o.kept().get(which.get(k)),
+                            o.recipe().rescale(), dtype)));
+                }
+            }
+            boolean done = false;
+            try {
+                w.write(file);
+                done = true;
+            } finally {
+                if (!done) {
+                    for (Future<byte[][]> f : factors) {
+                        f.cancel(true);
+                    }
+                }
             }
         }
-        return w;
+    }
+
+    /** The new factors of one layer as output bytes: {up, down}. */
+    private Callable<byte[][]> factorsJob(SafetensorsFile lora, Scoring.Layer l, int[] kept, double rescale,
+                                          StDType dtype) {
+        Pairing.Module m = l.module();
+        double alphaFactor = lora.readScalar(m.alpha().name()) / m.rank();
+        int d = kept.length;
+        return () -> pool.withScratch(s -> {
+            float[][] f = l.svd().factors(kept, rescale, alphaFactor,
+                    readFloats(lora, m.up(), s.floats(Scratch.UP, m.out() * m.rank())),
+                    readFloats(lora, m.down(), s.floats(Scratch.DOWN, m.rank() * m.cols())),
+                    s.floats(Scratch.OUT, d * m.cols()));
+            return new byte[][] {toBytes(f[0], m.out() * d, dtype), toBytes(f[1], d * m.cols(), dtype)};
+        });
+    }
+
+    /** Half {@code i} of a layer's output bytes, dropped from the result once taken (the writer needs it once). */
+    private static byte[] take(Future<byte[][]> factors, int i) {
+        byte[][] both = Tasks.await(factors, "computing the new factors");
+        byte[] b = both[i];
+        both[i] = null;
+        return b;
     }
 
     /** The first {@code n} fp32 values as little-endian bytes of {@code dtype} (F16 round-to-nearest-even, or F32). */

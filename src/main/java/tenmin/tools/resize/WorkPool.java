@@ -104,6 +104,11 @@ final class WorkPool implements AutoCloseable {
         }
     }
 
+    /** Starts {@code work} on a worker; work submitted earlier starts earlier. */
+    <T> Future<T> submit(Callable<T> work) {
+        return pool.submit(work);
+    }
+
     /**
      * Runs all jobs with a progress bar labelled {@code label}; rethrows the first failure. Worker 0 takes
      * memory-bound jobs first, the others compute-bound jobs first; each takes from the other queue when its
@@ -169,13 +174,15 @@ final class WorkPool implements AutoCloseable {
     }
 
     /**
-     * The order within each queue: smallest first. The cheap jobs get the JIT compiler to the vector kernels
-     * before the expensive ones need them (a kernel runs a hundred times slower until it is compiled), and a
-     * worker that runs out of its own kind takes the largest job of the other queue, which balances the end.
+     * The order within each queue. Compute-bound jobs: smallest first. The cheap jobs get the JIT compiler to
+     * the vector kernels before the expensive ones need them (a kernel runs a hundred times slower until it is
+     * compiled), and a worker that runs out of its own kind takes the largest job of the other queue, which
+     * balances the end. Memory-bound jobs keep the order they were given (the norm jobs come in file order,
+     * see {@link BaseNorms.PageRelease}).
      */
     static List<Job<?>> schedule(List<? extends Job<?>> jobs) {
         List<Job<?>> order = new ArrayList<>(jobs);
-        order.sort(Comparator.comparingDouble((Job<?> j) -> j.cost));
+        order.sort(Comparator.comparingDouble((Job<?> j) -> j.memoryBound ? 0 : j.cost));
         return order;
     }
 
