@@ -338,7 +338,7 @@ public final class Resize {
     }
 
     /** The norm reads in file order, so that the spans of pages released together stay tight ({@link BaseNorms.PageRelease}). */
-    static List<Pairing.Base> readingOrder(Collection<Pairing.Base> bases) {
+    private static List<Pairing.Base> readingOrder(Collection<Pairing.Base> bases) {
         List<Pairing.Base> order = new ArrayList<>(bases);
         order.sort(Comparator.comparingLong((Pairing.Base b) -> b.info().begin() + b.byteOffset()));
         return order;
