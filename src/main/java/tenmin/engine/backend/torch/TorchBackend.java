@@ -726,18 +726,15 @@ public final class TorchBackend implements Backend {
         int kb = transB ? b.dim(-1) : b.dim(-2);
         int nn = transB ? b.dim(-2) : b.dim(-1);
         require(k == kb, "matmul", "inner dimensions " + k + " and " + kb + " differ", a, b);
-        int code = at.code(a.dtype());
         try (NativeTensor av = transA ? at.transpose(n(a), -2, -1) : n(a).share();
              NativeTensor bv = transB ? at.transpose(n(b), -2, -1) : n(b).share()) {
             if (a.rank() == 2) {
-                NativeTensor out = at.empty(new long[] {m, nn}, code);
-                return mmInto(s, out, () -> at.mmOut(out, av, bv), Shape.of(m, nn), a.dtype());
+                return mmInto(s, Shape.of(m, nn), a.dtype(), out -> at.mmOut(out, av, bv));
             }
             int batch = a.dim(0);
             if (b.rank() == 3) {
                 require(b.dim(0) == batch, "matmul", "batch sizes differ", a, b);
-                NativeTensor out = at.empty(new long[] {batch, m, nn}, code);
-                return mmInto(s, out, () -> at.bmmOut(out, av, bv), Shape.of(batch, m, nn), a.dtype());
+                return mmInto(s, Shape.of(batch, m, nn), a.dtype(), out -> at.bmmOut(out, av, bv));
             }
             if (!transA) {
                 // (B, M, K) x (K, N): one GEMM over B*M rows.
@@ -747,15 +744,16 @@ public final class TorchBackend implements Backend {
                 }
             }
             try (NativeTensor be = at.expand(bv, new long[] {batch, k, nn})) {
-                NativeTensor out = at.empty(new long[] {batch, m, nn}, code);
-                return mmInto(s, out, () -> at.bmmOut(out, av, be), Shape.of(batch, m, nn), a.dtype());
+                return mmInto(s, Shape.of(batch, m, nn), a.dtype(), out -> at.bmmOut(out, av, be));
             }
         }
     }
 
-    private Tensor mmInto(Scope s, NativeTensor out, Runnable kernel, Shape shape, DType dtype) {
+    /** A new tensor of {@code shape} written by {@code kernel} (freed again when the kernel fails). */
+    private Tensor mmInto(Scope s, Shape shape, DType dtype, Consumer<NativeTensor> kernel) {
+        NativeTensor out = at.empty(shape.dimsLong(), at.code(dtype));
         try {
-            kernel.run();
+            kernel.accept(out);
         } catch (RuntimeException e) {
             out.close();
             throw e;
@@ -813,9 +811,7 @@ public final class TorchBackend implements Backend {
                         y.shape()), h);
             }
         } catch (RuntimeException e) {
-            if (h != null) {
-                h.close();
-            }
+            closeQuietly(h);
             throw e;
         }
     }
@@ -837,9 +833,8 @@ public final class TorchBackend implements Backend {
         try (NativeTensor dO2 = at.view(n(dOut), new long[] {m, n}); NativeTensor h2 = at.view(n(hidden), new long[] {m, r});
              NativeTensor x2 = at.view(n(x), new long[] {m, k})) {
             if (needUp) {
-                NativeTensor out = at.empty(new long[] {n, r}, code);
                 try (NativeTensor dOT = at.transpose(dO2, 0, 1)) {
-                    dUp = mmInto(s, out, () -> at.addmmOut(out, out, dOT, h2, 0.0, scale), Shape.of(n, r), up.dtype());
+                    dUp = mmInto(s, Shape.of(n, r), up.dtype(), out -> at.addmmOut(out, out, dOT, h2, 0.0, scale));
                 }
             }
             if (needX || needDown) {
@@ -847,9 +842,8 @@ public final class TorchBackend implements Backend {
                 try (dh) {
                     at.addmmOut(dh, dh, dO2, n(up), 0.0, scale);
                     if (needDown) {
-                        NativeTensor out = at.empty(new long[] {r, k}, code);
                         try (NativeTensor dhT = at.transpose(dh, 0, 1)) {
-                            dDown = mmInto(s, out, () -> at.mmOut(out, dhT, x2), Shape.of(r, k), down.dtype());
+                            dDown = mmInto(s, Shape.of(r, k), down.dtype(), out -> at.mmOut(out, dhT, x2));
                         }
                     }
                     if (needX) {
@@ -872,7 +866,6 @@ public final class TorchBackend implements Backend {
         int n = dy.dim(-1);
         int k = x.dim(-1);
         long m = dy.numel() / n;
-        int code = at.code(dy.dtype());
         Tensor dx = null;
         Tensor dw = null;
         Tensor db = null;
@@ -883,8 +876,7 @@ public final class TorchBackend implements Backend {
             if (mask.weight()) {
                 try (NativeTensor x2 = at.view(n(x), new long[] {m, k});
                      NativeTensor dyT = at.transpose(dy2, 0, 1)) {
-                    NativeTensor out = at.empty(new long[] {n, k}, code);
-                    dw = mmInto(s, out, () -> at.mmOut(out, dyT, x2), Shape.of(n, k), dy.dtype());
+                    dw = mmInto(s, Shape.of(n, k), dy.dtype(), out -> at.mmOut(out, dyT, x2));
                 }
             }
             if (mask.bias()) {
