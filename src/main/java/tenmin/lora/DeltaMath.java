@@ -44,17 +44,13 @@ public final class DeltaMath {
             }
             double[] gu = new double[rank * rank];
             blas.gramColumns(wide, rows, rank, gu);               // UᵀU (R, R)
-            double[] gd = new double[rank * rank];
-            for (int c0 = 0; c0 < cols; c0 += GRAM_BLOCK) {       // D Dᵀ (R, R), upper triangle
-                int cb = Math.min(GRAM_BLOCK, cols - c0);
+            double[] gd = blas.gramRowsInBlocks(rank, cols, GRAM_BLOCK, wide, (c0, cb, block) -> { // D Dᵀ (R, R)
                 for (int j = 0; j < rank; j++) {
                     for (int c = 0; c < cb; c++) {
-                        wide[j * cb + c] = down[j * cols + c0 + c];
+                        block[j * cb + c] = down[j * cols + c0 + c];
                     }
                 }
-                blas.addGramRowsUpper(wide, rank, cb, gd);
-            }
-            OpenBlas.mirrorUpper(gd, rank);
+            });
             return traceNorm(gu, gd, scale);
         }
         float[] upT = new float[rank * rows]; // (R, O)

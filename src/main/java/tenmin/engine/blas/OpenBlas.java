@@ -175,16 +175,35 @@ public final class OpenBlas {
         syrk(true, a, n, k, c);
     }
 
-    /**
-     * {@code c += a·aᵀ} (M, M) on the upper triangle only, for {@code a} (M, K): a Gram matrix summed over blocks of
-     * columns, each small enough to stay in cache; {@link #mirrorUpper} completes it.
-     */
-    public void addGramRowsUpper(double[] a, int m, int k, double[] c) {
+    /** {@code c += a·aᵀ} (M, M) on the upper triangle only, for {@code a} (M, K); {@link #mirrorUpper} completes it. */
+    private void addGramRowsUpper(double[] a, int m, int k, double[] c) {
         syrk(false, a, m, k, c, 1.0);
     }
 
+    /** Writes columns {@code [c0, c0 + cb)} of an (M, K) matrix into {@code block} as an (M, cb) row-major matrix. */
+    @FunctionalInterface
+    public interface ColumnBlocks {
+        void fill(int c0, int cb, double[] block);
+    }
+
+    /**
+     * {@code a·aᵀ} (M, M), both triangles, of an (M, K) matrix that {@code source} delivers in blocks of at most
+     * {@code blockCols} columns into {@code block} (at least M·min(K, blockCols) long): each block stays in cache and
+     * the whole matrix is never widened at once (a factor read from fp16 or fp32 straight into the block).
+     */
+    public double[] gramRowsInBlocks(int m, int k, int blockCols, double[] block, ColumnBlocks source) {
+        double[] c = new double[m * m];
+        for (int c0 = 0; c0 < k; c0 += blockCols) {
+            int cb = Math.min(blockCols, k - c0);
+            source.fill(c0, cb, block);
+            addGramRowsUpper(block, m, cb, c);
+        }
+        mirrorUpper(c, m);
+        return c;
+    }
+
     /** Copies the upper triangle of {@code c} (N, N) into its lower one. */
-    public static void mirrorUpper(double[] c, int n) {
+    private static void mirrorUpper(double[] c, int n) {
         for (int i = 0; i < n; i++) {
             for (int j = 0; j < i; j++) {
                 c[i * n + j] = c[j * n + i];

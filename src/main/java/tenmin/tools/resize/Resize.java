@@ -438,15 +438,11 @@ public final class Resize {
     private static double[] gramOfRows(SafetensorsFile f, TensorInfo t, int rank, int cols, double[] block,
                                        OpenBlas blas, boolean release) {
         Widener w = new Widener(f, t, Math.min(cols, GRAM_BLOCK));
-        double[] g = new double[rank * rank];
-        for (int k0 = 0; k0 < cols; k0 += GRAM_BLOCK) {
-            int kb = Math.min(GRAM_BLOCK, cols - k0);
+        double[] g = blas.gramRowsInBlocks(rank, cols, GRAM_BLOCK, block, (c0, cb, out) -> {
             for (int j = 0; j < rank; j++) {
-                w.widen((long) j * cols + k0, kb, block, j * kb);
+                w.widen((long) j * cols + c0, cb, out, j * cb);
             }
-            blas.addGramRowsUpper(block, rank, kb, g);
-        }
-        OpenBlas.mirrorUpper(g, rank);
+        });
         if (release) {
             f.release(t.name());
         }

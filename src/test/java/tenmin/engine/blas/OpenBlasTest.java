@@ -8,6 +8,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.SplittableRandom;
 
 import org.junit.jupiter.api.Test;
@@ -103,16 +105,14 @@ class OpenBlasTest {
         double[] a = gaussian(rnd, m * k);
         double[] whole = new double[m * m];
         blas().gramRows(a, m, k, whole);
-        double[] summed = new double[m * m];
-        for (int k0 = 0; k0 < k; k0 += 16) { // blocks of 16, 16 and 5 columns
-            int kb = Math.min(16, k - k0);
-            double[] block = new double[m * kb];
+        List<Integer> widths = new ArrayList<>();
+        double[] summed = blas().gramRowsInBlocks(m, k, 16, new double[m * 16], (c0, cb, block) -> {
+            widths.add(cb);
             for (int i = 0; i < m; i++) {
-                System.arraycopy(a, i * k + k0, block, i * kb, kb);
+                System.arraycopy(a, i * k + c0, block, i * cb, cb);
             }
-            blas().addGramRowsUpper(block, m, kb, summed);
-        }
-        OpenBlas.mirrorUpper(summed, m);
+        });
+        assertEquals(List.of(16, 16, 5), widths, "blocks of 16, 16 and 5 columns");
         for (int i = 0; i < whole.length; i++) {
             assertEquals(whole[i], summed[i], 1e-12 * k, "entry " + i);
         }
