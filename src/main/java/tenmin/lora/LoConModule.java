@@ -1,5 +1,6 @@
 package tenmin.lora;
 
+import tenmin.engine.api.DType;
 import tenmin.engine.api.Tensor;
 import tenmin.engine.autograd.Functional;
 import tenmin.engine.autograd.KeptCast;
@@ -76,7 +77,7 @@ public final class LoConModule implements Adapter {
     }
 
     /** {@code p} in {@code dtype}: with {@link #reuseCasts}, the copy kept from an earlier call (made when missing). */
-    private Tensor cast(Functional f, KeptCast kept, Tensor p, tenmin.engine.api.DType dtype) {
+    private Tensor cast(Functional f, KeptCast kept, Tensor p, DType dtype) {
         return reuseCasts ? kept.of(f, p, dtype) : f.cast(p, dtype);
     }
 
