@@ -352,10 +352,16 @@ def bench(args):
     for _ in range(args.warmup):
         image()
     times = []
-    for _ in range(args.runs):
+    for i in range(args.runs):
+        profiled = args.cuda_profile and device.type == "cuda" and i == args.runs - 1
+        if profiled:  # the region `ncu --profile-from-start off` records: the last timed image
+            torch.cuda.synchronize()
+            torch.cuda.profiler.start()
         t0 = time.perf_counter()
         image()
         times.append(time.perf_counter() - t0)
+        if profiled:
+            torch.cuda.profiler.stop()
     med = statistics.median(times)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     what = "SDXL" if args.config is None else args.config
@@ -378,6 +384,8 @@ def main():
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--host", action="store_true", help="report the host's cost per op and per U-Net call instead")
+    p.add_argument("--cuda-profile", action="store_true",
+                   help="make the last timed image the region of `ncu --profile-from-start off` (cudaProfilerStart/Stop)")
     args = p.parse_args()
     if args.check:
         raise SystemExit(0 if check(args.check) else 1)

@@ -74,6 +74,11 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--no-lora", description = "sample: skip the case with the recipe LoCon.")
     boolean noLora;
 
+    @Option(names = "--cuda-profile", description = "train, sample on CUDA: make the last timed micro-batch (train) or"
+            + " the first case's last sampling loop (sample) the one region a CUDA profiler started with"
+            + " --profile-from-start off records (cudaProfilerStart/Stop), e.g. ncu's kernel times.")
+    boolean cudaProfile;
+
     @Option(names = "--threads", paramLabel = "N", description = "Worker threads (default: all processors).")
     Integer threads;
 
@@ -108,7 +113,7 @@ public final class BenchCommand implements Callable<Integer> {
         int n = threads != null ? threads : Runtime.getRuntime().availableProcessors();
         if (target.equals("train")) {
             train.device = device;
-            return train.run(session, warmup, runs, n);
+            return train.run(session, warmup, runs, n, cudaProfile);
         }
         Reporter reporter = session.reporter(Reporter.Level.INFO);
         if (target.equals("sample")) {
@@ -135,7 +140,8 @@ public final class BenchCommand implements Callable<Integer> {
         ModelOptions where = new ModelOptions();
         where.device = device == null ? "cpu" : device;
         where.threads = threads;
-        SampleBenchmark.Config c = new SampleBenchmark.Config(size, width, height, steps, cfg, warmup, runs, !noLora);
+        SampleBenchmark.Config c = new SampleBenchmark.Config(size, width, height, steps, cfg, warmup, runs, !noLora,
+                cudaProfile);
         ModelSource.randomConfig(size); // checks the name before anything starts
         try (Backend backend = where.backend(reporter)) {
             List<SampleBenchmark.Result> results;

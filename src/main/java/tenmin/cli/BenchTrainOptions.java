@@ -80,8 +80,11 @@ final class BenchTrainOptions {
             + " ${DEFAULT-VALUE}).")
     long seed;
 
-    /** Runs {@code bench train}; {@code threads} is the cpu backend's pool size. */
-    int run(Session session, int warmup, int runs, int threads) {
+    /**
+     * Runs {@code bench train}; {@code threads} is the cpu backend's pool size, {@code cudaProfile} marks the last
+     * timed micro-batch for a CUDA profiler.
+     */
+    int run(Session session, int warmup, int runs, int threads, boolean cudaProfile) {
         Reporter reporter = session.reporter(Reporter.Level.INFO);
         String modelName = config;
         SdxlConfig model = switch (config) {
@@ -202,7 +205,8 @@ final class BenchTrainOptions {
         session.out().println("device: " + where + ", Java " + Runtime.version());
         try (Backend b = be) {
             Backend traced = Trace.fromEnvironment(reporter).wrap(b);   // TENMIN_TRACE=1 lists every op
-            TrainBenchmark.Measurement m = TrainBenchmark.measure(traced, plan, warmup, runs, memory, reporter);
+            TrainBenchmark.Measurement m = TrainBenchmark.measure(traced, plan, warmup, runs, memory, cudaProfile,
+                    reporter);
             m.lines().forEach(session.out()::println);
             session.out().println("| device | model, batch, latents | checkpointing | text encoders | ms / micro-batch"
                     + " | images/s | ms in the recipe (+ optimizer / " + accumulation + ") | utilisation | peak memory |");

@@ -46,8 +46,10 @@ public final class SampleBenchmark {
      * @param warmup  untimed images first
      * @param runs    timed images (the median is reported)
      * @param lora    also measure with the recipe LoCon
+     * @param cudaProfile the first case's last timed sampling loop is the region of {@code ncu --profile-from-start off}
      */
-    public record Config(String size, int width, int height, int steps, double cfg, int warmup, int runs, boolean lora) {
+    public record Config(String size, int width, int height, int steps, double cfg, int warmup, int runs, boolean lora,
+                         boolean cudaProfile) {
     }
 
     /**
@@ -84,7 +86,7 @@ public final class SampleBenchmark {
                         "a photo of a red fox in the snow, detailed fur, (sharp focus:1.2)", "blurry, low quality",
                         c.width(), c.height(), Sampler.Settings.of(SamplerKind.EULER_A, c.steps()), c.cfg());
                 results.add(measure(new SdxlPipeline(models, LoraSet.empty(), PromptEncoder.Options.A1111, reporter),
-                        settings, c, "no LoRA", modelSeconds, models.weightBytes(), root));
+                        settings, c, "no LoRA", modelSeconds, models.weightBytes(), root, c.cudaProfile()));
                 if (c.lora()) {
                     Path file = Files.createTempFile("tenmin-bench-locon", ".safetensors");
                     try {
@@ -101,11 +103,11 @@ public final class SampleBenchmark {
                                 BlockWeights.Options.defaults(), reporter);
                         try (LoraSet set = LoraSet.attach(prepared, models, root)) {
                             results.add(measure(new SdxlPipeline(models, set, PromptEncoder.Options.A1111, reporter),
-                                    settings, c, label, 0, models.weightBytes(), root));
+                                    settings, c, label, 0, models.weightBytes(), root, false));
                             // tenmin sample's form on a GPU: merged into the weights once (the models keep it)
                             set.merge();
                             results.add(measure(new SdxlPipeline(models, set, PromptEncoder.Options.A1111, reporter),
-                                    settings, c, label + ", merged into the weights", 0, models.weightBytes(), root));
+                                    settings, c, label + ", merged into the weights", 0, models.weightBytes(), root, false));
                         }
                     } finally {
                         Files.deleteIfExists(file);
@@ -137,13 +139,16 @@ public final class SampleBenchmark {
     }
 
     private static Result measure(SdxlPipeline p, SdxlPipeline.Settings settings, Config c, String label,
-                                  double modelSeconds, long weightBytes, Scope scope) {
+                                  double modelSeconds, long weightBytes, Scope scope, boolean profile) {
         double[] image = new double[c.runs()];
         double[] sampling = new double[c.runs()];
         double[] decode = new double[c.runs()];
         double[] issue = new double[c.runs()];
         double[] wait = new double[c.runs()];
         for (int i = 0; i < c.warmup() + c.runs(); i++) {
+            if (profile && i == c.warmup() + c.runs() - 1) {
+                p.profileNextSampling();
+            }
             p.render(scope, settings, List.of(new SdxlPipeline.Job(i, null)));
             SdxlPipeline.Timings t = p.lastTimings();
             if (i >= c.warmup()) {

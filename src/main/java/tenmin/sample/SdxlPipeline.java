@@ -112,6 +112,7 @@ public final class SdxlPipeline {
     private final PromptEncoder encoder;
     private final Reporter reporter;
     private Timings lastTimings;
+    private boolean profileSampling;
     private final Map<String, PromptEncoder.Pair> cache = new LinkedHashMap<>(16, 0.75f, true) {
         @Override
         protected boolean removeEldestEntry(Map.Entry<String, PromptEncoder.Pair> eldest) {
@@ -137,6 +138,14 @@ public final class SdxlPipeline {
     /** Stage times of the last render (null before the first). */
     public Timings lastTimings() {
         return lastTimings;
+    }
+
+    /**
+     * Makes the next {@link #render}'s sampling loop (its U-Net calls and sampler steps, not the text encoders or
+     * the VAE) the region an external CUDA profiler records ({@link tenmin.engine.api.Backend#profilerRegion}).
+     */
+    public void profileNextSampling() {
+        profileSampling = true;
     }
 
     /**
@@ -203,12 +212,20 @@ public final class SdxlPipeline {
             UnetDenoiser denoiser = new UnetDenoiser(models.unet(), batch, text, guided, settings.cfgScale(),
                     new int[] {c, h, w}, conditioningSizes(settings, samples));
             Sampler sampler = Sampler.create(settings.sampler(), NoiseSchedule.sdxl());
+            boolean profiled = profileSampling;
+            profileSampling = false;
+            if (profiled) {
+                batch.backend().profilerRegion(true);
+            }
             try (Reporter.Progress progress = reporter.progress("sampling", settings.sampler().steps())) {
                 latents = sampleLatents(sampler, seeds, c * h * w, (x, t) -> {
                     float[] eps = denoiser.predictNoise(x, t);
                     progress.advance(1);
                     return eps;
                 });
+            }
+            if (profiled) {
+                batch.backend().profilerRegion(false);
             }
             issue = denoiser.issueNanos();
             wait = denoiser.waitNanos();

@@ -327,9 +327,11 @@ public final class TrainBenchmark {
      * {@code runs} more, times two optimizer steps when the setup accumulates, and measures the matrix rate.
      *
      * @param deviceMemory (free, total) bytes of the device as the driver reports them, or null on the host
+     * @param cudaProfile   the last timed micro-batch is the region of {@code ncu --profile-from-start off}
+     *                      ({@link Backend#profilerRegion})
      */
     public static Measurement measure(Backend backend, Plan plan, int warmup, int runs, Supplier<long[]> deviceMemory,
-                                      Reporter reporter) {
+                                      boolean cudaProfile, Reporter reporter) {
         Setup setup = plan.setup();
         long deviceBase = used(deviceMemory);
         long buildStart = System.nanoTime();
@@ -357,6 +359,10 @@ public final class TrainBenchmark {
                 double[] forwardIssue = new double[runs];
                 double[] tailWait = new double[runs];
                 for (int i = 0; i < runs; i++) {
+                    boolean profiled = cudaProfile && i == runs - 1;
+                    if (profiled) {
+                        backend.profilerRegion(true);
+                    }
                     long t0 = System.nanoTime();
                     long[] forwardIssued = new long[1];
                     Trainer.forwardBackward(models, process, in, PooledProjection.SAI, teCp, acc,
@@ -364,6 +370,9 @@ public final class TrainBenchmark {
                     long backwardIssued = System.nanoTime();
                     backend.synchronize();                                          // the whole micro-batch is done
                     long done = System.nanoTime();
+                    if (profiled) {
+                        backend.profilerRegion(false);
+                    }
                     millis[i] = (done - t0) / 1e6;
                     forwardIssue[i] = (forwardIssued[0] - t0) / 1e6;
                     tailWait[i] = (done - backwardIssued) / 1e6;

@@ -346,4 +346,51 @@ class SdxlPipelineTest extends CpuBackendTests {
             assertFalse(e.getMessage().contains("\n"));
         }
     }
+
+    // ---- profiler region -----------------------------------------------------------------------------
+
+    /**
+     * {@link SdxlPipeline#profileNextSampling}: the next render's sampling loop is the CUDA profiler's region
+     * (opened once, closed once, the U-Net's convolutions inside, the VAE decoder's after it); the render after
+     * it opens none.
+     */
+    @Test
+    void profiledRenderMarksItsSamplingLoopAndNothingElse() throws Exception {
+        List<String> calls = new java.util.ArrayList<>();
+        tenmin.engine.api.Backend recording = (tenmin.engine.api.Backend) java.lang.reflect.Proxy.newProxyInstance(
+                getClass().getClassLoader(), new Class<?>[] {tenmin.engine.api.Backend.class}, (proxy, method, args) -> {
+                    if (method.getDeclaringClass() == Object.class) {
+                        return switch (method.getName()) {
+                            case "equals" -> proxy == args[0];
+                            case "hashCode" -> System.identityHashCode(proxy);
+                            default -> "recording " + backend;
+                        };
+                    }
+                    calls.add(method.getName().equals("profilerRegion") ? "region " + args[0] : method.getName());
+                    try {
+                        return method.invoke(backend, args);
+                    } catch (java.lang.reflect.InvocationTargetException e) {
+                        throw e.getCause();
+                    }
+                });
+        SdxlPipeline p = pipeline(LoraSet.empty());
+        try (Scope s = Scope.root(recording, "profiled")) {
+            p.profileNextSampling();
+            p.render(s, settings("a red cube", "", 2.0), List.of(new SdxlPipeline.Job(5, null)));
+            int open = calls.indexOf("region true");
+            int close = calls.indexOf("region false");
+            assertEquals(2, calls.stream().filter(c -> c.startsWith("region")).count(), calls::toString);
+            assertTrue(open >= 0 && close > open, calls::toString);
+            assertEquals(1, calls.stream().filter(c -> c.equals("region false")).count());
+            long unetConvs = calls.subList(open, close).stream().filter(c -> c.startsWith("conv")).count();
+            long afterConvs = calls.subList(close, calls.size()).stream().filter(c -> c.startsWith("conv")).count();
+            long beforeConvs = calls.subList(0, open).stream().filter(c -> c.startsWith("conv")).count();
+            assertTrue(unetConvs > 0, "U-Net convolutions inside the region");
+            assertTrue(afterConvs > 0, "the VAE decoder's convolutions after it");
+            assertEquals(0, beforeConvs, "text encoding has no convolutions; nothing else ran before the region");
+            calls.clear();
+            p.render(s, settings("a red cube", "", 2.0), List.of(new SdxlPipeline.Job(5, null)));
+            assertFalse(calls.stream().anyMatch(c -> c.startsWith("region")), "a second render is not profiled");
+        }
+    }
 }

@@ -114,11 +114,46 @@ class TrainBenchmarkTest {
         TrainBenchmark.Setup setup = tiny(CheckpointPolicy.all(), true, DType.F32);
         TrainBenchmark.Plan plan = TrainBenchmark.plan(setup, Device.CPU);
         try (CpuBackend cpu = new CpuBackend(2)) {
-            TrainBenchmark.Measurement m = TrainBenchmark.measure(cpu, plan, 1, 2, null, Reporter.SILENT);
+            TrainBenchmark.Measurement m = TrainBenchmark.measure(cpu, plan, 1, 2, null, false, Reporter.SILENT);
             assertEquals(plan.peakBytes(), m.peakLiveBytes(), "peak storage of the timed micro-batches");
             assertTrue(m.medianMillis() > 0 && m.optimizerMillis() > 0 && m.matmulFlops() > 0, m.lines().toString());
             assertEquals(-1, m.deviceUsedBytes());
             assertEquals(0, cpu.liveTensors());
         }
+    }
+
+    /** --cuda-profile: the last of the timed micro-batches alone is the CUDA profiler's region. */
+    @Test
+    void theProfilerRegionHoldsTheLastTimedMicroBatch() {
+        TrainBenchmark.Setup setup = tiny(CheckpointPolicy.all(), false, DType.F32);
+        TrainBenchmark.Plan plan = TrainBenchmark.plan(setup, Device.CPU);
+        java.util.List<String> calls = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
+        try (CpuBackend cpu = new CpuBackend(2)) {
+            tenmin.engine.api.Backend recording = (tenmin.engine.api.Backend) java.lang.reflect.Proxy.newProxyInstance(
+                    getClass().getClassLoader(), new Class<?>[] {tenmin.engine.api.Backend.class}, (proxy, method, args) -> {
+                        if (method.getDeclaringClass() == Object.class) {
+                            return switch (method.getName()) {
+                                case "equals" -> proxy == args[0];
+                                case "hashCode" -> System.identityHashCode(proxy);
+                                default -> "recording " + cpu;
+                            };
+                        }
+                        calls.add(method.getName().equals("profilerRegion") ? "region " + args[0] : method.getName());
+                        try {
+                            return method.invoke(cpu, args);
+                        } catch (java.lang.reflect.InvocationTargetException e) {
+                            throw e.getCause();
+                        }
+                    });
+            TrainBenchmark.measure(recording, plan, 0, 2, null, true, Reporter.SILENT);
+        }
+        int open = calls.indexOf("region true");
+        int close = calls.indexOf("region false");
+        assertEquals(2, calls.stream().filter(c -> c.startsWith("region")).count());
+        assertTrue(open > 0 && close > open);
+        long inside = calls.subList(open, close).stream().filter(c -> c.startsWith("convolution")).count();
+        long all = calls.stream().filter(c -> c.startsWith("convolution")).count();
+        assertTrue(inside > 0, "the micro-batch's convolutions are inside");
+        assertEquals(all, 2 * inside, "one of the two timed micro-batches (forward, recomputation, backward)");
     }
 }

@@ -66,6 +66,15 @@ public interface Backend extends AutoCloseable {
     }
 
     /**
+     * Opens ({@code true}) or closes the region an external CUDA profiler records when started with
+     * {@code ncu --profile-from-start off} ({@code cudaProfilerStart}/{@code Stop}); queued work is finished first,
+     * so the region holds exactly the kernels issued inside it. A no-op off CUDA. Used by {@code tenmin bench
+     * --cuda-profile}.
+     */
+    default void profilerRegion(boolean open) {
+    }
+
+    /**
      * True when tensor storage lives on the Java heap (the pure-Java backend: float arrays, 4 bytes a value
      * whatever the dtype), so that the heap limit bounds what fits; false for native or device memory.
      */

@@ -72,6 +72,7 @@ import java.util.Optional;
  * cudaError_t cudaDeviceSynchronize(void);
  * cudaError_t cudaGetDeviceCount(int* count);
  * cudaError_t cudaMemGetInfo(size_t* free, size_t* total);
+ * cudaError_t cudaProfilerStart(void);   // and cudaProfilerStop: the region ncu --profile-from-start off records
  * </pre>
  *
  * <h2>Math settings of ATen's global context (C++, looked up by mangled name; each may be absent)</h2>
@@ -146,6 +147,8 @@ final class Shim {
     final MethodHandle cudaDeviceSynchronize;
     final MethodHandle cudaGetDeviceCount;
     final MethodHandle cudaMemGetInfo;
+    final MethodHandle cudaProfilerStart;
+    final MethodHandle cudaProfilerStop;
 
     Shim(SymbolLookup lookup, boolean cuda) {
         this.lookup = lookup;
@@ -206,6 +209,8 @@ final class Shim {
         cudaDeviceSynchronize = cuda ? optional("cudaDeviceSynchronize", FunctionDescriptor.of(JAVA_INT)) : null;
         cudaGetDeviceCount = cuda ? optional("cudaGetDeviceCount", FunctionDescriptor.of(JAVA_INT, ADDRESS)) : null;
         cudaMemGetInfo = cuda ? optional("cudaMemGetInfo", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS)) : null;
+        cudaProfilerStart = cuda ? optional("cudaProfilerStart", FunctionDescriptor.of(JAVA_INT)) : null;
+        cudaProfilerStop = cuda ? optional("cudaProfilerStop", FunctionDescriptor.of(JAVA_INT)) : null;
         setGradMode(false);
     }
 

@@ -3,6 +3,7 @@ package tenmin.engine.backend.torch;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -124,6 +125,24 @@ public final class TorchBackend implements Backend {
             } catch (Throwable t) {
                 throw Shim.rethrow("cudaDeviceSynchronize", t);
             }
+        }
+    }
+
+    @Override
+    public void profilerRegion(boolean open) {
+        MethodHandle h = open ? lib.shim().cudaProfilerStart : lib.shim().cudaProfilerStop;
+        if (device.kind() != Device.Kind.CUDA || h == null) {
+            return;
+        }
+        synchronize();
+        String name = open ? "cudaProfilerStart" : "cudaProfilerStop";
+        try {
+            int rc = (int) h.invokeExact();
+            if (rc != 0) {
+                throw new TorchException(name + " returned CUDA error " + rc);
+            }
+        } catch (Throwable t) {
+            throw Shim.rethrow(name, t);
         }
     }
 

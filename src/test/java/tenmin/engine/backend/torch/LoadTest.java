@@ -38,4 +38,26 @@ class LoadTest {
             assertEquals(userSetSomething ? userChoice : "passive", nativeValue);
         }
     }
+
+    /**
+     * libtorch's CUDA allocator gets expandable segments (PYTORCH_CUDA_ALLOC_CONF in the C environment, read when
+     * it starts) unless the user set PYTORCH_CUDA_ALLOC_CONF or PYTORCH_ALLOC_CONF; the log line says which.
+     */
+    @Test
+    void cudaAllocatorGetsExpandableSegmentsUnlessTheUserChose() throws Throwable {
+        String users = LibTorch.preferExpandableSegments(
+                name -> name.equals("PYTORCH_ALLOC_CONF") ? "max_split_size_mb:512" : null);
+        assertEquals("PYTORCH_ALLOC_CONF=max_split_size_mb:512 (the user's)", users);
+        org.junit.jupiter.api.Assumptions.assumeTrue(System.getenv("PYTORCH_CUDA_ALLOC_CONF") == null
+                && System.getenv("PYTORCH_ALLOC_CONF") == null, "the test's own environment sets an allocator");
+        assertEquals("PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True (tenmin's default)",
+                LibTorch.preferExpandableSegments());
+        Linker linker = Linker.nativeLinker();
+        MethodHandle getenv = linker.downcallHandle(linker.defaultLookup().find("getenv").orElseThrow(),
+                FunctionDescriptor.of(ADDRESS, ADDRESS));
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment v = (MemorySegment) getenv.invokeExact(a.allocateFrom("PYTORCH_CUDA_ALLOC_CONF"));
+            assertEquals(LibTorch.CUDA_ALLOC_CONF, v.equals(MemorySegment.NULL) ? null : v.reinterpret(64).getString(0));
+        }
+    }
 }
