@@ -5,7 +5,8 @@
 # (scripts/bench_unet_torch.py). Run from the repository root after scripts/package-gpu.sh packed dist/ here
 # (the device call must carry "dist"):
 #   scripts/gpu-sample-bench.sh
-# Writes $OUT/machine.txt, $OUT/tenmin-sample-bench.txt and $OUT/torch-unet-bench.txt. Sizes can be changed
+# Writes $OUT/machine.txt, $OUT/tenmin-sample-bench.txt (also a no-LoRA run with TENMIN_INFERENCE_KERNELS=0, the
+# A/B of the CUDA inference formulations) and $OUT/torch-unet-bench.txt. Sizes can be changed
 # with STEPS, WIDTH, HEIGHT, RUNS, WARMUP; TENMIN_GPU_DRY_RUN=1 runs the plumbing on this machine's CPU instead
 # (tiny model, 256x256, 4 steps; the PyTorch part only where python3 has torch); TENMIN_FIXTURES=<fixtures root> also checks the PyTorch U-Net
 # against the sgm reference output first. Exit code: 0 when both ran, 1 when one failed, 2 without dist/.
@@ -42,6 +43,12 @@ fi
 timeout "${TENMIN_BENCH_TIMEOUT:-420}" "$root/dist/tenmin-gpu" bench sample --device "$device" --size "$size" \
   --width "$width" --height "$height" --steps "$steps" --cfg 7 --runs "$runs" --warmup "$warmup" 2>&1 \
   | tee "$out/tenmin-sample-bench.txt"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+# A/B in the same call: without the CUDA inference formulations (group norm by statistics, GEGLU's split GEMMs)
+echo "== without the inference formulations (TENMIN_INFERENCE_KERNELS=0), no LoRA" | tee -a "$out/tenmin-sample-bench.txt"
+TENMIN_INFERENCE_KERNELS=0 timeout "${TENMIN_BENCH_TIMEOUT:-420}" "$root/dist/tenmin-gpu" bench sample --device "$device" \
+  --size "$size" --width "$width" --height "$height" --steps "$steps" --cfg 7 --runs "$runs" --warmup "$warmup" \
+  --no-lora 2>&1 | tee -a "$out/tenmin-sample-bench.txt"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 if [ "$device" = cpu ] && ! python3 -c "import torch" 2>/dev/null; then
   echo "gpu-sample-bench: no torch in python3 here; the PyTorch eager reference is skipped on a dry run" \

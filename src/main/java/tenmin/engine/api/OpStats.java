@@ -17,7 +17,7 @@ import tenmin.engine.api.Backend.OutputMask;
  * <p>FLOPs (a multiply-add is 2), only for ops that run on the matrix units; elementwise ops, norms and
  * copies are memory-bound and not counted (the usual convention of model FLOP utilisation):
  * <pre>
- * matmul / linear           2·B·M·N·K
+ * matmul / linear           2·B·M·N·K                                    (linearGeglu: its linear's)
  * convolution               2·N·O·Ho·Wo·C·kH·kW                         (= per output element, 2·C·kH·kW)
  * convolutionBackward       the forward's count for dx and again for dWeight, as the mask asks
  * attention                 2·N·h·Tq·Tk·(D + Dv)                         (QKᵀ and P·V; causal: half)
@@ -106,7 +106,7 @@ public final class OpStats {
                 double n = transB ? b.dim(-2) : b.dim(-1);
                 yield 2 * batch * m * n * k;
             }
-            case "linear" -> {
+            case "linear", "linearGeglu" -> {   // linearGeglu: the same product (both halves), then elementwise
                 Tensor x = (Tensor) args[1];
                 Tensor w = (Tensor) args[2];
                 double rows = (double) x.numel() / w.dim(1);

@@ -30,35 +30,49 @@ import tenmin.engine.api.Tensor;
 public final class Functional {
     private final Scope scope;
     private final Tape tape;
+    /**
+     * Without a tape: the forward of a checkpointed block whose recomputation will be recorded, so its results must
+     * be the recording path's own (no {@link #allowsInferenceKernels inference kernels}).
+     */
+    private final boolean replayed;
 
-    private Functional(Scope scope, Tape tape) {
+    private Functional(Scope scope, Tape tape, boolean replayed) {
         this.scope = scope;
         this.tape = tape;
+        this.replayed = replayed;
     }
 
     /** Records a tape; results and activation gradients live in {@code scope} (the step scope). */
     public static Functional training(Scope scope) {
-        return new Functional(scope, new Tape(scope));
+        return new Functional(scope, new Tape(scope), false);
     }
 
     /** No tape, no saved activations (inference, caching latents, sampling). */
     public static Functional inference(Scope scope) {
-        return new Functional(scope, null);
+        return new Functional(scope, null, false);
     }
 
     /** Package use: a facade over {@code scope} recording on {@code tape} (checkpoint recompute). */
     static Functional recording(Scope scope, Tape tape) {
-        return new Functional(scope, tape);
+        return new Functional(scope, tape, false);
+    }
+
+    /**
+     * Package use: no tape, for the first forward of a checkpointed block that a recording facade will recompute;
+     * its results equal the recomputation's ({@link #allowsInferenceKernels} is false).
+     */
+    static Functional replayed(Scope scope) {
+        return new Functional(scope, null, true);
     }
 
     /** The same scope without recording: for parts that need no gradient (frozen encoders). */
     public Functional noGrad() {
-        return new Functional(scope, null);
+        return new Functional(scope, null, false);
     }
 
     /** The same tape with results in {@code other} (which must stay open until backward is done). */
     public Functional in(Scope other) {
-        return new Functional(other, tape);
+        return new Functional(other, tape, replayed);
     }
 
     public Scope scope() {
@@ -72,6 +86,20 @@ public final class Functional {
     /** True when this facade records a tape. */
     public boolean isRecording() {
         return tape != null;
+    }
+
+    /**
+     * True for pure inference: no tape, and no recomputation that must reproduce these results bit for bit, so a
+     * model may use a backend's inference-only formulation of an op ({@code Backend#groupNormInference32}), whose
+     * values equal the recording path's up to the order of the sums.
+     */
+    public boolean allowsInferenceKernels() {
+        return tape == null && !replayed;
+    }
+
+    /** True when recording or replaying a checkpointed block's forward (package use: nested checkpoints). */
+    boolean mustReplayExactly() {
+        return tape != null || replayed;
     }
 
     /** True when recording and one of {@code inputs} carries gradient (op classes call this). */

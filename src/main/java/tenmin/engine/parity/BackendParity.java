@@ -245,6 +245,12 @@ public final class BackendParity {
             Tensor x = in.t(2, 3, 16);
             return List.of(b.geglu(s, x), b.gegluBackward(s, in.t(2, 3, 8), x));
         }));
+        c.add(new Named("linearGeglu", (b, s, in) -> {   // CUDA: value and gate on their own weight rows
+            Tensor x = in.t(2, 3, 16);
+            Tensor w = in.t(24, 16);
+            Tensor bias = in.t(24);
+            return List.of(b.linearGeglu(s, x, w, bias), b.linearGeglu(s, x, w, null));
+        }));
         c.add(new Named("loraAdd + backward", (b, s, in) -> {
             Tensor y = in.t(2, 3, 12);
             Tensor x = in.t(2, 3, 16);
@@ -289,6 +295,12 @@ public final class BackendParity {
             NormResult r = b.groupNorm(s, x, gamma, beta, 4, 1e-5);
             LayerGrads lg = b.groupNormBackward(s, in.t(2, 8, 4, 4), x, r, gamma, 4, ALL);
             return List.of(r.y(), r.mean(), r.rstd(), lg.dx(), lg.dWeight(), lg.dBias());
+        }));
+        c.add(new Named("groupNormInference32", (b, s, in) -> {   // CUDA, 16 bits: statistics + batch norm
+            Tensor x = in.scaled(2, 2, 8, 4, 4);
+            Tensor gamma32 = b.cast(s, in.positive(8), DType.F32);
+            Tensor beta32 = b.cast(s, in.t(8), DType.F32);
+            return List.of(b.groupNormInference32(s, x, gamma32, beta32, 4, 1e-5));
         }));
         c.add(new Named("layerNorm + backward", (b, s, in) -> {
             Tensor x = in.scaled(2, 2, 5, 16);

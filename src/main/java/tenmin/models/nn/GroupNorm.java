@@ -12,7 +12,7 @@ import tenmin.engine.autograd.KeptCast;
  * <p>With {@code fp32} set it behaves like sgm's {@code GroupNorm32} (and like any group norm under
  * PyTorch's bf16 autocast, whose fp32 list holds {@code group_norm}): a bf16/fp16 input is widened to
  * fp32, normalised with fp32 gamma/beta, and the result is cast back to the input's dtype. For fp32
- * inputs both modes are the same.
+ * inputs both modes are the same. Without a gradient (sampling) that is {@code Backend#groupNormInference32}.
  */
 public final class GroupNorm {
     private final int groups;
@@ -39,9 +39,14 @@ public final class GroupNorm {
 
     public Tensor forward(Functional f, Tensor x) {
         if (fp32 && x.dtype() != DType.F32) {
-            Tensor x32 = f.cast(x, DType.F32);
             Tensor g32 = widened(f, gamma, gamma32);
             Tensor b32 = widened(f, beta, beta32);
+            if (f.allowsInferenceKernels()) {   // sampling: the backend's fp32 group norm without a wide result
+                Tensor out = f.backend().groupNormInference32(f.scope(), x, g32, b32, groups, eps);
+                f.release(g32, b32);
+                return out;
+            }
+            Tensor x32 = f.cast(x, DType.F32);
             Tensor y = f.groupNorm(x32, g32, b32, groups, eps);
             Tensor out = f.cast(y, x.dtype());
             f.release(x32, g32, b32, y);   // the backward keeps x32 (and the statistics) until it has run

@@ -53,6 +53,21 @@ public final class Linear implements AdaptableLayer {
         return withAdapter(f, y, x);
     }
 
+    /**
+     * {@code geglu(forward(x))} for inference without an adapter ({@code Backend#linearGeglu}): a layer of 2H outputs
+     * feeding sgm's GEGLU (value, gate halves). Only where the facade {@link Functional#allowsInferenceKernels}.
+     */
+    public Tensor forwardGeglu(Functional f, Tensor x) {
+        if (!f.allowsInferenceKernels() || adapter != null) {
+            throw new IllegalStateException(path + ": forwardGeglu is for inference without an adapter");
+        }
+        Tensor w = f.cast(weight, x.dtype());
+        Tensor b = bias == null ? null : f.cast(bias, x.dtype());
+        Tensor y = f.backend().linearGeglu(f.scope(), x, w, b);
+        f.release(w, b);
+        return y;
+    }
+
     @Override
     public String path() {
         return path;

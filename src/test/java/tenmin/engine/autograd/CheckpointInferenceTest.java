@@ -50,4 +50,42 @@ class CheckpointInferenceTest {
             assertEquals(0, backend.liveTensors());
         }
     }
+
+    /**
+     * Inference kernels (values equal up to the order of sums) only where no recomputation must reproduce them: a
+     * checkpointed block under inference may use them; under training, neither its first forward nor its recorded
+     * recomputation may, so the two give the same bits; a frozen part (noGrad) inside may in both.
+     */
+    @Test
+    void inferenceKernelsOnlyWhereNothingIsRecomputed() {
+        try (CpuBackend backend = new CpuBackend(2); Scope model = Scope.root(backend, "model")) {
+            Tensor x = randn(model, "x", 1, 1.0, 2, 4);
+            java.util.List<String> seen = new java.util.ArrayList<>();
+            Functional.Block block = (g, in) -> {
+                seen.add(g.isRecording() + "/" + g.allowsInferenceKernels() + "/" + g.noGrad().allowsInferenceKernels());
+                return g.silu(in.get(0));
+            };
+            try (Scope step = model.child("inference")) {
+                Functional f = Functional.inference(step);
+                assertTrue(f.allowsInferenceKernels());
+                f.checkpoint("block", true, block, x);
+                f.checkpoint("outer", true, (g, in) -> g.checkpoint("inner", true, block, in.get(0)), x);
+            }
+            assertEquals(java.util.List.of("false/true/true", "false/true/true"), seen);
+            seen.clear();
+            try (Scope step = model.child("training")) {
+                Functional f = Functional.training(step);
+                assertTrue(!f.allowsInferenceKernels());
+                Tensor p = randn(step, "p", 2, 1.0, 2, 4).requireGrad();
+                Tensor y = f.checkpoint("outer", true, (g, in) -> g.checkpoint("inner", true, block, in.get(0)), p);
+                f.backward(f.sum(y));
+            }
+            // first forward (outer, then inner replayed), then the outer's recomputation records the inner block's
+            // first forward (replayed again) and its recomputation
+            assertTrue(seen.size() >= 3, seen.toString());
+            for (String s : seen) {
+                assertTrue(s.endsWith("/false/true"), "no inference kernels in a recomputed block: " + seen);
+            }
+        }
+    }
 }

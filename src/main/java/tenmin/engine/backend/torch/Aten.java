@@ -456,6 +456,36 @@ final class Aten {
                 (long) sizes.length, longs(a, sizes), longs(a, strides), offset, ret), x);
     }
 
+    /**
+     * Contiguous {@code x} of {@code n} elements repeated: each element {@code times} times in a row
+     * ({@code repeatEach}) or the whole vector {@code times} times ({@code !repeatEach}); a new contiguous
+     * 1-D tensor of n·times elements. One stride-0 view and one copy (no boxed dispatcher where the shim has
+     * {@code _reinterpret_tensor}).
+     */
+    NativeTensor repeated(NativeTensor x, long n, long times, boolean repeatEach) {
+        long[] sizes = repeatEach ? new long[] {n, times} : new long[] {times, n};
+        long[] strides = repeatEach ? new long[] {1, 0} : new long[] {0, 1};
+        NativeTensor out = empty(new long[] {n * times}, x.dtypeCode());
+        try {
+            NativeTensor wide;
+            if (shim.reinterpretTensor != null && x.isContiguous()) {
+                wide = reinterpret(x, sizes, strides);
+            } else {
+                try (NativeTensor v = view(x, repeatEach ? new long[] {n, 1} : new long[] {1, n});
+                     Dispatch d = dispatch("aten::expand", "")) {
+                    wide = d.tensor(v).ints(sizes).b(false).call1();
+                }
+            }
+            try (wide; NativeTensor target = view(out, sizes)) {
+                copyInto(target, wide);
+            }
+            return out;
+        } catch (RuntimeException e) {
+            out.close();
+            throw e;
+        }
+    }
+
     /** {@code aten::reshape}: a view when the strides allow, else a copy. */
     NativeTensor reshape(NativeTensor x, long[] sizes) {
         try (Dispatch d = dispatch("aten::reshape", "")) {

@@ -46,6 +46,18 @@ public final class TorchBackend implements Backend {
     private NativeTensor staging;
     /** Why page-locking the staging buffer failed (once), else null. */
     private String stagingUnpinned;
+    /**
+     * Whether {@link #groupNormInference32} takes the statistics + batch-norm path (on CUDA; {@link
+     * #preferInferenceKernels} for tests on the CPU libtorch); cleared when libtorch refuses it.
+     */
+    private boolean groupNormByStatistics;
+    /**
+     * Set to 0, the environment variable that turns the CUDA inference formulations ({@link #groupNormInference32},
+     * {@link #linearGeglu}) off, for A/B measurements (docs/PERFORMANCE.md).
+     */
+    public static final String INFERENCE_KERNELS_ENV = "TENMIN_INFERENCE_KERNELS";
+    /** Whether {@link #linearGeglu} computes the halves on their own weight rows (on CUDA; tests: as above). */
+    private boolean splitGeglu;
 
     /** A backend on {@code device} with the default attention kernel choice. */
     public TorchBackend(LibTorch lib, Device device) {
@@ -69,6 +81,9 @@ public final class TorchBackend implements Backend {
         this.device = device;
         this.at = new Aten(lib.shim(), device);
         this.attention = new AtenAttention(at, kernel);
+        boolean inference = device.kind() == Device.Kind.CUDA && !"0".equals(System.getenv(INFERENCE_KERNELS_ENV));
+        this.groupNormByStatistics = inference;
+        this.splitGeglu = inference;
     }
 
     /** A backend on {@code device} with the libtorch {@link LibTorch#locateAndLoad()} finds. */
@@ -697,6 +712,48 @@ public final class TorchBackend implements Backend {
         }
     }
 
+    /**
+     * On CUDA: value and gate as two GEMMs on the weight's two row blocks (views of the kept Wᵀ, bias in each
+     * GEMM's epilogue), so that GELU and the product run on contiguous tensors (vectorised kernels; on the halves of
+     * one (.., 2H) result ATen's kernels take the strided path). Elsewhere the default.
+     */
+    @Override
+    public Tensor linearGeglu(Scope s, Tensor x, Tensor weight, Tensor bias) {
+        if (!splitGeglu) {
+            return Backend.super.linearGeglu(s, x, weight, bias);
+        }
+        sameFloat("linearGeglu", x, weight, bias);
+        require(weight.rank() == 2 && weight.dim(0) % 2 == 0 && x.dim(-1) == weight.dim(1), "linearGeglu",
+                "x (.., K) needs weight (2H, K)", x, weight);
+        require(bias == null || (bias.rank() == 1 && bias.dim(0) == weight.dim(0)), "linearGeglu", "bias must be (2H)",
+                weight, bias);
+        int k = weight.dim(1);
+        int h = weight.dim(0) / 2;
+        long rows = x.numel() / k;
+        int code = at.code(x.dtype());
+        NativeTensor wt = weightT(weight);
+        try (NativeTensor x2 = at.view(n(x), new long[] {rows, k});
+             NativeTensor wa = at.narrow(wt, 1, 0, h);
+             NativeTensor wb = at.narrow(wt, 1, h, h);
+             NativeTensor a = at.empty(new long[] {rows, h}, code);
+             NativeTensor b = at.empty(new long[] {rows, h}, code)) {
+            if (bias == null) {
+                at.mmOut(a, x2, wa);
+                at.mmOut(b, x2, wb);
+            } else {
+                try (NativeTensor ba = at.narrow(n(bias), 0, 0, h); NativeTensor bb = at.narrow(n(bias), 0, h, h)) {
+                    at.addmmOut(a, ba, x2, wa, 1.0, 1.0);
+                    at.addmmOut(b, bb, x2, wb, 1.0, 1.0);
+                }
+            }
+            Shape outShape = x.shape().withLast(h);
+            try (NativeTensor g = geluOf(b, GeluApproximation.NONE);
+                 NativeTensor product = at.binary("aten::mul", "Tensor", a, g)) {
+                return wrap(s, at.view(product, outShape.dimsLong()), outShape, x.dtype());
+            }
+        }
+    }
+
     @Override
     public Tensor gegluBackward(Scope s, Tensor dOut, Tensor x) {
         sameFloat("gegluBackward", dOut, x);
@@ -985,6 +1042,81 @@ public final class TorchBackend implements Backend {
             NativeTensor[] r = d.tensor(n(x)).optTensor(gamma == null ? null : n(gamma))
                     .optTensor(beta == null ? null : n(beta)).i(nBatch).i(c).i(hw).i(groups).f(eps).call(3);
             return norm(s, r, x.dtype());
+        }
+    }
+
+    /**
+     * On CUDA, with x in 16 bits and fp32 gamma/beta: the statistics of x widened to fp32 by one reduction over each
+     * group ({@code var_mean}, which spreads a group over many blocks; {@code native_group_norm}'s moments kernel
+     * gives each of the N·G groups one block, 64 blocks for the SDXL U-Net at batch 2 on 132 SMs), then
+     * {@code native_batch_norm} in inference mode on x viewed as (1, N·C, ..) with those statistics per (n, c): one
+     * pass that reads x in its dtype, computes {@code (x - mean) · rsqrt(var + eps) · gamma + beta} in fp32 and
+     * rounds once. The same values as the default (widen, group norm, narrow) up to the order of the sums; no
+     * fp32 result is written or read back. Elsewhere, or if libtorch refuses it, the default.
+     */
+    @Override
+    public Tensor groupNormInference32(Scope s, Tensor x, Tensor gamma32, Tensor beta32, int groups, double eps) {
+        boolean applies = groupNormByStatistics && x.dtype() != DType.F32 && x.dtype().isFloat()
+                && gamma32 != null && beta32 != null && gamma32.dtype() == DType.F32 && beta32.dtype() == DType.F32
+                && x.rank() >= 2 && x.dim(1) % groups == 0 && n(x).isContiguous();
+        if (applies) {
+            try {
+                return groupNormByStatistics(s, x, gamma32, beta32, groups, eps);
+            } catch (TorchException e) {
+                groupNormByStatistics = false;   // this libtorch cannot: the default from now on
+                System.getLogger("tenmin.torch").log(System.Logger.Level.WARNING, "group norm by statistics refused"
+                        + " by libtorch, using native_group_norm: " + e.getMessage());
+            }
+        }
+        return Backend.super.groupNormInference32(s, x, gamma32, beta32, groups, eps);
+    }
+
+    /**
+     * Tests: take (or not) the inference formulations CUDA takes ({@link #groupNormInference32}'s statistics path,
+     * {@link #linearGeglu}'s split) on this backend's device.
+     */
+    void preferInferenceKernels(boolean on) {
+        groupNormByStatistics = on;
+        splitGeglu = on;
+    }
+
+    /** Tests: whether that path is taken (false once libtorch refused it). */
+    boolean groupNormByStatistics() {
+        return groupNormByStatistics;
+    }
+
+    private Tensor groupNormByStatistics(Scope s, Tensor x, Tensor gamma32, Tensor beta32, int groups, double eps) {
+        long nBatch = x.dim(0);
+        long c = x.dim(1);
+        long hw = x.numel() / (nBatch * c);
+        long perGroup = c / groups;
+        int f32 = at.code(DType.F32);
+        NativeTensor wide = at.empty(x.shape().dimsLong(), f32);
+        try (wide) {
+            at.copyInto(wide, n(x));
+            NativeTensor[] varMean;
+            try (NativeTensor rows = at.view(wide, new long[] {nBatch * groups, perGroup * hw});
+                 Dispatch d = at.dispatch("aten::var_mean", "dim")) {
+                varMean = d.tensor(rows).optInts(new long[] {1}).b(false).b(false).call(2);
+            }
+            try (NativeTensor var = varMean[0];
+                 NativeTensor mean = varMean[1];
+                 NativeTensor varC = at.repeated(var, nBatch * groups, perGroup, true);   // per (n, c)
+                 NativeTensor meanC = at.repeated(mean, nBatch * groups, perGroup, true);
+                 NativeTensor w = at.repeated(n(gamma32), c, nBatch, false);
+                 NativeTensor b = at.repeated(n(beta32), c, nBatch, false);
+                 NativeTensor in = at.view(n(x), new long[] {1, nBatch * c, hw});
+                 Dispatch d = at.dispatch("aten::native_batch_norm", "")) {
+                NativeTensor[] r = d.tensor(in).optTensor(w).optTensor(b).optTensor(meanC).optTensor(varC).b(false)
+                        .f(0.0).f(eps).call(3);
+                r[1].close();
+                r[2].close();
+                NativeTensor y;
+                try (NativeTensor flat = r[0]) {
+                    y = at.view(flat, x.shape().dimsLong());
+                }
+                return wrap(s, y, x.shape(), x.dtype());
+            }
         }
     }
 

@@ -177,6 +177,85 @@ class TorchOpsTest {
         assertTrue(only.dWeight() == null && only.dBias() == null && only.dx() != null);
     }
 
+    /**
+     * {@code linearGeglu}: the split form CUDA takes (value and gate as GEMMs on the weight's row blocks) and the
+     * default (linear, then GEGLU on the halves) both equal {@code a · gelu(g)} of the definition, with and without a
+     * bias.
+     */
+    @Test
+    void linearGegluMatchesTheDefinitionSplitOrNot() {
+        int rows = 6;
+        int k = 5;
+        int h = 4;
+        double[] x = d(values(11, rows * k));
+        double[] w = d(values(12, 2 * h * k));
+        double[] bias = d(values(13, 2 * h));
+        for (boolean withBias : new boolean[] {true, false}) {
+            double[] proj = Reference.linear(x, w, withBias ? bias : null, rows, k, 2 * h);
+            double[] expected = new double[rows * h];
+            for (int r = 0; r < rows; r++) {
+                for (int j = 0; j < h; j++) {
+                    expected[r * h + j] = proj[r * 2 * h + j] * Reference.gelu(proj[r * 2 * h + h + j]);
+                }
+            }
+            for (boolean split : new boolean[] {true, false}) {
+                be.preferInferenceKernels(split);
+                Tensor y = be.linearGeglu(s, up(f(x), 2, 3, k), up(f(w), 2 * h, k), withBias ? up(f(bias), 2 * h) : null);
+                assertEquals(Shape.of(2, 3, h), y.shape());
+                close("linearGeglu split=" + split + " bias=" + withBias, expected, y);
+            }
+        }
+        be.preferInferenceKernels(false);
+    }
+
+    /**
+     * The fp32 group norm for inference on 16-bit activations: the statistics + batch-norm path (what CUDA takes)
+     * and the default (widen, group norm, narrow) both give the definition in double, rounded once to the input's
+     * dtype (within one unit of its last place), also for groups whose mean is 20 times their spread.
+     */
+    @Test
+    void groupNormInference32MatchesTheDefinitionRoundedOnceOnBothPaths() {
+        int n = 2;
+        int c = 8;
+        int sp = 15;
+        int groups = 4;
+        double eps = 1e-5;
+        double[] x = d(values(5, n * c * sp));
+        for (int i = 0; i < x.length; i++) {
+            x[i] = x[i] * 0.5 + (i / (c / groups * sp) % 2 == 0 ? 10.0 : -1.0);  // alternate groups: mean 10 or -1
+        }
+        double[] gamma = d(values(6, c));
+        double[] beta = d(values(7, c));
+        for (DType dtype : new DType[] {DType.BF16, DType.F16}) {
+            StDType st = dtype == DType.BF16 ? StDType.BF16 : StDType.F16;
+            double[] rounded = new double[x.length];
+            for (int i = 0; i < x.length; i++) {
+                rounded[i] = Half.roundTo((float) x[i], st);
+            }
+            double[] expected = Reference.groupNorm(rounded, gamma, beta, n, c, sp, groups, eps);
+            Tensor tx = s.fromHost(f(rounded), Shape.of(n, c, 3, 5), dtype);
+            Tensor g32 = up(f(gamma), c);
+            Tensor b32 = up(f(beta), c);
+            for (boolean statistics : new boolean[] {true, false}) {
+                be.preferInferenceKernels(statistics);
+                Tensor y = be.groupNormInference32(s, tx, g32, b32, groups, eps);
+                assertEquals(statistics, be.groupNormByStatistics(), "the path ran (libtorch did not refuse it)");
+                assertEquals(dtype, y.dtype());
+                assertEquals(tx.shape(), y.shape());
+                float[] got = y.toHost();
+                for (int i = 0; i < got.length; i++) {
+                    float want = Half.roundTo((float) expected[i], st);
+                    // one unit in the last place of the result, plus fp32 rounding of the fused terms x·a and b
+                    // of size ~10 (a result near zero keeps their absolute error)
+                    double ulp = Math.abs(Half.roundTo(Math.nextUp(Math.abs(want)) * 1.0078125f, st) - Math.abs(want));
+                    assertTrue(Math.abs(got[i] - want) <= ulp + 4 * Math.ulp(10.0f), dtype + " statistics=" + statistics
+                            + " [" + i + "]: " + got[i] + " vs " + want + " (" + expected[i] + ")");
+                }
+            }
+        }
+        be.preferInferenceKernels(false);   // the CPU's default again
+    }
+
     @Test
     void groupNormAndBackwardMatchDefinitionAndFiniteDifferences() {
         int n = 2;

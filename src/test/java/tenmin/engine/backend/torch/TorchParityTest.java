@@ -17,17 +17,18 @@ import tenmin.engine.parity.BackendParity;
 /**
  * The op-by-op parity suite: every contract op, forward and backward, on the torch backend (CPU
  * libtorch) against the pure-Java {@code cpu} backend with the same inputs: fp32 within 1e-5 relative,
- * bf16 and fp16 within 2e-2.
+ * bf16 and fp16 within 2e-2; in 16 bits also with the inference formulations the backend takes on CUDA.
  */
 @Tag("torch")
 class TorchParityTest {
     @ParameterizedTest
-    @CsvSource({"F32, 1e-5", "BF16, 2e-2", "F16, 2e-2"})
-    void everyOpMatchesTheCpuBackend(DType dtype, double tolerance) {
+    @CsvSource({"F32, 1e-5, false", "BF16, 2e-2, false", "F16, 2e-2, false", "BF16, 2e-2, true", "F16, 2e-2, true"})
+    void everyOpMatchesTheCpuBackend(DType dtype, double tolerance, boolean inferenceKernels) {
         LibTorch lib = TorchTesting.libTorchOrSkip();
         Backend cpu = BackendParity.cpuBackend().orElse(null);
         Assumptions.assumeTrue(cpu != null, "parity skipped: the cpu backend (tenmin.engine.backend.cpu) is not built yet");
         try (cpu; TorchBackend torch = new TorchBackend(lib, Device.CPU)) {
+            torch.preferInferenceKernels(inferenceKernels);   // true: the formulations CUDA takes for sampling
             List<BackendParity.Result> results = BackendParity.compare(cpu, torch, dtype, tolerance);
             StringBuilder bad = new StringBuilder();
             for (BackendParity.Result r : results) {
