@@ -13,7 +13,8 @@
 #                        attention kernel), the host's cost per op, micro-benchmarks (bf16 conv, GEMM, SDPA per kernel)
 #   step-parity.txt      the fixture U-Net + LoCon training step, CUDA vs cpu backend (fp32, bf16, 1e-4 delta), with
 #                        the default attention kernel and again with flash attention
-#   bench-train.txt      tenmin bench train at full SDXL size: U-Net only / text encoders trained, with full
+#   bench-train.txt      tenmin bench vae (fp32 encode and decode at 1024x1024) and
+#                        tenmin bench train at full SDXL size: U-Net only / text encoders trained, with full
 #                        checkpointing (and again with libtorch's allocator without tenmin's expandable segments); then text encoders trained
 #                        with --checkpointing auto (what fits), and none
 #   profiles.tar.gz      Flight Recorder profiles of bench train (text encoders, full checkpointing) and bench sample
@@ -197,6 +198,15 @@ if [ -x "$sample" ]; then
 else
   say "== sample-bench: SKIPPED ($sample is missing)"
   echo "sample-bench: skipped, no $sample" >> "$summary"
+fi
+
+# the fp32 VAE: the latent caching's encode (twice per image with flip_aug) and the sampler's decode, 1024x1024
+if [ "$dry" -eq 1 ]; then
+  step bench-vae 60 bash -o pipefail -c "\"$launcher\" bench vae --device cpu --size tiny --width 64 --height 64 --warmup 0 \
+    --runs 1 2>&1 | tee -a \"$bench\""
+else
+  step bench-vae 60 bash -o pipefail -c "\"$launcher\" bench vae --device cuda --size sdxl --width 1024 --height 1024 \
+    --warmup 2 --runs 5 2>&1 | tee -a \"$bench\""
 fi
 
 # auto: the least recomputation that fits the card (an 80 GB card: the middle block only, planned 60.5 GiB)

@@ -6,12 +6,14 @@
 #   tenmin-sample   tenmin bench sample --steps 1 --no-lora --cuda-profile: one 1024x1024 U-Net call at batch 2
 #                   (CFG) and its sampler step, after 2 warm-up images
 #   torch-sample    scripts/bench_unet_torch.py --steps 1 --cuda-profile: the same U-Net call in PyTorch eager
+#   tenmin-vae      tenmin bench vae --cuda-profile: one fp32 VAE encode of a 1024x1024 image (the latent caching's)
 #   tenmin-train    tenmin bench train --te --checkpointing all --cuda-profile: one recipe micro-batch (batch 8)
 # Output: $OUT/kernels.txt (scripts/ncu_summary.py: families side by side, the top kernels of each run) and
 # $OUT/kernels-log.txt. Run from the repository root on the GPU machine after scripts/package-gpu.sh here (the
 # device call carries "dist"):
 #   run(command="scripts/gpu-kernels.sh", carry=["dist"], timeout_s=400)
-# TENMIN_KERNEL_RUNS=name,name... runs only those (default all three).
+# TENMIN_KERNEL_RUNS=name,name... runs only those (default all four; the training micro-batch needs more than 150 s
+# under ncu: TENMIN_TRAIN_PROFILE_CAP=400 in a call of its own).
 set -uo pipefail
 root=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
 cd "$root"
@@ -51,6 +53,13 @@ profile torch-sample 90 python3 scripts/bench_unet_torch.py --device cuda --dtyp
 if [ "${#summary[@]}" -gt 0 ]; then
   { echo "== one U-Net call at batch 2, 1024x1024 (sampling, no LoRA)"; python3 scripts/ncu_summary.py "${summary[@]}"; } \
     > "$out/kernels.txt" 2>&1
+fi
+summary=()
+profile tenmin-vae 90 dist/tenmin-gpu bench vae --device cuda --size sdxl --width 1024 --height 1024 --warmup 2 --runs 1 \
+  --cuda-profile
+if [ "${#summary[@]}" -gt 0 ]; then
+  { echo; echo "== one fp32 VAE encode of a 1024x1024 image (latent caching)"
+    python3 scripts/ncu_summary.py "${summary[@]}"; } >> "$out/kernels.txt" 2>&1
 fi
 summary=()
 profile tenmin-train ${TENMIN_TRAIN_PROFILE_CAP:-150} dist/tenmin-gpu bench train --te --checkpointing all --warmup 1 \

@@ -30,6 +30,8 @@ import tenmin.sample.SampleBenchmark;
                 + " Record results in docs/PERFORMANCE.md.",
                 "sample: seconds per image (Euler a, CFG) on a random model of --size, without a LoRA and with the"
                         + " recipe's LoCon, on --device (cpu, or cuda through libtorch).",
+                "vae: milliseconds per fp32 VAE encode (the latent caching's, per image and orientation) and decode (the"
+                        + " sampler's) of one --width x --height image on --device, with a random VAE of --size.",
                 "make-inputs DIR: the full-size checkpoint and LoCon of the LoRA-tool benchmarks (resize, chop).",
                 "recipe: the guide's whole training command line on generated images and a random SDXL-sized model;"
                         + " wall time of setup, caching, training, sampling and saving (tenmin bench recipe --help)."},
@@ -38,6 +40,7 @@ import tenmin.sample.SampleBenchmark;
         footer = {"  0  success", "  2  bad usage (unknown target, bad option)", "  1  internal failure",
                 "", "Examples:", "  tenmin bench matmul --runs 9", "  tenmin bench step",
                 "  tenmin bench sample --device cuda --size sdxl --width 1024 --height 1024 --steps 30 --runs 3 --warmup 1",
+                "  tenmin bench vae --device cuda --size sdxl --width 1024 --height 1024 --runs 5 --warmup 2",
                 "  tenmin bench train --device cuda --te              (the recipe on the first GPU)",
                 "  tenmin bench train --plan                          (memory, ops and FLOPs only; no GPU needed)",
                 "  tenmin bench train --config tiny --device cpu      (seconds, on the pure-Java backend)",
@@ -47,22 +50,24 @@ public final class BenchCommand implements Callable<Integer> {
     private final Session session;
 
     @Parameters(index = "0", arity = "0..1", paramLabel = "TARGET", description = "What to measure: matmul (matrix"
-            + " products and convolutions), step (U-Net LoCon training step, cpu backend), sample (text-to-image)"
-            + " or train (the trainer's micro-batch).")
+            + " products and convolutions), step (U-Net LoCon training step, cpu backend), sample (text-to-image),"
+            + " vae (encode and decode) or train (the trainer's micro-batch).")
     String target;
 
-    @Option(names = "--device", paramLabel = "DEV", description = "cpu, cuda or cuda:N (sample: default cpu; train:"
-            + " default the first GPU libtorch sees, else cpu).")
+    @Option(names = "--device", paramLabel = "DEV", description = "cpu, cuda or cuda:N (sample, vae: default cpu;"
+            + " train: default the first GPU libtorch sees, else cpu).")
     String device;
 
-    @Option(names = "--size", paramLabel = "SIZE", description = "sample: random model size tiny, small or sdxl"
+    @Option(names = "--size", paramLabel = "SIZE", description = "sample, vae: random model size tiny, small or sdxl"
             + " (default ${DEFAULT-VALUE}).")
     String size = "tiny";
 
-    @Option(names = {"-W", "--width"}, paramLabel = "PX", description = "sample: image width (default ${DEFAULT-VALUE}).")
+    @Option(names = {"-W", "--width"}, paramLabel = "PX", description = "sample, vae: image width (default"
+            + " ${DEFAULT-VALUE}).")
     int width = 256;
 
-    @Option(names = {"-H", "--height"}, paramLabel = "PX", description = "sample: image height (default ${DEFAULT-VALUE}).")
+    @Option(names = {"-H", "--height"}, paramLabel = "PX", description = "sample, vae: image height (default"
+            + " ${DEFAULT-VALUE}).")
     int height = 256;
 
     @Option(names = "--steps", paramLabel = "N", description = "sample: sampling steps (default ${DEFAULT-VALUE}).")
@@ -74,8 +79,8 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--no-lora", description = "sample: skip the case with the recipe LoCon.")
     boolean noLora;
 
-    @Option(names = "--cuda-profile", description = "train, sample on CUDA: make the last timed micro-batch (train) or"
-            + " the first case's last sampling loop (sample) the one region a CUDA profiler started with"
+    @Option(names = "--cuda-profile", description = "train, sample, vae on CUDA: make the last timed micro-batch (train),"
+            + " the first case's last sampling loop (sample) or the last encode (vae) the one region a CUDA profiler started with"
             + " --profile-from-start off records (cudaProfilerStart/Stop), e.g. ncu's kernel times.")
     boolean cudaProfile;
 
@@ -102,10 +107,12 @@ public final class BenchCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         if (target == null) {
-            throw new InputException("bench: give a target (matmul, step, sample or train) or the subcommand make-inputs");
+            throw new InputException("bench: give a target (matmul, step, sample, vae or train) or the subcommand"
+                    + " make-inputs");
         }
-        if (!List.of("matmul", "step", "sample", "train").contains(target)) {
-            throw new InputException("bench: unknown target '" + target + "' (expected: matmul, step, sample or train)");
+        if (!List.of("matmul", "step", "sample", "vae", "train").contains(target)) {
+            throw new InputException("bench: unknown target '" + target + "' (expected: matmul, step, sample, vae or"
+                    + " train)");
         }
         if (runs < 1 || warmup < 0 || (threads != null && threads < 1)) {
             throw new InputException("bench: --runs must be >= 1, --warmup >= 0 and --threads >= 1");
@@ -118,6 +125,9 @@ public final class BenchCommand implements Callable<Integer> {
         Reporter reporter = session.reporter(Reporter.Level.INFO);
         if (target.equals("sample")) {
             return sample(n, reporter);
+        }
+        if (target.equals("vae")) {
+            return vae(n, reporter);
         }
         try (CpuBackend cpu = new CpuBackend(n)) {
             Backend backend = Trace.fromEnvironment(reporter).wrap(cpu);   // TENMIN_TRACE=1 prints every op
@@ -159,6 +169,28 @@ public final class BenchCommand implements Callable<Integer> {
                         r.label(), r.image(), r.sampling(), 1000 * r.perUnetCall(), r.decode(), 1000 * r.issuePerCall(),
                         1000 * r.waitPerCall());
             }
+        }
+        return 0;
+    }
+
+    private int vae(int threads, Reporter reporter) {
+        ModelOptions where = new ModelOptions();
+        where.device = device == null ? "cpu" : device;
+        where.threads = threads;
+        tenmin.models.SdxlConfig config = ModelSource.randomConfig(size);
+        try {
+            tenmin.models.vae.VaeBenchmark.checkSize(config.vae(), width, height);
+        } catch (IllegalArgumentException e) {
+            throw new InputException(e.getMessage());
+        }
+        tenmin.models.vae.VaeBenchmark.Config c = new tenmin.models.vae.VaeBenchmark.Config(config.vae(), width, height,
+                warmup, runs, cudaProfile);
+        try (Backend backend = where.backend(reporter)) {
+            List<tenmin.models.vae.VaeBenchmark.Result> results = tenmin.models.vae.VaeBenchmark.run(backend, c);
+            session.out().printf(Locale.ROOT, "%s backend on %s, Java %s; %s VAE (fp32, random weights), %dx%d; median of"
+                    + " %d after %d warm-up%n", backend.name(), backend.device(), Runtime.version(), size, width, height,
+                    runs, warmup);
+            results.forEach(r -> session.out().println(r.line()));
         }
         return 0;
     }

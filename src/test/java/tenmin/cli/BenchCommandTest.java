@@ -13,7 +13,7 @@ class BenchCommandTest {
     void unknownTargetIsAUsageError() {
         Cli.Run r = Cli.run("bench", "nosuch");
         assertEquals(2, r.exit(), r.toString());
-        assertTrue(r.err().contains("unknown target 'nosuch' (expected: matmul, step, sample or train)"), r.toString());
+        assertTrue(r.err().contains("unknown target 'nosuch' (expected: matmul, step, sample, vae or train)"), r.toString());
         assertEquals("", r.out());
     }
 
@@ -35,6 +35,21 @@ class BenchCommandTest {
         Cli.Run device = Cli.run("bench", "sample", "--device", "tpu");
         assertEquals(2, device.exit(), device.toString());
         assertTrue(device.err().contains("tpu"), device.toString());
+    }
+
+    @Test
+    void vaeMeasuresEncodeAndDecodeOfTheTinyVaeAndRejectsBadSizes() {
+        Cli.Run r = Cli.run("bench", "vae", "--size", "tiny", "--width", "32", "--height", "48", "--runs", "1", "--warmup",
+                "0", "--threads", "2");
+        assertEquals(0, r.exit(), r.toString());
+        for (String line : new String[] {"cpu backend on cpu", "tiny VAE (fp32, random weights), 32x48",
+                "encode 1x3x48x32 (fp32, posterior sample, to host): ", "decode 1x4x6x4 (fp32, to host): "}) {
+            assertTrue(r.out().contains(line), "missing '" + line + "' in\n" + r);
+        }
+        Cli.Run bad = Cli.run("bench", "vae", "--size", "tiny", "--width", "100");
+        assertEquals(2, bad.exit(), bad.toString());
+        assertTrue(bad.err().contains("--width 100 and --height 256 must be positive multiples of 8"), bad.toString());
+        assertEquals("", bad.out());
     }
 
     @Test

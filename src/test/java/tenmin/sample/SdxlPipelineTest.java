@@ -357,22 +357,7 @@ class SdxlPipelineTest extends CpuBackendTests {
     @Test
     void profiledRenderMarksItsSamplingLoopAndNothingElse() throws Exception {
         List<String> calls = new java.util.ArrayList<>();
-        tenmin.engine.api.Backend recording = (tenmin.engine.api.Backend) java.lang.reflect.Proxy.newProxyInstance(
-                getClass().getClassLoader(), new Class<?>[] {tenmin.engine.api.Backend.class}, (proxy, method, args) -> {
-                    if (method.getDeclaringClass() == Object.class) {
-                        return switch (method.getName()) {
-                            case "equals" -> proxy == args[0];
-                            case "hashCode" -> System.identityHashCode(proxy);
-                            default -> "recording " + backend;
-                        };
-                    }
-                    calls.add(method.getName().equals("profilerRegion") ? "region " + args[0] : method.getName());
-                    try {
-                        return method.invoke(backend, args);
-                    } catch (java.lang.reflect.InvocationTargetException e) {
-                        throw e.getCause();
-                    }
-                });
+        tenmin.engine.api.Backend recording = tenmin.testing.RecordingBackend.wrap(backend, calls);
         SdxlPipeline p = pipeline(LoraSet.empty());
         try (Scope s = Scope.root(recording, "profiled")) {
             p.profileNextSampling();
@@ -382,9 +367,9 @@ class SdxlPipelineTest extends CpuBackendTests {
             assertEquals(2, calls.stream().filter(c -> c.startsWith("region")).count(), calls::toString);
             assertTrue(open >= 0 && close > open, calls::toString);
             assertEquals(1, calls.stream().filter(c -> c.equals("region false")).count());
-            long unetConvs = calls.subList(open, close).stream().filter(c -> c.startsWith("conv")).count();
-            long afterConvs = calls.subList(close, calls.size()).stream().filter(c -> c.startsWith("conv")).count();
-            long beforeConvs = calls.subList(0, open).stream().filter(c -> c.startsWith("conv")).count();
+            long unetConvs = tenmin.testing.RecordingBackend.count(calls, open, close, "conv");
+            long afterConvs = tenmin.testing.RecordingBackend.count(calls, close, calls.size(), "conv");
+            long beforeConvs = tenmin.testing.RecordingBackend.count(calls, 0, open, "conv");
             assertTrue(unetConvs > 0, "U-Net convolutions inside the region");
             assertTrue(afterConvs > 0, "the VAE decoder's convolutions after it");
             assertEquals(0, beforeConvs, "text encoding has no convolutions; nothing else ran before the region");

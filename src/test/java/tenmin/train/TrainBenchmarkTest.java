@@ -129,30 +129,15 @@ class TrainBenchmarkTest {
         TrainBenchmark.Plan plan = TrainBenchmark.plan(setup, Device.CPU);
         java.util.List<String> calls = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
         try (CpuBackend cpu = new CpuBackend(2)) {
-            tenmin.engine.api.Backend recording = (tenmin.engine.api.Backend) java.lang.reflect.Proxy.newProxyInstance(
-                    getClass().getClassLoader(), new Class<?>[] {tenmin.engine.api.Backend.class}, (proxy, method, args) -> {
-                        if (method.getDeclaringClass() == Object.class) {
-                            return switch (method.getName()) {
-                                case "equals" -> proxy == args[0];
-                                case "hashCode" -> System.identityHashCode(proxy);
-                                default -> "recording " + cpu;
-                            };
-                        }
-                        calls.add(method.getName().equals("profilerRegion") ? "region " + args[0] : method.getName());
-                        try {
-                            return method.invoke(cpu, args);
-                        } catch (java.lang.reflect.InvocationTargetException e) {
-                            throw e.getCause();
-                        }
-                    });
+            tenmin.engine.api.Backend recording = tenmin.testing.RecordingBackend.wrap(cpu, calls);
             TrainBenchmark.measure(recording, plan, 0, 2, null, true, Reporter.SILENT);
         }
         int open = calls.indexOf("region true");
         int close = calls.indexOf("region false");
         assertEquals(2, calls.stream().filter(c -> c.startsWith("region")).count());
         assertTrue(open > 0 && close > open);
-        long inside = calls.subList(open, close).stream().filter(c -> c.startsWith("convolution")).count();
-        long all = calls.stream().filter(c -> c.startsWith("convolution")).count();
+        long inside = tenmin.testing.RecordingBackend.count(calls, open, close, "convolution");
+        long all = tenmin.testing.RecordingBackend.count(calls, 0, calls.size(), "convolution");
         assertTrue(inside > 0, "the micro-batch's convolutions are inside");
         assertEquals(all, 2 * inside, "one of the two timed micro-batches (forward, recomputation, backward)");
     }
