@@ -33,6 +33,11 @@ import tenmin.engine.api.Tensor;
  * <p>Not thread-safe, like the rest of the engine. Dimension legend as in {@link Backend}.
  */
 public final class TorchBackend implements Backend {
+    /**
+     * Set to 0, the environment variable that turns the CUDA inference formulations ({@link #groupNormInference32},
+     * {@link #linearGeglu}) off, for A/B measurements (docs/PERFORMANCE.md).
+     */
+    public static final String INFERENCE_KERNELS_ENV = "TENMIN_INFERENCE_KERNELS";
     private final LibTorch lib;
     private final Aten at;
     private final AtenAttention attention;
@@ -51,11 +56,6 @@ public final class TorchBackend implements Backend {
      * #preferInferenceKernels} for tests on the CPU libtorch); cleared when libtorch refuses it.
      */
     private boolean groupNormByStatistics;
-    /**
-     * Set to 0, the environment variable that turns the CUDA inference formulations ({@link #groupNormInference32},
-     * {@link #linearGeglu}) off, for A/B measurements (docs/PERFORMANCE.md).
-     */
-    public static final String INFERENCE_KERNELS_ENV = "TENMIN_INFERENCE_KERNELS";
     /** Whether {@link #linearGeglu} computes the halves on their own weight rows (on CUDA; tests: as above). */
     private boolean splitGeglu;
 
