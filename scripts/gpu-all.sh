@@ -15,7 +15,8 @@
 #                        the default attention kernel and again with flash attention
 #   bench-train.txt      tenmin bench vae (fp32 encode and decode at 1024x1024) and
 #                        tenmin bench train at full SDXL size: U-Net only / text encoders trained, with full
-#                        checkpointing (and again with libtorch's allocator without tenmin's expandable segments); then text encoders trained
+#                        checkpointing (and again with libtorch's allocator without tenmin's expandable segments; and at batch 4:
+#                        host- or device-bound?); then text encoders trained
 #                        with --checkpointing auto (what fits), and none
 #   profiles.tar.gz      Flight Recorder profiles of bench train (text encoders, full checkpointing) and bench sample
 #   recipe.txt           tenmin bench recipe: the guide's command line, 6 steps on 200 generated images (phase times)
@@ -139,6 +140,8 @@ bench_train() {
 }
 bench_train bench-unet-all 100 --checkpointing all
 bench_train bench-te-all 100 --te --checkpointing all
+# host- or device-bound? Half the images with the same ops: a host-bound micro-batch takes nearly as long
+bench_train bench-te-all-b4 100 --te --checkpointing all --batch 4
 
 # The host's share: what one op costs the host here and in PyTorch (tiny tensors), and a PyTorch U-Net call's aten
 # ops and issue time (gpu-check.txt has tenmin's side of the tiny ops); then Flight Recorder profiles of tenmin's
