@@ -737,14 +737,10 @@ public final class TorchBackend implements Backend {
              NativeTensor wb = at.narrow(wt, 1, h, h);
              NativeTensor a = at.empty(new long[] {rows, h}, code);
              NativeTensor b = at.empty(new long[] {rows, h}, code)) {
-            if (bias == null) {
-                at.mmOut(a, x2, wa);
-                at.mmOut(b, x2, wb);
-            } else {
-                try (NativeTensor ba = at.narrow(n(bias), 0, 0, h); NativeTensor bb = at.narrow(n(bias), 0, h, h)) {
-                    at.addmmOut(a, ba, x2, wa, 1.0, 1.0);
-                    at.addmmOut(b, bb, x2, wb, 1.0, 1.0);
-                }
+            try (NativeTensor ba = bias == null ? null : at.narrow(n(bias), 0, 0, h);
+                 NativeTensor bb = bias == null ? null : at.narrow(n(bias), 0, h, h)) {
+                linearOut(a, x2, wa, ba);
+                linearOut(b, x2, wb, bb);
             }
             Shape outShape = x.shape().withLast(h);
             try (NativeTensor g = geluOf(b, GeluApproximation.NONE);
@@ -855,6 +851,15 @@ public final class TorchBackend implements Backend {
             if (t != null) {
                 t.close();
             }
+        }
+    }
+
+    /** {@code out = x2·wt (+ bias)}: x2 (M, K), wt (K, N) a view of Wᵀ, bias (N) or null (in the GEMM's epilogue). */
+    private void linearOut(NativeTensor out, NativeTensor x2, NativeTensor wt, NativeTensor bias) {
+        if (bias == null) {
+            at.mmOut(out, x2, wt);
+        } else {
+            at.addmmOut(out, bias, x2, wt, 1.0, 1.0);
         }
     }
 
@@ -977,13 +982,8 @@ public final class TorchBackend implements Backend {
         Shape outShape = x.shape().withLast(nOut);
         NativeTensor wt = weightT(weight);
         try (NativeTensor x2 = at.view(n(x), new long[] {rows, k})) {
-            return gemmAs(s, rows, nOut, x.dtype(), out -> {
-                if (bias == null) {
-                    at.mmOut(out, x2, wt);
-                } else {
-                    at.addmmOut(out, n(bias), x2, wt, 1.0, 1.0);
-                }
-            }, outShape);
+            return gemmAs(s, rows, nOut, x.dtype(), out -> linearOut(out, x2, wt, bias == null ? null : n(bias)),
+                    outShape);
         }
     }
 
