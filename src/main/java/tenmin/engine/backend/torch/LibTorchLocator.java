@@ -24,17 +24,14 @@ import tenmin.engine.blas.NativeLibraries;
  *       asked where the package is, with a short timeout; it is not imported and not used afterwards);</li>
  *   <li>the CPU libtorch the build unpacks from Maven Central ({@code org.bytedeco:pytorch}, classifier
  *       {@code linux-x86_64}, with OpenBLAS from {@code org.bytedeco:openblas}): the folder named by the
- *       system property {@value #CACHE_PROPERTY}, else {@value #DEFAULT_CACHE} under the user's home.</li>
+ *       system property {@value NativeLibraries#CACHE_PROPERTY}, else {@value NativeLibraries#DEFAULT_CACHE} under the
+ *       user's home ({@link NativeLibraries#buildCache()}).</li>
  * </ol>
  * Every rejected candidate is recorded with the reason, so a failure can say exactly what was tried.
  */
 public final class LibTorchLocator {
     /** Environment variable naming a libtorch lib folder. */
     public static final String ENV = "TENMIN_LIBTORCH";
-    /** System property naming the folder where the build unpacked the Maven Central libtorch. */
-    public static final String CACHE_PROPERTY = NativeLibraries.CACHE_PROPERTY;
-    /** The build's default unpack folder, relative to the user's home (see pom.xml). */
-    public static final String DEFAULT_CACHE = NativeLibraries.DEFAULT_CACHE;
 
     private static final long PYTHON_TIMEOUT_SECONDS = 20;
     private static final String PYTHON_MARKER = "TENMIN_TORCH_DIR=";
