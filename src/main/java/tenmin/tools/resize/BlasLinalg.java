@@ -64,10 +64,7 @@ final class BlasLinalg implements Linalg {
 
     @Override
     public double[] choleskyUpper(double[] g, int n) {
-        double maxDiag = 0;
-        for (int i = 0; i < n; i++) {
-            maxDiag = Math.max(maxDiag, g[i * n + i]);
-        }
+        double maxDiag = JavaLinalg.maxDiagonal(g, n);
         double[] r = g.clone();
         if (maxDiag > 0 && blas.choleskyUpper(r, n)) {
             double minPivot = LowRankSvd.CHOLESKY_RELATIVE_TOLERANCE * maxDiag;

@@ -25,11 +25,7 @@ final class JavaLinalg implements Linalg {
 
     @Override
     public double[] choleskyUpper(double[] g, int n) {
-        double maxDiag = 0;
-        for (int i = 0; i < n; i++) {
-            maxDiag = Math.max(maxDiag, g[i * n + i]);
-        }
-        double tol = LowRankSvd.CHOLESKY_RELATIVE_TOLERANCE * maxDiag;
+        double tol = LowRankSvd.CHOLESKY_RELATIVE_TOLERANCE * maxDiagonal(g, n);
         double[] r = new double[n * n];
         double[] row = new double[n];
         double[] col = new double[n];
@@ -74,6 +70,15 @@ final class JavaLinalg implements Linalg {
         }
         symmetrize(p, n);
         return p;
+    }
+
+    /** The largest diagonal entry of {@code g} (N, N) (0 for an empty or non-positive diagonal). */
+    static double maxDiagonal(double[] g, int n) {
+        double max = 0;
+        for (int i = 0; i < n; i++) {
+            max = Math.max(max, g[i * n + i]);
+        }
+        return max;
     }
 
     /** Averages the two triangles, so the eigensolver sees an exactly symmetric matrix. */
