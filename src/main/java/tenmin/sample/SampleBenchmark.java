@@ -4,11 +4,11 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 
 import tenmin.core.Reporter;
+import tenmin.core.Stats;
 import tenmin.engine.api.Backend;
 import tenmin.engine.api.DType;
 import tenmin.engine.api.Generator;
@@ -159,14 +159,9 @@ public final class SampleBenchmark {
                 wait[i - c.warmup()] = t.unetWaitNanos() / 1e9 / c.steps();
             }
         }
-        double s = median(sampling);
-        return new Result(label, median(image), s, s / c.steps(), median(issue), median(wait), median(decode),
-                modelSeconds, weightBytes);
+        double s = Stats.median(sampling);
+        return new Result(label, Stats.median(image), s, s / c.steps(), Stats.median(issue), Stats.median(wait),
+                Stats.median(decode), modelSeconds, weightBytes);
     }
 
-    private static double median(double[] v) {
-        double[] s = v.clone();
-        Arrays.sort(s);
-        return s[s.length / 2];
-    }
 }

@@ -9,6 +9,7 @@ import java.util.SplittableRandom;
 import java.util.function.Supplier;
 
 import tenmin.core.Reporter;
+import tenmin.core.Stats;
 import tenmin.engine.api.Backend;
 import tenmin.engine.api.DType;
 import tenmin.engine.api.Device;
@@ -395,16 +396,12 @@ public final class TrainBenchmark {
                 int size = backend.device().kind() == Device.Kind.CUDA ? 8192 : 512;
                 double rate = matmulRate(backend, compute, size);
                 return new Measurement(plan, warmup, runs, sorted[runs / 2], sorted[0], sorted[runs - 1], optimizer, peak,
-                        deviceUsed, deviceBase, rate, size, buildMillis, median(forwardIssue), median(tailWait), phases);
+                        deviceUsed, deviceBase, rate, size, buildMillis, Stats.median(forwardIssue),
+                        Stats.median(tailWait), phases);
             }
         }
     }
 
-    private static double median(double[] v) {
-        double[] c = v.clone();
-        Arrays.sort(c);
-        return c[c.length / 2];
-    }
 
     private static long used(Supplier<long[]> deviceMemory) {
         long[] m = deviceMemory == null ? null : deviceMemory.get();

@@ -1,10 +1,10 @@
 package tenmin.models.vae;
 
-import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.SplittableRandom;
 
+import tenmin.core.Stats;
 import tenmin.engine.api.Backend;
 import tenmin.engine.api.DType;
 import tenmin.engine.api.Generator;
@@ -122,12 +122,7 @@ public final class VaeBenchmark {
                 wait[k] = (t2 - t1) / 1e6;
             }
         }
-        return new Result(label, median(total), median(issue), median(wait));
+        return new Result(label, Stats.median(total), Stats.median(issue), Stats.median(wait));
     }
 
-    private static double median(double[] v) {
-        double[] s = v.clone();
-        Arrays.sort(s);
-        return s[s.length / 2];
-    }
 }
