@@ -294,4 +294,17 @@ public final class Reference {
     public static double quickGelu(double v) {
         return v / (1 + Math.exp(-1.702 * v));
     }
+
+    /** A symmetric (N, N) matrix of standard normal entries, row-major: the lower triangle drawn row by row, mirrored. */
+    public static double[] randomSymmetric(java.util.SplittableRandom rnd, int n) {
+        double[] a = new double[n * n];
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j <= i; j++) {
+                double v = rnd.nextGaussian();
+                a[i * n + j] = v;
+                a[j * n + i] = v;
+            }
+        }
+        return a;
+    }
 }

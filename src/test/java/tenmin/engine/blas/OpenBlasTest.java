@@ -190,14 +190,7 @@ class OpenBlasTest {
     void symmetricEigenpairsReconstructTheMatrix() {
         SplittableRandom rnd = new SplittableRandom(4);
         for (int n : new int[] {1, 2, 17, 64}) {
-            double[] a = new double[n * n];
-            for (int i = 0; i < n; i++) {
-                for (int j = 0; j <= i; j++) {
-                    double v = rnd.nextGaussian();
-                    a[i * n + j] = v;
-                    a[j * n + i] = v;
-                }
-            }
+            double[] a = tenmin.testing.Reference.randomSymmetric(rnd, n);
             double[] v = a.clone();
             double[] w = new double[n];
             blas().symmetricEigen(v, n, w);

@@ -125,14 +125,7 @@ class LinearAlgebraTest {
     void symmetricEigenMatchesEjml() {
         SplittableRandom rnd = new SplittableRandom(4);
         for (int n : new int[] {1, 2, 3, 17, 64}) {
-            double[] a = new double[n * n];
-            for (int i = 0; i < n; i++) {
-                for (int j = 0; j <= i; j++) {
-                    double v = rnd.nextGaussian();
-                    a[i * n + j] = v;
-                    a[j * n + i] = v;
-                }
-            }
+            double[] a = tenmin.testing.Reference.randomSymmetric(rnd, n);
             EigenDecomposition_F64<DMatrixRMaj> ref = DecompositionFactory_DDRM.eig(n, false, true);
             assertTrue(ref.decompose(new DMatrixRMaj(n, n, true, a.clone())));
             double[] expected = new double[n];
