@@ -35,7 +35,8 @@ final class CheckpointOp extends Op {
         }
         List<Tensor> outputs = new ArrayList<>();
         try (Scope inner = f.scope().child("checkpoint " + name)) {
-            Functional first = f.mustReplayExactly() ? Functional.replayed(inner) : Functional.inference(inner);
+            // recorded, or itself replayed: its recomputation must give these bits, so no inference kernels inside
+            Functional first = f.allowsInferenceKernels() ? Functional.inference(inner) : Functional.replayed(inner);
             for (Tensor out : block.apply(first, inputs)) {
                 // Outputs made in the block move out; a passed-through input or parameter gets its own alias.
                 outputs.add(out.scope() == inner ? inner.keep(out) : f.backend().reshape(f.scope(), out, out.shape()));

@@ -97,11 +97,6 @@ public final class Functional {
         return tape == null && !replayed;
     }
 
-    /** True when recording or replaying a checkpointed block's forward (package use: nested checkpoints). */
-    boolean mustReplayExactly() {
-        return tape != null || replayed;
-    }
-
     /** True when recording and one of {@code inputs} carries gradient (op classes call this). */
     boolean records(Tensor... inputs) {
         if (tape == null) {
