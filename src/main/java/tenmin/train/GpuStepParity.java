@@ -35,6 +35,9 @@ import tenmin.lora.LoConRanks;
 import tenmin.lora.LoConTarget;
 import tenmin.models.sdxl.Unet;
 import tenmin.models.sdxl.UnetConfig;
+import tenmin.train.optim.ClybW;
+import tenmin.train.optim.DeviceClybW;
+import tenmin.train.optim.DeviceOptimizerParity;
 
 /**
  * The model-level part of the one-call GPU check ({@code scripts/gpu-all.sh}): one LoCon training step of a fixture
@@ -49,7 +52,9 @@ import tenmin.models.sdxl.UnetConfig;
  *       kernels also inside);</li>
  *   <li>a LoCon whose delta is 1e-4 of each weight, as early in training: the GPU's bf16 LoCon gradients within
  *       20 % of the fp32 bypass form per tensor, 5 % overall (issue 4's
- *       precision check; see {@code LoConSmallDeltaTorchTest} for what bf16 costs on the tiny model).</li>
+ *       precision check; see {@code LoConSmallDeltaTorchTest} for what bf16 costs on the tiny model);</li>
+ *   <li>the optimizer step on the device ({@link DeviceClybW}) against the host ClybW and LodeW with the global clip,
+ *       three steps on LoCon-like parameters: within 1e-4 ({@link DeviceOptimizerParity}).</li>
  * </ul>
  * Exit code 0 when all pass, 1 when one fails, 3 without a GPU (unless {@code --cpu-smoke}: then the candidate is the
  * CPU libtorch, to try the plumbing). The fixture folder may be a packed copy ({@code --pack}): the fixture's U-Net
@@ -123,6 +128,23 @@ public final class GpuStepParity {
         }
     }
 
+    /**
+     * The optimizer step on the device ({@link DeviceClybW}: clip and ClybW / LodeW on flat buffers) against the host
+     * {@link tenmin.train.optim.ClybW} and clip on the same gradients, three steps: within 1e-4 of each tensor's largest
+     * value (float rounding of other reduction orders; 1e-5 on the CPU libtorch in {@code DeviceClybWTest}).
+     */
+    private void optimizerParity(Backend backend) {
+        for (boolean lodeW : new boolean[] {false, true}) {
+            DeviceOptimizerParity.Result r = DeviceOptimizerParity.compare(backend,
+                    lodeW ? ClybW.Hyper.LODEW : ClybW.Hyper.CLYBW, lodeW, 11);
+            boolean pass = r.within(1e-4);
+            ok &= pass;
+            say("optimizer step on the device, %s vs the host: values %.2e, moments %.2e, gradient norm %.2e of the"
+                    + " host's (bound 1e-4; worst %s) %s", lodeW ? "LodeW" : "ClybW", r.values(), r.moments(), r.norm(),
+                    r.worst(), pass ? "OK" : "FAIL");
+        }
+    }
+
     private void say(String format, Object... args) {
         String line = String.format(Locale.ROOT, format, args);
         lines.add(line);
@@ -157,6 +179,7 @@ public final class GpuStepParity {
                 compareBf16(c, ref, step(cpu, dir, c, DType.BF16, null), step(torch, dir, c, DType.BF16, null));
             }
             smallDelta(cpu, torch, dir, cases.first());
+            optimizerParity(torch32);
         }
         say("RESULT: %s", ok ? "step parity OK" : "step parity FAILED");
         return ok ? 0 : 1;

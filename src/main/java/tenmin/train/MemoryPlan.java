@@ -19,7 +19,8 @@ import tenmin.models.sdxl.Unet;
  * The storage a run needs, by category, computed from the configuration before anything is allocated
  * (the real SDXL sizes included): frozen weights per network in their dtypes, the LoCon parameters and
  * their gradients on the device (fp32), the host copies the optimizer works on (values, gradients, moment
- * buffers), and the latent cache. Activations depend on the batch and are measured during the first
+ * buffers; or the moments on the device and only the values on the host, when the optimizer steps there), and the
+ * latent cache. Activations depend on the batch and are measured during the first
  * micro-batch instead.
  *
  * @param device bytes per category on the device
@@ -30,18 +31,26 @@ public record MemoryPlan(Map<String, Long> device, Map<String, Long> host) {
     /**
      * @param loraParams      trainable values of the LoCon network
      * @param optimizerSlots  moment buffers per value ({@link tenmin.train.optim.Optimizer#slotNames()})
+     * @param onDevice        the optimizer steps on the device ({@link tenmin.train.optim.DeviceClybW}): its moments are
+     *                        there, and the host keeps only the values (for saves)
      * @param latentCacheHost bytes of latents kept in memory (0 when cached on disk or not cached)
      */
     public static MemoryPlan of(SdxlConfig config, SdxlDtypes dtypes, long loraParams, int optimizerSlots,
-                                long latentCacheHost) {
+                                boolean onDevice, long latentCacheHost) {
         Map<String, Long> device = new LinkedHashMap<>();
         for (Map.Entry<String, Long> e : SdxlModels.plannedWeightBytes(config, dtypes).entrySet()) {
             device.put(e.getKey() + " weights", e.getValue());
         }
         device.put("LoCon parameters and gradients (fp32)", 2 * 4 * loraParams);
         Map<String, Long> host = new LinkedHashMap<>();
-        host.put("LoCon values and gradients for the optimizer (fp32)", 2 * 4 * loraParams);
-        host.put("optimizer moments (" + optimizerSlots + " per value)", (long) optimizerSlots * 4 * loraParams);
+        String moments = "optimizer moments (" + optimizerSlots + " per value)";
+        if (onDevice) {
+            device.put(moments, (long) optimizerSlots * 4 * loraParams);
+            host.put("LoCon values for saves (fp32)", 4 * loraParams);
+        } else {
+            host.put("LoCon values and gradients for the optimizer (fp32)", 2 * 4 * loraParams);
+            host.put(moments, (long) optimizerSlots * 4 * loraParams);
+        }
         if (latentCacheHost > 0) {
             host.put("latent cache", latentCacheHost);
         }

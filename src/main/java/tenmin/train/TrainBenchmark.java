@@ -28,6 +28,7 @@ import tenmin.models.SdxlDtypes;
 import tenmin.models.SdxlModels;
 import tenmin.models.clip.ClipTextEncoder.PooledProjection;
 import tenmin.models.sdxl.CheckpointPolicy;
+import tenmin.train.optim.DeviceClybW;
 import tenmin.train.optim.Optimizer;
 import tenmin.train.optim.Optimizers;
 import tenmin.train.optim.ParamGroup;
@@ -131,9 +132,11 @@ public final class TrainBenchmark {
      * @param peakBytes       the most storage held at once during the micro-batch, everything included
      * @param forward         ops, transfers and FLOPs of the forward (uploads, text encoders, U-Net, loss, loss download)
      * @param backward        the same for the backward (recomputation of checkpointed blocks included)
+     * @param deviceMomentBytes the optimizer's moments when it steps on the device (in {@code stepStartBytes}), else 0
      */
     public record Plan(Setup setup, Map<String, Long> weightBytes, long loconValues, long stepStartBytes,
-                       long afterForward, long peakBytes, OpStats.Snapshot forward, OpStats.Snapshot backward) {
+                       long afterForward, long peakBytes, OpStats.Snapshot forward, OpStats.Snapshot backward,
+                       long deviceMomentBytes) {
 
         /** FLOPs of one micro-batch (matrix-unit ops, forward and backward). */
         public double flops() {
@@ -162,6 +165,9 @@ public final class TrainBenchmark {
             out.add(w.toString());
             out.add(String.format(Locale.ROOT, "  LoCon values and gradients (fp32, %,d values): %s", loconValues,
                     gib(8 * loconValues)));
+            if (deviceMomentBytes > 0) {
+                out.add("  optimizer moments on the device (fp32): " + gib(deviceMomentBytes));
+            }
             out.add("  held after the forward (inputs, kept activations, loss): +" + gib(afterForward));
             out.add("  peak during the backward (largest recomputed block and its gradients): +"
                     + gib(peakBytes - stepStartBytes - afterForward));
@@ -177,6 +183,11 @@ public final class TrainBenchmark {
      * are built on shapes, nothing is stored) and returns the plan. Takes about a second at full SDXL size.
      */
     public static Plan plan(Setup setup, Device device) {
+        return plan(setup, device, DeviceClybW.plannedSlots("ClybW", device, setup.accumulation()));
+    }
+
+    /** As {@link #plan(Setup, Device)}, with {@code deviceMomentSlots} fp32 buffers per LoCon value held on the device. */
+    public static Plan plan(Setup setup, Device device, int deviceMomentSlots) {
         OpStats stats = new OpStats();
         try (MetaBackend meta = new MetaBackend(device)) {
             Backend backend = stats.wrap(meta);
@@ -186,6 +197,11 @@ public final class TrainBenchmark {
                 List<LoConTarget> targets = targets(models, setup);
                 LoConNetwork net = LoConNetwork.create(targets, process.child("locon"), new Generator(setup.seed()));
                 net.reuseCasts(true);                                   // as TrainableNetwork: copies kept per window
+                long moments = 0;
+                for (int i = 0; i < deviceMomentSlots; i++) {
+                    Tensor m = process.zeros(Shape.of(Math.toIntExact(net.parameterCount())), DType.F32);
+                    moments += m.sizeBytes();
+                }
                 BatchInputs in = inputs(setup, new SplittableRandom(setup.seed()));
                 long start = backend.liveBytes();
                 backend.resetPeakLiveBytes();
@@ -200,7 +216,7 @@ public final class TrainBenchmark {
                         });
                 OpStats.Snapshot backward = stats.snapshot();
                 return new Plan(setup, SdxlModels.plannedWeightBytes(setup.model(), setup.dtypes()), net.parameterCount(),
-                        start, afterForward[0], backend.peakLiveBytes(), forward[0], backward);
+                        start, afterForward[0], backend.peakLiveBytes(), forward[0], backward, moments);
             }
         }
     }
@@ -296,7 +312,7 @@ public final class TrainBenchmark {
                             + " of work when the host had issued the backward's %,d (near 0: the host sets the pace)",
                     forwardIssueMillis, plan.forward().ops(), tailWaitMillis, plan.backward().ops()));
             if (!Double.isNaN(optimizerMillis)) {
-                out.add(String.format(Locale.ROOT, "  optimizer step on the host every %d micro-batches: %.1f ms -> %.1f ms"
+                out.add(String.format(Locale.ROOT, "  optimizer step every %d micro-batches: %.1f ms -> %.1f ms"
                         + " per micro-batch in the recipe, %.2f images/s (%s)", plan.setup().accumulation(),
                         optimizerMillis, recipeMillis(), plan.setup().batch() * 1000.0 / recipeMillis(), optimizerPhases));
             }
@@ -379,17 +395,25 @@ public final class TrainBenchmark {
                     tailWait[i] = (done - backwardIssued) / 1e6;
                     bar.advance(1);
                 }
-                long peak = backend.peakLiveBytes();
-                long deviceUsed = used(deviceMemory);
                 double optimizer = Double.NaN;
                 String phases = "";
                 if (setup.accumulation() > 0) {
                     long[] phaseNanos = new long[4];
-                    optimizer = optimizerMillis(backend, net, phaseNanos);
-                    phases = String.format(Locale.ROOT, "gradients down %.1f ms, clip %.1f ms, update %.1f ms, values"
-                            + " up %.1f ms", phaseNanos[0] / 2e6, phaseNanos[1] / 2e6, phaseNanos[2] / 2e6,
-                            phaseNanos[3] / 2e6);
+                    Optimizer clybw = Optimizers.create("ClybW", Map.of());
+                    if (DeviceClybW.enabled() && net.optimizeOnDevice(clybw, process.child("optimizer"))) {
+                        optimizer = deviceOptimizerMillis(backend, net, () -> Trainer.forwardBackward(models, process, in,
+                                PooledProjection.SAI, teCp, acc, bytes -> { }));
+                        phases = "on the device: clip and ClybW over " + net.deviceOptimizer().numel() + " values";
+                    } else {
+                        optimizer = optimizerMillis(backend, net, clybw, phaseNanos);
+                        phases = String.format(Locale.ROOT, "on the host: gradients down %.1f ms, clip %.1f ms, update"
+                                + " %.1f ms, values up %.1f ms", phaseNanos[0] / 2e6, phaseNanos[1] / 2e6,
+                                phaseNanos[2] / 2e6, phaseNanos[3] / 2e6);
+                    }
                 }
+                // after the optimizer steps: a device optimizer's moments count, as the reference's do
+                long peak = backend.peakLiveBytes();
+                long deviceUsed = used(deviceMemory);
                 double[] sorted = millis.clone();
                 Arrays.sort(sorted);
                 DType compute = setup.dtypes().unet();
@@ -424,16 +448,11 @@ public final class TrainBenchmark {
     }
 
     /**
-     * Mean of two host optimizer steps (ClybW, clip 1.0) after an untimed first one (which allocates the moments);
+     * Mean of two host optimizer steps (clip 1.0) after an untimed first one (which allocates the moments);
      * the two steps' phases are added to {@code phases} (see {@link Trainer#hostOptimizerStep}).
      */
-    private static double optimizerMillis(Backend backend, TrainableNetwork net, long[] phases) {
-        Optimizer optimizer = Optimizers.create("ClybW", Map.of());
-        List<ParamGroup> groups = net.groups();
-        double[] lrs = new double[groups.size()];
-        for (int g = 0; g < lrs.length; g++) {
-            lrs[g] = groups.get(g).baseLr();
-        }
+    private static double optimizerMillis(Backend backend, TrainableNetwork net, Optimizer optimizer, long[] phases) {
+        double[] lrs = baseLrs(net);
         double total = 0;
         for (int i = 0; i < 3; i++) {
             long t0 = System.nanoTime();
@@ -445,6 +464,39 @@ public final class TrainBenchmark {
             }
         }
         return total / 2;
+    }
+
+    /**
+     * Mean of two device optimizer steps (clip 1.0; {@link TrainableNetwork#deviceStep}) after an untimed first one,
+     * each on the gradients of a micro-batch ({@code microBatch} runs one before the second and third: a step zeroes
+     * them) and with the download of the values that the recipe's save after every step needs.
+     */
+    private static double deviceOptimizerMillis(Backend backend, TrainableNetwork net, Runnable microBatch) {
+        double[] lrs = baseLrs(net);
+        double total = 0;
+        for (int i = 0; i < 3; i++) {
+            if (i > 0) {
+                microBatch.run();
+            }
+            backend.synchronize();
+            long t0 = System.nanoTime();
+            net.deviceStep(lrs, 1.0);
+            net.valuesToHost();
+            backend.synchronize();
+            if (i > 0) {
+                total += (System.nanoTime() - t0) / 1e6;
+            }
+        }
+        return total / 2;
+    }
+
+    private static double[] baseLrs(TrainableNetwork net) {
+        List<ParamGroup> groups = net.groups();
+        double[] lrs = new double[groups.size()];
+        for (int g = 0; g < lrs.length; g++) {
+            lrs[g] = groups.get(g).baseLr();
+        }
+        return lrs;
     }
 
     /**

@@ -24,7 +24,9 @@ import tenmin.sample.ModelSource;
 import tenmin.sample.PromptFile;
 import tenmin.train.log.TrainLogger;
 import tenmin.train.noise.DdpmSchedule;
+import tenmin.train.optim.DeviceClybW;
 import tenmin.train.optim.Optimizer;
+import tenmin.train.optim.OptimizerState;
 import tenmin.train.optim.Optimizers;
 import tenmin.train.save.ModelHashes;
 import tenmin.train.save.TrainingMetadata;
@@ -174,7 +176,9 @@ final class TrainSetup implements AutoCloseable {
         if (checkpointing.why() != null) {
             r.log(Reporter.Level.INFO, "INFO: " + checkpointing.why());
         }
-        MemoryPlan plan = MemoryPlan.of(modelConfig, dtypes, loraParams, b.optimizer.slotNames().size(),
+        boolean optimizerOnDevice = DeviceClybW.enabled() && DeviceClybW.supportsType(b.optimizer)
+                && env.backend().canAlias();
+        MemoryPlan plan = MemoryPlan.of(modelConfig, dtypes, loraParams, b.optimizer.slotNames().size(), optimizerOnDevice,
                 cacheMode == LatentCache.Mode.MEMORY ? latentBytes(b.data, modelConfig, cfg.data().flipAug()) : 0);
         for (String line : plan.lines(env.backend().device().toString())) {
             r.log(Reporter.Level.INFO, "INFO: " + line);
@@ -229,9 +233,21 @@ final class TrainSetup implements AutoCloseable {
                 loraScope, cfg.loop().seed());
         double startedAt = env.clock().millis() / 1000.0;
         long sessionId = Rng.derive(cfg.loop().seed(), env.clock().millis()).nextLong() & 0xFFFFFFFFL;
+        if (DeviceClybW.enabled() && b.network.optimizeOnDevice(b.optimizer, loraScope)) {
+            r.log(Reporter.Level.INFO, "INFO: the optimizer steps on the device (" + cfg.optim().type() + " over "
+                    + b.network.deviceOptimizer().numel() + " values; " + DeviceClybW.ENV + "=0 keeps it on the host)");
+        }
         if (resumed != null) {
             b.network.restore(resumed.lora(), requested.paths().resume().toString());
-            b.optimizer.importState(resumed.optimizer());
+            try {
+                if (b.network.deviceOptimizer() != null) {
+                    b.network.deviceOptimizer().importState(resumed.optimizer());
+                } else {
+                    b.optimizer.importState(resumed.optimizer());
+                }
+            } catch (IllegalArgumentException e) {
+                throw new InputException(requested.paths().resume() + ": " + e.getMessage());
+            }
             b.start = new Trainer.ResumePoint(resumed.globalStep(), resumed.epoch(), resumed.batchInEpoch(),
                     resumed.lossRecord(), resumed.lossTotal());
             startedAt = Double.parseDouble(resumed.info().getOrDefault("started_at", Double.toString(startedAt)));
@@ -416,7 +432,8 @@ final class TrainSetup implements AutoCloseable {
                 policy, n.trainTextEncoder(),
                 new LoConRanks(n.dim(), n.alpha(), n.convDim(), n.convAlpha()), n.teModules(), cfg.loop().gradAccumSteps(),
                 cfg.loop().seed());
-        return TrainBenchmark.plan(setup, device);
+        return TrainBenchmark.plan(setup, device, DeviceClybW.plannedSlots(cfg.optim().type(), device,
+                cfg.loop().gradAccumSteps()));
     }
 
     // ---- what the loop reads ----------------------------------------------------------------------
@@ -447,6 +464,11 @@ final class TrainSetup implements AutoCloseable {
 
     Optimizer optimizer() {
         return optimizer;
+    }
+
+    /** The optimizer's state now, from the device when it steps there (a sync point then). */
+    OptimizerState optimizerState() {
+        return network.deviceOptimizer() != null ? network.deviceOptimizer().exportState() : optimizer.exportState();
     }
 
     LrSchedule schedule() {

@@ -19,6 +19,8 @@ import tenmin.lora.LoConRanks;
 import tenmin.lora.LoConTarget;
 import tenmin.models.SdxlModels;
 import tenmin.models.nn.AdaptableLayer;
+import tenmin.train.optim.DeviceClybW;
+import tenmin.train.optim.Optimizer;
 import tenmin.train.optim.Param;
 import tenmin.train.optim.ParamGroup;
 import tenmin.train.save.StateTensor;
@@ -29,7 +31,8 @@ import tenmin.train.save.StateTensor;
  * {@link Param}s the optimizer updates (trainer-spec §7.1: group "textencoder" = every TE1 and TE2 module,
  * group "unet" = every U-Net module). At each optimizer step the gradients go down to the host
  * ({@link #gradientsToHost}), the optimizer updates the host values, and the values go back up
- * ({@link #valuesToDevice}).
+ * ({@link #valuesToDevice}); or, after {@link #optimizeOnDevice}, the step runs on the device
+ * ({@link #deviceStep}) and the host values are refreshed only when read (saves, training states).
  *
  * <p>Adapters on text encoder 1's last layer never receive gradient (its output is not used): their
  * parameters keep "no gradient" (PyTorch's {@code .grad is None}), so the optimizer skips them and they
@@ -44,6 +47,10 @@ public final class TrainableNetwork {
     private final List<ParamGroup> groups;
     private final Map<Tensor, Param> hostOf = new IdentityHashMap<>();
     private final Set<Tensor> withoutGradient = Collections.newSetFromMap(new IdentityHashMap<>());
+    /** The optimizer on the device, or null while the host optimizer steps. */
+    private DeviceClybW onDevice;
+    /** True when the device values changed since the host copies were last refreshed. */
+    private boolean hostValuesStale;
 
     private TrainableNetwork(LoConNetwork network, List<ParamGroup> groups, Set<Tensor> withoutGradient) {
         this.network = network;
@@ -208,6 +215,69 @@ public final class TrainableNetwork {
         }
     }
 
+    /**
+     * Moves the optimizer step to the device when it can run there ({@link DeviceClybW#supports}): the parameters
+     * that receive gradients are packed into flat device buffers in {@code scope}, and from now on
+     * {@link #deviceStep} replaces the host round trip. Returns false (nothing changed) when it cannot.
+     */
+    public boolean optimizeOnDevice(Optimizer optimizer, Scope scope) {
+        List<List<Param>> params = new ArrayList<>();
+        List<List<Tensor>> tensors = new ArrayList<>();
+        for (ParamGroup g : groups) {
+            List<Param> ps = new ArrayList<>();
+            List<Tensor> ts = new ArrayList<>();
+            for (Param p : g.params()) {
+                Tensor t = deviceTensor(p.name());
+                if (!withoutGradient.contains(t)) {
+                    ps.add(p);
+                    ts.add(t);
+                }
+            }
+            params.add(ps);
+            tensors.add(ts);
+        }
+        if (onDevice != null || !DeviceClybW.supports(optimizer, scope.backend(), params)) {
+            return false;
+        }
+        onDevice = DeviceClybW.pack(optimizer, params, tensors, scope);
+        network.dropCasts();
+        return true;
+    }
+
+    /** The optimizer on the device, or null when the host optimizer steps. */
+    public DeviceClybW deviceOptimizer() {
+        return onDevice;
+    }
+
+    /**
+     * The optimizer step on the device ({@link DeviceClybW#step}): clip, update, gradients zeroed. The host copies of
+     * the values are refreshed when next read ({@link #stateDict}, {@link #weights}).
+     *
+     * @return the gradient norm before clipping (not finite: nothing was updated)
+     */
+    public double deviceStep(double[] lrs, double maxGradNorm) {
+        double norm = onDevice.step(lrs, maxGradNorm);
+        if (Double.isFinite(norm)) {
+            network.dropCasts();
+            hostValuesStale = true;
+        }
+        return norm;
+    }
+
+    /** Sync point when the device optimizer has stepped since the last call: the device values to the host copies. */
+    public void valuesToHost() {
+        if (!hostValuesStale) {
+            return;
+        }
+        List<Tensor> params = network.parameters();
+        List<float[]> values = new ArrayList<>(params.size());
+        for (Tensor t : params) {
+            values.add(hostOf.get(t).value());
+        }
+        params.getFirst().backend().toHostAll(params, values);                    // one transfer on a device
+        hostValuesStale = false;
+    }
+
     /** Clears the host gradients ("None") after the optimizer step. */
     public void clearHostGradients() {
         for (ParamGroup g : groups) {
@@ -222,6 +292,7 @@ public final class TrainableNetwork {
      * {@code lora_down.weight}, in module order (TE1, TE2, U-Net), values from the host copy.
      */
     public List<StateTensor> stateDict() {
+        valuesToHost();
         List<StateTensor> out = new ArrayList<>();
         for (LoConModule m : network.modules()) {
             out.add(new StateTensor(m.name() + ".alpha", new long[0], new float[] {(float) m.alpha()}));
@@ -235,6 +306,7 @@ public final class TrainableNetwork {
 
     /** The trainable tensors only (down and up of every module), host values: what a training state keeps. */
     public List<StateTensor> weights() {
+        valuesToHost();
         List<StateTensor> out = new ArrayList<>();
         for (ParamGroup g : groups) {
             for (Param p : g.params()) {
@@ -269,6 +341,7 @@ public final class TrainableNetwork {
                 System.arraycopy(t.values(), 0, p.value(), 0, p.numel());
             }
         }
+        hostValuesStale = false;
         if (byName.size() != hostOf.size()) {
             throw new InputException(source + ": holds " + byName.size() + " LoCon tensors, this network has "
                     + hostOf.size() + " (other network settings?)");

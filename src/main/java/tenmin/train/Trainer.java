@@ -37,9 +37,10 @@ import tenmin.train.save.TrainingState;
  * models, latent cache, LoCon network, optimizer, logs, samples, saves, the resume point).
  *
  * <p>Per micro-batch: the host draws its inputs ({@link BatchInputs}), the device runs the text encoders
- * and the U-Net forward, the fp32 MSE loss and the backward of {@code loss / accumulation}; at a sync point
- * the LoCon gradients go to the host, are clipped globally, the host optimizer steps with the scheduled
- * learning rates and the new values go back to the device. TensorBoard scalars are written every
+ * and the U-Net forward, the fp32 MSE loss and the backward of {@code loss / accumulation}; at the end of the
+ * window the LoCon gradients are clipped globally and the optimizer steps with the scheduled learning rates:
+ * on the device where it can ({@link TrainableNetwork#optimizeOnDevice}: ClybW on the torch backend), else the
+ * gradients go to the host, the host optimizer steps and the new values go back. TensorBoard scalars are written every
  * micro-batch; samples and saves follow their cadences; a final save ends the run.
  *
  * <p>Stopping: {@link #requestStop} (Ctrl-C) finishes the current micro-batch and saves the LoRA and a
@@ -234,14 +235,17 @@ public final class Trainer {
         }
     }
 
-    // ---- the optimizer step on the host ---------------------------------------------------------------
+    // ---- the optimizer step -----------------------------------------------------------------------
 
-    /** Gradients to the host, global clip, optimizer step with the scheduled lrs, values back; returns the norm. */
+    /** Global clip and optimizer step with the scheduled lrs, on the device or on the host; returns the norm. */
     private double optimizerStep() {
         List<ParamGroup> groups = run.network().groups();
         double[] lrs = new double[groups.size()];
         for (int g = 0; g < lrs.length; g++) {
             lrs[g] = run.schedule().lrForStep(groups.get(g).baseLr(), globalStep + 1);
+        }
+        if (run.network().deviceOptimizer() != null) {
+            return run.network().deviceStep(lrs, run.config().optim().maxGradNorm());
         }
         return hostOptimizerStep(run.network(), run.optimizer(), run.config().optim().maxGradNorm(), lrs);
     }
@@ -384,7 +388,7 @@ public final class Trainer {
     /** The training state at {@code at}: weights and optimizer as they are now (unchanged since that step). */
     private TrainingState state(ResumePoint at) {
         return new TrainingState(at.globalStep(), at.epoch(), at.nextBatch(), run.config().loop().seed(), run.digest(),
-                Map.of(), run.stateInfo(), run.network().weights(), run.optimizer().exportState(), at.lossWindow(),
+                Map.of(), run.stateInfo(), run.network().weights(), run.optimizerState(), at.lossWindow(),
                 at.lossTotal());
     }
 

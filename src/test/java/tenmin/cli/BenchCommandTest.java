@@ -58,10 +58,21 @@ class BenchCommandTest {
                 "--accumulation", "2", "--te", "--threads", "2");
         assertEquals(0, r.exit(), r.toString());
         for (String line : new String[] {"tenmin bench train: tiny", "frozen weights:", "peak total:", "ops per micro-batch:",
-                "FLOPs per micro-batch", "device: cpu (cpu backend, 2 threads)", "micro-batch:", "optimizer step on the host",
+                "FLOPs per micro-batch", "device: cpu (cpu backend, 2 threads)", "micro-batch:", "(on the host: gradients down",
                 "utilisation:", "peak tensor storage:", "| cpu backend | tiny b2 16x16 | all | trained |"}) {
             assertTrue(r.out().contains(line), "missing '" + line + "' in\n" + r);
         }
+    }
+
+    /** On the torch backend the optimizer step runs on the device (here the CPU libtorch). */
+    @Test
+    @org.junit.jupiter.api.Tag("torch")
+    void trainOnTheTorchBackendStepsTheOptimizerOnTheDevice() {
+        tenmin.engine.backend.torch.TorchTesting.libTorchOrSkip();
+        Cli.Run r = Cli.run("bench", "train", "--config", "tiny", "--device", "cpu", "--backend", "torch", "--runs", "1",
+                "--warmup", "0", "--accumulation", "2", "--te");
+        assertEquals(0, r.exit(), r.toString());
+        assertTrue(r.out().contains("(on the device: clip and ClybW over "), r.toString());
     }
 
     @Test

@@ -67,9 +67,14 @@ class NetworkPlanTest {
     void memoryPlanOfTheGuideOnAGpu() {
         long values = 112_842_240L + 7_225_344L;
         MemoryPlan plan = MemoryPlan.of(SdxlConfig.sdxl(), SdxlDtypes.of(tenmin.engine.api.Device.cuda(0), "bf16"),
-                values, 2, 0);
+                values, 2, false, 0);
         assertEquals(8 * values, plan.device().get("LoCon parameters and gradients (fp32)"));
         assertEquals(8 * values + 8 * values, plan.hostTotal(), "values, gradients and two ClybW moments, fp32");
+        MemoryPlan onDevice = MemoryPlan.of(SdxlConfig.sdxl(), SdxlDtypes.of(tenmin.engine.api.Device.cuda(0), "bf16"),
+                values, 2, true, 0);
+        assertEquals(8 * values, onDevice.device().get("optimizer moments (2 per value)"));
+        assertEquals(plan.deviceTotal() + 8 * values, onDevice.deviceTotal());
+        assertEquals(4 * values, onDevice.hostTotal(), "the values only, for saves");
         // a bf16 U-Net: every value of sdxl-keys.json's U-Net section at 2 bytes
         long unetValues = SdxlKeyList.shapes("unet").values().stream().mapToLong(tenmin.engine.api.Shape::numel).sum();
         assertEquals(2L * unetValues, plan.device().get("unet weights"));

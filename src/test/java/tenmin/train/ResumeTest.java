@@ -50,7 +50,7 @@ class ResumeTest {
     }
 
     /** Stops the trainer after the {@code n}-th micro-batch (its progress line is written once per micro-batch). */
-    private static Reporter stopAfterMicroBatch(Trainer[] trainer, int n) {
+    static Reporter stopAfterMicroBatch(Trainer[] trainer, int n) {
         return new Reporter() {
             private int microBatches;
 

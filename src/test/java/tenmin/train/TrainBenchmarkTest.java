@@ -91,6 +91,20 @@ class TrainBenchmarkTest {
         assertEquals(0, plan.forward().synchronizes() + plan.backward().synchronizes());
     }
 
+    /** ClybW on a GPU steps on the device: its two fp32 moments per LoCon value are planned there from the start. */
+    @Test
+    void theDeviceOptimizersMomentsArePlanned() {
+        TrainBenchmark.Setup setup = tiny(CheckpointPolicy.all(), true, DType.BF16);
+        TrainBenchmark.Plan host = TrainBenchmark.plan(setup, Device.cuda(0), 0);
+        TrainBenchmark.Plan device = TrainBenchmark.plan(setup, Device.cuda(0), 2);
+        assertEquals(8 * host.loconValues(), device.deviceMomentBytes());
+        assertEquals(host.stepStartBytes() + 8 * host.loconValues(), device.stepStartBytes());
+        assertEquals(host.peakBytes() + 8 * host.loconValues(), device.peakBytes());
+        assertTrue(device.memoryLines().stream().anyMatch(l -> l.contains("optimizer moments on the device")));
+        assertEquals(device.peakBytes(), TrainBenchmark.plan(setup, Device.cuda(0)).peakBytes(), "bench train's ClybW");
+        assertEquals(host.peakBytes(), TrainBenchmark.plan(setup, Device.CPU).peakBytes(), "none planned on the CPU");
+    }
+
     @Test
     void theRecipeAtFullSizeFitsTheReferencesMemoryAndCountsItsFlops() {
         SdxlDtypes bf16 = SdxlDtypes.of(Device.cuda(0), "bf16");

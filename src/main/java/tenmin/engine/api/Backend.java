@@ -157,6 +157,33 @@ public interface Backend extends AutoCloseable {
         }
     }
 
+    /**
+     * True when this backend can alias storage: {@link #viewRange} and {@link #relocate} work (the torch backend),
+     * so that many small tensors can live in one flat buffer and be updated by a few large ops (the optimizer step on
+     * the device). The pure-Java backend cannot (its tensors are whole arrays).
+     */
+    default boolean canAlias() {
+        return false;
+    }
+
+    /**
+     * A view of elements {@code [offset, offset + shape.numel())} of {@code base}, a contiguous 1-d tensor, with
+     * {@code shape} (row-major) and {@code base}'s dtype: writes to either are seen by both. Only where
+     * {@link #canAlias()}.
+     */
+    default Tensor viewRange(Scope s, Tensor base, long offset, Shape shape) {
+        throw new UnsupportedOperationException(name() + " backend cannot alias storage (viewRange)");
+    }
+
+    /**
+     * Moves {@code t}'s values into elements {@code [offset, offset + t.numel())} of {@code arena} (a contiguous
+     * 1-d tensor of t's dtype) and makes {@code t} a view of them ({@link #viewRange}): the tensor object, its name
+     * and its scope stay; its old storage is released. Only where {@link #canAlias()}.
+     */
+    default void relocate(Tensor t, Tensor arena, long offset) {
+        throw new UnsupportedOperationException(name() + " backend cannot alias storage (relocate)");
+    }
+
     /** The arguments of {@link #toHostAll} / {@link #copyFromHostAll}: one array per floating tensor, long enough. */
     static void checkBulk(String op, List<Tensor> tensors, List<float[]> arrays) {
         if (tensors.size() != arrays.size()) {

@@ -516,6 +516,50 @@ public final class TorchBackend implements Backend {
         }
     }
 
+    // ---- aliasing: flat buffers of many small tensors ------------------------------------------------
+
+    @Override
+    public boolean canAlias() {
+        return true;
+    }
+
+    @Override
+    public Tensor viewRange(Scope s, Tensor base, long offset, Shape shape) {
+        checkRange("viewRange", base, offset, shape);
+        return wrap(s, rangeOf(base, offset, shape), shape, base.dtype(), (TorchTensor) base);
+    }
+
+    @Override
+    public void relocate(Tensor t, Tensor arena, long offset) {
+        require(t instanceof TorchTensor tt && tt.torchBackend() == this && tt.extras().length == 0, "relocate",
+                "not a plain tensor of this backend", t);
+        require(t.dtype() == arena.dtype(), "relocate", "dtypes differ", t, arena);
+        checkRange("relocate", arena, offset, t.shape());
+        NativeTensor view = rangeOf(arena, offset, t.shape());
+        try {
+            at.copyInto(view, n(t));
+        } catch (RuntimeException e) {
+            view.close();
+            throw e;
+        }
+        TorchTensor tt = (TorchTensor) t;
+        memory.release(tt.storage());
+        tt.rebase(view, memory.share(((TorchTensor) arena).storage()));
+    }
+
+    private void checkRange(String op, Tensor base, long offset, Shape shape) {
+        require(base.rank() == 1, op, "the base must be 1-d", base);
+        require(offset >= 0 && offset + shape.numel() <= base.numel(), op,
+                "elements [" + offset + ", " + (offset + shape.numel()) + ") outside the base", base);
+    }
+
+    /** Elements [offset, offset + shape.numel()) of 1-d {@code base} viewed as {@code shape}. */
+    private NativeTensor rangeOf(Tensor base, long offset, Shape shape) {
+        try (NativeTensor part = at.narrow(n(base), 0, offset, shape.numel())) {
+            return at.view(part, shape.dimsLong());
+        }
+    }
+
     // ---- layout -------------------------------------------------------------------------------------
 
     @Override

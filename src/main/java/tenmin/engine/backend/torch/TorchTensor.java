@@ -14,9 +14,9 @@ import tenmin.engine.api.Tensor;
  */
 final class TorchTensor extends Tensor {
     private final TorchBackend backend;
-    private final NativeTensor data;
+    private NativeTensor data;
     private final NativeTensor[] extras;
-    private final MemoryMeter.Storage storage;
+    private MemoryMeter.Storage storage;
     /** For the log-sum-exp of an attention forward on CUDA: the kernel that made it (its backward must match). */
     private AtenAttention.Kernel attentionKernel;
     /** For a 2-d weight used by linear layers: its transposed view, made at the first use and kept (null before). */
@@ -64,6 +64,19 @@ final class TorchTensor extends Tensor {
             transposed = at.transpose(data, 0, 1);
         }
         return transposed;
+    }
+
+    /**
+     * Makes this tensor the view {@code view} (same shape and dtype) with the storage account {@code account}
+     * ({@link TorchBackend#relocate}): the old native tensor and any kept transposed view are closed; the caller has
+     * released the old account.
+     */
+    void rebase(NativeTensor view, MemoryMeter.Storage account) {
+        checkOpen();
+        NativeTensor.closeAll(data, transposed);
+        data = view;
+        transposed = null;
+        storage = account;
     }
 
     /** The storage account, shared with views. */
