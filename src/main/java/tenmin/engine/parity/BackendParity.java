@@ -296,7 +296,7 @@ public final class BackendParity {
             LayerGrads lg = b.groupNormBackward(s, in.t(2, 8, 4, 4), x, r, gamma, 4, ALL);
             return List.of(r.y(), r.mean(), r.rstd(), lg.dx(), lg.dWeight(), lg.dBias());
         }));
-        c.add(new Named("groupNormInference32", (b, s, in) -> {   // CUDA, 16 bits: statistics + batch norm
+        c.add(new Named("groupNormInference32", (b, s, in) -> {   // CUDA: statistics + batch norm (16 bits and fp32)
             Tensor x = in.scaled(2, 2, 8, 4, 4);
             Tensor gamma32 = b.cast(s, in.positive(8), DType.F32);
             Tensor beta32 = b.cast(s, in.t(8), DType.F32);

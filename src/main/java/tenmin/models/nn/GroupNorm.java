@@ -12,7 +12,8 @@ import tenmin.engine.autograd.KeptCast;
  * <p>With {@code fp32} set it behaves like sgm's {@code GroupNorm32} (and like any group norm under
  * PyTorch's bf16 autocast, whose fp32 list holds {@code group_norm}): a bf16/fp16 input is widened to
  * fp32, normalised with fp32 gamma/beta, and the result is cast back to the input's dtype. For fp32
- * inputs both modes are the same. Without a gradient (sampling) that is {@code Backend#groupNormInference32}.
+ * inputs both modes are the same. Without a gradient (sampling, the fp32 VAE) that is
+ * {@code Backend#groupNormInference32}.
  */
 public final class GroupNorm {
     private final int groups;
@@ -54,6 +55,13 @@ public final class GroupNorm {
         }
         Tensor g = f.cast(gamma, x.dtype());
         Tensor b = f.cast(beta, x.dtype());
+        if (x.dtype() == DType.F32 && f.allowsInferenceKernels()) {
+            // the fp32 VAE (latent caching, decoding samples): the backend's inference group norm, which on CUDA
+            // spreads each group's statistics over the whole card (batch 1 has only 32 groups)
+            Tensor out = f.backend().groupNormInference32(f.scope(), x, g, b, groups, eps);
+            f.release(g, b);
+            return out;
+        }
         Tensor y = f.groupNorm(x, g, b, groups, eps);
         f.release(g, b);
         return y;

@@ -1090,9 +1090,10 @@ public final class TorchBackend implements Backend {
     }
 
     /**
-     * On CUDA, with x in 16 bits and fp32 gamma/beta: the statistics of x widened to fp32 by one reduction over each
-     * group ({@code var_mean}, which spreads a group over many blocks; {@code native_group_norm}'s moments kernel
-     * gives each of the N·G groups one block, 64 blocks for the SDXL U-Net at batch 2 on 132 SMs), then
+     * On CUDA, with fp32 gamma/beta: the statistics of x (widened to fp32 when it has 16 bits) by one reduction over
+     * each group ({@code var_mean}, which spreads a group over many blocks; {@code native_group_norm}'s moments kernel
+     * gives each of the N·G groups one block: 64 blocks for the SDXL U-Net at batch 2 on 132 SMs, 32 blocks of 4
+     * million values each for the fp32 VAE's 1024x1024 levels at batch 1), then
      * {@code native_batch_norm} in inference mode on x viewed as (1, N·C, ..) with those statistics per (n, c): one
      * pass that reads x in its dtype, computes {@code (x - mean) · rsqrt(var + eps) · gamma + beta} in fp32 and
      * rounds once. The same values as the default (widen, group norm, narrow) up to the order of the sums; no
@@ -1100,7 +1101,7 @@ public final class TorchBackend implements Backend {
      */
     @Override
     public Tensor groupNormInference32(Scope s, Tensor x, Tensor gamma32, Tensor beta32, int groups, double eps) {
-        boolean applies = groupNormByStatistics && x.dtype() != DType.F32 && x.dtype().isFloat()
+        boolean applies = groupNormByStatistics && x.dtype().isFloat()
                 && gamma32 != null && beta32 != null && gamma32.dtype() == DType.F32 && beta32.dtype() == DType.F32
                 && x.rank() >= 2 && x.dim(1) % groups == 0 && n(x).isContiguous();
         if (applies) {
@@ -1135,9 +1136,12 @@ public final class TorchBackend implements Backend {
         long hw = x.numel() / (nBatch * c);
         long perGroup = c / groups;
         int f32 = at.code(DType.F32);
-        NativeTensor wide = at.empty(x.shape().dimsLong(), f32);
+        boolean narrow = x.dtype() != DType.F32;
+        NativeTensor wide = narrow ? at.empty(x.shape().dimsLong(), f32) : at.view(n(x), x.shape().dimsLong());
         try (wide) {
-            at.copyInto(wide, n(x));
+            if (narrow) {
+                at.copyInto(wide, n(x));
+            }
             NativeTensor[] varMean;
             try (NativeTensor rows = at.view(wide, new long[] {nBatch * groups, perGroup * hw});
                  Dispatch d = at.dispatch("aten::var_mean", "dim")) {

@@ -22,4 +22,9 @@ public final class TorchTesting {
         }
         return LibTorch.load(found);
     }
+
+    /** Makes {@code backend} take the inference formulations CUDA takes (group norm by statistics, split GEGLU). */
+    public static void preferInferenceKernels(TorchBackend backend, boolean on) {
+        backend.preferInferenceKernels(on);
+    }
 }
