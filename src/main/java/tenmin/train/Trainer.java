@@ -203,8 +203,9 @@ public final class Trainer {
 
     /**
      * One micro-batch on the device: text encoders (with gradients into their adapters) and U-Net forward,
-     * the fp32 MSE loss {@code mean((ε_pred − ε)²)} (= the mean over images of each image's mean), and, when the
-     * loss is finite, the backward of {@code loss / accumulation} into the LoCon gradients ({@code +=}).
+     * the fp32 MSE loss {@code mean((ε_pred − ε)²)} (= the mean over images of each image's mean), and the backward
+     * of {@code loss / accumulation} into the LoCon gradients ({@code +=}); the loss is read back at the end (the
+     * micro-batch's one sync point). When it is not finite the gradients are not either: the caller must not step.
      *
      * @param activations told the bytes of tensor storage the step holds when the forward is done (inputs,
      *                    activations kept for backward, the loss), before the backward starts
@@ -227,11 +228,11 @@ public final class Trainer {
             Tensor eps = models.unet().forward(f, noisy, timesteps, c.context(), c.y()); // (N, C, h, w) F32
             Tensor loss = f.mseLoss(eps, noise);                                    // () F32
             activations.accept(parent.backend().liveBytes() - before);
-            float value = loss.item();                                              // download: sync point
-            if (Float.isFinite(value)) {
-                f.backward(f.scale(loss, 1.0 / accumulation));
-            }
-            return value;
+            // The backward is issued before the loss is read: reading it first made the host wait for the device's
+            // forward before it could issue the first backward op. A non-finite loss leaves non-finite gradients,
+            // which no optimizer step uses: the caller stops the run.
+            f.backward(f.scale(loss, 1.0 / accumulation));
+            return loss.item();                                                     // download: sync point
         }
     }
 
