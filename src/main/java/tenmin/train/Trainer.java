@@ -151,15 +151,15 @@ public final class Trainer {
             // the reference passes epoch 0 for the samples before training, so they are named e000000_...
             sample("e%06d".formatted(0), 0);
         }
-        try (Reporter.Progress bar = env.reporter().progress("train", run.maxSteps())) {
+        try (Reporter.Progress bar = env.reporter().progress("train", run.maxSteps());
+             InputPrefetch inputs = new InputPrefetch(run)) {
             bar.advance(globalStep);
             progress.start(bar, globalStep);
             for (int epoch = start.epoch(); epoch < run.epochs() && globalStep < run.maxSteps(); epoch++) {
                 List<MicroBatch> batches = run.data().planner().plan(epoch);
                 int first = epoch == start.epoch() ? start.nextBatch() : 0;
                 for (int i = first; i < batches.size(); i++) {
-                    BatchInputs in = BatchInputs.draw(run.config(), run.data(), run.cache(), run.ddpm(), batches.get(i),
-                            run.data().planner().drawRng(epoch, i));
+                    BatchInputs in = inputs.take(epoch, i, batches);
                     float loss = forwardBackward(in);
                     if (!Float.isFinite(loss)) {
                         return diverged("the loss is " + loss, epoch, i);
