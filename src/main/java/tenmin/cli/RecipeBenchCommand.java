@@ -78,7 +78,7 @@ public final class RecipeBenchCommand implements Callable<Integer> {
 
     @Option(names = "--checkpointing", paramLabel = "POLICY", description = "Added to the guide's line: U-Net blocks"
             + " recomputed in the backward (all, none, auto or a block list; default: the guide's"
-            + " --gradient_checkpointing, i.e. all).")
+            + " --gradient_checkpointing, which tenmin reads as auto: what does not fit the card is recomputed).")
     String checkpointing;
 
     @Mixin

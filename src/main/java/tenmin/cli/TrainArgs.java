@@ -335,7 +335,7 @@ final class TrainArgs {
         return (List<String>) raw(name);
     }
 
-    /** {@code --checkpointing}: null (follow --gradient_checkpointing), auto, all, none or a block list. */
+    /** {@code --checkpointing}: null (from --gradient_checkpointing: auto, or none without it), auto, all, none or a block list. */
     private String checkpointing() {
         String spec = str("checkpointing");
         if (spec == null) {

@@ -166,11 +166,14 @@ public record TrainConfig(Paths paths, Data data, Network network, Optim optim, 
                        double multiresDiscount, String checkpointing) {
         /**
          * The U-Net blocks to checkpoint as asked: {@code checkpointing} ({@code --checkpointing}: all, none, a block
-         * list, or auto, which the trainer resolves against the device's memory) or, when that is null, the
-         * reference's {@code --gradient_checkpointing} (all or none).
+         * list, or auto, which the trainer resolves against the device's memory) or, when that is null, what the
+         * reference's {@code --gradient_checkpointing} asks for: to save memory, which tenmin reads as auto (recompute
+         * what does not fit: the same gradients bit for bit, all on a card without room to spare, all where no memory
+         * figure exists), and none without it.
          */
         public String checkpointingSpec() {
-            return checkpointing != null ? checkpointing : gradientCheckpointing ? "all" : "none";
+            return checkpointing != null ? checkpointing
+                    : gradientCheckpointing ? tenmin.models.sdxl.CheckpointPolicy.AUTO : "none";
         }
     }
 

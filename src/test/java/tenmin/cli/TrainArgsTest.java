@@ -160,9 +160,13 @@ class TrainArgsTest {
         assertTrue(e.getMessage().contains("--sample_sampler") && e.getMessage().contains("heun"), e.getMessage());
     }
 
+    /** The guide's --gradient_checkpointing asks to save memory: auto (all where there is no room, or no figure). */
     @Test
     void checkpointingFollowsTheGuidesFlagUnlessNamed() {
-        assertEquals("all", parse(guide(), Reporter.SILENT).loop().checkpointingSpec());
+        assertEquals("auto", parse(guide(), Reporter.SILENT).loop().checkpointingSpec());
+        List<String> all = guide();
+        all.add("--checkpointing=all");
+        assertEquals("all", parse(all, Reporter.SILENT).loop().checkpointingSpec(), "the reference's choice, named");
         List<String> without = guide();
         without.remove("--gradient_checkpointing");
         assertEquals("none", parse(without, Reporter.SILENT).loop().checkpointingSpec());
