@@ -4,8 +4,10 @@
 # images (40 or 200) and a random SDXL-architecture model, with the wall time of setup, latent caching,
 # training, sampling and saving. Run from the repository root after scripts/package-gpu.sh packed dist/ here:
 #   run(command="scripts/gpu-recipe.sh 40", carry=["dist"], timeout_s=600)
-# Extra arguments go to tenmin bench recipe (e.g. --max_train_steps 40, or --checkpointing auto to let a large
-# card keep activations instead of recomputing them: see docs/PERFORMANCE.md). Writes $OUT/recipe-IMAGES.txt.
+# Extra arguments go to tenmin bench recipe (e.g. --max_train_steps 40, or --checkpointing all to recompute every
+# block as the reference does; the guide's --gradient_checkpointing reads as auto: a large card keeps activations
+# instead of recomputing them, see docs/PERFORMANCE.md). TENMIN_DEVICE_OPTIMIZER=0 keeps the optimizer step on the
+# host (the A/B of the device step). Writes $OUT/recipe-IMAGES.txt.
 set -uo pipefail
 root=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
 out=${OUT:-$root/out}
