@@ -1,6 +1,8 @@
 package tenmin.lora;
 
 import tenmin.engine.api.DType;
+import tenmin.engine.api.Scope;
+import tenmin.engine.api.Shape;
 import tenmin.engine.api.Tensor;
 import tenmin.engine.autograd.Functional;
 import tenmin.engine.autograd.KeptCast;
@@ -132,6 +134,19 @@ public final class LoConModule implements Adapter {
 
     public double multiplier() {
         return multiplier;
+    }
+
+    /**
+     * {@code acc + strength · (alpha/r) · up·down}, in fp32, shaped like {@code acc} (the layer's weight, (out, in)
+     * or (out, in, kh, kw)): the module's delta added into a merged weight, in {@code s}.
+     */
+    public Tensor addDelta(Scope s, Tensor acc, double strength) {
+        tenmin.engine.api.Backend be = s.backend();
+        int out = acc.dim(0);
+        Tensor u = be.reshape(s, be.cast(s, up, DType.F32), Shape.of(out, rank));
+        Tensor d = be.reshape(s, be.cast(s, down, DType.F32), Shape.of(rank, (int) (acc.numel() / out)));
+        Tensor delta = be.reshape(s, be.matmul(s, u, d, false, false), acc.shape());
+        return be.add(s, acc, delta, strength * scale());
     }
 
     /** The strength the branch is applied with (1 in training; a LoRA weight when sampling). */

@@ -339,14 +339,7 @@ public final class LoraSet implements AutoCloseable {
                     if (m[i] == 0) {
                         continue;
                     }
-                    LoConModule mod = modules.get(i).module();
-                    int r = mod.rank();
-                    Tensor up = be.reshape(tmp, be.cast(tmp, mod.up(), DType.F32), tenmin.engine.api.Shape.of(
-                            w.dim(0), r));
-                    Tensor down = be.reshape(tmp, be.cast(tmp, mod.down(), DType.F32), tenmin.engine.api.Shape.of(r,
-                            (int) (w.numel() / w.dim(0))));
-                    Tensor delta = be.reshape(tmp, be.matmul(tmp, up, down, false, false), w.shape());
-                    acc = be.add(tmp, acc, delta, m[i] * mod.scale());
+                    acc = modules.get(i).module().addDelta(tmp, acc, m[i]);
                 }
                 mergedWeight = store(be, owner, acc, w).named(w.name());
             }
