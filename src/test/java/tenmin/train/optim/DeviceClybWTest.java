@@ -75,7 +75,7 @@ class DeviceClybWTest extends TorchBackendTests {
                     Tensor t = s.device().get(0).get(i);
                     Numerics.assertClose(p.name() + ".param" + step, p.shape(), f.readFloats(p.name() + ".param" + step),
                             t.toHost(), 1e-9, 1e-6);
-                    assertEquals(0f, maxAbs(t.grad().toHost()), p.name() + ": gradient zeroed after the step");
+                    assertEquals(0.0, Numerics.maxAbs(t.grad().toHost()), p.name() + ": gradient zeroed after the step");
                 }
             }
             OptimizerState state = opt.exportState();
@@ -177,7 +177,7 @@ class DeviceClybWTest extends TorchBackendTests {
             assertTrue(opt.exportState().steps().isEmpty(), "no step counted");
             for (List<Tensor> g : s.device()) {
                 for (Tensor t : g) {
-                    assertEquals(0f, maxAbs(t.grad().toHost()));
+                    assertEquals(0.0, Numerics.maxAbs(t.grad().toHost()));
                 }
             }
         }
@@ -205,13 +205,5 @@ class DeviceClybWTest extends TorchBackendTests {
             out.add(vs);
         }
         return out;
-    }
-
-    private static float maxAbs(float[] v) {
-        float m = 0;
-        for (float x : v) {
-            m = Math.max(m, Math.abs(x));
-        }
-        return m;
     }
 }
