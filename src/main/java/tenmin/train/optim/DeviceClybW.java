@@ -333,10 +333,11 @@ public final class DeviceClybW {
 
     /** The state in the host optimizer's format: per parameter its step and moment buffers (a sync point). */
     public OptimizerState exportState() {
-        Map<String, Long> steps = new LinkedHashMap<>();
-        Map<String, float[]> tensors = new LinkedHashMap<>();
         List<String> slots = host.slotNames();
-        List<Map.Entry<String, float[]>> all = new ArrayList<>();
+        record Saved(long step, float[] ema, float[] emaSquared) {
+        }
+        // parameter name -> its step and moments, sorted by name as the host optimizer exports them
+        java.util.TreeMap<String, Saved> byName = new java.util.TreeMap<>();
         for (Packed p : groups) {
             if (p.step == 0) {
                 continue;
@@ -344,22 +345,20 @@ public final class DeviceClybW {
             float[] ema = scope.backend().toHost(p.ema);
             float[] emaSquared = scope.backend().toHost(p.emaSquared);
             for (int i = 0; i < p.params.size(); i++) {
-                String name = p.params.get(i).name();
-                steps.put(name, p.step);
                 int from = (int) p.offsets[i];
                 int to = (int) p.offsets[i + 1];
-                all.add(Map.entry(name + "/" + slots.get(0), Arrays.copyOfRange(ema, from, to)));
-                all.add(Map.entry(name + "/" + slots.get(1), Arrays.copyOfRange(emaSquared, from, to)));
+                byName.put(p.params.get(i).name(), new Saved(p.step, Arrays.copyOfRange(ema, from, to),
+                        Arrays.copyOfRange(emaSquared, from, to)));
             }
         }
-        // the host optimizer's order: parameters by name, slots in order
-        all.sort(Map.Entry.comparingByKey(java.util.Comparator.comparing((String k) -> k.substring(0, k.lastIndexOf('/')))));
-        for (Map.Entry<String, float[]> e : all) {
-            tensors.put(e.getKey(), e.getValue());
-        }
-        Map<String, Long> sortedSteps = new LinkedHashMap<>();
-        steps.keySet().stream().sorted().forEach(k -> sortedSteps.put(k, steps.get(k)));
-        return new OptimizerState(host.type(), sortedSteps, tensors);
+        Map<String, Long> steps = new LinkedHashMap<>();
+        Map<String, float[]> tensors = new LinkedHashMap<>();
+        byName.forEach((name, v) -> {
+            steps.put(name, v.step());
+            tensors.put(name + "/" + slots.get(0), v.ema());
+            tensors.put(name + "/" + slots.get(1), v.emaSquared());
+        });
+        return new OptimizerState(host.type(), steps, tensors);
     }
 
     /**
