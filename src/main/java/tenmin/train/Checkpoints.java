@@ -6,7 +6,7 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.ZoneId;
-import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ExecutionException;
@@ -35,7 +35,8 @@ import tenmin.train.save.TrainingStateFile;
  * and on divergence, and beside every save only with {@code --save_state} (kohya's flag for the same).
  *
  * <p>LoRA files are written by a background thread, one at a time: a save copies the weights (they change at
- * the next optimizer step) and hands the file to that thread, so the hash, the conversion to the save
+ * the next optimizer step; into buffers kept for it, straight from the device after a device step) and hands the
+ * file to that thread, so the hash, the conversion to the save
  * precision, the write and its fsync (about a second for the recipe's 234 MB) overlap the next micro-batches
  * instead of stopping the GPU; the guide saves after every one of its 80 steps. A save waits for the one
  * before it; {@link #flush} (every ending of a run) waits for the last, and a write that failed is reported
@@ -52,6 +53,8 @@ final class Checkpoints implements AutoCloseable {
     private long lastStateStep = -1;
     private final ExecutorService writer = Tasks.daemonPool(1, "tenmin-save");
     private Future<?> pending;
+    /** The weights handed to the writer thread, reused by every save once the one before is written. */
+    private final Map<String, float[]> snapshotBuffers = new HashMap<>();
     /** Tests only: the writer thread waits this long before each LoRA file, so saves overlap the next steps. */
     static volatile long writeDelayMillisForTests;
 
@@ -78,10 +81,7 @@ final class Checkpoints implements AutoCloseable {
         flush();
         Map<String, String> metadata = TrainingMetadata.forSave(cfg, run, nowSeconds, step, metadataEpoch, zone);
         Path lora = dir.resolve(fileName);
-        List<StateTensor> snapshot = new ArrayList<>();
-        for (StateTensor t : net.stateDict()) {
-            snapshot.add(new StateTensor(t.name(), t.shape(), t.values().clone()));
-        }
+        List<StateTensor> snapshot = net.snapshot(snapshotBuffers);   // the writer is done with the last one (flush)
         pending = writer.submit(() -> {
             try {
                 if (writeDelayMillisForTests > 0) {

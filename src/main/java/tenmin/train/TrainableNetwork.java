@@ -251,7 +251,7 @@ public final class TrainableNetwork {
 
     /**
      * The optimizer step on the device ({@link DeviceClybW#step}): clip, update, gradients zeroed. The host copies of
-     * the values are refreshed when next read ({@link #stateDict}, {@link #weights}).
+     * the values are refreshed when next read ({@link #weights}; {@link #snapshot} reads the device directly).
      *
      * @return the gradient norm before clipping (not finite: nothing was updated)
      */
@@ -289,17 +289,37 @@ public final class TrainableNetwork {
 
     /**
      * The network as saved (trainer-spec §9.2): per module {@code alpha} (0-d), {@code lora_up.weight},
-     * {@code lora_down.weight}, in module order (TE1, TE2, U-Net), values from the host copy.
+     * {@code lora_down.weight}, in module order (TE1, TE2, U-Net), with values of its own that later steps do not
+     * change (a writer thread's copy): copied into {@code buffers} (one array per tensor name, made at the first call
+     * and reused, so a caller must be done with the previous snapshot). After a device step they come straight from
+     * the device (one transfer, no host copy in between); else from the host values, on all cores.
      */
-    public List<StateTensor> stateDict() {
-        valuesToHost();
+    public List<StateTensor> snapshot(Map<String, float[]> buffers) {
+        List<Tensor> params = network.parameters();
+        List<float[]> dst = new ArrayList<>(params.size());
+        for (Tensor t : params) {
+            float[] b = buffers.computeIfAbsent(t.name(), k -> new float[Math.toIntExact(t.numel())]);
+            if (b.length != t.numel()) {
+                throw new IllegalArgumentException("snapshot buffer " + t.name() + " has " + b.length + " values, the"
+                        + " tensor " + t.numel());
+            }
+            dst.add(b);
+        }
+        if (hostValuesStale) {
+            params.getFirst().backend().toHostAll(params, dst);                   // one transfer on a device
+        } else {
+            java.util.stream.IntStream.range(0, params.size()).parallel().forEach(i -> {
+                float[] v = hostOf.get(params.get(i)).value();
+                System.arraycopy(v, 0, dst.get(i), 0, v.length);
+            });
+        }
         List<StateTensor> out = new ArrayList<>();
         for (LoConModule m : network.modules()) {
             out.add(new StateTensor(m.name() + ".alpha", new long[0], new float[] {(float) m.alpha()}));
             Param up = hostOf.get(m.up());
             Param down = hostOf.get(m.down());
-            out.add(new StateTensor(up.name(), up.shape(), up.value()));
-            out.add(new StateTensor(down.name(), down.shape(), down.value()));
+            out.add(new StateTensor(up.name(), up.shape(), buffers.get(up.name())));
+            out.add(new StateTensor(down.name(), down.shape(), buffers.get(down.name())));
         }
         return out;
     }

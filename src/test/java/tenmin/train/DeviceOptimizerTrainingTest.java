@@ -29,8 +29,7 @@ class DeviceOptimizerTrainingTest extends TorchBackendTests {
     @TempDir
     Path tmp;
 
-    private static final String[] FLAGS = {"--max_train_steps=3", "--save_every_n_steps=100", "--save_precision=float",
-            "--save_state"};
+    private static final String[] FLAGS = {"--max_train_steps=3", "--save_every_n_steps=100", "--save_precision=float"};
 
     private Trainer.Result run(Path data, Path out, boolean onDevice, Reporter reporter, Trainer[] holder,
                                String... extra) {
@@ -70,7 +69,8 @@ class DeviceOptimizerTrainingTest extends TorchBackendTests {
                 return Reporter.SILENT.progress(label, total);
             }
         };
-        Trainer.Result device = run(data, tmp.resolve("device"), true, recording, new Trainer[1]);
+        Trainer.Result device = run(data, tmp.resolve("device"), true, recording, new Trainer[1],
+                "--save_every_n_steps=1");
         assertEquals(Trainer.Outcome.COMPLETED, device.outcome(), device.message());
         assertTrue(lines.stream().anyMatch(l -> l.contains("the optimizer steps on the device")), String.join("\n", lines));
         Trainer.Result host = run(data, tmp.resolve("host"), false, Reporter.SILENT, new Trainer[1]);
@@ -87,6 +87,9 @@ class DeviceOptimizerTrainingTest extends TorchBackendTests {
         Trainer.Result hostOne = run(data, tmp.resolve("host1"), false, Reporter.SILENT, new Trainer[1],
                 "--max_train_steps=1");
         assertSameLora(hostOne.lastLora(), deviceOne.lastLora(), 1e-5);
+        // the step saves of the 3-step run copy the weights of their own step straight from the device
+        Path step1 = tmp.resolve("device").resolve(tenmin.train.save.OutputNames.step(null, 1));
+        assertSameLora(deviceOne.lastLora(), step1, 0);
 
         // 2 micro-batches per step: stopping after the 3rd keeps step 1 and replays the 3rd on resume
         Path out = tmp.resolve("stopped");
