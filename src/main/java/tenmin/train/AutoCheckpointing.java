@@ -83,7 +83,9 @@ public final class AutoCheckpointing {
         });
         TrainBenchmark.Plan plan = plans.get(chosen);
         StringBuilder why = new StringBuilder(String.format(Locale.ROOT,
-                "gradient checkpointing auto: %s free of %s on %s, %s kept free, so up to %s of tensor storage; ",
+                "gradient checkpointing auto (the least recomputation that fits, the same gradients;"
+                        + " --checkpointing all recomputes every block as the reference does): %s free of %s on %s,"
+                        + " %s kept free, so up to %s of tensor storage; ",
                 TrainBenchmark.gib(memory[0]), TrainBenchmark.gib(memory[1]), device,
                 TrainBenchmark.gib(memory[0] - budget), TrainBenchmark.gib(Math.max(0, budget))));
         for (int i = 0; i <= chosen; i++) {
@@ -93,6 +95,7 @@ public final class AutoCheckpointing {
         boolean fits = plan.peakBytes() <= budget;
         why.append(fits ? " -> " + candidates.get(chosen)
                 : " -> all, although it does not fit either (the run may fail for memory: lower --train_batch_size)");
+
         return new Choice(candidates.get(chosen), plan, why.toString());
     }
 
