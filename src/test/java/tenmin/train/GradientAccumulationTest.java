@@ -83,22 +83,27 @@ class GradientAccumulationTest {
         return out;
     }
 
+    /** The tiny model's LoCon (preset full, 4/2 and 8/4) with every up and down drawn from N(0, 0.05²). */
+    static TrainableNetwork nonZeroNetwork(SdxlModels models, Scope root, Rng rng) {
+        TrainableNetwork net = TrainableNetwork.create(models, new LoConRanks(4, 2, 8, 4),
+                LoConPreset.TextEncoderModules.FULL, true, true, 1e-3, 1e-3, root.child("locon"), 3);
+        for (ParamGroup g : net.groups()) {
+            for (Param p : g.params()) {
+                for (int i = 0; i < p.numel(); i++) {
+                    p.value()[i] = (float) (0.05 * rng.nextGaussian());
+                }
+            }
+        }
+        net.valuesToDevice();
+        return net;
+    }
+
     @Test
     void equalMicroBatchesAccumulateToTheFullBatchGradient() {
         try (Scope root = Scope.root(backend, "test");
              SdxlModels models = SdxlModels.load(TrainRuns.checkpoint(), SdxlConfig.tiny(), root, SdxlDtypes.fp32())) {
-            TrainableNetwork net = TrainableNetwork.create(models, new LoConRanks(4, 2, 8, 4),
-                    LoConPreset.TextEncoderModules.FULL, true, true, 1e-3, 1e-3, root.child("locon"), 3);
             // non-zero up and down everywhere, so every parameter gets a gradient
-            Rng rng = new Rng(5);
-            for (ParamGroup g : net.groups()) {
-                for (Param p : g.params()) {
-                    for (int i = 0; i < p.numel(); i++) {
-                        p.value()[i] = (float) (0.05 * rng.nextGaussian());
-                    }
-                }
-            }
-            net.valuesToDevice();
+            TrainableNetwork net = nonZeroNetwork(models, root, new Rng(5));
 
             float[] full = new float[1];
             List<float[]> one = gradients(net, models, root, 1, full, new int[] {0, 4});

@@ -25,8 +25,6 @@ import tenmin.engine.autograd.Functional;
 import tenmin.engine.backend.cpu.CpuBackend;
 import tenmin.formats.SafetensorsFile;
 import tenmin.lora.LoConModule;
-import tenmin.lora.LoConPreset;
-import tenmin.lora.LoConRanks;
 import tenmin.lora.TemporaryMerge;
 import tenmin.models.SdxlConfig;
 import tenmin.models.SdxlDtypes;
@@ -35,8 +33,6 @@ import tenmin.models.clip.ClipTextEncoder.PooledProjection;
 import tenmin.testing.Cli;
 import tenmin.testing.Numerics;
 import tenmin.testing.TrainRuns;
-import tenmin.train.optim.Param;
-import tenmin.train.optim.ParamGroup;
 
 /**
  * The trained LoCon merged into copies of the weights for sampling ({@link TemporaryMerge}): the model's output is
@@ -63,17 +59,8 @@ class TemporaryMergeTest {
         try (CpuBackend backend = new CpuBackend(2);
              Scope root = Scope.root(backend, "test");
              SdxlModels models = SdxlModels.load(TrainRuns.checkpoint(), SdxlConfig.tiny(), root, SdxlDtypes.fp32())) {
-            TrainableNetwork net = TrainableNetwork.create(models, new LoConRanks(4, 2, 8, 4),
-                    LoConPreset.TextEncoderModules.FULL, true, true, 1e-3, 1e-3, root.child("locon"), 3);
             Rng rng = new Rng(9);
-            for (ParamGroup g : net.groups()) {
-                for (Param p : g.params()) {
-                    for (int i = 0; i < p.numel(); i++) {
-                        p.value()[i] = (float) (0.05 * rng.nextGaussian());
-                    }
-                }
-            }
-            net.valuesToDevice();
+            TrainableNetwork net = GradientAccumulationTest.nonZeroNetwork(models, root, rng);
             float[] latents = new float[4 * 8 * 8];
             rng.fillGaussian(latents);
             float[] branches = eps(models, root, latents);
