@@ -1,7 +1,5 @@
 package tenmin.models.vae;
 
-import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 
 import org.junit.jupiter.api.BeforeAll;
@@ -10,7 +8,6 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.TestFactory;
 
 import tenmin.engine.backend.torch.TorchTesting;
-import tenmin.testing.Fixtures;
 import tenmin.testing.TorchBackendTests;
 
 /**
@@ -27,10 +24,6 @@ class VaeTorchInferenceKernelsTest extends TorchBackendTests {
 
     @TestFactory
     List<DynamicNode> everyModelFolderWithTheCudaFormulations() {
-        List<DynamicNode> folders = new ArrayList<>();
-        for (Path dir : Fixtures.modelDirs()) {
-            folders.add(VaeFixtureTest.folder(dir, torch, "vae on torch, CUDA formulations", VaeFixtureTest.FORWARD_REL));
-        }
-        return folders;
+        return VaeTorchTest.everyModelFolder(torch, "vae on torch, CUDA formulations");
     }
 }

@@ -20,9 +20,14 @@ import tenmin.testing.TorchBackendTests;
 class VaeTorchTest extends TorchBackendTests {
     @TestFactory
     List<DynamicNode> everyModelFolderOnTorch() {
+        return everyModelFolder(torch, "vae on torch");
+    }
+
+    /** {@link VaeFixtureTest}'s checks of every fixture model folder on {@code backend}. */
+    static List<DynamicNode> everyModelFolder(tenmin.engine.api.Backend backend, String label) {
         List<DynamicNode> folders = new ArrayList<>();
         for (Path dir : Fixtures.modelDirs()) {
-            folders.add(VaeFixtureTest.folder(dir, torch, "vae on torch", VaeFixtureTest.FORWARD_REL));
+            folders.add(VaeFixtureTest.folder(dir, backend, label, VaeFixtureTest.FORWARD_REL));
         }
         return folders;
     }
