@@ -41,8 +41,21 @@ public final class AutoCheckpointing {
     /** Resolves {@code cfg}'s checkpointing for the training backend; {@code planner} plans one micro-batch. */
     static Choice resolve(TrainConfig cfg, SdxlConfig model, Backend backend,
                           Function<CheckpointPolicy, TrainBenchmark.Plan> planner) {
-        long[] memory = backend instanceof TorchBackend tb ? tb.deviceMemoryInfo() : null;
-        return resolve(cfg, model, backend.device(), memory, planner);
+        return resolve(cfg, model, backend.device(), deviceMemory(backend), planner);
+    }
+
+    /**
+     * False when {@code step} holds the optimizer's moments on the device ({@link TrainBenchmark.Plan#deviceMomentBytes})
+     * and does not fit the {@link #budget} of {@code memory} = (free, total) bytes: then they belong on the host (a
+     * 16 GB card with the recipe); true otherwise, and where there is no memory figure.
+     */
+    static boolean momentsFit(TrainBenchmark.Plan step, long[] memory) {
+        return memory == null || step.deviceMomentBytes() == 0 || step.peakBytes() <= budget(memory[0], memory[1]);
+    }
+
+    /** (free, total) bytes of the backend's device as the driver reports them, or null (the CPU, no figure). */
+    static long[] deviceMemory(Backend backend) {
+        return backend instanceof TorchBackend tb ? tb.deviceMemoryInfo() : null;
     }
 
     /**

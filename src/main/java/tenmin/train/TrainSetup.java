@@ -94,6 +94,7 @@ final class TrainSetup implements AutoCloseable {
         LatentCache cache;
         TrainableNetwork network;
         Optimizer optimizer;
+        boolean optimizerOnDevice;
         LrSchedule schedule;
         TrainLogger logger;
         TrainingSamples samples;
@@ -178,14 +179,25 @@ final class TrainSetup implements AutoCloseable {
         }
         boolean optimizerOnDevice = DeviceClybW.enabled() && DeviceClybW.supportsType(b.optimizer)
                 && env.backend().canAlias();
+        TrainBenchmark.Plan step = null;
+        if (cfg.network().trainUnet()) {
+            step = checkpointing.plan() != null ? checkpointing.plan()
+                    : stepPlan(cfg, modelConfig, dtypes, env.backend().device(), b.checkpointing);
+            if (optimizerOnDevice && !AutoCheckpointing.momentsFit(step, AutoCheckpointing.deviceMemory(env.backend()))) {
+                // a small card: the moments go to the host rather than the run to an out-of-memory error
+                optimizerOnDevice = false;
+                r.log(Reporter.Level.INFO, "INFO: the optimizer steps on the host: its moments ("
+                        + MemoryPlan.size(step.deviceMomentBytes()) + ") do not fit on the device beside the training step");
+                step = stepPlan(cfg, modelConfig, dtypes, env.backend().device(), b.checkpointing, 0);
+            }
+        }
+        b.optimizerOnDevice = optimizerOnDevice;
         MemoryPlan plan = MemoryPlan.of(modelConfig, dtypes, loraParams, b.optimizer.slotNames().size(), optimizerOnDevice,
                 cacheMode == LatentCache.Mode.MEMORY ? latentBytes(b.data, modelConfig, cfg.data().flipAug()) : 0);
         for (String line : plan.lines(env.backend().device().toString())) {
             r.log(Reporter.Level.INFO, "INFO: " + line);
         }
-        if (cfg.network().trainUnet()) {
-            TrainBenchmark.Plan step = checkpointing.plan() != null ? checkpointing.plan()
-                    : stepPlan(cfg, modelConfig, dtypes, env.backend().device(), b.checkpointing);
+        if (step != null) {
             for (String line : step.memoryLines()) {
                 r.log(Reporter.Level.INFO, "INFO: " + line);
             }
@@ -233,7 +245,7 @@ final class TrainSetup implements AutoCloseable {
                 loraScope, cfg.loop().seed());
         double startedAt = env.clock().millis() / 1000.0;
         long sessionId = Rng.derive(cfg.loop().seed(), env.clock().millis()).nextLong() & 0xFFFFFFFFL;
-        if (DeviceClybW.enabled() && b.network.optimizeOnDevice(b.optimizer, loraScope)) {
+        if (b.optimizerOnDevice && b.network.optimizeOnDevice(b.optimizer, loraScope)) {
             r.log(Reporter.Level.INFO, "INFO: the optimizer steps on the device (" + cfg.optim().type() + " over "
                     + b.network.deviceOptimizer().numel() + " values; " + DeviceClybW.ENV + "=0 keeps it on the host)");
         }
@@ -424,6 +436,13 @@ final class TrainSetup implements AutoCloseable {
      */
     static TrainBenchmark.Plan stepPlan(TrainConfig cfg, SdxlConfig model, SdxlDtypes dtypes, tenmin.engine.api.Device device,
                                         CheckpointPolicy policy) {
+        return stepPlan(cfg, model, dtypes, device, policy, DeviceClybW.plannedSlots(cfg.optim().type(), device,
+                cfg.loop().gradAccumSteps()));
+    }
+
+    /** As above with {@code deviceMomentSlots} optimizer buffers per LoCon value on the device. */
+    static TrainBenchmark.Plan stepPlan(TrainConfig cfg, SdxlConfig model, SdxlDtypes dtypes, tenmin.engine.api.Device device,
+                                        CheckpointPolicy policy, int deviceMomentSlots) {
         int multiple = model.latentMultiple();
         int h = Math.max(multiple, cfg.data().height() / model.vaeScale() / multiple * multiple);
         int w = Math.max(multiple, cfg.data().width() / model.vaeScale() / multiple * multiple);
@@ -432,8 +451,7 @@ final class TrainSetup implements AutoCloseable {
                 policy, n.trainTextEncoder(),
                 new LoConRanks(n.dim(), n.alpha(), n.convDim(), n.convAlpha()), n.teModules(), cfg.loop().gradAccumSteps(),
                 cfg.loop().seed());
-        return TrainBenchmark.plan(setup, device, DeviceClybW.plannedSlots(cfg.optim().type(), device,
-                cfg.loop().gradAccumSteps()));
+        return TrainBenchmark.plan(setup, device, deviceMomentSlots);
     }
 
     // ---- what the loop reads ----------------------------------------------------------------------

@@ -22,7 +22,6 @@ import tenmin.engine.api.Shape;
 import tenmin.engine.api.Tensor;
 import tenmin.engine.api.Device;
 import tenmin.engine.autograd.Functional;
-import tenmin.engine.backend.torch.TorchBackend;
 import tenmin.lora.LoConNetwork;
 import tenmin.lora.TemporaryMerge;
 import tenmin.models.SdxlModels;
@@ -348,10 +347,10 @@ public final class Trainer {
     }
 
     private boolean worthMerging(LoConNetwork net) {
-        if (!(env.backend() instanceof TorchBackend tb) || env.backend().device().kind() != Device.Kind.CUDA) {
+        if (env.backend().device().kind() != Device.Kind.CUDA) {
             return false;
         }
-        long[] memory = tb.deviceMemoryInfo();
+        long[] memory = AutoCheckpointing.deviceMemory(env.backend());
         long need = TemporaryMerge.extraBytes(net) + SAMPLING_HEADROOM_BYTES;
         boolean fits = memory != null && memory[0] >= need;
         env.reporter().log(Reporter.Level.INFO, "INFO: samples: " + (fits

@@ -1,6 +1,7 @@
 package tenmin.train;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.ArrayList;
@@ -77,5 +78,22 @@ class AutoCheckpointingTest {
             assertTrue(peaks.get(i) <= peaks.get(i - 1), "peaks " + peaks);
         }
         assertTrue(peaks.getLast() < peaks.getFirst(), "peaks " + peaks);
+    }
+
+    /** The optimizer's moments stay on the device only where the step fits with them; else they go to the host. */
+    @Test
+    void momentsGoToTheHostWhenTheStepWouldNotFitWithThem() {
+        TrainBenchmark.Setup setup = new TrainBenchmark.Setup("t", SdxlConfig.tiny(), SdxlDtypes.fp32(), 2, 32, 32,
+                CheckpointPolicy.all(), false, new LoConRanks(8, 4, 8, 4), LoConPreset.TextEncoderModules.FULL, 1, 1L);
+        TrainBenchmark.Plan withMoments = TrainBenchmark.plan(setup, Device.cuda(0), 2);
+        TrainBenchmark.Plan without = TrainBenchmark.plan(setup, Device.cuda(0), 0);
+        long total = 80L << 30;
+        long headroom = total - AutoCheckpointing.budget(total, total);   // what budget() keeps free on this card
+        long roomy = withMoments.peakBytes() + headroom;
+        long tight = withMoments.peakBytes() - 1 + headroom;
+        assertTrue(AutoCheckpointing.momentsFit(withMoments, new long[] {roomy, total}));
+        assertFalse(AutoCheckpointing.momentsFit(withMoments, new long[] {tight, total}));
+        assertTrue(AutoCheckpointing.momentsFit(without, new long[] {tight, total}), "no moments planned on the device");
+        assertTrue(AutoCheckpointing.momentsFit(withMoments, null), "no memory figure");
     }
 }
