@@ -56,7 +56,8 @@ final class BenchTrainOptions {
     boolean trainTe;
 
     @Option(names = "--accumulation", paramLabel = "N", defaultValue = "6", description = "train: micro-batches per"
-            + " optimizer step; the host optimizer step is timed and shared over them (0: none; default: ${DEFAULT-VALUE}).")
+            + " optimizer step; the optimizer step (on the device, as the trainer runs it) is timed and shared over them"
+            + " (0: none; default: ${DEFAULT-VALUE}).")
     int accumulation;
 
     @Option(names = "--precision", paramLabel = "P", description = "train: bf16, fp16 or no (fp32) frozen weights and"

@@ -37,7 +37,8 @@ import tenmin.train.save.StateTensor;
 /**
  * {@code tenmin bench train}: the trainer's micro-batch ({@link Trainer#forwardBackward}: text encoders, U-Net
  * forward, fp32 MSE loss, backward into the LoCon gradients) on a model built in memory with random weights, and
- * the host optimizer step the recipe runs every {@code accumulation} micro-batches. A benchmark, not a test.
+ * the optimizer step the recipe runs every {@code accumulation} micro-batches (on the device where the trainer runs it
+ * there). A benchmark, not a test.
  *
  * <p>Two parts. {@link #plan}: the same micro-batch on the shape-only {@link MetaBackend} counted by
  * {@link OpStats}, which gives, before anything is allocated, the tensor storage by category and at its peak, the
@@ -264,7 +265,8 @@ public final class TrainBenchmark {
      * @param medianMillis      median wall time of one micro-batch (synchronized)
      * @param minMillis         fastest micro-batch
      * @param maxMillis         slowest timed micro-batch
-     * @param optimizerMillis   median host optimizer step (gradients down, clip, ClybW, values up), NaN when not run
+     * @param optimizerMillis   mean optimizer step (on the device: clip, ClybW, values down for the save; on the host:
+     *                          gradients down, clip, ClybW, values up), NaN when not run
      * @param peakLiveBytes     peak tensor storage during the timed micro-batches (weights included)
      * @param deviceUsedBytes   device memory in use after the runs as the driver reports it (context, libtorch's
      *                          caching allocator with its cache, workspaces), or -1 where there is none
