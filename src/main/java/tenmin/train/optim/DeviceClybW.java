@@ -262,10 +262,7 @@ public final class DeviceClybW {
     private void update(Scope s, Packed p, double lr) {
         Backend be = s.backend();
         p.step++;
-        if (p.ema == null) {
-            p.ema = scope.zeros(p.values.shape(), DType.F32).named("ema");
-            p.emaSquared = scope.zeros(p.values.shape(), DType.F32).named("ema_squared");
-        }
+        moments(p);
         if (h.centralization() != 0 || h.normalization() != 0) {
             for (Run r : p.runs) {
                 normalizeRows(s, r);
@@ -294,6 +291,14 @@ public final class DeviceClybW {
                 be.scaleInto(p.values, (float) (1 - stepSize * h.weightDecay()));
             }
             be.axpyInto(p.values, (float) -stepSize, change);            // addcdiv_(G, D, value=-stepSize)
+        }
+    }
+
+    /** The group's moment buffers, zeros when first asked for (the reference creates its state at the first step). */
+    private void moments(Packed p) {
+        if (p.ema == null) {
+            p.ema = scope.zeros(p.values.shape(), DType.F32).named("ema");
+            p.emaSquared = scope.zeros(p.values.shape(), DType.F32).named("ema_squared");
         }
     }
 
@@ -407,10 +412,7 @@ public final class DeviceClybW {
                 }
             }
             p.step = step;
-            if (p.ema == null) {
-                p.ema = scope.zeros(p.values.shape(), DType.F32).named("ema");
-                p.emaSquared = scope.zeros(p.values.shape(), DType.F32).named("ema_squared");
-            }
+            moments(p);
             scope.backend().copyFromHostAll(List.of(p.ema, p.emaSquared), List.of(flat[0], flat[1]));
         }
     }
