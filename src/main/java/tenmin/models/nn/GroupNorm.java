@@ -39,14 +39,18 @@ public final class GroupNorm {
     }
 
     public Tensor forward(Functional f, Tensor x) {
+        if ((fp32 || x.dtype() == DType.F32) && f.allowsInferenceKernels()) {
+            // sampling and the fp32 VAE (latent caching, decoding): the backend's fp32 group norm for inference, which
+            // on CUDA spreads each group's statistics over the whole card and writes no wide result
+            Tensor g32 = widened(f, gamma, gamma32);
+            Tensor b32 = widened(f, beta, beta32);
+            Tensor out = f.backend().groupNormInference32(f.scope(), x, g32, b32, groups, eps);
+            f.release(g32, b32);
+            return out;
+        }
         if (fp32 && x.dtype() != DType.F32) {
             Tensor g32 = widened(f, gamma, gamma32);
             Tensor b32 = widened(f, beta, beta32);
-            if (f.allowsInferenceKernels()) {   // sampling: the backend's fp32 group norm without a wide result
-                Tensor out = f.backend().groupNormInference32(f.scope(), x, g32, b32, groups, eps);
-                f.release(g32, b32);
-                return out;
-            }
             Tensor x32 = f.cast(x, DType.F32);
             Tensor y = f.groupNorm(x32, g32, b32, groups, eps);
             Tensor out = f.cast(y, x.dtype());
@@ -55,13 +59,6 @@ public final class GroupNorm {
         }
         Tensor g = f.cast(gamma, x.dtype());
         Tensor b = f.cast(beta, x.dtype());
-        if (x.dtype() == DType.F32 && f.allowsInferenceKernels()) {
-            // the fp32 VAE (latent caching, decoding samples): the backend's inference group norm, which on CUDA
-            // spreads each group's statistics over the whole card (batch 1 has only 32 groups)
-            Tensor out = f.backend().groupNormInference32(f.scope(), x, g, b, groups, eps);
-            f.release(g, b);
-            return out;
-        }
         Tensor y = f.groupNorm(x, g, b, groups, eps);
         f.release(g, b);
         return y;
