@@ -146,10 +146,16 @@ public final class BenchCommand implements Callable<Integer> {
         return 0;
     }
 
-    private int sample(int threads, Reporter reporter) {
+    /** Where sample and vae run: --device (default cpu) with {@code threads} CPU workers. */
+    private ModelOptions where(int threads) {
         ModelOptions where = new ModelOptions();
         where.device = device == null ? "cpu" : device;
         where.threads = threads;
+        return where;
+    }
+
+    private int sample(int threads, Reporter reporter) {
+        ModelOptions where = where(threads);
         SampleBenchmark.Config c = new SampleBenchmark.Config(size, width, height, steps, cfg, warmup, runs, !noLora,
                 cudaProfile);
         ModelSource.randomConfig(size); // checks the name before anything starts
@@ -174,9 +180,7 @@ public final class BenchCommand implements Callable<Integer> {
     }
 
     private int vae(int threads, Reporter reporter) {
-        ModelOptions where = new ModelOptions();
-        where.device = device == null ? "cpu" : device;
-        where.threads = threads;
+        ModelOptions where = where(threads);
         tenmin.models.SdxlConfig config = ModelSource.randomConfig(size);
         try {
             tenmin.models.vae.VaeBenchmark.checkSize(config.vae(), width, height);
