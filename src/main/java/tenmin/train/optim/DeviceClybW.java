@@ -43,10 +43,6 @@ public final class DeviceClybW {
         return !"0".equals(v == null ? null : v.strip());
     }
 
-    /** The k gradients of one shape, viewed as (k, rows, cols): rows = dim 0, cols = the rest. */
-    private record Run(Tensor grads, int rows, int cols) {
-    }
-
     /** One parameter group on the device. */
     private static final class Packed {
         final List<Param> params;
@@ -54,12 +50,13 @@ public final class DeviceClybW {
         final long numel;
         final Tensor values;
         final Tensor grads;
-        final List<Run> runs;
+        /** Per distinct shape, its k gradients viewed as (k, rows, cols): rows = dim 0, cols = the rest. */
+        final List<Tensor> runs;
         Tensor ema;
         Tensor emaSquared;
         long step;
 
-        Packed(List<Param> params, long[] offsets, Tensor values, Tensor grads, List<Run> runs) {
+        Packed(List<Param> params, long[] offsets, Tensor values, Tensor grads, List<Tensor> runs) {
             this.params = params;
             this.offsets = offsets;
             this.numel = offsets[params.size()];
@@ -174,14 +171,13 @@ public final class DeviceClybW {
             be.relocate(orderTensors.get(i), values, offsets[i]);
             be.relocate(orderTensors.get(i).grad(), grads, offsets[i]);
         }
-        List<Run> runs = new ArrayList<>();
+        List<Tensor> runs = new ArrayList<>();
         int i = 0;
         for (List<Integer> same : byShape.values()) {
             Param first = order.get(i);
             int rows = first.rows();
             int cols = first.numel() / rows;
-            Tensor view = be.viewRange(scope, grads, offsets[i], Shape.of(same.size(), rows, cols));
-            runs.add(new Run(view, rows, cols));
+            runs.add(be.viewRange(scope, grads, offsets[i], Shape.of(same.size(), rows, cols)));
             i += same.size();
         }
         return new Packed(List.copyOf(order), offsets, values, grads, runs);
@@ -264,7 +260,7 @@ public final class DeviceClybW {
         p.step++;
         moments(p);
         if (h.centralization() != 0 || h.normalization() != 0) {
-            for (Run r : p.runs) {
+            for (Tensor r : p.runs) {
                 normalizeRows(s, r);
             }
         }
@@ -306,10 +302,9 @@ public final class DeviceClybW {
      * The gradients of one shape, in place: minus {@code centralization} times each row's mean, then divided by
      * each row's (or, without {@code normalize_channels}, each tensor's) unbiased std + 1e-8.
      */
-    private void normalizeRows(Scope s, Run r) {
+    private void normalizeRows(Scope s, Tensor g) {
         Backend be = s.backend();
         try (Scope e = s.child("rows")) {
-            Tensor g = r.grads();
             Tensor x = g;
             int[] lastDim = {2};
             if (h.centralization() != 0) {
@@ -319,9 +314,10 @@ public final class DeviceClybW {
             if (h.normalization() != 0) {
                 int k = g.dim(0);
                 boolean perRow = h.normalizeChannels();
-                long n = perRow ? r.cols() : (long) r.rows() * r.cols();
+                int perTensor = g.dim(1) * g.dim(2);
+                long n = perRow ? g.dim(2) : perTensor;
                 if (perRow || n > 2) {
-                    Tensor y = perRow ? x : be.reshape(e, x, Shape.of(k, 1, r.rows() * r.cols()));
+                    Tensor y = perRow ? x : be.reshape(e, x, Shape.of(k, 1, perTensor));
                     Tensor mean = be.mean(e, y, lastDim, true);
                     Tensor d = be.add(e, y, mean, -1);
                     Tensor ss = be.sum(e, be.mul(e, d, d), lastDim, true);
