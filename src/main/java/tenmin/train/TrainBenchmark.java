@@ -400,13 +400,13 @@ public final class TrainBenchmark {
                 double optimizer = Double.NaN;
                 String phases = "";
                 if (setup.accumulation() > 0) {
-                    long[] phaseNanos = new long[4];
                     Optimizer clybw = Optimizers.create("ClybW", Map.of());
                     if (DeviceClybW.enabled() && net.optimizeOnDevice(clybw, process.child("optimizer"))) {
                         optimizer = deviceOptimizerMillis(backend, net, () -> Trainer.forwardBackward(models, process, in,
                                 PooledProjection.SAI, teCp, acc, bytes -> { }));
                         phases = "on the device: clip and ClybW over " + net.deviceOptimizer().numel() + " values";
                     } else {
+                        long[] phaseNanos = new long[4];
                         optimizer = optimizerMillis(backend, net, clybw, phaseNanos);
                         phases = String.format(Locale.ROOT, "on the host: gradients down %.1f ms, clip %.1f ms, update"
                                 + " %.1f ms, values up %.1f ms", phaseNanos[0] / 2e6, phaseNanos[1] / 2e6,

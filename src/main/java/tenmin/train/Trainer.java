@@ -17,10 +17,10 @@ import java.util.function.LongConsumer;
 import tenmin.core.Reporter;
 import tenmin.engine.api.Backend;
 import tenmin.engine.api.DType;
+import tenmin.engine.api.Device;
 import tenmin.engine.api.Scope;
 import tenmin.engine.api.Shape;
 import tenmin.engine.api.Tensor;
-import tenmin.engine.api.Device;
 import tenmin.engine.autograd.Functional;
 import tenmin.lora.LoConNetwork;
 import tenmin.lora.TemporaryMerge;
@@ -351,10 +351,11 @@ public final class Trainer {
             return false;
         }
         long[] memory = AutoCheckpointing.deviceMemory(env.backend());
-        long need = TemporaryMerge.extraBytes(net) + SAMPLING_HEADROOM_BYTES;
+        long copies = TemporaryMerge.extraBytes(net);
+        long need = copies + SAMPLING_HEADROOM_BYTES;
         boolean fits = memory != null && memory[0] >= need;
         env.reporter().log(Reporter.Level.INFO, "INFO: samples: " + (fits
-                ? "the LoCon is merged into copies of the weights for each round (" + MemoryPlan.size(need - SAMPLING_HEADROOM_BYTES)
+                ? "the LoCon is merged into copies of the weights for each round (" + MemoryPlan.size(copies)
                 + " while sampling)"
                 : "the LoCon runs as branches (merging needs " + MemoryPlan.size(need) + " free, the device has "
                 + (memory == null ? "no memory figure" : MemoryPlan.size(memory[0])) + ")"));
