@@ -17,7 +17,6 @@ import tenmin.core.Tasks;
 import tenmin.formats.StDType;
 import tenmin.train.save.LoraFileWriter;
 import tenmin.train.save.OutputNames;
-import tenmin.train.save.StateTensor;
 import tenmin.train.save.TrainingMetadata;
 import tenmin.train.save.TrainingState;
 import tenmin.train.save.TrainingStateFile;
@@ -35,8 +34,9 @@ import tenmin.train.save.TrainingStateFile;
  * and on divergence, and beside every save only with {@code --save_state} (kohya's flag for the same).
  *
  * <p>LoRA files are written by a background thread, one at a time: a save copies the weights (they change at
- * the next optimizer step; into buffers kept for it, straight from the device after a device step) and hands the
- * file to that thread, so the hash, the conversion to the save
+ * the next optimizer step; into buffers kept for it; after a device step the copy is made on the device and the
+ * writer thread downloads it, so the loop's thread does not wait for the device) and hands the file to that
+ * thread, so the download, the hash, the conversion to the save
  * precision, the write and its fsync (about a second for the recipe's 234 MB) overlap the next micro-batches
  * instead of stopping the GPU; the guide saves after every one of its 80 steps. A save waits for the one
  * before it; {@link #flush} (every ending of a run) waits for the last, and a write that failed is reported
@@ -55,7 +55,10 @@ final class Checkpoints implements AutoCloseable {
     private Future<?> pending;
     /** The weights handed to the writer thread, reused by every save once the one before is written. */
     private final Map<String, float[]> snapshotBuffers = new HashMap<>();
-    /** Tests only: the writer thread waits this long before each LoRA file, so saves overlap the next steps. */
+    /**
+     * Tests only: the writer thread waits this long before each LoRA file (before it downloads the values a device
+     * step left on the device), so saves overlap the next steps.
+     */
     static volatile long writeDelayMillisForTests;
 
     Checkpoints(TrainConfig cfg, TrainingMetadata.Run run, ZoneId zone) {
@@ -81,13 +84,17 @@ final class Checkpoints implements AutoCloseable {
         flush();
         Map<String, String> metadata = TrainingMetadata.forSave(cfg, run, nowSeconds, step, metadataEpoch, zone);
         Path lora = dir.resolve(fileName);
-        List<StateTensor> snapshot = net.snapshot(snapshotBuffers);   // the writer is done with the last one (flush)
+        TrainableNetwork.Snapshot snapshot = net.snapshot(snapshotBuffers); // the writer is done with the last (flush)
         pending = writer.submit(() -> {
             try {
-                if (writeDelayMillisForTests > 0) {
-                    Thread.sleep(writeDelayMillisForTests);
+                try {
+                    if (writeDelayMillisForTests > 0) {
+                        Thread.sleep(writeDelayMillisForTests);
+                    }
+                } finally {
+                    snapshot.ready().run();                 // the values (and what held them on the device, freed)
                 }
-                LoraFileWriter.write(lora, snapshot, dtype, metadata);
+                LoraFileWriter.write(lora, snapshot.tensors(), dtype, metadata);
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             } catch (InterruptedException e) {

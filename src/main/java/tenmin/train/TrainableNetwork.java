@@ -292,9 +292,10 @@ public final class TrainableNetwork {
      * {@code lora_down.weight}, in module order (TE1, TE2, U-Net), with values of its own that later steps do not
      * change (a writer thread's copy): copied into {@code buffers} (one array per tensor name, made at the first call
      * and reused, so a caller must be done with the previous snapshot). After a device step they come straight from
-     * the device (one transfer, no host copy in between); else from the host values, on all cores.
+     * the device: packed there now, downloaded by {@link Snapshot#ready} (run it, on any thread, before reading the
+     * values: the loop's thread goes on meanwhile); else from the host values, on all cores, before this returns.
      */
-    public List<StateTensor> snapshot(Map<String, float[]> buffers) {
+    public Snapshot snapshot(Map<String, float[]> buffers) {
         List<Tensor> params = network.parameters();
         List<float[]> dst = new ArrayList<>(params.size());
         for (Tensor t : params) {
@@ -305,8 +306,9 @@ public final class TrainableNetwork {
             }
             dst.add(b);
         }
+        Runnable ready = () -> { };
         if (hostValuesStale) {
-            params.getFirst().backend().toHostAll(params, dst);                   // one transfer on a device
+            ready = params.getFirst().backend().toHostLater(params, dst);       // one transfer on a device
         } else {
             java.util.stream.IntStream.range(0, params.size()).parallel().forEach(i -> {
                 float[] v = hostOf.get(params.get(i)).value();
@@ -321,7 +323,14 @@ public final class TrainableNetwork {
             out.add(new StateTensor(up.name(), up.shape(), buffers.get(up.name())));
             out.add(new StateTensor(down.name(), down.shape(), buffers.get(down.name())));
         }
-        return out;
+        return new Snapshot(out, ready);
+    }
+
+    /**
+     * What {@link #snapshot} gives: the tensors as saved, and what fills their values (once, on any thread; they
+     * must not be read before it returned).
+     */
+    public record Snapshot(List<StateTensor> tensors, Runnable ready) {
     }
 
     /** The trainable tensors only (down and up of every module), host values: what a training state keeps. */

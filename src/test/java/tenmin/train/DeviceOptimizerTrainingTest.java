@@ -69,8 +69,13 @@ class DeviceOptimizerTrainingTest extends TorchBackendTests {
                 return Reporter.SILENT.progress(label, total);
             }
         };
-        Trainer.Result device = run(data, tmp.resolve("device"), true, recording, new Trainer[1],
-                "--save_every_n_steps=1");
+        Trainer.Result device;
+        Checkpoints.writeDelayMillisForTests = 1500; // each step's values are downloaded after the next steps ran
+        try {
+            device = run(data, tmp.resolve("device"), true, recording, new Trainer[1], "--save_every_n_steps=1");
+        } finally {
+            Checkpoints.writeDelayMillisForTests = 0;
+        }
         assertEquals(Trainer.Outcome.COMPLETED, device.outcome(), device.message());
         assertTrue(lines.stream().anyMatch(l -> l.contains("the optimizer steps on the device")), String.join("\n", lines));
         Trainer.Result host = run(data, tmp.resolve("host"), false, Reporter.SILENT, new Trainer[1]);
@@ -87,7 +92,8 @@ class DeviceOptimizerTrainingTest extends TorchBackendTests {
         Trainer.Result hostOne = run(data, tmp.resolve("host1"), false, Reporter.SILENT, new Trainer[1],
                 "--max_train_steps=1");
         assertSameLora(hostOne.lastLora(), deviceOne.lastLora(), 1e-5);
-        // the step saves of the 3-step run copy the weights of their own step straight from the device
+        // the step saves of the 3-step run copy the weights of their own step straight from the device (packed there
+        // at the save, downloaded by the writer thread after the next optimizer steps changed the parameters)
         Path step1 = tmp.resolve("device").resolve(tenmin.train.save.OutputNames.step(null, 1));
         assertSameLora(deviceOne.lastLora(), step1, 0);
 

@@ -130,6 +130,18 @@ public interface Backend extends AutoCloseable {
     float[] toHost(Tensor t);
 
     /**
+     * Starts downloading the values the floating tensors {@code src} hold now, as {@link #toHostAll} does, without
+     * waiting for them: the returned completion, called once from any thread, waits and fills {@code dst} (and frees
+     * what the transfer held). The tensors may be changed by later ops as soon as this returns: the copy is ordered
+     * before them. A GPU backend packs the values on the device and copies them into page-locked memory behind the
+     * work already queued, so the caller's thread goes on issuing ops (the trainer's saves); the default copies now.
+     */
+    default Runnable toHostLater(List<Tensor> src, List<float[]> dst) {
+        toHostAll(src, dst);
+        return () -> { };
+    }
+
+    /**
      * Downloads several floating tensors as fp32, row-major, into {@code dst} (one array per tensor, at least its
      * element count long). One sync point: a backend with a device packs them into one transfer (the optimizer
      * step's gradients: thousands of tensors).

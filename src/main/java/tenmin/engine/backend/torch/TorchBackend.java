@@ -7,6 +7,7 @@ import java.lang.invoke.MethodHandle;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Consumer;
 import java.util.stream.IntStream;
 
@@ -51,6 +52,11 @@ public final class TorchBackend implements Backend {
     private NativeTensor staging;
     /** Why page-locking the staging buffer failed (once), else null. */
     private String stagingUnpinned;
+    /** {@link #toHostLater}'s page-locked buffer, kept; {@code laterStagingBusy} while a completion uses it. */
+    private NativeTensor laterStaging;
+    private final AtomicBoolean laterStagingBusy = new AtomicBoolean();
+    /** Free device memory {@link #toHostLater} leaves beside its packed copy, else it downloads at once. */
+    static final long LATER_HEADROOM_BYTES = 1L << 30;
     /**
      * Whether {@link #groupNormInference32} takes the statistics + batch-norm path (on CUDA; {@link
      * #preferInferenceKernels} for tests on the CPU libtorch); cleared when libtorch refuses it.
@@ -186,8 +192,9 @@ public final class TorchBackend implements Backend {
     @Override
     public void close() {
         closed = true;
-        NativeTensor.closeAll(staging);
+        NativeTensor.closeAll(staging, laterStaging);
         staging = null;
+        laterStaging = null;
         NativeTensor.closeAll(sinusoidFrequencies.values().toArray(new NativeTensor[0]));
         sinusoidFrequencies.clear();
     }
@@ -348,11 +355,59 @@ public final class TorchBackend implements Backend {
     @Override
     public void toHostAll(List<Tensor> src, List<float[]> dst) {
         Backend.checkBulk("toHostAll", src, dst);
-        int count = src.size();
-        if (count == 0) {
+        if (src.isEmpty()) {
             return;
         }
         long[] offsets = packedOffsets(src);
+        try (NativeTensor packed = pack(src, offsets);
+             NativeTensor host = staging(offsets[src.size()])) {
+            at.copyInto(host, packed);                                              // the one sync point
+            spread(host, offsets, dst);
+        }
+    }
+
+    /**
+     * The values packed on the device now, a copy of their own (later ops may change the tensors at once); the
+     * completion copies them down from the thread that runs it (on CUDA it waits there, not here, for the device to
+     * reach the copy) into a page-locked buffer kept for it. Where the device has less than the packed copy plus
+     * {@link #LATER_HEADROOM_BYTES} free (what runs meanwhile needs the room), {@link #toHostAll} now instead.
+     */
+    @Override
+    public Runnable toHostLater(List<Tensor> src, List<float[]> dst) {
+        Backend.checkBulk("toHostLater", src, dst);
+        if (src.isEmpty()) {
+            return () -> { };
+        }
+        long[] offsets = packedOffsets(src);
+        long total = offsets[src.size()];
+        long[] memory = deviceMemoryInfo();
+        if (memory != null && memory[0] < 4 * total + LATER_HEADROOM_BYTES) {
+            toHostAll(src, dst);
+            return () -> { };
+        }
+        NativeTensor packed = pack(src, offsets);
+        AtomicBoolean done = new AtomicBoolean();
+        return () -> {
+            if (!done.compareAndSet(false, true)) {
+                return;
+            }
+            try (packed) {
+                boolean kept = laterStagingBusy.compareAndSet(false, true);
+                try (NativeTensor host = kept ? laterStaging(total) : at.emptyHost(new long[] {total}, at.code(DType.F32))) {
+                    at.copyInto(host, packed);
+                    spread(host, offsets, dst);
+                } finally {
+                    if (kept) {
+                        laterStagingBusy.set(false);
+                    }
+                }
+            }
+        };
+    }
+
+    /** The tensors flattened, as fp32, concatenated into one new 1-D tensor on this device (offsets: packedOffsets). */
+    private NativeTensor pack(List<Tensor> src, long[] offsets) {
+        int count = src.size();
         NativeTensor[] flat = new NativeTensor[count];
         try {
             for (int i = 0; i < count; i++) {
@@ -365,17 +420,18 @@ public final class TorchBackend implements Backend {
                     flat[i] = f32;
                 }
             }
-            long total = offsets[count];
-            try (NativeTensor packed = at.cat(flat, 0);
-                 NativeTensor host = staging(total)) {
-                at.copyInto(host, packed);                                          // the one sync point
-                MemorySegment seg = host.dataPtr().reinterpret(4 * total);
-                IntStream.range(0, count).parallel().forEach(i -> MemorySegment.copy(seg, ValueLayout.JAVA_FLOAT,
-                        4 * offsets[i], dst.get(i), 0, (int) (offsets[i + 1] - offsets[i])));
-            }
+            return at.cat(flat, 0);
         } finally {
             NativeTensor.closeAll(flat);
         }
+    }
+
+    /** Copies a packed fp32 host tensor into the arrays, on all cores. */
+    private static void spread(NativeTensor host, long[] offsets, List<float[]> dst) {
+        long total = offsets[dst.size()];
+        MemorySegment seg = host.dataPtr().reinterpret(4 * total);
+        IntStream.range(0, dst.size()).parallel().forEach(i -> MemorySegment.copy(seg, ValueLayout.JAVA_FLOAT,
+                4 * offsets[i], dst.get(i), 0, (int) (offsets[i + 1] - offsets[i])));
     }
 
     /** Where each tensor starts in a packed transfer, in elements; the last entry is the total. */
@@ -393,24 +449,37 @@ public final class TorchBackend implements Backend {
      * page-locked ones go at the link's rate), grown as needed; plain host memory elsewhere or when page-locking fails.
      */
     private NativeTensor staging(long n) {
-        int f32 = at.code(DType.F32);
-        if (device.kind() == Device.Kind.CPU || stagingUnpinned != null) {
-            return at.emptyHost(new long[] {n}, f32);
-        }
         if (staging == null || staging.sizes()[0] < n) {
             NativeTensor.closeAll(staging);
-            staging = null;
-            try (NativeTensor host = at.emptyHost(new long[] {n}, f32);
-                 Dispatch d = at.dispatch("aten::pin_memory", "")) {
-                staging = d.tensor(host).none().call1();
-            } catch (RuntimeException e) {
-                stagingUnpinned = e.getMessage();
-                System.err.println("WARNING: could not page-lock a host buffer for the optimizer step's transfers ("
-                        + e.getMessage() + "); they use pageable memory");
-                return at.emptyHost(new long[] {n}, f32);
-            }
+            staging = pinned(n);
         }
-        return at.narrow(staging, 0, 0, n);
+        return staging == null ? at.emptyHost(new long[] {n}, at.code(DType.F32)) : at.narrow(staging, 0, 0, n);
+    }
+
+    /** {@link #staging} of {@link #toHostLater}'s completions (any thread; one at a time, see laterStagingBusy). */
+    private synchronized NativeTensor laterStaging(long n) {
+        if (laterStaging == null || laterStaging.sizes()[0] < n) {
+            NativeTensor.closeAll(laterStaging);
+            laterStaging = pinned(n);
+        }
+        return laterStaging == null ? at.emptyHost(new long[] {n}, at.code(DType.F32))
+                : at.narrow(laterStaging, 0, 0, n);
+    }
+
+    /** {@code n} fp32 values of page-locked host memory, or null (CPU device, or page-locking failed: said once). */
+    private NativeTensor pinned(long n) {
+        if (device.kind() == Device.Kind.CPU || stagingUnpinned != null) {
+            return null;
+        }
+        try (NativeTensor host = at.emptyHost(new long[] {n}, at.code(DType.F32));
+             Dispatch d = at.dispatch("aten::pin_memory", "")) {
+            return d.tensor(host).none().call1();
+        } catch (RuntimeException e) {
+            stagingUnpinned = e.getMessage();
+            System.err.println("WARNING: could not page-lock a host buffer for the optimizer step's transfers ("
+                    + e.getMessage() + "); they use pageable memory");
+            return null;
+        }
     }
 
     /** One transfer: the arrays are packed into one host buffer on all cores, uploaded, and copied into place. */

@@ -21,7 +21,8 @@ import tenmin.engine.backend.cpu.CpuBackend;
 import tenmin.testing.TorchBackendTests;
 
 /**
- * {@link Backend#toHostAll} / {@link Backend#copyFromHostAll} (the optimizer step's packed transfers) against the
+ * {@link Backend#toHostAll} / {@link Backend#copyFromHostAll} (the optimizer step's packed transfers) and
+ * {@link Backend#toHostLater} (the saves') against the
  * one-tensor {@code toHost} / {@code fromHost}, on the torch backend (its packed override) and the cpu backend (the
  * interface's per-tensor default): same values, every tensor in its place, dtype rounding as one by one.
  */
@@ -80,12 +81,62 @@ class BulkTransferTest extends TorchBackendTests {
         }
     }
 
+    /**
+     * {@link Backend#toHostLater}: the values the tensors held at the call, whatever ops change them before the
+     * completion runs on another thread; the completion runs once (a second call leaves the arrays alone).
+     */
+    private static void later(Backend be) throws Exception {
+        try (Scope s = Scope.root(be, "later")) {
+            Generator gen = new Generator(12);
+            List<Tensor> ts = new ArrayList<>();
+            for (int i = 0; i < SHAPES.length; i++) {
+                ts.add(s.randn(SHAPES[i], DTYPES[i], gen));
+            }
+            List<float[]> before = new ArrayList<>();
+            List<float[]> got = new ArrayList<>();
+            List<float[]> changed = new ArrayList<>();
+            for (Tensor t : ts) {
+                before.add(t.toHost());
+                got.add(new float[(int) t.numel()]);
+                float[] c = new float[(int) t.numel()];
+                Arrays.fill(c, -3f);
+                changed.add(c);
+            }
+            Runnable ready = be.toHostLater(ts, got);
+            be.copyFromHostAll(ts, changed);                       // the next optimizer step, before the download
+            Thread writer = new Thread(ready, "writer");
+            writer.start();
+            writer.join();
+            for (int i = 0; i < ts.size(); i++) {
+                assertArrayEquals(before.get(i), got.get(i), "tensor " + i + " as it was at the call");
+                assertEquals(-3f, ts.get(i).toHost()[0], "tensor " + i + " changed after the call");
+            }
+            Arrays.fill(got.getFirst(), 7f);
+            ready.run();
+            assertEquals(7f, got.getFirst()[0], "a second run does nothing");
+        }
+    }
+
+    @Test
+    void torchDownloadsLaterWhatTheTensorsHeldAtTheCall() throws Exception {
+        later(torch);
+        later(torch); // the kept staging buffer, reused
+    }
+
+    @Test
+    void cpuBackendDownloadsAtOnce() throws Exception {
+        try (CpuBackend cpu = new CpuBackend()) {
+            later(cpu);
+        }
+    }
+
     @Test
     void mismatchedArgumentsAreRefusedBeforeAnyTransfer() {
         try (Scope s = Scope.root(torch, "bulk")) {
             Tensor t = s.full(Shape.of(4), DType.F32, 1);
             assertThrows(IllegalArgumentException.class, () -> torch.toHostAll(List.of(t), List.of()));
             assertThrows(IllegalArgumentException.class, () -> torch.toHostAll(List.of(t), List.of(new float[3])));
+            assertThrows(IllegalArgumentException.class, () -> torch.toHostLater(List.of(t), List.of(new float[3])));
             assertThrows(IllegalArgumentException.class, () -> torch.copyFromHostAll(List.of(t), List.of(new float[2])));
             Tensor ids = s.fromHost(new long[] {1, 2}, 2);
             assertThrows(IllegalArgumentException.class, () -> torch.toHostAll(List.of(ids), List.of(new float[2])));
