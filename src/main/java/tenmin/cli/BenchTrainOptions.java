@@ -12,6 +12,7 @@ import tenmin.core.Reporter;
 import tenmin.engine.api.Backend;
 import tenmin.engine.api.DType;
 import tenmin.engine.api.Device;
+import tenmin.engine.api.OpTimes;
 import tenmin.engine.api.Trace;
 import tenmin.engine.backend.cpu.CpuBackend;
 import tenmin.engine.backend.torch.LibTorch;
@@ -76,6 +77,11 @@ final class BenchTrainOptions {
 
     @Option(names = "--plan", description = "train: only the plan (memory, ops, FLOPs from a shape-only run); no device.")
     boolean planOnly;
+
+    @Option(names = "--op-times", description = "train: time one more micro-batch op by op (device time from CUDA"
+            + " events between ops on a GPU, the wall clock on the CPU; and the host's time to issue each) and print the"
+            + " ops that took the most, forward and backward.")
+    boolean opTimes;
 
     @Option(names = "--seed", paramLabel = "N", defaultValue = "1", description = "train: weights and inputs (default:"
             + " ${DEFAULT-VALUE}).")
@@ -204,10 +210,13 @@ final class BenchTrainOptions {
             }
         }
         session.out().println("device: " + where + ", Java " + Runtime.version());
-        try (Backend b = be) {
+        try (Backend b = be; OpTimes times = opTimes ? new OpTimes(b) : null) {
             Backend traced = Trace.fromEnvironment(reporter).wrap(b);   // TENMIN_TRACE=1 lists every op
+            if (times != null) {
+                traced = times.wrap(traced);
+            }
             TrainBenchmark.Measurement m = TrainBenchmark.measure(traced, plan, warmup, runs, memory, cudaProfile,
-                    reporter);
+                    times, reporter);
             m.lines().forEach(session.out()::println);
             session.out().println("| device | model, batch, latents | checkpointing | text encoders | ms / micro-batch"
                     + " | images/s | ms in the recipe (+ optimizer / " + accumulation + ") | utilisation | peak memory |");

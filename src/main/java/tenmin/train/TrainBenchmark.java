@@ -15,6 +15,7 @@ import tenmin.engine.api.DType;
 import tenmin.engine.api.Device;
 import tenmin.engine.api.Generator;
 import tenmin.engine.api.OpStats;
+import tenmin.engine.api.OpTimes;
 import tenmin.engine.api.Scope;
 import tenmin.engine.api.Shape;
 import tenmin.engine.api.Tensor;
@@ -51,6 +52,8 @@ import tenmin.train.save.StateTensor;
 public final class TrainBenchmark {
     /** Learning rates of the benchmark's optimizer steps (the values do not change the time). */
     private static final double UNET_LR = 1e-4;
+    /** Rows of the op-times table ({@code --op-times}). */
+    private static final int OP_TIME_ROWS = 40;
     private static final double TE_LR = 5e-5;
     /** A long caption: every micro-batch encodes full 77-token contexts (BOS, 75 tokens, EOS). */
     private static final String CAPTION = String.join(", ", java.util.Collections.nCopies(40,
@@ -283,7 +286,7 @@ public final class TrainBenchmark {
     public record Measurement(Plan plan, int warmup, int runs, double medianMillis, double minMillis, double maxMillis,
                               double optimizerMillis, long peakLiveBytes, long deviceUsedBytes, long deviceBaseBytes,
                               double matmulFlops, int matmulSize, double buildMillis, double forwardIssueMillis,
-                              double tailWaitMillis, String optimizerPhases) {
+                              double tailWaitMillis, String optimizerPhases, List<String> opTimeLines) {
 
         public double imagesPerSecond() {
             return plan.setup().batch() * 1000.0 / medianMillis;
@@ -327,6 +330,7 @@ public final class TrainBenchmark {
                         + " (tensors, its cache, kernel workspaces)", gib(deviceUsedBytes), gib(deviceBaseBytes),
                         gib(deviceUsedBytes - deviceBaseBytes)));
             }
+            out.addAll(opTimeLines);
             return out;
         }
 
@@ -351,6 +355,15 @@ public final class TrainBenchmark {
      */
     public static Measurement measure(Backend backend, Plan plan, int warmup, int runs, Supplier<long[]> deviceMemory,
                                       boolean cudaProfile, Reporter reporter) {
+        return measure(backend, plan, warmup, runs, deviceMemory, cudaProfile, null, reporter);
+    }
+
+    /**
+     * As above; with {@code opTimes} (whose wrapper {@code backend} is, or contains), one more micro-batch after the
+     * timed ones is timed op by op (forward and backward), and its table ends the measurement's lines.
+     */
+    public static Measurement measure(Backend backend, Plan plan, int warmup, int runs, Supplier<long[]> deviceMemory,
+                                      boolean cudaProfile, OpTimes opTimes, Reporter reporter) {
         Setup setup = plan.setup();
         long deviceBase = used(deviceMemory);
         long buildStart = System.nanoTime();
@@ -397,6 +410,20 @@ public final class TrainBenchmark {
                     tailWait[i] = (done - backwardIssued) / 1e6;
                     bar.advance(1);
                 }
+                List<String> opTimeLines = List.of();
+                if (opTimes != null) {
+                    backend.synchronize();
+                    opTimes.start("forward");
+                    Trainer.forwardBackward(models, process, in, PooledProjection.SAI, teCp, acc,
+                            bytes -> opTimes.phase("backward"));
+                    OpTimes.Table t = opTimes.stop();
+                    List<String> lines = new ArrayList<>();
+                    lines.add(String.format(Locale.ROOT, "op times (one more micro-batch, each op's device time from the"
+                            + " end of the op before: %.1f ms in all; the %d ops that took the most):", t.deviceMillis(),
+                            OP_TIME_ROWS));
+                    lines.addAll(t.lines(OP_TIME_ROWS));
+                    opTimeLines = List.copyOf(lines);
+                }
                 double optimizer = Double.NaN;
                 String phases = "";
                 if (setup.accumulation() > 0) {
@@ -423,7 +450,7 @@ public final class TrainBenchmark {
                 double rate = matmulRate(backend, compute, size);
                 return new Measurement(plan, warmup, runs, sorted[runs / 2], sorted[0], sorted[runs - 1], optimizer, peak,
                         deviceUsed, deviceBase, rate, size, buildMillis, Stats.median(forwardIssue),
-                        Stats.median(tailWait), phases);
+                        Stats.median(tailWait), phases, opTimeLines);
             }
         }
     }

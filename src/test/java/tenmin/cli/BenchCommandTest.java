@@ -70,9 +70,13 @@ class BenchCommandTest {
     void trainOnTheTorchBackendStepsTheOptimizerOnTheDevice() {
         tenmin.engine.backend.torch.TorchTesting.libTorchOrSkip();
         Cli.Run r = Cli.run("bench", "train", "--config", "tiny", "--device", "cpu", "--backend", "torch", "--runs", "1",
-                "--warmup", "0", "--accumulation", "2", "--te");
+                "--warmup", "0", "--accumulation", "2", "--te", "--op-times");
         assertEquals(0, r.exit(), r.toString());
         assertTrue(r.out().contains("(on the device: clip and ClybW over "), r.toString());
+        // --op-times: one more micro-batch op by op, forward and backward, the costliest ops in a table
+        assertTrue(r.out().contains("op times (one more micro-batch") && r.out().contains("  forward: ")
+                && r.out().contains("  backward: ") && r.out().contains("| phase | op | calls | host ms | device ms |")
+                && r.out().contains("| forward | convolution |"), r.toString());
     }
 
     @Test

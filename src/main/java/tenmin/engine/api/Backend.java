@@ -130,6 +130,14 @@ public interface Backend extends AutoCloseable {
     float[] toHost(Tensor t);
 
     /**
+     * A clock of this backend's work for per-op timing ({@link OpTimes}, {@code tenmin bench train --op-times}); the
+     * caller closes it. Default: the wall clock (ops that return when they are done).
+     */
+    default DeviceClock deviceClock() {
+        return DeviceClock.wall();
+    }
+
+    /**
      * Starts downloading the values the floating tensors {@code src} hold now, as {@link #toHostAll} does, without
      * waiting for them: the returned completion, called once from any thread, waits and fills {@code dst} (and frees
      * what the transfer held). The tensors may be changed by later ops as soon as this returns: the copy is ordered

@@ -73,6 +73,10 @@ import java.util.Optional;
  * cudaError_t cudaGetDeviceCount(int* count);
  * cudaError_t cudaMemGetInfo(size_t* free, size_t* total);
  * cudaError_t cudaProfilerStart(void);   // and cudaProfilerStop: the region ncu --profile-from-start off records
+ * cudaError_t cudaEventCreate(cudaEvent_t* event);          // and cudaEventDestroy(cudaEvent_t)
+ * cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream);   // stream 0: libtorch's default stream
+ * cudaError_t cudaEventSynchronize(cudaEvent_t event);
+ * cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end);
  * </pre>
  *
  * <h2>Math settings of ATen's global context (C++, looked up by mangled name; each may be absent)</h2>
@@ -149,6 +153,11 @@ final class Shim {
     final MethodHandle cudaMemGetInfo;
     final MethodHandle cudaProfilerStart;
     final MethodHandle cudaProfilerStop;
+    final MethodHandle cudaEventCreate;
+    final MethodHandle cudaEventDestroy;
+    final MethodHandle cudaEventRecord;
+    final MethodHandle cudaEventSynchronize;
+    final MethodHandle cudaEventElapsedTime;
 
     Shim(SymbolLookup lookup, boolean cuda) {
         this.lookup = lookup;
@@ -211,6 +220,12 @@ final class Shim {
         cudaMemGetInfo = cuda ? optional("cudaMemGetInfo", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS)) : null;
         cudaProfilerStart = cuda ? optional("cudaProfilerStart", FunctionDescriptor.of(JAVA_INT)) : null;
         cudaProfilerStop = cuda ? optional("cudaProfilerStop", FunctionDescriptor.of(JAVA_INT)) : null;
+        cudaEventCreate = cuda ? optional("cudaEventCreate", FunctionDescriptor.of(JAVA_INT, ADDRESS)) : null;
+        cudaEventDestroy = cuda ? optional("cudaEventDestroy", FunctionDescriptor.of(JAVA_INT, ADDRESS)) : null;
+        cudaEventRecord = cuda ? optional("cudaEventRecord", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS)) : null;
+        cudaEventSynchronize = cuda ? optional("cudaEventSynchronize", FunctionDescriptor.of(JAVA_INT, ADDRESS)) : null;
+        cudaEventElapsedTime = cuda ? optional("cudaEventElapsedTime",
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS)) : null;
         setGradMode(false);
     }
 

@@ -14,6 +14,7 @@ import java.util.stream.IntStream;
 import tenmin.engine.api.Backend;
 import tenmin.engine.api.DType;
 import tenmin.engine.api.Device;
+import tenmin.engine.api.DeviceClock;
 import tenmin.engine.api.Generator;
 import tenmin.engine.api.MemoryMeter;
 import tenmin.engine.api.Scope;
@@ -147,6 +148,15 @@ public final class TorchBackend implements Backend {
                 throw Shim.rethrow("cudaDeviceSynchronize", t);
             }
         }
+    }
+
+    /** On CUDA: CUDA events on the default stream ({@link CudaEventClock}); on the CPU the wall clock. */
+    @Override
+    public DeviceClock deviceClock() {
+        if (device.kind() == Device.Kind.CUDA && CudaEventClock.available(lib.shim())) {
+            return new CudaEventClock(lib.shim());
+        }
+        return DeviceClock.wall();
     }
 
     @Override
