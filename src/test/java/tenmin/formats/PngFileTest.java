@@ -96,7 +96,8 @@ class PngFileTest {
 
     @Test
     void writesAPngThatImageIoDecodesToTheSamePixels(@TempDir Path dir) throws IOException {
-        for (int[] size : new int[][] {{1, 1}, {7, 3}, {300, 200}}) {
+        // 700x600: three bands compressed apart (512 KiB of filtered rows each) joined into one zlib stream
+        for (int[] size : new int[][] {{1, 1}, {7, 3}, {300, 200}, {700, 600}}) {
             RgbImage img = noiseImage(size[0], size[1], 42);
             Path file = dir.resolve("img-" + size[0] + ".png");
             PngFile.write(file, img, sampleText());
@@ -111,6 +112,21 @@ class PngFileTest {
             }
             assertEquals(img, RgbImage.from(decoded));
         }
+    }
+
+    /** The bands are compressed on all cores; the bytes are the same in one thread (they depend on no machine). */
+    @Test
+    void bytesDoNotDependOnTheNumberOfThreads() throws Exception {
+        RgbImage img = noiseImage(900, 500, 7);
+        byte[] all = PngFile.encode(img, sampleText());
+        java.util.concurrent.ForkJoinPool one = new java.util.concurrent.ForkJoinPool(1);
+        try {
+            byte[] single = one.submit(() -> PngFile.encode(img, sampleText())).get();
+            org.junit.jupiter.api.Assertions.assertArrayEquals(all, single);
+        } finally {
+            one.shutdown();
+        }
+        assertEquals(img, RgbImage.from(ImageIO.read(new ByteArrayInputStream(all))));
     }
 
     @Test
