@@ -2,10 +2,32 @@ package tenmin.engine.api;
 
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
+import java.lang.reflect.Proxy;
 
-/** What the backend wrappers ({@link Trace}, {@link OpStats}) share: Object's methods and the forwarded call. */
+/**
+ * What the backend wrappers ({@link Trace}, {@link OpStats}, {@link OpTimes}) share: the proxy, Object's methods, the
+ * forwarded call and what counts as an op.
+ */
 final class BackendProxies {
     private BackendProxies() {
+    }
+
+    /** What a wrapper does with a call that is not one of Object's methods. */
+    @FunctionalInterface
+    interface Call {
+        Object invoke(Method method, Object[] args) throws Throwable;
+    }
+
+    /** A {@link Backend} whose Object methods answer as {@code label} (identity equality) and whose calls go to {@code call}. */
+    static Backend proxy(String label, Call call) {
+        return (Backend) Proxy.newProxyInstance(Backend.class.getClassLoader(), new Class<?>[] {Backend.class},
+                (proxy, method, args) -> isObjectMethod(method) ? objectMethod(proxy, method, args, label)
+                        : call.invoke(method, args));
+    }
+
+    /** An op call: a scope or a tensor first (every op, view and in-place update; not queries of the backend). */
+    static boolean isOp(Object[] args) {
+        return args != null && args.length > 0 && (args[0] instanceof Scope || args[0] instanceof Tensor);
     }
 
     /** True when {@code method} is one of Object's ({@code equals}, {@code hashCode}, {@code toString}). */

@@ -1,8 +1,6 @@
 package tenmin.engine.api;
 
-import java.lang.reflect.InvocationHandler;
 import java.lang.reflect.Method;
-import java.lang.reflect.Proxy;
 import java.util.Map;
 import java.util.TreeMap;
 
@@ -55,8 +53,11 @@ public final class OpStats {
 
     /** A backend that counts every call into this object and forwards it to {@code backend}. */
     public Backend wrap(Backend backend) {
-        return (Backend) Proxy.newProxyInstance(Backend.class.getClassLoader(), new Class<?>[] {Backend.class},
-                new Handler(backend));
+        return BackendProxies.proxy("counted " + backend, (method, args) -> {
+            Object result = BackendProxies.forward(backend, method, args);
+            count(method, args, result);
+            return result;
+        });
     }
 
     /** The counts since creation or the last {@link #reset()}. */
@@ -83,8 +84,7 @@ public final class OpStats {
             default -> {
             }
         }
-        boolean isOp = args != null && args.length > 0 && (args[0] instanceof Scope || args[0] instanceof Tensor);
-        if (!isOp) {
+        if (!BackendProxies.isOp(args)) {
             return;
         }
         ops++;
@@ -173,23 +173,5 @@ public final class OpStats {
         double pairs = (double) q.dim(0) * q.dim(1) * k.dim(1);
         double f = 2 * pairs * (qk * q.dim(2) + pv * v.dim(2));
         return causal ? f / 2 : f;
-    }
-
-    private final class Handler implements InvocationHandler {
-        private final Backend target;
-
-        Handler(Backend target) {
-            this.target = target;
-        }
-
-        @Override
-        public Object invoke(Object proxy, Method method, Object[] args) throws Throwable {
-            if (BackendProxies.isObjectMethod(method)) {
-                return BackendProxies.objectMethod(proxy, method, args, "counted " + target);
-            }
-            Object result = BackendProxies.forward(target, method, args);
-            count(method, args, result);
-            return result;
-        }
     }
 }

@@ -1,8 +1,5 @@
 package tenmin.engine.api;
 
-import java.lang.reflect.InvocationHandler;
-import java.lang.reflect.Method;
-import java.lang.reflect.Proxy;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
@@ -65,8 +62,19 @@ public final class OpTimes implements AutoCloseable {
 
     /** A backend that forwards every call to {@code backend} and, between {@link #start} and {@link #stop}, times it. */
     public Backend wrap(Backend backend) {
-        return (Backend) Proxy.newProxyInstance(Backend.class.getClassLoader(), new Class<?>[] {Backend.class},
-                new Handler(backend));
+        return BackendProxies.proxy("timed " + backend, (method, args) -> {
+            if (!active || !BackendProxies.isOp(args)) {
+                return BackendProxies.forward(backend, method, args);
+            }
+            long t0 = System.nanoTime();
+            Object result = BackendProxies.forward(backend, method, args);
+            long host = System.nanoTime() - t0;
+            clock.mark();
+            phases.add(phase);
+            ops.add(method.getName());
+            hostNanos.add(host);
+            return result;
+        });
     }
 
     /** Starts timing (phase {@code phase}) after everything issued so far. */
@@ -123,34 +131,6 @@ public final class OpTimes implements AutoCloseable {
         if (clock != null) {
             clock.close();
             clock = null;
-        }
-    }
-
-    private final class Handler implements InvocationHandler {
-        private final Backend next;
-
-        Handler(Backend next) {
-            this.next = next;
-        }
-
-        @Override
-        public Object invoke(Object proxy, Method method, Object[] args) throws Throwable {
-            if (BackendProxies.isObjectMethod(method)) {
-                return BackendProxies.objectMethod(proxy, method, args, "timed " + next);
-            }
-            boolean isOp = active && args != null && args.length > 0
-                    && (args[0] instanceof Scope || args[0] instanceof Tensor);
-            if (!isOp) {
-                return BackendProxies.forward(next, method, args);
-            }
-            long t0 = System.nanoTime();
-            Object result = BackendProxies.forward(next, method, args);
-            long host = System.nanoTime() - t0;
-            clock.mark();
-            phases.add(phase);
-            ops.add(method.getName());
-            hostNanos.add(host);
-            return result;
         }
     }
 }

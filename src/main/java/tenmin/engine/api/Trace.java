@@ -1,8 +1,5 @@
 package tenmin.engine.api;
 
-import java.lang.reflect.InvocationHandler;
-import java.lang.reflect.Method;
-import java.lang.reflect.Proxy;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
@@ -82,8 +79,21 @@ public final class Trace {
         if (level == 0) {
             return backend;
         }
-        return (Backend) Proxy.newProxyInstance(Backend.class.getClassLoader(), new Class<?>[] {Backend.class},
-                new Handler(backend));
+        return BackendProxies.proxy("traced " + backend, (method, args) -> {
+            if (method.getName().equals("trace") && method.getParameterCount() == 0) {
+                return this;
+            }
+            boolean isOp = BackendProxies.isOp(args);
+            long start = System.nanoTime();
+            Object result = BackendProxies.forward(backend, method, args);
+            if (isOp) {
+                backend.synchronize();
+                double millis = (System.nanoTime() - start) / 1e6;
+                reporter.log(Reporter.Level.INFO, String.format(Locale.ROOT, "trace %s %s(%s) -> %s %.3f ms",
+                        backend.name(), method.getName(), formatArgs(args), format(result), millis));
+            }
+            return result;
+        });
     }
 
     void allocated(Tensor t, Scope scope) {
@@ -95,36 +105,6 @@ public final class Trace {
     void released(Tensor t) {
         if (level >= 2) {
             reporter.log(Reporter.Level.INFO, "trace free  " + t.describe() + " from " + t.scope().path());
-        }
-    }
-
-    private final class Handler implements InvocationHandler {
-        private final Backend target;
-
-        Handler(Backend target) {
-            this.target = target;
-        }
-
-        @Override
-        public Object invoke(Object proxy, Method method, Object[] args) throws Throwable {
-            if (method.getName().equals("trace") && method.getParameterCount() == 0) {
-                return Trace.this;
-            }
-            if (BackendProxies.isObjectMethod(method)) {
-                return BackendProxies.objectMethod(proxy, method, args, "traced " + target);
-            }
-            boolean isOp = args != null && args.length > 0 && (args[0] instanceof Scope || args[0] instanceof Tensor);
-            long start = System.nanoTime();
-            Object result = BackendProxies.forward(target, method, args);
-            if (isOp) {
-                target.synchronize();
-            }
-            if (isOp) {
-                double millis = (System.nanoTime() - start) / 1e6;
-                reporter.log(Reporter.Level.INFO, String.format(Locale.ROOT, "trace %s %s(%s) -> %s %.3f ms",
-                        target.name(), method.getName(), formatArgs(args), format(result), millis));
-            }
-            return result;
         }
     }
 
