@@ -96,6 +96,7 @@ public final class GpuCheck {
                 say("cuda:0 memory: %.1f GiB total, %.1f GiB free", mem[1] / 1073741824.0, mem[0] / 1073741824.0);
             }
             ok &= parity(lib, device);
+            ok &= uploadsInOrder(gpu);
             hostCost(gpu);
             benchmark(gpu);
             mem = gpu.deviceMemoryInfo();
@@ -137,6 +138,47 @@ public final class GpuCheck {
             }
         }
         return ok;
+    }
+
+    /**
+     * Uploads that do not wait for the device (page-locked, {@code non_blocking}: {@code Aten.uploadAsync}): behind a
+     * queue of large products, 64 tensors are uploaded from one host array rewritten before each upload, in fp32 and
+     * converted to bf16, and one device scalar of each kind; every tensor must hold the values of its own upload.
+     */
+    private boolean uploadsInOrder(TorchBackend gpu) {
+        int n = smoke ? 1 << 10 : 1 << 22;
+        int side = smoke ? 64 : 4096;
+        int bad = 0;
+        try (Scope s = Scope.root(gpu, "uploads")) {
+            Generator gen = new Generator(5);
+            Tensor a = s.randn(Shape.of(side, side), DType.BF16, gen);
+            for (int i = 0; i < 8; i++) {
+                gpu.matmul(s, a, a, false, false).close();                 // keeps the device busy while we upload
+            }
+            float[] host = new float[n];
+            List<Tensor> up = new ArrayList<>();
+            for (int k = 0; k < 64; k++) {
+                Arrays.fill(host, k + 0.5f);
+                up.add(s.fromHost(host, Shape.of(n), k % 2 == 0 ? DType.F32 : DType.BF16));
+            }
+            for (int k = 0; k < up.size(); k++) {
+                float[] got = up.get(k).toHost();
+                for (float v : got) {
+                    if (v != k + 0.5f) {
+                        bad++;
+                        break;
+                    }
+                }
+            }
+            Tensor big = s.full(Shape.of(3), DType.F32, 1e6);
+            float[] clamped = gpu.clamp(s, big, -2.5, 7.25).toHost();
+            if (clamped[0] != 7.25f) {
+                bad++;
+            }
+        }
+        say("== uploads without a device wait: 64 tensors of %d values behind queued work, %d wrong%s", n, bad,
+                bad == 0 ? "" : " (FAILED)");
+        return bad == 0;
     }
 
     private boolean report(String title, List<BackendParity.Result> results) {

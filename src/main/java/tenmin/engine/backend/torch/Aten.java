@@ -57,6 +57,8 @@ final class Aten {
     final String dev;
     private final int deviceType;
     private final int deviceIndex;
+    /** Whether uploads go through page-locked memory without a stream sync ({@link #uploadAsync}): on CUDA. */
+    private boolean asyncUploads;
 
     Aten(Shim shim, Device device) {
         this.shim = shim;
@@ -64,6 +66,7 @@ final class Aten {
         this.dev = device.kind() == Device.Kind.CPU ? "cpu" : "cuda";
         this.deviceType = device.kind() == Device.Kind.CPU ? shim.deviceTypeCpu : shim.deviceTypeCuda;
         this.deviceIndex = device.index();
+        this.asyncUploads = device.kind() == Device.Kind.CUDA;
     }
 
     /** The {@code aoti_torch_dtype_*} code of an engine dtype. */
@@ -172,15 +175,67 @@ final class Aten {
         }
     }
 
-    /** Uploads native host memory holding elements of {@code hostDtype} into a new tensor of {@code dtype}. */
+    /**
+     * Uploads native host memory holding elements of {@code hostDtype} into a new tensor of {@code dtype}; the
+     * memory may be reused as soon as this returns. On CUDA without a stream sync ({@link #uploadAsync}), else a
+     * synchronous copy.
+     */
     NativeTensor uploadRaw(MemorySegment host, long[] sizes, int hostDtype, int dtype) {
         NativeTensor out = empty(sizes, dtype);
         try (NativeTensor view = hostView(host, sizes, hostDtype)) {
-            copyInto(out, view);
+            if (!uploadAsync(out, view)) {
+                copyInto(out, view);
+            }
             return out;
         } catch (RuntimeException e) {
             out.close();
             throw e;
+        }
+    }
+
+    /**
+     * On CUDA: the host tensor copied into page-locked memory from libtorch's caching host allocator, then copied to
+     * the device with {@code non_blocking} (via a device tensor of the host's dtype when {@code dst}'s differs), so
+     * the upload queues behind the work already issued instead of waiting for it (a blocking copy synchronizes the
+     * stream: every upload at the start of a training micro-batch waited for the one before to finish). The
+     * allocator keeps the page-locked block until the copy is done ({@code copy_} records an event on it), so it is
+     * released here at once. False where it does not apply (not CUDA, or page-locking failed: said once), and the
+     * caller copies synchronously.
+     */
+    private boolean uploadAsync(NativeTensor dst, NativeTensor hostView) {
+        if (!asyncUploads) {
+            return false;
+        }
+        NativeTensor pinned;
+        try (Dispatch d = dispatch("aten::pin_memory", "")) {
+            pinned = d.tensor(hostView).none().call1();
+        } catch (RuntimeException e) {
+            asyncUploads = false;
+            System.err.println("WARNING: uploads to " + device + " wait for the device: could not page-lock host memory ("
+                    + e.getMessage() + ")");
+            return false;
+        }
+        try (pinned) {
+            int hostDtype = hostView.dtypeCode();
+            if (hostDtype == dst.dtypeCode()) {
+                copyIntoAsync(dst, pinned);
+            } else {
+                try (NativeTensor same = empty(hostView.sizes(), hostDtype)) {
+                    copyIntoAsync(same, pinned);
+                    copyInto(dst, same);                            // device to device: queued, no host wait
+                }
+            }
+        }
+        return true;
+    }
+
+    /** {@code dst.copy_(src, non_blocking=True)}. */
+    private void copyIntoAsync(NativeTensor dst, NativeTensor src) {
+        try {
+            int rc = (int) shim.copy.invokeExact(dst.handle(), src.handle(), 1);
+            Shim.check(rc, "aoti_torch_copy_ (non_blocking)");
+        } catch (Throwable t) {
+            throw Shim.rethrow("aoti_torch_copy_", t);
         }
     }
 
@@ -244,7 +299,9 @@ final class Aten {
         }
         try (host) {
             NativeTensor out = empty(new long[0], shim.dtypeF64);
-            copyInto(out, host);
+            if (!uploadAsync(out, host)) {
+                copyInto(out, host);
+            }
             return out;
         }
     }
@@ -254,7 +311,9 @@ final class Aten {
         try (NativeTensor host = returning("aoti_torch_scalar_to_tensor_int64",
                 (a, ret) -> (int) shim.scalarToTensorI64.invokeExact(value, ret))) {
             NativeTensor out = empty(new long[0], shim.dtypeI64);
-            copyInto(out, host);
+            if (!uploadAsync(out, host)) {
+                copyInto(out, host);
+            }
             return out;
         }
     }
