@@ -125,6 +125,21 @@ public final class Trainer {
     private final Progress progress = new Progress();
     /** Whether sampling rounds merge the LoCon ({@link #mergedForSampling}); null until the first round. */
     private Boolean mergeSamples;
+    /**
+     * Whether a micro-batch's loss is read after the next micro-batch of its accumulation window is issued
+     * ({@link Pending}): on unless {@link #OVERLAP_PROPERTY} or else {@link #OVERLAP_ENV} is {@code 0}.
+     */
+    private final boolean overlap = overlapEnabled();
+    /** Environment variable: {@code 0} reads every micro-batch's loss before the next is issued. */
+    public static final String OVERLAP_ENV = "TENMIN_OVERLAP";
+    /** System property overriding {@link #OVERLAP_ENV} (tests). */
+    public static final String OVERLAP_PROPERTY = "tenmin.overlap";
+
+    static boolean overlapEnabled() {
+        String v = System.getProperty(OVERLAP_PROPERTY, System.getenv(OVERLAP_ENV));
+        return !"0".equals(v == null ? null : v.strip());
+    }
+
     /** Tests: force ({@code true}) or forbid merged sampling; null decides by device and memory. */
     static volatile Boolean mergeSamplesForTests;
     /** Free device memory kept beside the merged copies for the sampling step's activations. */
@@ -167,15 +182,32 @@ public final class Trainer {
             for (int epoch = start.epoch(); epoch < run.epochs() && globalStep < run.maxSteps(); epoch++) {
                 List<MicroBatch> batches = run.data().planner().plan(epoch);
                 int first = epoch == start.epoch() ? start.nextBatch() : 0;
+                Pending pending = null;
                 for (int i = first; i < batches.size(); i++) {
                     BatchInputs in = inputs.take(epoch, i, batches);
-                    float loss = forwardBackward(in);
+                    Tensor issued = forwardBackwardIssued(in);
+                    if (pending != null) {
+                        // the micro-batch before, read now that this one is queued behind it: the device goes on
+                        // with this one while the host reads, logs and issues the next
+                        Result r = settle(pending);
+                        pending = null;
+                        if (r != null) {
+                            issued.close();
+                            return r;
+                        }
+                    }
+                    boolean sync = run.data().planner().syncsAfter(i);
+                    if (!sync && overlap && i + 1 < batches.size()) {
+                        pending = new Pending(issued, epoch, i, in.size());
+                        continue;
+                    }
+                    float loss = read(issued);
                     if (!Float.isFinite(loss)) {
                         return diverged("the loss is " + loss, epoch, i);
                     }
                     losses.add(epoch, i, loss);
                     lossHistory.add(loss);
-                    if (run.data().planner().syncsAfter(i)) {
+                    if (sync) {
                         double norm = optimizerStep();
                         if (!Double.isFinite(norm)) {
                             return diverged("the gradient norm is " + norm, epoch, i);
@@ -200,13 +232,44 @@ public final class Trainer {
         return finish();
     }
 
+    /**
+     * A micro-batch issued whose loss is read after the next one is issued (within an accumulation window, where no
+     * optimizer step needs its gradients before the next micro-batch): what the loop does with it then.
+     */
+    private record Pending(Tensor loss, int epoch, int index, int images) {
+    }
+
+    /**
+     * The loss of {@code p} read and handled as the loop handles a micro-batch's (a non-finite loss stops the run
+     * before any optimizer step used its gradients; a stop request is honoured); null to go on, else the result.
+     */
+    private Result settle(Pending p) throws IOException {
+        float loss = read(p.loss());
+        if (!Float.isFinite(loss)) {
+            return diverged("the loss is " + loss, p.epoch(), p.index());
+        }
+        losses.add(p.epoch(), p.index(), loss);
+        lossHistory.add(loss);
+        logMicroBatch(loss, p.images());
+        return stopRequested.get() ? stopped() : null;
+    }
+
+    /** The loss value (a download: the host waits for the device to finish that micro-batch); closes the tensor. */
+    private static float read(Tensor loss) {
+        try (loss) {
+            return loss.item();
+        }
+    }
+
     // ---- one micro-batch on the device -----------------------------------------------------------
 
-    /** Forward, loss and backward of one micro-batch ({@link #forwardBackward(SdxlModels, Scope, BatchInputs,
-     * PooledProjection, boolean, int, LongConsumer)}). */
-    private float forwardBackward(BatchInputs in) {
+    /**
+     * Forward, loss and backward of one micro-batch, issued ({@link #forwardBackwardIssued(SdxlModels, Scope,
+     * BatchInputs, PooledProjection, boolean, int, LongConsumer)}); the loss stays on the device.
+     */
+    private Tensor forwardBackwardIssued(BatchInputs in) {
         // the text encoders are checkpointed when any U-Net block is (kohya's --gradient_checkpointing does both)
-        return forwardBackward(run.models(), run.process(), in, run.pooledProjection(),
+        return forwardBackwardIssued(run.models(), run.process(), in, run.pooledProjection(),
                 !run.models().unet().checkpointing().isNone(), run.config().loop().gradAccumSteps(), progress::activations);
     }
 
@@ -222,11 +285,22 @@ public final class Trainer {
      */
     static float forwardBackward(SdxlModels models, Scope parent, BatchInputs in, PooledProjection pooled,
                                  boolean checkpointing, int accumulation, LongConsumer activations) {
+        return read(forwardBackwardIssued(models, parent, in, pooled, checkpointing, accumulation, activations));
+    }
+
+    /**
+     * {@link #forwardBackward(SdxlModels, Scope, BatchInputs, PooledProjection, boolean, int, LongConsumer)} without
+     * the read: returns the loss (a 0-d fp32 tensor of {@code parent}; the caller reads or closes it). Nothing here
+     * waits for the device (its uploads queue behind the work issued before), so the host can issue the next
+     * micro-batch while the device still runs this one.
+     */
+    static Tensor forwardBackwardIssued(SdxlModels models, Scope parent, BatchInputs in, PooledProjection pooled,
+                                        boolean checkpointing, int accumulation, LongConsumer activations) {
         long before = parent.backend().liveBytes();
         try (Scope step = parent.child("step")) {
             Functional f = Functional.training(step);
             Shape latents = Shape.of(in.size(), in.channels(), in.height(), in.width());
-            Tensor noisy = step.fromHost(in.noisy(), latents, DType.F32);           // (N, C, h, w) upload: sync point
+            Tensor noisy = step.fromHost(in.noisy(), latents, DType.F32);           // (N, C, h, w)
             Tensor noise = step.fromHost(in.noise(), latents, DType.F32);           // (N, C, h, w)
             long[] t = new long[in.size()];
             for (int b = 0; b < t.length; b++) {
@@ -241,7 +315,7 @@ public final class Trainer {
             // forward before it could issue the first backward op. A non-finite loss leaves non-finite gradients,
             // which no optimizer step uses: the caller stops the run.
             f.backward(f.scale(loss, 1.0 / accumulation));
-            return loss.item();                                                     // download: sync point
+            return step.keep(loss);
         }
     }
 
