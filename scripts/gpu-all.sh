@@ -209,7 +209,7 @@ if [ "$dry" -eq 1 ]; then
   step bench-vae 60 bash -o pipefail -c "\"$launcher\" bench vae --device cpu --size tiny --width 64 --height 64 --warmup 0 \
     --runs 1 2>&1 | tee -a \"$bench\""
 else
-  step bench-vae 60 bash -o pipefail -c "\"$launcher\" bench vae --device cuda --size sdxl --width 1024 --height 1024 \
+  step bench-vae 75 bash -o pipefail -c "\"$launcher\" bench vae --device cuda --size sdxl --width 1024 --height 1024 --op-times \
     --warmup 2 --runs 5 2>&1 | tee -a \"$bench\""
 fi
 

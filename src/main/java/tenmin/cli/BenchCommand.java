@@ -189,12 +189,16 @@ public final class BenchCommand implements Callable<Integer> {
         }
         tenmin.models.vae.VaeBenchmark.Config c = new tenmin.models.vae.VaeBenchmark.Config(config.vae(), width, height,
                 warmup, runs, cudaProfile);
-        try (Backend backend = where.backend(reporter)) {
-            List<tenmin.models.vae.VaeBenchmark.Result> results = tenmin.models.vae.VaeBenchmark.run(backend, c);
+        try (Backend backend = where.backend(reporter);
+             tenmin.engine.api.OpTimes times = train.opTimes ? new tenmin.engine.api.OpTimes(backend) : null) {
+            List<String> opTimeLines = new java.util.ArrayList<>();
+            List<tenmin.models.vae.VaeBenchmark.Result> results = tenmin.models.vae.VaeBenchmark.run(
+                    times == null ? backend : times.wrap(backend), c, times, opTimeLines::add);
             session.out().printf(Locale.ROOT, "%s backend on %s, Java %s; %s VAE (fp32, random weights), %dx%d; median of"
                     + " %d after %d warm-up%n", backend.name(), backend.device(), Runtime.version(), size, width, height,
                     runs, warmup);
             results.forEach(r -> session.out().println(r.line()));
+            opTimeLines.forEach(session.out()::println);
         }
         return 0;
     }

@@ -78,9 +78,9 @@ final class BenchTrainOptions {
     @Option(names = "--plan", description = "train: only the plan (memory, ops, FLOPs from a shape-only run); no device.")
     boolean planOnly;
 
-    @Option(names = "--op-times", description = "train: time one more micro-batch op by op (device time from CUDA"
-            + " events between ops on a GPU, the wall clock on the CPU; and the host's time to issue each) and print the"
-            + " ops that took the most, forward and backward.")
+    @Option(names = "--op-times", description = "train, vae: time one more micro-batch (train: forward and backward)"
+            + " or one more encode and decode (vae) op by op (device time from CUDA events between ops on a GPU, the"
+            + " wall clock on the CPU; and the host's time to issue each) and print the ops that took the most.")
     boolean opTimes;
 
     @Option(names = "--seed", paramLabel = "N", defaultValue = "1", description = "train: weights and inputs (default:"

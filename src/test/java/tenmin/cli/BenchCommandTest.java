@@ -46,6 +46,12 @@ class BenchCommandTest {
                 "encode 1x3x48x32 (fp32, posterior sample, to host): ", "decode 1x4x6x4 (fp32, to host): "}) {
             assertTrue(r.out().contains(line), "missing '" + line + "' in\n" + r);
         }
+        Cli.Run timed = Cli.run("bench", "vae", "--size", "tiny", "--width", "32", "--height", "32", "--runs", "1",
+                "--warmup", "0", "--threads", "2", "--op-times");
+        assertEquals(0, timed.exit(), timed.toString());
+        assertTrue(timed.out().contains("op times of one encode") && timed.out().contains("op times of one decode")
+                && timed.out().contains("| encode | convolution |") && timed.out().contains("| decode | convolution |"),
+                timed.toString());
         Cli.Run bad = Cli.run("bench", "vae", "--size", "tiny", "--width", "100");
         assertEquals(2, bad.exit(), bad.toString());
         assertTrue(bad.err().contains("--width 100 and --height 256 must be positive multiples of 8"), bad.toString());

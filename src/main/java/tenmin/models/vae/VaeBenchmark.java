@@ -3,11 +3,13 @@ package tenmin.models.vae;
 import java.util.List;
 import java.util.Locale;
 import java.util.SplittableRandom;
+import java.util.function.Consumer;
 
 import tenmin.core.Stats;
 import tenmin.engine.api.Backend;
 import tenmin.engine.api.DType;
 import tenmin.engine.api.Generator;
+import tenmin.engine.api.OpTimes;
 import tenmin.engine.api.Scope;
 import tenmin.engine.api.Shape;
 import tenmin.engine.api.Tensor;
@@ -21,6 +23,9 @@ import tenmin.models.nn.RandomParams;
  * result is read back, then the wait for the device. A benchmark, not a test.
  */
 public final class VaeBenchmark {
+    /** Rows of each op-times table. */
+    private static final int OP_TIME_ROWS = 25;
+
     private VaeBenchmark() {
     }
 
@@ -64,6 +69,14 @@ public final class VaeBenchmark {
 
     /** Builds the VAE on {@code backend} and measures encode, then decode. */
     public static List<Result> run(Backend backend, Config c) {
+        return run(backend, c, null, line -> { });
+    }
+
+    /**
+     * As {@link #run(Backend, Config)}; with {@code opTimes} (whose wrapper {@code backend} is), one more encode and
+     * one more decode are timed op by op and their tables given to {@code opTimeLines}.
+     */
+    public static List<Result> run(Backend backend, Config c, OpTimes opTimes, Consumer<String> opTimeLines) {
         checkSize(c.config(), c.width(), c.height());
         int f = c.config().downsampleFactor();
         try (Scope root = Scope.root(backend, "bench vae")) {
@@ -79,10 +92,16 @@ public final class VaeBenchmark {
             }
             Shape imageShape = Shape.of(1, 3, c.height(), c.width());
             Shape latentShape = Shape.of(1, c.config().embedDim(), c.height() / f, c.width() / f);
+            Call encodeCall = s -> vae.encode(s, s.fromHost(image, imageShape, DType.F32)).sample(s, new Generator(3));
             Result encode = time("encode 1x3x" + c.height() + "x" + c.width() + " (fp32, posterior sample, to host)", c,
-                    root, true, s -> vae.encode(s, s.fromHost(image, imageShape, DType.F32)).sample(s, new Generator(3)));
+                    root, true, encodeCall);
+            Call decodeCall = s -> vae.decode(s, s.fromHost(latent, latentShape, DType.F32));
             Result decode = time("decode 1x" + c.config().embedDim() + "x" + latentShape.dim(2) + "x" + latentShape.dim(3)
-                    + " (fp32, to host)", c, root, false, s -> vae.decode(s, s.fromHost(latent, latentShape, DType.F32)));
+                    + " (fp32, to host)", c, root, false, decodeCall);
+            if (opTimes != null) {
+                opTimes(root, opTimes, "encode", encodeCall, opTimeLines);
+                opTimes(root, opTimes, "decode", decodeCall, opTimeLines);
+            }
             return List.of(encode, decode);
         }
     }
@@ -90,6 +109,19 @@ public final class VaeBenchmark {
     /** A call issuing the work in {@code s} and returning its result tensor (the caller reads it back). */
     private interface Call {
         Tensor issue(Scope s);
+    }
+
+    /** One more {@code call} timed op by op; its table to {@code lines}. */
+    private static void opTimes(Scope root, OpTimes opTimes, String label, Call call, Consumer<String> lines) {
+        root.backend().synchronize();
+        opTimes.start(label);
+        try (Scope s = root.child("op times")) {
+            call.issue(s).toHost();
+        }
+        OpTimes.Table t = opTimes.stop();
+        lines.accept(String.format(Locale.ROOT, "op times of one %s (device time from the end of the op before: %.1f ms"
+                + " in all; the %d ops that took the most):", label, t.deviceMillis(), OP_TIME_ROWS));
+        t.lines(OP_TIME_ROWS).forEach(lines);
     }
 
     private static Result time(String label, Config c, Scope root, boolean profile, Call call) {
