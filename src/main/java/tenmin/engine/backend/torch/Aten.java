@@ -57,6 +57,8 @@ final class Aten {
     final String dev;
     private final int deviceType;
     private final int deviceIndex;
+    /** The largest upload {@link #uploadAsync} takes (at 8 bytes per element): a training micro-batch's are 2 MiB. */
+    static final long ASYNC_UPLOAD_MAX_BYTES = 16L << 20;
     /** Whether uploads go through page-locked memory without a stream sync ({@link #uploadAsync}): on CUDA. */
     private boolean asyncUploads;
 
@@ -199,11 +201,12 @@ final class Aten {
      * the upload queues behind the work already issued instead of waiting for it (a blocking copy synchronizes the
      * stream: every upload at the start of a training micro-batch waited for the one before to finish). The
      * allocator keeps the page-locked block until the copy is done ({@code copy_} records an event on it), so it is
-     * released here at once. False where it does not apply (not CUDA, or page-locking failed: said once), and the
-     * caller copies synchronously.
+     * released here at once. False where it does not apply (not CUDA, more than {@link #ASYNC_UPLOAD_MAX_BYTES}, or
+     * page-locking failed: said once), and the caller copies synchronously: large uploads (a checkpoint's weights)
+     * would make the allocator page-lock gigabytes while their copies are in flight.
      */
     private boolean uploadAsync(NativeTensor dst, NativeTensor hostView) {
-        if (!asyncUploads) {
+        if (!asyncUploads || numel(hostView.sizes()) * 8 > ASYNC_UPLOAD_MAX_BYTES) {
             return false;
         }
         NativeTensor pinned;
