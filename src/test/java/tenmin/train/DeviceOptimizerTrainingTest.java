@@ -17,6 +17,7 @@ import tenmin.formats.SafetensorsFile;
 import tenmin.testing.Numerics;
 import tenmin.testing.TorchBackendTests;
 import tenmin.testing.TrainRuns;
+import tenmin.testing.WithProperty;
 import tenmin.train.optim.DeviceClybW;
 
 /**
@@ -35,17 +36,8 @@ class DeviceOptimizerTrainingTest extends TorchBackendTests {
                                String... extra) {
         List<String> flags = new ArrayList<>(List.of(FLAGS));
         flags.addAll(List.of(extra));
-        String before = System.getProperty(DeviceClybW.PROPERTY);
-        System.setProperty(DeviceClybW.PROPERTY, onDevice ? "1" : "0");
-        try {
-            return TrainRuns.train(holder, TrainRuns.config(data, out, flags.toArray(String[]::new)), reporter, torch);
-        } finally {
-            if (before == null) {
-                System.clearProperty(DeviceClybW.PROPERTY);
-            } else {
-                System.setProperty(DeviceClybW.PROPERTY, before);
-            }
-        }
+        return WithProperty.with(DeviceClybW.PROPERTY, onDevice ? "1" : "0",
+                () -> TrainRuns.train(holder, TrainRuns.config(data, out, flags.toArray(String[]::new)), reporter, torch));
     }
 
     @Test

@@ -12,6 +12,7 @@ import org.junit.jupiter.api.io.TempDir;
 import tenmin.core.Reporter;
 import tenmin.formats.SafetensorsFile;
 import tenmin.testing.TrainRuns;
+import tenmin.testing.WithProperty;
 
 /**
  * The loop reads a micro-batch's loss after issuing the next one of its accumulation window ({@code TENMIN_OVERLAP},
@@ -23,19 +24,10 @@ class OverlapTest {
     Path tmp;
 
     private Trainer.Result run(Path data, Path out, boolean overlap) {
-        String before = System.getProperty(Trainer.OVERLAP_PROPERTY);
-        System.setProperty(Trainer.OVERLAP_PROPERTY, overlap ? "1" : "0");
-        try {
-            // 4 images x 2 repeats, batch 2: 4 micro-batches per epoch; accumulation 2 (TrainRuns' recipe): the first
-            // of each window is read late
-            return TrainRuns.train(TrainRuns.config(data, out, "--max_train_steps=4"), Reporter.SILENT);
-        } finally {
-            if (before == null) {
-                System.clearProperty(Trainer.OVERLAP_PROPERTY);
-            } else {
-                System.setProperty(Trainer.OVERLAP_PROPERTY, before);
-            }
-        }
+        // 4 images x 2 repeats, batch 2: 4 micro-batches per epoch; accumulation 2 (TrainRuns' recipe): the first of
+        // each window is read late
+        return WithProperty.with(Trainer.OVERLAP_PROPERTY, overlap ? "1" : "0",
+                () -> TrainRuns.train(TrainRuns.config(data, out, "--max_train_steps=4"), Reporter.SILENT));
     }
 
     @Test
