@@ -96,11 +96,21 @@ public final class Trainer {
      * build, network, hashing), latent caching, training (micro-batches and optimizer steps), sampling (sample
      * images and the montage), saving (LoRA files and resume states); the phases add up to the total.
      */
-    public record Timings(double setup, double caching, double training, double sampling, double saving, double total) {
+    public record Timings(double setup, double caching, double training, double sampling, double saving, double total,
+                          double lossWait, double optimizer) {
         /** One line: {@code setup 1.2 s, latent caching 3.4 s, ...; total 9.9 s}. */
         public String line() {
             return String.format(Locale.ROOT, "setup %.1f s, latent caching %.1f s, training %.1f s, sampling %.1f s,"
                     + " saving %.1f s; total %.1f s", setup, caching, training, sampling, saving, total);
+        }
+
+        /**
+         * Where the training phase's time went on the loop's thread: waiting for the device at the loss reads (a
+         * device-bound loop waits most of its time there; a host-bound one hardly at all) and the optimizer steps.
+         */
+        public String trainingLine() {
+            return String.format(Locale.ROOT, "training %.1f s: the loop's thread waited %.1f s for the device at the"
+                    + " loss reads; optimizer steps %.1f s", training, lossWait, optimizer);
         }
     }
 
@@ -122,6 +132,9 @@ public final class Trainer {
     private long setupNanos;
     private long samplingNanos;
     private long savingNanos;
+    /** Time the loop's thread spent in the loss reads (waiting for the device), and in optimizer steps. */
+    private long lossWaitNanos;
+    private long optimizerNanos;
     private final Progress progress = new Progress();
     /** Whether sampling rounds merge the LoCon ({@link #mergedForSampling}); null until the first round. */
     private Boolean mergeSamples;
@@ -201,7 +214,7 @@ public final class Trainer {
                         pending = new Pending(issued, epoch, i, in.size());
                         continue;
                     }
-                    float loss = read(issued);
+                    float loss = timedRead(issued);
                     if (!Float.isFinite(loss)) {
                         return diverged("the loss is " + loss, epoch, i);
                     }
@@ -244,7 +257,7 @@ public final class Trainer {
      * before any optimizer step used its gradients; a stop request is honoured); null to go on, else the result.
      */
     private Result settle(Pending p) throws IOException {
-        float loss = read(p.loss());
+        float loss = timedRead(p.loss());
         if (!Float.isFinite(loss)) {
             return diverged("the loss is " + loss, p.epoch(), p.index());
         }
@@ -252,6 +265,16 @@ public final class Trainer {
         lossHistory.add(loss);
         logMicroBatch(loss, p.images());
         return stopRequested.get() ? stopped() : null;
+    }
+
+    /** {@link #read}, its time added to {@link #lossWaitNanos}. */
+    private float timedRead(Tensor loss) {
+        long t0 = System.nanoTime();
+        try {
+            return read(loss);
+        } finally {
+            lossWaitNanos += System.nanoTime() - t0;
+        }
     }
 
     /** The loss value (a download: the host waits for the device to finish that micro-batch); closes the tensor. */
@@ -323,6 +346,15 @@ public final class Trainer {
 
     /** Global clip and optimizer step with the scheduled lrs, on the device or on the host; returns the norm. */
     private double optimizerStep() {
+        long t0 = System.nanoTime();
+        try {
+            return optimizerStepUntimed();
+        } finally {
+            optimizerNanos += System.nanoTime() - t0;
+        }
+    }
+
+    private double optimizerStepUntimed() {
         List<ParamGroup> groups = run.network().groups();
         double[] lrs = new double[groups.size()];
         for (int g = 0; g < lrs.length; g++) {
@@ -575,7 +607,7 @@ public final class Trainer {
         double sampling = samplingNanos / 1e9;
         double saving = savingNanos / 1e9;
         return new Timings(setup, caching, Math.max(0, total - setup - caching - sampling - saving), sampling, saving,
-                total);
+                total, lossWaitNanos / 1e9, optimizerNanos / 1e9);
     }
 
     private Result result(Outcome outcome, String message, Path montage) throws IOException {

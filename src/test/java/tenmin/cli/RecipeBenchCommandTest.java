@@ -40,6 +40,16 @@ class RecipeBenchCommandTest {
         }
         double sum = phase[0] + phase[1] + phase[2] + phase[3] + phase[4];
         assertTrue(Math.abs(sum - phase[5]) <= 0.3, "phases add up to the total: " + row);
+        // the training phase's split: the loss reads' waits and the optimizer steps fit inside it
+        String split = r.out().lines().filter(l -> l.contains("waited")).findFirst().orElseThrow(() ->
+                new AssertionError(r.toString()));
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("training ([0-9.]+) s: the loop's thread waited"
+                + " ([0-9.]+) s for the device at the loss reads; optimizer steps ([0-9.]+) s").matcher(split.strip());
+        assertTrue(m.matches(), split);
+        double training = Double.parseDouble(m.group(1));
+        assertEquals(phase[2], training, 0.05, split);
+        assertTrue(Double.parseDouble(m.group(2)) + Double.parseDouble(m.group(3)) <= training + 0.1, split);
+        assertTrue(Double.parseDouble(m.group(3)) > 0, "two optimizer steps ran: " + split);
         Path out = work.resolve("output");
         for (String name : List.of("yifftoolkit-schnell-step00000001", "yifftoolkit-schnell-step00000002",
                 "yifftoolkit-schnell")) {
