@@ -103,29 +103,51 @@ public final class LatentCache {
             }
         }
         // Decoding and fitting an image took longer than encoding it on a GPU (200 images of 1024x1024 with flip_aug:
-        // 46 s, 4.3 images/s, on an H200 machine): worker threads prepare the next images while the VAE encodes.
+        // 46 s, 4.3 images/s, on an H200 machine): worker threads prepare the next images' VAE inputs (both
+        // orientations) while the VAE encodes, and one more thread writes the cache files, so the loop's thread only
+        // issues the encodes and reads their results.
         int threads = Math.max(1, Math.min(8, Runtime.getRuntime().availableProcessors() - 1));
         ExecutorService pool = Tasks.daemonPool(threads, "tenmin-latent-cache-images");
+        ExecutorService writer = Tasks.daemonPool(1, "tenmin-latent-cache-files");
+        List<Future<?>> writes = new ArrayList<>();
         try {
-            Map<Integer, Future<ImagePlanes>> ahead = new HashMap<>();
+            Map<Integer, Future<Inputs>> ahead = new HashMap<>();
             int next = 0;
             for (int k = 0; k < todo.size(); k++) {
                 while (next < todo.size() && next < k + 2 * threads) {
                     int item = todo.get(next++);
-                    ahead.put(item, pool.submit(() -> c.fitted(item)));
+                    ahead.put(item, pool.submit(() -> c.inputs(item)));
                 }
                 int item = todo.get(k);
-                c.prepare(item, await(ahead.remove(item)));
+                c.prepare(item, await(ahead.remove(item)), writer, writes);
                 progress.advance(1);
             }
+            for (Future<?> w : writes) {
+                Tasks.await(w, "caching latents");              // a file that could not be written fails the build
+            }
+        } catch (RuntimeException e) {
+            // the images before the failure keep their cache files (a rerun reuses them): their writes finish first
+            for (Future<?> w : writes) {
+                try {
+                    Tasks.await(w, "caching latents");
+                } catch (RuntimeException other) {
+                    e.addSuppressed(other);
+                }
+            }
+            throw e;
         } finally {
             pool.shutdownNow();
+            writer.shutdown();
         }
         return c;
     }
 
+    /** An image's VAE input (3, H, W) in [-1, 1], and its mirror image's when flips are on (else null). */
+    private record Inputs(float[] image, float[] flipped) {
+    }
+
     /** The result of a worker, with its exception as it was thrown (an unreadable image: its one-line error). */
-    private static ImagePlanes await(Future<ImagePlanes> f) {
+    private static Inputs await(Future<Inputs> f) {
         return Tasks.await(f, "caching latents");
     }
 
@@ -176,12 +198,26 @@ public final class LatentCache {
         return 2L * item + (flipped ? 1 : 0);
     }
 
-    /** Encodes image {@code item} (and its mirror image with flip_aug) from its fitted planes into the cache. */
-    private void prepare(int item, ImagePlanes planes) {
-        float[] lat = encode(item, planes, false, 0);
-        float[] latFlipped = flip ? encode(item, planes.flipHorizontal(), true, 0) : null;
+    /**
+     * Encodes image {@code item} (and its mirror image with flip_aug) into the cache: both encodes are issued before
+     * either result is read, so a GPU runs the second while the host waits for the first; on disk the file is written
+     * by {@code writer} (its future added to {@code writes}).
+     */
+    private void prepare(int item, Inputs in, ExecutorService writer, List<Future<?>> writes) {
+        float[] lat;
+        float[] latFlipped = null;
+        try (Scope s = scope.child("encode " + data.item(item).image().getFileName())) {
+            Tensor a = encodeIssued(s, item, in.image(), false, 0);
+            Tensor b = flip ? encodeIssued(s, item, in.flipped(), true, 0) : null;
+            lat = finite(item, a.toHost());
+            if (b != null) {
+                latFlipped = finite(item, b.toHost());
+            }
+        }
         if (mode == Mode.DISK) {
-            writeNpz(npzFor(data.item(item).image()), item, lat, latFlipped);
+            float[] l = lat;
+            float[] lf = latFlipped;
+            writes.add(writer.submit(() -> writeNpz(npzFor(data.item(item).image()), item, l, lf)));
         } else {
             memory.put(key(item, false), lat);
             if (flip) {
@@ -194,6 +230,12 @@ public final class LatentCache {
     /** The image of {@code item} decoded, resized and cropped to its bucket (any thread). */
     private ImagePlanes fitted(int item) {
         return ImagePlanes.read(data.item(item).image()).fitToBucket(data.assignment(item));
+    }
+
+    /** {@link #fitted} as VAE inputs, the mirror image's too with flip_aug (any thread). */
+    private Inputs inputs(int item) {
+        ImagePlanes planes = fitted(item);
+        return new Inputs(planes.toVaeInput(), flip ? planes.flipHorizontal().toVaeInput() : null);
     }
 
     /** The latent shape of a bucket: (C, bucketH / 8, bucketW / 8). */
@@ -259,28 +301,37 @@ public final class LatentCache {
     /** Decodes, fits, mirrors when asked, encodes, samples the posterior; (C, h, w) on the host. */
     private float[] encode(int item, boolean flipped, long drawSeed) {
         ImagePlanes planes = fitted(item);
-        return encode(item, flipped ? planes.flipHorizontal() : planes, flipped, drawSeed);
+        float[] input = (flipped ? planes.flipHorizontal() : planes).toVaeInput();
+        try (Scope s = scope.child("encode " + data.item(item).image().getFileName())) {
+            return finite(item, encodeIssued(s, item, input, flipped, drawSeed).toHost());
+        }
     }
 
-    /** Encodes {@code planes} (fitted, already mirrored when {@code flipped}) and samples the posterior. */
-    private float[] encode(int item, ImagePlanes planes, boolean flipped, long drawSeed) {
-        DreamBoothDataset.Item it = data.item(item);
+    /**
+     * Issues the encode of {@code input} (the fitted image, already mirrored when {@code flipped}, as VAE input) and
+     * the posterior sample; returns the sample (1, C, h, w), a tensor of {@code s} (the encoder's intermediates are
+     * freed in a scope of their own).
+     */
+    private Tensor encodeIssued(Scope s, int item, float[] input, boolean flipped, long drawSeed) {
         Buckets.Reso b = data.assignment(item).bucket();
         Rng r = mode == Mode.NONE ? Rng.derive(seed, LATENT_KEY, item, flipped ? 1 : 0, drawSeed)
                 : Rng.derive(seed, LATENT_KEY, item, flipped ? 1 : 0);
-        float[] out;
-        try (Scope s = scope.child("encode " + it.image().getFileName())) {
-            Tensor image = s.fromHost(planes.toVaeInput(), Shape.of(1, 3, b.height(), b.width()), vaeDtype);
-            Vae.Posterior posterior = vae.encode(s, image);
-            out = posterior.sample(s, new Generator(r.nextLong())).toHost();
+        try (Scope e = s.child(flipped ? "encode flipped" : "encode")) {
+            Tensor image = e.fromHost(input, Shape.of(1, 3, b.height(), b.width()), vaeDtype);
+            Vae.Posterior posterior = vae.encode(e, image);
+            return e.keep(posterior.sample(e, new Generator(r.nextLong())));
         }
-        for (float v : out) {
+    }
+
+    /** {@code latents}, or the one-line error naming the image when the VAE produced NaN or infinite values. */
+    private float[] finite(int item, float[] latents) {
+        for (float v : latents) {
             if (!Float.isFinite(v)) {
-                throw new IllegalStateException(it.image() + ": the VAE produced NaN or infinite latents"
+                throw new IllegalStateException(data.item(item).image() + ": the VAE produced NaN or infinite latents"
                         + " (is the checkpoint's VAE broken, or an fp16 VAE without --no_half_vae?)");
             }
         }
-        return out;
+        return latents;
     }
 
     /** Paths of every cache file of the dataset (what {@link Mode#DISK} reads). */
