@@ -30,6 +30,7 @@ import tenmin.core.PyJson;
  * larger than the heap work. {@link #write(Path)} is atomic.
  */
 public final class SafetensorsWriter {
+    private static final ValueLayout.OfFloat F32_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private final Map<String, String> metadata = new LinkedHashMap<>();
     private final List<Entry> entries = new ArrayList<>();
     private final Set<String> names = new HashSet<>();
@@ -205,6 +206,10 @@ public final class SafetensorsWriter {
 
     /** {@link #writeFloats(OutputStream, float[], StDType)} of {@code values[from, to)}. */
     public static void writeFloats(OutputStream out, float[] values, int from, int to, StDType dtype) throws IOException {
+        if (dtype == StDType.F32) {
+            writeF32(out, values, from, to);
+            return;
+        }
         int chunk = Math.max(1, Math.min(to - from, 1 << 16)); // a scalar alpha needs no 128 KB buffer
         ByteBuffer b = ByteBuffer.allocate(chunk * dtype.sizeBytes()).order(ByteOrder.LITTLE_ENDIAN);
         for (int start = from; start < to; start += chunk) {
@@ -237,6 +242,22 @@ public final class SafetensorsWriter {
         }
     }
 
+
+    /**
+     * fp32 little-endian by bulk copies (memory speed: 4x the value-by-value buffer on the 2-core machine, which
+     * matters for the 1.4 GB training states of the recipe).
+     */
+    private static void writeF32(OutputStream out, float[] values, int from, int to) throws IOException {
+        byte[] buf = new byte[4 * Math.max(1, Math.min(to - from, 1 << 18))];
+        MemorySegment dst = MemorySegment.ofArray(buf);
+        MemorySegment src = MemorySegment.ofArray(values);
+        int per = buf.length / 4;
+        for (int start = from; start < to; start += per) {
+            int n = Math.min(per, to - start);
+            MemorySegment.copy(src, ValueLayout.JAVA_FLOAT, 4L * start, dst, F32_LE, 0, n);
+            out.write(buf, 0, 4 * n);
+        }
+    }
     /** Copies a memory segment's bytes to a stream in chunks. */
     public static void writeSegment(OutputStream out, MemorySegment s) throws IOException {
         byte[] buf = new byte[(int) Math.min(1 << 20, Math.max(1, s.byteSize()))];

@@ -2,7 +2,6 @@ package tenmin.train.save;
 
 import java.io.DataOutputStream;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
@@ -25,6 +24,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import tenmin.core.InputException;
 import tenmin.formats.AtomicFile;
 import tenmin.formats.Hashes;
+import tenmin.formats.SafetensorsWriter;
+import tenmin.formats.StDType;
 import tenmin.train.optim.OptimizerState;
 
 /**
@@ -127,22 +128,10 @@ public final class TrainingStateFile {
                 out.write(' ');
             }
             for (float[] d : data) {
-                writeFloats(out, d);
+                SafetensorsWriter.writeFloats(out, d, StDType.F32);
             }
             out.flush();
         });
-    }
-
-    private static void writeFloats(OutputStream out, float[] v) throws IOException {
-        ByteBuffer b = ByteBuffer.allocate(1 << 16).order(ByteOrder.LITTLE_ENDIAN);
-        for (float x : v) {
-            if (!b.hasRemaining()) {
-                out.write(b.array(), 0, b.position());
-                b.clear();
-            }
-            b.putFloat(x);
-        }
-        out.write(b.array(), 0, b.position());
     }
 
     public static TrainingState read(Path file) {
