@@ -108,7 +108,6 @@ public final class AutoCheckpointing {
         boolean fits = plan.peakBytes() <= budget;
         why.append(fits ? " -> " + candidates.get(chosen)
                 : " -> all, although it does not fit either (the run may fail for memory: lower --train_batch_size)");
-
         return new Choice(candidates.get(chosen), plan, why.toString());
     }
 

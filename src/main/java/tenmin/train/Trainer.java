@@ -15,6 +15,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.LongConsumer;
 
 import tenmin.core.Reporter;
+import tenmin.core.Switch;
 import tenmin.engine.api.Backend;
 import tenmin.engine.api.DType;
 import tenmin.engine.api.Device;
@@ -142,16 +143,11 @@ public final class Trainer {
      * Whether a micro-batch's loss is read after the next micro-batch of its accumulation window is issued
      * ({@link Pending}): on unless {@link #OVERLAP_PROPERTY} or else {@link #OVERLAP_ENV} is {@code 0}.
      */
-    private final boolean overlap = overlapEnabled();
+    private final boolean overlap = new Switch(OVERLAP_PROPERTY, OVERLAP_ENV).on();
     /** Environment variable: {@code 0} reads every micro-batch's loss before the next is issued. */
     public static final String OVERLAP_ENV = "TENMIN_OVERLAP";
     /** System property overriding {@link #OVERLAP_ENV} (tests). */
     public static final String OVERLAP_PROPERTY = "tenmin.overlap";
-
-    static boolean overlapEnabled() {
-        String v = System.getProperty(OVERLAP_PROPERTY, System.getenv(OVERLAP_ENV));
-        return !"0".equals(v == null ? null : v.strip());
-    }
 
     /** Tests: force ({@code true}) or forbid merged sampling; null decides by device and memory. */
     static volatile Boolean mergeSamplesForTests;

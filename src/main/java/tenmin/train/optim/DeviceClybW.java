@@ -6,6 +6,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
+import tenmin.core.Switch;
 import tenmin.engine.api.Backend;
 import tenmin.engine.api.DType;
 import tenmin.engine.api.Device;
@@ -37,10 +38,11 @@ public final class DeviceClybW {
     /** System property overriding {@link #ENV} (tests). */
     public static final String PROPERTY = "tenmin.device_optimizer";
 
+    private static final Switch SWITCH = new Switch(PROPERTY, ENV);
+
     /** False when {@link #PROPERTY} or else {@link #ENV} is {@code 0}. */
     public static boolean enabled() {
-        String v = System.getProperty(PROPERTY, System.getenv(ENV));
-        return !"0".equals(v == null ? null : v.strip());
+        return SWITCH.on();
     }
 
     /** One parameter group on the device. */
