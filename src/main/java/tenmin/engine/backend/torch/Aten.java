@@ -210,8 +210,8 @@ final class Aten {
             return false;
         }
         NativeTensor pinned;
-        try (Dispatch d = dispatch("aten::pin_memory", "")) {
-            pinned = d.tensor(hostView).none().call1();
+        try {
+            pinned = pinned(hostView);
         } catch (RuntimeException e) {
             asyncUploads = false;
             System.err.println("WARNING: uploads to " + device + " wait for the device: could not page-lock host memory ("
@@ -230,6 +230,13 @@ final class Aten {
             }
         }
         return true;
+    }
+
+    /** A copy of host tensor {@code host} in page-locked memory from libtorch's caching host allocator (CUDA only). */
+    NativeTensor pinned(NativeTensor host) {
+        try (Dispatch d = dispatch("aten::pin_memory", "")) {
+            return d.tensor(host).none().call1();
+        }
     }
 
     /** {@code dst.copy_(src, non_blocking=True)}. */

@@ -49,12 +49,12 @@ public final class TorchBackend implements Backend {
     private final Map<Integer, NativeTensor> sinusoidFrequencies = new HashMap<>();
     private long liveTensors;
     private boolean closed;
-    /** Host staging buffer of the packed transfers (fp32, 1-D; page-locked on CUDA where libtorch allows), kept. */
-    private NativeTensor staging;
-    /** Why page-locking the staging buffer failed (once), else null. */
+    /** Host staging buffer of the packed transfers on the caller's thread ({@link #toHostAll}, copyFromHostAll). */
+    private final KeptBuffer staging = new KeptBuffer();
+    /** Why page-locking a staging buffer failed (once), else null. */
     private String stagingUnpinned;
-    /** {@link #toHostLater}'s page-locked buffer, kept; {@code laterStagingBusy} while a completion uses it. */
-    private NativeTensor laterStaging;
+    /** {@link #toHostLater}'s buffer (its completions run on any thread); {@code laterStagingBusy} while one uses it. */
+    private final KeptBuffer laterStaging = new KeptBuffer();
     private final AtomicBoolean laterStagingBusy = new AtomicBoolean();
     /** Free device memory {@link #toHostLater} leaves beside its packed copy, else it downloads at once. */
     static final long LATER_HEADROOM_BYTES = 1L << 30;
@@ -202,9 +202,8 @@ public final class TorchBackend implements Backend {
     @Override
     public void close() {
         closed = true;
-        NativeTensor.closeAll(staging, laterStaging);
-        staging = null;
-        laterStaging = null;
+        staging.close();
+        laterStaging.close();
         NativeTensor.closeAll(sinusoidFrequencies.values().toArray(new NativeTensor[0]));
         sinusoidFrequencies.clear();
     }
@@ -370,7 +369,7 @@ public final class TorchBackend implements Backend {
         }
         long[] offsets = packedOffsets(src);
         try (NativeTensor packed = pack(src, offsets);
-             NativeTensor host = staging(offsets[src.size()])) {
+             NativeTensor host = staging.view(offsets[src.size()])) {
             at.copyInto(host, packed);                                              // the one sync point
             spread(host, offsets, dst);
         }
@@ -403,7 +402,8 @@ public final class TorchBackend implements Backend {
             }
             try (packed) {
                 boolean kept = laterStagingBusy.compareAndSet(false, true);
-                try (NativeTensor host = kept ? laterStaging(total) : at.emptyHost(new long[] {total}, at.code(DType.F32))) {
+                try (NativeTensor host = kept ? laterStaging.view(total)
+                        : at.emptyHost(new long[] {total}, at.code(DType.F32))) {
                     at.copyInto(host, packed);
                     spread(host, offsets, dst);
                 } finally {
@@ -454,26 +454,26 @@ public final class TorchBackend implements Backend {
     }
 
     /**
-     * {@code n} fp32 values of host memory for a packed transfer (the caller closes the view): on CUDA a page-locked
-     * buffer kept for the next step (pageable copies of the recipe's 480 MB ran at 1.5-3.5 GB/s on an H200 machine;
-     * page-locked ones go at the link's rate), grown as needed; plain host memory elsewhere or when page-locking fails.
+     * A host buffer for packed transfers, kept from one to the next (fp32, 1-D; page-locked on CUDA: pageable copies
+     * of the recipe's 480 MB ran at 1.5-3.5 GB/s on an H200 machine, page-locked ones go at the link's rate), grown as
+     * needed.
      */
-    private NativeTensor staging(long n) {
-        if (staging == null || staging.sizes()[0] < n) {
-            NativeTensor.closeAll(staging);
-            staging = pinned(n);
-        }
-        return staging == null ? at.emptyHost(new long[] {n}, at.code(DType.F32)) : at.narrow(staging, 0, 0, n);
-    }
+    private final class KeptBuffer {
+        private NativeTensor buffer;
 
-    /** {@link #staging} of {@link #toHostLater}'s completions (any thread; one at a time, see laterStagingBusy). */
-    private synchronized NativeTensor laterStaging(long n) {
-        if (laterStaging == null || laterStaging.sizes()[0] < n) {
-            NativeTensor.closeAll(laterStaging);
-            laterStaging = pinned(n);
+        /** {@code n} values of it (a view the caller closes); plain host memory where it cannot be page-locked. */
+        synchronized NativeTensor view(long n) {
+            if (buffer == null || buffer.sizes()[0] < n) {
+                NativeTensor.closeAll(buffer);
+                buffer = pinned(n);
+            }
+            return buffer == null ? at.emptyHost(new long[] {n}, at.code(DType.F32)) : at.narrow(buffer, 0, 0, n);
         }
-        return laterStaging == null ? at.emptyHost(new long[] {n}, at.code(DType.F32))
-                : at.narrow(laterStaging, 0, 0, n);
+
+        synchronized void close() {
+            NativeTensor.closeAll(buffer);
+            buffer = null;
+        }
     }
 
     /** {@code n} fp32 values of page-locked host memory, or null (CPU device, or page-locking failed: said once). */
@@ -481,9 +481,8 @@ public final class TorchBackend implements Backend {
         if (device.kind() == Device.Kind.CPU || stagingUnpinned != null) {
             return null;
         }
-        try (NativeTensor host = at.emptyHost(new long[] {n}, at.code(DType.F32));
-             Dispatch d = at.dispatch("aten::pin_memory", "")) {
-            return d.tensor(host).none().call1();
+        try (NativeTensor host = at.emptyHost(new long[] {n}, at.code(DType.F32))) {
+            return at.pinned(host);
         } catch (RuntimeException e) {
             stagingUnpinned = e.getMessage();
             System.err.println("WARNING: could not page-lock a host buffer for the optimizer step's transfers ("
@@ -503,7 +502,7 @@ public final class TorchBackend implements Backend {
         long[] offsets = packedOffsets(dst);
         long total = offsets[count];
         int f32 = at.code(DType.F32);
-        try (NativeTensor host = staging(total)) {
+        try (NativeTensor host = staging.view(total)) {
             MemorySegment seg = host.dataPtr().reinterpret(4 * total);
             IntStream.range(0, count).parallel().forEach(i -> MemorySegment.copy(src.get(i), 0, seg,
                     ValueLayout.JAVA_FLOAT, 4 * offsets[i], (int) (offsets[i + 1] - offsets[i])));
