@@ -58,24 +58,32 @@ public final class LoConModule implements Adapter {
         return f.scale(h, multiplier * alpha / rank);
     }
 
-    /**
-     * {@code y + multiplier · scale · up(down(x))} with the scaling fused into the addition (one tensor and one
-     * op fewer than {@code y + apply(x)}); the branch's intermediates are released.
-     */
+    /** The layer and the branch as one {@code Functional#loraLinear} (merged into the weight where that pays). */
     @Override
-    public Tensor addTo(Functional f, Tensor y, Tensor x) {
+    public Tensor addToLinear(Functional f, Tensor x, Tensor weight, Tensor bias) {
+        requireKind(AdaptableLayer.Kind.LINEAR);
         Tensor d = cast(f, downCast, down, x.dtype());
         Tensor u = cast(f, upCast, up, x.dtype());
-        if (layer.kind() == AdaptableLayer.Kind.LINEAR) {
-            Tensor out = f.loraAdd(y, x, d, u, multiplier * alpha / rank);   // y + s·(x dᵀ) uᵀ, one op
-            f.release(d, u);
-            return out;
-        }
-        Tensor h = f.conv2d(x, d, null, layer.stride(), layer.padding()); // (N, r, Ho, Wo)
-        Tensor branch = f.conv2d(h, u, null, 1, 0);                      // (N, out, Ho, Wo)
-        Tensor out = f.addScaled(y, branch, multiplier * alpha / rank);
-        f.release(d, u, h, branch);
+        Tensor out = f.loraLinear(x, weight, bias, d, u, multiplier * alpha / rank);
+        f.release(d, u);
         return out;
+    }
+
+    /** The layer and the branch as one {@code Functional#loraConv2d} (merged into the weight where that pays). */
+    @Override
+    public Tensor addToConv2d(Functional f, Tensor x, Tensor weight, Tensor bias, int stride, int padding) {
+        requireKind(AdaptableLayer.Kind.CONV);
+        Tensor d = cast(f, downCast, down, x.dtype());
+        Tensor u = cast(f, upCast, up, x.dtype());
+        Tensor out = f.loraConv2d(x, weight, bias, d, u, multiplier * alpha / rank, stride, padding);
+        f.release(d, u);
+        return out;
+    }
+
+    private void requireKind(AdaptableLayer.Kind kind) {
+        if (layer.kind() != kind) {
+            throw new IllegalStateException(name + ": a " + layer.kind() + " layer called the " + kind + " form");
+        }
     }
 
     /** {@code p} in {@code dtype}: with {@link #reuseCasts}, the copy kept from an earlier call (made when missing). */

@@ -411,6 +411,32 @@ public interface Backend extends AutoCloseable {
     }
 
     /**
+     * A LoRA folded into its layer's weight, {@code weight + scale · up · down}: weight (N, K) with down (r, K) and up
+     * (N, r), or a convolution's weight (O, C, k, k) with down (r, C, k, k) and up (O, r, 1, 1) (products over the
+     * flattened C·k·k); one dtype, the result has weight's shape. Training multiplies by it instead of running the
+     * branch on every row or pixel where that moves less memory ({@code Functional#loraLinear}). This default
+     * composes {@link #matmul} and {@link #add}; a backend can do it as one product with the addition in its
+     * epilogue (the sum rounded once).
+     */
+    default Tensor loraMerge(Scope s, Tensor weight, Tensor down, Tensor up, double scale) {
+        checkLoraMerge(weight, down, up);
+        int n = weight.dim(0);
+        int r = down.dim(0);
+        int k = (int) (weight.numel() / n);
+        Tensor d2 = down.rank() == 2 ? down : reshape(s, down, Shape.of(r, k));
+        Tensor u2 = up.rank() == 2 ? up : reshape(s, up, Shape.of(n, r));
+        Tensor delta = matmul(s, u2, d2, false, false);
+        Tensor shaped = weight.rank() == 2 ? delta : reshape(s, delta, weight.shape());
+        Tensor out = add(s, weight, shaped, scale);
+        for (Tensor t : new Tensor[] {d2 == down ? null : d2, u2 == up ? null : u2, delta, shaped == delta ? null : shaped}) {
+            if (t != null) {
+                t.close();
+            }
+        }
+        return out;
+    }
+
+    /**
      * Gradients of {@link #loraAdd} (dy is dOut itself): dx (x's shape), dDown (r, K), dUp (N, r), each only when asked
      * (else null). The default: dBranch = scale · dOut, then {@link #linearBackward} through up and through down.
      */
@@ -447,6 +473,23 @@ public interface Backend extends AutoCloseable {
         if (weight.rank() != 2 || weight.dim(0) != n || weight.dim(1) != k || dy.numel() / n != x.numel() / k) {
             throw new IllegalArgumentException("linearBackward: dy " + dy.describe() + ", x " + x.describe()
                     + " and weight " + weight.describe() + " do not fit y = x Wᵀ + b");
+        }
+    }
+
+    /**
+     * The operands of {@link #loraMerge}: weight (N, ..) of rank 2 or 4, down (r, ..) with weight's trailing
+     * dimensions, up (N, r) or (N, r, 1, 1).
+     */
+    static void checkLoraMerge(Tensor weight, Tensor down, Tensor up) {
+        boolean fits = (weight.rank() == 2 || weight.rank() == 4) && down.rank() == weight.rank()
+                && up.rank() == weight.rank() && up.dim(0) == weight.dim(0) && up.dim(1) == down.dim(0)
+                && up.numel() == (long) up.dim(0) * up.dim(1);
+        for (int i = 1; fits && i < weight.rank(); i++) {
+            fits = down.dim(i) == weight.dim(i);
+        }
+        if (!fits) {
+            throw new IllegalArgumentException("loraMerge: weight " + weight.describe() + ", down " + down.describe()
+                    + " and up " + up.describe() + " do not fit weight + up · down");
         }
     }
 

@@ -126,6 +126,11 @@ public final class OpStats {
                 double rows = (double) x.numel() / x.dim(-1);
                 yield 2 * rows * down.dim(0) * (x.dim(-1) + up.dim(0));
             }
+            case "loraMerge" -> {
+                Tensor w = (Tensor) args[1];
+                Tensor down = (Tensor) args[2];
+                yield 2.0 * w.numel() * down.dim(0);
+            }
             case "loraAddBackward" -> {
                 Tensor x = (Tensor) args[2];
                 Tensor down = (Tensor) args[4];

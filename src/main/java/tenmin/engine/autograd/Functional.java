@@ -4,6 +4,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
+import tenmin.core.Switch;
 import tenmin.engine.api.Backend;
 import tenmin.engine.api.Backend.Unary;
 import tenmin.engine.api.DType;
@@ -28,6 +29,10 @@ import tenmin.engine.api.Tensor;
  * <p>Shapes in comments use N batch, C channels, H/W spatial, T tokens, D head dim.
  */
 public final class Functional {
+    /** {@link #loraLinear}'s merged form: on unless the property or {@code TENMIN_LORA_MERGE} is 0. */
+    public static final String MERGE_LORA_PROPERTY = "tenmin.loraMerge";
+    private static final Switch MERGE_LORA = new Switch(MERGE_LORA_PROPERTY, "TENMIN_LORA_MERGE");
+
     private final Scope scope;
     private final Tape tape;
     /**
@@ -257,6 +262,46 @@ public final class Functional {
      */
     public Tensor loraAdd(Tensor y, Tensor x, Tensor down, Tensor up, double scale) {
         return LoraAddOp.forward(this, y, x, down, up, scale);
+    }
+
+    /**
+     * A linear layer with a LoRA on it: {@code x · Wᵀ + b + scale · (x · downᵀ) · upᵀ}, x (.., K), weight (N, K), bias
+     * (N) or null, down (r, K), up (N, r). Where gradients are recorded (or a recomputation will record them) and
+     * the rows outnumber the weight's enough, as one product with the LoRA folded into the weight
+     * ({@code MergedLoraOp}: the same values up to the merged weight's rounding, less memory traffic); otherwise,
+     * and in pure inference (a bypass LoRA's branches), {@link #linear} then {@link #loraAdd}.
+     * {@code TENMIN_LORA_MERGE=0} keeps the branch everywhere.
+     */
+    public Tensor loraLinear(Tensor x, Tensor weight, Tensor bias, Tensor down, Tensor up, double scale) {
+        if (mergesLora(x, weight)) {
+            return MergedLoraOp.linear(this, x, weight, bias, down, up, scale);
+        }
+        Tensor y = linear(x, weight, bias);
+        Tensor out = loraAdd(y, x, down, up, scale);
+        release(y);
+        return out;
+    }
+
+    /**
+     * A convolution with a LoCon on it: {@code conv(x, W, b) + scale · conv(conv(x, down), up)}, x (B, C, H, W),
+     * weight (O, C, k, k), down (r, C, k, k) with the layer's stride and padding, up (O, r, 1, 1). Merged into the
+     * weight where {@link #loraLinear} would merge, else the three convolutions and a scaled sum.
+     */
+    public Tensor loraConv2d(Tensor x, Tensor weight, Tensor bias, Tensor down, Tensor up, double scale, int stride,
+                             int padding) {
+        if (mergesLora(x, weight)) {
+            return MergedLoraOp.conv2d(this, x, weight, bias, down, up, scale, stride, padding);
+        }
+        Tensor y = conv2d(x, weight, bias, stride, padding);
+        Tensor h = conv2d(x, down, null, stride, padding);
+        Tensor branch = conv2d(h, up, null, 1, 0);
+        Tensor out = addScaled(y, branch, scale);
+        release(y, h, branch);
+        return out;
+    }
+
+    private boolean mergesLora(Tensor x, Tensor weight) {
+        return !allowsInferenceKernels() && MERGE_LORA.on() && MergedLoraOp.pays(x, weight);
     }
 
     /** {@code a · b} elementwise with broadcasting. */

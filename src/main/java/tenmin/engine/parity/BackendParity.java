@@ -262,6 +262,8 @@ public final class BackendParity {
                     true);
             return List.of(r.out(), r.hidden(), g.dx(), g.dDown(), g.dUp(), upOnly.dUp());
         }));
+        c.add(new Named("loraMerge (linear, conv)", (b, s, in) -> List.of(b.loraMerge(s, in.t(12, 16), in.t(4, 16),
+                in.t(12, 4), 0.75), b.loraMerge(s, in.t(6, 4, 3, 3), in.t(5, 4, 3, 3), in.t(6, 5, 1, 1), 0.5))));
         c.add(new Named("linear backward", (b, s, in) -> {
             Tensor x = in.t(2, 3, 16);
             Tensor w = in.t(12, 16);

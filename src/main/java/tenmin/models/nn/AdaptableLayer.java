@@ -52,18 +52,4 @@ public sealed interface AdaptableLayer permits Linear, Conv2d {
 
     /** Attaches (or, with null, removes) the adapter. */
     void setAdapter(Adapter adapter);
-
-    /**
-     * The layer's output {@code y} for input {@code x} with the adapter's branch added ({@code y} itself
-     * without an adapter; otherwise {@code y} is released once the sum exists).
-     */
-    default Tensor withAdapter(Functional f, Tensor y, Tensor x) {
-        Adapter a = adapter();
-        if (a == null) {
-            return y;
-        }
-        Tensor out = a.addTo(f, y, x);
-        f.release(y);
-        return out;
-    }
 }

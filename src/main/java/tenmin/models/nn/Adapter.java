@@ -22,4 +22,27 @@ public interface Adapter {
         f.release(branch);
         return out;
     }
+
+    /**
+     * A Linear layer's output with the branch added, {@code addTo(linear(x, weight, bias), x)}: weight (out, in) and
+     * bias (out) or null already in x's dtype. Implementations may fold the branch into the weight for the call
+     * ({@code Functional#loraLinear}); the caller releases weight and bias.
+     */
+    default Tensor addToLinear(Functional f, Tensor x, Tensor weight, Tensor bias) {
+        Tensor y = f.linear(x, weight, bias);
+        Tensor out = addTo(f, y, x);
+        f.release(y);
+        return out;
+    }
+
+    /**
+     * A Conv2d layer's output with the branch added, {@code addTo(conv2d(x, weight, bias, stride, padding), x)}; as
+     * {@link #addToLinear}.
+     */
+    default Tensor addToConv2d(Functional f, Tensor x, Tensor weight, Tensor bias, int stride, int padding) {
+        Tensor y = f.conv2d(x, weight, bias, stride, padding);
+        Tensor out = addTo(f, y, x);
+        f.release(y);
+        return out;
+    }
 }

@@ -34,9 +34,9 @@ public final class Conv2d implements AdaptableLayer {
     public Tensor forward(Functional f, Tensor x) {
         Tensor w = f.cast(weight, x.dtype());
         Tensor b = bias == null ? null : f.cast(bias, x.dtype());
-        Tensor y = f.conv2d(x, w, b, stride, padding);
+        Tensor y = adapter == null ? f.conv2d(x, w, b, stride, padding) : adapter.addToConv2d(f, x, w, b, stride, padding);
         f.release(w, b);                 // only casts made here; frozen weights of x's dtype are left alone
-        return withAdapter(f, y, x);
+        return y;
     }
 
     @Override

@@ -48,9 +48,9 @@ public final class Linear implements AdaptableLayer {
     public Tensor forward(Functional f, Tensor x) {
         Tensor w = f.cast(weight, x.dtype());
         Tensor b = bias == null ? null : f.cast(bias, x.dtype());
-        Tensor y = f.linear(x, w, b);
+        Tensor y = adapter == null ? f.linear(x, w, b) : adapter.addToLinear(f, x, w, b);
         f.release(w, b);                 // only casts made here; frozen weights of x's dtype are left alone
-        return withAdapter(f, y, x);
+        return y;
     }
 
     /**

@@ -492,6 +492,14 @@ public final class MetaBackend implements Backend {
         return dx;
     }
 
+    /** As the torch backend: one product into the merged weight. */
+    @Override
+    public Tensor loraMerge(Scope s, Tensor weight, Tensor down, Tensor up, double scale) {
+        sameFloat("loraMerge", weight, down, up);
+        Backend.checkLoraMerge(weight, down, up);
+        return make(s, weight.shape(), weight.dtype());
+    }
+
     /** As the torch backend: the hidden product and the sum are stored, no branch in between. */
     @Override
     public LoraResult loraAdd(Scope s, Tensor y, Tensor x, Tensor down, Tensor up, double scale) {

@@ -1019,6 +1019,20 @@ public final class TorchBackend implements Backend {
         }
     }
 
+    /** One addmm on flattened views: weight + scale · up · down, accumulated in fp32 and rounded once. */
+    @Override
+    public Tensor loraMerge(Scope s, Tensor weight, Tensor down, Tensor up, double scale) {
+        sameFloat("loraMerge", weight, down, up);
+        Backend.checkLoraMerge(weight, down, up);
+        int n = weight.dim(0);
+        int r = down.dim(0);
+        long k = weight.numel() / n;
+        try (NativeTensor w2 = at.view(n(weight), new long[] {n, k}); NativeTensor d2 = at.view(n(down), new long[] {r, k});
+             NativeTensor u2 = at.view(n(up), new long[] {n, r})) {
+            return gemmAs(s, n, k, weight.dtype(), out -> at.addmmOut(out, w2, u2, d2, 1.0, scale), weight.shape());
+        }
+    }
+
     /** Four GEMMs at most, the scale folded into the two products with dOut (addmm with beta 0). */
     @Override
     public LoraGrads loraAddBackward(Scope s, Tensor dOut, Tensor x, Tensor hidden, Tensor down, Tensor up,

@@ -1,0 +1,207 @@
+package tenmin.engine.autograd;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static tenmin.engine.autograd.GradAssert.assertGradients;
+import static tenmin.engine.autograd.GradAssert.param;
+import static tenmin.engine.autograd.GradAssert.randn;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+import tenmin.engine.api.Backend;
+import tenmin.engine.api.OpStats;
+import tenmin.engine.api.Scope;
+import tenmin.engine.api.Tensor;
+import tenmin.engine.backend.cpu.CpuBackend;
+import tenmin.testing.WithProperty;
+
+/**
+ * {@code Functional#loraLinear} and {@code #loraConv2d}: the LoRA folded into the weight where that pays (training
+ * and checkpoint replays) against central finite differences and against the layer-then-branch form it replaces (the
+ * same values within fp32 rounding); pure inference and small row counts keep the branch.
+ */
+class MergedLoraTest {
+    private static CpuBackend cpu;
+    private OpStats stats;
+    private Scope root;
+
+    @BeforeAll
+    static void start() {
+        cpu = new CpuBackend(2);
+    }
+
+    @AfterAll
+    static void stop() {
+        cpu.close();
+    }
+
+    @BeforeEach
+    void open() {
+        stats = new OpStats();
+        root = Scope.root(stats.wrap(cpu), "test");
+    }
+
+    @AfterEach
+    void close() {
+        root.close();
+        assertEquals(0, cpu.liveTensors(), "tensors left alive");
+    }
+
+    private static Tensor in(List<Tensor> in, int i) {
+        return in.get(i);
+    }
+
+    private long calls(String op) {
+        return stats.snapshot().calls().getOrDefault(op, 0L);
+    }
+
+    @Test
+    void mergedFormHasTheGradientsOfItsValues() {
+        Tensor x = param(root, "x", 1, 1, 2, 3, 6);      // 6 rows of 6: merging pays for a (5, 6) weight
+        Tensor w = param(root, "w", 2, 0.5, 5, 6);
+        Tensor b = param(root, "b", 3, 0.1, 5);
+        Tensor down = param(root, "down", 4, 1, 2, 6);
+        Tensor up = param(root, "up", 5, 1, 5, 2);
+        assertTrue(MergedLoraOp.pays(x, w));
+        assertGradients("loraLinear merged", root,
+                (f, t) -> f.loraLinear(in(t, 0), in(t, 1), in(t, 2), in(t, 3), in(t, 4), 0.7), x, w, b, down, up);
+        assertTrue(calls("loraMerge") > 0, "the merged form ran (the differences evaluate the inference form)");
+    }
+
+    @Test
+    void fewRowsKeepTheBranch() {
+        Tensor x = param(root, "x", 6, 1, 1, 6);           // one row: the branch moves less than the merge
+        Tensor w = randn(root, "w", 7, 0.5, 5, 6);
+        Tensor down = param(root, "down", 8, 1, 2, 6);
+        Tensor up = param(root, "up", 9, 1, 5, 2);
+        assertFalse(MergedLoraOp.pays(x, w));
+        assertGradients("loraLinear branch", root,
+                (f, t) -> f.loraLinear(in(t, 0), w, null, in(t, 1), in(t, 2), 1.5), x, down, up);
+        assertEquals(0, calls("loraMerge"));
+        assertTrue(calls("loraAdd") > 0);
+    }
+
+    /** A layer with a LoRA on it, computed by {@code f}. */
+    private interface Layer {
+        Tensor apply(Functional f);
+    }
+
+    /** Output and the gradients of {@code grads}, with the merged form on or off (frozen weight and bias, as in LoRA training). */
+    private List<float[]> run(boolean merge, Layer layer, List<Tensor> grads) {
+        return WithProperty.with(Functional.MERGE_LORA_PROPERTY, merge ? "1" : "0", () -> {
+            try (Scope s = root.child("run")) {
+                Functional f = Functional.training(s);
+                Tensor y = layer.apply(f);
+                List<float[]> out = new ArrayList<>(List.of(y.toHost()));
+                Tensor seed = randn(s, "seed", 11, 1, y.shape().dims());
+                f.backward(y, seed);
+                for (Tensor t : grads) {
+                    out.add(t.grad().toHost());
+                    t.zeroGrad();
+                }
+                return out;
+            }
+        });
+    }
+
+    /** Both forms' values and gradients, each within fp32 rounding of its largest entry; the calls each form made. */
+    private void assertFormsAgree(Layer layer, List<Tensor> grads, String branchOp) {
+        List<float[]> merged = run(true, layer, grads);
+        Map<String, Long> mergedCalls = stats.snapshot().calls();
+        stats.reset();
+        List<float[]> branch = run(false, layer, grads);
+        Map<String, Long> branchCalls = stats.snapshot().calls();
+        assertEquals(2, mergedCalls.get("loraMerge"), "forward and backward merge");
+        assertFalse(branchCalls.containsKey("loraMerge"));
+        assertTrue(branchCalls.get(branchOp) > mergedCalls.getOrDefault(branchOp, 0L), branchOp + " calls: " + branchCalls);
+        String[] names = {"y", "dx", "dDown", "dUp"};
+        for (int i = 0; i < names.length; i++) {
+            float[] m = merged.get(i);
+            float[] r = branch.get(i);
+            double scale = 0;
+            for (float v : r) {
+                scale = Math.max(scale, Math.abs(v));
+            }
+            for (int j = 0; j < r.length; j++) {
+                assertEquals(r[j], m[j], 2e-6 * scale + 1e-7, names[i] + "[" + j + "]");
+            }
+        }
+    }
+
+    @Test
+    void mergedLinearEqualsTheBranchWithinRounding() {
+        Tensor x = param(root, "x", 12, 1, 4, 16, 24);
+        Tensor w = randn(root, "w", 13, 0.2, 20, 24);
+        Tensor b = randn(root, "b", 14, 0.1, 20);
+        Tensor down = param(root, "down", 15, 0.2, 4, 24);
+        Tensor up = param(root, "up", 16, 0.2, 20, 4);
+        assertFormsAgree(f -> f.loraLinear(x, w, b, down, up, 0.25), List.of(x, down, up), "loraAdd");
+    }
+
+    @Test
+    void mergedConvolutionHasTheGradientsOfItsValues() {
+        Tensor x = param(root, "x", 24, 1, 2, 3, 6, 6);
+        Tensor w = param(root, "w", 25, 0.3, 4, 3, 3, 3);
+        Tensor b = param(root, "b", 26, 0.1, 4);
+        Tensor down = param(root, "down", 27, 0.3, 2, 3, 3, 3);
+        Tensor up = param(root, "up", 28, 0.5, 4, 2, 1, 1);
+        assertTrue(MergedLoraOp.pays(x, w));
+        assertGradients("loraConv2d merged, stride 2", root,
+                (f, t) -> f.loraConv2d(in(t, 0), in(t, 1), in(t, 2), in(t, 3), in(t, 4), 0.6, 2, 1), x, w, b, down, up);
+        assertGradients("loraConv2d merged, 1x1", root, (f, t) -> f.loraConv2d(in(t, 0), in(t, 1), null, in(t, 2),
+                in(t, 3), 1.3, 1, 0), x, param(root, "w1", 29, 0.3, 4, 3, 1, 1), param(root, "d1", 30, 0.3, 2, 3, 1, 1), up);
+        assertTrue(calls("loraMerge") > 0);
+    }
+
+    @Test
+    void mergedConvolutionEqualsTheBranchWithinRounding() {
+        Tensor x = param(root, "x", 31, 1, 2, 8, 12, 12);
+        Tensor w = randn(root, "w", 32, 0.1, 6, 8, 3, 3);
+        Tensor b = randn(root, "b", 33, 0.1, 6);
+        Tensor down = param(root, "down", 34, 0.1, 5, 8, 3, 3);
+        Tensor up = param(root, "up", 35, 0.3, 6, 5, 1, 1);
+        assertFormsAgree(f -> f.loraConv2d(x, w, b, down, up, 0.8, 1, 1), List.of(x, down, up), "convolution");
+    }
+
+    @Test
+    void inferenceKeepsTheBranchAndAReplayEqualsTheRecording() {
+        Tensor x = randn(root, "x", 17, 1, 2, 8, 12);
+        Tensor w = randn(root, "w", 18, 0.3, 10, 12);
+        Tensor down = param(root, "down", 19, 0.3, 3, 12);
+        Tensor up = param(root, "up", 20, 0.3, 10, 3);
+        try (Scope s = root.child("inference")) {
+            Functional.inference(s).loraLinear(x, w, null, down, up, 0.5);
+        }
+        assertEquals(0, calls("loraMerge"), "a bypass LoRA in inference runs its branch");
+        float[] replayed;
+        try (Scope s = root.child("replayed")) {
+            replayed = Functional.replayed(s).loraLinear(x, w, null, down, up, 0.5).toHost();
+        }
+        try (Scope s = root.child("recorded")) {
+            float[] recorded = Functional.training(s).loraLinear(x, w, null, down, up, 0.5).toHost();
+            assertArrayEquals(recorded, replayed, "a checkpoint's first forward equals its recomputation");
+        }
+        assertEquals(2, calls("loraMerge"));
+    }
+
+    @Test
+    void mergeOfTheBackendsCheckedOperands() {
+        Backend b = root.backend();
+        Tensor w = randn(root, "w", 21, 1, 4, 6);
+        Tensor down = randn(root, "down", 22, 1, 2, 6);
+        Tensor wrongUp = randn(root, "up", 23, 1, 4, 3);
+        IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> b.loraMerge(root, w, down, wrongUp, 1.0));
+        assertTrue(e.getMessage().startsWith("loraMerge:"), e.getMessage());
+    }
+}
