@@ -872,17 +872,36 @@ public final class TorchBackend implements Backend {
         }
     }
 
+    /** The two halves written in place into one (.., 2H) result (ATen's out= overloads): no concatenation pass. */
     @Override
     public Tensor gegluBackward(Scope s, Tensor dOut, Tensor x) {
         sameFloat("gegluBackward", dOut, x);
         int h = Backend.gegluHalf("gegluBackward", x, dOut);
         int last = x.rank() - 1;
+        NativeTensor dx = at.empty(x.shape().dimsLong(), at.code(x.dtype()));
         try (NativeTensor a = at.narrow(n(x), last, 0, h); NativeTensor b = at.narrow(n(x), last, h, h);
-             NativeTensor g = geluOf(b, GeluApproximation.NONE);
-             NativeTensor da = at.binary("aten::mul", "Tensor", n(dOut), g);
-             NativeTensor dg = at.binary("aten::mul", "Tensor", n(dOut), a);
-             NativeTensor db = geluBackwardOf(dg, b, GeluApproximation.NONE)) {
-            return wrap(s, at.cat(new NativeTensor[] {da, db}, last), x.shape(), x.dtype());
+             NativeTensor da = at.narrow(dx, last, 0, h); NativeTensor db = at.narrow(dx, last, h, h)) {
+            try (NativeTensor g = geluOf(b, GeluApproximation.NONE)) {
+                intoOut("aten::mul", "out", da, n(dOut), g);                           // dOut · gelu(b)
+            }
+            try (NativeTensor dg = at.binary("aten::mul", "Tensor", n(dOut), a);
+                 Dispatch d = at.dispatch("aten::gelu_backward", "grad_input")) {     // gelu'(b) · dOut · a
+                d.tensor(dg).tensor(b).str(approximate(GeluApproximation.NONE)).tensor(db).call1().close();
+            }
+        } catch (RuntimeException e) {
+            dx.close();
+            throw e;
+        }
+        return wrap(s, dx, x.shape(), x.dtype());
+    }
+
+    /** {@code op.overload(args..., out=out)}: an out= overload writing into {@code out} (a view may be given). */
+    private void intoOut(String op, String overload, NativeTensor out, NativeTensor... args) {
+        try (Dispatch d = at.dispatch(op, overload)) {
+            for (NativeTensor t : args) {
+                d.tensor(t);
+            }
+            d.tensor(out).call1().close();
         }
     }
 
