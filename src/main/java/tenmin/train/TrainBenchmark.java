@@ -397,9 +397,12 @@ public final class TrainBenchmark {
                     }
                     long t0 = System.nanoTime();
                     long[] forwardIssued = new long[1];
-                    Trainer.forwardBackward(models, process, in, PooledProjection.SAI, teCp, acc,
+                    Tensor loss = Trainer.forwardBackwardIssued(models, process, in, PooledProjection.SAI, teCp, acc,
                             bytes -> forwardIssued[0] = System.nanoTime());
-                    long backwardIssued = System.nanoTime();
+                    long backwardIssued = System.nanoTime();                        // before the loss read waits
+                    try (loss) {
+                        loss.item();
+                    }
                     backend.synchronize();                                          // the whole micro-batch is done
                     long done = System.nanoTime();
                     if (profiled) {
