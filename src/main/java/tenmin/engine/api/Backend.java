@@ -241,6 +241,20 @@ public interface Backend extends AutoCloseable {
      */
     void axpyInto(Tensor y, double alpha, Tensor x);
 
+    /**
+     * {@code ys[i] += xs[i]} for every i in order, as {@link #axpyInto} with alpha 1: the parameter gradients of one
+     * backward, summed at its end ({@code Tape}). This default adds pair by pair; a backend can add the pairs whose
+     * ys lie back to back in one buffer with a few large ops instead of two small ones each.
+     */
+    default void axpyIntoAll(List<Tensor> ys, List<Tensor> xs) {
+        if (ys.size() != xs.size()) {
+            throw new IllegalArgumentException("axpyIntoAll: " + ys.size() + " targets but " + xs.size() + " sources");
+        }
+        for (int i = 0; i < ys.size(); i++) {
+            axpyInto(ys.get(i), 1.0, xs.get(i));
+        }
+    }
+
     /** {@code y *= alpha} (gradient clipping). ATen {@code mul_}. */
     void scaleInto(Tensor y, double alpha);
 

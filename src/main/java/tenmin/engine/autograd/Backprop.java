@@ -65,7 +65,7 @@ final class Backprop {
                     + " (shape or dtype differ)");
         }
         if (input.requiresGrad()) {
-            backend().axpyInto(input.grad(), 1.0, g);
+            tape.addLeafGrad(input, g, scratch);
         } else {
             tape.addGrad(input, g, scratch);
         }
@@ -81,7 +81,7 @@ final class Backprop {
             return;
         }
         if (input.requiresGrad() && g.shape().equals(input.shape())) {
-            backend().axpyInto(input.grad(), 1.0, g);
+            tape.addLeafGrad(input, g, scratch);
         } else {
             accumulate(input, g.dtype() == input.dtype() ? g : backend().cast(scratch, g, input.dtype()));
         }

@@ -144,6 +144,13 @@ final class Aten {
                 (long) sizes.length, longs(a, sizes), longs(a, contiguousStrides(sizes)), dtype, type, index, ret));
     }
 
+    /** A tensor on this device viewing {@code data} (not owned: its storage must outlive the view), contiguous. */
+    NativeTensor deviceView(MemorySegment data, long[] sizes, int dtype) {
+        return returning("aoti_torch_create_tensor_from_blob", (a, ret) -> (int) shim.createTensorFromBlob.invokeExact(
+                data, (long) sizes.length, longs(a, sizes), longs(a, contiguousStrides(sizes)), 0L, dtype,
+                deviceType, deviceIndex, ret));
+    }
+
     /** A host tensor viewing {@code data} (not owned: {@code data} must outlive it), contiguous. */
     NativeTensor hostView(MemorySegment data, long[] sizes, int dtype) {
         return returning("aoti_torch_create_tensor_from_blob", (a, ret) -> (int) shim.createTensorFromBlob.invokeExact(
