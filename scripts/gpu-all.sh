@@ -17,7 +17,8 @@
 #                        tenmin bench train at full SDXL size: U-Net only / text encoders trained, with full
 #                        checkpointing (and again with libtorch's allocator without tenmin's expandable segments; and at batch 4:
 #                        host- or device-bound?); then text encoders trained
-#                        with --checkpointing auto (what fits), and none, and none again with --op-times (device and
+#                        with --checkpointing auto (what fits), and none (and none with the LoCon as branches:
+#                        TENMIN_LORA_MERGE=0), and none again with --op-times (device and
 #                        host milliseconds per op name, forward and backward: where the micro-batch's time goes)
 #   profiles.tar.gz      Flight Recorder profiles of bench train (text encoders, full checkpointing) and bench sample
 #   recipe.txt           tenmin bench recipe: the guide's command line, 6 steps on 200 generated images (phase times)
@@ -216,6 +217,9 @@ fi
 # auto: the least recomputation that fits the card (an 80 GB card: the middle block only, planned 60.5 GiB)
 bench_train bench-te-auto 90 --te --checkpointing auto
 bench_train bench-te-none 90 --te --checkpointing none
+# the A/B of the LoCon folded into the layers' weights (training's default since 2026-11-26): the same micro-batch
+# with the LoCon as branches
+TENMIN_LORA_MERGE=0 bench_train bench-te-none-branches 90 --te --checkpointing none
 # where the recipe's micro-batch (none on an 80 GB card) spends the device's time, op by op (CUDA events between ops)
 bench_train bench-te-optimes 120 --te --checkpointing none --op-times
 
