@@ -264,6 +264,20 @@ public final class BackendParity {
         }));
         c.add(new Named("loraMerge (linear, conv)", (b, s, in) -> List.of(b.loraMerge(s, in.t(12, 16), in.t(4, 16),
                 in.t(12, 4), 0.75), b.loraMerge(s, in.t(6, 4, 3, 3), in.t(5, 4, 3, 3), in.t(6, 5, 1, 1), 0.5))));
+        c.add(new Named("axpyIntoAll (fp32 targets back to back in one buffer where the backend aliases)", (b, s, in) -> {
+            Tensor raw = in.t(31);
+            Tensor arena = raw.dtype() == DType.F32 ? raw : b.cast(s, raw, DType.F32);
+            List<Tensor> ys = new ArrayList<>();
+            List<Tensor> xs = new ArrayList<>();
+            int offset = 0;
+            for (int n : new int[] {6, 4, 10, 3, 8}) {
+                ys.add(b.canAlias() ? b.viewRange(s, arena, offset, Shape.of(n)) : b.narrow(s, arena, 0, offset, n));
+                xs.add(in.t(n));
+                offset += n;
+            }
+            b.axpyIntoAll(ys, xs);
+            return ys;
+        }));
         c.add(new Named("linear backward", (b, s, in) -> {
             Tensor x = in.t(2, 3, 16);
             Tensor w = in.t(12, 16);
