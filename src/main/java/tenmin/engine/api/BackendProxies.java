@@ -3,6 +3,7 @@ package tenmin.engine.api;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
 import java.lang.reflect.Proxy;
+import java.util.List;
 
 /**
  * What the backend wrappers ({@link Trace}, {@link OpStats}, {@link OpTimes}) share: the proxy, Object's methods, the
@@ -25,9 +26,13 @@ final class BackendProxies {
                         : call.invoke(method, args));
     }
 
-    /** An op call: a scope or a tensor first (every op, view and in-place update; not queries of the backend). */
+    /**
+     * An op call: a scope, a tensor or a list of tensors first (every op, view, in-place update and bulk transfer; not
+     * queries of the backend).
+     */
     static boolean isOp(Object[] args) {
-        return args != null && args.length > 0 && (args[0] instanceof Scope || args[0] instanceof Tensor);
+        return args != null && args.length > 0 && (args[0] instanceof Scope || args[0] instanceof Tensor
+                || (args[0] instanceof List<?> l && !l.isEmpty() && l.getFirst() instanceof Tensor));
     }
 
     /** True when {@code method} is one of Object's ({@code equals}, {@code hashCode}, {@code toString}). */
