@@ -45,7 +45,8 @@ final class Tape {
     private final List<Entry> entries = new ArrayList<>();
     private final Set<Tensor> tracked = Collections.newSetFromMap(new IdentityHashMap<>());
     private final Map<Tensor, Tensor> grads = new IdentityHashMap<>();
-    private final Set<Tensor> gradValues = Collections.newSetFromMap(new IdentityHashMap<>());
+    /** The other way round: each partial gradient in {@link #grads} and the tensor it is the gradient of. */
+    private final Map<Tensor, Tensor> gradKeys = new IdentityHashMap<>();
     /** Recorded ops whose backward still reads each tensor ({@link Op#reads()}). */
     private final Map<Tensor, Integer> readers = new IdentityHashMap<>();
     /** Released tensors waiting for their last reader's backward. */
@@ -151,20 +152,27 @@ final class Tape {
     Tensor takeGrad(Tensor t) {
         Tensor g = grads.remove(t);
         if (g != null) {
-            gradValues.remove(g);
+            gradKeys.remove(g);
         }
         return g;
     }
 
     /**
      * Adds {@code g} into the gradient of leaf {@code t} (a tensor that requires grad). A {@code g} made in
-     * {@code scratch} is kept by the root tape and added with the others when its backward ends (one
+     * {@code scratch}, or this tape's partial gradient of the running op's output (a cast's: an fp32 parameter's
+     * 16-bit gradient), is kept by the root tape and added with the others when its backward ends (one
      * {@code Backend#axpyIntoAll}: on the torch backend three ops for the trainer's 2,104 LoCon gradients instead of
-     * two each); any other is added at once. {@code TENMIN_DEFER_GRADS=0} adds each at once.
+     * two each); any other is added at once. Map entries are never written in place, so one kept past its op keeps
+     * its values. {@code TENMIN_DEFER_GRADS=0} adds each at once.
      */
     void addLeafGrad(Tensor t, Tensor g, Scope scratch) {
-        Tape root = root();
-        if (g.scope() == scratch && !gradValues.contains(g) && DEFER_LEAF_GRADS.on()) {
+        Tensor key = gradKeys.get(g);
+        boolean fresh = g.scope() == scratch && key == null;
+        if ((fresh || key != null) && DEFER_LEAF_GRADS.on()) {
+            if (key != null) {
+                takeGrad(key);                               // the tape would close it after the op: kept instead
+            }
+            Tape root = root();
             root.leafTargets.add(t.grad());
             root.leafGrads.add(root.scope.adopt(g));
         } else {
@@ -200,16 +208,16 @@ final class Tape {
         Tensor existing = grads.get(t);
         Tensor stored;
         if (existing == null) {
-            boolean fresh = scratch != null && g.scope() == scratch && !gradValues.contains(g);
+            boolean fresh = scratch != null && g.scope() == scratch && !gradKeys.containsKey(g);
             stored = fresh ? scope.adopt(g) : backend().reshape(scope, g, g.shape());
         } else {
             stored = backend().add(scope, existing, g, 1.0);
-            gradValues.remove(existing);
+            gradKeys.remove(existing);
             existing.close();
         }
         stored.named(t.name().isEmpty() ? "grad" : "grad." + t.name());
         grads.put(t, stored);
-        gradValues.add(stored);
+        gradKeys.put(stored, t);
     }
 
     /**
@@ -260,7 +268,7 @@ final class Tape {
             }
         }
         grads.clear();
-        gradValues.clear();
+        gradKeys.clear();
         entries.clear();
         tracked.clear();
         return left;
