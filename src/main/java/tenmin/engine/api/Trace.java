@@ -108,6 +108,9 @@ public final class Trace {
         }
     }
 
+    /** Elements of a list argument written out in a trace line. */
+    private static final int LIST_SHOWN = 4;
+
     private static String formatArgs(Object[] args) {
         StringBuilder b = new StringBuilder();
         for (int i = 0; i < args.length; i++) {
@@ -140,11 +143,14 @@ public final class Trace {
         }
         if (o instanceof List<?> list) {
             StringBuilder b = new StringBuilder("[");
-            for (Object e : list) {
+            for (Object e : list.subList(0, Math.min(list.size(), LIST_SHOWN))) {
                 if (b.length() > 1) {
                     b.append(", ");
                 }
                 b.append(format(e));
+            }
+            if (list.size() > LIST_SHOWN) {
+                b.append(", ... ").append(list.size() - LIST_SHOWN).append(" more");   // a backward's 2,104 gradients
             }
             return b.append(']').toString();
         }

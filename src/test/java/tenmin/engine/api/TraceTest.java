@@ -33,6 +33,28 @@ class TraceTest {
         assertTrue(out.lines().stream().noneMatch(l -> l.startsWith("trace alloc")));
     }
 
+    /** Calls with lists of tensors first (a backward's gradient sums, bulk transfers) are ops; long lists are cut. */
+    @Test
+    void listCallsAreTracedWithTheirFirstTensors() {
+        LogLines out = new LogLines();
+        try (CpuBackend cpu = new CpuBackend(1)) {
+            Backend be = Trace.of(1, out).wrap(cpu);
+            try (Scope s = Scope.root(be, "step")) {
+                java.util.List<Tensor> ys = new java.util.ArrayList<>();
+                java.util.List<Tensor> xs = new java.util.ArrayList<>();
+                for (int i = 0; i < 6; i++) {
+                    ys.add(s.full(Shape.of(i + 1), DType.F32, 1));
+                    xs.add(s.full(Shape.of(i + 1), DType.F32, 2));
+                }
+                be.axpyIntoAll(ys, xs);
+                assertEquals(3f, ys.get(5).toHost()[5]);
+            }
+        }
+        String line = out.lines().stream().filter(l -> l.contains(" axpyIntoAll(")).findFirst().orElseThrow();
+        assertTrue(line.startsWith("trace cpu axpyIntoAll([(1) f32, (2) f32, (3) f32, (4) f32, ... 2 more], [(1) f32,"),
+                line);
+    }
+
     @Test
     void levelTwoAddsAllocationsFreesAndWhereATensorWasClosed() {
         LogLines out = new LogLines();
