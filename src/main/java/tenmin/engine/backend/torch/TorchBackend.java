@@ -607,9 +607,11 @@ public final class TorchBackend implements Backend {
             sameFloat("axpyIntoAll", y);
             sameFloat("axpyIntoAll", x);
             require(y.shape().equals(x.shape()), "axpyIntoAll", "shapes differ", y, x);
-            fusable = y.dtype() == ys.get(0).dtype() && x.dtype() == xs.get(0).dtype() && n(y).isContiguous()
+            n(y);                                                      // this backend's
+            TorchTensor target = (TorchTensor) y;
+            fusable = y.dtype() == ys.get(0).dtype() && x.dtype() == xs.get(0).dtype() && target.contiguous()
                     && n(x).isContiguous();
-            address[i] = fusable ? n(y).dataPtr().address() : 0;
+            address[i] = fusable ? target.address() : 0;
         }
         Integer[] order = new Integer[count];
         for (int i = 0; i < count; i++) {

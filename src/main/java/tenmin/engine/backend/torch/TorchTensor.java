@@ -21,6 +21,9 @@ final class TorchTensor extends Tensor {
     private AtenAttention.Kernel attentionKernel;
     /** For a 2-d weight used by linear layers: its transposed view, made at the first use and kept (null before). */
     private NativeTensor transposed;
+    /** {@link #data}'s address, read at the first use and kept (-1 before), and whether it is contiguous. */
+    private long address = -1;
+    private boolean contiguous;
 
     TorchTensor(Scope owner, Shape shape, DType dtype, TorchBackend backend, NativeTensor data,
                 MemoryMeter.Storage storage, NativeTensor... extras) {
@@ -67,6 +70,25 @@ final class TorchTensor extends Tensor {
     }
 
     /**
+     * The address of the first element and whether the native tensor is contiguous, asked of libtorch once per
+     * native tensor (a gradient in the optimizer's arena is summed into at every micro-batch).
+     */
+    long address() {
+        checkOpen();
+        if (address < 0) {
+            contiguous = data.isContiguous();
+            address = data.dataPtr().address();
+        }
+        return address;
+    }
+
+    /** Whether the native tensor is contiguous (see {@link #address()}). */
+    boolean contiguous() {
+        address();
+        return contiguous;
+    }
+
+    /**
      * Makes this tensor the view {@code view} (same shape and dtype) with the storage account {@code account}
      * ({@link TorchBackend#relocate}): the old native tensor and any kept transposed view are closed; the caller has
      * released the old account.
@@ -76,6 +98,7 @@ final class TorchTensor extends Tensor {
         NativeTensor.closeAll(data, transposed);
         data = view;
         transposed = null;
+        address = -1;
         storage = account;
     }
 
