@@ -4,6 +4,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
@@ -593,15 +594,19 @@ public final class TorchBackend implements Backend {
      * The pairs whose ys lie back to back in one buffer (the trainer's gradients after the device optimizer packed
      * them into its arena), in runs of at least {@link #FUSED_RUN}: one {@code cat} of the xs, one addition over the
      * run's range, one copy back: three ops for the run instead of two per pair (the recipe's backward: 2,104 pairs).
-     * The rest pair by pair; the sums are the same values.
+     * The rest pair by pair, a target named more than once (an activation's gradient summed from several uses) in the
+     * order of its pairs; the sums are the same values.
      */
     @Override
     public void axpyIntoAll(List<Tensor> ys, List<Tensor> xs) {
         int count = ys.size();
         require(count == xs.size(), "axpyIntoAll", count + " targets but " + xs.size() + " sources");
         long[] address = new long[count];
-        boolean fusable = count >= FUSED_RUN;
-        for (int i = 0; i < count && fusable; i++) {
+        boolean[] fusable = new boolean[count];
+        DType yType = count == 0 ? null : ys.get(0).dtype();
+        DType xType = count == 0 ? null : xs.get(0).dtype();
+        Map<Long, Integer> uses = new HashMap<>();
+        for (int i = 0; i < count; i++) {
             Tensor y = ys.get(i);
             Tensor x = xs.get(i);
             sameFloat("axpyIntoAll", y);
@@ -609,26 +614,25 @@ public final class TorchBackend implements Backend {
             require(y.shape().equals(x.shape()), "axpyIntoAll", "shapes differ", y, x);
             n(y);                                                      // this backend's
             TorchTensor target = (TorchTensor) y;
-            fusable = y.dtype() == ys.get(0).dtype() && x.dtype() == xs.get(0).dtype() && target.contiguous()
-                    && n(x).isContiguous();
-            address[i] = fusable ? target.address() : 0;
+            address[i] = target.address();
+            fusable[i] = y.dtype() == yType && x.dtype() == xType && target.contiguous() && n(x).isContiguous();
+            uses.merge(address[i], 1, Integer::sum);
         }
-        Integer[] order = new Integer[count];
+        List<Integer> fused = new ArrayList<>();
         for (int i = 0; i < count; i++) {
-            order[i] = i;
+            if (fusable[i] && uses.get(address[i]) == 1) {
+                fused.add(i);
+            } else {
+                axpyInto(ys.get(i), 1.0, xs.get(i));                   // in list order
+            }
         }
+        Integer[] order = fused.toArray(new Integer[0]);
         Arrays.sort(order, (a, b) -> Long.compare(address[a], address[b]));
-        for (int k = 1; k < count && fusable; k++) {
-            fusable = address[order[k]] != address[order[k - 1]];   // a target twice: keep the order of its sums
-        }
-        if (!fusable) {
-            Backend.super.axpyIntoAll(ys, xs);
-            return;
-        }
-        long width = ys.get(0).dtype().sizeBytes();
+        long width = yType == null ? 0 : yType.sizeBytes();
         int start = 0;
-        for (int k = 1; k <= count; k++) {
-            boolean continues = k < count && address[order[k]] == address[order[k - 1]] + ys.get(order[k - 1]).numel() * width;
+        for (int k = 1; k <= order.length; k++) {
+            boolean continues = k < order.length
+                    && address[order[k]] == address[order[k - 1]] + ys.get(order[k - 1]).numel() * width;
             if (continues) {
                 continue;
             }

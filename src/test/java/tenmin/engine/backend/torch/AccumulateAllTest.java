@@ -87,6 +87,7 @@ class AccumulateAllTest extends TorchBackendTests {
         assertSame(DType.F32, 0, 1, 2, 3, 4, 5, 6, 7);
         assertSame(DType.BF16, 0, 1, 3, 4, 5, 6, 7);         // a hole: runs of 2 (pairwise), 2 and 3
         assertSame(DType.BF16, 0, 1, 2, 3, 0, 5);            // a target twice: pair by pair, in order
+        assertSame(DType.BF16, 5, 0, 1, 2, 3, 4, 5, 6, 7, 5); // one target three times, a run of 4 fused beside it
     }
 
     @Test
