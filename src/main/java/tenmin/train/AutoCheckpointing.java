@@ -50,7 +50,7 @@ public final class AutoCheckpointing {
      * 16 GB card with the recipe); true otherwise, and where there is no memory figure.
      */
     static boolean momentsFit(TrainBenchmark.Plan step, long[] memory) {
-        return memory == null || step.deviceMomentBytes() == 0 || step.peakBytes() <= budget(memory[0], memory[1]);
+        return memory == null || step.deviceMomentBytes() == 0 || step.loopPeakBytes() <= budget(memory[0], memory[1]);
     }
 
     /** (free, total) bytes of the backend's device as the driver reports them, or null (the CPU, no figure). */
@@ -92,7 +92,7 @@ public final class AutoCheckpointing {
         int chosen = choose(candidates, budget, c -> {
             TrainBenchmark.Plan p = planner.apply(c);
             plans.add(p);
-            return p.peakBytes();
+            return p.loopPeakBytes();
         });
         TrainBenchmark.Plan plan = plans.get(chosen);
         StringBuilder why = new StringBuilder(String.format(Locale.ROOT,
@@ -103,9 +103,9 @@ public final class AutoCheckpointing {
                 TrainBenchmark.gib(memory[0] - budget), TrainBenchmark.gib(Math.max(0, budget))));
         for (int i = 0; i <= chosen; i++) {
             why.append(i == 0 ? "" : ", ").append(candidates.get(i)).append(" plans ")
-                    .append(TrainBenchmark.gib(plans.get(i).peakBytes()));
+                    .append(TrainBenchmark.gib(plans.get(i).loopPeakBytes()));
         }
-        boolean fits = plan.peakBytes() <= budget;
+        boolean fits = plan.loopPeakBytes() <= budget;
         why.append(fits ? " -> " + candidates.get(chosen)
                 : " -> all, although it does not fit either (the run may fail for memory: lower --train_batch_size)");
         return new Choice(candidates.get(chosen), plan, why.toString());

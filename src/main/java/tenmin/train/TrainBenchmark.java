@@ -19,6 +19,7 @@ import tenmin.engine.api.OpTimes;
 import tenmin.engine.api.Scope;
 import tenmin.engine.api.Shape;
 import tenmin.engine.api.Tensor;
+import tenmin.engine.autograd.Functional;
 import tenmin.engine.backend.meta.MetaBackend;
 import tenmin.lora.LoConNetwork;
 import tenmin.lora.LoConPreset;
@@ -140,7 +141,16 @@ public final class TrainBenchmark {
      */
     public record Plan(Setup setup, Map<String, Long> weightBytes, long loconValues, long stepStartBytes,
                        long afterForward, long peakBytes, OpStats.Snapshot forward, OpStats.Snapshot backward,
-                       long deviceMomentBytes) {
+                       long deviceMomentBytes, long textEncoderCarryBytes) {
+
+        /**
+         * The training loop's peak: {@link #peakBytes} (one micro-batch) plus {@link #textEncoderCarryBytes}, one
+         * micro-batch's text-encoder tensors, which the loop keeps into the next micro-batch's U-Net forward where
+         * it issues their backward ({@code Trainer.TextEncoderBackward}; 0 when that does not happen).
+         */
+        public long loopPeakBytes() {
+            return peakBytes + textEncoderCarryBytes;
+        }
 
         /** FLOPs of one micro-batch (matrix-unit ops, forward and backward). */
         public double flops() {
@@ -178,6 +188,10 @@ public final class TrainBenchmark {
             boolean recipe = setup.model().unet().equals(tenmin.models.sdxl.UnetConfig.sdxlBase()) && setup.batch() == 8
                     && setup.latentHeight() == 128 && setup.latentWidth() == 128;
             out.add("  peak total: " + gib(peakBytes) + (recipe ? " (the reference trainer: 15.5 GiB)" : ""));
+            if (textEncoderCarryBytes > 0) {
+                out.add("  kept into the next micro-batch's U-Net forward (this one's text-encoder tensors, whose backward"
+                        + " is issued there): +" + gib(textEncoderCarryBytes) + "; the loop's peak: " + gib(loopPeakBytes()));
+            }
             return out;
         }
     }
@@ -219,8 +233,18 @@ public final class TrainBenchmark {
                             stats.reset();
                         });
                 OpStats.Snapshot backward = stats.snapshot();
+                long peak = backend.peakLiveBytes();
+                long carry = 0;
+                if (setup.trainTe() && setup.accumulation() > 1 && Trainer.PIPELINE.on()) {
+                    long before = backend.liveBytes();
+                    try (Scope encoders = process.child("text encoders carried")) {
+                        models.condition(Functional.training(encoders), in.captions(), in.sizes(), PooledProjection.SAI,
+                                setup.teCheckpointing());
+                        carry = backend.liveBytes() - before;
+                    }
+                }
                 return new Plan(setup, SdxlModels.plannedWeightBytes(setup.model(), setup.dtypes()), net.parameterCount(),
-                        start, afterForward[0], backend.peakLiveBytes(), forward[0], backward, moments);
+                        start, afterForward[0], peak, forward[0], backward, moments, carry);
             }
         }
     }

@@ -144,6 +144,20 @@ public final class Trainer {
      * ({@link Pending}): on unless {@link #OVERLAP_PROPERTY} or else {@link #OVERLAP_ENV} is {@code 0}.
      */
     private final boolean overlap = new Switch(OVERLAP_PROPERTY, OVERLAP_ENV).on();
+    /**
+     * Whether a micro-batch's text-encoder backward is issued after the next micro-batch's U-Net forward within an
+     * accumulation window ({@link TextEncoderBackward}): on unless {@link #PIPELINE_PROPERTY} or else
+     * {@link #PIPELINE_ENV} is {@code 0}.
+     */
+    private final boolean pipelineTextEncoders = PIPELINE.on();
+    /** Environment variable: {@code 0} issues each micro-batch's text-encoder backward right after its U-Net's. */
+    public static final String PIPELINE_ENV = "TENMIN_TE_PIPELINE";
+    /** System property overriding {@link #PIPELINE_ENV} (tests). */
+    public static final String PIPELINE_PROPERTY = "tenmin.tePipeline";
+    /** {@link #pipelineTextEncoders}'s switch (the training plan asks it too). */
+    static final Switch PIPELINE = new Switch(PIPELINE_PROPERTY, PIPELINE_ENV);
+    /** The last micro-batch's text-encoder backward while it waits for the next micro-batch (null otherwise). */
+    private TextEncoderBackward textEncoderBackward;
     /** Environment variable: {@code 0} reads every micro-batch's loss before the next is issued. */
     public static final String OVERLAP_ENV = "TENMIN_OVERLAP";
     /** System property overriding {@link #OVERLAP_ENV} (tests). */
@@ -180,6 +194,14 @@ public final class Trainer {
 
     /** trainer-spec §2, from the first micro-batch (or the resume point) to the final save. */
     private Result train(ResumePoint start) throws IOException {
+        try {
+            return loop(start);
+        } finally {
+            dropTextEncoderBackward();
+        }
+    }
+
+    private Result loop(ResumePoint start) throws IOException {
         if (start.globalStep() == 0 && requested.sample().atFirst()) {
             // the reference passes epoch 0 for the samples before training, so they are named e000000_...
             sample("e%06d".formatted(0), 0);
@@ -194,7 +216,9 @@ public final class Trainer {
                 Pending pending = null;
                 for (int i = first; i < batches.size(); i++) {
                     BatchInputs in = inputs.take(epoch, i, batches);
-                    Tensor issued = forwardBackwardIssued(in);
+                    boolean sync = run.data().planner().syncsAfter(i);
+                    // within a window the text encoders' backward waits for the next micro-batch's U-Net forward
+                    Tensor issued = forwardBackwardIssued(in, !sync && i + 1 < batches.size());
                     if (pending != null) {
                         // the micro-batch before, read now that this one is queued behind it: the device goes on
                         // with this one while the host reads, logs and issues the next
@@ -205,7 +229,6 @@ public final class Trainer {
                             return r;
                         }
                     }
-                    boolean sync = run.data().planner().syncsAfter(i);
                     if (!sync && overlap && i + 1 < batches.size()) {
                         pending = new Pending(issued, epoch, i, in.size());
                         continue;
@@ -286,10 +309,23 @@ public final class Trainer {
      * Forward, loss and backward of one micro-batch, issued ({@link #forwardBackwardIssued(SdxlModels, Scope,
      * BatchInputs, PooledProjection, boolean, int, LongConsumer)}); the loss stays on the device.
      */
-    private Tensor forwardBackwardIssued(BatchInputs in) {
+    private Tensor forwardBackwardIssued(BatchInputs in, boolean deferTextEncoders) {
+        TextEncoderBackward before = textEncoderBackward;
+        textEncoderBackward = null;
         // the text encoders are checkpointed when any U-Net block is (kohya's --gradient_checkpointing does both)
-        return forwardBackwardIssued(run.models(), run.process(), in, run.pooledProjection(),
-                !run.models().unet().checkpointing().isNone(), run.config().loop().gradAccumSteps(), progress::activations);
+        Issued issued = forwardBackwardIssued(run.models(), run.process(), in, run.pooledProjection(),
+                !run.models().unet().checkpointing().isNone(), run.config().loop().gradAccumSteps(), progress::activations,
+                before, deferTextEncoders && pipelineTextEncoders);
+        textEncoderBackward = issued.textEncoders();
+        return issued.loss();
+    }
+
+    /** Drops a deferred text-encoder backward (the run ends before an optimizer step would use it). */
+    private void dropTextEncoderBackward() {
+        if (textEncoderBackward != null) {
+            textEncoderBackward.close();
+            textEncoderBackward = null;
+        }
     }
 
     /**
@@ -315,9 +351,27 @@ public final class Trainer {
      */
     static Tensor forwardBackwardIssued(SdxlModels models, Scope parent, BatchInputs in, PooledProjection pooled,
                                         boolean checkpointing, int accumulation, LongConsumer activations) {
-        long before = parent.backend().liveBytes();
+        return forwardBackwardIssued(models, parent, in, pooled, checkpointing, accumulation, activations, null, false)
+                .loss();
+    }
+
+    /**
+     * {@link #forwardBackwardIssued(SdxlModels, Scope, BatchInputs, PooledProjection, boolean, int, LongConsumer)}
+     * with the text encoders' backward moved between micro-batches: {@code before} (the previous micro-batch's, or
+     * null) is issued once this micro-batch's U-Net forward is queued, so that its small, host-paced ops run while
+     * the device works through that forward; with {@code deferTextEncoders} (and trained text encoders) this
+     * micro-batch's own is returned instead of issued. The text encoders then record on a tape of their own, and the
+     * U-Net sees their outputs through views that take its gradients as parameters do. Each parameter gets the same
+     * contributions, summed in the same order, as with one backward over both.
+     */
+    static Issued forwardBackwardIssued(SdxlModels models, Scope parent, BatchInputs in, PooledProjection pooled,
+                                        boolean checkpointing, int accumulation, LongConsumer activations,
+                                        TextEncoderBackward before, boolean deferTextEncoders) {
+        long liveBefore = parent.backend().liveBytes();
+        Scope encoders = deferTextEncoders ? parent.child("text encoders") : null;
         try (Scope step = parent.child("step")) {
             Functional f = Functional.training(step);
+            Functional fe = encoders == null ? f : Functional.training(encoders);
             Shape latents = Shape.of(in.size(), in.channels(), in.height(), in.width());
             Tensor noisy = step.fromHost(in.noisy(), latents, DType.F32);           // (N, C, h, w)
             Tensor noise = step.fromHost(in.noise(), latents, DType.F32);           // (N, C, h, w)
@@ -326,15 +380,80 @@ public final class Trainer {
                 t[b] = in.timesteps()[b];
             }
             Tensor timesteps = step.fromHost(t, in.size());                         // (N)
-            SdxlModels.Conditioning c = models.condition(f, in.captions(), in.sizes(), pooled, checkpointing);
-            Tensor eps = models.unet().forward(f, noisy, timesteps, c.context(), c.y()); // (N, C, h, w) F32
+            SdxlModels.Conditioning c = models.condition(fe, in.captions(), in.sizes(), pooled, checkpointing);
+            TextEncoderBackward after = null;
+            Tensor context = c.context();
+            Tensor y = c.y();
+            if (encoders != null && fe.carriesGradient(context)) {
+                // the U-Net's gradients of the conditioning land in these views, then seed the encoders' backward
+                context = encoders.backend().reshape(encoders, c.context(), c.context().shape()).requireGrad();
+                y = encoders.backend().reshape(encoders, c.y(), c.y().shape()).requireGrad();
+                after = new TextEncoderBackward(encoders, fe, List.of(c.context(), c.y()), List.of(context, y));
+            }
+            Tensor eps = models.unet().forward(f, noisy, timesteps, context, y);   // (N, C, h, w) F32
             Tensor loss = f.mseLoss(eps, noise);                                    // () F32
-            activations.accept(parent.backend().liveBytes() - before);
+            activations.accept(parent.backend().liveBytes() - liveBefore);
+            if (before != null) {
+                before.issue();
+            }
             // The backward is issued before the loss is read: reading it first made the host wait for the device's
             // forward before it could issue the first backward op. A non-finite loss leaves non-finite gradients,
             // which no optimizer step uses: the caller stops the run.
             f.backward(f.scale(loss, 1.0 / accumulation));
-            return step.keep(loss);
+            if (after == null && encoders != null) {
+                encoders.close();                                                   // nothing trained in them
+            }
+            return new Issued(step.keep(loss), after);
+        } catch (RuntimeException | Error e) {
+            if (encoders != null) {
+                encoders.close();
+            }
+            throw e;
+        }
+    }
+
+    /** An issued micro-batch: its loss on the device, and its text encoders' backward when it was deferred. */
+    record Issued(Tensor loss, TextEncoderBackward textEncoders) {
+    }
+
+    /**
+     * A micro-batch's text-encoder backward, not yet issued: the encoders' tape, its roots (the conditioning) and the
+     * views whose gradients seed them; {@link #issue} or {@link #close} once.
+     */
+    static final class TextEncoderBackward implements AutoCloseable {
+        private final Scope scope;
+        private final Functional encoders;
+        private final List<Tensor> roots;
+        private final List<Tensor> views;
+
+        TextEncoderBackward(Scope scope, Functional encoders, List<Tensor> roots, List<Tensor> views) {
+            this.scope = scope;
+            this.encoders = encoders;
+            this.roots = roots;
+            this.views = views;
+        }
+
+        /** Issued ones, counted for tests. */
+        static final java.util.concurrent.atomic.AtomicLong ISSUED = new java.util.concurrent.atomic.AtomicLong();
+
+        /** Issues the backward into the encoders' parameter gradients and frees the micro-batch's encoder tensors. */
+        void issue() {
+            ISSUED.incrementAndGet();
+            try {
+                List<Tensor> seeds = new ArrayList<>();
+                for (Tensor v : views) {
+                    seeds.add(v.grad());
+                }
+                encoders.backward(roots, seeds);
+            } finally {
+                scope.close();
+            }
+        }
+
+        /** Drops it (a run that stops or diverges before the optimizer step that would have used it). */
+        @Override
+        public void close() {
+            scope.close();
         }
     }
 
@@ -351,6 +470,11 @@ public final class Trainer {
     }
 
     private double optimizerStepUntimed() {
+        if (textEncoderBackward != null) {                 // (a window's last micro-batch issues its own at once)
+            TextEncoderBackward late = textEncoderBackward;
+            textEncoderBackward = null;
+            late.issue();
+        }
         List<ParamGroup> groups = run.network().groups();
         double[] lrs = new double[groups.size()];
         for (int g = 0; g < lrs.length; g++) {

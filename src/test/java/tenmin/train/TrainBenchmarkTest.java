@@ -124,8 +124,17 @@ class TrainBenchmarkTest {
             }
             Map<String, Long> w = plan.weightBytes();
             assertEquals(2 * 2_567_463_684L, w.get("unet"), "SDXL U-Net bf16 (5.1 GB)");
-            assertTrue(plan.peakBytes() < 15.5 * (1L << 30), "peak " + TrainBenchmark.gib(plan.peakBytes())
+            assertTrue(plan.loopPeakBytes() < 15.5 * (1L << 30), "peak " + TrainBenchmark.gib(plan.loopPeakBytes())
                     + " (text encoders trained: " + te + ") must stay under the reference's 15.5 GiB");
+            // trained text encoders: one micro-batch's encoder tensors (checkpointed here) wait for the next one
+            assertEquals(te, plan.textEncoderCarryBytes() > 0, "carried: " + plan.textEncoderCarryBytes());
+            assertTrue(plan.textEncoderCarryBytes() < (128L << 20), TrainBenchmark.gib(plan.textEncoderCarryBytes()));
+            if (te) {
+                TrainBenchmark.Plan direct = WithProperty.with(Trainer.PIPELINE_PROPERTY, "0",
+                        () -> TrainBenchmark.plan(setup, Device.cuda(0)));
+                assertEquals(0, direct.textEncoderCarryBytes(), "TENMIN_TE_PIPELINE=0 carries nothing");
+                assertEquals(direct.peakBytes(), plan.peakBytes());
+            }
         }
     }
 

@@ -102,6 +102,11 @@ public final class Functional {
         return tape == null && !replayed;
     }
 
+    /** True when this facade records and {@code t} carries gradient (it depends on a tensor that requires grad). */
+    public boolean carriesGradient(Tensor t) {
+        return records(t);
+    }
+
     /** True when recording and one of {@code inputs} carries gradient (op classes call this). */
     boolean records(Tensor... inputs) {
         if (tape == null) {
