@@ -9,15 +9,13 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import tenmin.engine.api.DType;
 import tenmin.engine.api.OpStats;
 import tenmin.engine.api.Scope;
 import tenmin.engine.api.Tensor;
-import tenmin.engine.backend.cpu.CpuBackend;
+import tenmin.testing.CpuBackendTests;
 import tenmin.testing.WithProperty;
 
 /**
@@ -25,18 +23,7 @@ import tenmin.testing.WithProperty;
  * recomputation, reach the leaves in one {@code axpyIntoAll} when the backward ends, with the same sums, bit for bit,
  * as added one by one ({@code TENMIN_DEFER_GRADS=0}); leaves that already hold gradients (accumulation) keep them.
  */
-class DeferredLeafGradsTest {
-    private static CpuBackend cpu;
-
-    @BeforeAll
-    static void start() {
-        cpu = new CpuBackend(2);
-    }
-
-    @AfterAll
-    static void stop() {
-        cpu.close();
-    }
+class DeferredLeafGradsTest extends CpuBackendTests {
 
     /**
      * Gradients of w1 (used twice, once inside a checkpointed block), w2, b and w3 (through a bf16 cast) after two
@@ -45,7 +32,7 @@ class DeferredLeafGradsTest {
     private static List<float[]> run(boolean defer, Map<String, Long>[] calls) {
         return WithProperty.with(Tape.DEFER_PROPERTY, defer ? "1" : "0", () -> {
             OpStats stats = new OpStats();
-            try (Scope root = Scope.root(stats.wrap(cpu), "deferred")) {
+            try (Scope root = Scope.root(stats.wrap(backend), "deferred")) {
                 Tensor x = randn(root, "x", 1, 1, 4, 6);
                 Tensor w1 = param(root, "w1", 2, 0.5, 6, 6);
                 Tensor w2 = param(root, "w2", 3, 0.5, 3, 6);
@@ -88,6 +75,6 @@ class DeferredLeafGradsTest {
         assertEquals(null, deferredCalls[0].get("axpyInto"), "nothing added before the end");
         assertEquals(5L, directCalls[0].get("axpyInto"), "w1 twice, w2, b, w3: " + directCalls[0]);
         assertEquals(null, directCalls[0].get("axpyIntoAll"));
-        assertEquals(0, cpu.liveTensors(), "tensors left alive");
+        assertEquals(0, backend.liveTensors(), "tensors left alive");
     }
 }

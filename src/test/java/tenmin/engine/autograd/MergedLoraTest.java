@@ -12,9 +12,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
@@ -22,7 +20,7 @@ import tenmin.engine.api.Backend;
 import tenmin.engine.api.OpStats;
 import tenmin.engine.api.Scope;
 import tenmin.engine.api.Tensor;
-import tenmin.engine.backend.cpu.CpuBackend;
+import tenmin.testing.CpuBackendTests;
 import tenmin.testing.WithProperty;
 
 /**
@@ -30,31 +28,20 @@ import tenmin.testing.WithProperty;
  * and checkpoint replays) against central finite differences and against the layer-then-branch form it replaces (the
  * same values within fp32 rounding); pure inference and small row counts keep the branch.
  */
-class MergedLoraTest {
-    private static CpuBackend cpu;
+class MergedLoraTest extends CpuBackendTests {
     private OpStats stats;
     private Scope root;
-
-    @BeforeAll
-    static void start() {
-        cpu = new CpuBackend(2);
-    }
-
-    @AfterAll
-    static void stop() {
-        cpu.close();
-    }
 
     @BeforeEach
     void open() {
         stats = new OpStats();
-        root = Scope.root(stats.wrap(cpu), "test");
+        root = Scope.root(stats.wrap(backend), "test");
     }
 
     @AfterEach
     void close() {
         root.close();
-        assertEquals(0, cpu.liveTensors(), "tensors left alive");
+        assertEquals(0, backend.liveTensors(), "tensors left alive");
     }
 
     private static Tensor in(List<Tensor> in, int i) {
