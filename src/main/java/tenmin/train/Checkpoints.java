@@ -60,6 +60,8 @@ final class Checkpoints implements AutoCloseable {
      * step left on the device), so saves overlap the next steps.
      */
     static volatile long writeDelayMillisForTests;
+    private long writerWaitNanos;
+    private long stateNanos;
 
     Checkpoints(TrainConfig cfg, TrainingMetadata.Run run, ZoneId zone) {
         this.cfg = cfg;
@@ -110,6 +112,15 @@ final class Checkpoints implements AutoCloseable {
         return lora;
     }
 
+    /** Time the caller's thread waited in {@link #flush} for the writer thread, and spent writing resume states. */
+    long writerWaitNanos() {
+        return writerWaitNanos;
+    }
+
+    long stateNanos() {
+        return stateNanos;
+    }
+
     /** Waits until the LoRA file handed to the writer thread is on disk; rethrows its failure. */
     void flush() throws IOException {
         Future<?> f = pending;
@@ -117,6 +128,7 @@ final class Checkpoints implements AutoCloseable {
             return;
         }
         pending = null;
+        long t0 = System.nanoTime();
         try {
             f.get();
         } catch (InterruptedException e) {
@@ -127,6 +139,8 @@ final class Checkpoints implements AutoCloseable {
                 throw u.getCause();
             }
             throw new IOException(Tasks.rethrowUnchecked(e));
+        } finally {
+            writerWaitNanos += System.nanoTime() - t0;
         }
     }
 
@@ -143,7 +157,12 @@ final class Checkpoints implements AutoCloseable {
     /** Writes {@code state} beside the save {@code fileName} (written or being written) and returns its path. */
     Path writeState(String fileName, TrainingState state) throws IOException {
         Path statePath = cfg.paths().outputDir().resolve(OutputNames.stateFor(fileName));
-        TrainingStateFile.write(statePath, state);
+        long t0 = System.nanoTime();
+        try {
+            TrainingStateFile.write(statePath, state);
+        } finally {
+            stateNanos += System.nanoTime() - t0;
+        }
         lastState = statePath;
         lastStateStep = state.globalStep();
         return statePath;

@@ -98,7 +98,7 @@ public final class Trainer {
      * images and the montage), saving (LoRA files and resume states); the phases add up to the total.
      */
     public record Timings(double setup, double caching, double training, double sampling, double saving, double total,
-                          double lossWait, double optimizer) {
+                          double lossWait, double optimizer, double savingWait, double savingStates) {
         /** One line: {@code setup 1.2 s, latent caching 3.4 s, ...; total 9.9 s}. */
         public String line() {
             return String.format(Locale.ROOT, "setup %.1f s, latent caching %.1f s, training %.1f s, sampling %.1f s,"
@@ -112,6 +112,17 @@ public final class Trainer {
         public String trainingLine() {
             return String.format(Locale.ROOT, "training %.1f s: the loop's thread waited %.1f s for the device at the"
                     + " loss reads; optimizer steps %.1f s", training, lossWait, optimizer);
+        }
+
+        /**
+         * Where the saving phase's time went on the loop's thread: waiting for the writer thread to finish the save
+         * before (a save every step that takes longer than a step shows here), writing resume states (synchronous),
+         * and the rest (each save's copy of the values, its metadata).
+         */
+        public String savingLine() {
+            return String.format(Locale.ROOT, "saving %.1f s: waiting for the writer thread %.1f s, resume states %.1f s,"
+                    + " the rest (the values' copies, metadata) %.1f s", saving, savingWait, savingStates,
+                    Math.max(0, saving - savingWait - savingStates));
         }
     }
 
@@ -727,7 +738,8 @@ public final class Trainer {
         double sampling = samplingNanos / 1e9;
         double saving = savingNanos / 1e9;
         return new Timings(setup, caching, Math.max(0, total - setup - caching - sampling - saving), sampling, saving,
-                total, lossWaitNanos / 1e9, optimizerNanos / 1e9);
+                total, lossWaitNanos / 1e9, optimizerNanos / 1e9, run.checkpoints().writerWaitNanos() / 1e9,
+                run.checkpoints().stateNanos() / 1e9);
     }
 
     private Result result(Outcome outcome, String message, Path montage) throws IOException {

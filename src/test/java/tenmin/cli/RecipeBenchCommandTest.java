@@ -50,6 +50,17 @@ class RecipeBenchCommandTest {
         assertEquals(phase[2], training, 0.05, split);
         assertTrue(Double.parseDouble(m.group(2)) + Double.parseDouble(m.group(3)) <= training + 0.1, split);
         assertTrue(Double.parseDouble(m.group(3)) > 0, "two optimizer steps ran: " + split);
+        // the saving phase's split: the writer waits and the resume state (the final save's) fit inside it
+        String saving = r.out().lines().filter(l -> l.contains("waiting for the writer")).findFirst().orElseThrow(() ->
+                new AssertionError(r.toString()));
+        java.util.regex.Matcher s = java.util.regex.Pattern.compile("saving ([0-9.]+) s: waiting for the writer thread"
+                + " ([0-9.]+) s, resume states ([0-9.]+) s, the rest \\(the values' copies, metadata\\) ([0-9.]+) s")
+                .matcher(saving.strip());
+        assertTrue(s.matches(), saving);
+        assertEquals(phase[4], Double.parseDouble(s.group(1)), 0.05, saving);
+        assertEquals(Double.parseDouble(s.group(1)), Double.parseDouble(s.group(2)) + Double.parseDouble(s.group(3))
+                + Double.parseDouble(s.group(4)), 0.15, saving);
+        assertTrue(Double.parseDouble(s.group(3)) > 0, "the final save writes a resume state: " + saving);
         Path out = work.resolve("output");
         for (String name : List.of("yifftoolkit-schnell-step00000001", "yifftoolkit-schnell-step00000002",
                 "yifftoolkit-schnell")) {
