@@ -370,7 +370,7 @@ public final class TorchBackend implements Backend {
             return;
         }
         long[] offsets = packedOffsets(src);
-        try (NativeTensor packed = pack(src, offsets);
+        try (NativeTensor packed = pack(src, true);
              NativeTensor host = staging.view(offsets[src.size()])) {
             at.copyInto(host, packed);                                              // the one sync point
             spread(host, offsets, dst);
@@ -396,7 +396,7 @@ public final class TorchBackend implements Backend {
             toHostAll(src, dst);
             return () -> { };
         }
-        NativeTensor packed = pack(src, offsets);
+        NativeTensor packed = pack(src, true);
         AtomicBoolean done = new AtomicBoolean();
         return () -> {
             if (!done.compareAndSet(false, true)) {
@@ -417,15 +417,18 @@ public final class TorchBackend implements Backend {
         };
     }
 
-    /** The tensors flattened, as fp32, concatenated into one new 1-D tensor on this device (offsets: packedOffsets). */
-    private NativeTensor pack(List<Tensor> src, long[] offsets) {
+    /**
+     * The tensors flattened and concatenated into one new 1-D tensor on this device, in their order (each at its
+     * {@link #packedOffsets}); converted to fp32 with {@code asF32}, else all of the first one's dtype.
+     */
+    private NativeTensor pack(List<Tensor> src, boolean asF32) {
         int count = src.size();
         NativeTensor[] flat = new NativeTensor[count];
         try {
             for (int i = 0; i < count; i++) {
                 Tensor t = src.get(i);
                 flat[i] = at.reshape(n(t), new long[] {t.numel()});
-                if (t.dtype() != DType.F32) {
+                if (asF32 && t.dtype() != DType.F32) {
                     NativeTensor f32 = at.empty(new long[] {t.numel()}, at.code(DType.F32));
                     at.copyInto(f32, flat[i]);
                     flat[i].close();
@@ -615,7 +618,7 @@ public final class TorchBackend implements Backend {
             n(y);                                                      // this backend's
             TorchTensor target = (TorchTensor) y;
             address[i] = target.address();
-            fusable[i] = y.dtype() == yType && x.dtype() == xType && target.contiguous() && n(x).isContiguous();
+            fusable[i] = y.dtype() == yType && x.dtype() == xType && target.contiguous();
             uses.merge(address[i], 1, Integer::sum);
         }
         List<Integer> fused = new ArrayList<>();
@@ -649,22 +652,16 @@ public final class TorchBackend implements Backend {
 
     /** ys[order[from..to)] += xs[same], the ys back to back from {@code address}. */
     private void addRun(List<Tensor> ys, List<Tensor> xs, Integer[] order, int from, int to, long address) {
-        long total = 0;
-        NativeTensor[] flat = new NativeTensor[to - from];
-        try {
-            for (int j = from; j < to; j++) {
-                Tensor x = xs.get(order[j]);
-                flat[j - from] = at.view(n(x), new long[] {x.numel()});
-                total += x.numel();
-            }
-            try (NativeTensor range = at.deviceView(MemorySegment.ofAddress(address), new long[] {total},
-                    at.code(ys.get(order[from]).dtype()));
-                 NativeTensor joined = at.cat(flat, 0);
-                 NativeTensor sum = at.add(range, joined, 1.0)) {
-                at.copyInto(range, sum);
-            }
-        } finally {
-            NativeTensor.closeAll(flat);
+        List<Tensor> sources = new ArrayList<>(to - from);
+        for (int j = from; j < to; j++) {
+            sources.add(xs.get(order[j]));
+        }
+        long total = packedOffsets(sources)[sources.size()];
+        try (NativeTensor range = at.deviceView(MemorySegment.ofAddress(address), new long[] {total},
+                at.code(ys.get(order[from]).dtype()));
+             NativeTensor joined = pack(sources, false);
+             NativeTensor sum = at.add(range, joined, 1.0)) {
+            at.copyInto(range, sum);
         }
     }
 
