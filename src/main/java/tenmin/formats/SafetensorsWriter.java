@@ -242,7 +242,6 @@ public final class SafetensorsWriter {
         }
     }
 
-
     /**
      * fp32 little-endian by bulk copies (memory speed: 4x the value-by-value buffer on the 2-core machine, which
      * matters for the 1.4 GB training states of the recipe).
@@ -258,6 +257,7 @@ public final class SafetensorsWriter {
             out.write(buf, 0, 4 * n);
         }
     }
+
     /** Copies a memory segment's bytes to a stream in chunks. */
     public static void writeSegment(OutputStream out, MemorySegment s) throws IOException {
         byte[] buf = new byte[(int) Math.min(1 << 20, Math.max(1, s.byteSize()))];

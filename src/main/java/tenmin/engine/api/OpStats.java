@@ -36,7 +36,8 @@ public final class OpStats {
     /**
      * What was counted since the last reset.
      *
-     * @param ops          backend calls that take a scope or a tensor first (every op, view and in-place update)
+     * @param ops          backend calls that take a scope, a tensor or a list of tensors first (every op, view,
+     *                     in-place update and bulk transfer)
      * @param uploads      host-to-device copies ({@code fromHost*}): sync points on a GPU
      * @param downloads    device-to-host copies ({@code toHost*}): sync points that wait for the device
      * @param synchronizes explicit {@link Backend#synchronize()} calls

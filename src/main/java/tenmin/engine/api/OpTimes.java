@@ -15,7 +15,8 @@ import java.util.Map;
  * {@link #stop}; outside it the wrapper only forwards. An op's device time includes any wait of the device for the
  * host before it (a host-bound stretch shows its gaps on the ops that followed them); the totals compare the two.
  *
- * <p>Ops are the calls {@link OpStats} counts (a scope or a tensor first). Not thread-safe, like the engine.
+ * <p>Ops are the calls {@link OpStats} counts (a scope, a tensor or a list of tensors first). Not thread-safe, like
+ * the engine.
  */
 public final class OpTimes implements AutoCloseable {
     private final Backend target;
