@@ -228,8 +228,10 @@ public final class Trainer {
                 for (int i = first; i < batches.size(); i++) {
                     BatchInputs in = inputs.take(epoch, i, batches);
                     boolean sync = run.data().planner().syncsAfter(i);
-                    // within a window the text encoders' backward waits for the next micro-batch's U-Net forward
-                    Tensor issued = forwardBackwardIssued(in, !sync && i + 1 < batches.size());
+                    // another micro-batch of this window follows: the text encoders' backward waits for its U-Net
+                    // forward, and this one's loss is read once it is issued
+                    boolean windowGoesOn = !sync && i + 1 < batches.size();
+                    Tensor issued = forwardBackwardIssued(in, windowGoesOn);
                     if (pending != null) {
                         // the micro-batch before, read now that this one is queued behind it: the device goes on
                         // with this one while the host reads, logs and issues the next
@@ -240,7 +242,7 @@ public final class Trainer {
                             return r;
                         }
                     }
-                    if (!sync && overlap && i + 1 < batches.size()) {
+                    if (windowGoesOn && overlap) {
                         pending = new Pending(issued, epoch, i, in.size());
                         continue;
                     }
