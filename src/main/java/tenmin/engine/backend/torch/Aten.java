@@ -146,26 +146,23 @@ final class Aten {
 
     /** A tensor on this device viewing {@code data} (not owned: its storage must outlive the view), contiguous. */
     NativeTensor deviceView(MemorySegment data, long[] sizes, int dtype) {
-        return returning("aoti_torch_create_tensor_from_blob", (a, ret) -> (int) shim.createTensorFromBlob.invokeExact(
-                data, (long) sizes.length, longs(a, sizes), longs(a, contiguousStrides(sizes)), 0L, dtype,
-                deviceType, deviceIndex, ret));
+        return viewOn(data, sizes, dtype, deviceType, deviceIndex);
     }
 
     /** A host tensor viewing {@code data} (not owned: {@code data} must outlive it), contiguous. */
     NativeTensor hostView(MemorySegment data, long[] sizes, int dtype) {
+        return viewOn(data, sizes, dtype, shim.deviceTypeCpu, 0);
+    }
+
+    private NativeTensor viewOn(MemorySegment data, long[] sizes, int dtype, int type, int index) {
         return returning("aoti_torch_create_tensor_from_blob", (a, ret) -> (int) shim.createTensorFromBlob.invokeExact(
-                data, (long) sizes.length, longs(a, sizes), longs(a, contiguousStrides(sizes)), 0L, dtype,
-                shim.deviceTypeCpu, 0, ret));
+                data, (long) sizes.length, longs(a, sizes), longs(a, contiguousStrides(sizes)), 0L, dtype, type, index,
+                ret));
     }
 
     /** {@code dst.copy_(src)}: converts dtype, crosses devices, broadcasts src. Synchronous. */
     void copyInto(NativeTensor dst, NativeTensor src) {
-        try {
-            int rc = (int) shim.copy.invokeExact(dst.handle(), src.handle(), 0);
-            Shim.check(rc, "aoti_torch_copy_");
-        } catch (Throwable t) {
-            throw Shim.rethrow("aoti_torch_copy_", t);
-        }
+        copy(dst, src, false);
     }
 
     /** Uploads host floats into a new tensor of {@code dtype} on this device (rounding to nearest even). */
@@ -248,9 +245,13 @@ final class Aten {
 
     /** {@code dst.copy_(src, non_blocking=True)}. */
     private void copyIntoAsync(NativeTensor dst, NativeTensor src) {
+        copy(dst, src, true);
+    }
+
+    private void copy(NativeTensor dst, NativeTensor src, boolean nonBlocking) {
         try {
-            int rc = (int) shim.copy.invokeExact(dst.handle(), src.handle(), 1);
-            Shim.check(rc, "aoti_torch_copy_ (non_blocking)");
+            int rc = (int) shim.copy.invokeExact(dst.handle(), src.handle(), nonBlocking ? 1 : 0);
+            Shim.check(rc, nonBlocking ? "aoti_torch_copy_ (non_blocking)" : "aoti_torch_copy_");
         } catch (Throwable t) {
             throw Shim.rethrow("aoti_torch_copy_", t);
         }
