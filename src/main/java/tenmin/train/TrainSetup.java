@@ -42,6 +42,11 @@ import tenmin.train.schedule.LrSchedule;
 final class TrainSetup implements AutoCloseable {
     /** Seed of the built-in demo's random base model (the "checkpoint"; independent of the training seed). */
     static final long DEMO_MODEL_SEED = 20241015L;
+    /**
+     * Tests: the model dtypes to train with instead of {@link SdxlDtypes#of}'s (which is fp32 on a CPU), so that the
+     * mixed-precision loop a GPU runs can run on CPU libtorch and the cpu backend; null in production.
+     */
+    static volatile SdxlDtypes dtypesForTests;
 
     private final TrainConfig config;
     private final Scope process;
@@ -150,7 +155,8 @@ final class TrainSetup implements AutoCloseable {
         SdxlConfig modelConfig = cfg.demo() ? SdxlConfig.tiny()
                 : cfg.paths().randomModel() != null ? ModelSource.randomConfig(cfg.paths().randomModel())
                 : cfg.paths().modelConfig() != null ? SdxlConfig.fromConfigFile(cfg.paths().modelConfig()) : SdxlConfig.sdxl();
-        SdxlDtypes dtypes = SdxlDtypes.of(env.backend().device(), cfg.loop().mixedPrecision());
+        SdxlDtypes dtypes = dtypesForTests != null ? dtypesForTests
+                : SdxlDtypes.of(env.backend().device(), cfg.loop().mixedPrecision());
         b.data = TrainingData.prepare(cfg, dataDir, modelConfig.vaeScale() * modelConfig.latentMultiple(), r);
         b.maxSteps = b.data.maxSteps(cfg);
         b.epochs = b.data.planner().epochsFor(b.maxSteps);

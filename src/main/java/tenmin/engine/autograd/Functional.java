@@ -32,6 +32,8 @@ public final class Functional {
     /** {@link #loraLinear}'s merged form: on unless the property or {@code TENMIN_LORA_MERGE} is 0. */
     public static final String MERGE_LORA_PROPERTY = "tenmin.loraMerge";
     private static final Switch MERGE_LORA = new Switch(MERGE_LORA_PROPERTY, "TENMIN_LORA_MERGE");
+    /** The tape's deferred parameter-gradient sums: on unless the property or {@code TENMIN_DEFER_GRADS} is 0. */
+    public static final String DEFER_GRADS_PROPERTY = Tape.DEFER_PROPERTY;
 
     private final Scope scope;
     private final Tape tape;

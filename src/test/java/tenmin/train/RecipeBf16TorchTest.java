@@ -1,0 +1,166 @@
+package tenmin.train;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.awt.Color;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.function.Supplier;
+
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import tenmin.core.Reporter;
+import tenmin.engine.api.DType;
+import tenmin.engine.autograd.Functional;
+import tenmin.formats.SafetensorsFile;
+import tenmin.models.SdxlDtypes;
+import tenmin.testing.TorchBackendTests;
+import tenmin.testing.TrainRuns;
+import tenmin.testing.WithProperty;
+import tenmin.train.optim.DeviceClybW;
+import tenmin.train.save.OutputNames;
+import tenmin.train.save.TrainingStateFile;
+
+/**
+ * The loop a GPU runs, on CPU libtorch: the U-Net and text encoders in bf16 (a GPU's {@code --mixed_precision=bf16};
+ * on a CPU tenmin trains in fp32, so the tests force it), ClybW on the device, the LoCon merged into the layers'
+ * weights, the parameter gradients added at the end of each backward, the text encoders' backward issued after the
+ * next micro-batch's U-Net forward, and the sampling rounds with the LoCon merged into copies of the weights. Two
+ * optimizer steps of the toy recipe (two micro-batches each, a save and resume state each step, a sample each step).
+ *
+ * <p>What is compared: ClybW's first moment ({@code ema}), which after a step is a running mean of the clipped
+ * gradients, so a dropped or doubled gradient shows in it while ClybW's sign-like updates cannot hide it. At the
+ * first step the LoCon's up matrices are still zero, so the merged weight is the layer's own and the switches
+ * only reorder the same fp32 additions: the run with every switch on equals the run with them off
+ * ({@code TENMIN_LORA_MERGE=0 TENMIN_DEFER_GRADS=0 TENMIN_TE_PIPELINE=0}) bit for bit, and both are as close to
+ * the fp32 run as the cpu backend's bf16 run is. At the second step (after a first update of lr 0.03, so that the
+ * LoCon shows in the outputs) the merged bf16 weights only round differently from the branches: the losses stay
+ * within 0.5 % of the run with the switches off (0.04 % here; a LoCon merged at twice its scale: 6.6 %) and the
+ * moments as close to the fp32 run's as the two other bf16 runs' (ClybW's first update turns rounding noise into
+ * ±lr steps, so only the whole is compared there).
+ */
+@Tag("torch")
+class RecipeBf16TorchTest extends TorchBackendTests {
+    @TempDir
+    Path tmp;
+
+    @Test
+    void theGpuLoopInBf16MatchesItsSimplerPathsAndTheCpuBackend() throws Exception {
+        Path data = tmp.resolve("data");
+        TrainRuns.discs(data, "1_disc", 4, Color.RED, "ohwx, red disc");
+        Path prompts = tmp.resolve("prompts.txt");
+        Files.writeString(prompts, "ohwx, red disc --w 64 --h 64 --s 2\n");
+        String[] flags = {"--mixed_precision=bf16", "--max_train_steps=2", "--save_state",
+                "--gradient_accumulation_steps=3", "--save_every_n_steps=1", "--sample_prompts=" + prompts,
+                "--sample_every_n_steps=1", "--learning_rate=0.03", "--unet_lr=0.03", "--text_encoder_lr=0.03"};
+        Trainer.Result f32 = TrainRuns.train(TrainRuns.config(data, tmp.resolve("f32"), flags), Reporter.SILENT);
+        Trainer.Result on;
+        Trainer.Result off;
+        Trainer.Result cpu;
+        TrainSetup.dtypesForTests = new SdxlDtypes(DType.BF16, DType.BF16, DType.F32);
+        try {
+            Trainer.mergeSamplesForTests = true;
+            on = onDevice(() -> TrainRuns.train(new Trainer[1], TrainRuns.config(data, tmp.resolve("on"), flags),
+                    Reporter.SILENT, torch));
+            Trainer.mergeSamplesForTests = null;
+            off = switchesOff(() -> onDevice(() -> TrainRuns.train(new Trainer[1],
+                    TrainRuns.config(data, tmp.resolve("off"), flags), Reporter.SILENT, torch)));
+            cpu = TrainRuns.train(TrainRuns.config(data, tmp.resolve("cpu"), flags), Reporter.SILENT);
+        } finally {
+            TrainSetup.dtypesForTests = null;
+            Trainer.mergeSamplesForTests = null;
+        }
+        for (Trainer.Result r : List.of(f32, on, off, cpu)) {
+            assertEquals(Trainer.Outcome.COMPLETED, r.outcome(), r.message());
+            assertEquals(2, r.steps());
+        }
+
+        Path first = on.lastLora().resolveSibling(OutputNames.step(null, 1));
+        Path other = off.lastLora().resolveSibling(first.getFileName());
+        Map<String, float[]> onEma = ema(first);
+        Map<String, float[]> offEma = ema(other);
+        assertEquals(offEma.keySet(), onEma.keySet());
+        onEma.forEach((k, v) -> assertArrayEquals(offEma.get(k), v, k + ": step 1, switches on and off"));
+        assertSameLora(first, other);
+        Map<String, float[]> f32Ema = ema(f32.lastLora().resolveSibling(first.getFileName()));
+        Map<String, float[]> cpuEma = ema(cpu.lastLora().resolveSibling(first.getFileName()));
+        double onDistance = distance(onEma, f32Ema);
+        double cpuDistance = distance(cpuEma, f32Ema);
+        assertTrue(onDistance <= 1.5 * cpuDistance, "step 1: torch bf16 " + onDistance + " from fp32, cpu bf16 " + cpuDistance);
+        double largest = f32Ema.values().stream().mapToDouble(v -> norm(v, null)).max().orElseThrow();
+        for (String k : f32Ema.keySet()) {
+            double n = norm(f32Ema.get(k), null);
+            if (n >= 0.1 * largest) {           // a dropped or doubled gradient is 1.0 away; bf16's worst here: 0.37
+                double d = norm(onEma.get(k), f32Ema.get(k)) / n;
+                assertTrue(d <= 0.6, k + ": step 1, " + d + " of its norm from fp32");
+            }
+        }
+
+        for (int i = 2; i < 4; i++) {                    // a LoCon merged at twice its scale: 6.6 % off
+            double want = off.losses().get(i);
+            assertEquals(want, on.losses().get(i), 5e-3 * want, "step 2, loss " + i + ", switches on and off");
+        }
+        Map<String, float[]> f32Last = ema(f32.lastLora());
+        double onLast = distance(ema(on.lastLora()), f32Last);
+        double others = Math.max(distance(ema(off.lastLora()), f32Last), distance(ema(cpu.lastLora()), f32Last));
+        assertTrue(onLast <= 1.5 * others, "step 2: switches on " + onLast + " from fp32, the other bf16 runs up to " + others);
+    }
+
+    private static <T> T onDevice(Supplier<T> body) {
+        return WithProperty.with(DeviceClybW.PROPERTY, "1", body);
+    }
+
+    private static <T> T switchesOff(Supplier<T> body) {
+        return WithProperty.with(Functional.MERGE_LORA_PROPERTY, "0", () -> WithProperty.with(Functional.DEFER_GRADS_PROPERTY, "0",
+                () -> WithProperty.with(Trainer.PIPELINE_PROPERTY, "0", body)));
+    }
+
+    /** ClybW's first moments in the resume state beside the LoRA file {@code lora}, by parameter. */
+    private static Map<String, float[]> ema(Path lora) {
+        Path state = lora.resolveSibling(OutputNames.stateFor(lora.getFileName().toString()));
+        Map<String, float[]> out = new TreeMap<>();
+        TrainingStateFile.read(state).optimizer().tensors().forEach((k, v) -> {
+            if (k.endsWith("/ema")) {
+                out.put(k, v);
+            }
+        });
+        assertTrue(out.size() > 100, state + ": " + out.size() + " first moments");
+        return out;
+    }
+
+    private static void assertSameLora(Path a, Path b) throws Exception {
+        try (SafetensorsFile x = SafetensorsFile.open(a); SafetensorsFile y = SafetensorsFile.open(b)) {
+            assertEquals(x.names(), y.names());
+            for (String k : x.names()) {
+                assertArrayEquals(x.readFloats(k), y.readFloats(k), k);
+            }
+        }
+    }
+
+    /** ‖x − ref‖ / ‖ref‖ over every tensor together. */
+    private static double distance(Map<String, float[]> x, Map<String, float[]> ref) {
+        double n = 0;
+        double d = 0;
+        for (String k : ref.keySet()) {
+            n += Math.pow(norm(x.get(k), ref.get(k)), 2);
+            d += Math.pow(norm(ref.get(k), null), 2);
+        }
+        return Math.sqrt(n / d);
+    }
+
+    private static double norm(float[] x, float[] minus) {
+        double s = 0;
+        for (int i = 0; i < x.length; i++) {
+            double v = x[i] - (minus == null ? 0 : minus[i]);
+            s += v * v;
+        }
+        return Math.sqrt(s);
+    }
+}
