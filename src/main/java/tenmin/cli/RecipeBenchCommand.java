@@ -149,6 +149,7 @@ public final class RecipeBenchCommand implements Callable<Integer> {
                 cfg.loop().trainBatchSize(), where, Runtime.version());
         session.out().println("  " + t.line());
         session.out().println("  " + t.trainingLine());
+        session.out().println("  " + t.samplingLine());
         session.out().println("  " + t.savingLine());
         session.out().printf(Locale.ROOT, "  training: %.3f s per micro-batch (optimizer steps included)%n",
                 t.training() / Math.max(1, microBatches));

@@ -98,7 +98,8 @@ public final class Trainer {
      * images and the montage), saving (LoRA files and resume states); the phases add up to the total.
      */
     public record Timings(double setup, double caching, double training, double sampling, double saving, double total,
-                          double lossWait, double optimizer, double savingWait, double savingStates) {
+                          double lossWait, double optimizer, double savingWait, double savingStates,
+                          double samplingMerge, double samplingRender, double samplingFiles) {
         /** One line: {@code setup 1.2 s, latent caching 3.4 s, ...; total 9.9 s}. */
         public String line() {
             return String.format(Locale.ROOT, "setup %.1f s, latent caching %.1f s, training %.1f s, sampling %.1f s,"
@@ -106,8 +107,10 @@ public final class Trainer {
         }
 
         /**
-         * Where the training phase's time went on the loop's thread: waiting for the device at the loss reads (a
-         * device-bound loop waits most of its time there; a host-bound one hardly at all) and the optimizer steps.
+         * Where the training phase's time went on the loop's thread: waiting for the device at the loss reads and the
+         * optimizer steps. A short wait does not mean that the host sets the pace: on a GPU, a full launch queue
+         * holds the host back inside the ops it issues long before a loss read would (the ninth session's H100 run:
+         * 0.1 s of waits, while {@code bench train --op-times} had the device behind the host); that table says which.
          */
         public String trainingLine() {
             return String.format(Locale.ROOT, "training %.1f s: the loop's thread waited %.1f s for the device at the"
@@ -123,6 +126,17 @@ public final class Trainer {
             return String.format(Locale.ROOT, "saving %.1f s: waiting for the writer thread %.1f s, resume states %.1f s,"
                     + " the rest (the values' copies, metadata) %.1f s", saving, savingWait, savingStates,
                     Math.max(0, saving - savingWait - savingStates));
+        }
+
+        /**
+         * Where the sampling phase's time went: merging the LoCon into copies of the weights and back (the host's
+         * share; the device's merges are waited for in the rendering), rendering (prompts, denoising, decoding, until
+         * the image is on the host), the image files and TensorBoard, and the rest (the montage at the end).
+         */
+        public String samplingLine() {
+            return String.format(Locale.ROOT, "sampling %.1f s: merging the LoCon %.1f s, rendering %.1f s, PNG files and"
+                    + " TensorBoard %.1f s, the rest (the montage) %.1f s", sampling, samplingMerge, samplingRender,
+                    samplingFiles, Math.max(0, sampling - samplingMerge - samplingRender - samplingFiles));
         }
     }
 
@@ -143,6 +157,8 @@ public final class Trainer {
     private long runStartNanos;
     private long setupNanos;
     private long samplingNanos;
+    /** The part of {@link #samplingNanos} outside the samples' rendering and files: merging the LoCon and back. */
+    private long samplingMergeNanos;
     private long savingNanos;
     /** Time the loop's thread spent in the loss reads (waiting for the device), and in optimizer steps. */
     private long lossWaitNanos;
@@ -562,11 +578,14 @@ public final class Trainer {
         }
         progress.pause();
         long t0 = System.nanoTime();
+        long inRound = run.samples().renderNanos() + run.samples().filesNanos();
         List<Path> files;
         try (TemporaryMerge merged = mergedForSampling()) {
             files = run.samples().render(run.models(), run.process(), label, step, LocalDateTime.now(env.clock()));
         }
-        samplingNanos += System.nanoTime() - t0;
+        long round = System.nanoTime() - t0;
+        samplingNanos += round;
+        samplingMergeNanos += round - (run.samples().renderNanos() + run.samples().filesNanos() - inRound);
         env.reporter().log(Reporter.Level.INFO, "INFO: step " + step + ": " + files.size() + " sample image(s) in "
                 + files.getFirst().getParent());
         progress.resume();
@@ -741,7 +760,9 @@ public final class Trainer {
         double saving = savingNanos / 1e9;
         return new Timings(setup, caching, Math.max(0, total - setup - caching - sampling - saving), sampling, saving,
                 total, lossWaitNanos / 1e9, optimizerNanos / 1e9, run.checkpoints().writerWaitNanos() / 1e9,
-                run.checkpoints().stateNanos() / 1e9);
+                run.checkpoints().stateNanos() / 1e9, samplingMergeNanos / 1e9,
+                run.samples() == null ? 0 : run.samples().renderNanos() / 1e9,
+                run.samples() == null ? 0 : run.samples().filesNanos() / 1e9);
     }
 
     private Result result(Outcome outcome, String message, Path montage) throws IOException {

@@ -59,6 +59,8 @@ public final class TrainingSamples {
     private final String modelHash;
     private final List<String> rounds = new ArrayList<>();
     private final Map<Integer, List<RgbImage>> images = new LinkedHashMap<>();
+    private long renderNanos;
+    private long filesNanos;
 
     /**
      * @param prompts    the prompts to render each time
@@ -110,9 +112,12 @@ public final class TrainingSamples {
             int width = settings.width();
             int height = settings.height();
             RgbImage img;
+            long t0 = System.nanoTime();
             try (Scope scope = parent.child("sample")) {
                 img = pipeline.render(scope, settings, List.of(new SdxlPipeline.Job(s, null))).getFirst().image();
             }
+            long t1 = System.nanoTime();
+            renderNanos += t1 - t0;
             images.computeIfAbsent(p.index(), k -> new ArrayList<>()).add(img);
             A1111Parameters.Info info = A1111Parameters.Info.basic(p.prompt(), p.negativePrompt(), p.steps(),
                     settings.sampler().kind().a1111Name(), p.scale(), s, width, height).withRng("CPU")
@@ -129,8 +134,19 @@ public final class TrainingSamples {
             if (logger != null) {
                 logger.sample(String.format(Locale.ROOT, "sample/%02d", p.index()), step, width, height, png);
             }
+            filesNanos += System.nanoTime() - t1;
         }
         return out;
+    }
+
+    /** Time spent rendering images so far (text encoding, denoising, decoding, until the image is on the host). */
+    public long renderNanos() {
+        return renderNanos;
+    }
+
+    /** Time spent on the rendered images so far: PNG encoding and parameters, the files, TensorBoard. */
+    public long filesNanos() {
+        return filesNanos;
     }
 
     /**

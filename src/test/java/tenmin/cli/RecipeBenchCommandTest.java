@@ -61,6 +61,17 @@ class RecipeBenchCommandTest {
         assertEquals(Double.parseDouble(s.group(1)), Double.parseDouble(s.group(2)) + Double.parseDouble(s.group(3))
                 + Double.parseDouble(s.group(4)), 0.15, saving);
         assertTrue(Double.parseDouble(s.group(3)) > 0, "the final save writes a resume state: " + saving);
+        // the sampling phase's split: two rounds rendered, their parts fit inside it
+        String sampling = r.out().lines().filter(l -> l.contains("merging the LoCon")).findFirst().orElseThrow(() ->
+                new AssertionError(r.toString()));
+        java.util.regex.Matcher q = java.util.regex.Pattern.compile("sampling ([0-9.]+) s: merging the LoCon ([0-9.]+) s,"
+                + " rendering ([0-9.]+) s, PNG files and TensorBoard ([0-9.]+) s, the rest \\(the montage\\) ([0-9.]+) s")
+                .matcher(sampling.strip());
+        assertTrue(q.matches(), sampling);
+        assertEquals(phase[3], Double.parseDouble(q.group(1)), 0.05, sampling);
+        assertEquals(Double.parseDouble(q.group(1)), Double.parseDouble(q.group(2)) + Double.parseDouble(q.group(3))
+                + Double.parseDouble(q.group(4)) + Double.parseDouble(q.group(5)), 0.25, sampling);
+        assertTrue(Double.parseDouble(q.group(3)) > 0, "two rounds rendered: " + sampling);
         Path out = work.resolve("output");
         for (String name : List.of("yifftoolkit-schnell-step00000001", "yifftoolkit-schnell-step00000002",
                 "yifftoolkit-schnell")) {
