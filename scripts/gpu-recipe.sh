@@ -29,10 +29,11 @@ fi
   echo "exit $rc"
   # A run that fails early (not a timeout) is tried once more on the paths before the ninth session's changes
   # (the LoCon as branches, gradients added one by one, no text-encoder pipelining), in the time that is left,
-  # so a device call still brings a total back; TENMIN_RECIPE_FALLBACK=0 turns this off.
+  # so a device call still brings a total back, when at least TENMIN_RECIPE_FALLBACK_MIN seconds (default 240: the
+  # 200-image run took 300 s on those paths) are left; TENMIN_RECIPE_FALLBACK=0 turns this off.
   left=$((limit - ($(date +%s) - start)))
   if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && [ "$rc" -ne 137 ] && [ "${TENMIN_RECIPE_FALLBACK:-1}" != 0 ] \
-      && [ "$left" -gt 60 ]; then
+      && [ "$left" -ge "${TENMIN_RECIPE_FALLBACK_MIN:-240}" ]; then
     echo "gpu-recipe: the run failed (exit $rc); again with TENMIN_LORA_MERGE=0 TENMIN_DEFER_GRADS=0 TENMIN_TE_PIPELINE=0 ($left s left)"
     TENMIN_LORA_MERGE=0 TENMIN_DEFER_GRADS=0 TENMIN_TE_PIPELINE=0 \
       timeout "$left" "$root/dist/tenmin-gpu" bench recipe --images "$images" "$@" 2>&1
