@@ -13,8 +13,9 @@ import java.util.TreeMap;
 import java.util.function.Supplier;
 
 import org.junit.jupiter.api.Tag;
-import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import tenmin.core.Reporter;
 import tenmin.engine.api.DType;
@@ -33,7 +34,8 @@ import tenmin.train.save.TrainingStateFile;
  * on a CPU tenmin trains in fp32, so the tests force it), ClybW on the device, the LoCon merged into the layers'
  * weights, the parameter gradients added at the end of each backward, the text encoders' backward issued after the
  * next micro-batch's U-Net forward, and the sampling rounds with the LoCon merged into copies of the weights. Two
- * optimizer steps of the toy recipe (two micro-batches each, a save and resume state each step, a sample each step).
+ * optimizer steps of the toy recipe (two micro-batches each, a save and resume state each step, a sample each step),
+ * without and with {@code --gradient_checkpointing} (on a CPU: every U-Net block and the text encoders recomputed).
  *
  * <p>What is compared: ClybW's first moment ({@code ema}), which after a step is a running mean of the clipped
  * gradients, so a dropped or doubled gradient shows in it while ClybW's sign-like updates cannot hide it. At the
@@ -51,15 +53,17 @@ class RecipeBf16TorchTest extends TorchBackendTests {
     @TempDir
     Path tmp;
 
-    @Test
-    void theGpuLoopInBf16MatchesItsSimplerPathsAndTheCpuBackend() throws Exception {
+    @ParameterizedTest(name = "gradient checkpointing {0}")
+    @ValueSource(booleans = {false, true})
+    void theGpuLoopInBf16MatchesItsSimplerPathsAndTheCpuBackend(boolean checkpointing) throws Exception {
         Path data = tmp.resolve("data");
         TrainRuns.discs(data, "1_disc", 4, Color.RED, "ohwx, red disc");
         Path prompts = tmp.resolve("prompts.txt");
         Files.writeString(prompts, "ohwx, red disc --w 64 --h 64 --s 2\n");
         String[] flags = {"--mixed_precision=bf16", "--max_train_steps=2", "--save_state",
                 "--gradient_accumulation_steps=3", "--save_every_n_steps=1", "--sample_prompts=" + prompts,
-                "--sample_every_n_steps=1", "--learning_rate=0.03", "--unet_lr=0.03", "--text_encoder_lr=0.03"};
+                "--sample_every_n_steps=1", "--learning_rate=0.03", "--unet_lr=0.03", "--text_encoder_lr=0.03",
+                checkpointing ? "--gradient_checkpointing" : "--seed=7"};   // with it, every block is recomputed here
         Trainer.Result f32 = TrainRuns.train(TrainRuns.config(data, tmp.resolve("f32"), flags), Reporter.SILENT);
         Trainer.Result on;
         Trainer.Result off;
