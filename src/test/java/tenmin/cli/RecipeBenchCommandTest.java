@@ -41,37 +41,26 @@ class RecipeBenchCommandTest {
         double sum = phase[0] + phase[1] + phase[2] + phase[3] + phase[4];
         assertTrue(Math.abs(sum - phase[5]) <= 0.3, "phases add up to the total: " + row);
         // the training phase's split: the loss reads' waits and the optimizer steps fit inside it
-        String split = r.out().lines().filter(l -> l.contains("waited")).findFirst().orElseThrow(() ->
-                new AssertionError(r.toString()));
-        java.util.regex.Matcher m = java.util.regex.Pattern.compile("training ([0-9.]+) s: the loop's thread waited"
-                + " ([0-9.]+) s for the device at the loss reads; optimizer steps ([0-9.]+) s").matcher(split.strip());
-        assertTrue(m.matches(), split);
-        double training = Double.parseDouble(m.group(1));
-        assertEquals(phase[2], training, 0.05, split);
-        assertTrue(Double.parseDouble(m.group(2)) + Double.parseDouble(m.group(3)) <= training + 0.1, split);
-        assertTrue(Double.parseDouble(m.group(3)) > 0, "two optimizer steps ran: " + split);
+        double[] training = split(r, "training ([0-9.]+) s: the loop's thread waited ([0-9.]+) s for the device at the"
+                + " loss reads; optimizer steps ([0-9.]+) s");
+        assertEquals(phase[2], training[0], 0.05, "training " + Arrays.toString(training));
+        assertTrue(training[1] + training[2] <= training[0] + 0.1,
+                "training's parts fit inside it: " + Arrays.toString(training));
+        assertTrue(training[2] > 0, "two optimizer steps ran: " + Arrays.toString(training));
         // the saving phase's split: the writer waits and the resume state (the final save's) fit inside it
-        String saving = r.out().lines().filter(l -> l.contains("waiting for the writer")).findFirst().orElseThrow(() ->
-                new AssertionError(r.toString()));
-        java.util.regex.Matcher s = java.util.regex.Pattern.compile("saving ([0-9.]+) s: waiting for the writer thread"
-                + " ([0-9.]+) s, resume states ([0-9.]+) s, the rest \\(the values' copies, metadata\\) ([0-9.]+) s")
-                .matcher(saving.strip());
-        assertTrue(s.matches(), saving);
-        assertEquals(phase[4], Double.parseDouble(s.group(1)), 0.05, saving);
-        assertEquals(Double.parseDouble(s.group(1)), Double.parseDouble(s.group(2)) + Double.parseDouble(s.group(3))
-                + Double.parseDouble(s.group(4)), 0.15, saving);
-        assertTrue(Double.parseDouble(s.group(3)) > 0, "the final save writes a resume state: " + saving);
-        // the sampling phase's split: two rounds rendered, their parts fit inside it
-        String sampling = r.out().lines().filter(l -> l.contains("merging the LoCon")).findFirst().orElseThrow(() ->
-                new AssertionError(r.toString()));
-        java.util.regex.Matcher q = java.util.regex.Pattern.compile("sampling ([0-9.]+) s: merging the LoCon ([0-9.]+) s,"
-                + " rendering ([0-9.]+) s, PNG files and TensorBoard ([0-9.]+) s, the rest \\(the montage\\) ([0-9.]+) s")
-                .matcher(sampling.strip());
-        assertTrue(q.matches(), sampling);
-        assertEquals(phase[3], Double.parseDouble(q.group(1)), 0.05, sampling);
-        assertEquals(Double.parseDouble(q.group(1)), Double.parseDouble(q.group(2)) + Double.parseDouble(q.group(3))
-                + Double.parseDouble(q.group(4)) + Double.parseDouble(q.group(5)), 0.25, sampling);
-        assertTrue(Double.parseDouble(q.group(3)) > 0, "two rounds rendered: " + sampling);
+        double[] saving = split(r, "saving ([0-9.]+) s: waiting for the writer thread ([0-9.]+) s, resume states"
+                + " ([0-9.]+) s, the rest \\(the values' copies, metadata\\) ([0-9.]+) s");
+        assertEquals(phase[4], saving[0], 0.05, "saving " + Arrays.toString(saving));
+        assertEquals(saving[0], saving[1] + saving[2] + saving[3], 0.15,
+                "saving's parts add up to it: " + Arrays.toString(saving));
+        assertTrue(saving[2] > 0, "the final save writes a resume state: " + Arrays.toString(saving));
+        // the sampling phase's split: two rounds rendered, their parts add up to it
+        double[] sampling = split(r, "sampling ([0-9.]+) s: merging the LoCon ([0-9.]+) s, rendering ([0-9.]+) s, PNG"
+                + " files and TensorBoard ([0-9.]+) s, the rest \\(the montage\\) ([0-9.]+) s");
+        assertEquals(phase[3], sampling[0], 0.05, "sampling " + Arrays.toString(sampling));
+        assertEquals(sampling[0], sampling[1] + sampling[2] + sampling[3] + sampling[4], 0.25,
+                "sampling's parts add up: " + Arrays.toString(sampling));
+        assertTrue(sampling[2] > 0, "two rounds rendered: " + Arrays.toString(sampling));
         Path out = work.resolve("output");
         for (String name : List.of("yifftoolkit-schnell-step00000001", "yifftoolkit-schnell-step00000002",
                 "yifftoolkit-schnell")) {
@@ -101,5 +90,17 @@ class RecipeBenchCommandTest {
         Cli.Run images = Cli.run("bench", "recipe", "--images", "0", "--work", work.toString());
         assertEquals(2, images.exit(), images.toString());
         assertTrue(!Files.exists(work), "nothing written");
+    }
+
+    /** The numbers of the one output line of {@code r} that matches {@code pattern} (stripped), in order. */
+    private static double[] split(Cli.Run r, String pattern) {
+        java.util.regex.Pattern p = java.util.regex.Pattern.compile(pattern);
+        java.util.regex.Matcher m = r.out().lines().map(l -> p.matcher(l.strip())).filter(java.util.regex.Matcher::matches)
+                .findFirst().orElseThrow(() -> new AssertionError("no line matches " + pattern + " in " + r));
+        double[] out = new double[m.groupCount()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = Double.parseDouble(m.group(i + 1));
+        }
+        return out;
     }
 }
