@@ -18,7 +18,8 @@
 #                        checkpointing (and again with libtorch's allocator without tenmin's expandable segments; and at batch 4:
 #                        host- or device-bound?); then text encoders trained
 #                        with --checkpointing auto (what fits), and none (and none with the LoCon as branches:
-#                        TENMIN_LORA_MERGE=0), and none again with --op-times (device and
+#                        TENMIN_LORA_MERGE=0, and with one product before the GEGLU: TENMIN_SPLIT_GEGLU=0; the
+#                        recipe run after this script takes the faster side), and none again with --op-times (device and
 #                        host milliseconds per op name, forward and backward: where the micro-batch's time goes)
 #   profiles.tar.gz      Flight Recorder profiles of bench train (text encoders, full checkpointing) and bench sample
 #   recipe.txt           tenmin bench recipe: the guide's command line, 6 steps on 200 generated images (phase times)
@@ -130,14 +131,19 @@ fi
 # bench train: the recipe's micro-batch; each run prints its plan, its measurement and a PERFORMANCE.md row.
 bench=$out/bench-train.txt
 : > "$bench"
+# each bench train step's own output also goes to $benches/NAME.txt (read by pick_switches below)
+benches=/tmp/tenmin-benches
+rm -rf "$benches" /tmp/tenmin-recipe-env
+mkdir -p "$benches"
 bench_train() {
   local name=$1 cap=$2
   shift 2
   if [ "$dry" -eq 1 ]; then
     step "$name" "$cap" bash -o pipefail -c "\"$launcher\" bench train --config tiny --device cpu --backend torch \
-      --warmup 0 --runs 1 --accumulation 2 $* 2>&1 | tee -a \"$bench\""
+      --warmup 0 --runs 1 --accumulation 2 $* 2>&1 | tee -a \"$bench\" \"$benches/$name.txt\""
   else
-    step "$name" "$cap" bash -o pipefail -c "\"$launcher\" bench train --warmup 2 --runs 5 $* 2>&1 | tee -a \"$bench\""
+    step "$name" "$cap" bash -o pipefail -c "\"$launcher\" bench train --warmup 2 --runs 5 $* 2>&1 | tee -a \"$bench\" \
+      \"$benches/$name.txt\""
   fi
 }
 bench_train bench-unet-all 100 --checkpointing all
@@ -220,8 +226,28 @@ bench_train bench-te-none 90 --te --checkpointing none
 # the A/B of the LoCon folded into the layers' weights (training's default since 2026-11-26): the same micro-batch
 # with the LoCon as branches
 TENMIN_LORA_MERGE=0 bench_train bench-te-none-branches 90 --te --checkpointing none
+# the A/B of the feed-forward projections split in value and gate products (GEGLU on contiguous tensors; training's
+# default since the tenth session): the same micro-batch with one product and the GEGLU on its halves
+TENMIN_SPLIT_GEGLU=0 bench_train bench-te-none-unsplit 90 --te --checkpointing none
 # where the recipe's micro-batch (none on an 80 GB card) spends the device's time, op by op (CUDA events between ops)
 bench_train bench-te-optimes 120 --te --checkpointing none --op-times
+
+# The recipe run after this script in the same call (scripts/gpu-recipe.sh) takes the faster side of each A/B above:
+# a switch goes off when its step's micro-batch was more than 1 % faster than bench-te-none's (both measured);
+# /tmp/tenmin-recipe-env holds the result, which gpu-recipe.sh applies and prints.
+ms() {
+  grep -o "micro-batch: [0-9.]* ms" "$benches/$1.txt" 2>/dev/null | head -1 | awk '{print $2}'
+}
+base=$(ms bench-te-none)
+for ab in bench-te-none-branches:TENMIN_LORA_MERGE bench-te-none-unsplit:TENMIN_SPLIT_GEGLU; do
+  other=$(ms "${ab%%:*}")
+  if [ -n "$base" ] && [ -n "$other" ] && awk -v a="$other" -v b="$base" 'BEGIN { exit !(a < 0.99 * b) }'; then
+    echo "export ${ab##*:}=0" >> /tmp/tenmin-recipe-env
+    say "== the recipe runs with ${ab##*:}=0: ${ab%%:*} took $other ms per micro-batch, bench-te-none $base ms"
+  elif [ -n "$base" ] && [ -n "$other" ]; then
+    say "== the recipe keeps ${ab##*:} on: ${ab%%:*} took $other ms per micro-batch, bench-te-none $base ms"
+  fi
+done
 
 say "== summary (total $(($(date +%s) - start))s of ${budget}s)"
 tee -a "$log" < "$summary"

@@ -69,6 +69,17 @@ public final class LoConModule implements Adapter {
         return out;
     }
 
+    /** The layer, the branch and the GEGLU after them as one {@code Functional#loraLinearGeglu}. */
+    @Override
+    public Tensor addToLinearGeglu(Functional f, Tensor x, Tensor weight, Tensor bias) {
+        requireKind(AdaptableLayer.Kind.LINEAR);
+        Tensor d = cast(f, downCast, down, x.dtype());
+        Tensor u = cast(f, upCast, up, x.dtype());
+        Tensor out = f.loraLinearGeglu(x, weight, bias, d, u, multiplier * alpha / rank);
+        f.release(d, u);
+        return out;
+    }
+
     /** The layer and the branch as one {@code Functional#loraConv2d} (merged into the weight where that pays). */
     @Override
     public Tensor addToConv2d(Functional f, Tensor x, Tensor weight, Tensor bias, int stride, int padding) {

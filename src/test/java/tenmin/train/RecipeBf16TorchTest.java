@@ -32,21 +32,23 @@ import tenmin.train.save.TrainingStateFile;
 /**
  * The loop a GPU runs, on CPU libtorch: the U-Net and text encoders in bf16 (a GPU's {@code --mixed_precision=bf16};
  * on a CPU tenmin trains in fp32, so the tests force it), ClybW on the device, the LoCon merged into the layers'
- * weights, the parameter gradients added at the end of each backward, the text encoders' backward issued after the
- * next micro-batch's U-Net forward, and the sampling rounds with the LoCon merged into copies of the weights. Two
- * optimizer steps of the toy recipe (two micro-batches each, a save and resume state each step, a sample each step),
- * without and with {@code --gradient_checkpointing} (on a CPU: every U-Net block and the text encoders recomputed).
+ * weights (every layer: the toy model's are too small for {@code MergedLoraOp#pays}, so the tests force it), the
+ * feed-forward projections split in value and gate products, the parameter gradients added at the end of each
+ * backward, the text encoders' backward issued after the next micro-batch's U-Net forward, and the sampling rounds
+ * with the LoCon merged into copies of the weights. Two optimizer steps of the toy recipe (two micro-batches each, a
+ * save and resume state each step, a sample each step), without and with {@code --gradient_checkpointing} (on a
+ * CPU: every U-Net block and the text encoders recomputed).
  *
  * <p>What is compared: ClybW's first moment ({@code ema}), which after a step is a running mean of the clipped
- * gradients, so a dropped or doubled gradient shows in it while ClybW's sign-like updates cannot hide it. At the
- * first step the LoCon's up matrices are still zero, so the merged weight is the layer's own and the switches
- * only reorder the same fp32 additions: the run with every switch on equals the run with them off
- * ({@code TENMIN_LORA_MERGE=0 TENMIN_DEFER_GRADS=0 TENMIN_TE_PIPELINE=0}) bit for bit, and both are as close to
- * the fp32 run as the cpu backend's bf16 run is. At the second step (after a first update of lr 0.03, so that the
- * LoCon shows in the outputs) the merged bf16 weights only round differently from the branches: the losses stay
- * within 0.5 % of the run with the switches off (0.04 % here; a LoCon merged at twice its scale: 6.6 %) and the
- * moments as close to the fp32 run's as the two other bf16 runs' (ClybW's first update turns rounding noise into
- * ±lr steps, so only the whole is compared there).
+ * gradients, so a dropped or doubled gradient shows in it while ClybW's sign-like updates cannot hide it. The
+ * deferred gradient sums and the text encoders' later backward only reorder the same additions: with them the run
+ * equals the run without ({@code TENMIN_DEFER_GRADS=0 TENMIN_TE_PIPELINE=0}) bit for bit. The merged and split
+ * products round differently in bf16 (operands laid out otherwise, two products for one): at the first step the
+ * moments are as close to the fp32 run's as those of the branches ({@code TENMIN_LORA_MERGE=0}) and of the cpu
+ * backend's bf16 run, and each large one within 0.6 of its norm (a dropped or doubled gradient is 1.0 away). At the
+ * second step (after a first update of lr 0.03, so that the LoCon shows in the outputs) the losses stay within 2 % of
+ * the branches' (0.7 % here; a LoCon merged at twice its scale: 9.5 %) and the moments as close to the fp32 run's as
+ * the two other bf16 runs' (ClybW's first update turns rounding noise into ±lr steps, so only the whole is compared).
  */
 @Tag("torch")
 class RecipeBf16TorchTest extends TorchBackendTests {
@@ -66,38 +68,42 @@ class RecipeBf16TorchTest extends TorchBackendTests {
                 checkpointing ? "--gradient_checkpointing" : "--seed=7"};   // with it, every block is recomputed here
         Trainer.Result f32 = TrainRuns.train(TrainRuns.config(data, tmp.resolve("f32"), flags), Reporter.SILENT);
         Trainer.Result on;
+        Trainer.Result reordered;
         Trainer.Result off;
         Trainer.Result cpu;
         TrainSetup.dtypesForTests = new SdxlDtypes(DType.BF16, DType.BF16, DType.F32);
         try {
             Trainer.mergeSamplesForTests = true;
-            on = onDevice(() -> TrainRuns.train(new Trainer[1], TrainRuns.config(data, tmp.resolve("on"), flags),
-                    Reporter.SILENT, torch));
+            on = mergeAlways(() -> onDevice(() -> TrainRuns.train(new Trainer[1],
+                    TrainRuns.config(data, tmp.resolve("on"), flags), Reporter.SILENT, torch)));
             Trainer.mergeSamplesForTests = null;
-            off = switchesOff(() -> onDevice(() -> TrainRuns.train(new Trainer[1],
-                    TrainRuns.config(data, tmp.resolve("off"), flags), Reporter.SILENT, torch)));
+            reordered = mergeAlways(() -> reorderingsOff(() -> onDevice(() -> TrainRuns.train(new Trainer[1],
+                    TrainRuns.config(data, tmp.resolve("reordered"), flags), Reporter.SILENT, torch))));
+            off = off(Functional.MERGE_LORA_PROPERTY, () -> reorderingsOff(() -> onDevice(() -> TrainRuns.train(
+                    new Trainer[1], TrainRuns.config(data, tmp.resolve("off"), flags), Reporter.SILENT, torch))));
             cpu = TrainRuns.train(TrainRuns.config(data, tmp.resolve("cpu"), flags), Reporter.SILENT);
         } finally {
             TrainSetup.dtypesForTests = null;
             Trainer.mergeSamplesForTests = null;
         }
-        for (Trainer.Result r : List.of(f32, on, off, cpu)) {
+        for (Trainer.Result r : List.of(f32, on, reordered, off, cpu)) {
             assertEquals(Trainer.Outcome.COMPLETED, r.outcome(), r.message());
             assertEquals(2, r.steps());
         }
 
         Path first = on.lastLora().resolveSibling(OutputNames.step(null, 1));
-        Path other = off.lastLora().resolveSibling(first.getFileName());
+        Path other = reordered.lastLora().resolveSibling(first.getFileName());
         Map<String, float[]> onEma = ema(first);
-        Map<String, float[]> offEma = ema(other);
-        assertEquals(offEma.keySet(), onEma.keySet());
-        onEma.forEach((k, v) -> assertArrayEquals(offEma.get(k), v, k + ": step 1, switches on and off"));
+        Map<String, float[]> reorderedEma = ema(other);
+        assertEquals(reorderedEma.keySet(), onEma.keySet());
+        onEma.forEach((k, v) -> assertArrayEquals(reorderedEma.get(k), v, k + ": step 1, deferred and pipelined or not"));
         assertSameLora(first, other);
         Map<String, float[]> f32Ema = ema(f32.lastLora().resolveSibling(first.getFileName()));
-        Map<String, float[]> cpuEma = ema(cpu.lastLora().resolveSibling(first.getFileName()));
         double onDistance = distance(onEma, f32Ema);
-        double cpuDistance = distance(cpuEma, f32Ema);
-        assertTrue(onDistance <= 1.5 * cpuDistance, "step 1: torch bf16 " + onDistance + " from fp32, cpu bf16 " + cpuDistance);
+        double others = Math.max(distance(ema(off.lastLora().resolveSibling(first.getFileName())), f32Ema),
+                distance(ema(cpu.lastLora().resolveSibling(first.getFileName())), f32Ema));
+        assertTrue(onDistance <= 1.5 * others, "step 1: switches on " + onDistance + " from fp32, the branches and the"
+                + " cpu backend's bf16 up to " + others);
         double largest = f32Ema.values().stream().mapToDouble(v -> norm(v, null)).max().orElseThrow();
         for (String k : f32Ema.keySet()) {
             double n = norm(f32Ema.get(k), null);
@@ -107,23 +113,33 @@ class RecipeBf16TorchTest extends TorchBackendTests {
             }
         }
 
-        for (int i = 2; i < 4; i++) {                    // a LoCon merged at twice its scale: 6.6 % off
+        for (int i = 2; i < 4; i++) {        // 0.7 % apart here; a LoCon merged at twice its scale: 7 % and more
             double want = off.losses().get(i);
-            assertEquals(want, on.losses().get(i), 5e-3 * want, "step 2, loss " + i + ", switches on and off");
+            assertEquals(want, on.losses().get(i), 2e-2 * want, "step 2, loss " + i + ", merged and as branches");
+            assertEquals(reordered.losses().get(i), on.losses().get(i), "step 2, loss " + i + ", deferred and pipelined or not");
         }
         Map<String, float[]> f32Last = ema(f32.lastLora());
         double onLast = distance(ema(on.lastLora()), f32Last);
-        double others = Math.max(distance(ema(off.lastLora()), f32Last), distance(ema(cpu.lastLora()), f32Last));
-        assertTrue(onLast <= 1.5 * others, "step 2: switches on " + onLast + " from fp32, the other bf16 runs up to " + others);
+        double othersLast = Math.max(distance(ema(off.lastLora()), f32Last), distance(ema(cpu.lastLora()), f32Last));
+        assertTrue(onLast <= 1.5 * othersLast, "step 2: switches on " + onLast + " from fp32, the branches and the cpu"
+                + " backend's bf16 up to " + othersLast);
     }
 
     private static <T> T onDevice(Supplier<T> body) {
         return WithProperty.with(DeviceClybW.PROPERTY, "1", body);
     }
 
-    private static <T> T switchesOff(Supplier<T> body) {
-        return WithProperty.with(Functional.MERGE_LORA_PROPERTY, "0", () -> WithProperty.with(Functional.DEFER_GRADS_PROPERTY, "0",
-                () -> WithProperty.with(Trainer.PIPELINE_PROPERTY, "0", body)));
+    private static <T> T mergeAlways(Supplier<T> body) {
+        return WithProperty.with(Functional.MERGE_ALWAYS_PROPERTY, "true", body);
+    }
+
+    private static <T> T off(String property, Supplier<T> body) {
+        return WithProperty.with(property, "0", body);
+    }
+
+    /** Without the deferred gradient sums and the text encoders' later backward: the same sums in another order. */
+    private static <T> T reorderingsOff(Supplier<T> body) {
+        return off(Functional.DEFER_GRADS_PROPERTY, () -> off(Trainer.PIPELINE_PROPERTY, body));
     }
 
     /** ClybW's first moments in the resume state beside the LoRA file {@code lora}, by parameter. */

@@ -32,6 +32,14 @@ public final class Functional {
     /** {@link #loraLinear}'s merged form: on unless the property or {@code TENMIN_LORA_MERGE} is 0. */
     public static final String MERGE_LORA_PROPERTY = "tenmin.loraMerge";
     private static final Switch MERGE_LORA = new Switch(MERGE_LORA_PROPERTY, "TENMIN_LORA_MERGE");
+    /**
+     * Tests: when {@code true}, training merges every LoRA layer, also where {@code MergedLoraOp#pays} says the
+     * branch moves less (the toy models' layers are too small for merging to pay), so that their runs cover it.
+     */
+    public static final String MERGE_ALWAYS_PROPERTY = "tenmin.loraMergeAlways";
+    /** {@link #loraLinearGeglu}'s split form: on unless the property or {@code TENMIN_SPLIT_GEGLU} is 0. */
+    public static final String SPLIT_GEGLU_PROPERTY = "tenmin.splitGeglu";
+    private static final Switch SPLIT_GEGLU = new Switch(SPLIT_GEGLU_PROPERTY, "TENMIN_SPLIT_GEGLU");
     /** The tape's deferred parameter-gradient sums: on unless the property or {@code TENMIN_DEFER_GRADS} is 0. */
     public static final String DEFER_GRADS_PROPERTY = Tape.DEFER_PROPERTY;
 
@@ -290,6 +298,22 @@ public final class Functional {
     }
 
     /**
+     * {@link #geglu} of {@link #loraLinear}: sgm's feed-forward projection with a LoRA on it and its GEGLU, weight
+     * (2H, K), up (2H, r) → (.., H). Where the LoRA is merged, its value and gate halves are two products on the
+     * merged weight's row blocks ({@code MergedLoraGegluOp}), so that the GEGLU runs on contiguous tensors;
+     * {@code TENMIN_SPLIT_GEGLU=0} keeps one product and the GEGLU on its halves.
+     */
+    public Tensor loraLinearGeglu(Tensor x, Tensor weight, Tensor bias, Tensor down, Tensor up, double scale) {
+        if (mergesLora(x, weight) && SPLIT_GEGLU.on()) {
+            return MergedLoraGegluOp.forward(this, x, weight, bias, down, up, scale);
+        }
+        Tensor proj = loraLinear(x, weight, bias, down, up, scale);
+        Tensor out = geglu(proj);
+        release(proj);
+        return out;
+    }
+
+    /**
      * A convolution with a LoCon on it: {@code conv(x, W, b) + scale · conv(conv(x, down), up)}, x (B, C, H, W),
      * weight (O, C, k, k), down (r, C, k, k) with the layer's stride and padding, up (O, r, 1, 1). Merged into the
      * weight where {@link #loraLinear} would merge, else the three convolutions and a scaled sum.
@@ -308,7 +332,8 @@ public final class Functional {
     }
 
     private boolean mergesLora(Tensor x, Tensor weight) {
-        return !allowsInferenceKernels() && MERGE_LORA.on() && MergedLoraOp.pays(x, weight);
+        return !allowsInferenceKernels() && MERGE_LORA.on()
+                && (MergedLoraOp.pays(x, weight) || Boolean.getBoolean(MERGE_ALWAYS_PROPERTY));
     }
 
     /** {@code a · b} elementwise with broadcasting. */

@@ -36,6 +36,18 @@ public interface Adapter {
     }
 
     /**
+     * GEGLU ({@link Functional#geglu}) of {@link #addToLinear}: a feed-forward projection of 2H outputs with the branch
+     * added, then its value and gate halves. Implementations may split the layer's product in two halves for it
+     * ({@code Functional#loraLinearGeglu}); the caller releases weight and bias.
+     */
+    default Tensor addToLinearGeglu(Functional f, Tensor x, Tensor weight, Tensor bias) {
+        Tensor y = addToLinear(f, x, weight, bias);
+        Tensor out = f.geglu(y);
+        f.release(y);
+        return out;
+    }
+
+    /**
      * A Conv2d layer's output with the branch added, {@code addTo(conv2d(x, weight, bias, stride, padding), x)}; as
      * {@link #addToLinear}.
      */

@@ -54,16 +54,23 @@ public final class Linear implements AdaptableLayer {
     }
 
     /**
-     * {@code geglu(forward(x))} for inference without an adapter ({@code Backend#linearGeglu}): a layer of 2H outputs
-     * feeding sgm's GEGLU (value, gate halves). Only where the facade {@link Functional#allowsInferenceKernels}.
+     * {@code geglu(forward(x))}: a layer of 2H outputs feeding sgm's GEGLU (value, gate halves). Without an adapter
+     * where the facade {@link Functional#allowsInferenceKernels}, the backend's {@code linearGeglu} (two products on
+     * the weight's row blocks); with one, {@link Adapter#addToLinearGeglu}; otherwise the layer, then the GEGLU.
      */
     public Tensor forwardGeglu(Functional f, Tensor x) {
-        if (!f.allowsInferenceKernels() || adapter != null) {
-            throw new IllegalStateException(path + ": forwardGeglu is for inference without an adapter");
-        }
         Tensor w = f.cast(weight, x.dtype());
         Tensor b = bias == null ? null : f.cast(bias, x.dtype());
-        Tensor y = f.backend().linearGeglu(f.scope(), x, w, b);
+        Tensor y;
+        if (adapter != null) {
+            y = adapter.addToLinearGeglu(f, x, w, b);
+        } else if (f.allowsInferenceKernels()) {
+            y = f.backend().linearGeglu(f.scope(), x, w, b);
+        } else {
+            Tensor proj = f.linear(x, w, b);
+            y = f.geglu(proj);
+            f.release(proj);
+        }
         f.release(w, b);
         return y;
     }

@@ -104,14 +104,7 @@ final class SpatialTransformer implements UnetLayer {
             Tensor t2 = f.add(a2, t1);
             f.release(n2, a2, t1);
             Tensor n3 = norm3.forward(f, t2);
-            Tensor gated;                                                // (N, HW, 4C)
-            if (f.allowsInferenceKernels() && ffProj.adapter() == null) {
-                gated = ffProj.forwardGeglu(f, n3);                      // sampling: the halves' own GEMMs
-            } else {
-                Tensor proj = ffProj.forward(f, n3);                     // (N, HW, 8C)
-                gated = f.geglu(proj);
-                f.release(proj);
-            }
+            Tensor gated = ffProj.forwardGeglu(f, n3);                   // (N, HW, 8C) → (N, HW, 4C)
             f.release(n3);
             Tensor ff = ffOut.forward(f, gated);                         // (N, HW, C)
             Tensor out = f.add(ff, t2);

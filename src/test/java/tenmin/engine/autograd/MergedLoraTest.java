@@ -24,9 +24,10 @@ import tenmin.testing.CpuBackendTests;
 import tenmin.testing.WithProperty;
 
 /**
- * {@code Functional#loraLinear} and {@code #loraConv2d}: the LoRA folded into the weight where that pays (training
- * and checkpoint replays) against central finite differences and against the layer-then-branch form it replaces (the
- * same values within fp32 rounding); pure inference and small row counts keep the branch.
+ * {@code Functional#loraLinear}, {@code #loraConv2d} and {@code #loraLinearGeglu}: the LoRA folded into the weight
+ * where that pays (training and checkpoint replays) against central finite differences and against the
+ * layer-then-branch form it replaces (the same values within fp32 rounding); pure inference and small row counts keep
+ * the branch. The GEGLU form's split products against the one product and the GEGLU on its halves.
  */
 class MergedLoraTest extends CpuBackendTests {
     private OpStats stats;
@@ -85,7 +86,12 @@ class MergedLoraTest extends CpuBackendTests {
 
     /** Output and the gradients of {@code grads}, with the merged form on or off (frozen weight and bias, as in LoRA training). */
     private List<float[]> run(boolean merge, Layer layer, List<Tensor> grads) {
-        return WithProperty.with(Functional.MERGE_LORA_PROPERTY, merge ? "1" : "0", () -> {
+        return run(Functional.MERGE_LORA_PROPERTY, merge, layer, grads);
+    }
+
+    /** As {@link #run(boolean, Layer, List)}, with the switch {@code property} on or off. */
+    private List<float[]> run(String property, boolean on, Layer layer, List<Tensor> grads) {
+        return WithProperty.with(property, on ? "1" : "0", () -> {
             try (Scope s = root.child("run")) {
                 Functional f = Functional.training(s);
                 Tensor y = layer.apply(f);
@@ -179,6 +185,72 @@ class MergedLoraTest extends CpuBackendTests {
             assertArrayEquals(recorded, replayed, "a checkpoint's first forward equals its recomputation");
         }
         assertEquals(2, calls("loraMerge"));
+    }
+
+    @Test
+    void splitGegluHasTheGradientsOfItsValues() {
+        Tensor x = param(root, "x", 40, 1, 2, 4, 6);       // 8 rows of 6: merging pays for an (8, 6) weight
+        Tensor w = param(root, "w", 41, 0.5, 8, 6);
+        Tensor b = param(root, "b", 42, 0.2, 8);
+        Tensor down = param(root, "down", 43, 1, 2, 6);
+        Tensor up = param(root, "up", 44, 1, 8, 2);
+        assertTrue(MergedLoraOp.pays(x, w));
+        assertGradients("loraLinearGeglu split", root,
+                (f, t) -> f.loraLinearGeglu(in(t, 0), in(t, 1), in(t, 2), in(t, 3), in(t, 4), 0.7), x, w, b, down, up);
+        assertTrue(calls("loraMerge") > 0, "the split form ran (the differences evaluate the inference form)");
+    }
+
+    @Test
+    void splitGegluEqualsOneProductAndItsGegluWithinRounding() {
+        Tensor x = param(root, "x", 45, 1, 4, 16, 24);
+        Tensor w = randn(root, "w", 46, 0.2, 40, 24);
+        Tensor b = randn(root, "b", 47, 0.1, 40);
+        Tensor down = param(root, "down", 48, 0.2, 4, 24);
+        Tensor up = param(root, "up", 49, 0.2, 40, 4);
+        Layer layer = f -> f.loraLinearGeglu(x, w, b, down, up, 0.25);
+        List<Tensor> grads = List.of(x, down, up);
+        List<float[]> split = run(Functional.SPLIT_GEGLU_PROPERTY, true, layer, grads);
+        Map<String, Long> splitCalls = stats.snapshot().calls();
+        stats.reset();
+        List<float[]> one = run(Functional.SPLIT_GEGLU_PROPERTY, false, layer, grads);
+        Map<String, Long> oneCalls = stats.snapshot().calls();
+        assertEquals(2, splitCalls.get("loraMerge"), "forward and backward merge");
+        assertEquals(3, splitCalls.get("linear"), "the two halves and the hidden product: " + splitCalls);
+        assertFalse(splitCalls.containsKey("geglu"));
+        assertEquals(1, oneCalls.get("geglu"));
+        String[] names = {"y", "dx", "dDown", "dUp"};
+        for (int i = 0; i < names.length; i++) {
+            float[] m = split.get(i);
+            float[] r = one.get(i);
+            double scale = 0;
+            for (float v : r) {
+                scale = Math.max(scale, Math.abs(v));
+            }
+            for (int j = 0; j < r.length; j++) {
+                assertEquals(r[j], m[j], 2e-6 * scale + 1e-7, names[i] + "[" + j + "]");
+            }
+        }
+    }
+
+    @Test
+    void splitGegluReplayEqualsItsRecording() {
+        Tensor x = randn(root, "x", 50, 1, 2, 8, 12);
+        Tensor w = randn(root, "w", 51, 0.3, 16, 12);
+        Tensor down = param(root, "down", 52, 0.3, 3, 12);
+        Tensor up = param(root, "up", 53, 0.3, 16, 3);
+        float[] replayed;
+        try (Scope s = root.child("replayed")) {
+            replayed = Functional.replayed(s).loraLinearGeglu(x, w, null, down, up, 0.5).toHost();
+        }
+        try (Scope s = root.child("recorded")) {
+            float[] recorded = Functional.training(s).loraLinearGeglu(x, w, null, down, up, 0.5).toHost();
+            assertArrayEquals(recorded, replayed, "a checkpoint's first forward equals its recomputation");
+        }
+        assertEquals(0, calls("geglu"));
+        try (Scope s = root.child("inference")) {
+            Functional.inference(s).loraLinearGeglu(x, w, null, down, up, 0.5);
+        }
+        assertEquals(1, calls("geglu"), "a bypass LoRA in inference: the branch, then the GEGLU");
     }
 
     @Test
