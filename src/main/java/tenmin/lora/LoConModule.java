@@ -61,40 +61,38 @@ public final class LoConModule implements Adapter {
     /** The layer and the branch as one {@code Functional#loraLinear} (merged into the weight where that pays). */
     @Override
     public Tensor addToLinear(Functional f, Tensor x, Tensor weight, Tensor bias) {
-        requireKind(AdaptableLayer.Kind.LINEAR);
-        Tensor d = cast(f, downCast, down, x.dtype());
-        Tensor u = cast(f, upCast, up, x.dtype());
-        Tensor out = f.loraLinear(x, weight, bias, d, u, multiplier * alpha / rank);
-        f.release(d, u);
-        return out;
+        return withCasts(f, x, AdaptableLayer.Kind.LINEAR, (d, u, s) -> f.loraLinear(x, weight, bias, d, u, s));
     }
 
     /** The layer, the branch and the GEGLU after them as one {@code Functional#loraLinearGeglu}. */
     @Override
     public Tensor addToLinearGeglu(Functional f, Tensor x, Tensor weight, Tensor bias) {
-        requireKind(AdaptableLayer.Kind.LINEAR);
-        Tensor d = cast(f, downCast, down, x.dtype());
-        Tensor u = cast(f, upCast, up, x.dtype());
-        Tensor out = f.loraLinearGeglu(x, weight, bias, d, u, multiplier * alpha / rank);
-        f.release(d, u);
-        return out;
+        return withCasts(f, x, AdaptableLayer.Kind.LINEAR, (d, u, s) -> f.loraLinearGeglu(x, weight, bias, d, u, s));
     }
 
     /** The layer and the branch as one {@code Functional#loraConv2d} (merged into the weight where that pays). */
     @Override
     public Tensor addToConv2d(Functional f, Tensor x, Tensor weight, Tensor bias, int stride, int padding) {
-        requireKind(AdaptableLayer.Kind.CONV);
-        Tensor d = cast(f, downCast, down, x.dtype());
-        Tensor u = cast(f, upCast, up, x.dtype());
-        Tensor out = f.loraConv2d(x, weight, bias, d, u, multiplier * alpha / rank, stride, padding);
-        f.release(d, u);
-        return out;
+        return withCasts(f, x, AdaptableLayer.Kind.CONV,
+                (d, u, s) -> f.loraConv2d(x, weight, bias, d, u, s, stride, padding));
     }
 
-    private void requireKind(AdaptableLayer.Kind kind) {
+    /** A fused form of the layer and its branch, given down and up in x's dtype and the scale. */
+    @FunctionalInterface
+    private interface Fused {
+        Tensor apply(Tensor down, Tensor up, double scale);
+    }
+
+    /** {@code fused} on this module's down and up cast to x's dtype (released after it), for a layer of {@code kind}. */
+    private Tensor withCasts(Functional f, Tensor x, AdaptableLayer.Kind kind, Fused fused) {
         if (layer.kind() != kind) {
             throw new IllegalStateException(name + ": a " + layer.kind() + " layer called the " + kind + " form");
         }
+        Tensor d = cast(f, downCast, down, x.dtype());
+        Tensor u = cast(f, upCast, up, x.dtype());
+        Tensor out = fused.apply(d, u, multiplier * alpha / rank);
+        f.release(d, u);
+        return out;
     }
 
     /** {@code p} in {@code dtype}: with {@link #reuseCasts}, the copy kept from an earlier call (made when missing). */
