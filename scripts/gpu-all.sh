@@ -18,8 +18,9 @@
 #                        checkpointing (and again with libtorch's allocator without tenmin's expandable segments; and at batch 4:
 #                        host- or device-bound?); then text encoders trained
 #                        with --checkpointing auto (what fits), and none (and none with the LoCon as branches:
-#                        TENMIN_LORA_MERGE=0, and with one product before the GEGLU: TENMIN_SPLIT_GEGLU=0; the
-#                        recipe run after this script takes the faster side), and none again with --op-times (device and
+#                        TENMIN_LORA_MERGE=0, with one product before the GEGLU: TENMIN_SPLIT_GEGLU=0, and with
+#                        no projected LoCon gradients: TENMIN_LORA_PROJECT=0; the recipe run after this script
+#                        takes the faster side of each), and none again with --op-times (device and
 #                        host milliseconds per op name, forward and backward: where the micro-batch's time goes)
 #   profiles.tar.gz      Flight Recorder profiles of bench train (text encoders, full checkpointing) and bench sample
 #   recipe.txt           tenmin bench recipe: the guide's command line, 6 steps on 200 generated images (phase times)
@@ -229,6 +230,9 @@ TENMIN_LORA_MERGE=0 bench_train bench-te-none-branches 90 --te --checkpointing n
 # the A/B of the feed-forward projections split in value and gate products (GEGLU on contiguous tensors; training's
 # default since the tenth session): the same micro-batch with one product and the GEGLU on its halves
 TENMIN_SPLIT_GEGLU=0 bench_train bench-te-none-unsplit 90 --te --checkpointing none
+# the A/B of the 320-channel convolutions' LoCon gradients projected from their weight gradient (tenth session):
+# the same micro-batch with those gradients through the branch's hidden product
+TENMIN_LORA_PROJECT=0 bench_train bench-te-none-unprojected 90 --te --checkpointing none
 # where the recipe's micro-batch (none on an 80 GB card) spends the device's time, op by op (CUDA events between ops)
 bench_train bench-te-optimes 120 --te --checkpointing none --op-times
 
@@ -239,7 +243,8 @@ ms() {
   grep -o "micro-batch: [0-9.]* ms" "$benches/$1.txt" 2>/dev/null | head -1 | awk '{print $2}'
 }
 base=$(ms bench-te-none)
-for ab in bench-te-none-branches:TENMIN_LORA_MERGE bench-te-none-unsplit:TENMIN_SPLIT_GEGLU; do
+for ab in bench-te-none-branches:TENMIN_LORA_MERGE bench-te-none-unsplit:TENMIN_SPLIT_GEGLU \
+    bench-te-none-unprojected:TENMIN_LORA_PROJECT; do
   other=$(ms "${ab%%:*}")
   if [ -n "$base" ] && [ -n "$other" ] && awk -v a="$other" -v b="$base" 'BEGIN { exit !(a < 0.99 * b) }'; then
     echo "export ${ab##*:}=0" >> /tmp/tenmin-recipe-env

@@ -1,9 +1,11 @@
 package tenmin.engine.autograd;
 
+import tenmin.core.Switch;
 import tenmin.engine.api.Backend;
 import tenmin.engine.api.Backend.LayerGrads;
 import tenmin.engine.api.Backend.LoraGrads;
 import tenmin.engine.api.Backend.OutputMask;
+import tenmin.engine.api.Shape;
 import tenmin.engine.api.Tensor;
 
 /**
@@ -13,9 +15,11 @@ import tenmin.engine.api.Tensor;
  * the rounding of the merged weight, with less memory traffic where the rows (pixels) outnumber the weight's
  * ({@link #pays}): no branch output written and added per row, and in the backward one product for dx instead of the
  * layer's, the branch's and their sum. The LoRA's own gradients are the branch's (through the hidden
- * {@code down(x)}), not projections of a full weight gradient. The merged weight is made again in the backward rather
- * than kept. Saves: x, weight, bias, down, up and the hidden {@code down(x)} (.., r) or (B, r, Ho, Wo), which dUp
- * needs.
+ * {@code down(x)}), or, for a convolution where that takes fewer FLOPs ({@link #projects}: the recipe's 128² level,
+ * 320 outputs against a rank of 256), projections of the layer's full weight gradient dW' (dUp = scale · dW'·downᵀ,
+ * dDown = scale · upᵀ·dW', flattened over C·k·k), as autograd through the merged weight gives them, without the
+ * hidden. The merged weight is made again in the backward rather than kept. Saves: x, weight, bias, down, up and,
+ * unless projected, the hidden {@code down(x)} (.., r) or (B, r, Ho, Wo), which dUp needs.
  */
 final class MergedLoraOp extends Op {
     private final Tensor x;
@@ -56,6 +60,27 @@ final class MergedLoraOp extends Op {
         return m * (2 * n + 4 * k) > 4 * n * k;
     }
 
+    /** {@link #projects}' switch: on unless the property or {@code TENMIN_LORA_PROJECT} is 0. */
+    static final String PROJECT_PROPERTY = "tenmin.loraProject";
+    private static final Switch PROJECT = new Switch(PROJECT_PROPERTY, "TENMIN_LORA_PROJECT");
+
+    /**
+     * True for a convolution whose LoRA gradients take fewer FLOPs as projections of the full weight gradient (per
+     * output pixel 2·O·C·k², the weight gradient) than through the branch (2·r·C·k² for the hidden down(x) in the
+     * forward and again for dDown, 2·O·r each for dUp and the hidden's gradient): O·C·k² < 2·r·C·k² + 2·O·r, with O
+     * outputs and rank r. The recipe's 3x3 convolutions with 320 outputs (rank 256) project; with 640 or 1280 they
+     * do not.
+     */
+    static boolean projects(Tensor weight, Tensor down) {
+        if (weight.rank() != 4 || !PROJECT.on()) {
+            return false;
+        }
+        double o = weight.dim(0);
+        double ck = (double) weight.numel() / weight.dim(0);
+        double r = down.dim(0);
+        return o * ck < 2 * r * ck + 2 * o * r;
+    }
+
     static Tensor linear(Functional f, Tensor x, Tensor weight, Tensor bias, Tensor down, Tensor up, double scale) {
         return forward(f, x, weight, bias, down, up, scale, false, 1, 0);
     }
@@ -76,8 +101,8 @@ final class MergedLoraOp extends Op {
             merged.close();
         }
         if (f.records(x, weight, bias, down, up)) {
-            Tensor hidden = conv ? b.convolution(f.scope(), x, down, null, stride, padding)
-                    : b.linear(f.scope(), x, down, null);
+            Tensor hidden = conv && projects(weight, down) ? null
+                    : conv ? b.convolution(f.scope(), x, down, null, stride, padding) : b.linear(f.scope(), x, down, null);
             f.record(new MergedLoraOp(x, weight, bias, down, up, hidden, scale, conv, stride, padding), y);
         }
         return y;
@@ -101,6 +126,10 @@ final class MergedLoraOp extends Op {
     void backward(Backprop bp) {
         Tensor dOut = bp.grad(0);
         Backend b = bp.backend();
+        if (conv && hidden == null) {
+            backwardProjected(bp, dOut, b);
+            return;
+        }
         if (bp.needs(x) || bp.needs(weight) || bp.needs(bias)) {
             Tensor merged = bp.needs(x) ? b.loraMerge(bp.scratch(), weight, down, up, scale) : weight;
             OutputMask mask = bp.mask(x, weight, bias);
@@ -127,6 +156,33 @@ final class MergedLoraOp extends Op {
             LayerGrads throughDown = b.convolutionBackward(bp.scratch(), throughUp.dx(), x, down, stride, padding,
                     new OutputMask(false, true, false));
             bp.accumulate(down, b.affine(bp.scratch(), throughDown.dWeight(), scale, 0.0));
+        }
+    }
+
+    // dW' is the layer's weight gradient (the same for W and for the merged weight); W' = W + scale · up · down
+    // flattened to (O, r)·(r, C·k·k) gives dUp = scale · dW'·downᵀ and dDown = scale · upᵀ·dW'.
+    private void backwardProjected(Backprop bp, Tensor dOut, Backend b) {
+        boolean lora = bp.needs(down) || bp.needs(up);
+        Tensor merged = bp.needs(x) ? b.loraMerge(bp.scratch(), weight, down, up, scale) : weight;
+        LayerGrads g = b.convolutionBackward(bp.scratch(), dOut, x, merged, stride, padding,
+                new OutputMask(bp.needs(x), lora || bp.needs(weight), bp.needs(bias)));
+        bp.accumulate(g, x, weight, bias);
+        if (!lora) {
+            return;
+        }
+        int o = weight.dim(0);
+        int r = down.dim(0);
+        int ck = (int) (weight.numel() / o);
+        Tensor dw = b.reshape(bp.scratch(), g.dWeight(), Shape.of(o, ck));
+        if (bp.needs(up)) {
+            Tensor d2 = b.reshape(bp.scratch(), down, Shape.of(r, ck));
+            Tensor dUp = b.affine(bp.scratch(), b.matmul(bp.scratch(), dw, d2, false, true), scale, 0.0);
+            bp.accumulate(up, b.reshape(bp.scratch(), dUp, up.shape()));
+        }
+        if (bp.needs(down)) {
+            Tensor u2 = b.reshape(bp.scratch(), up, Shape.of(o, r));
+            Tensor dDown = b.affine(bp.scratch(), b.matmul(bp.scratch(), u2, dw, true, false), scale, 0.0);
+            bp.accumulate(down, b.reshape(bp.scratch(), dDown, down.shape()));
         }
     }
 }

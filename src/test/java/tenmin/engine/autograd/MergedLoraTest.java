@@ -154,11 +154,53 @@ class MergedLoraTest extends CpuBackendTests {
         Tensor down = param(root, "down", 27, 0.3, 2, 3, 3, 3);
         Tensor up = param(root, "up", 28, 0.5, 4, 2, 1, 1);
         assertTrue(MergedLoraOp.pays(x, w));
-        assertGradients("loraConv2d merged, stride 2", root,
-                (f, t) -> f.loraConv2d(in(t, 0), in(t, 1), in(t, 2), in(t, 3), in(t, 4), 0.6, 2, 1), x, w, b, down, up);
-        assertGradients("loraConv2d merged, 1x1", root, (f, t) -> f.loraConv2d(in(t, 0), in(t, 1), null, in(t, 2),
-                in(t, 3), 1.3, 1, 0), x, param(root, "w1", 29, 0.3, 4, 3, 1, 1), param(root, "d1", 30, 0.3, 2, 3, 1, 1), up);
+        assertTrue(MergedLoraOp.projects(w, down), "4 outputs against rank 2: dUp and dDown from the full dW'");
+        Tensor w1 = param(root, "w1", 29, 0.3, 4, 3, 1, 1);
+        Tensor d1 = param(root, "d1", 30, 0.3, 2, 3, 1, 1);
+        for (String project : new String[] {"1", "0"}) {        // the LoCon's gradients projected, then the branch's
+            WithProperty.with(MergedLoraOp.PROJECT_PROPERTY, project, () -> {
+                assertGradients("loraConv2d merged, stride 2, projected " + project, root,
+                        (f, t) -> f.loraConv2d(in(t, 0), in(t, 1), in(t, 2), in(t, 3), in(t, 4), 0.6, 2, 1), x, w, b,
+                        down, up);
+                assertGradients("loraConv2d merged, 1x1, projected " + project, root, (f, t) -> f.loraConv2d(in(t, 0),
+                        in(t, 1), null, in(t, 2), in(t, 3), 1.3, 1, 0), x, w1, d1, up);
+                return null;
+            });
+        }
         assertTrue(calls("loraMerge") > 0);
+    }
+
+    @Test
+    void projectedGradientsSkipTheHiddenConvolution() {
+        Tensor x = randn(root, "x", 36, 1, 2, 3, 8, 8);
+        Tensor w = randn(root, "w", 37, 0.3, 4, 3, 3, 3);
+        Tensor down = param(root, "down", 38, 0.3, 2, 3, 3, 3);
+        Tensor up = param(root, "up", 39, 0.5, 4, 2, 1, 1);
+        List<float[]> projected = run(MergedLoraOp.PROJECT_PROPERTY, true,
+                f -> f.loraConv2d(x, w, null, down, up, 0.9, 1, 1), List.of(down, up));
+        Map<String, Long> projectedCalls = stats.snapshot().calls();
+        stats.reset();
+        List<float[]> branch = run(MergedLoraOp.PROJECT_PROPERTY, false,
+                f -> f.loraConv2d(x, w, null, down, up, 0.9, 1, 1), List.of(down, up));
+        Map<String, Long> branchCalls = stats.snapshot().calls();
+        assertEquals(1, projectedCalls.get("convolution"), "the layer's product only: " + projectedCalls);
+        assertEquals(2, branchCalls.get("convolution"), "and the hidden down(x): " + branchCalls);
+        assertEquals(1, projectedCalls.get("convolutionBackward"), "dW' alone gives both gradients");
+        for (int i = 1; i < 3; i++) {                       // dDown, dUp (x needs no gradient here)
+            float[] p = projected.get(i);
+            float[] r = branch.get(i);
+            double scale = 0;
+            for (float v : r) {
+                scale = Math.max(scale, Math.abs(v));
+            }
+            for (int j = 0; j < r.length; j++) {
+                assertEquals(r[j], p[j], 2e-6 * scale + 1e-7, (i == 1 ? "dDown[" : "dUp[") + j + "]");
+            }
+        }
+        assertFalse(MergedLoraOp.projects(randn(root, "w640", 40, 0.1, 640, 640, 3, 3),
+                randn(root, "d256", 41, 0.1, 256, 640, 3, 3)), "the recipe's 640-output convolutions keep the branch");
+        assertTrue(MergedLoraOp.projects(randn(root, "w320", 42, 0.1, 320, 320, 3, 3),
+                randn(root, "d256b", 43, 0.1, 256, 320, 3, 3)), "its 320-output ones project");
     }
 
     @Test
