@@ -52,7 +52,8 @@ import tenmin.train.optim.DeviceOptimizerParity;
  *       kernels also inside);</li>
  *   <li>the same bf16 step with every LoCon layer merged into its weight and the feed-forward projections split in
  *       value and gate products (the fixture's layers are too small for {@code MergedLoraOp#pays}; the recipe's
- *       full-size layers all merge): the same bounds;</li>
+ *       full-size layers all merge), once with the convolutions' LoCon gradients through their branches and once
+ *       projected from their weight gradients (the recipe's 320-channel ones): the same bounds;</li>
  *   <li>a LoCon whose delta is 1e-4 of each weight, as early in training: the GPU's bf16 LoCon gradients within
  *       20 % of the fp32 bypass form per tensor, 5 % overall (issue 4's
  *       precision check; see {@code LoConSmallDeltaTorchTest} for what bf16 costs on the tiny model);</li>
@@ -182,8 +183,11 @@ public final class GpuStepParity {
                 compareBf16(c, ref, step(cpu, dir, c, DType.BF16, null), step(torch, dir, c, DType.BF16, null));
                 // the fixture's layers are too small for merging to pay: the same with every LoCon merged (and the
                 // feed-forward projections split), as the recipe's full-size U-Net runs
-                compareBf16(c + ", every LoCon merged", ref, mergingAll(() -> step(cpu, dir, c, DType.BF16, null)),
-                        mergingAll(() -> step(torch, dir, c, DType.BF16, null)));
+                compareBf16(c + ", every LoCon merged", ref, mergingAll(false, () -> step(cpu, dir, c, DType.BF16, null)),
+                        mergingAll(false, () -> step(torch, dir, c, DType.BF16, null)));
+                compareBf16(c + ", every LoCon merged, convolutions' gradients projected", ref,
+                        mergingAll(true, () -> step(cpu, dir, c, DType.BF16, null)),
+                        mergingAll(true, () -> step(torch, dir, c, DType.BF16, null)));
             }
             smallDelta(cpu, torch, dir, cases.first());
             optimizerParity(torch32);
@@ -192,17 +196,26 @@ public final class GpuStepParity {
         return ok ? 0 : 1;
     }
 
-    /** {@code body} with {@link Functional#MERGE_ALWAYS_PROPERTY} set: every LoCon layer of a training step merged. */
-    private static <T> T mergingAll(java.util.function.Supplier<T> body) {
-        String before = System.getProperty(Functional.MERGE_ALWAYS_PROPERTY);
-        System.setProperty(Functional.MERGE_ALWAYS_PROPERTY, "true");
+    /**
+     * {@code body} with every LoCon layer of a training step merged ({@link Functional#MERGE_ALWAYS_PROPERTY}) and, with
+     * {@code project}, every merged convolution's LoCon gradients projected ({@link Functional#PROJECT_LORA_PROPERTY});
+     * without it, none projected.
+     */
+    private static <T> T mergingAll(boolean project, java.util.function.Supplier<T> body) {
+        return withProperty(Functional.MERGE_ALWAYS_PROPERTY, "true",
+                () -> withProperty(Functional.PROJECT_LORA_PROPERTY, project ? "always" : "0", body));
+    }
+
+    private static <T> T withProperty(String key, String value, java.util.function.Supplier<T> body) {
+        String before = System.getProperty(key);
+        System.setProperty(key, value);
         try {
             return body.get();
         } finally {
             if (before == null) {
-                System.clearProperty(Functional.MERGE_ALWAYS_PROPERTY);
+                System.clearProperty(key);
             } else {
-                System.setProperty(Functional.MERGE_ALWAYS_PROPERTY, before);
+                System.setProperty(key, before);
             }
         }
     }

@@ -37,6 +37,11 @@ public final class Functional {
      * branch moves less (the toy models' layers are too small for merging to pay), so that their runs cover it.
      */
     public static final String MERGE_ALWAYS_PROPERTY = "tenmin.loraMergeAlways";
+    /**
+     * Merged convolutions' LoCon gradients projected from the layer's weight gradient where that takes fewer FLOPs:
+     * on unless the property or {@code TENMIN_LORA_PROJECT} is 0; the property {@code always} projects every one.
+     */
+    public static final String PROJECT_LORA_PROPERTY = MergedLoraOp.PROJECT_PROPERTY;
     /** {@link #loraLinearGeglu}'s split form: on unless the property or {@code TENMIN_SPLIT_GEGLU} is 0. */
     public static final String SPLIT_GEGLU_PROPERTY = "tenmin.splitGeglu";
     private static final Switch SPLIT_GEGLU = new Switch(SPLIT_GEGLU_PROPERTY, "TENMIN_SPLIT_GEGLU");

@@ -60,7 +60,10 @@ final class MergedLoraOp extends Op {
         return m * (2 * n + 4 * k) > 4 * n * k;
     }
 
-    /** {@link #projects}' switch: on unless the property or {@code TENMIN_LORA_PROJECT} is 0. */
+    /**
+     * {@link #projects}' switch: on unless the property or {@code TENMIN_LORA_PROJECT} is 0; the property
+     * {@code always} (checks on a device) projects every merged convolution's gradients, wherever the rule says.
+     */
     static final String PROJECT_PROPERTY = "tenmin.loraProject";
     private static final Switch PROJECT = new Switch(PROJECT_PROPERTY, "TENMIN_LORA_PROJECT");
 
@@ -74,6 +77,9 @@ final class MergedLoraOp extends Op {
     static boolean projects(Tensor weight, Tensor down) {
         if (weight.rank() != 4 || !PROJECT.on()) {
             return false;
+        }
+        if ("always".equals(System.getProperty(PROJECT_PROPERTY))) {
+            return true;
         }
         double o = weight.dim(0);
         double ck = (double) weight.numel() / weight.dim(0);

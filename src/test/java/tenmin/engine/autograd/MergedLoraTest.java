@@ -197,8 +197,14 @@ class MergedLoraTest extends CpuBackendTests {
                 assertEquals(r[j], p[j], 2e-6 * scale + 1e-7, (i == 1 ? "dDown[" : "dUp[") + j + "]");
             }
         }
-        assertFalse(MergedLoraOp.projects(randn(root, "w640", 40, 0.1, 640, 640, 3, 3),
-                randn(root, "d256", 41, 0.1, 256, 640, 3, 3)), "the recipe's 640-output convolutions keep the branch");
+        Tensor w640 = randn(root, "w640", 40, 0.1, 640, 640, 3, 3);
+        Tensor d640 = randn(root, "d256", 41, 0.1, 256, 640, 3, 3);
+        assertFalse(MergedLoraOp.projects(w640, d640), "the recipe's 640-output convolutions keep the branch");
+        assertTrue(WithProperty.with(MergedLoraOp.PROJECT_PROPERTY, "always", () -> MergedLoraOp.projects(w640, d640)),
+                "a device check projects every one");
+        assertFalse(WithProperty.with(MergedLoraOp.PROJECT_PROPERTY, "always",
+                () -> MergedLoraOp.projects(randn(root, "lin", 44, 0.1, 8, 6), randn(root, "dl", 45, 0.1, 2, 6))),
+                "linear layers never");
         assertTrue(MergedLoraOp.projects(randn(root, "w320", 42, 0.1, 320, 320, 3, 3),
                 randn(root, "d256b", 43, 0.1, 256, 320, 3, 3)), "its 320-output ones project");
     }
