@@ -17,6 +17,7 @@ import java.util.TreeSet;
 import tenmin.engine.api.Backend;
 import tenmin.engine.api.DType;
 import tenmin.engine.api.Device;
+import tenmin.core.WithProperty;
 import tenmin.engine.api.Generator;
 import tenmin.engine.api.Scope;
 import tenmin.engine.api.Shape;
@@ -202,22 +203,8 @@ public final class GpuStepParity {
      * without it, none projected.
      */
     private static <T> T mergingAll(boolean project, java.util.function.Supplier<T> body) {
-        return withProperty(Functional.MERGE_ALWAYS_PROPERTY, "true",
-                () -> withProperty(Functional.PROJECT_LORA_PROPERTY, project ? "always" : "0", body));
-    }
-
-    private static <T> T withProperty(String key, String value, java.util.function.Supplier<T> body) {
-        String before = System.getProperty(key);
-        System.setProperty(key, value);
-        try {
-            return body.get();
-        } finally {
-            if (before == null) {
-                System.clearProperty(key);
-            } else {
-                System.setProperty(key, before);
-            }
-        }
+        return WithProperty.with(Functional.MERGE_ALWAYS_PROPERTY, "true",
+                () -> WithProperty.with(Functional.PROJECT_LORA_PROPERTY, project ? "always" : "0", body));
     }
 
     /** fp32: max|a-b| <= 1e-4·max|ref| (+ 1e-5·G for LoCon gradients, G the largest LoCon gradient). */

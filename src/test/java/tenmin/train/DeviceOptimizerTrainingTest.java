@@ -13,11 +13,11 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import tenmin.core.Reporter;
+import tenmin.core.WithProperty;
 import tenmin.formats.SafetensorsFile;
 import tenmin.testing.Numerics;
 import tenmin.testing.TorchBackendTests;
 import tenmin.testing.TrainRuns;
-import tenmin.testing.WithProperty;
 import tenmin.train.optim.DeviceClybW;
 
 /**

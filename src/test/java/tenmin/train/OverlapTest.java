@@ -12,9 +12,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import tenmin.core.Reporter;
+import tenmin.core.WithProperty;
 import tenmin.formats.SafetensorsFile;
 import tenmin.testing.TrainRuns;
-import tenmin.testing.WithProperty;
 
 /**
  * The loop reads a micro-batch's loss after issuing the next one of its accumulation window ({@code TENMIN_OVERLAP},

@@ -18,13 +18,13 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 import tenmin.core.Reporter;
+import tenmin.core.WithProperty;
 import tenmin.engine.api.DType;
 import tenmin.engine.autograd.Functional;
 import tenmin.formats.SafetensorsFile;
 import tenmin.models.SdxlDtypes;
 import tenmin.testing.TorchBackendTests;
 import tenmin.testing.TrainRuns;
-import tenmin.testing.WithProperty;
 import tenmin.train.optim.DeviceClybW;
 import tenmin.train.save.OutputNames;
 import tenmin.train.save.TrainingStateFile;

@@ -10,6 +10,7 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
 import tenmin.core.Reporter;
+import tenmin.core.WithProperty;
 import tenmin.engine.api.Backend;
 import tenmin.engine.api.DType;
 import tenmin.engine.api.Device;
@@ -23,7 +24,6 @@ import tenmin.models.SdxlDtypes;
 import tenmin.models.SdxlModels;
 import tenmin.models.clip.ClipTextEncoder.PooledProjection;
 import tenmin.models.sdxl.CheckpointPolicy;
-import tenmin.testing.WithProperty;
 
 /**
  * {@link TrainBenchmark#plan}, a shape-only run, against the same micro-batch on the pure-Java backend, which

@@ -11,12 +11,12 @@ import java.util.Map;
 
 import org.junit.jupiter.api.Test;
 
+import tenmin.core.WithProperty;
 import tenmin.engine.api.DType;
 import tenmin.engine.api.OpStats;
 import tenmin.engine.api.Scope;
 import tenmin.engine.api.Tensor;
 import tenmin.testing.CpuBackendTests;
-import tenmin.testing.WithProperty;
 
 /**
  * {@code Tape#addLeafGrad}: the parameter gradients of a backward, from the tape and from a checkpointed block's

@@ -16,12 +16,12 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
+import tenmin.core.WithProperty;
 import tenmin.engine.api.Backend;
 import tenmin.engine.api.OpStats;
 import tenmin.engine.api.Scope;
 import tenmin.engine.api.Tensor;
 import tenmin.testing.CpuBackendTests;
-import tenmin.testing.WithProperty;
 
 /**
  * {@code Functional#loraLinear}, {@code #loraConv2d} and {@code #loraLinearGeglu}: the LoRA folded into the weight

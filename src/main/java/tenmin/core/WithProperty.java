@@ -1,8 +1,11 @@
-package tenmin.testing;
+package tenmin.core;
 
 import java.util.function.Supplier;
 
-/** Runs code with a system property set (the switches tenmin reads before its environment variable), then restores it. */
+/**
+ * Runs code with a system property set (the switches tenmin reads before its environment variable), then restores it:
+ * tests and the device checks that try a switch both ways.
+ */
 public final class WithProperty {
     private WithProperty() {
     }
