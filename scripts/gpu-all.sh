@@ -19,7 +19,8 @@
 #                        host- or device-bound?); then text encoders trained
 #                        with --checkpointing auto (what fits), and none (and none with the LoCon as branches:
 #                        TENMIN_LORA_MERGE=0, with one product before the GEGLU: TENMIN_SPLIT_GEGLU=0, and with
-#                        no projected LoCon gradients: TENMIN_LORA_PROJECT=0; the recipe run after this script
+#                        no projected LoCon gradients: TENMIN_LORA_PROJECT=0, and with cuDNN's benchmark mode:
+#                        TENMIN_CUDNN_BENCHMARK=1; the recipe run after this script
 #                        takes the faster side of each), and none again with --op-times (device and
 #                        host milliseconds per op name, forward and backward: where the micro-batch's time goes)
 #   profiles.tar.gz      Flight Recorder profiles of bench train (text encoders, full checkpointing) and bench sample
@@ -233,24 +234,29 @@ TENMIN_SPLIT_GEGLU=0 bench_train bench-te-none-unsplit 90 --te --checkpointing n
 # the A/B of the 320-channel convolutions' LoCon gradients projected from their weight gradient (tenth session):
 # the same micro-batch with those gradients through the branch's hidden product
 TENMIN_LORA_PROJECT=0 bench_train bench-te-none-unprojected 90 --te --checkpointing none
+# the A/B of cuDNN's benchmark mode (off by default, as in PyTorch): cuDNN times its algorithms for each convolution
+# shape at the first call (the warm-up micro-batches) and keeps the fastest
+TENMIN_CUDNN_BENCHMARK=1 bench_train bench-te-none-cudnn 90 --te --checkpointing none
 # where the recipe's micro-batch (none on an 80 GB card) spends the device's time, op by op (CUDA events between ops)
 bench_train bench-te-optimes 120 --te --checkpointing none --op-times
 
 # The recipe run after this script in the same call (scripts/gpu-recipe.sh) takes the faster side of each A/B above:
-# a switch goes off when its step's micro-batch was more than 1 % faster than bench-te-none's (both measured);
-# /tmp/tenmin-recipe-env holds the result, which gpu-recipe.sh applies and prints.
+# a step's setting (a switch off, or cuDNN's benchmark mode on) goes to the recipe when its micro-batch was more than
+# 1 % faster than bench-te-none's (both measured); /tmp/tenmin-recipe-env holds the result, which gpu-recipe.sh
+# applies and prints.
 ms() {
   grep -o "micro-batch: [0-9.]* ms" "$benches/$1.txt" 2>/dev/null | head -1 | awk '{print $2}'
 }
 base=$(ms bench-te-none)
-for ab in bench-te-none-branches:TENMIN_LORA_MERGE bench-te-none-unsplit:TENMIN_SPLIT_GEGLU \
-    bench-te-none-unprojected:TENMIN_LORA_PROJECT; do
+for ab in bench-te-none-branches:TENMIN_LORA_MERGE=0 bench-te-none-unsplit:TENMIN_SPLIT_GEGLU=0 \
+    bench-te-none-unprojected:TENMIN_LORA_PROJECT=0 bench-te-none-cudnn:TENMIN_CUDNN_BENCHMARK=1; do
   other=$(ms "${ab%%:*}")
+  setting=${ab#*:}
   if [ -n "$base" ] && [ -n "$other" ] && awk -v a="$other" -v b="$base" 'BEGIN { exit !(a < 0.99 * b) }'; then
-    echo "export ${ab##*:}=0" >> /tmp/tenmin-recipe-env
-    say "== the recipe runs with ${ab##*:}=0: ${ab%%:*} took $other ms per micro-batch, bench-te-none $base ms"
+    echo "export $setting" >> /tmp/tenmin-recipe-env
+    say "== the recipe runs with $setting: ${ab%%:*} took $other ms per micro-batch, bench-te-none $base ms"
   elif [ -n "$base" ] && [ -n "$other" ]; then
-    say "== the recipe keeps ${ab##*:} on: ${ab%%:*} took $other ms per micro-batch, bench-te-none $base ms"
+    say "== the recipe keeps ${setting%%=*}'s default: ${ab%%:*} took $other ms per micro-batch, bench-te-none $base ms"
   fi
 done
 

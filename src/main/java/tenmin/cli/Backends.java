@@ -46,7 +46,8 @@ final class Backends {
         }
         try {
             TorchBackend torch = new TorchBackend(lib, device);
-            String math = device.kind() == Device.Kind.CUDA ? lib.setMathMode(LibTorch.MathMode.COMMANDS) : lib.mathMode();
+            String math = device.kind() == Device.Kind.CUDA ? lib.applyCommandSwitches(LibTorch.MathMode.COMMANDS)
+                    : lib.mathMode();
             reporter.log(Reporter.Level.INFO, "INFO: device: " + device + " (libtorch " + lib.version() + "; math: " + math
                     + ")");
             return torch;

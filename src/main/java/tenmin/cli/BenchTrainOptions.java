@@ -180,7 +180,7 @@ final class BenchTrainOptions {
         Backend be;
         Supplier<long[]> memory = null;
         if (torch) {
-            lib.setMathMode(mathMode);
+            String switches = dev.kind() == Device.Kind.CUDA ? lib.applyCommandSwitches(mathMode) : lib.setMathMode(mathMode);
             TorchBackend tb;
             try {
                 tb = new TorchBackend(lib, dev, kernel);
@@ -200,7 +200,7 @@ final class BenchTrainOptions {
                         + " %s is free on %s; use --checkpointing all (or fewer blocks unchecked) or a smaller --batch",
                         TrainBenchmark.gib(plan.peakBytes()), TrainBenchmark.gib(mem[0]), dev));
             }
-            where = dev + " (torch backend, " + lib.describe() + "; math: " + lib.mathMode() + "; attention " + kernel
+            where = dev + " (torch backend, " + lib.describe() + "; math: " + switches + "; attention " + kernel
                     + ")";
         } else {
             be = new CpuBackend(threads);

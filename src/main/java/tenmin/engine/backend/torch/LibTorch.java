@@ -15,6 +15,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 
+import tenmin.core.Switch;
 import tenmin.engine.blas.NativeLibraries;
 
 /**
@@ -243,6 +244,54 @@ public final class LibTorch {
         } catch (Throwable t) {
             throw Shim.rethrow("at::Context math getters", t);
         }
+    }
+
+    /**
+     * cuDNN's benchmark mode for the commands on a GPU: {@code TENMIN_CUDNN_BENCHMARK=1} (property
+     * {@code tenmin.cudnnBenchmark}); off by default, as in PyTorch. On, cuDNN times the algorithms it has for each new
+     * convolution shape at its first call and keeps the fastest, instead of taking its heuristic's first choice; a
+     * training run has one shape per layer and bucket, so the trials are paid once. An A/B for the device checks
+     * ({@code scripts/gpu-all.sh}'s {@code bench-te-none-cudnn}).
+     */
+    public static final Switch CUDNN_BENCHMARK = new Switch("tenmin.cudnnBenchmark", "TENMIN_CUDNN_BENCHMARK", false);
+
+    /**
+     * Sets cuDNN's benchmark mode for the whole process ({@code at::Context::setBenchmarkCuDNN}, see {@link #CUDNN_BENCHMARK})
+     * and returns what was applied, e.g. {@code cuDNN benchmark mode on}, or that this libtorch does not export it.
+     */
+    public String setCudnnBenchmark(boolean on) {
+        if (shim.globalContext == null || shim.setBenchmarkCuDNN == null) {
+            return "cuDNN benchmark mode not set (at::Context::setBenchmarkCuDNN not exported)";
+        }
+        try {
+            MemorySegment ctx = (MemorySegment) shim.globalContext.invokeExact();
+            shim.setBenchmarkCuDNN.invokeExact(ctx, on);
+        } catch (Throwable t) {
+            throw Shim.rethrow("at::Context::setBenchmarkCuDNN", t);
+        }
+        return "cuDNN benchmark mode " + (on ? "on" : "off");
+    }
+
+    /** cuDNN's benchmark mode as ATen reports it, or null when this libtorch does not export the getter. */
+    public Boolean cudnnBenchmark() {
+        if (shim.globalContext == null || shim.benchmarkCuDNN == null) {
+            return null;
+        }
+        try {
+            MemorySegment ctx = (MemorySegment) shim.globalContext.invokeExact();
+            return (boolean) shim.benchmarkCuDNN.invokeExact(ctx);
+        } catch (Throwable t) {
+            throw Shim.rethrow("at::Context::benchmarkCuDNN", t);
+        }
+    }
+
+    /**
+     * The command-line switches of ATen's global context for a CUDA device: {@link MathMode#COMMANDS} and, when
+     * {@link #CUDNN_BENCHMARK} is on, cuDNN's benchmark mode; returns what was applied, for the {@code device:} line.
+     */
+    public String applyCommandSwitches(MathMode mode) {
+        String applied = setMathMode(mode);
+        return CUDNN_BENCHMARK.on() ? applied + ", " + setCudnnBenchmark(true) : applied;
     }
 
     /** One line for logs: version, ABI, source, folder and devices. */

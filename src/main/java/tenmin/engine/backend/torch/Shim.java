@@ -89,6 +89,8 @@ import java.util.Optional;
  * bool at::Context::allowTF32CuBLAS() const;                          // _ZNK2at7Context15allowTF32CuBLASEv
  * void at::Context::setAllowBF16ReductionCuBLAS(bool, bool allow_splitk); // _ZN2at7Context27setAllowBF16ReductionCuBLASEbb
  * at::CuBLASReductionOption at::Context::allowBF16ReductionCuBLAS() const; // _ZNK2at7Context24allowBF16ReductionCuBLASEv
+ * void at::Context::setBenchmarkCuDNN(bool);                          // _ZN2at7Context17setBenchmarkCuDNNEb
+ * bool at::Context::benchmarkCuDNN() const;                           // _ZNK2at7Context14benchmarkCuDNNEv
  * enum class CuBLASReductionOption : uint8_t { AllowReducedPrecisionWithSplitK = 0,
  *     DisallowReducedPrecisionAllowSplitK = 1, DisallowReducedPrecisionDisallowSplitK = 2 };  // (2.10, measured)
  * </pre>
@@ -147,6 +149,8 @@ final class Shim {
     final MethodHandle allowTF32CuBLAS;
     final MethodHandle setAllowBF16ReductionCuBLAS;
     final MethodHandle allowBF16ReductionCuBLAS;
+    final MethodHandle setBenchmarkCuDNN;
+    final MethodHandle benchmarkCuDNN;
     /** CUDA runtime functions, null without libtorch_cuda. */
     final MethodHandle cudaDeviceSynchronize;
     final MethodHandle cudaGetDeviceCount;
@@ -214,6 +218,8 @@ final class Shim {
                 FunctionDescriptor.ofVoid(ADDRESS, JAVA_BOOLEAN, JAVA_BOOLEAN));
         allowBF16ReductionCuBLAS = optional("_ZNK2at7Context24allowBF16ReductionCuBLASEv",
                 FunctionDescriptor.of(JAVA_BYTE, ADDRESS));
+        setBenchmarkCuDNN = optional("_ZN2at7Context17setBenchmarkCuDNNEb", FunctionDescriptor.ofVoid(ADDRESS, JAVA_BOOLEAN));
+        benchmarkCuDNN = optional("_ZNK2at7Context14benchmarkCuDNNEv", FunctionDescriptor.of(JAVA_BOOLEAN, ADDRESS));
 
         cudaDeviceSynchronize = cuda ? optional("cudaDeviceSynchronize", FunctionDescriptor.of(JAVA_INT)) : null;
         cudaGetDeviceCount = cuda ? optional("cudaGetDeviceCount", FunctionDescriptor.of(JAVA_INT, ADDRESS)) : null;
