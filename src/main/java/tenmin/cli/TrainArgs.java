@@ -18,6 +18,7 @@ import tenmin.lora.LoConPreset;
 import tenmin.sample.ModelSource;
 import tenmin.sample.SamplerKind;
 import tenmin.train.TrainConfig;
+import tenmin.train.noise.LossWeighting;
 import tenmin.train.optim.Optimizers;
 import tenmin.train.schedule.LrSchedule;
 
@@ -490,13 +491,16 @@ final class TrainArgs {
         }
         double noiseOffset = dblOrNull("noise_offset") == null ? 0 : nonNegative("noise_offset", dblOrNull("noise_offset"));
         int multires = longOrNull("multires_noise_iterations") == null ? 0 : intIn("multires_noise_iterations", 0, 100);
+        Double snrGamma = dblOrNull("min_snr_gamma");
+        double minSnrGamma = snrGamma == null ? 0 : nonNegative("min_snr_gamma", snrGamma);
         if (!str("loss_type").equals("l2")) {
             throw bad("loss_type", "'" + str("loss_type") + "' is not supported; tenmin trains with l2 (MSE)");
         }
         TrainConfig.Loop loop = new TrainConfig.Loop(intIn("train_batch_size", 1, 4096),
                 intIn("gradient_accumulation_steps", 1, 100_000), maxSteps, maxEpochs, seed, seedGiven, mp,
                 bool("gradient_checkpointing"), bool("no_half_vae"), minT, maxT, noiseOffset, multires,
-                nonNegative("multires_noise_discount", dblOrNull("multires_noise_discount")), checkpointing());
+                nonNegative("multires_noise_discount", dblOrNull("multires_noise_discount")), checkpointing(),
+                new LossWeighting(minSnrGamma, bool("debiased_estimation_loss")));
 
         // ---- saving
         // fp16 unless asked otherwise: what the guide and the UIs use (kohya's own default is float)

@@ -117,6 +117,9 @@ final class TrainFlags {
             used("multires_noise_iterations", Kind.INT, null, "pyramid-noise levels"),
             used("multires_noise_discount", Kind.FLOAT, 0.3, "pyramid-noise discount per level"),
             used("loss_type", Kind.STRING, "l2", "only l2 (MSE) is implemented"),
+            used("min_snr_gamma", Kind.FLOAT, null, "min-SNR-gamma loss weighting: each image's loss times min(SNR, gamma)/SNR"
+                    + " of its timestep (5 is the common choice; 0 or absent: off)"),
+            used("debiased_estimation_loss", Kind.BOOL, false, "each image's loss times 1/sqrt(SNR) of its timestep (SNR capped at 1000)"),
             // ---- saving
             used("save_precision", Kind.STRING, null, "float, fp16 or bf16 (default: fp16, as the guide; kohya's default is float)"),
             used("save_model_as", Kind.STRING, "safetensors", "only safetensors"),
@@ -199,8 +202,6 @@ final class TrainFlags {
             neutral("fp8_base", Kind.BOOL, false, "fp8 base weights"),
             neutral("v_parameterization", Kind.BOOL, false, "v-prediction"),
             neutral("zero_terminal_snr", Kind.BOOL, false, "zero terminal SNR"),
-            neutral("min_snr_gamma", Kind.FLOAT, null, "min-SNR weighting"),
-            neutral("debiased_estimation_loss", Kind.BOOL, false, "debiased estimation loss"),
             neutral("adaptive_noise_scale", Kind.FLOAT, null, "adaptive noise scale"),
             neutral("noise_offset_random_strength", Kind.BOOL, false, "random noise-offset strength"),
             neutral("ip_noise_gamma", Kind.FLOAT, null, "input-perturbation noise"),

@@ -10,6 +10,7 @@ import tenmin.train.data.DreamBoothDataset;
 import tenmin.train.data.EpochPlanner;
 import tenmin.train.data.SizeConditioning;
 import tenmin.train.noise.DdpmSchedule;
+import tenmin.train.noise.LossWeighting;
 import tenmin.train.noise.NoiseSampler;
 
 /**
@@ -27,9 +28,22 @@ import tenmin.train.noise.NoiseSampler;
  * @param timesteps (N) uniform in [min_timestep, max_timestep)
  * @param captions  N processed captions
  * @param sizes     N rows (orig_h, orig_w, crop_top, crop_left, target_h, target_w), the crop flip-adjusted
+ * @param lossWeights N weights of the images' losses ({@link LossWeighting}), or null: each counts once
  */
 public record BatchInputs(int size, int channels, int height, int width, float[] noisy, float[] noise, int[] timesteps,
-                          List<String> captions, List<int[]> sizes) {
+                          List<String> captions, List<int[]> sizes, float[] lossWeights) {
+
+    public BatchInputs {
+        if (lossWeights != null && lossWeights.length != size) {
+            throw new IllegalArgumentException(lossWeights.length + " loss weights for " + size + " images");
+        }
+    }
+
+    /** Inputs whose images' losses count once each (no {@link LossWeighting}). */
+    public BatchInputs(int size, int channels, int height, int width, float[] noisy, float[] noise, int[] timesteps,
+                       List<String> captions, List<int[]> sizes) {
+        this(size, channels, height, width, noisy, noise, timesteps, captions, sizes, null);
+    }
 
     /** Draws micro-batch {@code mb} with its generator {@code rng} ({@link EpochPlanner#drawRng}). */
     public static BatchInputs draw(TrainConfig cfg, TrainingData data, LatentCache cache, DdpmSchedule schedule,
@@ -67,6 +81,7 @@ public record BatchInputs(int size, int channels, int height, int width, float[]
         int[] t = NoiseSampler.timesteps(rng, n, loop.minTimestep(), loop.maxTimestep());
         float[] noisy = new float[x0.length];
         schedule.addNoiseInto(noisy, x0, noise, t);
-        return new BatchInputs(n, c, h, w, noisy, noise, t, List.copyOf(captions), List.copyOf(sizes));
+        return new BatchInputs(n, c, h, w, noisy, noise, t, List.copyOf(captions), List.copyOf(sizes),
+                loop.lossWeighting().weights(schedule, t));
     }
 }

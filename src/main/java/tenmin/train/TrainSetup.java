@@ -369,6 +369,9 @@ final class TrainSetup implements AutoCloseable {
                 cfg.loop().minTimestep(), cfg.loop().maxTimestep(), b.checkpointing.everyBlock() ? "on (every U-Net block)"
                         : b.checkpointing.isNone() ? "off" : "on for " + b.checkpointing,
                 cfg.loop().seed()));
+        if (cfg.loop().lossWeighting().active()) {
+            lines.add("  loss weighting: " + cfg.loop().lossWeighting().describe());
+        }
         lines.add("  saves: " + (cfg.save().everyNSteps() > 0 ? "every " + cfg.save().everyNSteps() + " steps and " : "")
                 + "at the end, " + cfg.save().precision() + ", in " + cfg.paths().outputDir());
         lines.add("  samples: " + (prompts == 0 ? "none"
@@ -396,7 +399,7 @@ final class TrainSetup implements AutoCloseable {
         TrainConfig.Loop loop = new TrainConfig.Loop(l.trainBatchSize(), l.gradAccumSteps(), l.maxTrainSteps(),
                 l.maxTrainEpochs(), seed, true, l.mixedPrecision(), l.gradientCheckpointing(), l.noHalfVae(),
                 l.minTimestep(), l.maxTimestep(), l.noiseOffset(), l.multiresIterations(), l.multiresDiscount(),
-                l.checkpointing());
+                l.checkpointing(), l.lossWeighting());
         Map<String, Object> flags = new LinkedHashMap<>(cfg.flags());
         flags.put("seed", seed);
         return new TrainConfig(cfg.paths(), cfg.data(), cfg.network(), cfg.optim(), cfg.schedule(), loop, cfg.save(),

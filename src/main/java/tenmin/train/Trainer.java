@@ -385,6 +385,18 @@ public final class Trainer {
     }
 
     /**
+     * kohya's loss with per-image weights ({@code --min_snr_gamma}, {@code --debiased_estimation_loss}):
+     * {@code mean_b(w_b · mean_{C,H,W}((ε̂ − ε)²))} in fp32, in the reference's order (squared error, mean per image,
+     * times the weight, mean over the batch).
+     */
+    static Tensor weightedMse(Functional f, Scope step, Tensor eps, Tensor noise, float[] weights) {
+        Tensor d = f.sub(eps, noise);
+        Tensor perImage = f.mean(f.mul(d, d), new int[] {1, 2, 3}, false);              // (N)
+        Tensor w = step.fromHost(weights, Shape.of(weights.length), DType.F32);
+        return f.mean(f.mul(perImage, w));
+    }
+
+    /**
      * {@link #forwardBackwardIssued(SdxlModels, Scope, BatchInputs, PooledProjection, boolean, int, LongConsumer)}
      * with the text encoders' backward moved between micro-batches: {@code before} (the previous micro-batch's, or
      * null) is issued once this micro-batch's U-Net forward is queued, so that its small, host-paced ops run while
@@ -420,7 +432,8 @@ public final class Trainer {
                 after = new TextEncoderBackward(encoders, fe, List.of(c.context(), c.y()), List.of(context, y));
             }
             Tensor eps = models.unet().forward(f, noisy, timesteps, context, y);   // (N, C, h, w) F32
-            Tensor loss = f.mseLoss(eps, noise);                                    // () F32
+            Tensor loss = in.lossWeights() == null ? f.mseLoss(eps, noise)         // () F32
+                    : weightedMse(f, step, eps, noise, in.lossWeights());
             activations.accept(parent.backend().liveBytes() - liveBefore);
             if (before != null) {
                 before.issue();

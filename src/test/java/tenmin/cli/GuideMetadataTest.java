@@ -128,6 +128,12 @@ class GuideMetadataTest {
                 1729000600.25, 3, 0, ZoneOffset.UTC);
         assertEquals("{\"preset\": \"full\", \"dropout\": \"0\"}", m2.get("ss_network_args"));
         assertEquals("0.0", m2.get("ss_network_dropout"));
+        // the SNR loss weightings: str(args.min_snr_gamma) (argparse's float) and the debiased switch
+        a.addAll(List.of("--min_snr_gamma=5", "--debiased_estimation_loss"));
+        Map<String, String> m3 = TrainingMetadata.build(TrainArgs.parse(a, Reporter.SILENT, () -> 1L), run,
+                1729000600.25, 3, 0, ZoneOffset.UTC);
+        assertEquals("5.0", m3.get("ss_min_snr_gamma"));
+        assertEquals("True", m3.get("ss_debiased_estimation"));
     }
 
     /**

@@ -262,7 +262,7 @@ class TrainArgsTest {
                 List.of("--lr_scheduler=constant", "--lr_warmup_steps=10"),
                 List.of("--min_bucket_reso=4096"),
                 List.of("--min_timestep=500", "--max_timestep=100"),
-                List.of("--min_snr_gamma=5"),
+                List.of("--min_snr_gamma=-1"),
                 List.of("--v_parameterization"),
                 List.of("--network_module=networks.lora"),
                 List.of("--optimizer_type=Prodigy"),
@@ -282,7 +282,7 @@ class TrainArgsTest {
         // neutral values of unimplemented features are fine
         List<String> ok = guide();
         ok.addAll(List.of("--min_snr_gamma=0", "--caption_dropout_rate=0.0", "--network_dropout=0"));
-        parse(ok, Reporter.SILENT);
+        assertFalse(parse(ok, Reporter.SILENT).loop().lossWeighting().active(), "--min_snr_gamma=0 is off, as in kohya");
         // model without data
         assertThrows(InputException.class, () -> parse(List.of("--pretrained_model_name_or_path=" + model), Reporter.SILENT));
         // missing model file
@@ -320,6 +320,10 @@ class TrainArgsTest {
         TrainConfig both = parse(List.of("--noise_offset=0.05", "--multires_noise_iterations=6"), Reporter.SILENT);
         assertEquals(0.05, both.loop().noiseOffset());
         assertEquals(6, both.loop().multiresIterations());
+        // the SNR loss weightings
+        assertEquals(tenmin.train.noise.LossWeighting.NONE, c.loop().lossWeighting());
+        assertEquals(new tenmin.train.noise.LossWeighting(5, true), parse(List.of("--min_snr_gamma=5",
+                "--debiased_estimation_loss"), Reporter.SILENT).loop().lossWeighting());
         assertEquals(null, c.compute().device());
         Map<String, Object> flags = c.flags();
         assertEquals(7L, flags.get("seed"));

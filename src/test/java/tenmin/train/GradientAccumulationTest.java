@@ -44,6 +44,11 @@ class GradientAccumulationTest {
 
     /** Four images of random inputs (8x8 latents: 64x64 pixels), one caption each. */
     private static BatchInputs batch(int from, int to) {
+        return batch(from, to, null);
+    }
+
+    /** {@link #batch(int, int)} with these loss weights for its images (null: none). */
+    static BatchInputs batch(int from, int to, float[] lossWeights) {
         Rng rng = new Rng(99);
         int c = 4;
         int h = 8;
@@ -62,11 +67,11 @@ class GradientAccumulationTest {
         int n = to - from;
         return new BatchInputs(n, c, h, w, Arrays.copyOfRange(noisy, from * per, to * per),
                 Arrays.copyOfRange(noise, from * per, to * per), Arrays.copyOfRange(t, from, to),
-                captions.subList(from, to), sizes.subList(from, to));
+                captions.subList(from, to), sizes.subList(from, to), lossWeights);
     }
 
     /** Runs the micro-batches [from, to) with the given accumulation and returns the host gradients. */
-    private static List<float[]> gradients(TrainableNetwork net, SdxlModels models, Scope scope, int accumulation,
+    static List<float[]> gradients(TrainableNetwork net, SdxlModels models, Scope scope, int accumulation,
                                            float[] losses, int[]... ranges) {
         for (int i = 0; i < ranges.length; i++) {
             losses[i] = Trainer.forwardBackward(models, scope, batch(ranges[i][0], ranges[i][1]), PooledProjection.SAI,

@@ -87,6 +87,16 @@ public final class DdpmSchedule {
     }
 
     /**
+     * The signal-to-noise ratio of timestep {@code t} as kohya computes it for its loss weightings
+     * ({@code prepare_scheduler_for_custom_training}: {@code (√ᾱ / √(1−ᾱ))²}, float32 operations).
+     */
+    public float snr(int t) {
+        float ac = alphasCumprod[t];
+        float ratio = (float) Math.sqrt(ac) / (float) Math.sqrt(1f - ac);
+        return ratio * ratio;
+    }
+
+    /**
      * diffusers {@code add_noise}: {@code x_t = √ᾱ_t·x0 + √(1−ᾱ_t)·noise} per sample, float32 as the reference
      * computes it (both roots in float32, two products, one sum).
      *

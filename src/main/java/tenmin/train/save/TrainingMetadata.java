@@ -131,10 +131,10 @@ public final class TrainingMetadata {
         m.put("ss_caption_tag_dropout_rate", "0.0");
         m.put("ss_face_crop_aug_range", "None");
         m.put("ss_prior_loss_weight", PyStr.str(f.get("prior_loss_weight")));
-        m.put("ss_min_snr_gamma", "None");
+        m.put("ss_min_snr_gamma", PyStr.str(f.get("min_snr_gamma")));
         m.put("ss_scale_weight_norms", "None");
         m.put("ss_ip_noise_gamma", "None");
-        m.put("ss_debiased_estimation", "False");
+        m.put("ss_debiased_estimation", PyStr.str(c.loop().lossWeighting().debiased()));
         m.put("ss_noise_offset_random_strength", "False");
         m.put("ss_ip_noise_gamma_random_strength", "False");
         m.put("ss_loss_type", "l2");

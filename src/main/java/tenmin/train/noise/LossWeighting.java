@@ -1,0 +1,64 @@
+package tenmin.train.noise;
+
+/**
+ * kohya's per-image loss weights from the timestep's signal-to-noise ratio ({@link DdpmSchedule#snr}), for
+ * epsilon prediction: {@code --min_snr_gamma γ} weighs an image's loss by {@code min(SNR, γ) / SNR} (Hang et
+ * al., "Efficient Diffusion Training via Min-SNR Weighting Strategy"; 5 is the common choice), and
+ * {@code --debiased_estimation_loss} by {@code 1 / √min(SNR, 1000)}. With both, the weights multiply (kohya applies
+ * them one after the other). The weighted loss is {@code mean_b(w_b · mean_{C,H,W}((ε̂ − ε)²))}; the guide's
+ * recipe uses neither.
+ *
+ * @param minSnrGamma γ, or 0 for no min-SNR weighting (kohya's {@code if args.min_snr_gamma})
+ * @param debiased    the debiased-estimation weighting
+ */
+public record LossWeighting(double minSnrGamma, boolean debiased) {
+    /** No weighting: every image's loss counts once (the guide's recipe). */
+    public static final LossWeighting NONE = new LossWeighting(0, false);
+    /** The SNR cap of the debiased weighting (kohya's: the SNR at timestep 0 may be very large). */
+    static final float DEBIASED_SNR_CAP = 1000f;
+
+    public LossWeighting {
+        if (!(minSnrGamma >= 0) || Double.isInfinite(minSnrGamma)) {
+            throw new IllegalArgumentException("min-SNR gamma must be a finite number >= 0, not " + minSnrGamma);
+        }
+    }
+
+    /** Whether any weighting applies. */
+    public boolean active() {
+        return minSnrGamma > 0 || debiased;
+    }
+
+    /**
+     * The weight of each image of a micro-batch (float32, as the reference's tensors), or null when no
+     * weighting applies.
+     */
+    public float[] weights(DdpmSchedule schedule, int[] timesteps) {
+        if (!active()) {
+            return null;
+        }
+        float gamma = (float) minSnrGamma;   // torch.full_like(snr, gamma): float32
+        float[] w = new float[timesteps.length];
+        for (int b = 0; b < w.length; b++) {
+            float snr = schedule.snr(timesteps[b]);
+            float weight = 1f;
+            if (minSnrGamma > 0) {
+                weight = Math.min(snr, gamma) / snr;
+            }
+            if (debiased) {
+                weight *= 1f / (float) Math.sqrt(Math.min(snr, DEBIASED_SNR_CAP));
+            }
+            w[b] = weight;
+        }
+        return w;
+    }
+
+    /** For logs: {@code min-SNR gamma 5.0}, {@code debiased estimation}, both, or {@code none}. */
+    public String describe() {
+        if (!active()) {
+            return "none";
+        }
+        String snr = minSnrGamma > 0 ? "min-SNR gamma " + minSnrGamma : null;
+        String deb = debiased ? "debiased estimation" : null;
+        return snr != null && deb != null ? snr + " and " + deb : snr != null ? snr : deb;
+    }
+}
