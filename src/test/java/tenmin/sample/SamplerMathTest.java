@@ -12,9 +12,6 @@ import java.util.Arrays;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-
 import tenmin.core.InputException;
 import tenmin.testing.Fixtures;
 import tenmin.testing.Numerics;
@@ -52,14 +49,8 @@ class SamplerMathTest {
     }
 
     /** sgm's float64 ᾱ (1000) from schedule.json: the σ tables of the sampler tests come from here, not from {@link NoiseSchedule}. */
-    static double[] fixtureAlphaBar() throws IOException {
-        JsonNode ac = new ObjectMapper().readTree(Fixtures.require("schedule.json").toFile()).get("ddpm")
-                .get("alphas_cumprod_float64");
-        double[] out = new double[ac.size()];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = ac.get(i).asDouble();
-        }
-        return out;
+    static double[] fixtureAlphaBar() {
+        return Fixtures.ddpmSchedule("alphas_cumprod_float64");
     }
 
     /** σ at a fractional timestep, linear interpolation (diffusers). */

@@ -8,6 +8,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Stream;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Assumptions;
 
 /**
@@ -39,6 +41,23 @@ public final class Fixtures {
         Path p = resolve(relative);
         Assumptions.assumeTrue(Files.exists(p), "fixture " + relative + " not present under " + root());
         return p;
+    }
+
+    /**
+     * The numbers of {@code schedule.json}'s {@code ddpm} entry {@code key}: {@code alphas_cumprod} (diffusers' float32
+     * ᾱ, 1000 values) or {@code alphas_cumprod_float64} (sgm's).
+     */
+    public static double[] ddpmSchedule(String key) {
+        try {
+            JsonNode a = new ObjectMapper().readTree(require("schedule.json").toFile()).get("ddpm").get(key);
+            double[] out = new double[a.size()];
+            for (int i = 0; i < out.length; i++) {
+                out[i] = a.get(i).asDouble();
+            }
+            return out;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 
     /** Every model folder under {@code models/} (sorted by name): parity tests run once per folder. */

@@ -5,8 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Test;
 import tenmin.testing.Fixtures;
 
@@ -18,14 +16,8 @@ import tenmin.testing.Fixtures;
 class LossWeightingTest {
     private static final int[] TIMESTEPS = {0, 1, 50, 150, 250, 400, 600, 999};
 
-    private static double[] fixtureAlphasCumprod() throws Exception {
-        JsonNode ac = new ObjectMapper().readTree(Fixtures.require("schedule.json").toFile()).get("ddpm")
-                .get("alphas_cumprod");
-        double[] out = new double[ac.size()];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = ac.get(i).asDouble();
-        }
-        return out;
+    private static double[] fixtureAlphasCumprod() {
+        return Fixtures.ddpmSchedule("alphas_cumprod");
     }
 
     private static double snr(double ac) {

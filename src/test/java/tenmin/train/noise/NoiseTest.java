@@ -8,9 +8,6 @@ import java.nio.file.Path;
 
 import org.junit.jupiter.api.Test;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-
 import tenmin.formats.SafetensorsFile;
 import tenmin.testing.Fixtures;
 import tenmin.testing.Numerics;
@@ -20,11 +17,10 @@ class NoiseTest {
 
     @Test
     void alphasCumprodEqualsDiffusersFloat32Exactly() throws Exception {
-        Path p = Fixtures.require("schedule.json");
-        JsonNode ac = new ObjectMapper().readTree(p.toFile()).get("ddpm").get("alphas_cumprod");
-        float[] expected = new float[ac.size()];
+        double[] ac = Fixtures.ddpmSchedule("alphas_cumprod");
+        float[] expected = new float[ac.length];
         for (int i = 0; i < expected.length; i++) {
-            expected[i] = (float) ac.get(i).asDouble();
+            expected[i] = (float) ac[i];
         }
         assertArrayEquals(expected, DdpmSchedule.sdxl().alphasCumprod());
     }
