@@ -180,7 +180,8 @@ final class BenchTrainOptions {
         Backend be;
         Supplier<long[]> memory = null;
         if (torch) {
-            String switches = dev.kind() == Device.Kind.CUDA ? lib.applyCommandSwitches(mathMode) : lib.setMathMode(mathMode);
+            String switches = dev.kind() == Device.Kind.CUDA ? lib.applyCommandSwitches(mathMode)
+                    : lib.setMathMode(mathMode);
             TorchBackend tb;
             try {
                 tb = new TorchBackend(lib, dev, kernel);

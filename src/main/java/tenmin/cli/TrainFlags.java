@@ -119,7 +119,8 @@ final class TrainFlags {
             used("loss_type", Kind.STRING, "l2", "only l2 (MSE) is implemented"),
             used("min_snr_gamma", Kind.FLOAT, null, "min-SNR-gamma loss weighting: each image's loss times min(SNR, gamma)/SNR"
                     + " of its timestep (5 is the common choice; 0 or absent: off)"),
-            used("debiased_estimation_loss", Kind.BOOL, false, "each image's loss times 1/sqrt(SNR) of its timestep (SNR capped at 1000)"),
+            used("debiased_estimation_loss", Kind.BOOL, false, "each image's loss times 1/sqrt(SNR) of its timestep"
+                    + " (SNR capped at 1000)"),
             // ---- saving
             used("save_precision", Kind.STRING, null, "float, fp16 or bf16 (default: fp16, as the guide; kohya's default is float)"),
             used("save_model_as", Kind.STRING, "safetensors", "only safetensors"),

@@ -5,7 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import org.junit.jupiter.api.Test;
 
-/** {@link Switch}: the property wins over the environment; a default-on switch is off only at 0, a default-off one on only at 1. */
+/**
+ * {@link Switch}: the property wins over the environment; a default-on switch is off only at 0, a default-off one on
+ * only at 1.
+ */
 class SwitchTest {
     private static final String PROPERTY = "tenmin.switchTest";
     /** No environment of the test run sets this. */

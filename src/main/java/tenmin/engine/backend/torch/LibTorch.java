@@ -256,8 +256,9 @@ public final class LibTorch {
     public static final Switch CUDNN_BENCHMARK = new Switch("tenmin.cudnnBenchmark", "TENMIN_CUDNN_BENCHMARK", false);
 
     /**
-     * Sets cuDNN's benchmark mode for the whole process ({@code at::Context::setBenchmarkCuDNN}, see {@link #CUDNN_BENCHMARK})
-     * and returns what was applied, e.g. {@code cuDNN benchmark mode on}, or that this libtorch does not export it.
+     * Sets cuDNN's benchmark mode for the whole process ({@code at::Context::setBenchmarkCuDNN}, see
+     * {@link #CUDNN_BENCHMARK}) and returns what was applied, e.g. {@code cuDNN benchmark mode on}, or that this
+     * libtorch does not export it.
      */
     public String setCudnnBenchmark(boolean on) {
         if (shim.globalContext == null || shim.setBenchmarkCuDNN == null) {
