@@ -339,8 +339,7 @@ public final class Trainer {
      * BatchInputs, PooledProjection, boolean, int, LongConsumer)}); the loss stays on the device.
      */
     private Tensor forwardBackwardIssued(BatchInputs in, boolean deferTextEncoders) {
-        TextEncoderBackward before = textEncoderBackward;
-        textEncoderBackward = null;
+        TextEncoderBackward before = takeTextEncoderBackward();
         // the text encoders are checkpointed when any U-Net block is (kohya's --gradient_checkpointing does both)
         Issued issued = forwardBackwardIssued(run.models(), run.process(), in, run.pooledProjection(),
                 !run.models().unet().checkpointing().isNone(), run.config().loop().gradAccumSteps(), progress::activations,
@@ -349,11 +348,18 @@ public final class Trainer {
         return issued.loss();
     }
 
+    /** The deferred text-encoder backward, or null; the trainer no longer holds it. */
+    private TextEncoderBackward takeTextEncoderBackward() {
+        TextEncoderBackward taken = textEncoderBackward;
+        textEncoderBackward = null;
+        return taken;
+    }
+
     /** Drops a deferred text-encoder backward (the run ends before an optimizer step would use it). */
     private void dropTextEncoderBackward() {
-        if (textEncoderBackward != null) {
-            textEncoderBackward.close();
-            textEncoderBackward = null;
+        TextEncoderBackward dropped = takeTextEncoderBackward();
+        if (dropped != null) {
+            dropped.close();
         }
     }
 
@@ -512,9 +518,8 @@ public final class Trainer {
     }
 
     private double optimizerStepUntimed() {
-        if (textEncoderBackward != null) {                 // (a window's last micro-batch issues its own at once)
-            TextEncoderBackward late = textEncoderBackward;
-            textEncoderBackward = null;
+        TextEncoderBackward late = takeTextEncoderBackward();
+        if (late != null) {                                // (a window's last micro-batch issues its own at once)
             late.issue();
         }
         List<ParamGroup> groups = run.network().groups();
