@@ -19,6 +19,7 @@ import tenmin.sample.ModelSource;
 import tenmin.sample.SamplerKind;
 import tenmin.train.TrainConfig;
 import tenmin.train.noise.LossWeighting;
+import tenmin.train.noise.NoiseOptions;
 import tenmin.train.optim.Optimizers;
 import tenmin.train.schedule.LrSchedule;
 
@@ -489,8 +490,7 @@ final class TrainArgs {
         if (minT >= maxT) {
             throw new InputException("--min_timestep " + minT + " must be smaller than --max_timestep " + maxT);
         }
-        double noiseOffset = dblOrNull("noise_offset") == null ? 0 : nonNegative("noise_offset", dblOrNull("noise_offset"));
-        int multires = longOrNull("multires_noise_iterations") == null ? 0 : intIn("multires_noise_iterations", 0, 100);
+        NoiseOptions noise = noiseOptions();
         Double snrGamma = dblOrNull("min_snr_gamma");
         double minSnrGamma = snrGamma == null ? 0 : nonNegative("min_snr_gamma", snrGamma);
         if (!str("loss_type").equals("l2")) {
@@ -498,8 +498,7 @@ final class TrainArgs {
         }
         TrainConfig.Loop loop = new TrainConfig.Loop(intIn("train_batch_size", 1, 4096),
                 intIn("gradient_accumulation_steps", 1, 100_000), maxSteps, maxEpochs, seed, seedGiven, mp,
-                bool("gradient_checkpointing"), bool("no_half_vae"), minT, maxT, noiseOffset, multires,
-                nonNegative("multires_noise_discount", dblOrNull("multires_noise_discount")), checkpointing(),
+                bool("gradient_checkpointing"), bool("no_half_vae"), minT, maxT, noise, checkpointing(),
                 new LossWeighting(minSnrGamma, bool("debiased_estimation_loss")));
 
         // ---- saving
@@ -635,6 +634,26 @@ final class TrainArgs {
             throw bad(name, "must be a positive number, got " + v);
         }
         return v;
+    }
+
+    /**
+     * The noise flags. As the reference: the offset's random strength and the adaptive scale act only with
+     * {@code --noise_offset}, and an adaptive scale without an offset is an error (kohya's check).
+     */
+    private NoiseOptions noiseOptions() {
+        double offset = dblOrNull("noise_offset") == null ? 0 : nonNegative("noise_offset", dblOrNull("noise_offset"));
+        Double adaptive = dblOrNull("adaptive_noise_scale");
+        if (adaptive != null && offset == 0) {
+            throw bad("adaptive_noise_scale", "needs --noise_offset (it scales the offset per channel)");
+        }
+        if (adaptive != null && !Double.isFinite(adaptive)) {
+            throw bad("adaptive_noise_scale", "must be a finite number, got " + adaptive);
+        }
+        int multires = longOrNull("multires_noise_iterations") == null ? 0 : intIn("multires_noise_iterations", 0, 100);
+        double ipGamma = dblOrNull("ip_noise_gamma") == null ? 0 : nonNegative("ip_noise_gamma", dblOrNull("ip_noise_gamma"));
+        return new NoiseOptions(offset, bool("noise_offset_random_strength"), adaptive, multires,
+                nonNegative("multires_noise_discount", dblOrNull("multires_noise_discount")), ipGamma,
+                bool("ip_noise_gamma_random_strength"));
     }
 
     private double nonNegative(String name, double v) {

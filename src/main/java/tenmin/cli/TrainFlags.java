@@ -113,7 +113,15 @@ final class TrainFlags {
                     + " --gradient_checkpointing); default: all with --gradient_checkpointing, else none"),
             used("min_timestep", Kind.INT, null, "smallest training timestep (default 0; when given, modelspec.timestep_range is written)"),
             used("max_timestep", Kind.INT, null, "largest training timestep, exclusive (default 1000; when given, modelspec.timestep_range is written)"),
-            used("noise_offset", Kind.FLOAT, null, "noise offset strength"),
+            used("noise_offset", Kind.FLOAT, null, "noise offset strength: a per-channel constant offset·N(0,1) added to the noise"),
+            used("noise_offset_random_strength", Kind.BOOL, false, "the noise offset's strength is U(0,1)·noise_offset,"
+                    + " drawn per micro-batch"),
+            used("adaptive_noise_scale", Kind.FLOAT, null, "adds this times |mean| of each latent channel to the"
+                    + " noise offset (needs --noise_offset; may be negative, the sum is clamped at 0)"),
+            used("ip_noise_gamma", Kind.FLOAT, null, "input perturbation: the model's input is noised with"
+                    + " noise + gamma·N(0,1), the target stays the noise (0.1 is common)"),
+            used("ip_noise_gamma_random_strength", Kind.BOOL, false, "the input perturbation's gamma is"
+                    + " U(0,1)·ip_noise_gamma, drawn per micro-batch"),
             used("multires_noise_iterations", Kind.INT, null, "pyramid-noise levels"),
             used("multires_noise_discount", Kind.FLOAT, 0.3, "pyramid-noise discount per level"),
             used("loss_type", Kind.STRING, "l2", "only l2 (MSE) is implemented"),
@@ -203,10 +211,6 @@ final class TrainFlags {
             neutral("fp8_base", Kind.BOOL, false, "fp8 base weights"),
             neutral("v_parameterization", Kind.BOOL, false, "v-prediction"),
             neutral("zero_terminal_snr", Kind.BOOL, false, "zero terminal SNR"),
-            neutral("adaptive_noise_scale", Kind.FLOAT, null, "adaptive noise scale"),
-            neutral("noise_offset_random_strength", Kind.BOOL, false, "random noise-offset strength"),
-            neutral("ip_noise_gamma", Kind.FLOAT, null, "input-perturbation noise"),
-            neutral("ip_noise_gamma_random_strength", Kind.BOOL, false, "input-perturbation noise"),
             neutral("fused_backward_pass", Kind.BOOL, false, "fused backward pass"),
             neutral("output_config", Kind.BOOL, false, "writing the config file and exiting"),
             neutral("save_last_n_epochs", Kind.INT, null, "rotation of epoch saves"),

@@ -16,14 +16,16 @@ import tenmin.train.noise.NoiseSampler;
 /**
  * The host-side inputs of one micro-batch (trainer-spec §2, §3.2, §3.5, §5.2), drawn from the micro-batch's
  * own generator in a fixed order — per image a flip and a caption shuffle (and a seed for an uncached VAE
- * sample), then the noise, its pyramid levels or offset, and the timesteps — so any micro-batch can be
+ * sample), then the noise, its offset and pyramid levels, the timesteps and any input perturbation
+ * ({@link NoiseSampler#noised}) — so any micro-batch can be
  * drawn again identically (resume).
  *
  * @param size      N images (one bucket)
  * @param channels  C latent channels
  * @param height    h latent rows (bucket height / 8)
  * @param width     w latent columns
- * @param noisy     (N, C, h, w) x_t = √ᾱ_t·x0 + √(1−ᾱ_t)·noise, x0 = latents · 0.13025
+ * @param noisy     (N, C, h, w) x_t = √ᾱ_t·x0 + √(1−ᾱ_t)·noise (the noise perturbed with --ip_noise_gamma),
+ *                  x0 = latents · 0.13025
  * @param noise     (N, C, h, w) the target ε
  * @param timesteps (N) uniform in [min_timestep, max_timestep)
  * @param captions  N processed captions
@@ -76,12 +78,9 @@ public record BatchInputs(int size, int channels, int height, int width, float[]
                 x0[i * per + j] = latents[i][j] * scale;
             }
         }
-        float[] noise = NoiseSampler.training(rng, n, c, h, w, loop.noiseOffset(), loop.multiresIterations(),
-                loop.multiresDiscount());                                       // (N, C, h, w)
-        int[] t = NoiseSampler.timesteps(rng, n, loop.minTimestep(), loop.maxTimestep());
-        float[] noisy = new float[x0.length];
-        schedule.addNoiseInto(noisy, x0, noise, t);
-        return new BatchInputs(n, c, h, w, noisy, noise, t, List.copyOf(captions), List.copyOf(sizes),
-                loop.lossWeighting().weights(schedule, t));
+        NoiseSampler.Noised drawn = NoiseSampler.noised(rng, x0, n, c, h, w, loop.noise(), loop.minTimestep(),
+                loop.maxTimestep(), schedule);                                  // (N, C, h, w)
+        return new BatchInputs(n, c, h, w, drawn.noisy(), drawn.noise(), drawn.timesteps(), List.copyOf(captions),
+                List.copyOf(sizes), loop.lossWeighting().weights(schedule, drawn.timesteps()));
     }
 }

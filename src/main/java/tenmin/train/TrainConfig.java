@@ -156,17 +156,14 @@ public record TrainConfig(Paths paths, Data data, Network network, Optim optim, 
      * @param noHalfVae        VAE in fp32
      * @param minTimestep      smallest training timestep (inclusive)
      * @param maxTimestep      largest training timestep (exclusive)
-     * @param noiseOffset      noise offset (0: off)
-     * @param multiresIterations pyramid noise levels (0: off)
-     * @param multiresDiscount pyramid noise discount
+     * @param noise            how the training noise is drawn: offset, pyramid, input perturbation
      * @param checkpointing    {@code --checkpointing}, or null (see {@link #checkpointingSpec})
      * @param lossWeighting    per-image loss weights from the timestep's SNR ({@code --min_snr_gamma},
      *                         {@code --debiased_estimation_loss})
      */
     public record Loop(int trainBatchSize, int gradAccumSteps, long maxTrainSteps, int maxTrainEpochs, long seed,
                        boolean seedGiven, String mixedPrecision, boolean gradientCheckpointing, boolean noHalfVae,
-                       int minTimestep, int maxTimestep, double noiseOffset, int multiresIterations,
-                       double multiresDiscount, String checkpointing,
+                       int minTimestep, int maxTimestep, tenmin.train.noise.NoiseOptions noise, String checkpointing,
                        tenmin.train.noise.LossWeighting lossWeighting) {
         /**
          * The U-Net blocks to checkpoint as asked: {@code checkpointing} ({@code --checkpointing}: all, none, a block

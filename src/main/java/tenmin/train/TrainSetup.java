@@ -363,9 +363,7 @@ final class TrainSetup implements AutoCloseable {
         lines.add("  gradient accumulation steps: " + cfg.loop().gradAccumSteps());
         lines.add("  total optimization steps: " + b.maxSteps);
         lines.add(String.format(Locale.ROOT, "  noise: %s, timesteps [%d, %d); gradient checkpointing %s; seed %d",
-                cfg.loop().multiresIterations() > 0 ? "multires " + cfg.loop().multiresIterations() + " levels, discount "
-                        + cfg.loop().multiresDiscount()
-                        : cfg.loop().noiseOffset() > 0 ? "noise offset " + cfg.loop().noiseOffset() : "gaussian",
+                cfg.loop().noise().describe(),
                 cfg.loop().minTimestep(), cfg.loop().maxTimestep(), b.checkpointing.everyBlock() ? "on (every U-Net block)"
                         : b.checkpointing.isNone() ? "off" : "on for " + b.checkpointing,
                 cfg.loop().seed()));
@@ -398,8 +396,7 @@ final class TrainSetup implements AutoCloseable {
         TrainConfig.Loop l = cfg.loop();
         TrainConfig.Loop loop = new TrainConfig.Loop(l.trainBatchSize(), l.gradAccumSteps(), l.maxTrainSteps(),
                 l.maxTrainEpochs(), seed, true, l.mixedPrecision(), l.gradientCheckpointing(), l.noHalfVae(),
-                l.minTimestep(), l.maxTimestep(), l.noiseOffset(), l.multiresIterations(), l.multiresDiscount(),
-                l.checkpointing(), l.lossWeighting());
+                l.minTimestep(), l.maxTimestep(), l.noise(), l.checkpointing(), l.lossWeighting());
         Map<String, Object> flags = new LinkedHashMap<>(cfg.flags());
         flags.put("seed", seed);
         return new TrainConfig(cfg.paths(), cfg.data(), cfg.network(), cfg.optim(), cfg.schedule(), loop, cfg.save(),

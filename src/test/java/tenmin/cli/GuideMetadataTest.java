@@ -134,6 +134,16 @@ class GuideMetadataTest {
                 1729000600.25, 3, 0, ZoneOffset.UTC);
         assertEquals("5.0", m3.get("ss_min_snr_gamma"));
         assertEquals("True", m3.get("ss_debiased_estimation"));
+        // the noise flags: str() of argparse's floats and switches
+        a.addAll(List.of("--noise_offset=0.05", "--noise_offset_random_strength", "--adaptive_noise_scale=-0.01",
+                "--ip_noise_gamma=0.1", "--ip_noise_gamma_random_strength"));
+        Map<String, String> m4 = TrainingMetadata.build(TrainArgs.parse(a, Reporter.SILENT, () -> 1L), run,
+                1729000600.25, 3, 0, ZoneOffset.UTC);
+        assertEquals("0.05", m4.get("ss_noise_offset"));
+        assertEquals("True", m4.get("ss_noise_offset_random_strength"));
+        assertEquals("-0.01", m4.get("ss_adaptive_noise_scale"));
+        assertEquals("0.1", m4.get("ss_ip_noise_gamma"));
+        assertEquals("True", m4.get("ss_ip_noise_gamma_random_strength"));
     }
 
     /**

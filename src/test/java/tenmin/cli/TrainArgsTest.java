@@ -97,8 +97,8 @@ class TrainArgsTest {
         assertEquals(8, c.loop().trainBatchSize());
         assertEquals(6, c.loop().gradAccumSteps());
         assertEquals(80, c.loop().maxTrainSteps());
-        assertEquals(12, c.loop().multiresIterations());
-        assertEquals(0.4, c.loop().multiresDiscount());
+        assertEquals(12, c.loop().noise().multiresIterations());
+        assertEquals(0.4, c.loop().noise().multiresDiscount());
         assertEquals("bf16", c.loop().mixedPrecision());
         assertEquals(1234L, c.loop().seed());
         assertFalse(c.loop().seedGiven());
@@ -318,8 +318,18 @@ class TrainArgsTest {
         assertEquals(null, c.flags().get("network_dropout")); // kohya: None -> ss_network_dropout "None"
         // noise offset and multires noise together, as the reference allows (its exclusivity check is commented out)
         TrainConfig both = parse(List.of("--noise_offset=0.05", "--multires_noise_iterations=6"), Reporter.SILENT);
-        assertEquals(0.05, both.loop().noiseOffset());
-        assertEquals(6, both.loop().multiresIterations());
+        assertEquals(0.05, both.loop().noise().offset());
+        assertEquals(6, both.loop().noise().multiresIterations());
+        // the other noise flags; an adaptive scale needs an offset (kohya's check)
+        var noise = parse(List.of("--noise_offset=0.05", "--noise_offset_random_strength", "--adaptive_noise_scale=-0.01",
+                "--ip_noise_gamma=0.1", "--ip_noise_gamma_random_strength"), Reporter.SILENT).loop().noise();
+        assertEquals(new tenmin.train.noise.NoiseOptions(0.05, true, -0.01, noise.multiresIterations(),
+                noise.multiresDiscount(), 0.1, true), noise);   // (the demo's multires noise stays)
+        assertEquals(tenmin.train.noise.NoiseOptions.GAUSSIAN, c.loop().noise());
+        InputException noOffset = assertThrows(InputException.class,
+                () -> parse(List.of("--adaptive_noise_scale=0.01"), Reporter.SILENT));
+        assertTrue(noOffset.getMessage().contains("--adaptive_noise_scale"), noOffset.getMessage());
+        assertThrows(InputException.class, () -> parse(List.of("--ip_noise_gamma=-0.1"), Reporter.SILENT));
         // the SNR loss weightings
         assertEquals(tenmin.train.noise.LossWeighting.NONE, c.loop().lossWeighting());
         assertEquals(new tenmin.train.noise.LossWeighting(5, true), parse(List.of("--min_snr_gamma=5",
@@ -349,7 +359,7 @@ class TrainArgsTest {
         assertEquals(LrSchedule.Kind.COSINE, c.schedule().kind());
         assertEquals(0.375, c.schedule().numCycles());
         assertEquals(2, c.loop().gradAccumSteps());
-        assertTrue(c.loop().multiresIterations() > 0);
+        assertTrue(c.loop().noise().multiresIterations() > 0);
         assertTrue(c.data().flipAug() && c.data().shuffleCaption() && c.data().cacheLatentsToDisk());
         assertEquals(Path.of("tenmin-demo"), c.paths().outputDir());
         assertEquals(Path.of("tenmin-demo", "logs"), c.log().loggingDir());

@@ -119,8 +119,8 @@ public final class TrainingMetadata {
         m.put("ss_lowram", PyStr.str(f.get("lowram")));
         m.put("ss_noise_offset", PyStr.str(f.get("noise_offset")));
         m.put("ss_multires_noise_iterations", PyStr.str(f.get("multires_noise_iterations")));
-        m.put("ss_multires_noise_discount", PyStr.str(c.loop().multiresDiscount()));
-        m.put("ss_adaptive_noise_scale", "None");
+        m.put("ss_multires_noise_discount", PyStr.str(c.loop().noise().multiresDiscount()));
+        m.put("ss_adaptive_noise_scale", PyStr.str(f.get("adaptive_noise_scale")));
         m.put("ss_zero_terminal_snr", "False");
         m.put("ss_training_comment", PyStr.str(c.save().trainingComment()));
         m.put("ss_sd_scripts_commit_hash", run.trainerVersion());
@@ -133,10 +133,10 @@ public final class TrainingMetadata {
         m.put("ss_prior_loss_weight", PyStr.str(f.get("prior_loss_weight")));
         m.put("ss_min_snr_gamma", PyStr.str(f.get("min_snr_gamma")));
         m.put("ss_scale_weight_norms", "None");
-        m.put("ss_ip_noise_gamma", "None");
+        m.put("ss_ip_noise_gamma", PyStr.str(f.get("ip_noise_gamma")));
         m.put("ss_debiased_estimation", PyStr.str(c.loop().lossWeighting().debiased()));
-        m.put("ss_noise_offset_random_strength", "False");
-        m.put("ss_ip_noise_gamma_random_strength", "False");
+        m.put("ss_noise_offset_random_strength", PyStr.str(c.loop().noise().offsetRandomStrength()));
+        m.put("ss_ip_noise_gamma_random_strength", PyStr.str(c.loop().noise().ipRandomStrength()));
         m.put("ss_loss_type", "l2");
         m.put("ss_huber_schedule", PyStr.str(f.get("huber_schedule")));
         m.put("ss_huber_c", PyStr.str(f.get("huber_c")));

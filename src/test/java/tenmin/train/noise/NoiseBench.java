@@ -24,7 +24,7 @@ public final class NoiseBench {
         double[] ms = new double[15];
         for (int k = 0; k < ms.length; k++) {
             long t0 = System.nanoTime();
-            NoiseSampler.training(new Rng(k), 8, 4, 128, 128, 0, 12, 0.4);
+            NoiseSampler.training(new Rng(k), null, 8, 4, 128, 128, NoiseOptions.multires(12, 0.4));
             ms[k] = (System.nanoTime() - t0) / 1e6;
         }
         Arrays.sort(ms);

@@ -113,8 +113,10 @@ class NoiseTest {
     @Test
     void noiseOffsetAddsOneValuePerChannel() {
         float[] noise = new float[2 * 3 * 4];
-        NoiseSampler.offsetInPlace(noise, 2, 3, 2, 2, 0.1, new Rng(3));
+        float[] strengths = {0.1f, 0.1f, 0.1f, 0.1f, 0.1f, 0.1f};
+        NoiseSampler.offsetInPlace(noise, 2, 3, 2, 2, strengths, new Rng(3));
         for (int nc = 0; nc < 6; nc++) {
+            assertTrue(noise[nc * 4] != 0);
             for (int i = 1; i < 4; i++) {
                 assertEquals(noise[nc * 4], noise[nc * 4 + i]);
             }
@@ -125,17 +127,112 @@ class NoiseTest {
     void trainingNoiseAddsTheOffsetBeforeThePyramid() {
         // kohya get_noise_noisy_latents_and_timesteps: randn, apply_noise_offset, then pyramid_noise_like, whose
         // division by the std of the sum includes the offset
-        float[] got = NoiseSampler.training(new Rng(11), 2, 4, 16, 16, 0.1, 3, 0.4);
+        float[] x0 = new float[2 * 4 * 16 * 16];
+        NoiseOptions both = new NoiseOptions(0.1, false, null, 3, 0.4, 0, false);
+        float[] got = NoiseSampler.training(new Rng(11), x0, 2, 4, 16, 16, both);
         Rng rng = new Rng(11);
         float[] want = NoiseSampler.gaussian(rng, 2, 4, 16, 16);
-        NoiseSampler.offsetInPlace(want, 2, 4, 16, 16, 0.1, rng);
+        NoiseSampler.offsetInPlace(want, 2, 4, 16, 16, filled(8, 0.1f), rng);
         NoiseSampler.pyramidInPlace(want, 2, 4, 16, 16, 3, 0.4, rng);
         assertArrayEquals(want, got);
         assertEquals(1.0, NoiseSampler.std(got), 1e-5);
         // either one alone
         Rng r2 = new Rng(11);
         float[] offsetOnly = NoiseSampler.gaussian(r2, 1, 4, 8, 8);
-        NoiseSampler.offsetInPlace(offsetOnly, 1, 4, 8, 8, 0.1, r2);
-        assertArrayEquals(offsetOnly, NoiseSampler.training(new Rng(11), 1, 4, 8, 8, 0.1, 0, 0.4));
+        NoiseSampler.offsetInPlace(offsetOnly, 1, 4, 8, 8, filled(4, 0.1f), r2);
+        assertArrayEquals(offsetOnly, NoiseSampler.training(new Rng(11), new float[4 * 64], 1, 4, 8, 8,
+                new NoiseOptions(0.1, false, null, 0, 0.4, 0, false)));
+        Rng r3 = new Rng(11);
+        float[] pyramidOnly = NoiseSampler.gaussian(r3, 1, 4, 8, 8);
+        NoiseSampler.pyramidInPlace(pyramidOnly, 1, 4, 8, 8, 3, 0.4, r3);
+        assertArrayEquals(pyramidOnly, NoiseSampler.training(new Rng(11), new float[4 * 64], 1, 4, 8, 8,
+                NoiseOptions.multires(3, 0.4)));
+    }
+
+    /**
+     * kohya's apply_noise_offset with adaptive_noise_scale a: each channel's strength is
+     * max(0, offset + a·|mean_{h,w}(latents)|); with noise_offset_random_strength the offset is U(0,1)·offset.
+     */
+    @Test
+    void adaptiveAndRandomOffsetStrengths() {
+        int n = 1, c = 3, h = 2, w = 2;
+        float[] x0 = {1, 2, 3, 2,      // mean 2
+                      -4, -4, -4, -4,   // mean -4
+                      0.5f, -0.5f, 0, 0};  // mean 0
+        float[] s = NoiseSampler.offsetStrengths(new Rng(1), x0, n, c, h, w, new NoiseOptions(0.1, false, 0.05, 0, 0.3, 0,
+                false));
+        assertArrayEquals(new float[] {0.1f + 0.05f * 2, 0.1f + 0.05f * 4, 0.1f}, s, 1e-7f);
+        // a negative scale lowers the offset, clamped at 0
+        float[] neg = NoiseSampler.offsetStrengths(new Rng(1), x0, n, c, h, w, new NoiseOptions(0.1, false, -0.04, 0,
+                0.3, 0, false));
+        assertArrayEquals(new float[] {0.1f - 0.04f * 2, 0f, 0.1f}, neg, 1e-7f);
+        // random strength: one U(0,1) per micro-batch, the same for every channel, below the offset
+        double sum = 0;
+        int runs = 2000;
+        for (int seed = 0; seed < runs; seed++) {
+            float[] r = NoiseSampler.offsetStrengths(new Rng(seed), new float[2 * 3 * 4], 2, 3, 2, 2,
+                    new NoiseOptions(0.2, true, null, 0, 0.3, 0, false));
+            for (float v : r) {
+                assertEquals(r[0], v);
+            }
+            assertTrue(r[0] >= 0 && r[0] < 0.2f, "strength " + r[0]);
+            sum += r[0];
+        }
+        assertEquals(0.1, sum / runs, 0.005);
+    }
+
+    /**
+     * Input perturbation (kohya's ip_noise_gamma): the model input is add_noise(x0, ε + γ·N(0,1), t) while the
+     * target stays ε, and ε and t are the draws of a run without it. Recovered from x_t, the perturbation has
+     * standard deviation γ (with random strength: U(0,1)·γ per micro-batch, mean γ/2).
+     */
+    @Test
+    void inputPerturbationNoisesTheInputNotTheTarget() {
+        int n = 2, c = 4, h = 32, w = 32;
+        Rng data = new Rng(99);
+        float[] x0 = NoiseSampler.gaussian(data, n, c, h, w);
+        DdpmSchedule s = DdpmSchedule.sdxl();
+        NoiseOptions plain = NoiseOptions.multires(6, 0.3);
+        NoiseOptions ip = new NoiseOptions(0, false, null, 6, 0.3, 0.1, false);
+        NoiseSampler.Noised without = NoiseSampler.noised(new Rng(5), x0, n, c, h, w, plain, 0, 1000, s);
+        NoiseSampler.Noised with = NoiseSampler.noised(new Rng(5), x0, n, c, h, w, ip, 0, 1000, s);
+        assertArrayEquals(without.noise(), with.noise());
+        assertArrayEquals(without.timesteps(), with.timesteps());
+        float[] expectedPlain = new float[x0.length];
+        s.addNoiseInto(expectedPlain, x0, without.noise(), without.timesteps());
+        assertArrayEquals(expectedPlain, without.noisy());
+        assertEquals(0.1, perturbationStd(with, x0, n, s), 0.002);
+        // random strength: the recovered std is uniform in [0, γ)
+        double sum = 0;
+        int runs = 200;
+        NoiseOptions random = new NoiseOptions(0, false, null, 0, 0.3, 0.1, true);
+        for (int seed = 0; seed < runs; seed++) {
+            double std = perturbationStd(NoiseSampler.noised(new Rng(seed), x0, n, c, h, w, random, 0, 1000, s), x0, n,
+                    s);
+            assertTrue(std < 0.1 * 1.03, "std " + std);
+            sum += std;
+        }
+        assertEquals(0.05, sum / runs, 0.006);
+    }
+
+    /** The std of (x_t − √ᾱ·x0)/√(1−ᾱ) − ε over a micro-batch (in double). */
+    private static double perturbationStd(NoiseSampler.Noised d, float[] x0, int n, DdpmSchedule s) {
+        int per = x0.length / n;
+        float[] ac = s.alphasCumprod();
+        double ss = 0;
+        for (int b = 0; b < n; b++) {
+            double a = ac[d.timesteps()[b]];
+            for (int i = b * per; i < (b + 1) * per; i++) {
+                double p = (d.noisy()[i] - Math.sqrt(a) * x0[i]) / Math.sqrt(1 - a) - d.noise()[i];
+                ss += p * p;
+            }
+        }
+        return Math.sqrt(ss / x0.length);
+    }
+
+    private static float[] filled(int n, float v) {
+        float[] a = new float[n];
+        java.util.Arrays.fill(a, v);
+        return a;
     }
 }
