@@ -18,6 +18,7 @@ import tenmin.lora.LoConPreset;
 import tenmin.sample.ModelSource;
 import tenmin.sample.SamplerKind;
 import tenmin.train.TrainConfig;
+import tenmin.train.data.CaptionOptions;
 import tenmin.train.noise.LossWeighting;
 import tenmin.train.noise.NoiseOptions;
 import tenmin.train.optim.Optimizers;
@@ -449,8 +450,7 @@ final class TrainArgs {
         }
         boolean toDisk = bool("cache_latents_to_disk");
         TrainConfig.Data dataCfg = new TrainConfig.Data(reso[0], reso[1], enableBucket, minReso, maxReso, steps,
-                bool("bucket_no_upscale"), ext, str("caption_prefix"), str("caption_suffix"), bool("shuffle_caption"),
-                intIn("keep_tokens", 0, 1000), nonEmpty("caption_separator"), bool("flip_aug"),
+                bool("bucket_no_upscale"), ext, captionOptions(), bool("flip_aug"),
                 bool("cache_latents") || toDisk, toDisk, intIn("vae_batch_size", 1, 1024), bool("strict"));
 
         // ---- network
@@ -632,6 +632,22 @@ final class TrainArgs {
     private double positive(String name, double v) {
         if (!(v > 0) || Double.isInfinite(v)) {
             throw bad(name, "must be a positive number, got " + v);
+        }
+        return v;
+    }
+
+    /** The caption flags; the dropout rates are chances, in [0, 1]. */
+    private CaptionOptions captionOptions() {
+        return new CaptionOptions(str("caption_prefix"), str("caption_suffix"), bool("shuffle_caption"),
+                intIn("keep_tokens", 0, 1000), nonEmpty("caption_separator"), str("keep_tokens_separator"),
+                str("secondary_separator"), chance("caption_dropout_rate"), intIn("caption_dropout_every_n_epochs", 0,
+                1_000_000), chance("caption_tag_dropout_rate"));
+    }
+
+    private double chance(String name) {
+        double v = dblOrNull(name);
+        if (!(v >= 0 && v <= 1)) {
+            throw bad(name, "must be a chance between 0 and 1, got " + v);
         }
         return v;
     }

@@ -66,6 +66,15 @@ final class TrainFlags {
             used("shuffle_caption", Kind.BOOL, false, "shuffle the comma-separated tags of a caption at every draw"),
             used("keep_tokens", Kind.INT, 0L, "leading tags kept in place when shuffling"),
             used("caption_separator", Kind.STRING, ",", "tag separator for --shuffle_caption"),
+            used("keep_tokens_separator", Kind.STRING, "", "e.g. '|||' in a caption: the tags before it stay in front"
+                    + " (and those after a second one at the end) when shuffling, in place of --keep_tokens"),
+            used("secondary_separator", Kind.STRING, null, "e.g. ';;;': joins tags that shuffle as one; replaced by"
+                    + " --caption_separator afterwards"),
+            used("caption_dropout_rate", Kind.FLOAT, 0.0, "chance that a draw's caption is empty (the LoRA also"
+                    + " learns the concept unconditioned)"),
+            used("caption_dropout_every_n_epochs", Kind.INT, 0L, "every caption of every Nth epoch is empty (0: off)"),
+            used("caption_tag_dropout_rate", Kind.FLOAT, 0.0, "chance that each shuffled (not kept) tag is left out of"
+                    + " a draw's caption"),
             used("flip_aug", Kind.BOOL, false, "random horizontal flips (cached for both orientations)"),
             used("strict", Kind.BOOL, false, "tenmin: a broken image or unreadable caption stops the run instead of being skipped"),
             // ---- latents
@@ -193,11 +202,6 @@ final class TrainFlags {
             neutral("random_crop", Kind.BOOL, false, "random crops"),
             neutral("face_crop_aug_range", Kind.STRING, null, "face-crop augmentation"),
             neutral("alpha_mask", Kind.BOOL, false, "alpha-masked loss"),
-            neutral("caption_dropout_rate", Kind.FLOAT, 0.0, "caption dropout"),
-            neutral("caption_dropout_every_n_epochs", Kind.INT, 0L, "caption dropout"),
-            neutral("caption_tag_dropout_rate", Kind.FLOAT, 0.0, "tag dropout"),
-            neutral("keep_tokens_separator", Kind.STRING, "", "keep-tokens separator"),
-            neutral("secondary_separator", Kind.STRING, null, "secondary caption separator"),
             neutral("enable_wildcard", Kind.BOOL, false, "caption wildcards"),
             neutral("weighted_captions", Kind.BOOL, false, "weighted captions"),
             neutral("token_warmup_min", Kind.INT, 1L, "token warm-up"),

@@ -47,9 +47,12 @@ public record BatchInputs(int size, int channels, int height, int width, float[]
         this(size, channels, height, width, noisy, noise, timesteps, captions, sizes, null);
     }
 
-    /** Draws micro-batch {@code mb} with its generator {@code rng} ({@link EpochPlanner#drawRng}). */
+    /**
+     * Draws micro-batch {@code mb} of (0-based) {@code epoch} with its generator {@code rng}
+     * ({@link EpochPlanner#drawRng}).
+     */
     public static BatchInputs draw(TrainConfig cfg, TrainingData data, LatentCache cache, DdpmSchedule schedule,
-                                   EpochPlanner.MicroBatch mb, Rng rng) {
+                                   int epoch, EpochPlanner.MicroBatch mb, Rng rng) {
         TrainConfig.Data d = cfg.data();
         TrainConfig.Loop loop = cfg.loop();
         int n = mb.entries().length;
@@ -61,8 +64,7 @@ public record BatchInputs(int size, int channels, int height, int width, float[]
         for (int i = 0; i < n; i++) {
             int item = mb.entries()[i];
             DreamBoothDataset.Item it = data.item(item);
-            captions.add(Captions.process(it.caption(), d.captionPrefix(), d.captionSuffix(), d.shuffleCaption(),
-                    d.keepTokens(), d.captionSeparator(), rng));
+            captions.add(Captions.process(it.caption(), d.captions(), epoch + 1, rng));
             sizes.add(SizeConditioning.of(bucket, it.width(), it.height(), flips[i]).values());
             latents[i] = cache.latents(item, flips[i], rng.nextLong());
         }

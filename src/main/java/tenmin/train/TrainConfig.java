@@ -61,11 +61,7 @@ public record TrainConfig(Paths paths, Data data, Network network, Optim optim, 
      * @param bucketResoSteps bucket side granularity
      * @param bucketNoUpscale never upscale images into a bigger bucket
      * @param captionExtension caption file extension with its dot
-     * @param captionPrefix  text put before every caption (null: none)
-     * @param captionSuffix  text put after every caption (null: none)
-     * @param shuffleCaption shuffle comma-separated tags per draw
-     * @param keepTokens     leading tags kept in place when shuffling
-     * @param captionSeparator tag separator for shuffling
+     * @param captions       per-draw caption processing: prefix, suffix, shuffling, dropout
      * @param flipAug        random horizontal flips
      * @param cacheLatents   encode every image once before training
      * @param cacheLatentsToDisk keep the latent cache next to the images ({@code .npz})
@@ -73,9 +69,8 @@ public record TrainConfig(Paths paths, Data data, Network network, Optim optim, 
      * @param strict         a broken image or caption stops the run instead of being skipped
      */
     public record Data(int width, int height, boolean enableBucket, int minBucketReso, int maxBucketReso,
-                       int bucketResoSteps, boolean bucketNoUpscale, String captionExtension, String captionPrefix,
-                       String captionSuffix, boolean shuffleCaption, int keepTokens, String captionSeparator,
-                       boolean flipAug, boolean cacheLatents, boolean cacheLatentsToDisk, int vaeBatchSize,
+                       int bucketResoSteps, boolean bucketNoUpscale, String captionExtension,
+                       tenmin.train.data.CaptionOptions captions, boolean flipAug, boolean cacheLatents, boolean cacheLatentsToDisk, int vaeBatchSize,
                        boolean strict) {
     }
 

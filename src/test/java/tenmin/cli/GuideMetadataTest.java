@@ -144,6 +144,14 @@ class GuideMetadataTest {
         assertEquals("-0.01", m4.get("ss_adaptive_noise_scale"));
         assertEquals("0.1", m4.get("ss_ip_noise_gamma"));
         assertEquals("True", m4.get("ss_ip_noise_gamma_random_strength"));
+        // the caption dropouts: str() of argparse's float and int
+        a.addAll(List.of("--caption_dropout_rate=0.05", "--caption_dropout_every_n_epochs=3",
+                "--caption_tag_dropout_rate=0.1"));
+        Map<String, String> m5 = TrainingMetadata.build(TrainArgs.parse(a, Reporter.SILENT, () -> 1L), run,
+                1729000600.25, 3, 0, ZoneOffset.UTC);
+        assertEquals("0.05", m5.get("ss_caption_dropout_rate"));
+        assertEquals("3", m5.get("ss_caption_dropout_every_n_epochs"));
+        assertEquals("0.1", m5.get("ss_caption_tag_dropout_rate"));
     }
 
     /**

@@ -79,7 +79,7 @@ class TrainArgsTest {
         assertEquals(1024, c.data().width());
         assertEquals(32, c.data().bucketResoSteps());
         assertEquals(2048, c.data().maxBucketReso());
-        assertTrue(c.data().enableBucket() && c.data().flipAug() && c.data().shuffleCaption());
+        assertTrue(c.data().enableBucket() && c.data().flipAug() && c.data().captions().shuffle());
         assertTrue(c.data().cacheLatents() && c.data().cacheLatentsToDisk());
         assertEquals(".txt", c.data().captionExtension());
         assertEquals(8, c.network().dim());
@@ -137,7 +137,7 @@ class TrainArgsTest {
         TrainConfig c = parse(List.of("--config_file", toml.toString(), "--max_train_steps=40"), Reporter.SILENT);
         assertEquals(40, c.loop().maxTrainSteps());
         assertEquals(3e-4, c.optim().learningRate());
-        assertTrue(c.data().shuffleCaption());
+        assertTrue(c.data().captions().shuffle());
         assertEquals(256, c.network().convDim());
         assertEquals(0.375, c.schedule().numCycles());
         assertEquals(0.05, c.optim().args().get("weight_decay"));
@@ -263,6 +263,8 @@ class TrainArgsTest {
                 List.of("--min_bucket_reso=4096"),
                 List.of("--min_timestep=500", "--max_timestep=100"),
                 List.of("--min_snr_gamma=-1"),
+                List.of("--caption_dropout_rate=1.5"),
+                List.of("--caption_tag_dropout_rate=-0.1"),
                 List.of("--v_parameterization"),
                 List.of("--network_module=networks.lora"),
                 List.of("--optimizer_type=Prodigy"),
@@ -326,6 +328,13 @@ class TrainArgsTest {
         assertEquals(new tenmin.train.noise.NoiseOptions(0.05, true, -0.01, noise.multiresIterations(),
                 noise.multiresDiscount(), 0.1, true), noise);   // (the demo's multires noise stays)
         assertEquals(tenmin.train.noise.NoiseOptions.GAUSSIAN, c.loop().noise());
+        // the caption flags
+        assertEquals(tenmin.train.data.CaptionOptions.of(null, null, false, 0, ","), c.data().captions());
+        assertEquals(new tenmin.train.data.CaptionOptions("pre", null, true, 2, ";", "|||", ";;;", 0.05, 3, 0.1),
+                parse(List.of("--caption_prefix=pre", "--shuffle_caption", "--keep_tokens=2", "--caption_separator=;",
+                        "--keep_tokens_separator=|||", "--secondary_separator=;;;", "--caption_dropout_rate=0.05",
+                        "--caption_dropout_every_n_epochs=3", "--caption_tag_dropout_rate=0.1"), Reporter.SILENT)
+                        .data().captions());
         InputException noOffset = assertThrows(InputException.class,
                 () -> parse(List.of("--adaptive_noise_scale=0.01"), Reporter.SILENT));
         assertTrue(noOffset.getMessage().contains("--adaptive_noise_scale"), noOffset.getMessage());
@@ -360,7 +369,7 @@ class TrainArgsTest {
         assertEquals(0.375, c.schedule().numCycles());
         assertEquals(2, c.loop().gradAccumSteps());
         assertTrue(c.loop().noise().multiresIterations() > 0);
-        assertTrue(c.data().flipAug() && c.data().shuffleCaption() && c.data().cacheLatentsToDisk());
+        assertTrue(c.data().flipAug() && c.data().captions().shuffle() && c.data().cacheLatentsToDisk());
         assertEquals(Path.of("tenmin-demo"), c.paths().outputDir());
         assertEquals(Path.of("tenmin-demo", "logs"), c.log().loggingDir());
         assertEquals(42, c.loop().seed());

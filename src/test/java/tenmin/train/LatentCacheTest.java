@@ -187,8 +187,8 @@ class LatentCacheTest {
         TrainConfig cfg = TrainRuns.config(data, tmp.resolve("out"));
         TrainConfig.Data d = cfg.data();
         TrainConfig.Data none = new TrainConfig.Data(d.width(), d.height(), d.enableBucket(), d.minBucketReso(),
-                d.maxBucketReso(), d.bucketResoSteps(), d.bucketNoUpscale(), d.captionExtension(), d.captionPrefix(),
-                d.captionSuffix(), d.shuffleCaption(), d.keepTokens(), d.captionSeparator(), d.flipAug(), false, false,
+                d.maxBucketReso(), d.bucketResoSteps(), d.bucketNoUpscale(), d.captionExtension(), d.captions(),
+                d.flipAug(), false, false,
                 d.vaeBatchSize(), d.strict());
         assertEquals(LatentCache.Mode.NONE, LatentCache.modeOf(none));
         TrainingData td = TrainingData.prepare(cfg, data, 32, Reporter.SILENT);

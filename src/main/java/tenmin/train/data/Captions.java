@@ -6,45 +6,98 @@ import java.util.List;
 import tenmin.train.Rng;
 
 /**
- * Per-draw caption processing (trainer-spec §3.2; kohya {@code process_caption}): optional prefix and suffix
- * (joined with a space), then with {@code shuffle} the caption is split on the separator, every piece
- * stripped (empty pieces kept), the first {@code keepTokens} pieces stay in front and the rest is shuffled;
- * the pieces are re-joined with {@code ", "}.
+ * Per-draw caption processing (trainer-spec §3.2; kohya {@code process_caption}), with the options of
+ * {@link CaptionOptions}: optional prefix and suffix (joined with a space); then the caption dropout (a draw
+ * below the rate, or an epoch that is a multiple of every-N: the caption is empty); then, when shuffling or
+ * dropping tags, the caption is split into tags — on the keep-tokens separator when it occurs (front tags, the
+ * movable tags, and after a second one end tags; empty tags dropped), otherwise on the separator with every
+ * piece stripped (empty pieces kept) and the first {@code keepTokens} in front — the movable tags are
+ * shuffled, each is then dropped with the tag-dropout rate, and all are re-joined with {@code ", "}; finally the
+ * secondary separator is replaced by the separator. Random draws, in that order, only for the features in use.
  */
 public final class Captions {
     private Captions() {
     }
 
+    /** {@link #process(String, CaptionOptions, int, Rng)} with prefix, suffix and shuffling only. */
     public static String process(String caption, String prefix, String suffix, boolean shuffle, int keepTokens,
                                  String separator, Rng rng) {
+        return process(caption, CaptionOptions.of(prefix, suffix, shuffle, keepTokens, separator), 1, rng);
+    }
+
+    /**
+     * The caption of one draw in the (1-based, as the reference counts them) {@code epoch}.
+     */
+    public static String process(String caption, CaptionOptions o, int epoch, Rng rng) {
         String c = caption;
-        if (prefix != null && !prefix.isEmpty()) {
-            c = prefix + " " + c;
+        if (o.prefix() != null && !o.prefix().isEmpty()) {
+            c = o.prefix() + " " + c;
         }
-        if (suffix != null && !suffix.isEmpty()) {
-            c = c + " " + suffix;
+        if (o.suffix() != null && !o.suffix().isEmpty()) {
+            c = c + " " + o.suffix();
         }
-        if (!shuffle) {
-            return c;
+        boolean drop = o.dropoutRate() > 0 && rng.nextDouble() < o.dropoutRate();
+        if (drop || o.dropoutEveryNEpochs() > 0 && epoch % o.dropoutEveryNEpochs() == 0) {
+            return "";
         }
+        if (o.splitsTags()) {
+            List<String> fixed;
+            List<String> flex;
+            List<String> fixedSuffix = List.of();
+            String ks = o.keepTokensSeparator();
+            int at = ks.isEmpty() ? -1 : c.indexOf(ks);
+            if (at >= 0) {
+                fixed = nonEmptyTags(c.substring(0, at), o.separator());
+                String rest = c.substring(at + ks.length());
+                int second = rest.indexOf(ks);
+                if (second >= 0) {
+                    fixedSuffix = nonEmptyTags(rest.substring(second + ks.length()), o.separator());
+                    rest = rest.substring(0, second);
+                }
+                flex = nonEmptyTags(rest, o.separator());
+            } else {
+                List<String> tokens = split(c.strip(), o.separator());
+                int keep = Math.min(o.keepTokens(), tokens.size());
+                fixed = new ArrayList<>(tokens.subList(0, keep));
+                flex = new ArrayList<>(tokens.subList(keep, tokens.size()));
+            }
+            if (o.shuffle()) {
+                rng.shuffle(flex);
+            }
+            List<String> all = new ArrayList<>(fixed);
+            for (String tag : flex) {                       // one draw per tag, in order, when dropping tags
+                if (o.tagDropoutRate() == 0 || rng.nextDouble() >= o.tagDropoutRate()) {
+                    all.add(tag);
+                }
+            }
+            all.addAll(fixedSuffix);
+            c = String.join(", ", all);
+        }
+        if (o.secondarySeparator() != null) {
+            c = c.replace(o.secondarySeparator(), o.separator());
+        }
+        return c;
+    }
+
+    /** {@code s} split on {@code separator} (Python's str.split), every piece stripped, empty pieces kept. */
+    private static List<String> split(String s, String separator) {
         List<String> tokens = new ArrayList<>();
-        String s = c.strip();
         int from = 0;
         while (true) {
             int at = s.indexOf(separator, from);
             if (at < 0) {
                 tokens.add(s.substring(from).strip());
-                break;
+                return tokens;
             }
             tokens.add(s.substring(from, at).strip());
             from = at + separator.length();
         }
-        int keep = Math.min(keepTokens, tokens.size());
-        List<String> fixed = new ArrayList<>(tokens.subList(0, keep));
-        List<String> flex = new ArrayList<>(tokens.subList(keep, tokens.size()));
-        rng.shuffle(flex);
-        fixed.addAll(flex);
-        return String.join(", ", fixed);
+    }
+
+    private static List<String> nonEmptyTags(String s, String separator) {
+        List<String> tags = split(s, separator);
+        tags.removeIf(String::isEmpty);
+        return tags;
     }
 
     /**

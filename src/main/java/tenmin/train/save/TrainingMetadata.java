@@ -126,9 +126,9 @@ public final class TrainingMetadata {
         m.put("ss_sd_scripts_commit_hash", run.trainerVersion());
         m.put("ss_optimizer", optimizerString(run.optimizerName(), c.optim().args()));
         m.put("ss_max_grad_norm", PyStr.str(c.optim().maxGradNorm()));
-        m.put("ss_caption_dropout_rate", "0.0");
-        m.put("ss_caption_dropout_every_n_epochs", "0");
-        m.put("ss_caption_tag_dropout_rate", "0.0");
+        m.put("ss_caption_dropout_rate", PyStr.str(c.data().captions().dropoutRate()));
+        m.put("ss_caption_dropout_every_n_epochs", Integer.toString(c.data().captions().dropoutEveryNEpochs()));
+        m.put("ss_caption_tag_dropout_rate", PyStr.str(c.data().captions().tagDropoutRate()));
         m.put("ss_face_crop_aug_range", "None");
         m.put("ss_prior_loss_weight", PyStr.str(f.get("prior_loss_weight")));
         m.put("ss_min_snr_gamma", PyStr.str(f.get("min_snr_gamma")));
@@ -147,12 +147,12 @@ public final class TrainingMetadata {
         m.put("ss_color_aug", "False");
         m.put("ss_flip_aug", PyStr.str(c.data().flipAug()));
         m.put("ss_random_crop", "False");
-        m.put("ss_shuffle_caption", PyStr.str(c.data().shuffleCaption()));
+        m.put("ss_shuffle_caption", PyStr.str(c.data().captions().shuffle()));
         m.put("ss_enable_bucket", PyStr.str(c.data().enableBucket()));
         m.put("ss_bucket_no_upscale", PyStr.str(c.data().bucketNoUpscale()));
         m.put("ss_min_bucket_reso", Integer.toString(c.data().minBucketReso()));
         m.put("ss_max_bucket_reso", Integer.toString(c.data().maxBucketReso()));
-        m.put("ss_keep_tokens", Integer.toString(c.data().keepTokens()));
+        m.put("ss_keep_tokens", Integer.toString(c.data().captions().keepTokens()));
         Map<String, Object> dirs = new LinkedHashMap<>();
         for (DatasetDir d : run.dirs()) {
             Map<String, Object> one = new LinkedHashMap<>();

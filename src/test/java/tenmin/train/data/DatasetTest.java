@@ -121,6 +121,97 @@ class DatasetTest {
         assertEquals(Map.of("a", 2, "b c", 1), Captions.tagFrequency(List.of("A, b c", " a ,")));
     }
 
+    /** kohya's keep_tokens_separator: front tags, movable tags, and after a second separator end tags. */
+    @Test
+    void keepTokensSeparatorPinsFrontAndEndTags() {
+        CaptionOptions o = new CaptionOptions(null, null, true, 5, ",", "|||", null, 0, 0, 0);
+        Set<String> seen = new HashSet<>();
+        for (int i = 0; i < 60; i++) {
+            String s = Captions.process("ohwx, woman ||| red hat, smiling,, outdoors ||| masterpiece, best", o, 1,
+                    new Rng(i));
+            assertTrue(s.startsWith("ohwx, woman, ") && s.endsWith(", masterpiece, best"), s);
+            String middle = s.substring("ohwx, woman, ".length(), s.length() - ", masterpiece, best".length());
+            List<String> parts = new ArrayList<>(List.of(middle.split(", ", -1)));
+            java.util.Collections.sort(parts);
+            assertEquals(List.of("outdoors", "red hat", "smiling"), parts, "empty tags dropped in this form");
+            seen.add(middle);
+        }
+        assertEquals(6, seen.size(), "all orders of the three movable tags: " + seen);
+        // one separator only: no end tags; absent separator: --keep_tokens applies
+        assertTrue(Captions.process("a ||| b, c", o, 1, new Rng(1)).startsWith("a, "));
+        CaptionOptions keep1 = new CaptionOptions(null, null, true, 1, ",", "|||", null, 0, 0, 0);
+        assertTrue(Captions.process("a, b, c, d", keep1, 1, new Rng(3)).startsWith("a, "));
+    }
+
+    /** kohya's secondary_separator: tags joined by it move as one and become separate tags afterwards. */
+    @Test
+    void secondarySeparatorMovesTagsTogether() {
+        CaptionOptions o = new CaptionOptions(null, null, true, 0, ",", "", ";;;", 0, 0, 0);
+        for (int i = 0; i < 30; i++) {
+            String s = Captions.process("x, red;;;hat, y", o, 1, new Rng(i));
+            assertTrue(s.contains("red,hat"), s);
+            assertEquals(List.of("hat", "red", "x", "y"), sortedTags(s));
+        }
+        // without shuffling the replacement still happens (kohya does it outside the shuffle branch)
+        assertEquals("x, red,hat", Captions.process("x, red;;;hat", new CaptionOptions(null, null, false, 0, ",", "",
+                ";;;", 0, 0, 0), 1, new Rng(1)));
+    }
+
+    /**
+     * Caption dropout: a draw's caption is empty with the rate's chance, and every caption of every Nth (1-based)
+     * epoch; tag dropout leaves each movable tag out with its chance, keeping the kept ones.
+     */
+    @Test
+    void captionAndTagDropout() {
+        CaptionOptions rate = new CaptionOptions("pre", null, false, 0, ",", "", null, 0.25, 0, 0);
+        int empty = 0;
+        int runs = 4000;
+        Rng rng = new Rng(8);
+        for (int i = 0; i < runs; i++) {
+            String s = Captions.process("a, b", rate, 1, rng);
+            if (s.isEmpty()) {
+                empty++;
+            } else {
+                assertEquals("pre a, b", s);
+            }
+        }
+        assertEquals(0.25, empty / (double) runs, 0.02);
+        CaptionOptions every = new CaptionOptions(null, null, true, 0, ",", "", null, 0, 3, 0);
+        for (int epoch = 1; epoch <= 9; epoch++) {
+            String s = Captions.process("a, b", every, epoch, new Rng(epoch));
+            assertEquals(epoch % 3 == 0, s.isEmpty(), "epoch " + epoch + ": '" + s + "'");
+        }
+        // tag dropout: kept tags always there, the others each with chance 1 - 0.3, even without shuffling
+        CaptionOptions tags = new CaptionOptions(null, null, false, 1, ",", "", null, 0, 0, 0.3);
+        int[] present = new int[3];
+        for (int i = 0; i < runs; i++) {
+            String s = Captions.process("keep, t0, t1, t2", tags, 1, rng);
+            assertTrue(s.startsWith("keep"), s);
+            for (int t = 0; t < 3; t++) {
+                if (List.of(s.split(", ")).contains("t" + t)) {
+                    present[t]++;
+                }
+            }
+            assertTrue(s.matches("keep(, t0)?(, t1)?(, t2)?"), "order kept without shuffling: " + s);
+        }
+        for (int p : present) {
+            assertEquals(0.7, p / (double) runs, 0.025);
+        }
+        // nothing enabled: no draws, the caption as written
+        Rng untouched = new Rng(4);
+        assertEquals("a,  b", Captions.process("a,  b", CaptionOptions.NONE, 2, untouched));
+        assertEquals(new Rng(4).nextLong(), untouched.nextLong());
+    }
+
+    private static List<String> sortedTags(String caption) {
+        List<String> parts = new ArrayList<>();
+        for (String p : caption.split(",")) {
+            parts.add(p.strip());
+        }
+        java.util.Collections.sort(parts);
+        return parts;
+    }
+
     @Test
     void epochPlanCoversEveryEntryInSingleBucketBatches() {
         List<int[]> buckets = List.of(new int[] {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, new int[] {11, 12, 13}, new int[] {14});
