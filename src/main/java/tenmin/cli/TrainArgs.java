@@ -415,6 +415,10 @@ final class TrainArgs {
         if (resume != null && !Files.exists(resume)) {
             throw bad("resume", resume + " does not exist");
         }
+        Path networkWeights = pathOrNull("network_weights");
+        if (networkWeights != null && !Files.isRegularFile(networkWeights)) {
+            throw bad("network_weights", networkWeights + " does not exist");
+        }
         Path modelConfig = pathOrNull("model_config");
         if (modelConfig != null && !Files.isRegularFile(modelConfig)) {
             throw bad("model_config", modelConfig + " does not exist");
@@ -422,8 +426,8 @@ final class TrainArgs {
         if (modelConfig != null && model == null) {
             throw new InputException("--model_config describes a checkpoint; give --pretrained_model_name_or_path too");
         }
-        TrainConfig.Paths paths = new TrainConfig.Paths(model, data, outputDir, outputName, resume, modelConfig,
-                randomModel);
+        TrainConfig.Paths paths = new TrainConfig.Paths(model, data, outputDir, outputName, resume, networkWeights,
+                modelConfig, randomModel);
 
         // ---- data
         int[] reso = resolution();

@@ -91,8 +91,10 @@ final class TrainFlags {
             used("network_train_text_encoder_only", Kind.BOOL, false, "train only the text-encoder LoRA"),
             used("text_encoder_modules", Kind.STRING, "full", "tenmin: text-encoder layers of preset full: 'full' (attention + MLP, 264 on SDXL) or 'mlp' (88, the reference run's LyCORIS 3.1.0)"),
             used("te2_pooled", Kind.STRING, "sai", "tenmin: pooled TE2 output 'sai' (h·P, as SAI and the UIs) or 'kohya' (h·Pᵀ, sd-scripts)"),
+            used("network_weights", Kind.STRING, null, "a LoCon/LoRA file (same ranks and alphas) whose weights the"
+                    + " network starts from, e.g. to train an existing LoRA further; its tensors this network lacks"
+                    + " are listed and left out (--resume continues a tenmin run exactly, with its optimizer state)"),
             neutral("network_dropout", Kind.FLOAT, null, "LoRA dropout"),
-            neutral("network_weights", Kind.STRING, null, "starting from existing LoRA weights (use --resume)"),
             neutral("dim_from_weights", Kind.BOOL, false, "rank from --network_weights"),
             neutral("base_weights", Kind.LIST, List.of(), "merging LoRAs into the base model before training"),
             neutral("scale_weight_norms", Kind.FLOAT, null, "max-norm regularisation"),

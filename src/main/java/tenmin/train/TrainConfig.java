@@ -44,13 +44,15 @@ public record TrainConfig(Paths paths, Data data, Network network, Optim optim, 
      * @param outputDir       where LoRA files, samples, state and logs go
      * @param outputName      base file name (null: kohya's {@code at} / {@code last})
      * @param resume          training-state file (or folder holding one) to continue from, or null
+     * @param networkWeights  a LoCon/LoRA file whose weights the network starts from ({@code --network_weights}), or
+     *                        null
      * @param modelConfig     sizes of a checkpoint that is not SDXL-sized (a JSON file with "unet", "te1", "te2",
      *                        "vae" sections, as the fixtures' config.json); null for SDXL
      * @param randomModel     instead of a checkpoint, a model of this size ({@code tenmin.sample.ModelSource}'s
      *                        random sizes) with random weights (benchmarks); null: none
      */
     public record Paths(Path pretrainedModel, Path trainDataDir, Path outputDir, String outputName, Path resume,
-                        Path modelConfig, String randomModel) {
+                        Path networkWeights, Path modelConfig, String randomModel) {
     }
 
     /**

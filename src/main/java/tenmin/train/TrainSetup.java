@@ -255,6 +255,13 @@ final class TrainSetup implements AutoCloseable {
             r.log(Reporter.Level.INFO, "INFO: the optimizer steps on the device (" + cfg.optim().type() + " over "
                     + b.network.deviceOptimizer().numel() + " values; " + DeviceClybW.ENV + "=0 keeps it on the host)");
         }
+        Path startWeights = cfg.paths().networkWeights();
+        if (startWeights != null && resumed == null) {
+            r.log(Reporter.Level.INFO, "INFO: network weights from " + startWeights + ": "
+                    + b.network.loadWeights(startWeights));
+        } else if (startWeights != null) {
+            r.log(Reporter.Level.INFO, "INFO: --network_weights not read: the training state holds the weights");
+        }
         if (resumed != null) {
             b.network.restore(resumed.lora(), requested.paths().resume().toString());
             try {

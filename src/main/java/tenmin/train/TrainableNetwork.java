@@ -377,4 +377,85 @@ public final class TrainableNetwork {
         }
         valuesToDevice();
     }
+
+    /**
+     * Starts from the weights of an existing LoCon/LoRA file ({@code --network_weights}; LyCORIS's
+     * {@code load_weights}, a non-strict {@code load_state_dict}): each down and up tensor of this network that the
+     * file holds replaces the initial values (F16/BF16/F32, widened to fp32); the others keep theirs, and the file's
+     * tensors this network lacks are left unread — both listed by the returned summary. Nothing is changed when
+     * the file does not fit: a tensor of another shape (another rank), an alpha other than this run's (LyCORIS
+     * would keep this run's scale and save the file's alpha: a silently different LoRA), or no tensor of this
+     * network at all is an error naming the file.
+     *
+     * @return a one-line summary: how many tensors were loaded, which were missing and which unread
+     * @throws InputException naming {@code file} and the first tensor that does not fit
+     */
+    public String loadWeights(java.nio.file.Path file) {
+        try (tenmin.formats.SafetensorsFile st = tenmin.formats.SafetensorsFile.open(file)) {
+            java.util.Set<String> known = new java.util.HashSet<>();
+            for (LoConModule m : network.modules()) {
+                String alphaKey = m.name() + ".alpha";
+                known.add(alphaKey);
+                if (st.contains(alphaKey)) {
+                    double alpha = st.readScalar(alphaKey);
+                    if (!(Math.abs(alpha - m.alpha()) <= 1e-3 * Math.max(1, Math.abs(m.alpha())))) {
+                        throw new InputException(file + ": " + alphaKey + " is " + alpha + ", this run's "
+                                + (m.down().shape().rank() == 4 && m.down().shape().dim(2) > 1 ? "conv_alpha" : "network_alpha")
+                                + " is " + m.alpha() + "; give the alphas the file was trained with");
+                    }
+                }
+            }
+            List<Param> present = new ArrayList<>();
+            List<String> missing = new ArrayList<>();
+            for (ParamGroup g : groups) {
+                for (Param p : g.params()) {
+                    known.add(p.name());
+                    if (!st.contains(p.name())) {
+                        missing.add(p.name());
+                        continue;
+                    }
+                    long[] shape = st.info(p.name()).shape();
+                    if (!java.util.Arrays.equals(shape, p.shape())) {
+                        throw new InputException(file + ": " + p.name() + " has shape " + java.util.Arrays.toString(shape)
+                                + " (rank " + rank(p.name(), shape) + "), this run's network has "
+                                + java.util.Arrays.toString(p.shape()) + " (rank " + rank(p.name(), p.shape())
+                                + "); give the --network_dim / conv_dim the file was trained with");
+                    }
+                    present.add(p);
+                }
+            }
+            List<String> unread = new ArrayList<>();
+            for (String k : st.names()) {
+                if (!known.contains(k)) {
+                    unread.add(k);
+                }
+            }
+            if (present.isEmpty()) {
+                throw new InputException(file + ": holds none of this network's " + hostOf.size() + " LoCon tensors"
+                        + (unread.isEmpty() ? "" : " (it has " + names(unread) + ")") + "; is it a LoRA for SDXL?");
+            }
+            valuesToHost();
+            for (Param p : present) {
+                st.readFloats(p.name(), p.value(), 0);
+                st.release(p.name());
+            }
+            hostValuesStale = false;
+            valuesToDevice();
+            return present.size() + " of " + hostOf.size() + " LoCon tensors loaded"
+                    + (missing.isEmpty() ? "" : "; " + missing.size() + " not in the file keep their initial values ("
+                    + names(missing) + ")")
+                    + (unread.isEmpty() ? "" : "; " + unread.size() + " tensors of the file are not part of this network ("
+                    + names(unread) + ")");
+        }
+    }
+
+    /** The rank of a down (rank, in, ...) or up (out, rank, ...) tensor. */
+    private static long rank(String name, long[] shape) {
+        return name.endsWith(".lora_down.weight") || shape.length < 2 ? shape[0] : shape[1];
+    }
+
+    private static String names(List<String> names) {
+        int shown = Math.min(3, names.size());
+        return String.join(", ", names.subList(0, shown)) + (names.size() > shown ? ", ..." : "");
+    }
 }
