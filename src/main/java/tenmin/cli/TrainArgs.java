@@ -19,6 +19,7 @@ import tenmin.sample.ModelSource;
 import tenmin.sample.SamplerKind;
 import tenmin.train.TrainConfig;
 import tenmin.train.data.CaptionOptions;
+import tenmin.train.noise.LossFunction;
 import tenmin.train.noise.LossWeighting;
 import tenmin.train.noise.NoiseOptions;
 import tenmin.train.optim.Optimizers;
@@ -497,13 +498,11 @@ final class TrainArgs {
         NoiseOptions noise = noiseOptions();
         Double snrGamma = dblOrNull("min_snr_gamma");
         double minSnrGamma = snrGamma == null ? 0 : nonNegative("min_snr_gamma", snrGamma);
-        if (!str("loss_type").equals("l2")) {
-            throw bad("loss_type", "'" + str("loss_type") + "' is not supported; tenmin trains with l2 (MSE)");
-        }
+        LossFunction lossFunction = lossFunction();
         TrainConfig.Loop loop = new TrainConfig.Loop(intIn("train_batch_size", 1, 4096),
                 intIn("gradient_accumulation_steps", 1, 100_000), maxSteps, maxEpochs, seed, seedGiven, mp,
                 bool("gradient_checkpointing"), bool("no_half_vae"), minT, maxT, noise, checkpointing(),
-                new LossWeighting(minSnrGamma, bool("debiased_estimation_loss")));
+                new LossWeighting(minSnrGamma, bool("debiased_estimation_loss")), lossFunction);
 
         // ---- saving
         // fp16 unless asked otherwise: what the guide and the UIs use (kohya's own default is float)
@@ -638,6 +637,19 @@ final class TrainArgs {
             throw bad(name, "must be a positive number, got " + v);
         }
         return v;
+    }
+
+    /** {@code --loss_type}, {@code --huber_schedule}, {@code --huber_c} (kohya's choices; c in (0, 1]). */
+    private LossFunction lossFunction() {
+        LossFunction.Type type = LossFunction.Type.valueOf(choice("loss_type", "l2", "huber", "smooth_l1")
+                .toUpperCase(Locale.ROOT));
+        LossFunction.Schedule schedule = LossFunction.Schedule.valueOf(choice("huber_schedule", "snr", "exponential",
+                "constant").toUpperCase(Locale.ROOT));
+        double c = dblOrNull("huber_c");
+        if (!(c > 0 && c <= 1)) {
+            throw bad("huber_c", "must lie in (0, 1], got " + c);
+        }
+        return new LossFunction(type, schedule, c);
     }
 
     /** The caption flags; the dropout rates are chances, in [0, 1]. */

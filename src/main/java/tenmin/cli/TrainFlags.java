@@ -135,7 +135,11 @@ final class TrainFlags {
                     + " U(0,1)·ip_noise_gamma, drawn per micro-batch"),
             used("multires_noise_iterations", Kind.INT, null, "pyramid-noise levels"),
             used("multires_noise_discount", Kind.FLOAT, 0.3, "pyramid-noise discount per level"),
-            used("loss_type", Kind.STRING, "l2", "only l2 (MSE) is implemented"),
+            used("loss_type", Kind.STRING, "l2", "l2 (MSE), huber or smooth_l1 (large errors pull less; with these"
+                    + " two, one timestep per micro-batch, as the reference draws them)"),
+            used("huber_c", Kind.FLOAT, 0.1, "the Huber threshold c, in (0, 1] (huber and smooth_l1)"),
+            used("huber_schedule", Kind.STRING, "snr", "how the threshold follows the timestep: snr, exponential or"
+                    + " constant (huber and smooth_l1)"),
             used("min_snr_gamma", Kind.FLOAT, null, "min-SNR-gamma loss weighting: each image's loss times min(SNR, gamma)/SNR"
                     + " of its timestep (5 is the common choice; 0 or absent: off)"),
             used("debiased_estimation_loss", Kind.BOOL, false, "each image's loss times 1/sqrt(SNR) of its timestep"
@@ -183,8 +187,6 @@ final class TrainFlags {
             noEffect("highvram", Kind.BOOL, false, "memory is planned by the backend"),
             noEffect("clip_skip", Kind.INT, null, "SDXL uses fixed text-encoder layers (the reference ignores it too)"),
             noEffect("skip_cache_check", Kind.BOOL, false, "cache validity is always checked (cheap)"),
-            noEffect("huber_c", Kind.FLOAT, 0.1, "only used by --loss_type huber/smooth_l1"),
-            noEffect("huber_schedule", Kind.STRING, "snr", "only used by --loss_type huber/smooth_l1"),
             noEffect("prior_loss_weight", Kind.FLOAT, 1.0, "only used with regularisation images"),
             noEffect("console_log_level", Kind.STRING, null, "use --verbose"),
             noEffect("console_log_file", Kind.STRING, null, "redirect stderr instead"),

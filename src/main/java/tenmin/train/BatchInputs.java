@@ -10,6 +10,7 @@ import tenmin.train.data.DreamBoothDataset;
 import tenmin.train.data.EpochPlanner;
 import tenmin.train.data.SizeConditioning;
 import tenmin.train.noise.DdpmSchedule;
+import tenmin.train.noise.LossFunction;
 import tenmin.train.noise.LossWeighting;
 import tenmin.train.noise.NoiseSampler;
 
@@ -31,9 +32,12 @@ import tenmin.train.noise.NoiseSampler;
  * @param captions  N processed captions
  * @param sizes     N rows (orig_h, orig_w, crop_top, crop_left, target_h, target_w), the crop flip-adjusted
  * @param lossWeights N weights of the images' losses ({@link LossWeighting}), or null: each counts once
+ * @param robustLoss the Huber or smooth-L1 loss with this micro-batch's threshold ({@link LossFunction}), or null:
+ *                  the squared error
  */
 public record BatchInputs(int size, int channels, int height, int width, float[] noisy, float[] noise, int[] timesteps,
-                          List<String> captions, List<int[]> sizes, float[] lossWeights) {
+                          List<String> captions, List<int[]> sizes, float[] lossWeights,
+                          LossFunction.AtStep robustLoss) {
 
     public BatchInputs {
         if (lossWeights != null && lossWeights.length != size) {
@@ -41,10 +45,16 @@ public record BatchInputs(int size, int channels, int height, int width, float[]
         }
     }
 
-    /** Inputs whose images' losses count once each (no {@link LossWeighting}). */
+    /** Inputs whose images' squared errors count once each (no {@link LossWeighting}). */
     public BatchInputs(int size, int channels, int height, int width, float[] noisy, float[] noise, int[] timesteps,
                        List<String> captions, List<int[]> sizes) {
-        this(size, channels, height, width, noisy, noise, timesteps, captions, sizes, null);
+        this(size, channels, height, width, noisy, noise, timesteps, captions, sizes, null, null);
+    }
+
+    /** Inputs with the squared error, weighted per image by {@code lossWeights} (null: each counts once). */
+    public BatchInputs(int size, int channels, int height, int width, float[] noisy, float[] noise, int[] timesteps,
+                       List<String> captions, List<int[]> sizes, float[] lossWeights) {
+        this(size, channels, height, width, noisy, noise, timesteps, captions, sizes, lossWeights, null);
     }
 
     /**
@@ -80,9 +90,11 @@ public record BatchInputs(int size, int channels, int height, int width, float[]
                 x0[i * per + j] = latents[i][j] * scale;
             }
         }
+        LossFunction loss = loop.lossFunction();
         NoiseSampler.Noised drawn = NoiseSampler.noised(rng, x0, n, c, h, w, loop.noise(), loop.minTimestep(),
-                loop.maxTimestep(), schedule);                                  // (N, C, h, w)
+                loop.maxTimestep(), loss.sharedTimestep(), schedule);          // (N, C, h, w)
         return new BatchInputs(n, c, h, w, drawn.noisy(), drawn.noise(), drawn.timesteps(), List.copyOf(captions),
-                List.copyOf(sizes), loop.lossWeighting().weights(schedule, drawn.timesteps()));
+                List.copyOf(sizes), loop.lossWeighting().weights(schedule, drawn.timesteps()),
+                loss.type() == LossFunction.Type.L2 ? null : loss.at(schedule, drawn.timesteps()[0]));
     }
 }

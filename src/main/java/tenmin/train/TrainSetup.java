@@ -374,6 +374,9 @@ final class TrainSetup implements AutoCloseable {
                 cfg.loop().minTimestep(), cfg.loop().maxTimestep(), b.checkpointing.everyBlock() ? "on (every U-Net block)"
                         : b.checkpointing.isNone() ? "off" : "on for " + b.checkpointing,
                 cfg.loop().seed()));
+        if (cfg.loop().lossFunction().type() != tenmin.train.noise.LossFunction.Type.L2) {
+            lines.add("  loss: " + cfg.loop().lossFunction().describe() + "; one timestep per micro-batch");
+        }
         if (cfg.loop().lossWeighting().active()) {
             lines.add("  loss weighting: " + cfg.loop().lossWeighting().describe());
         }
@@ -403,7 +406,8 @@ final class TrainSetup implements AutoCloseable {
         TrainConfig.Loop l = cfg.loop();
         TrainConfig.Loop loop = new TrainConfig.Loop(l.trainBatchSize(), l.gradAccumSteps(), l.maxTrainSteps(),
                 l.maxTrainEpochs(), seed, true, l.mixedPrecision(), l.gradientCheckpointing(), l.noHalfVae(),
-                l.minTimestep(), l.maxTimestep(), l.noise(), l.checkpointing(), l.lossWeighting());
+                l.minTimestep(), l.maxTimestep(), l.noise(), l.checkpointing(), l.lossWeighting(),
+                l.lossFunction());
         Map<String, Object> flags = new LinkedHashMap<>(cfg.flags());
         flags.put("seed", seed);
         return new TrainConfig(cfg.paths(), cfg.data(), cfg.network(), cfg.optim(), cfg.schedule(), loop, cfg.save(),

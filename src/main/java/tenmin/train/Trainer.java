@@ -27,6 +27,7 @@ import tenmin.lora.LoConNetwork;
 import tenmin.lora.TemporaryMerge;
 import tenmin.models.SdxlModels;
 import tenmin.models.clip.ClipTextEncoder.PooledProjection;
+import tenmin.train.noise.LossFunction;
 import tenmin.train.data.EpochPlanner.MicroBatch;
 import tenmin.train.log.LossRecorder;
 import tenmin.train.optim.GradClip;
@@ -396,10 +397,25 @@ public final class Trainer {
      * times the weight, mean over the batch).
      */
     static Tensor weightedMse(Functional f, Scope step, Tensor eps, Tensor noise, float[] weights) {
+        return loss(f, step, eps, noise, weights, null);
+    }
+
+    /**
+     * The micro-batch's loss: the fused MSE when nothing else is asked; otherwise, in the reference's order, the
+     * elementwise loss (squared error, or {@code robust}'s Huber / smooth L1), its mean per image, times the
+     * image's weight (when {@code weights} is not null), and the mean over the batch; fp32.
+     */
+    static Tensor loss(Functional f, Scope step, Tensor eps, Tensor noise, float[] weights, LossFunction.AtStep robust) {
+        if (weights == null && robust == null) {
+            return f.mseLoss(eps, noise);
+        }
         Tensor d = f.sub(eps, noise);
-        Tensor perImage = f.mean(f.mul(d, d), new int[] {1, 2, 3}, false);              // (N)
-        Tensor w = step.fromHost(weights, Shape.of(weights.length), DType.F32);
-        return f.mean(f.mul(perImage, w));
+        Tensor elementwise = robust == null ? f.mul(d, d) : robust.elementwise(f, d);
+        Tensor perImage = f.mean(elementwise, new int[] {1, 2, 3}, false);              // (N)
+        if (weights != null) {
+            perImage = f.mul(perImage, step.fromHost(weights, Shape.of(weights.length), DType.F32));
+        }
+        return f.mean(perImage);
     }
 
     /**
@@ -438,8 +454,7 @@ public final class Trainer {
                 after = new TextEncoderBackward(encoders, fe, List.of(c.context(), c.y()), List.of(context, y));
             }
             Tensor eps = models.unet().forward(f, noisy, timesteps, context, y);   // (N, C, h, w) F32
-            Tensor loss = in.lossWeights() == null ? f.mseLoss(eps, noise)         // () F32
-                    : weightedMse(f, step, eps, noise, in.lossWeights());
+            Tensor loss = loss(f, step, eps, noise, in.lossWeights(), in.robustLoss());   // () F32
             activations.accept(parent.backend().liveBytes() - liveBefore);
             if (before != null) {
                 before.issue();

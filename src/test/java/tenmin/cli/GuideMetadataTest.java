@@ -152,6 +152,12 @@ class GuideMetadataTest {
         assertEquals("0.05", m5.get("ss_caption_dropout_rate"));
         assertEquals("3", m5.get("ss_caption_dropout_every_n_epochs"));
         assertEquals("0.1", m5.get("ss_caption_tag_dropout_rate"));
+        a.addAll(List.of("--loss_type=huber", "--huber_schedule=constant", "--huber_c=0.25"));
+        Map<String, String> m6 = TrainingMetadata.build(TrainArgs.parse(a, Reporter.SILENT, () -> 1L), run,
+                1729000600.25, 3, 0, ZoneOffset.UTC);
+        assertEquals("huber", m6.get("ss_loss_type"));
+        assertEquals("constant", m6.get("ss_huber_schedule"));
+        assertEquals("0.25", m6.get("ss_huber_c"));
     }
 
     /**

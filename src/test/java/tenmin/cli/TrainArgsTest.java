@@ -328,6 +328,13 @@ class TrainArgsTest {
         assertEquals(new tenmin.train.noise.NoiseOptions(0.05, true, -0.01, noise.multiresIterations(),
                 noise.multiresDiscount(), 0.1, true), noise);   // (the demo's multires noise stays)
         assertEquals(tenmin.train.noise.NoiseOptions.GAUSSIAN, c.loop().noise());
+        // the loss function
+        assertEquals(tenmin.train.noise.LossFunction.L2, c.loop().lossFunction());
+        assertEquals(new tenmin.train.noise.LossFunction(tenmin.train.noise.LossFunction.Type.SMOOTH_L1,
+                tenmin.train.noise.LossFunction.Schedule.EXPONENTIAL, 0.2), parse(List.of("--loss_type=smooth_l1",
+                "--huber_schedule=exponential", "--huber_c=0.2"), Reporter.SILENT).loop().lossFunction());
+        assertThrows(InputException.class, () -> parse(List.of("--loss_type=l1"), Reporter.SILENT));
+        assertThrows(InputException.class, () -> parse(List.of("--loss_type=huber", "--huber_c=0"), Reporter.SILENT));
         // the caption flags
         assertEquals(tenmin.train.data.CaptionOptions.of(null, null, false, 0, ","), c.data().captions());
         assertEquals(new tenmin.train.data.CaptionOptions("pre", null, true, 2, ";", "|||", ";;;", 0.05, 3, 0.1),

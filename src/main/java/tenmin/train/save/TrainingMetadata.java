@@ -137,7 +137,7 @@ public final class TrainingMetadata {
         m.put("ss_debiased_estimation", PyStr.str(c.loop().lossWeighting().debiased()));
         m.put("ss_noise_offset_random_strength", PyStr.str(c.loop().noise().offsetRandomStrength()));
         m.put("ss_ip_noise_gamma_random_strength", PyStr.str(c.loop().noise().ipRandomStrength()));
-        m.put("ss_loss_type", "l2");
+        m.put("ss_loss_type", c.loop().lossFunction().type().flagName());
         m.put("ss_huber_schedule", PyStr.str(f.get("huber_schedule")));
         m.put("ss_huber_c", PyStr.str(f.get("huber_c")));
         // the reference's "no --dataset_config" branch
