@@ -455,7 +455,7 @@ final class TrainArgs {
         }
         boolean toDisk = bool("cache_latents_to_disk");
         TrainConfig.Data dataCfg = new TrainConfig.Data(reso[0], reso[1], enableBucket, minReso, maxReso, steps,
-                bool("bucket_no_upscale"), ext, captionOptions(), bool("flip_aug"),
+                bool("bucket_no_upscale"), ext, captionOptions(), maxTokenLength(), bool("flip_aug"),
                 bool("cache_latents") || toDisk, toDisk, intIn("vae_batch_size", 1, 1024), bool("strict"));
 
         // ---- network
@@ -650,6 +650,18 @@ final class TrainArgs {
             throw bad("huber_c", "must lie in (0, 1], got " + c);
         }
         return new LossFunction(type, schedule, c);
+    }
+
+    /** {@code --max_token_length}: kohya's choices 150 and 225; absent: 75 (one 77-id window). */
+    private int maxTokenLength() {
+        Long v = longOrNull("max_token_length");
+        if (v == null) {
+            return 75;
+        }
+        if (v != 150 && v != 225) {
+            throw bad("max_token_length", v + " is not one of 150, 225 (absent: 75 tokens)");
+        }
+        return v.intValue();
     }
 
     /** The caption flags; the dropout rates are chances, in [0, 1]. */

@@ -70,6 +70,8 @@ final class TrainFlags {
                     + " (and those after a second one at the end) when shuffling, in place of --keep_tokens"),
             used("secondary_separator", Kind.STRING, null, "e.g. ';;;': joins tags that shuffle as one; replaced by"
                     + " --caption_separator afterwards"),
+            used("max_token_length", Kind.INT, null, "150 or 225: captions up to that many tokens, read by the text"
+                    + " encoders in 75-token windows (absent: 75)"),
             used("caption_dropout_rate", Kind.FLOAT, 0.0, "chance that a draw's caption is empty (the LoRA also"
                     + " learns the concept unconditioned)"),
             used("caption_dropout_every_n_epochs", Kind.INT, 0L, "every caption of every Nth epoch is empty (0: off)"),
@@ -210,7 +212,6 @@ final class TrainFlags {
             neutral("weighted_captions", Kind.BOOL, false, "weighted captions"),
             neutral("token_warmup_min", Kind.INT, 1L, "token warm-up"),
             neutral("token_warmup_step", Kind.FLOAT, 0.0, "token warm-up"),
-            neutral("max_token_length", Kind.INT, null, "captions longer than 75 tokens (150/225)"),
             neutral("cache_text_encoder_outputs", Kind.BOOL, false, "cached text-encoder outputs (the text encoders are trained)"),
             neutral("cache_text_encoder_outputs_to_disk", Kind.BOOL, false, "cached text-encoder outputs"),
             neutral("vae", Kind.STRING, null, "a separate VAE file"),

@@ -204,17 +204,21 @@ public final class SdxlModels implements AutoCloseable {
      * padded with 49407 and TE2 with 0, longer captions cut.
      */
     public TokenIds tokenize(Scope scope, List<String> captions) {
-        List<List<int[]>> rows = tokenRows(captions);
+        List<List<int[]>> rows = tokenRows(captions, ClipTokenizer.MAX_BPE_TOKENS);
         return new TokenIds(SdxlTextEncoders.ids(scope, rows.get(0)), SdxlTextEncoders.ids(scope, rows.get(1)));
     }
 
-    /** The tokenizer rows of both encoders: [TE1 rows, TE2 rows]. */
-    private List<List<int[]>> tokenRows(List<String> captions) {
+    /**
+     * The tokenizer rows of both encoders, [TE1 rows, TE2 rows]: per caption its windows for
+     * {@code maxTokenLength} ({@link ClipTokenizer#windows}; one row at 75), caption-major.
+     */
+    private List<List<int[]>> tokenRows(List<String> captions, int maxTokenLength) {
         List<int[]> te1 = new ArrayList<>();
         List<int[]> te2 = new ArrayList<>();
         for (String c : captions) {
-            te1.add(tokenizer.idsTe1(c));
-            te2.add(tokenizer.idsTe2(c));
+            int[] bpe = tokenizer.encode(c);
+            te1.addAll(List.of(ClipTokenizer.windows(bpe, ClipTokenizer.PAD_TE1, maxTokenLength)));
+            te2.addAll(List.of(ClipTokenizer.windows(bpe, ClipTokenizer.PAD_TE2, maxTokenLength)));
         }
         return List.of(te1, te2);
     }
@@ -230,16 +234,45 @@ public final class SdxlModels implements AutoCloseable {
      */
     public Conditioning condition(Functional f, List<String> captions, List<int[]> sizes, PooledProjection pooled,
                                   boolean checkpointing) {
+        return condition(f, captions, sizes, pooled, checkpointing, ClipTokenizer.MAX_BPE_TOKENS);
+    }
+
+    /**
+     * {@link #condition(Functional, List, List, PooledProjection, boolean)} with sd-scripts'
+     * {@code --max_token_length} ({@code get_hidden_states_sdxl}; trainer-spec §4.1): 75 as there; 150 or 225 run
+     * each caption's W = maxTokenLength / 75 windows ({@link ClipTokenizer#windows}) through both encoders and join
+     * the states as BOS of window 0, positions 1-75 of every window, and the last position of the last window
+     * (N, 2 + maxTokenLength, C1 + C2); the pooled vector is window 0's.
+     */
+    public Conditioning condition(Functional f, List<String> captions, List<int[]> sizes, PooledProjection pooled,
+                                  boolean checkpointing, int maxTokenLength) {
         if (captions.size() != sizes.size()) {
             throw new IllegalArgumentException(captions.size() + " captions but " + sizes.size() + " size conditions");
         }
-        List<List<int[]>> rows = tokenRows(captions);
-        Tensor te1 = SdxlTextEncoders.ids(f.scope(), rows.get(0));                      // (N, 77) upload
-        Tensor te2 = SdxlTextEncoders.ids(f.scope(), rows.get(1));                      // (N, 77) upload
+        List<List<int[]>> rows = tokenRows(captions, maxTokenLength);
+        Tensor te1 = SdxlTextEncoders.ids(f.scope(), rows.get(0));                      // (N·W, 77) upload
+        Tensor te2 = SdxlTextEncoders.ids(f.scope(), rows.get(1));                      // (N·W, 77) upload
         SdxlTextEncoders.Conditioning c = textEncoders.encode(f, te1, te2, SdxlTextEncoders.hostIds(rows.get(1)),
                 new SdxlTextEncoders.Options(pooled, checkpointing));
-        Tensor y = SdxlConditioning.vector(f, c.pooled(), SdxlConditioning.sizeTensor(f.scope(), sizes)); // (N, P+1536)
-        return new Conditioning(c.context(), c.pooled(), y);
+        Tensor context = c.context();                                                   // (N·W, 77, C)
+        Tensor pooledVector = c.pooled();                                               // (N·W, P)
+        int windows = rows.get(0).size() / captions.size();
+        if (windows > 1) {
+            int n = captions.size();
+            int t = ClipTokenizer.CONTEXT_LENGTH;
+            Tensor joined = f.reshape(context, n, windows * t, context.shape().dim(2));
+            List<Tensor> parts = new ArrayList<>();
+            parts.add(f.narrow(joined, 1, 0, 1));                                       // BOS of window 0
+            for (int w = 0; w < windows; w++) {
+                parts.add(f.narrow(joined, 1, w * t + 1, ClipTokenizer.MAX_BPE_TOKENS));
+            }
+            parts.add(f.narrow(joined, 1, windows * t - 1, 1));                         // last of the last window
+            context = f.cat(parts, 1);                                                  // (N, 2 + 75·W, C)
+            int p = pooledVector.shape().dim(1);
+            pooledVector = f.reshape(f.narrow(f.reshape(pooledVector, n, windows, p), 1, 0, 1), n, p); // window 0
+        }
+        Tensor y = SdxlConditioning.vector(f, pooledVector, SdxlConditioning.sizeTensor(f.scope(), sizes)); // (N, P+1536)
+        return new Conditioning(context, pooledVector, y);
     }
 
     // ---- sizes without allocating ---------------------------------------------------------------

@@ -34,10 +34,14 @@ import tenmin.train.noise.NoiseSampler;
  * @param lossWeights N weights of the images' losses ({@link LossWeighting}), or null: each counts once
  * @param robustLoss the Huber or smooth-L1 loss with this micro-batch's threshold ({@link LossFunction}), or null:
  *                  the squared error
+ * @param maxTokenLength caption tokens the text encoders read (75, or 150 / 225 in 75-token windows)
  */
 public record BatchInputs(int size, int channels, int height, int width, float[] noisy, float[] noise, int[] timesteps,
                           List<String> captions, List<int[]> sizes, float[] lossWeights,
-                          LossFunction.AtStep robustLoss) {
+                          LossFunction.AtStep robustLoss, int maxTokenLength) {
+
+    /** The captions' tokens without {@code --max_token_length}: one window. */
+    static final int PLAIN_TOKENS = 75;
 
     public BatchInputs {
         if (lossWeights != null && lossWeights.length != size) {
@@ -48,13 +52,13 @@ public record BatchInputs(int size, int channels, int height, int width, float[]
     /** Inputs whose images' squared errors count once each (no {@link LossWeighting}). */
     public BatchInputs(int size, int channels, int height, int width, float[] noisy, float[] noise, int[] timesteps,
                        List<String> captions, List<int[]> sizes) {
-        this(size, channels, height, width, noisy, noise, timesteps, captions, sizes, null, null);
+        this(size, channels, height, width, noisy, noise, timesteps, captions, sizes, null, null, PLAIN_TOKENS);
     }
 
     /** Inputs with the squared error, weighted per image by {@code lossWeights} (null: each counts once). */
     public BatchInputs(int size, int channels, int height, int width, float[] noisy, float[] noise, int[] timesteps,
                        List<String> captions, List<int[]> sizes, float[] lossWeights) {
-        this(size, channels, height, width, noisy, noise, timesteps, captions, sizes, lossWeights, null);
+        this(size, channels, height, width, noisy, noise, timesteps, captions, sizes, lossWeights, null, PLAIN_TOKENS);
     }
 
     /**
@@ -95,6 +99,7 @@ public record BatchInputs(int size, int channels, int height, int width, float[]
                 loop.maxTimestep(), loss.sharedTimestep(), schedule);          // (N, C, h, w)
         return new BatchInputs(n, c, h, w, drawn.noisy(), drawn.noise(), drawn.timesteps(), List.copyOf(captions),
                 List.copyOf(sizes), loop.lossWeighting().weights(schedule, drawn.timesteps()),
-                loss.type() == LossFunction.Type.L2 ? null : loss.at(schedule, drawn.timesteps()[0]));
+                loss.type() == LossFunction.Type.L2 ? null : loss.at(schedule, drawn.timesteps()[0]),
+                d.maxTokenLength());
     }
 }

@@ -64,6 +64,8 @@ public record TrainConfig(Paths paths, Data data, Network network, Optim optim, 
      * @param bucketNoUpscale never upscale images into a bigger bucket
      * @param captionExtension caption file extension with its dot
      * @param captions       per-draw caption processing: prefix, suffix, shuffling, dropout
+     * @param maxTokenLength caption tokens the text encoders read: 75 (one window), 150 or 225
+     *                       ({@code --max_token_length})
      * @param flipAug        random horizontal flips
      * @param cacheLatents   encode every image once before training
      * @param cacheLatentsToDisk keep the latent cache next to the images ({@code .npz})
@@ -72,7 +74,7 @@ public record TrainConfig(Paths paths, Data data, Network network, Optim optim, 
      */
     public record Data(int width, int height, boolean enableBucket, int minBucketReso, int maxBucketReso,
                        int bucketResoSteps, boolean bucketNoUpscale, String captionExtension,
-                       tenmin.train.data.CaptionOptions captions, boolean flipAug, boolean cacheLatents, boolean cacheLatentsToDisk, int vaeBatchSize,
+                       tenmin.train.data.CaptionOptions captions, int maxTokenLength, boolean flipAug, boolean cacheLatents, boolean cacheLatentsToDisk, int vaeBatchSize,
                        boolean strict) {
     }
 

@@ -158,6 +158,9 @@ class GuideMetadataTest {
         assertEquals("huber", m6.get("ss_loss_type"));
         assertEquals("constant", m6.get("ss_huber_schedule"));
         assertEquals("0.25", m6.get("ss_huber_c"));
+        a.add("--max_token_length=225");
+        assertEquals("225", TrainingMetadata.build(TrainArgs.parse(a, Reporter.SILENT, () -> 1L), run, 1729000600.25, 3, 0,
+                ZoneOffset.UTC).get("ss_max_token_length"));
     }
 
     /**

@@ -328,6 +328,10 @@ class TrainArgsTest {
         assertEquals(new tenmin.train.noise.NoiseOptions(0.05, true, -0.01, noise.multiresIterations(),
                 noise.multiresDiscount(), 0.1, true), noise);   // (the demo's multires noise stays)
         assertEquals(tenmin.train.noise.NoiseOptions.GAUSSIAN, c.loop().noise());
+        // long captions
+        assertEquals(75, c.data().maxTokenLength());
+        assertEquals(225, parse(List.of("--max_token_length=225"), Reporter.SILENT).data().maxTokenLength());
+        assertThrows(InputException.class, () -> parse(List.of("--max_token_length=100"), Reporter.SILENT));
         // the loss function
         assertEquals(tenmin.train.noise.LossFunction.L2, c.loop().lossFunction());
         assertEquals(new tenmin.train.noise.LossFunction(tenmin.train.noise.LossFunction.Type.SMOOTH_L1,

@@ -23,6 +23,8 @@ import tenmin.engine.backend.cpu.CpuBackend;
 import tenmin.formats.SafetensorsFile;
 import tenmin.formats.TensorInfo;
 import tenmin.models.clip.ClipTextEncoder.PooledProjection;
+import tenmin.models.clip.ClipTokenizer;
+import tenmin.models.clip.SdxlTextEncoders;
 import tenmin.testing.Fixtures;
 import tenmin.testing.ModelFixture;
 import tenmin.testing.Numerics;
@@ -122,6 +124,70 @@ class SdxlModelsTest {
             org.junit.jupiter.api.Assertions.assertArrayEquals(context[1], context[0], m.name() + " context");
             assertEquals(0, backend.liveTensors(), "tensors left alive");
         }
+    }
+
+    /**
+     * {@code --max_token_length 225} (get_hidden_states_sdxl): the context is BOS of window 0, positions 1-75 of
+     * each window and the last position of the last window, each window encoded alone as a 77-id prompt, assembled
+     * here on the host; the pooled vector is window 0's. A caption under 75 tokens has a window 0 equal to its plain
+     * row, so its first 76 positions and pooled vector are the plain conditioning's.
+     */
+    @Test
+    void longCaptionsAreEncodedInWindowsAndJoined() {
+        ModelFixture m = ModelFixture.of(Fixtures.modelDirs().get(0));
+        SdxlConfig cfg = SdxlConfig.fromConfigFile(m.file("config.json"));
+        StringBuilder longCaption = new StringBuilder("ohwx");
+        for (int i = 0; i < 60; i++) {
+            longCaption.append(", red disc ").append(i);
+        }
+        List<String> prompts = List.of("a red circle", longCaption.toString());
+        List<int[]> sizes = List.of(new int[] {64, 64, 0, 0, 64, 64}, new int[] {64, 64, 0, 0, 64, 64});
+        try (Scope root = Scope.root(backend, "test");
+             SdxlModels models = SdxlModels.load(m.file("checkpoint.safetensors"), cfg, root, SdxlDtypes.fp32())) {
+            Functional f = Functional.inference(root.child("step"));
+            assertTrue(models.tokenizer().encode(longCaption.toString()).length > 150, "three windows are used");
+            SdxlModels.Conditioning c = models.condition(f, prompts, sizes, PooledProjection.SAI, false, 225);
+            int width = c.context().shape().dim(2);
+            assertEquals(Shape.of(2, 227, width), c.context().shape());
+            float[] got = c.context().toHost();
+            float[] gotPooled = c.pooled().toHost();
+            int p = c.pooled().shape().dim(1);
+            for (int b = 0; b < 2; b++) {
+                int[] bpe = models.tokenizer().encode(prompts.get(b));
+                int[][] te1 = ClipTokenizer.windows(bpe, ClipTokenizer.PAD_TE1, 225);
+                int[][] te2 = ClipTokenizer.windows(bpe, ClipTokenizer.PAD_TE2, 225);
+                float[][] window = new float[3][];
+                float[] pooled0 = null;
+                for (int w = 0; w < 3; w++) {
+                    var enc = models.textEncoders().encode(f, SdxlTextEncoders.ids(f.scope(), List.of(te1[w])),
+                            SdxlTextEncoders.ids(f.scope(), List.of(te2[w])),
+                            new SdxlTextEncoders.Options(PooledProjection.SAI, false));
+                    window[w] = enc.context().toHost();                         // (1, 77, width)
+                    if (w == 0) {
+                        pooled0 = enc.pooled().toHost();
+                    }
+                }
+                float[] expected = new float[227 * width];
+                System.arraycopy(window[0], 0, expected, 0, width);
+                for (int w = 0; w < 3; w++) {
+                    System.arraycopy(window[w], width, expected, (1 + 75 * w) * width, 75 * width);
+                }
+                System.arraycopy(window[2], 76 * width, expected, 226 * width, width);
+                float[] row = java.util.Arrays.copyOfRange(got, b * 227 * width, (b + 1) * 227 * width);
+                // (products over 6 rows or 1 may round differently in the last bit)
+                Numerics.assertRelClose("context of prompt " + b, null, expected, row, 1e-6);
+                Numerics.assertRelClose("pooled of prompt " + b, null, pooled0,
+                        java.util.Arrays.copyOfRange(gotPooled, b * p, (b + 1) * p), 1e-6);
+            }
+            SdxlModels.Conditioning plain = models.condition(f, prompts.subList(0, 1), sizes.subList(0, 1),
+                    PooledProjection.SAI, false);
+            Numerics.assertRelClose("a short caption's window 0 is its plain row", null,
+                    java.util.Arrays.copyOfRange(plain.context().toHost(), 0, 76 * width),
+                    java.util.Arrays.copyOfRange(got, 0, 76 * width), 1e-6);
+            Numerics.assertRelClose("its pooled vector", null, plain.pooled().toHost(),
+                    java.util.Arrays.copyOfRange(gotPooled, 0, p), 1e-6);
+        }
+        assertEquals(0, backend.liveTensors(), "tensors left alive");
     }
 
     /** te-io's prompts are config.json "te_prompts"; context, pooled and y follow from the checkpoint. */

@@ -246,6 +246,47 @@ public final class ClipTokenizer {
         return new Tokens(ids, bpe.length, bpe.length > MAX_BPE_TOKENS);
     }
 
+    /**
+     * The layout of sd-scripts' {@code --max_token_length} 150 or 225 ({@code get_input_ids}; trainer-spec §4.1): the
+     * ids of {@code [BOS, ≤maxTokenLength BPE ids, EOS, pad…]} (maxTokenLength + 2 long) cut into 77-id windows
+     * {@code [BOS] + ids[i, i+75) + [last id]} for i = 1, 76, 151, …; with a pad other than EOS (text encoder 2),
+     * a window whose second-to-last id is neither EOS nor pad ends with EOS, and one whose id after BOS is pad gets
+     * EOS there. maxTokenLength 75 gives the one plain row of {@link #layout}.
+     */
+    public static int[][] windows(int[] bpe, int padId, int maxTokenLength) {
+        if (maxTokenLength == MAX_BPE_TOKENS) {
+            return new int[][] {layout(bpe, padId).ids()};
+        }
+        if (maxTokenLength <= MAX_BPE_TOKENS || maxTokenLength % MAX_BPE_TOKENS != 0) {
+            throw new IllegalArgumentException("max token length " + maxTokenLength + " is not a multiple of 75 above it");
+        }
+        int length = maxTokenLength + 2;
+        int[] ids = new int[length];
+        Arrays.fill(ids, padId);
+        int n = Math.min(bpe.length, maxTokenLength);
+        ids[0] = BOS;
+        System.arraycopy(bpe, 0, ids, 1, n);
+        ids[n + 1] = EOS;
+        int[][] out = new int[maxTokenLength / MAX_BPE_TOKENS][];
+        for (int w = 0; w < out.length; w++) {
+            int[] chunk = new int[CONTEXT_LENGTH];
+            chunk[0] = ids[0];
+            System.arraycopy(ids, 1 + w * MAX_BPE_TOKENS, chunk, 1, MAX_BPE_TOKENS);
+            chunk[CONTEXT_LENGTH - 1] = ids[length - 1];
+            if (padId != EOS) {
+                int beforeLast = chunk[CONTEXT_LENGTH - 2];
+                if (beforeLast != EOS && beforeLast != padId) {
+                    chunk[CONTEXT_LENGTH - 1] = EOS;
+                }
+                if (chunk[1] == padId) {
+                    chunk[1] = EOS;
+                }
+            }
+            out[w] = chunk;
+        }
+        return out;
+    }
+
     /** Encoder 1 ids (77, padded with EOS). */
     public int[] idsTe1(String text) {
         return tokenize(text, PAD_TE1).ids();

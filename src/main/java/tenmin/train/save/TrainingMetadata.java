@@ -113,7 +113,7 @@ public final class TrainingMetadata {
         m.put("ss_v2", "False");
         m.put("ss_base_model_version", "sdxl_base_v1-0");
         m.put("ss_clip_skip", PyStr.str(f.get("clip_skip")));
-        m.put("ss_max_token_length", "None");
+        m.put("ss_max_token_length", PyStr.str(f.get("max_token_length")));
         m.put("ss_cache_latents", PyStr.str(c.data().cacheLatents()));
         m.put("ss_seed", Long.toString(c.loop().seed()));
         m.put("ss_lowram", PyStr.str(f.get("lowram")));

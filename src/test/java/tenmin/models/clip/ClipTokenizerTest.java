@@ -136,4 +136,63 @@ class ClipTokenizerTest {
             assertArrayEquals(TOK.encode(text), fromFile.encode(text), text);
         }
     }
+
+    /**
+     * sd-scripts' {@code --max_token_length} layout (get_input_ids; trainer-spec §4.1), built by hand: a caption of
+     * 100 BPE ids in 225 tokens is {@code [BOS, t0..t99, EOS, pad×124]} cut into windows
+     * {@code [BOS] + ids[i, i+75) + [ids[226]]}, i = 1, 76, 151, with text encoder 2's two fix-ups.
+     */
+    @Test
+    void maxTokenLengthWindowsFollowTheReference() {
+        int bos = ClipTokenizer.BOS;
+        int eos = ClipTokenizer.EOS;
+        int[] bpe = new int[100];
+        for (int i = 0; i < bpe.length; i++) {
+            bpe[i] = 1000 + i;
+        }
+        int[][] te1 = ClipTokenizer.windows(bpe, ClipTokenizer.PAD_TE1, 225);
+        int[][] te2 = ClipTokenizer.windows(bpe, ClipTokenizer.PAD_TE2, 225);
+        assertEquals(3, te1.length);
+        assertEquals(3, te2.length);
+        // window 0: BOS, t0..t74, then the last id of the 227 (pad); TE2: a token before it, so it becomes EOS
+        int[] w0 = new int[77];
+        w0[0] = bos;
+        System.arraycopy(bpe, 0, w0, 1, 75);
+        w0[76] = eos;
+        assertArrayEquals(w0, te1[0]);
+        assertArrayEquals(w0, te2[0]);
+        // window 1: BOS, t75..t99, EOS, pads, last id (pad)
+        int[] w1te1 = new int[77];
+        Arrays.fill(w1te1, eos);
+        w1te1[0] = bos;
+        System.arraycopy(bpe, 75, w1te1, 1, 25);
+        assertArrayEquals(w1te1, te1[1]);
+        int[] w1te2 = new int[77];
+        w1te2[0] = bos;
+        System.arraycopy(bpe, 75, w1te2, 1, 25);
+        w1te2[26] = eos;
+        assertArrayEquals(w1te2, te2[1]);
+        // window 2: nothing but padding: TE1 BOS + EOS…, TE2 BOS, EOS (the fix-up after BOS), 0…
+        int[] w2te1 = new int[77];
+        Arrays.fill(w2te1, eos);
+        w2te1[0] = bos;
+        assertArrayEquals(w2te1, te1[2]);
+        int[] w2te2 = new int[77];
+        w2te2[0] = bos;
+        w2te2[1] = eos;
+        assertArrayEquals(w2te2, te2[2]);
+        // a caption of 300 ids is cut at 225: the last window ends with the EOS at position 226
+        int[] longer = new int[300];
+        Arrays.fill(longer, 7);
+        int[][] cut = ClipTokenizer.windows(longer, ClipTokenizer.PAD_TE2, 225);
+        for (int[] w : cut) {
+            assertEquals(eos, w[76]);
+            assertEquals(7, w[75]);
+        }
+        // 150: two windows; 75: the plain layout
+        assertEquals(2, ClipTokenizer.windows(bpe, ClipTokenizer.PAD_TE2, 150).length);
+        assertArrayEquals(ClipTokenizer.layout(bpe, ClipTokenizer.PAD_TE2).ids(),
+                ClipTokenizer.windows(bpe, ClipTokenizer.PAD_TE2, 75)[0]);
+        assertThrows(IllegalArgumentException.class, () -> ClipTokenizer.windows(bpe, ClipTokenizer.PAD_TE2, 100));
+    }
 }
