@@ -427,8 +427,16 @@ final class TrainArgs {
         if (modelConfig != null && model == null) {
             throw new InputException("--model_config describes a checkpoint; give --pretrained_model_name_or_path too");
         }
-        TrainConfig.Paths paths = new TrainConfig.Paths(model, data, outputDir, outputName, resume, networkWeights,
-                modelConfig, randomModel);
+        Path regData = pathOrNull("reg_data_dir");
+        if (regData != null && !Files.isDirectory(regData)) {
+            throw bad("reg_data_dir", regData + " is not a folder");
+        }
+        if (regData != null && data == null) {
+            throw new InputException("--reg_data_dir needs --train_data_dir (the built-in demo has no regularisation"
+                    + " images)");
+        }
+        TrainConfig.Paths paths = new TrainConfig.Paths(model, data, regData, outputDir, outputName, resume,
+                networkWeights, modelConfig, randomModel);
 
         // ---- data
         int[] reso = resolution();
@@ -502,7 +510,8 @@ final class TrainArgs {
         TrainConfig.Loop loop = new TrainConfig.Loop(intIn("train_batch_size", 1, 4096),
                 intIn("gradient_accumulation_steps", 1, 100_000), maxSteps, maxEpochs, seed, seedGiven, mp,
                 bool("gradient_checkpointing"), bool("no_half_vae"), minT, maxT, noise, checkpointing(),
-                new LossWeighting(minSnrGamma, bool("debiased_estimation_loss")), lossFunction);
+                new LossWeighting(minSnrGamma, bool("debiased_estimation_loss"),
+                        nonNegative("prior_loss_weight", dblOrNull("prior_loss_weight"))), lossFunction);
 
         // ---- saving
         // fp16 unless asked otherwise: what the guide and the UIs use (kohya's own default is float)

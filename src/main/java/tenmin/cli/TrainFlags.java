@@ -60,6 +60,9 @@ final class TrainFlags {
             used("bucket_reso_steps", Kind.INT, 64L, "bucket side granularity (multiple of 8)"),
             used("bucket_no_upscale", Kind.BOOL, false, "never enlarge an image to fit a bucket"),
             // ---- captions
+            used("reg_data_dir", Kind.STRING, null, "folder of regularisation (class) images in <repeats>_<name>"
+                    + " folders, balanced against the training images × repeats as the reference does"),
+            used("prior_loss_weight", Kind.FLOAT, 1.0, "weight of a regularisation image's loss"),
             used("caption_extension", Kind.STRING, ".caption", "caption file extension (the guide uses .txt)"),
             used("caption_prefix", Kind.STRING, null, "text put before every caption"),
             used("caption_suffix", Kind.STRING, null, "text put after every caption"),
@@ -189,7 +192,6 @@ final class TrainFlags {
             noEffect("highvram", Kind.BOOL, false, "memory is planned by the backend"),
             noEffect("clip_skip", Kind.INT, null, "SDXL uses fixed text-encoder layers (the reference ignores it too)"),
             noEffect("skip_cache_check", Kind.BOOL, false, "cache validity is always checked (cheap)"),
-            noEffect("prior_loss_weight", Kind.FLOAT, 1.0, "only used with regularisation images"),
             noEffect("console_log_level", Kind.STRING, null, "use --verbose"),
             noEffect("console_log_file", Kind.STRING, null, "redirect stderr instead"),
             noEffect("console_log_simple", Kind.BOOL, false, "tenmin's log lines are plain"),
@@ -203,7 +205,6 @@ final class TrainFlags {
             // ---- features tenmin does not implement: neutral value only
             neutral("in_json", Kind.STRING, null, "fine-tuning metadata datasets"),
             neutral("dataset_config", Kind.STRING, null, "dataset config files (use <repeats>_<name> folders)"),
-            neutral("reg_data_dir", Kind.STRING, null, "regularisation images"),
             neutral("color_aug", Kind.BOOL, false, "colour augmentation"),
             neutral("random_crop", Kind.BOOL, false, "random crops"),
             neutral("face_crop_aug_range", Kind.STRING, null, "face-crop augmentation"),

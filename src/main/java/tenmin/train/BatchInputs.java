@@ -75,9 +75,11 @@ public record BatchInputs(int size, int channels, int height, int width, float[]
         List<String> captions = new ArrayList<>();
         List<int[]> sizes = new ArrayList<>();
         float[][] latents = new float[n][];
+        boolean[] reg = new boolean[n];
         for (int i = 0; i < n; i++) {
             int item = mb.entries()[i];
             DreamBoothDataset.Item it = data.item(item);
+            reg[i] = it.reg();
             captions.add(Captions.process(it.caption(), d.captions(), epoch + 1, rng));
             sizes.add(SizeConditioning.of(bucket, it.width(), it.height(), flips[i]).values());
             latents[i] = cache.latents(item, flips[i], rng.nextLong());
@@ -98,7 +100,7 @@ public record BatchInputs(int size, int channels, int height, int width, float[]
         NoiseSampler.Noised drawn = NoiseSampler.noised(rng, x0, n, c, h, w, loop.noise(), loop.minTimestep(),
                 loop.maxTimestep(), loss.sharedTimestep(), schedule);          // (N, C, h, w)
         return new BatchInputs(n, c, h, w, drawn.noisy(), drawn.noise(), drawn.timesteps(), List.copyOf(captions),
-                List.copyOf(sizes), loop.lossWeighting().weights(schedule, drawn.timesteps()),
+                List.copyOf(sizes), loop.lossWeighting().weights(schedule, drawn.timesteps(), reg),
                 loss.type() == LossFunction.Type.L2 ? null : loss.at(schedule, drawn.timesteps()[0]),
                 d.maxTokenLength());
     }

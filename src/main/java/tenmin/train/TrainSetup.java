@@ -364,6 +364,10 @@ final class TrainSetup implements AutoCloseable {
                 cfg.schedule().kind() == LrSchedule.Kind.COSINE ? " (num_cycles " + cfg.schedule().numCycles() + ")" : "",
                 cfg.optim().maxGradNorm()));
         lines.add("  num train images * repeats: " + d.dataset().numTrainImages());
+        if (cfg.paths().regDataDir() != null) {
+            lines.add("  num reg images: " + d.dataset().numRegImages() + " (prior_loss_weight "
+                    + cfg.loop().lossWeighting().priorLossWeight() + ")");
+        }
         lines.add("  num batches per epoch: " + d.planner().microBatchesPerEpoch());
         lines.add("  num epochs: " + b.epochs);
         lines.add("  batch size per device: " + cfg.loop().trainBatchSize());

@@ -46,7 +46,8 @@ public final class TrainingData {
      */
     public static TrainingData prepare(TrainConfig cfg, Path dataDir, int sideMultiple, Reporter reporter) {
         TrainConfig.Data d = cfg.data();
-        DreamBoothDataset ds = DreamBoothDataset.scan(dataDir, d.captionExtension(), d.strict(), reporter);
+        DreamBoothDataset ds = DreamBoothDataset.scan(dataDir, cfg.paths().regDataDir(), d.captionExtension(), d.strict(),
+                reporter);
         BucketPlan plan = BucketPlan.of(ds, d.width(), d.height(), d.enableBucket(), d.minBucketReso(),
                 d.maxBucketReso(), d.bucketResoSteps(), d.bucketNoUpscale());
         for (int b = 0; b < plan.buckets().size(); b++) {
@@ -99,27 +100,29 @@ public final class TrainingData {
                 : cfg.loop().maxTrainSteps();
     }
 
-    /** The dataset folders for {@code ss_dataset_dirs}. */
+    /** The dataset folders for {@code ss_dataset_dirs} and {@code ss_reg_dataset_dirs}. */
     public List<TrainingMetadata.DatasetDir> datasetDirs() {
         List<TrainingMetadata.DatasetDir> out = new ArrayList<>();
         for (DreamBoothDataset.Subset s : dataset.subsets()) {
-            out.add(new TrainingMetadata.DatasetDir(s.dirName(), s.repeats(), s.imageCount()));
+            out.add(new TrainingMetadata.DatasetDir(s.dirName(), s.repeats(), s.imageCount(), s.reg()));
         }
         return out;
     }
 
-    /** {@code ss_tag_frequency}: per folder, tag → count over the raw captions. */
+    /**
+     * {@code ss_tag_frequency}: per folder (regularisation folders too, as the reference's {@code set_tag_frequency};
+     * folders of the same name share counts), tag → count over the raw captions of the images found.
+     */
     public Map<String, Map<String, Integer>> tagFrequency() {
-        Map<String, Map<String, Integer>> out = new LinkedHashMap<>();
-        for (int s = 0; s < dataset.subsets().size(); s++) {
-            List<String> captions = new ArrayList<>();
-            for (DreamBoothDataset.Item it : dataset.items()) {
-                if (it.subset() == s) {
-                    captions.add(it.caption());
-                }
-            }
-            out.put(dataset.subsets().get(s).dirName(), Captions.tagFrequency(captions));
+        Map<String, List<String>> captions = new LinkedHashMap<>();
+        for (DreamBoothDataset.Subset s : dataset.subsets()) {
+            captions.computeIfAbsent(s.dirName(), k -> new ArrayList<>());
         }
+        for (DreamBoothDataset.Item it : dataset.items()) {
+            captions.get(dataset.subsets().get(it.subset()).dirName()).add(it.caption());
+        }
+        Map<String, Map<String, Integer>> out = new LinkedHashMap<>();
+        captions.forEach((dir, list) -> out.put(dir, Captions.tagFrequency(list)));
         return out;
     }
 

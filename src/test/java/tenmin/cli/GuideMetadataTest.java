@@ -158,6 +158,16 @@ class GuideMetadataTest {
         assertEquals("huber", m6.get("ss_loss_type"));
         assertEquals("constant", m6.get("ss_huber_schedule"));
         assertEquals("0.25", m6.get("ss_huber_c"));
+        // regularisation folders: counted apart (repeats × images), listed in ss_reg_dataset_dirs
+        TrainingMetadata.Run withReg = new TrainingMetadata.Run(1, 1729000000.5, 4, 1, 80, 80, List.of(
+                new TrainingMetadata.DatasetDir("10_ohwx", 10, 4), new TrainingMetadata.DatasetDir("1_woman", 1, 30, true)),
+                Map.of(), null, "m.safetensors", "abcd1234", "ff".repeat(32), "tenmin-dev",
+                "library.optimizers.clybius.Compass");
+        Map<String, String> m7 = TrainingMetadata.build(TrainArgs.parse(a, Reporter.SILENT, () -> 1L), withReg,
+                1729000600.25, 3, 0, ZoneOffset.UTC);
+        assertEquals("30", m7.get("ss_num_reg_images"));
+        assertEquals("{\"10_ohwx\": {\"n_repeats\": 10, \"img_count\": 4}}", m7.get("ss_dataset_dirs"));
+        assertEquals("{\"1_woman\": {\"n_repeats\": 1, \"img_count\": 30}}", m7.get("ss_reg_dataset_dirs"));
         a.add("--max_token_length=225");
         assertEquals("225", TrainingMetadata.build(TrainArgs.parse(a, Reporter.SILENT, () -> 1L), run, 1729000600.25, 3, 0,
                 ZoneOffset.UTC).get("ss_max_token_length"));

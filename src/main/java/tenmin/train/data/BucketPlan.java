@@ -48,7 +48,7 @@ public record BucketPlan(List<Buckets.Reso> buckets, List<Buckets.Assignment> as
             byBucket.put(r, new ArrayList<>());
         }
         for (int i = 0; i < assigned.size(); i++) {
-            int repeats = ds.subsets().get(ds.items().get(i).subset()).repeats();
+            int repeats = ds.items().get(i).repeats();
             List<Integer> list = byBucket.get(assigned.get(i).bucket());
             for (int r = 0; r < repeats; r++) {
                 list.add(i);

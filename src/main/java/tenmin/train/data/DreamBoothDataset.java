@@ -35,12 +35,15 @@ public final class DreamBoothDataset {
     /** Image extensions the reference globs (upper-case variants too). */
     public static final List<String> IMAGE_EXTENSIONS = List.of(".png", ".jpg", ".jpeg", ".webp", ".bmp");
 
-    /** One {@code <repeats>_<name>} folder. */
-    public record Subset(String dirName, Path dir, int repeats, String classTokens, int imageCount) {
+    /** One {@code <repeats>_<name>} folder, of training images or (from {@code --reg_data_dir}) regularisation ones. */
+    public record Subset(String dirName, Path dir, int repeats, String classTokens, int imageCount, boolean reg) {
     }
 
-    /** One image with its first-line caption (before per-draw processing). */
-    public record Item(Path image, int subset, String caption, int width, int height) {
+    /**
+     * One image with its first-line caption (before per-draw processing) and how often an epoch draws it: its folder's
+     * repeats, or for a regularisation image the count that balances them against the training images.
+     */
+    public record Item(Path image, int subset, String caption, int width, int height, int repeats, boolean reg) {
     }
 
     private final List<Subset> subsets;
@@ -59,19 +62,89 @@ public final class DreamBoothDataset {
         return items;
     }
 
-    /** Images × repeats ({@code ss_num_train_images}). */
+    /** Training images × repeats ({@code ss_num_train_images}). */
     public int numTrainImages() {
         int n = 0;
         for (Item it : items) {
-            n += subsets.get(it.subset()).repeats();
+            n += it.reg() ? 0 : it.repeats();
+        }
+        return n;
+    }
+
+    /** Regularisation images × their folders' repeats, as found ({@code ss_num_reg_images}). */
+    public int numRegImages() {
+        int n = 0;
+        for (Subset s : subsets) {
+            n += s.reg() ? s.repeats() * s.imageCount() : 0;
         }
         return n;
     }
 
     /** Scans {@code root}; {@code captionExtension} includes its dot. */
     public static DreamBoothDataset scan(Path root, String captionExtension, boolean strict, Reporter reporter) {
+        return scan(root, null, captionExtension, strict, reporter);
+    }
+
+    /**
+     * Scans the training folder {@code root} and, when not null, the regularisation folder {@code regRoot} of the same
+     * layout ({@code --reg_data_dir}, kohya's DreamBooth "prior preservation" images). As the reference's
+     * {@code DreamBoothDataset}, the regularisation images are balanced against the training images × repeats: in
+     * order, each joins with its folder's repeats until they add up to at least that many; if all joined and they
+     * are still fewer, each gets one more draw per round until they are not. Images left out are reported.
+     */
+    public static DreamBoothDataset scan(Path root, Path regRoot, String captionExtension, boolean strict,
+                                         Reporter reporter) {
+        List<Subset> subsets = new ArrayList<>();
+        List<Item> items = new ArrayList<>();
+        scanFolder(root, false, captionExtension, strict, reporter, subsets, items);
+        if (items.isEmpty()) {
+            throw new InputException(root + ": no training images found (expected sub-folders named <repeats>_<name>"
+                    + " holding png/jpg/webp/bmp images)");
+        }
+        if (regRoot == null) {
+            return new DreamBoothDataset(subsets, items);
+        }
+        List<Item> reg = new ArrayList<>();
+        scanFolder(regRoot, true, captionExtension, strict, reporter, subsets, reg);
+        DreamBoothDataset found = new DreamBoothDataset(subsets, items);
+        int train = found.numTrainImages();
+        if (reg.isEmpty()) {
+            reporter.log(Reporter.Level.WARNING, "WARNING: " + regRoot + ": no regularisation images");
+            return found;
+        }
+        int[] repeats = new int[reg.size()];
+        int joined = 0;
+        long n = 0;
+        for (boolean first = true; n < train; first = false) {
+            for (int i = 0; i < reg.size() && n < train; i++) {
+                if (first) {
+                    repeats[i] = reg.get(i).repeats();
+                    joined++;
+                    n += repeats[i];
+                } else {
+                    repeats[i]++;
+                    n++;
+                }
+            }
+        }
+        if (joined < reg.size()) {
+            reporter.log(Reporter.Level.WARNING, "WARNING: " + regRoot + ": " + (reg.size() - joined) + " of "
+                    + reg.size() + " regularisation images are not used (they outnumber the " + train
+                    + " training images × repeats; the first " + joined + " are)");
+        }
+        for (int i = 0; i < joined; i++) {
+            Item it = reg.get(i);
+            items.add(new Item(it.image(), it.subset(), it.caption(), it.width(), it.height(), repeats[i], true));
+        }
+        return new DreamBoothDataset(subsets, items);
+    }
+
+    /** Adds the {@code <repeats>_<name>} folders of {@code root} and their images. */
+    private static void scanFolder(Path root, boolean reg, String captionExtension, boolean strict, Reporter reporter,
+                                   List<Subset> subsets, List<Item> items) {
+        String what = reg ? "regularisation" : "training";
         if (!Files.isDirectory(root)) {
-            throw new InputException(root + ": training folder does not exist");
+            throw new InputException(root + ": " + what + " folder does not exist");
         }
         TreeMap<String, Path> dirs = new TreeMap<>();
         try (DirectoryStream<Path> ds = Files.newDirectoryStream(root)) {
@@ -83,8 +156,6 @@ public final class DreamBoothDataset {
         } catch (IOException e) {
             throw new InputException(root + ": cannot list: " + e.getMessage(), e);
         }
-        List<Subset> subsets = new ArrayList<>();
-        List<Item> items = new ArrayList<>();
         for (var e : dirs.entrySet()) {
             String name = e.getKey();
             int us = name.indexOf('_');
@@ -117,19 +188,14 @@ public final class DreamBoothDataset {
                     problem(strict, reporter, ex.getMessage() + "; image skipped");
                     continue;
                 }
-                items.add(new Item(img, subsetIndex, caption, size[0], size[1]));
+                items.add(new Item(img, subsetIndex, caption, size[0], size[1], repeats, reg));
                 count++;
             }
             if (count == 0) {
                 reporter.log(Reporter.Level.WARNING, "WARNING: " + e.getValue() + ": no images");
             }
-            subsets.add(new Subset(name, e.getValue(), repeats, classTokens, count));
+            subsets.add(new Subset(name, e.getValue(), repeats, classTokens, count, reg));
         }
-        if (items.isEmpty()) {
-            throw new InputException(root + ": no training images found (expected sub-folders named <repeats>_<name>"
-                    + " holding png/jpg/webp/bmp images)");
-        }
-        return new DreamBoothDataset(subsets, items);
     }
 
     private static void problem(boolean strict, Reporter reporter, String message) {

@@ -8,18 +8,32 @@ package tenmin.train.noise;
  * them one after the other). The weighted loss is {@code mean_b(w_b · mean_{C,H,W}((ε̂ − ε)²))}; the guide's
  * recipe uses neither.
  *
- * @param minSnrGamma γ, or 0 for no min-SNR weighting (kohya's {@code if args.min_snr_gamma})
- * @param debiased    the debiased-estimation weighting
+ *
+ * <p>With regularisation images ({@code --reg_data_dir}) their losses are first multiplied by
+ * {@code --prior_loss_weight} (kohya's {@code loss_weights} of the batch), then the SNR weights apply.
+ *
+ * @param minSnrGamma     γ, or 0 for no min-SNR weighting (kohya's {@code if args.min_snr_gamma})
+ * @param debiased        the debiased-estimation weighting
+ * @param priorLossWeight the weight of a regularisation image's loss (1: as a training image's)
  */
-public record LossWeighting(double minSnrGamma, boolean debiased) {
+public record LossWeighting(double minSnrGamma, boolean debiased, double priorLossWeight) {
     /** No weighting: every image's loss counts once (the guide's recipe). */
     public static final LossWeighting NONE = new LossWeighting(0, false);
+
+    /** The SNR weightings, regularisation images weighing as training images. */
+    public LossWeighting(double minSnrGamma, boolean debiased) {
+        this(minSnrGamma, debiased, 1.0);
+    }
     /** The SNR cap of the debiased weighting (kohya's: the SNR at timestep 0 may be very large). */
     static final float DEBIASED_SNR_CAP = 1000f;
 
     public LossWeighting {
         if (!(minSnrGamma >= 0) || Double.isInfinite(minSnrGamma)) {
             throw new IllegalArgumentException("min-SNR gamma must be a finite number >= 0, not " + minSnrGamma);
+        }
+        if (!(priorLossWeight >= 0) || Double.isInfinite(priorLossWeight)) {
+            throw new IllegalArgumentException("the prior loss weight must be a finite number >= 0, not "
+                    + priorLossWeight);
         }
     }
 
@@ -33,16 +47,28 @@ public record LossWeighting(double minSnrGamma, boolean debiased) {
      * weighting applies.
      */
     public float[] weights(DdpmSchedule schedule, int[] timesteps) {
-        if (!active()) {
+        return weights(schedule, timesteps, null);
+    }
+
+    /**
+     * {@link #weights(DdpmSchedule, int[])} for a micro-batch whose images {@code reg[b]} are regularisation images
+     * (null: none); null when every weight is 1.
+     */
+    public float[] weights(DdpmSchedule schedule, int[] timesteps, boolean[] reg) {
+        boolean prior = false;
+        for (int b = 0; reg != null && b < reg.length; b++) {
+            prior |= reg[b] && priorLossWeight != 1;
+        }
+        if (!active() && !prior) {
             return null;
         }
         float gamma = (float) minSnrGamma;   // torch.full_like(snr, gamma): float32
         float[] w = new float[timesteps.length];
         for (int b = 0; b < w.length; b++) {
             float snr = schedule.snr(timesteps[b]);
-            float weight = 1f;
+            float weight = reg != null && reg[b] ? (float) priorLossWeight : 1f;
             if (minSnrGamma > 0) {
-                weight = Math.min(snr, gamma) / snr;
+                weight *= Math.min(snr, gamma) / snr;
             }
             if (debiased) {
                 weight *= 1f / (float) Math.sqrt(Math.min(snr, DEBIASED_SNR_CAP));

@@ -23,7 +23,12 @@ public final class TrainingMetadata {
     }
 
     /** One dataset folder as {@code ss_dataset_dirs} records it. */
-    public record DatasetDir(String name, int repeats, int imageCount) {
+    public record DatasetDir(String name, int repeats, int imageCount, boolean reg) {
+
+        /** A training-image folder. */
+        public DatasetDir(String name, int repeats, int imageCount) {
+            this(name, repeats, imageCount, false);
+        }
     }
 
     /**
@@ -96,7 +101,11 @@ public final class TrainingMetadata {
         m.put("ss_text_encoder_lr", PyStr.str(f.get("text_encoder_lr")));
         m.put("ss_unet_lr", PyStr.str(f.get("unet_lr")));
         m.put("ss_num_train_images", Integer.toString(run.numTrainImages()));
-        m.put("ss_num_reg_images", "0");
+        int regImages = 0;
+        for (DatasetDir d : run.dirs()) {
+            regImages += d.reg() ? d.repeats() * d.imageCount() : 0;
+        }
+        m.put("ss_num_reg_images", Integer.toString(regImages));
         m.put("ss_num_batches_per_epoch", Integer.toString(run.numBatchesPerEpoch()));
         m.put("ss_num_epochs", Integer.toString(run.numEpochs()));
         m.put("ss_gradient_checkpointing", PyStr.str(c.loop().gradientCheckpointing()));
@@ -154,14 +163,15 @@ public final class TrainingMetadata {
         m.put("ss_max_bucket_reso", Integer.toString(c.data().maxBucketReso()));
         m.put("ss_keep_tokens", Integer.toString(c.data().captions().keepTokens()));
         Map<String, Object> dirs = new LinkedHashMap<>();
+        Map<String, Object> regDirs = new LinkedHashMap<>();
         for (DatasetDir d : run.dirs()) {
             Map<String, Object> one = new LinkedHashMap<>();
             one.put("n_repeats", d.repeats());
             one.put("img_count", d.imageCount());
-            dirs.put(d.name(), one);
+            (d.reg() ? regDirs : dirs).put(d.name(), one);
         }
         m.put("ss_dataset_dirs", PyStr.json(dirs));
-        m.put("ss_reg_dataset_dirs", "{}");
+        m.put("ss_reg_dataset_dirs", PyStr.json(regDirs));
         m.put("ss_tag_frequency", PyStr.json(run.tagFrequency()));
         m.put("ss_bucket_info", run.bucketInfoJson() == null ? "null" : run.bucketInfoJson());
         if (!c.network().args().isEmpty()) {

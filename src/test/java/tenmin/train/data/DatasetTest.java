@@ -72,6 +72,58 @@ class DatasetTest {
         assertThrows(InputException.class, () -> DreamBoothDataset.scan(root.resolve("misc"), ".txt", false, Reporter.SILENT));
     }
 
+    /**
+     * {@code --reg_data_dir}: the regularisation images join in order with their folder's repeats until they reach
+     * the training images × repeats (12 here), then each gains one draw per round (the reference's
+     * DreamBoothDataset); too many: the rest are left out, with a warning.
+     */
+    @Test
+    void regularisationImagesAreBalancedAgainstTheTrainingImages() throws IOException {
+        Path train = Files.createDirectories(root.resolve("train/3_ohwx"));
+        for (int i = 0; i < 4; i++) {
+            png(train.resolve("t" + i + ".png"), 16, 16);
+        }
+        Path few = Files.createDirectories(root.resolve("few/1_woman"));
+        for (int i = 0; i < 5; i++) {
+            png(few.resolve("r" + i + ".png"), 16, 16);
+        }
+        Files.writeString(few.resolve("r0.txt"), "a photo of a woman");
+        DreamBoothDataset ds = DreamBoothDataset.scan(root.resolve("train"), root.resolve("few"), ".txt", false,
+                Reporter.SILENT);
+        assertEquals(12, ds.numTrainImages());
+        assertEquals(5, ds.numRegImages());
+        List<DreamBoothDataset.Item> reg = ds.items().subList(4, 9);
+        // 5 × 1 = 5; +1 each: 10; +1 for the first two: 12
+        assertEquals(List.of(3, 3, 2, 2, 2), reg.stream().map(DreamBoothDataset.Item::repeats).toList());
+        assertTrue(reg.stream().allMatch(DreamBoothDataset.Item::reg));
+        assertTrue(ds.items().subList(0, 4).stream().noneMatch(DreamBoothDataset.Item::reg));
+        assertEquals("a photo of a woman", reg.get(0).caption());
+        assertEquals("woman", reg.get(1).caption());                     // the folder's class tokens
+        assertEquals(List.of(false, true), ds.subsets().stream().map(DreamBoothDataset.Subset::reg).toList());
+        // the bucket entries hold every training image 3 times and the regularisation images as balanced
+        BucketPlan plan = BucketPlan.of(ds, 16, 16, false, 16, 16, 16, false);
+        assertEquals(24, plan.entries().get(0).length);
+
+        Path many = Files.createDirectories(root.resolve("many/2_woman"));
+        for (int i = 0; i < 10; i++) {
+            png(many.resolve("r" + i + ".png"), 16, 16);
+        }
+        LogLines log = new LogLines();
+        DreamBoothDataset cut = DreamBoothDataset.scan(root.resolve("train"), root.resolve("many"), ".txt", false, log);
+        assertEquals(20, cut.numRegImages());
+        List<DreamBoothDataset.Item> used = cut.items().subList(4, cut.items().size());
+        assertEquals(List.of(2, 2, 2, 2, 2, 2), used.stream().map(DreamBoothDataset.Item::repeats).toList());
+        assertEquals(1, log.count("WARNING", "4 of 10 regularisation images are not used"), String.join("\n", log.lines()));
+
+        Path one = Files.createDirectories(root.resolve("one/5_x"));
+        png(one.resolve("r.png"), 16, 16);
+        DreamBoothDataset single = DreamBoothDataset.scan(root.resolve("train"), root.resolve("one"), ".txt", false,
+                Reporter.SILENT);
+        assertEquals(12, single.items().get(4).repeats());               // 5, then one more per round
+        assertThrows(InputException.class, () -> DreamBoothDataset.scan(root.resolve("train"), root.resolve("nope"),
+                ".txt", false, Reporter.SILENT));
+    }
+
     @Test
     void bucketPlanRepeatsEntriesAndCountsLikeKohya() throws IOException {
         Path a = Files.createDirectories(root.resolve("3_a"));

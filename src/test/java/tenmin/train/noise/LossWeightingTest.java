@@ -72,6 +72,30 @@ class LossWeightingTest {
         }
     }
 
+    /** kohya: loss × loss_weights (prior_loss_weight for regularisation images) first, then the SNR weight. */
+    @Test
+    void priorLossWeightScalesRegularisationImagesOnly() throws Exception {
+        double[] ac = fixtureAlphasCumprod();
+        boolean[] reg = new boolean[TIMESTEPS.length];
+        reg[1] = true;
+        reg[3] = true;
+        float[] w = new LossWeighting(5, false, 0.5).weights(DdpmSchedule.sdxl(), TIMESTEPS, reg);
+        for (int i = 0; i < TIMESTEPS.length; i++) {
+            double snr = snr(ac[TIMESTEPS[i]]);
+            double want = (reg[i] ? 0.5 : 1) * Math.min(snr, 5.0) / snr;
+            assertEquals(want, w[i], want * 2e-6, "t=" + TIMESTEPS[i]);
+        }
+        float[] priorOnly = new LossWeighting(0, false, 0.25).weights(DdpmSchedule.sdxl(), TIMESTEPS, reg);
+        for (int i = 0; i < TIMESTEPS.length; i++) {
+            assertEquals(reg[i] ? 0.25f : 1f, priorOnly[i]);
+        }
+        // no weights when every one is 1: a prior weight of 1, or no regularisation image in the micro-batch
+        assertNull(new LossWeighting(0, false, 1).weights(DdpmSchedule.sdxl(), TIMESTEPS, reg));
+        assertNull(new LossWeighting(0, false, 0.25).weights(DdpmSchedule.sdxl(), TIMESTEPS,
+                new boolean[TIMESTEPS.length]));
+        assertThrows(IllegalArgumentException.class, () -> new LossWeighting(0, false, -1));
+    }
+
     @Test
     void noWeightingMeansNoWeightsAndBadGammasAreRefused() {
         assertNull(LossWeighting.NONE.weights(DdpmSchedule.sdxl(), TIMESTEPS));
