@@ -19,6 +19,7 @@ import tenmin.sample.ModelSource;
 import tenmin.sample.SamplerKind;
 import tenmin.train.TrainConfig;
 import tenmin.train.data.CaptionOptions;
+import tenmin.train.data.DreamBoothDataset;
 import tenmin.train.noise.LossFunction;
 import tenmin.train.noise.LossWeighting;
 import tenmin.train.noise.NoiseOptions;
@@ -39,6 +40,9 @@ final class TrainArgs {
     /** Where a value came from, for messages. */
     private record Value(Object value, String source) {
     }
+
+    /** The {@code --dataset_config} read, or null. */
+    private DatasetConfigFile.Parsed datasetConfig;
 
     /** Where the demo writes when no --output_dir is given. */
     static final Path DEMO_OUTPUT = Path.of("tenmin-demo");
@@ -64,10 +68,123 @@ final class TrainArgs {
             a.given.putAll(a.readConfigFile((String) configFile.value()));
         }
         a.given.putAll(cli);
-        if (!a.given.containsKey("pretrained_model_name_or_path") && !a.given.containsKey("train_data_dir")) {
+        if (a.given.containsKey("dataset_config")) {
+            a.applyDatasetConfig();
+        } else if (!a.given.containsKey("pretrained_model_name_or_path") && !a.given.containsKey("train_data_dir")) {
             a.applyDemoRecipe();
         }
         return a.build();
+    }
+
+    /**
+     * {@code --dataset_config}: its dataset options replace the flags (the reference's fallback order: subset,
+     * dataset, [general], command line); the data directories are ignored, as the reference does, with a warning.
+     */
+    private void applyDatasetConfig() {
+        Value v = given.get("dataset_config");
+        datasetConfig = DatasetConfigFile.read(Path.of((String) v.value()));
+        List<String> ignored = new ArrayList<>();
+        for (String k : List.of("train_data_dir", "reg_data_dir")) {
+            if (given.remove(k) != null) {
+                ignored.add("--" + k);
+            }
+        }
+        if (!ignored.isEmpty()) {
+            reporter.log(Reporter.Level.WARNING, "WARNING: ignoring " + String.join(", ", ignored) + ": --dataset_config"
+                    + " names the image folders");
+        }
+        for (Map.Entry<String, DatasetConfigFile.Option> e : datasetConfig.dataset().entrySet()) {
+            DatasetConfigFile.Option o = e.getValue();
+            if (e.getKey().equals("network_multiplier")) {
+                if (!(o.value() instanceof Number n && n.doubleValue() == 1.0)) {
+                    throw new InputException(o.source() + ": a per-dataset LoRA multiplier is not supported; remove it"
+                            + " or set it to 1.0");
+                }
+                continue;
+            }
+            String flag = e.getKey().equals("batch_size") ? "train_batch_size" : e.getKey();
+            Object value = o.value();
+            if (flag.equals("resolution") && value instanceof List<?> wh) {
+                if (wh.size() != 2) {
+                    throw new InputException(o.source() + ": expected a size or [width, height], got " + value);
+                }
+                value = wh.get(0) + "," + wh.get(1);
+            }
+            given.put(flag, new Value(convertToml(TrainFlags.get(flag), value, o.source()), o.source()));
+        }
+    }
+
+    /**
+     * The subsets of the {@code --dataset_config}: image folder, repeats, class tokens, regularisation flag, caption
+     * extension and caption processing, each option from the subset, its dataset, [general] or the command line.
+     * A subset option tenmin does not implement must have its neutral value; all subsets must agree on flip_aug
+     * (the latent cache flips every image or none), which then becomes the run's.
+     */
+    private List<DreamBoothDataset.SubsetSpec> datasetSubsets() {
+        if (datasetConfig == null) {
+            return List.of();
+        }
+        List<DreamBoothDataset.SubsetSpec> out = new ArrayList<>();
+        Value flip = null;
+        for (Map<String, DatasetConfigFile.Option> options : datasetConfig.subsets()) {
+            Map<String, Value> saved = new LinkedHashMap<>(given);
+            try {
+                for (Map.Entry<String, DatasetConfigFile.Option> e : options.entrySet()) {
+                    TrainFlags.Flag f = TrainFlags.get(e.getKey());
+                    if (f == null) {
+                        continue;                                   // image_dir, num_repeats, class_tokens, ...
+                    }
+                    Object value = convertToml(f, e.getValue().value(), e.getValue().source());
+                    if (f.effect() == TrainFlags.Effect.NEUTRAL_ONLY && !isNeutral(f, value)) {
+                        throw new InputException(e.getValue().source() + ": not supported by tenmin (" + f.help()
+                                + ")");
+                    }
+                    given.put(f.name(), new Value(value, e.getValue().source()));
+                }
+                DatasetConfigFile.Option attributes = options.get("custom_attributes");
+                if (attributes != null && !(attributes.value() instanceof Map<?, ?> m && m.isEmpty())) {
+                    throw new InputException(attributes.source() + ": custom attributes are not supported");
+                }
+                Value subsetFlip = new Value(bool("flip_aug"), where("flip_aug"));
+                if (flip != null && !flip.value().equals(subsetFlip.value())) {
+                    throw new InputException(subsetFlip.source() + " is " + subsetFlip.value() + " but "
+                            + flip.source() + " is " + flip.value() + ": tenmin flips every image or none");
+                }
+                flip = subsetFlip;
+                DatasetConfigFile.Option dir = options.get("image_dir");
+                Path imageDir = Path.of((String) dir.value());
+                int repeats = 1;
+                DatasetConfigFile.Option n = options.get("num_repeats");
+                if (n != null) {
+                    if (!(n.value() instanceof Long r) || r < 1 || r > 1_000_000) {
+                        throw new InputException(n.source() + ": expected a whole number of at least 1, got " + n.value());
+                    }
+                    repeats = r.intValue();
+                }
+                DatasetConfigFile.Option tokens = options.get("class_tokens");
+                DatasetConfigFile.Option reg = options.get("is_reg");
+                if (reg != null && !(reg.value() instanceof Boolean)) {
+                    throw new InputException(reg.source() + ": expected true or false, got " + reg.value());
+                }
+                out.add(new DreamBoothDataset.SubsetSpec(imageDir, imageDir.getFileName() == null ? imageDir.toString()
+                        : imageDir.getFileName().toString(), repeats, tokens == null ? "" : String.valueOf(tokens.value()),
+                        reg != null && (Boolean) reg.value(), captionExtension(), captionOptions()));
+            } finally {
+                given.clear();
+                given.putAll(saved);
+            }
+        }
+        given.put("flip_aug", flip);
+        return out;
+    }
+
+    /** {@code --caption_extension} with its leading dot. */
+    private String captionExtension() {
+        String ext = str("caption_extension");
+        if (ext == null || ext.isBlank()) {
+            throw bad("caption_extension", "must not be empty");
+        }
+        return ext.startsWith(".") ? ext : "." + ext;
     }
 
     /** The built-in demo: {@link TrainFlags#DEMO} for every flag the user did not give. */
@@ -370,7 +487,7 @@ final class TrainArgs {
             if (model != null) {
                 throw new InputException("--random_model and --pretrained_model_name_or_path exclude each other");
             }
-            if (data == null) {
+            if (data == null && datasetConfig == null) {
                 throw new InputException("--random_model needs --train_data_dir");
             }
             try {
@@ -379,10 +496,12 @@ final class TrainArgs {
                 throw bad("random_model", "'" + randomModel + "': expected one of "
                         + String.join(", ", ModelSource.RANDOM_SIZES));
             }
-            if (!Files.isDirectory(data)) {
+            if (data != null && !Files.isDirectory(data)) {
                 throw bad("train_data_dir", data + " is not a folder");
             }
-        } else if ((model == null) != (data == null)) {
+        } else if (datasetConfig != null && model == null) {
+            throw new InputException("--dataset_config given without --pretrained_model_name_or_path");
+        } else if (datasetConfig == null && (model == null) != (data == null)) {
             throw new InputException(model == null
                     ? "--train_data_dir given without --pretrained_model_name_or_path (give both, or neither for the built-in demo)"
                     : "--pretrained_model_name_or_path given without --train_data_dir (give both, or neither for the built-in demo)");
@@ -394,7 +513,7 @@ final class TrainArgs {
             if (!Files.isRegularFile(model)) {
                 throw bad("pretrained_model_name_or_path", model + " does not exist");
             }
-            if (!Files.isDirectory(data)) {
+            if (data != null && !Files.isDirectory(data)) {
                 throw bad("train_data_dir", data + " is not a folder");
             }
         }
@@ -454,16 +573,11 @@ final class TrainArgs {
             throw new InputException("--resolution " + reso[0] + "," + reso[1] + " lies outside the bucket range ["
                     + minReso + ", " + maxReso + "] (--min_bucket_reso/--max_bucket_reso)");
         }
-        String ext = str("caption_extension");
-        if (ext == null || ext.isBlank()) {
-            throw bad("caption_extension", "must not be empty");
-        }
-        if (!ext.startsWith(".")) {
-            ext = "." + ext;
-        }
+        String ext = captionExtension();
+        List<DreamBoothDataset.SubsetSpec> subsets = datasetSubsets();
         boolean toDisk = bool("cache_latents_to_disk");
         TrainConfig.Data dataCfg = new TrainConfig.Data(reso[0], reso[1], enableBucket, minReso, maxReso, steps,
-                bool("bucket_no_upscale"), ext, captionOptions(), maxTokenLength(), bool("flip_aug"),
+                bool("bucket_no_upscale"), ext, captionOptions(), subsets, maxTokenLength(), bool("flip_aug"),
                 bool("cache_latents") || toDisk, toDisk, intIn("vae_batch_size", 1, 1024), bool("strict"));
 
         // ---- network

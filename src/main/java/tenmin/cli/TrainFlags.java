@@ -41,6 +41,9 @@ final class TrainFlags {
     static final List<Flag> ALL = List.of(
             // ---- model, data, output
             used("pretrained_model_name_or_path", Kind.STRING, null, "SDXL single-file checkpoint (.safetensors); none: built-in demo"),
+            used("dataset_config", Kind.STRING, null, "kohya dataset config (.toml): [general], one [[datasets]] and its"
+                    + " [[datasets.subsets]] (image_dir, num_repeats, class_tokens, is_reg, caption options); replaces"
+                    + " --train_data_dir and --reg_data_dir"),
             used("train_data_dir", Kind.STRING, null, "folder of <repeats>_<name> image folders; none: built-in demo"),
             used("output_dir", Kind.STRING, null, "where LoRA files, samples, state and logs go (demo: ./tenmin-demo)"),
             used("output_name", Kind.STRING, null, "base name of saved files (kohya's default: at-stepNNNNNNNN / last)"),
@@ -204,7 +207,6 @@ final class TrainFlags {
             noEffect("dynamo_backend", Kind.STRING, "inductor", "no PyTorch here"),
             // ---- features tenmin does not implement: neutral value only
             neutral("in_json", Kind.STRING, null, "fine-tuning metadata datasets"),
-            neutral("dataset_config", Kind.STRING, null, "dataset config files (use <repeats>_<name> folders)"),
             neutral("color_aug", Kind.BOOL, false, "colour augmentation"),
             neutral("random_crop", Kind.BOOL, false, "random crops"),
             neutral("face_crop_aug_range", Kind.STRING, null, "face-crop augmentation"),

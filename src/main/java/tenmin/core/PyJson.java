@@ -26,9 +26,14 @@ public final class PyJson {
         return sb.toString();
     }
 
+    /** JSON text already rendered, embedded as it is (a value the reference nests as an object). */
+    public record Raw(String json) {
+    }
+
     private static void append(StringBuilder sb, Object v) {
         switch (v) {
             case null -> sb.append("null");
+            case Raw r -> sb.append(r.json());
             case String s -> appendString(sb, s, true);
             case Boolean b -> sb.append(b ? "true" : "false");
             case Double d -> sb.append(floatText(d));

@@ -5,6 +5,7 @@ import java.util.List;
 
 import tenmin.models.vae.Vae;
 import tenmin.train.data.Buckets;
+import tenmin.train.data.CaptionOptions;
 import tenmin.train.data.Captions;
 import tenmin.train.data.DreamBoothDataset;
 import tenmin.train.data.EpochPlanner;
@@ -80,7 +81,8 @@ public record BatchInputs(int size, int channels, int height, int width, float[]
             int item = mb.entries()[i];
             DreamBoothDataset.Item it = data.item(item);
             reg[i] = it.reg();
-            captions.add(Captions.process(it.caption(), d.captions(), epoch + 1, rng));
+            CaptionOptions own = data.dataset().subsets().get(it.subset()).captions();
+            captions.add(Captions.process(it.caption(), own != null ? own : d.captions(), epoch + 1, rng));
             sizes.add(SizeConditioning.of(bucket, it.width(), it.height(), flips[i]).values());
             latents[i] = cache.latents(item, flips[i], rng.nextLong());
         }

@@ -30,7 +30,7 @@ public record TrainConfig(Paths paths, Data data, Network network, Optim optim, 
 
     /** True for the built-in demo (no model and no dataset given). */
     public boolean demo() {
-        return paths.pretrainedModel() == null && paths.trainDataDir() == null;
+        return paths.pretrainedModel() == null && paths.trainDataDir() == null && data.subsets().isEmpty();
     }
 
     /** True when the base model is built with random weights (the demo, or {@code --random_model}). */
@@ -66,6 +66,8 @@ public record TrainConfig(Paths paths, Data data, Network network, Optim optim, 
      * @param bucketNoUpscale never upscale images into a bigger bucket
      * @param captionExtension caption file extension with its dot
      * @param captions       per-draw caption processing: prefix, suffix, shuffling, dropout
+     * @param subsets        the image folders of a {@code --dataset_config} (empty: the {@code <repeats>_<name>}
+     *                       folders of the data directories)
      * @param maxTokenLength caption tokens the text encoders read: 75 (one window), 150 or 225
      *                       ({@code --max_token_length})
      * @param flipAug        random horizontal flips
@@ -76,7 +78,8 @@ public record TrainConfig(Paths paths, Data data, Network network, Optim optim, 
      */
     public record Data(int width, int height, boolean enableBucket, int minBucketReso, int maxBucketReso,
                        int bucketResoSteps, boolean bucketNoUpscale, String captionExtension,
-                       tenmin.train.data.CaptionOptions captions, int maxTokenLength, boolean flipAug, boolean cacheLatents, boolean cacheLatentsToDisk, int vaeBatchSize,
+                       tenmin.train.data.CaptionOptions captions,
+                       List<tenmin.train.data.DreamBoothDataset.SubsetSpec> subsets, int maxTokenLength, boolean flipAug, boolean cacheLatents, boolean cacheLatentsToDisk, int vaeBatchSize,
                        boolean strict) {
     }
 

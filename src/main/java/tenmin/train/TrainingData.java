@@ -46,8 +46,10 @@ public final class TrainingData {
      */
     public static TrainingData prepare(TrainConfig cfg, Path dataDir, int sideMultiple, Reporter reporter) {
         TrainConfig.Data d = cfg.data();
-        DreamBoothDataset ds = DreamBoothDataset.scan(dataDir, cfg.paths().regDataDir(), d.captionExtension(), d.strict(),
-                reporter);
+        DreamBoothDataset ds = d.subsets().isEmpty()
+                ? DreamBoothDataset.scan(dataDir, cfg.paths().regDataDir(), d.captionExtension(), d.strict(), reporter)
+                : DreamBoothDataset.of(d.subsets(), d.strict(), reporter, "--dataset_config: no training images found in"
+                        + " its subsets' image_dir folders");
         BucketPlan plan = BucketPlan.of(ds, d.width(), d.height(), d.enableBucket(), d.minBucketReso(),
                 d.maxBucketReso(), d.bucketResoSteps(), d.bucketNoUpscale());
         for (int b = 0; b < plan.buckets().size(); b++) {
@@ -104,7 +106,8 @@ public final class TrainingData {
     public List<TrainingMetadata.DatasetDir> datasetDirs() {
         List<TrainingMetadata.DatasetDir> out = new ArrayList<>();
         for (DreamBoothDataset.Subset s : dataset.subsets()) {
-            out.add(new TrainingMetadata.DatasetDir(s.dirName(), s.repeats(), s.imageCount(), s.reg()));
+            out.add(new TrainingMetadata.DatasetDir(s.dirName(), s.repeats(), s.imageCount(), s.reg(), s.classTokens(),
+                    s.captions()));
         }
         return out;
     }

@@ -12,6 +12,11 @@ public final class TrainTestConfigs {
 
     /** Parses {@code args} as {@code tenmin train} would; without --seed the seed is 1234. */
     public static TrainConfig parse(List<String> args) {
-        return TrainArgs.parse(args, Reporter.SILENT, () -> 1234L);
+        return parse(args, Reporter.SILENT);
+    }
+
+    /** {@link #parse(List)} reporting to {@code reporter}. */
+    public static TrainConfig parse(List<String> args, Reporter reporter) {
+        return TrainArgs.parse(args, reporter, () -> 1234L);
     }
 }

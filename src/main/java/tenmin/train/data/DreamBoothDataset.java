@@ -35,8 +35,26 @@ public final class DreamBoothDataset {
     /** Image extensions the reference globs (upper-case variants too). */
     public static final List<String> IMAGE_EXTENSIONS = List.of(".png", ".jpg", ".jpeg", ".webp", ".bmp");
 
-    /** One {@code <repeats>_<name>} folder, of training images or (from {@code --reg_data_dir}) regularisation ones. */
-    public record Subset(String dirName, Path dir, int repeats, String classTokens, int imageCount, boolean reg) {
+    /**
+     * One image folder, of training images or (from {@code --reg_data_dir}) regularisation ones: a
+     * {@code <repeats>_<name>} folder, or a subset of a {@code --dataset_config}.
+     *
+     * @param captions the folder's own caption processing, or null: the run's
+     */
+    public record Subset(String dirName, Path dir, int repeats, String classTokens, int imageCount, boolean reg,
+                         CaptionOptions captions) {
+    }
+
+    /**
+     * A folder to scan: its images lie directly in {@code dir}.
+     *
+     * @param dirName          its name in the metadata (the folder's own name)
+     * @param classTokens      the caption of an image without a caption file ("" for none)
+     * @param captionExtension caption file extension, with its dot
+     * @param captions         the folder's own caption processing, or null: the run's
+     */
+    public record SubsetSpec(Path dir, String dirName, int repeats, String classTokens, boolean reg,
+                             String captionExtension, CaptionOptions captions) {
     }
 
     /**
@@ -94,22 +112,37 @@ public final class DreamBoothDataset {
      */
     public static DreamBoothDataset scan(Path root, Path regRoot, String captionExtension, boolean strict,
                                          Reporter reporter) {
+        List<SubsetSpec> specs = new ArrayList<>(folders(root, false, captionExtension, strict, reporter));
+        if (regRoot != null) {
+            specs.addAll(folders(regRoot, true, captionExtension, strict, reporter));
+        }
+        return of(specs, strict, reporter, root + ": no training images found (expected sub-folders named"
+                + " <repeats>_<name> holding png/jpg/webp/bmp images)");
+    }
+
+    /**
+     * Scans the folders {@code specs} in order (a {@code --dataset_config}'s subsets, or the folders of
+     * {@link #scan}), balancing the regularisation images as {@link #scan(Path, Path, String, boolean, Reporter)}
+     * says.
+     *
+     * @param noImages the error when no training image is found
+     */
+    public static DreamBoothDataset of(List<SubsetSpec> specs, boolean strict, Reporter reporter, String noImages) {
         List<Subset> subsets = new ArrayList<>();
         List<Item> items = new ArrayList<>();
-        scanFolder(root, false, captionExtension, strict, reporter, subsets, items);
-        if (items.isEmpty()) {
-            throw new InputException(root + ": no training images found (expected sub-folders named <repeats>_<name>"
-                    + " holding png/jpg/webp/bmp images)");
-        }
-        if (regRoot == null) {
-            return new DreamBoothDataset(subsets, items);
-        }
         List<Item> reg = new ArrayList<>();
-        scanFolder(regRoot, true, captionExtension, strict, reporter, subsets, reg);
+        for (SubsetSpec spec : specs) {
+            scanSubset(spec, strict, reporter, subsets, spec.reg() ? reg : items);
+        }
+        if (items.isEmpty()) {
+            throw new InputException(noImages);
+        }
         DreamBoothDataset found = new DreamBoothDataset(subsets, items);
         int train = found.numTrainImages();
         if (reg.isEmpty()) {
-            reporter.log(Reporter.Level.WARNING, "WARNING: " + regRoot + ": no regularisation images");
+            if (specs.stream().anyMatch(SubsetSpec::reg)) {
+                reporter.log(Reporter.Level.WARNING, "WARNING: no regularisation images found");
+            }
             return found;
         }
         int[] repeats = new int[reg.size()];
@@ -128,8 +161,8 @@ public final class DreamBoothDataset {
             }
         }
         if (joined < reg.size()) {
-            reporter.log(Reporter.Level.WARNING, "WARNING: " + regRoot + ": " + (reg.size() - joined) + " of "
-                    + reg.size() + " regularisation images are not used (they outnumber the " + train
+            reporter.log(Reporter.Level.WARNING, "WARNING: " + (reg.size() - joined) + " of " + reg.size()
+                    + " regularisation images are not used (they outnumber the " + train
                     + " training images × repeats; the first " + joined + " are)");
         }
         for (int i = 0; i < joined; i++) {
@@ -139,9 +172,9 @@ public final class DreamBoothDataset {
         return new DreamBoothDataset(subsets, items);
     }
 
-    /** Adds the {@code <repeats>_<name>} folders of {@code root} and their images. */
-    private static void scanFolder(Path root, boolean reg, String captionExtension, boolean strict, Reporter reporter,
-                                   List<Subset> subsets, List<Item> items) {
+    /** The {@code <repeats>_<name>} folders of {@code root}, in name order. */
+    private static List<SubsetSpec> folders(Path root, boolean reg, String captionExtension, boolean strict,
+                                            Reporter reporter) {
         String what = reg ? "regularisation" : "training";
         if (!Files.isDirectory(root)) {
             throw new InputException(root + ": " + what + " folder does not exist");
@@ -156,6 +189,7 @@ public final class DreamBoothDataset {
         } catch (IOException e) {
             throw new InputException(root + ": cannot list: " + e.getMessage(), e);
         }
+        List<SubsetSpec> out = new ArrayList<>();
         for (var e : dirs.entrySet()) {
             String name = e.getKey();
             int us = name.indexOf('_');
@@ -171,31 +205,43 @@ public final class DreamBoothDataset {
                 continue;
             }
             String classTokens = us < 0 ? "" : name.substring(us + 1);
-            int subsetIndex = subsets.size();
-            int count = 0;
-            for (Path img : globImages(e.getValue())) {
-                int[] size;
-                try {
-                    size = readSize(img);
-                } catch (InputException ex) {
-                    problem(strict, reporter, ex.getMessage() + "; skipped");
-                    continue;
-                }
-                String caption;
-                try {
-                    caption = readCaption(img, captionExtension, classTokens, reporter);
-                } catch (InputException ex) {
-                    problem(strict, reporter, ex.getMessage() + "; image skipped");
-                    continue;
-                }
-                items.add(new Item(img, subsetIndex, caption, size[0], size[1], repeats, reg));
-                count++;
-            }
-            if (count == 0) {
-                reporter.log(Reporter.Level.WARNING, "WARNING: " + e.getValue() + ": no images");
-            }
-            subsets.add(new Subset(name, e.getValue(), repeats, classTokens, count, reg));
+            out.add(new SubsetSpec(e.getValue(), name, repeats, classTokens, reg, captionExtension, null));
         }
+        return out;
+    }
+
+    /** Adds the subset {@code spec} to {@code subsets} and its images to {@code items}. */
+    private static void scanSubset(SubsetSpec spec, boolean strict, Reporter reporter, List<Subset> subsets,
+                                   List<Item> items) {
+        if (!Files.isDirectory(spec.dir())) {
+            problem(strict, reporter, spec.dir() + ": image folder does not exist; skipped");
+            return;
+        }
+        int subsetIndex = subsets.size();
+        int count = 0;
+        for (Path img : globImages(spec.dir())) {
+            int[] size;
+            try {
+                size = readSize(img);
+            } catch (InputException ex) {
+                problem(strict, reporter, ex.getMessage() + "; skipped");
+                continue;
+            }
+            String caption;
+            try {
+                caption = readCaption(img, spec.captionExtension(), spec.classTokens(), reporter);
+            } catch (InputException ex) {
+                problem(strict, reporter, ex.getMessage() + "; image skipped");
+                continue;
+            }
+            items.add(new Item(img, subsetIndex, caption, size[0], size[1], spec.repeats(), spec.reg()));
+            count++;
+        }
+        if (count == 0) {
+            reporter.log(Reporter.Level.WARNING, "WARNING: " + spec.dir() + ": no images");
+        }
+        subsets.add(new Subset(spec.dirName(), spec.dir(), spec.repeats(), spec.classTokens(), count, spec.reg(),
+                spec.captions()));
     }
 
     private static void problem(boolean strict, Reporter reporter, String message) {

@@ -23,11 +23,17 @@ public final class TrainingMetadata {
     }
 
     /** One dataset folder as {@code ss_dataset_dirs} records it. */
-    public record DatasetDir(String name, int repeats, int imageCount, boolean reg) {
+    public record DatasetDir(String name, int repeats, int imageCount, boolean reg, String classTokens,
+                             tenmin.train.data.CaptionOptions captions) {
 
         /** A training-image folder. */
         public DatasetDir(String name, int repeats, int imageCount) {
             this(name, repeats, imageCount, false);
+        }
+
+        /** A folder whose captions are processed as the run's. */
+        public DatasetDir(String name, int repeats, int imageCount, boolean reg) {
+            this(name, repeats, imageCount, reg, "", null);
         }
     }
 
@@ -53,6 +59,91 @@ public final class TrainingMetadata {
                       int numEpochs, long maxTrainSteps, List<DatasetDir> dirs,
                       Map<String, Map<String, Integer>> tagFrequency, String bucketInfoJson, String sdModelName,
                       String sdModelHash, String newSdModelHash, String trainerVersion, String optimizerName) {
+    }
+
+    /** The keys of the reference's branch without {@code --dataset_config}: one folder-layout dataset. */
+    private static void folderKeys(Map<String, String> m, TrainConfig c, Run run) {
+        m.put("ss_batch_size_per_device", Integer.toString(c.loop().trainBatchSize()));
+        m.put("ss_total_batch_size", Integer.toString(c.loop().trainBatchSize() * c.loop().gradAccumSteps()));
+        m.put("ss_resolution", "(" + c.data().width() + ", " + c.data().height() + ")");
+        m.put("ss_color_aug", "False");
+        m.put("ss_flip_aug", PyStr.str(c.data().flipAug()));
+        m.put("ss_random_crop", "False");
+        m.put("ss_shuffle_caption", PyStr.str(c.data().captions().shuffle()));
+        m.put("ss_enable_bucket", PyStr.str(c.data().enableBucket()));
+        m.put("ss_bucket_no_upscale", PyStr.str(c.data().bucketNoUpscale()));
+        m.put("ss_min_bucket_reso", Integer.toString(c.data().minBucketReso()));
+        m.put("ss_max_bucket_reso", Integer.toString(c.data().maxBucketReso()));
+        m.put("ss_keep_tokens", Integer.toString(c.data().captions().keepTokens()));
+        Map<String, Object> dirs = new LinkedHashMap<>();
+        Map<String, Object> regDirs = new LinkedHashMap<>();
+        for (DatasetDir d : run.dirs()) {
+            Map<String, Object> one = new LinkedHashMap<>();
+            one.put("n_repeats", d.repeats());
+            one.put("img_count", d.imageCount());
+            (d.reg() ? regDirs : dirs).put(d.name(), one);
+        }
+        m.put("ss_dataset_dirs", PyStr.json(dirs));
+        m.put("ss_reg_dataset_dirs", PyStr.json(regDirs));
+        m.put("ss_tag_frequency", PyStr.json(run.tagFrequency()));
+        m.put("ss_bucket_info", run.bucketInfoJson() == null ? "null" : run.bucketInfoJson());
+    }
+
+    /**
+     * The keys of the reference's {@code --dataset_config} branch: {@code ss_datasets} (per dataset its batch size,
+     * image counts, resolution, buckets, tag frequency, bucket info and subsets), and {@code ss_tag_frequency} and
+     * {@code ss_dataset_dirs} merged over the datasets (training subsets only, a repeated folder name numbered).
+     */
+    private static void datasetConfigKeys(Map<String, String> m, TrainConfig c, Run run) {
+        int regImages = 0;
+        List<Object> subsets = new java.util.ArrayList<>();
+        Map<String, Object> dirs = new LinkedHashMap<>();
+        for (DatasetDir d : run.dirs()) {
+            regImages += d.reg() ? d.repeats() * d.imageCount() : 0;
+            tenmin.train.data.CaptionOptions o = d.captions() != null ? d.captions() : c.data().captions();
+            Map<String, Object> s = new LinkedHashMap<>();
+            s.put("img_count", d.imageCount());
+            s.put("num_repeats", d.repeats());
+            s.put("color_aug", false);
+            s.put("flip_aug", c.data().flipAug());
+            s.put("random_crop", false);
+            s.put("shuffle_caption", o.shuffle());
+            s.put("keep_tokens", o.keepTokens());
+            s.put("keep_tokens_separator", o.keepTokensSeparator());
+            s.put("secondary_separator", o.secondarySeparator());
+            s.put("enable_wildcard", false);
+            s.put("caption_prefix", o.prefix());
+            s.put("caption_suffix", o.suffix());
+            s.put("image_dir", d.name());
+            s.put("class_tokens", d.classTokens().isEmpty() ? null : d.classTokens());
+            s.put("is_reg", d.reg());
+            subsets.add(s);
+            if (!d.reg()) {
+                String name = d.name();
+                for (int i = 2; dirs.containsKey(name); i++) {
+                    name = d.name() + " (" + i + ")";
+                }
+                Map<String, Object> one = new LinkedHashMap<>();
+                one.put("n_repeats", d.repeats());
+                one.put("img_count", d.imageCount());
+                dirs.put(name, one);
+            }
+        }
+        Map<String, Object> dataset = new LinkedHashMap<>();
+        dataset.put("is_dreambooth", true);
+        dataset.put("batch_size_per_device", c.loop().trainBatchSize());
+        dataset.put("num_train_images", run.numTrainImages());
+        dataset.put("num_reg_images", regImages);
+        dataset.put("resolution", List.of(c.data().width(), c.data().height()));
+        dataset.put("enable_bucket", c.data().enableBucket());
+        dataset.put("min_bucket_reso", c.data().minBucketReso());
+        dataset.put("max_bucket_reso", c.data().maxBucketReso());
+        dataset.put("tag_frequency", run.tagFrequency());
+        dataset.put("bucket_info", run.bucketInfoJson() == null ? null : new tenmin.core.PyJson.Raw(run.bucketInfoJson()));
+        dataset.put("subsets", subsets);
+        m.put("ss_datasets", PyStr.json(List.of(dataset)));
+        m.put("ss_tag_frequency", PyStr.json(run.tagFrequency()));
+        m.put("ss_dataset_dirs", PyStr.json(dirs));
     }
 
     /**
@@ -149,31 +240,11 @@ public final class TrainingMetadata {
         m.put("ss_loss_type", c.loop().lossFunction().type().flagName());
         m.put("ss_huber_schedule", PyStr.str(f.get("huber_schedule")));
         m.put("ss_huber_c", PyStr.str(f.get("huber_c")));
-        // the reference's "no --dataset_config" branch
-        m.put("ss_batch_size_per_device", Integer.toString(c.loop().trainBatchSize()));
-        m.put("ss_total_batch_size", Integer.toString(c.loop().trainBatchSize() * c.loop().gradAccumSteps()));
-        m.put("ss_resolution", "(" + c.data().width() + ", " + c.data().height() + ")");
-        m.put("ss_color_aug", "False");
-        m.put("ss_flip_aug", PyStr.str(c.data().flipAug()));
-        m.put("ss_random_crop", "False");
-        m.put("ss_shuffle_caption", PyStr.str(c.data().captions().shuffle()));
-        m.put("ss_enable_bucket", PyStr.str(c.data().enableBucket()));
-        m.put("ss_bucket_no_upscale", PyStr.str(c.data().bucketNoUpscale()));
-        m.put("ss_min_bucket_reso", Integer.toString(c.data().minBucketReso()));
-        m.put("ss_max_bucket_reso", Integer.toString(c.data().maxBucketReso()));
-        m.put("ss_keep_tokens", Integer.toString(c.data().captions().keepTokens()));
-        Map<String, Object> dirs = new LinkedHashMap<>();
-        Map<String, Object> regDirs = new LinkedHashMap<>();
-        for (DatasetDir d : run.dirs()) {
-            Map<String, Object> one = new LinkedHashMap<>();
-            one.put("n_repeats", d.repeats());
-            one.put("img_count", d.imageCount());
-            (d.reg() ? regDirs : dirs).put(d.name(), one);
+        if (!c.data().subsets().isEmpty()) {
+            datasetConfigKeys(m, c, run);
+        } else {
+            folderKeys(m, c, run);
         }
-        m.put("ss_dataset_dirs", PyStr.json(dirs));
-        m.put("ss_reg_dataset_dirs", PyStr.json(regDirs));
-        m.put("ss_tag_frequency", PyStr.json(run.tagFrequency()));
-        m.put("ss_bucket_info", run.bucketInfoJson() == null ? "null" : run.bucketInfoJson());
         if (!c.network().args().isEmpty()) {
             Map<String, Object> netArgs = new LinkedHashMap<>(c.network().args());
             // kohya's "workaround for LyCORIS": network_dropout (None when not given) joins the args unless
