@@ -641,7 +641,9 @@ final class TrainArgs {
             }
         }
         TrainConfig.Save save = new TrainConfig.Save(precision, optionalCount("save_every_n_steps"),
-                optionalCount("save_every_n_epochs"), optionalCount("save_last_n_steps"), bool("save_state"), bool("no_metadata"),
+                optionalCount("save_every_n_epochs"), optionalCount("save_last_n_steps"),
+                optionalCount("save_last_n_epochs"), optionalCount("save_n_epoch_ratio"), bool("save_state"),
+                bool("no_metadata"),
                 str("training_comment"), modelspec);
 
         // ---- logging

@@ -158,6 +158,9 @@ final class TrainFlags {
             used("save_every_n_steps", Kind.INT, null, "save every N optimizer steps"),
             used("save_every_n_epochs", Kind.INT, null, "save every N epochs"),
             used("save_last_n_steps", Kind.INT, null, "keep only the step saves of the last N steps"),
+            used("save_last_n_epochs", Kind.INT, null, "keep only the last N epoch saves"),
+            used("save_n_epoch_ratio", Kind.INT, null, "save about N times over the run: every floor(epochs / N)"
+                    + " epochs (at least every epoch), in place of --save_every_n_epochs"),
             used("no_metadata", Kind.BOOL, false, "write no ss_* metadata"),
             used("training_comment", Kind.STRING, null, "ss_training_comment"),
             used("metadata_title", Kind.STRING, null, "modelspec.title"),
@@ -224,9 +227,7 @@ final class TrainFlags {
             neutral("v_parameterization", Kind.BOOL, false, "v-prediction"),
             neutral("zero_terminal_snr", Kind.BOOL, false, "zero terminal SNR"),
             neutral("fused_backward_pass", Kind.BOOL, false, "fused backward pass"),
-            neutral("output_config", Kind.BOOL, false, "writing the config file and exiting"),
-            neutral("save_last_n_epochs", Kind.INT, null, "rotation of epoch saves"),
-            neutral("save_n_epoch_ratio", Kind.INT, null, "epoch save ratio"));
+            neutral("output_config", Kind.BOOL, false, "writing the config file and exiting"));
 
     /**
      * The built-in demo's recipe (no model and no dataset given): the guide's mechanics — LoCon with preset

@@ -188,6 +188,24 @@ final class Checkpoints implements AutoCloseable {
         Files.deleteIfExists(cfg.paths().outputDir().resolve(OutputNames.stateFor(name)));
     }
 
+    /**
+     * kohya's {@code get_remove_epoch_no}: after saving epoch {@code epoch}, the epoch save of
+     * {@code epoch − every · last_n} (and its state) is deleted when {@code --save_last_n_epochs} is set.
+     */
+    void removeOutdatedEpoch(int epoch, int every) throws IOException {
+        int lastN = cfg.save().lastNEpochs();
+        if (lastN <= 0) {
+            return;
+        }
+        long remove = epoch - (long) every * lastN;
+        if (remove <= 0) {
+            return;
+        }
+        String name = OutputNames.epoch(cfg.paths().outputName(), (int) remove);
+        Files.deleteIfExists(cfg.paths().outputDir().resolve(name));
+        Files.deleteIfExists(cfg.paths().outputDir().resolve(OutputNames.stateFor(name)));
+    }
+
     /** The last LoRA written, or null. */
     Path lastLora() {
         return lastLora;

@@ -27,7 +27,7 @@ final class Resume {
     static final Set<String> NOT_RECIPE = Set.of("resume", "config_file", "output_dir", "output_name", "seed",
             "logging_dir", "log_prefix", "log_with", "log_tracker_name", "reference_lr_tags", "sample_prompts",
             "sample_sampler", "sample_every_n_steps", "sample_every_n_epochs", "sample_at_first", "save_every_n_steps",
-            "save_every_n_epochs", "save_last_n_steps", "save_precision", "save_model_as", "save_state",
+            "save_every_n_epochs", "save_last_n_steps", "save_last_n_epochs", "save_n_epoch_ratio", "save_precision", "save_model_as", "save_state",
             "save_state_on_train_end", "no_metadata", "training_comment", "metadata_title", "metadata_author",
             "metadata_description", "metadata_license", "metadata_tags", "device", "cpu_threads", "strict",
             "max_data_loader_n_workers", "persistent_data_loader_workers", "console_log_level", "console_log_file",

@@ -188,17 +188,28 @@ public record TrainConfig(Paths paths, Data data, Network network, Optim optim, 
      * @param everyNSteps     save every N optimizer steps (0: off)
      * @param everyNEpochs    save every N epochs (0: off)
      * @param lastNSteps      keep only saves of the last N steps (0: keep all)
+     * @param lastNEpochs     keep only the last N epoch saves (0: keep all)
+     * @param nEpochRatio     save about this many times over the run: every ⌊epochs / N⌋ epochs, at least every
+     *                        epoch, in place of {@code everyNEpochs} (0: off)
      * @param saveState       also write a resume state beside every step and epoch save ({@code --save_state});
      *                        one is always written with the final save, on Ctrl-C and on divergence
      * @param noMetadata      write no ss_* metadata
      * @param trainingComment {@code ss_training_comment}
      * @param modelspec       modelspec overrides: title, author, description, license, tags (absent when not given)
      */
-    public record Save(String precision, int everyNSteps, int everyNEpochs, int lastNSteps, boolean saveState,
-                       boolean noMetadata,
+    public record Save(String precision, int everyNSteps, int everyNEpochs, int lastNSteps, int lastNEpochs,
+                       int nEpochRatio, boolean saveState, boolean noMetadata,
                        String trainingComment, Map<String, String> modelspec) {
         public Save {
             modelspec = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(modelspec));
+        }
+
+        /**
+         * The epoch save cadence of a run of {@code epochs} epochs: kohya's {@code --save_n_epoch_ratio} (when set,
+         * {@code ⌊epochs / ratio⌋ or 1}) or {@code --save_every_n_epochs}; 0: no epoch saves.
+         */
+        public int epochCadence(int epochs) {
+            return nEpochRatio > 0 ? Math.max(1, epochs / nEpochRatio) : everyNEpochs;
         }
     }
 

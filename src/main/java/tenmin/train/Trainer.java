@@ -673,10 +673,11 @@ public final class Trainer {
         if (lastSync.epoch() == epoch && lastSync.globalStep() == globalStep) {
             lastSync = next; // the epoch ended on an optimizer step: resume at the next epoch
         }
-        int saveEvery = run.config().save().everyNEpochs();
+        int saveEvery = run.config().save().epochCadence(epochs);
         if (saveEvery > 0 && (epoch + 1) % saveEvery == 0 && epoch + 1 < epochs) {
             save(OutputNames.epoch(run.config().paths().outputName(), epoch + 1), epoch + 1, lastSync,
                     run.config().save().saveState());
+            run.checkpoints().removeOutdatedEpoch(epoch + 1, saveEvery);
         }
         int sampleEvery = run.config().sample().everyNEpochs();
         if (sampleEvery > 0 && (epoch + 1) % sampleEvery == 0) {

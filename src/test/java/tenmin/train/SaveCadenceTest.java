@@ -69,6 +69,32 @@ class SaveCadenceTest {
         }
     }
 
+    /**
+     * {@code --save_last_n_epochs} (kohya's {@code get_remove_epoch_no}: after epoch e the save of
+     * e − every · n goes) and {@code --save_n_epoch_ratio} (every ⌊epochs / ratio⌋ epochs, at least 1).
+     */
+    @Test
+    void epochSavesRotateAndFollowTheRatio() throws IOException {
+        Path data = tmp.resolve("data");
+        TrainRuns.discs(data, "1_disc", 2, Color.RED, "ohwx, red disc");
+        // 2 entries, batch 2, accumulation 1: 1 step per epoch; 6 epochs
+        Path out = tmp.resolve("rotate");
+        Trainer.Result r = TrainRuns.train(TrainRuns.config(data, out, "--gradient_accumulation_steps=1",
+                "--max_train_epochs=6", "--save_every_n_steps=100", "--save_every_n_epochs=1", "--save_last_n_epochs=2",
+                "--save_state"), Reporter.SILENT);
+        assertEquals(Trainer.Outcome.COMPLETED, r.outcome(), r.message());
+        assertEquals(List.of("epoch-000004.safetensors", "epoch-000005.safetensors", "last.safetensors"),
+                Cli.listing(out).stream().filter(n -> n.endsWith(".safetensors")).toList());
+        assertTrue(!Files.exists(out.resolve("epoch-000003.tenmin-state")), "rotated saves take their state along");
+        Path ratio = tmp.resolve("ratio");
+        r = TrainRuns.train(TrainRuns.config(data, ratio, "--gradient_accumulation_steps=1", "--max_train_epochs=6",
+                "--save_every_n_steps=100", "--save_every_n_epochs=5", "--save_n_epoch_ratio=3"), Reporter.SILENT);
+        assertEquals(Trainer.Outcome.COMPLETED, r.outcome(), r.message());
+        // every ⌊6 / 3⌋ = 2 epochs, before the last; the ratio replaces --save_every_n_epochs
+        assertEquals(List.of("epoch-000002.safetensors", "epoch-000004.safetensors", "last.safetensors"),
+                Cli.listing(ratio).stream().filter(n -> n.endsWith(".safetensors")).toList());
+    }
+
     private static void sameWeights(Path lora, Path state) {
         tenmin.train.save.TrainingState st = tenmin.train.save.TrainingStateFile.read(state);
         try (SafetensorsFile f = SafetensorsFile.open(lora)) {
