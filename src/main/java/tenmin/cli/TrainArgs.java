@@ -577,7 +577,8 @@ final class TrainArgs {
         List<DreamBoothDataset.SubsetSpec> subsets = datasetSubsets();
         boolean toDisk = bool("cache_latents_to_disk");
         TrainConfig.Data dataCfg = new TrainConfig.Data(reso[0], reso[1], enableBucket, minReso, maxReso, steps,
-                bool("bucket_no_upscale"), ext, captionOptions(), subsets, maxTokenLength(), bool("flip_aug"),
+                bool("bucket_no_upscale"), ext, captionOptions(), subsets, cacheTextEncoderOutputs(subsets), maxTokenLength(),
+                bool("flip_aug"),
                 bool("cache_latents") || toDisk, toDisk, intIn("vae_batch_size", 1, 1024), bool("strict"));
 
         // ---- network
@@ -775,6 +776,38 @@ final class TrainArgs {
             throw bad("huber_c", "must lie in (0, 1], got " + c);
         }
         return new LossFunction(type, schedule, c);
+    }
+
+    /**
+     * {@code --cache_text_encoder_outputs} ({@code _to_disk} implies it; the outputs are kept in memory): as the
+     * reference, only with {@code --network_train_unet_only} and captions that are the same at every draw.
+     */
+    private boolean cacheTextEncoderOutputs(List<DreamBoothDataset.SubsetSpec> subsets) {
+        boolean toDisk = bool("cache_text_encoder_outputs_to_disk");
+        if (!bool("cache_text_encoder_outputs") && !toDisk) {
+            return false;
+        }
+        String flag = toDisk ? "cache_text_encoder_outputs_to_disk" : "cache_text_encoder_outputs";
+        if (toDisk) {
+            reporter.log(Reporter.Level.INFO, "INFO: --cache_text_encoder_outputs_to_disk: the outputs are cached in"
+                    + " memory (encoding them again is faster than reading files)");
+        }
+        if (!bool("network_train_unet_only")) {
+            throw bad(flag, "the text encoders' outputs can be cached only when they are not trained"
+                    + " (--network_train_unet_only)");
+        }
+        List<tenmin.train.data.CaptionOptions> all = new ArrayList<>();
+        all.add(captionOptions());
+        for (DreamBoothDataset.SubsetSpec s : subsets) {
+            all.add(s.captions());
+        }
+        for (tenmin.train.data.CaptionOptions o : all) {
+            if (o != null && !o.sameEveryDraw()) {
+                throw bad(flag, "captions that change between draws (shuffle_caption, caption_dropout_rate,"
+                        + " caption_dropout_every_n_epochs, caption_tag_dropout_rate) cannot be cached");
+            }
+        }
+        return true;
     }
 
     /** {@code --max_token_length}: kohya's choices 150 and 225; absent: 75 (one 77-id window). */

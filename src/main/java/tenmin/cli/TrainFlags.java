@@ -88,6 +88,10 @@ final class TrainFlags {
             // ---- latents
             used("cache_latents", Kind.BOOL, false, "encode every image once before training"),
             used("cache_latents_to_disk", Kind.BOOL, false, "keep the latent cache next to the images (implies --cache_latents)"),
+            used("cache_text_encoder_outputs", Kind.BOOL, false, "encode every caption once before training (only with"
+                    + " --network_train_unet_only and captions that do not change between draws)"),
+            used("cache_text_encoder_outputs_to_disk", Kind.BOOL, false, "as --cache_text_encoder_outputs (tenmin keeps"
+                    + " them in memory)"),
             used("vae_batch_size", Kind.INT, 1L, "images per VAE call while caching"),
             used("no_half_vae", Kind.BOOL, false, "VAE in fp32 (tenmin always caches with an fp32 VAE)"),
             // ---- network
@@ -218,8 +222,6 @@ final class TrainFlags {
             neutral("weighted_captions", Kind.BOOL, false, "weighted captions"),
             neutral("token_warmup_min", Kind.INT, 1L, "token warm-up"),
             neutral("token_warmup_step", Kind.FLOAT, 0.0, "token warm-up"),
-            neutral("cache_text_encoder_outputs", Kind.BOOL, false, "cached text-encoder outputs (the text encoders are trained)"),
-            neutral("cache_text_encoder_outputs_to_disk", Kind.BOOL, false, "cached text-encoder outputs"),
             neutral("vae", Kind.STRING, null, "a separate VAE file"),
             neutral("full_fp16", Kind.BOOL, false, "fp16 LoRA weights"),
             neutral("full_bf16", Kind.BOOL, false, "bf16 LoRA weights"),

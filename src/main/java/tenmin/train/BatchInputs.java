@@ -36,10 +36,12 @@ import tenmin.train.noise.NoiseSampler;
  * @param robustLoss the Huber or smooth-L1 loss with this micro-batch's threshold ({@link LossFunction}), or null:
  *                  the squared error
  * @param maxTokenLength caption tokens the text encoders read (75, or 150 / 225 in 75-token windows)
+ * @param cachedText the images' text conditioning from {@code --cache_text_encoder_outputs}, or null: the captions
+ *                  are encoded
  */
 public record BatchInputs(int size, int channels, int height, int width, float[] noisy, float[] noise, int[] timesteps,
                           List<String> captions, List<int[]> sizes, float[] lossWeights,
-                          LossFunction.AtStep robustLoss, int maxTokenLength) {
+                          LossFunction.AtStep robustLoss, int maxTokenLength, TextEncoderCache.Rows cachedText) {
 
     /** The captions' tokens without {@code --max_token_length}: one window. */
     static final int PLAIN_TOKENS = 75;
@@ -53,21 +55,22 @@ public record BatchInputs(int size, int channels, int height, int width, float[]
     /** Inputs whose images' squared errors count once each (no {@link LossWeighting}). */
     public BatchInputs(int size, int channels, int height, int width, float[] noisy, float[] noise, int[] timesteps,
                        List<String> captions, List<int[]> sizes) {
-        this(size, channels, height, width, noisy, noise, timesteps, captions, sizes, null, null, PLAIN_TOKENS);
+        this(size, channels, height, width, noisy, noise, timesteps, captions, sizes, null, null, PLAIN_TOKENS, null);
     }
 
     /** Inputs with the squared error, weighted per image by {@code lossWeights} (null: each counts once). */
     public BatchInputs(int size, int channels, int height, int width, float[] noisy, float[] noise, int[] timesteps,
                        List<String> captions, List<int[]> sizes, float[] lossWeights) {
-        this(size, channels, height, width, noisy, noise, timesteps, captions, sizes, lossWeights, null, PLAIN_TOKENS);
+        this(size, channels, height, width, noisy, noise, timesteps, captions, sizes, lossWeights, null, PLAIN_TOKENS,
+                null);
     }
 
     /**
      * Draws micro-batch {@code mb} of (0-based) {@code epoch} with its generator {@code rng}
-     * ({@link EpochPlanner#drawRng}).
+     * ({@link EpochPlanner#drawRng}); {@code text} is the text-encoder cache, or null.
      */
-    public static BatchInputs draw(TrainConfig cfg, TrainingData data, LatentCache cache, DdpmSchedule schedule,
-                                   int epoch, EpochPlanner.MicroBatch mb, Rng rng) {
+    public static BatchInputs draw(TrainConfig cfg, TrainingData data, LatentCache cache, TextEncoderCache text,
+                                   DdpmSchedule schedule, int epoch, EpochPlanner.MicroBatch mb, Rng rng) {
         TrainConfig.Data d = cfg.data();
         TrainConfig.Loop loop = cfg.loop();
         int n = mb.entries().length;
@@ -104,6 +107,6 @@ public record BatchInputs(int size, int channels, int height, int width, float[]
         return new BatchInputs(n, c, h, w, drawn.noisy(), drawn.noise(), drawn.timesteps(), List.copyOf(captions),
                 List.copyOf(sizes), loop.lossWeighting().weights(schedule, drawn.timesteps(), reg),
                 loss.type() == LossFunction.Type.L2 ? null : loss.at(schedule, drawn.timesteps()[0]),
-                d.maxTokenLength());
+                d.maxTokenLength(), text == null ? null : text.rows(mb.entries()));
     }
 }

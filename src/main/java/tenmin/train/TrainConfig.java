@@ -68,6 +68,8 @@ public record TrainConfig(Paths paths, Data data, Network network, Optim optim, 
      * @param captions       per-draw caption processing: prefix, suffix, shuffling, dropout
      * @param subsets        the image folders of a {@code --dataset_config} (empty: the {@code <repeats>_<name>}
      *                       folders of the data directories)
+     * @param cacheTextEncoderOutputs encode every caption once before training ({@code --cache_text_encoder_outputs};
+     *                       only with frozen text encoders and captions that do not change between draws)
      * @param maxTokenLength caption tokens the text encoders read: 75 (one window), 150 or 225
      *                       ({@code --max_token_length})
      * @param flipAug        random horizontal flips
@@ -79,7 +81,8 @@ public record TrainConfig(Paths paths, Data data, Network network, Optim optim, 
     public record Data(int width, int height, boolean enableBucket, int minBucketReso, int maxBucketReso,
                        int bucketResoSteps, boolean bucketNoUpscale, String captionExtension,
                        tenmin.train.data.CaptionOptions captions,
-                       List<tenmin.train.data.DreamBoothDataset.SubsetSpec> subsets, int maxTokenLength, boolean flipAug, boolean cacheLatents, boolean cacheLatentsToDisk, int vaeBatchSize,
+                       List<tenmin.train.data.DreamBoothDataset.SubsetSpec> subsets, boolean cacheTextEncoderOutputs,
+                       int maxTokenLength, boolean flipAug, boolean cacheLatents, boolean cacheLatentsToDisk, int vaeBatchSize,
                        boolean strict) {
     }
 

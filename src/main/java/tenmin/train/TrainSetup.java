@@ -53,6 +53,7 @@ final class TrainSetup implements AutoCloseable {
     private final TrainingData data;
     private final SdxlModels models;
     private final LatentCache cache;
+    private final TextEncoderCache textCache;
     private final TrainableNetwork network;
     private final Optimizer optimizer;
     private final LrSchedule schedule;
@@ -74,6 +75,7 @@ final class TrainSetup implements AutoCloseable {
         this.data = b.data;
         this.models = b.models;
         this.cache = b.cache;
+        this.textCache = b.textCache;
         this.network = b.network;
         this.optimizer = b.optimizer;
         this.schedule = b.schedule;
@@ -97,6 +99,7 @@ final class TrainSetup implements AutoCloseable {
         TrainingData data;
         SdxlModels models;
         LatentCache cache;
+        TextEncoderCache textCache;
         TrainableNetwork network;
         Optimizer optimizer;
         boolean optimizerOnDevice;
@@ -236,6 +239,14 @@ final class TrainSetup implements AutoCloseable {
         try (Reporter.Progress p = r.progress("caching latents", b.data.imageCount())) {
             b.cache = LatentCache.build(b.data, b.models.vae(), dtypes.vae(), b.process, cacheMode, cfg.data().flipAug(),
                     cfg.loop().seed(), modelConfig.vaeScale(), p);
+        }
+        if (cfg.data().cacheTextEncoderOutputs()) {
+            try (Reporter.Progress p = r.progress("caching text encoder outputs", b.data.imageCount())) {
+                b.textCache = TextEncoderCache.build(b.models, b.data, cfg, cfg.network().te2PooledKohya()
+                        ? PooledProjection.KOHYA : PooledProjection.SAI, b.process, p);
+            }
+            r.log(Reporter.Level.INFO, String.format(Locale.ROOT, "INFO: text encoder outputs cached: %d captions,"
+                    + " %.1f MiB", b.data.imageCount(), b.textCache.bytes() / 1048576.0));
         }
         b.cachingNanos = System.nanoTime() - cachingStart;
         if (cacheMode != LatentCache.Mode.NONE) {
@@ -491,6 +502,11 @@ final class TrainSetup implements AutoCloseable {
 
     SdxlModels models() {
         return models;
+    }
+
+    /** The text-encoder cache ({@code --cache_text_encoder_outputs}), or null. */
+    TextEncoderCache textCache() {
+        return textCache;
     }
 
     LatentCache cache() {

@@ -443,8 +443,8 @@ public final class Trainer {
                 t[b] = in.timesteps()[b];
             }
             Tensor timesteps = step.fromHost(t, in.size());                         // (N)
-            SdxlModels.Conditioning c = models.condition(fe, in.captions(), in.sizes(), pooled, checkpointing,
-                    in.maxTokenLength());
+            SdxlModels.Conditioning c = in.cachedText() != null ? in.cachedText().condition(fe, in.sizes())
+                    : models.condition(fe, in.captions(), in.sizes(), pooled, checkpointing, in.maxTokenLength());
             TextEncoderBackward after = null;
             Tensor context = c.context();
             Tensor y = c.y();

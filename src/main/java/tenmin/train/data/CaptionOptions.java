@@ -43,6 +43,14 @@ public record CaptionOptions(String prefix, String suffix, boolean shuffle, int 
         return new CaptionOptions(prefix, suffix, shuffle, keepTokens, separator, "", null, 0, 0, 0);
     }
 
+    /**
+     * Whether a caption comes out the same at every draw: no shuffling, no dropout (kohya's
+     * {@code is_text_encoder_output_cacheable}).
+     */
+    public boolean sameEveryDraw() {
+        return !shuffle && dropoutRate == 0 && dropoutEveryNEpochs == 0 && tagDropoutRate == 0;
+    }
+
     /** Whether tags are split and re-joined (kohya's condition: shuffling or tag dropout). */
     boolean splitsTags() {
         return shuffle || tagDropoutRate > 0;
