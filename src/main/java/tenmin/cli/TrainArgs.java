@@ -554,7 +554,18 @@ final class TrainArgs {
             throw new InputException("--reg_data_dir needs --train_data_dir (the built-in demo has no regularisation"
                     + " images)");
         }
-        TrainConfig.Paths paths = new TrainConfig.Paths(model, data, regData, outputDir, outputName, resume,
+        Path vae = pathOrNull("vae");
+        if (vae != null && Files.isDirectory(vae)) {
+            throw bad("vae", vae + " is a folder (a diffusers VAE?); tenmin reads single-file VAEs in the LDM layout,"
+                    + " such as sdxl_vae.safetensors");
+        }
+        if (vae != null && !Files.isRegularFile(vae)) {
+            throw bad("vae", vae + " does not exist (tenmin reads local single-file VAEs)");
+        }
+        if (vae != null && model == null) {
+            throw new InputException("--vae replaces the VAE of --pretrained_model_name_or_path; give that too");
+        }
+        TrainConfig.Paths paths = new TrainConfig.Paths(model, vae, data, regData, outputDir, outputName, resume,
                 networkWeights, modelConfig, randomModel);
 
         // ---- data

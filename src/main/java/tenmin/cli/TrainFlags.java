@@ -44,6 +44,8 @@ final class TrainFlags {
             used("dataset_config", Kind.STRING, null, "kohya dataset config (.toml): [general], one [[datasets]] and its"
                     + " [[datasets.subsets]] (image_dir, num_repeats, class_tokens, is_reg, caption options); replaces"
                     + " --train_data_dir and --reg_data_dir"),
+            used("vae", Kind.STRING, null, "a VAE file (LDM layout, e.g. sdxl_vae.safetensors, with or without the"
+                    + " first_stage_model. prefix) used instead of the checkpoint's for caching latents and samples"),
             used("train_data_dir", Kind.STRING, null, "folder of <repeats>_<name> image folders; none: built-in demo"),
             used("output_dir", Kind.STRING, null, "where LoRA files, samples, state and logs go (demo: ./tenmin-demo)"),
             used("output_name", Kind.STRING, null, "base name of saved files (kohya's default: at-stepNNNNNNNN / last)"),
@@ -222,7 +224,6 @@ final class TrainFlags {
             neutral("weighted_captions", Kind.BOOL, false, "weighted captions"),
             neutral("token_warmup_min", Kind.INT, 1L, "token warm-up"),
             neutral("token_warmup_step", Kind.FLOAT, 0.0, "token warm-up"),
-            neutral("vae", Kind.STRING, null, "a separate VAE file"),
             neutral("full_fp16", Kind.BOOL, false, "fp16 LoRA weights"),
             neutral("full_bf16", Kind.BOOL, false, "bf16 LoRA weights"),
             neutral("fp8_base", Kind.BOOL, false, "fp8 base weights"),

@@ -88,6 +88,33 @@ public final class SdxlModels implements AutoCloseable {
     }
 
     /**
+     * {@link #load(Path, SdxlConfig, Scope, SdxlDtypes)} with the VAE read from {@code vae} instead (when not null):
+     * a single file in the LDM layout, its keys with or without the {@code first_stage_model.} prefix (what the
+     * reference's {@code load_vae} reads). A diffusers-layout file is refused, naming it.
+     */
+    public static SdxlModels load(Path checkpoint, Path vae, SdxlConfig config, Scope parent, SdxlDtypes dtypes) {
+        if (vae == null) {
+            return load(checkpoint, config, parent, dtypes);
+        }
+        try (SafetensorsFile file = SafetensorsFile.open(checkpoint); SafetensorsFile vaeFile = SafetensorsFile.open(vae)) {
+            boolean prefixed = false;
+            for (String k : vaeFile.names()) {
+                if (k.contains("down_blocks.") || k.contains("mid_block.")) {
+                    throw new InputException(vae + ": a diffusers-layout VAE (key " + k + "); give its single-file"
+                            + " LDM-layout version, such as sdxl_vae.safetensors");
+                }
+                prefixed |= k.startsWith(VaeKeys.PREFIX);
+            }
+            String vaePrefix = prefixed ? VaeKeys.PREFIX : "";
+            if (parent.backend().storesOnJavaHeap()) {
+                checkHeap(checkpoint + ": ", weightBytes(config, file)[0]);
+            }
+            return build(config, parent, dtypes, (prefix, scope, dtype) -> prefix.equals(VaeKeys.PREFIX)
+                    ? CheckpointParams.of(vaeFile, vaePrefix, scope, dtype) : CheckpointParams.of(file, prefix, scope, dtype));
+        }
+    }
+
+    /**
      * A model built in memory with seeded random weights ({@link RandomParams}: the fixtures' scales, each
      * tensor a function of the seed and its key only, so every backend builds the same model).
      */

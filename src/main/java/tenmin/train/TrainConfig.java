@@ -42,6 +42,7 @@ public record TrainConfig(Paths paths, Data data, Network network, Optim optim, 
      * @param pretrainedModel single-file SDXL checkpoint (null: demo)
      * @param trainDataDir    folder of {@code <repeats>_<name>} sub-folders (null: demo)
      * @param regDataDir      folder of regularisation images in the same layout ({@code --reg_data_dir}), or null
+     * @param vae             a VAE file (LDM layout) used instead of the checkpoint's ({@code --vae}), or null
      * @param outputDir       where LoRA files, samples, state and logs go
      * @param outputName      base file name (null: kohya's {@code at} / {@code last})
      * @param resume          training-state file (or folder holding one) to continue from, or null
@@ -52,7 +53,8 @@ public record TrainConfig(Paths paths, Data data, Network network, Optim optim, 
      * @param randomModel     instead of a checkpoint, a model of this size ({@code tenmin.sample.ModelSource}'s
      *                        random sizes) with random weights (benchmarks); null: none
      */
-    public record Paths(Path pretrainedModel, Path trainDataDir, Path regDataDir, Path outputDir, String outputName,
+    public record Paths(Path pretrainedModel, Path vae, Path trainDataDir, Path regDataDir, Path outputDir,
+                        String outputName,
                         Path resume,
                         Path networkWeights, Path modelConfig, String randomModel) {
     }

@@ -226,7 +226,7 @@ final class TrainSetup implements AutoCloseable {
             b.models = SdxlModels.random(modelConfig, b.process, dtypes, DEMO_MODEL_SEED);
         } else {
             r.log(Reporter.Level.INFO, "INFO: loading " + cfg.paths().pretrainedModel());
-            b.models = SdxlModels.load(cfg.paths().pretrainedModel(), modelConfig, b.process, dtypes);
+            b.models = SdxlModels.load(cfg.paths().pretrainedModel(), cfg.paths().vae(), modelConfig, b.process, dtypes);
         }
         try {
             b.models.unet().setCheckpointing(b.checkpointing);
@@ -311,7 +311,9 @@ final class TrainSetup implements AutoCloseable {
         TrainingMetadata.Run meta = new TrainingMetadata.Run(sessionId, startedAt, b.data.dataset().numTrainImages(),
                 b.data.planner().microBatchesPerEpoch(), b.epochs, b.maxSteps, b.data.datasetDirs(),
                 b.data.tagFrequency(), b.data.bucketInfo(cfg), modelName, legacyHash, fullHash, env.version(),
-                b.optimizer.metadataName());
+                b.optimizer.metadataName(), cfg.paths().vae() == null ? null : new TrainingMetadata.Vae(
+                        cfg.paths().vae().getFileName().toString(), ModelHashes.legacyModelHash(cfg.paths().vae()),
+                        ModelHashes.fileSha256(cfg.paths().vae())));
         b.checkpoints = new Checkpoints(cfg, meta, ZoneId.systemDefault());
         b.stateInfo.put("tenmin_version", env.version());
         b.stateInfo.put("session_id", Long.toString(sessionId));

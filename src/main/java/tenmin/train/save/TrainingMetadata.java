@@ -54,11 +54,30 @@ public final class TrainingMetadata {
      * @param newSdModelHash      {@link ModelHashes#fileSha256}
      * @param trainerVersion      what goes into {@code ss_sd_scripts_commit_hash} (tenmin's version)
      * @param optimizerName       the optimizer's module.class name
+     * @param vae                 the separate VAE ({@code --vae}), or null
      */
     public record Run(long sessionId, double startedAtSeconds, int numTrainImages, int numBatchesPerEpoch,
                       int numEpochs, long maxTrainSteps, List<DatasetDir> dirs,
                       Map<String, Map<String, Integer>> tagFrequency, String bucketInfoJson, String sdModelName,
-                      String sdModelHash, String newSdModelHash, String trainerVersion, String optimizerName) {
+                      String sdModelHash, String newSdModelHash, String trainerVersion, String optimizerName,
+                      Vae vae) {
+
+        /** A run with the checkpoint's own VAE. */
+        public Run(long sessionId, double startedAtSeconds, int numTrainImages, int numBatchesPerEpoch, int numEpochs,
+                   long maxTrainSteps, List<DatasetDir> dirs, Map<String, Map<String, Integer>> tagFrequency,
+                   String bucketInfoJson, String sdModelName, String sdModelHash, String newSdModelHash,
+                   String trainerVersion, String optimizerName) {
+            this(sessionId, startedAtSeconds, numTrainImages, numBatchesPerEpoch, numEpochs, maxTrainSteps, dirs,
+                    tagFrequency, bucketInfoJson, sdModelName, sdModelHash, newSdModelHash, trainerVersion, optimizerName,
+                    null);
+        }
+    }
+
+    /**
+     * A separate VAE as the reference records it: {@code ss_vae_name} (the file name), {@code ss_vae_hash} (the legacy
+     * hash) and {@code ss_new_vae_hash} (SHA-256).
+     */
+    public record Vae(String name, String hash, String newHash) {
     }
 
     /** The keys of the reference's branch without {@code --dataset_config}: one folder-layout dataset. */
@@ -255,6 +274,11 @@ public final class TrainingMetadata {
         m.put("ss_sd_model_name", run.sdModelName());
         m.put("ss_sd_model_hash", run.sdModelHash());
         m.put("ss_new_sd_model_hash", run.newSdModelHash());
+        if (run.vae() != null) {
+            m.put("ss_vae_name", run.vae().name());
+            m.put("ss_vae_hash", run.vae().hash());
+            m.put("ss_new_vae_hash", run.vae().newHash());
+        }
         m.put("ss_training_finished_at", PyFormat.repr(finishedSeconds));
         m.put("ss_steps", Long.toString(steps));
         m.put("ss_epoch", Integer.toString(epoch));
