@@ -20,6 +20,10 @@ final class ModelOptions {
     @Option(names = "--model", paramLabel = "CKPT", description = "SDXL checkpoint (.safetensors, single file, SAI layout).")
     Path model;
 
+    @Option(names = "--vae", paramLabel = "FILE", description = "A VAE to decode with instead of the checkpoint's:"
+            + " a single file in the LDM layout, such as sdxl_vae.safetensors (the images record its name and hash).")
+    Path vae;
+
     @Option(names = "--model-config", paramLabel = "JSON", description = "Sizes of a non-SDXL-base checkpoint"
             + " (a fixtures-style config.json with unet, te1, te2 and vae sections); default: SDXL base.")
     Path modelConfig;
@@ -53,12 +57,13 @@ final class ModelOptions {
             throw new InputException("give either --model CKPT or --random-model tiny|small|sdxl");
         }
         if (randomModel != null) {
-            if (modelConfig != null) {
-                throw new InputException("--model-config goes with --model, not with --random-model");
+            if (modelConfig != null || vae != null) {
+                throw new InputException((vae != null ? "--vae" : "--model-config")
+                        + " goes with --model, not with --random-model");
             }
             return new ModelSource.Random(randomModel, ModelSource.randomConfig(randomModel), modelSeed);
         }
-        return ModelSource.Checkpoint.of(model, modelConfig);
+        return ModelSource.Checkpoint.of(model, modelConfig, vae);
     }
 
     /** The device --device names, null for automatic (checked before any work). */

@@ -53,6 +53,8 @@ public final class A1111Parameters {
      * @param modelHash A1111's short model hash: the first 10 hex digits of the checkpoint file's SHA-256
      *     ({@link Hashes#fileSha256}), or null
      * @param modelName checkpoint file name without extension, or null
+     * @param vaeHash A1111's short VAE hash (the first 10 hex digits of the VAE file's SHA-256), null when the
+     *     checkpoint's own VAE was used
      * @param vaeName VAE file name, null when the checkpoint's own VAE was used
      * @param clipSkip 1 or less is left out, as A1111 does
      * @param rng A1111's noise source setting, "CPU" when the initial noise is PyTorch's CPU {@code randn}
@@ -64,7 +66,8 @@ public final class A1111Parameters {
      */
     public record Info(String prompt, String negativePrompt, int steps, String sampler, String scheduleType,
                        double cfgScale, long seed, int width, int height, String modelHash, String modelName,
-                       String vaeName, int clipSkip, String rng, List<Lora> loras, Map<String, String> extra, String version) {
+                       String vaeHash, String vaeName, int clipSkip, String rng, List<Lora> loras,
+                       Map<String, String> extra, String version) {
         public Info {
             loras = List.copyOf(loras);
             extra = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(extra));
@@ -74,37 +77,43 @@ public final class A1111Parameters {
         public static Info basic(String prompt, String negativePrompt, int steps, String sampler, double cfgScale,
                                  long seed, int width, int height) {
             return new Info(prompt, negativePrompt, steps, sampler, null, cfgScale, seed, width, height, null, null,
-                    null, 0, null, List.of(), Map.of(), null);
+                    null, null, 0, null, List.of(), Map.of(), null);
         }
 
         public Info withScheduleType(String type) {
             return new Info(prompt, negativePrompt, steps, sampler, type, cfgScale, seed, width, height, modelHash,
-                    modelName, vaeName, clipSkip, rng, loras, extra, version);
+                    modelName, vaeHash, vaeName, clipSkip, rng, loras, extra, version);
         }
 
         public Info withModel(String hash, String name) {
             return new Info(prompt, negativePrompt, steps, sampler, scheduleType, cfgScale, seed, width, height, hash,
-                    name, vaeName, clipSkip, rng, loras, extra, version);
+                    name, vaeHash, vaeName, clipSkip, rng, loras, extra, version);
+        }
+
+        /** With a separate VAE: its short hash and file name ("VAE hash", "VAE"). */
+        public Info withVae(String hash, String name) {
+            return new Info(prompt, negativePrompt, steps, sampler, scheduleType, cfgScale, seed, width, height,
+                    modelHash, modelName, hash, name, clipSkip, rng, loras, extra, version);
         }
 
         public Info withRng(String source) {
             return new Info(prompt, negativePrompt, steps, sampler, scheduleType, cfgScale, seed, width, height,
-                    modelHash, modelName, vaeName, clipSkip, source, loras, extra, version);
+                    modelHash, modelName, vaeHash, vaeName, clipSkip, source, loras, extra, version);
         }
 
         public Info withLoras(List<Lora> list) {
             return new Info(prompt, negativePrompt, steps, sampler, scheduleType, cfgScale, seed, width, height,
-                    modelHash, modelName, vaeName, clipSkip, rng, list, extra, version);
+                    modelHash, modelName, vaeHash, vaeName, clipSkip, rng, list, extra, version);
         }
 
         public Info withExtra(Map<String, String> fields) {
             return new Info(prompt, negativePrompt, steps, sampler, scheduleType, cfgScale, seed, width, height,
-                    modelHash, modelName, vaeName, clipSkip, rng, loras, fields, version);
+                    modelHash, modelName, vaeHash, vaeName, clipSkip, rng, loras, fields, version);
         }
 
         public Info withVersion(String v) {
             return new Info(prompt, negativePrompt, steps, sampler, scheduleType, cfgScale, seed, width, height,
-                    modelHash, modelName, vaeName, clipSkip, rng, loras, extra, v);
+                    modelHash, modelName, vaeHash, vaeName, clipSkip, rng, loras, extra, v);
         }
     }
 
@@ -119,6 +128,7 @@ public final class A1111Parameters {
         params.put("Size", info.width() + "x" + info.height());
         params.put("Model hash", info.modelHash());
         params.put("Model", info.modelName());
+        params.put("VAE hash", info.vaeHash());
         params.put("VAE", info.vaeName());
         params.put("Clip skip", info.clipSkip() > 1 ? Integer.toString(info.clipSkip()) : null);
         params.put("RNG", info.rng());

@@ -39,13 +39,21 @@ public sealed interface ModelSource {
      */
     SdxlPipeline.ModelId id(boolean hash, Reporter reporter);
 
-    /** A checkpoint file. */
-    record Checkpoint(Path file, SdxlConfig config) implements ModelSource {
+    /** A checkpoint file, with the VAE of another file ({@code vae}, LDM layout) or its own (null). */
+    record Checkpoint(Path file, SdxlConfig config, Path vae) implements ModelSource {
         /**
          * Checks that {@code file} exists and is not a LoRA; {@code configJson} (null = SDXL base) gives other
          * sizes.
          */
         public static Checkpoint of(Path file, Path configJson) {
+            return of(file, configJson, null);
+        }
+
+        /** {@link #of(Path, Path)} with the VAE of {@code vae} (null: the checkpoint's). */
+        public static Checkpoint of(Path file, Path configJson, Path vae) {
+            if (vae != null && !Files.isRegularFile(vae)) {
+                throw new InputException("--vae " + vae + ": no such file (a single-file VAE in the LDM layout)");
+            }
             if (!Files.isRegularFile(file)) {
                 throw new InputException("--model " + file + ": no such file");
             }
@@ -57,12 +65,13 @@ public sealed interface ModelSource {
             if (configJson != null && !Files.isRegularFile(configJson)) {
                 throw new InputException("--model-config " + configJson + ": no such file");
             }
-            return new Checkpoint(file, configJson == null ? SdxlConfig.sdxl() : SdxlConfig.fromConfigFile(configJson));
+            return new Checkpoint(file, configJson == null ? SdxlConfig.sdxl() : SdxlConfig.fromConfigFile(configJson),
+                    vae);
         }
 
         @Override
         public SdxlModels load(Scope scope, SdxlDtypes dtypes) {
-            return SdxlModels.load(file, config, scope, dtypes);
+            return SdxlModels.load(file, vae, config, scope, dtypes);
         }
 
         @Override
@@ -70,7 +79,9 @@ public sealed interface ModelSource {
             String name = file.getFileName().toString();
             int dot = name.lastIndexOf('.');
             name = dot > 0 ? name.substring(0, dot) : name;
-            return new SdxlPipeline.ModelId(name, hash ? fileHash(file, reporter).substring(0, 10) : null);
+            return new SdxlPipeline.ModelId(name, hash ? fileHash(file, reporter).substring(0, 10) : null,
+                    vae == null ? null : vae.getFileName().toString(),
+                    vae == null || !hash ? null : fileHash(vae, reporter).substring(0, 10));
         }
     }
 

@@ -310,7 +310,12 @@ public final class SdxlPipeline {
     // ---- image metadata --------------------------------------------------------------------------
 
     /** The checkpoint as A1111 names it: file name without extension and its short hash (either may be null). */
-    public record ModelId(String name, String hash) {
+    public record ModelId(String name, String hash, String vaeName, String vaeHash) {
+
+        /** A model with its own VAE. */
+        public ModelId(String name, String hash) {
+            this(name, hash, null, null);
+        }
     }
 
     /**
@@ -324,6 +329,7 @@ public final class SdxlPipeline {
                         s.sampler().kind().a1111Name(), s.cfgScale(), seed, s.width(), s.height())
                 .withScheduleType(s.sampler().scheduleType().a1111Name())
                 .withModel(model.hash(), model.name())
+                .withVae(model.vaeHash(), model.vaeName())
                 .withRng("CPU");
         List<A1111Parameters.Lora> hashes = new ArrayList<>();
         List<String> weights = new ArrayList<>();

@@ -22,6 +22,7 @@ import tenmin.models.clip.ClipTextEncoder.PooledProjection;
 import tenmin.models.sdxl.CheckpointPolicy;
 import tenmin.sample.ModelSource;
 import tenmin.sample.PromptFile;
+import tenmin.sample.SdxlPipeline;
 import tenmin.train.log.TrainLogger;
 import tenmin.train.noise.DdpmSchedule;
 import tenmin.train.optim.DeviceClybW;
@@ -308,12 +309,13 @@ final class TrainSetup implements AutoCloseable {
             legacyHash = ModelHashes.legacyModelHash(cfg.paths().pretrainedModel());
             fullHash = ModelHashes.fileSha256(cfg.paths().pretrainedModel());
         }
+        TrainingMetadata.Vae vae = cfg.paths().vae() == null ? null : new TrainingMetadata.Vae(
+                cfg.paths().vae().getFileName().toString(), ModelHashes.legacyModelHash(cfg.paths().vae()),
+                ModelHashes.fileSha256(cfg.paths().vae()));
         TrainingMetadata.Run meta = new TrainingMetadata.Run(sessionId, startedAt, b.data.dataset().numTrainImages(),
                 b.data.planner().microBatchesPerEpoch(), b.epochs, b.maxSteps, b.data.datasetDirs(),
                 b.data.tagFrequency(), b.data.bucketInfo(cfg), modelName, legacyHash, fullHash, env.version(),
-                b.optimizer.metadataName(), cfg.paths().vae() == null ? null : new TrainingMetadata.Vae(
-                        cfg.paths().vae().getFileName().toString(), ModelHashes.legacyModelHash(cfg.paths().vae()),
-                        ModelHashes.fileSha256(cfg.paths().vae())));
+                b.optimizer.metadataName(), vae);
         b.checkpoints = new Checkpoints(cfg, meta, ZoneId.systemDefault());
         b.stateInfo.put("tenmin_version", env.version());
         b.stateInfo.put("session_id", Long.toString(sessionId));
@@ -332,8 +334,9 @@ final class TrainSetup implements AutoCloseable {
                 || cfg.sample().atFirst())) {
             Path sampleDir = cfg.paths().outputDir().resolve("sample");
             b.samples = new TrainingSamples(samplePrompts, sampleDir, cfg.paths().outputName(), cfg.loop().seed(),
-                    Trainer.pooledOf(cfg), b.logger, cfg.randomBase() ? null : stem(modelName),
-                    cfg.randomBase() ? null : fullHash.substring(0, 10));
+                    Trainer.pooledOf(cfg), b.logger, cfg.randomBase() ? null : new SdxlPipeline.ModelId(stem(modelName),
+                    fullHash.substring(0, 10), vae == null ? null : vae.name(),
+                    vae == null ? null : vae.newHash().substring(0, 10)));
             b.outputs.put("samples", sampleDir);
         }
     }

@@ -55,8 +55,7 @@ public final class TrainingSamples {
     private final long seed;
     private final PooledProjection pooled;
     private final TrainLogger logger;
-    private final String modelName;
-    private final String modelHash;
+    private final SdxlPipeline.ModelId model;
     private final List<String> rounds = new ArrayList<>();
     private final Map<Integer, List<RgbImage>> images = new LinkedHashMap<>();
     private long renderNanos;
@@ -69,19 +68,17 @@ public final class TrainingSamples {
      * @param seed       the run's seed
      * @param pooled     text encoder 2's pooled orientation
      * @param logger     TensorBoard logger, or null
-     * @param modelName  base model name for the PNG text (null: none)
-     * @param modelHash  A1111's short model hash (null: none)
+     * @param model      base model (and separate VAE) for the PNG text, or null: none
      */
     public TrainingSamples(List<SamplePrompt> prompts, Path dir, String outputName, long seed, PooledProjection pooled,
-                           TrainLogger logger, String modelName, String modelHash) {
+                           TrainLogger logger, SdxlPipeline.ModelId model) {
         this.prompts = List.copyOf(prompts);
         this.dir = dir;
         this.outputName = outputName;
         this.seed = seed;
         this.pooled = pooled;
         this.logger = logger;
-        this.modelName = modelName;
-        this.modelHash = modelHash;
+        this.model = model;
     }
 
     public boolean isEmpty() {
@@ -122,8 +119,8 @@ public final class TrainingSamples {
             A1111Parameters.Info info = A1111Parameters.Info.basic(p.prompt(), p.negativePrompt(), p.steps(),
                     settings.sampler().kind().a1111Name(), p.scale(), s, width, height).withRng("CPU")
                     .withExtra(Map.of("Training step", Long.toString(step)));
-            if (modelName != null) {
-                info = info.withModel(modelHash, modelName);
+            if (model != null) {
+                info = info.withModel(model.hash(), model.name()).withVae(model.vaeHash(), model.vaeName());
             }
             byte[] png = PngFile.encode(img, Map.of("parameters", A1111Parameters.format(info)));
             String name = (outputName == null ? "" : outputName + "_") + label + String.format(Locale.ROOT, "_%02d_", p.index())

@@ -177,6 +177,46 @@ class SampleCommandTest extends CpuBackendTests {
                 b.get("Steps"), b.get("Sampler"), b.get("CFG scale"), b.get("Size")));
     }
 
+    /**
+     * {@code --vae}: the image decoded by another VAE file (the checkpoint's own VAE, copied without the
+     * {@code first_stage_model.} prefix and its output convolution doubled) differs, and the PNG records A1111's
+     * "VAE hash" (first 10 hex digits of the file's SHA-256, computed here) and "VAE" (the file name).
+     */
+    @Test
+    void aSeparateVaeDecodesAndIsRecorded(@TempDir Path tmp) throws Exception {
+        tenmin.formats.SafetensorsWriter w = new tenmin.formats.SafetensorsWriter();
+        try (tenmin.formats.SafetensorsFile in = tenmin.formats.SafetensorsFile.open(Path.of(CKPT))) {
+            for (String k : in.names()) {
+                if (k.startsWith("first_stage_model.")) {
+                    float[] v = in.readFloats(k);
+                    if (k.endsWith("decoder.conv_out.weight")) {
+                        for (int i = 0; i < v.length; i++) {
+                            v[i] *= 2;
+                        }
+                    }
+                    w.addFloats(k.substring("first_stage_model.".length()), StDType.F32, in.info(k).shape(), v);
+                }
+            }
+        }
+        Path vae = tmp.resolve("my_vae.safetensors");
+        w.write(vae);
+        Cli.Run own = sample("--prompt", "a fox", "--seed", "7", "-o", tmp.resolve("own").toString());
+        Cli.Run other = sample("--prompt", "a fox", "--seed", "7", "--vae", vae.toString(), "-o",
+                tmp.resolve("other").toString());
+        assertEquals(0, own.exit(), own.toString());
+        assertEquals(0, other.exit(), other.toString());
+        assertFalse(Cli.sha256(tmp.resolve("own/00000-7.png")).equals(Cli.sha256(tmp.resolve("other/00000-7.png"))));
+        Map<String, String> p = parameters(tmp.resolve("other/00000-7.png"));
+        String sha = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(vae)));
+        assertEquals(sha.substring(0, 10), p.get("VAE hash"));
+        assertEquals("my_vae.safetensors", p.get("VAE"));
+        assertEquals(null, parameters(tmp.resolve("own/00000-7.png")).get("VAE"));
+        Cli.Run missing = sample("--prompt", "a fox", "--vae", tmp.resolve("none.safetensors").toString(), "-o",
+                tmp.resolve("x").toString());
+        assertEquals(2, missing.exit(), missing.toString());
+        assertTrue(missing.err().contains("--vae"), missing.toString());
+    }
+
     @Test
     void randomTinyModelNeedsNoCheckpoint(@TempDir Path tmp) {
         Cli.Run r = Cli.run("sample", "--random-model", "tiny", "--width", "32", "--height", "32", "--steps", "1",

@@ -55,6 +55,16 @@ class A1111ParametersTest {
                 A1111Parameters.format(info));
     }
 
+    /** A separate VAE: "VAE hash" then "VAE" after the model, as A1111's create_infotext orders them. */
+    @Test
+    void aSeparateVaeFollowsTheModel() {
+        Info info = Info.basic("p", "", 20, "Euler a", 7, 1, 1024, 1024).withModel("31e35c80fc", "sd_xl_base_1.0")
+                .withVae("235745af8d", "sdxl_vae.safetensors").withRng("CPU");
+        assertEquals("p\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 1024x1024, Model hash: 31e35c80fc,"
+                + " Model: sd_xl_base_1.0, VAE hash: 235745af8d, VAE: sdxl_vae.safetensors, RNG: CPU",
+                A1111Parameters.format(info));
+    }
+
     @Test
     void jsonQuotingEscapesLikePython() {
         assertEquals("\"a\\nb\\t\\u0001 é 😀\"", A1111Parameters.jsonString("a\nb\t\u0001 é 😀"));
