@@ -149,8 +149,7 @@ final class TrainFlags {
                     + " U(0,1)·ip_noise_gamma, drawn per micro-batch"),
             used("multires_noise_iterations", Kind.INT, null, "pyramid-noise levels"),
             used("multires_noise_discount", Kind.FLOAT, 0.3, "pyramid-noise discount per level"),
-            used("loss_type", Kind.STRING, "l2", "l2 (MSE), huber or smooth_l1 (large errors pull less; with these"
-                    + " two, one timestep per micro-batch, as the reference draws them)"),
+            used("loss_type", Kind.STRING, "l2", "l2 (MSE), huber or smooth_l1 (large errors pull less)"),
             used("huber_c", Kind.FLOAT, 0.1, "the Huber threshold c, in (0, 1] (huber and smooth_l1)"),
             used("huber_schedule", Kind.STRING, "snr", "how the threshold follows the timestep: snr, exponential or"
                     + " constant (huber and smooth_l1)"),

@@ -33,7 +33,7 @@ import tenmin.train.noise.NoiseSampler;
  * @param captions  N processed captions
  * @param sizes     N rows (orig_h, orig_w, crop_top, crop_left, target_h, target_w), the crop flip-adjusted
  * @param lossWeights N weights of the images' losses ({@link LossWeighting}), or null: each counts once
- * @param robustLoss the Huber or smooth-L1 loss with this micro-batch's threshold ({@link LossFunction}), or null:
+ * @param robustLoss the Huber or smooth-L1 loss with its images' thresholds ({@link LossFunction}), or null:
  *                  the squared error
  * @param maxTokenLength caption tokens the text encoders read (75, or 150 / 225 in 75-token windows)
  * @param cachedText the images' text conditioning from {@code --cache_text_encoder_outputs}, or null: the captions
@@ -103,10 +103,10 @@ public record BatchInputs(int size, int channels, int height, int width, float[]
         }
         LossFunction loss = loop.lossFunction();
         NoiseSampler.Noised drawn = NoiseSampler.noised(rng, x0, n, c, h, w, loop.noise(), loop.minTimestep(),
-                loop.maxTimestep(), loss.sharedTimestep(), schedule);          // (N, C, h, w)
+                loop.maxTimestep(), schedule);                                  // (N, C, h, w)
         return new BatchInputs(n, c, h, w, drawn.noisy(), drawn.noise(), drawn.timesteps(), List.copyOf(captions),
                 List.copyOf(sizes), loop.lossWeighting().weights(schedule, drawn.timesteps(), reg),
-                loss.type() == LossFunction.Type.L2 ? null : loss.at(schedule, drawn.timesteps()[0]),
+                loss.type() == LossFunction.Type.L2 ? null : loss.at(schedule, drawn.timesteps()),
                 d.maxTokenLength(), text == null ? null : text.rows(mb.entries()));
     }
 }

@@ -395,7 +395,7 @@ final class TrainSetup implements AutoCloseable {
                         : b.checkpointing.isNone() ? "off" : "on for " + b.checkpointing,
                 cfg.loop().seed()));
         if (cfg.loop().lossFunction().type() != tenmin.train.noise.LossFunction.Type.L2) {
-            lines.add("  loss: " + cfg.loop().lossFunction().describe() + "; one timestep per micro-batch");
+            lines.add("  loss: " + cfg.loop().lossFunction().describe());
         }
         if (cfg.loop().lossWeighting().active()) {
             lines.add("  loss weighting: " + cfg.loop().lossWeighting().describe());

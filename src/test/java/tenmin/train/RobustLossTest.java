@@ -1,8 +1,8 @@
 package tenmin.train;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import org.junit.jupiter.api.Test;
 
@@ -15,13 +15,12 @@ import tenmin.engine.backend.cpu.CpuBackend;
 import tenmin.testing.Fixtures;
 import tenmin.train.noise.DdpmSchedule;
 import tenmin.train.noise.LossFunction;
-import tenmin.train.noise.NoiseOptions;
 import tenmin.train.noise.NoiseSampler;
 
 /**
  * {@code --loss_type huber / smooth_l1} (kohya's {@code conditional_loss} and {@code get_timesteps_and_huber_c}):
  * the thresholds of the three schedules against diffusers' ᾱ evaluated in double, the loss and its gradient
- * against the formulas in double, per-image weights on top, and one timestep per micro-batch.
+ * against the formulas in double with a threshold per image, per-image weights on top.
  */
 class RobustLossTest {
 
@@ -53,18 +52,19 @@ class RobustLossTest {
         float[] eps = NoiseSampler.gaussian(rng, n, 2, 4, 4);
         float[] target = NoiseSampler.gaussian(rng, n, 2, 4, 4);
         float[] w = {0.5f, 1f, 2f};
-        float c = 0.3f;
+        float[] c = {0.3f, 0.6f, 0.15f};
         for (LossFunction.Type type : new LossFunction.Type[] {LossFunction.Type.HUBER, LossFunction.Type.SMOOTH_L1}) {
             for (float[] weights : new float[][] {null, w}) {
                 double expected = 0;
                 double[] grad = new double[eps.length];
                 for (int b = 0; b < n; b++) {
                     double wb = weights == null ? 1 : weights[b];
-                    double scale = type == LossFunction.Type.HUBER ? 2 * c : 2;
+                    double cb = c[b];
+                    double scale = type == LossFunction.Type.HUBER ? 2 * cb : 2;
                     for (int i = b * per; i < (b + 1) * per; i++) {
                         double d = (double) eps[i] - target[i];
-                        double root = Math.sqrt(d * d + (double) c * c);
-                        expected += wb * scale * (root - c) / per / n;
+                        double root = Math.sqrt(d * d + cb * cb);
+                        expected += wb * scale * (root - cb) / per / n;
                         grad[i] = wb * scale * d / root / per / n;
                     }
                 }
@@ -81,24 +81,22 @@ class RobustLossTest {
         for (int i = 0; i < per; i++) {
             small[i] = 1e-3f * (i - per / 2f);
         }
-        float huber = lossAndGradient(small, new float[per], 1, null, LossFunction.Type.HUBER, 1f, new float[per]);
-        float mse = lossAndGradient(small, new float[per], 1, null, null, 0, new float[per]);
+        float huber = lossAndGradient(small, new float[per], 1, null, LossFunction.Type.HUBER, new float[] {1f},
+                new float[per]);
+        float mse = lossAndGradient(small, new float[per], 1, null, null, null, new float[per]);
         assertEquals(mse, huber, 1e-3 * mse);
     }
 
+    /** The thresholds of a micro-batch follow each image's own timestep. */
     @Test
-    void robustLossesDrawOneTimestepPerMicroBatch() {
-        float[] x0 = new float[4 * 4 * 8 * 8];
-        NoiseSampler.Noised shared = NoiseSampler.noised(new Rng(3), x0, 4, 4, 8, 8, NoiseOptions.GAUSSIAN, 0, 1000,
-                true, DdpmSchedule.sdxl());
-        Rng replay = new Rng(3);
-        NoiseSampler.gaussian(replay, 4, 4, 8, 8);
-        int t = NoiseSampler.timesteps(replay, 1, 0, 1000)[0];
-        assertArrayEquals(new int[] {t, t, t, t}, shared.timesteps());
-        NoiseSampler.Noised own = NoiseSampler.noised(new Rng(3), x0, 4, 4, 8, 8, NoiseOptions.GAUSSIAN, 0, 1000,
-                false, DdpmSchedule.sdxl());
-        assertArrayEquals(shared.noise(), own.noise());
-        assertEquals(4, java.util.Arrays.stream(own.timesteps()).distinct().count(), "l2: one per image (seed 3)");
+    void eachImageHasItsTimestepsThreshold() {
+        LossFunction f = fn(LossFunction.Schedule.SNR, 0.1);
+        int[] t = {0, 500, 999};
+        float[] c = f.at(DdpmSchedule.sdxl(), t).c();
+        for (int b = 0; b < t.length; b++) {
+            assertEquals(f.thresholdAt(DdpmSchedule.sdxl(), t[b]), c[b]);
+        }
+        assertTrue(c[0] > c[1] && c[1] > c[2], java.util.Arrays.toString(c));
     }
 
     private static LossFunction fn(LossFunction.Schedule schedule, double c0) {
@@ -110,7 +108,7 @@ class RobustLossTest {
      * squared error); the gradient by ε̂ goes into {@code grad}.
      */
     private static float lossAndGradient(float[] eps, float[] target, int n, float[] weights, LossFunction.Type type,
-                                         float c, float[] grad) {
+                                         float[] c, float[] grad) {
         LossFunction.AtStep robust = type == null ? null
                 : new LossFunction.AtStep(new LossFunction(type, LossFunction.Schedule.CONSTANT, 0.1), c);
         Shape shape = Shape.of(n, eps.length / n / 16, 4, 4);

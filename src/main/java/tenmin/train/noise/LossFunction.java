@@ -3,6 +3,8 @@ package tenmin.train.noise;
 import java.util.Locale;
 
 import tenmin.engine.api.Backend.Unary;
+import tenmin.engine.api.DType;
+import tenmin.engine.api.Shape;
 import tenmin.engine.api.Tensor;
 import tenmin.engine.autograd.Functional;
 
@@ -15,10 +17,9 @@ import tenmin.engine.autograd.Functional;
  * less;</li>
  * <li>{@code smooth_l1}: {@code 2·(√(d² + c²) − c)}.</li>
  * </ul>
- * The threshold c follows the micro-batch's timestep: {@code snr} (the default) {@code (1 − c₀)/(1 + σ)² + c₀} with
+ * The threshold c follows each image's timestep: {@code snr} (the default) {@code (1 − c₀)/(1 + σ)² + c₀} with
  * {@code σ = √((1 − ᾱ)/ᾱ)} (near 1 at low noise, towards c₀ at high noise), {@code exponential}
- * {@code exp(ln(c₀)·t/1000)}, {@code constant} c₀. As in that version of the reference, these two losses draw one
- * timestep for the whole micro-batch (so that c is one number); l2 draws one per image.
+ * {@code exp(ln(c₀)·t/1000)}, {@code constant} c₀; float32 as the reference's tensors.
  *
  * @param type     the loss
  * @param schedule how c follows the timestep (huber and smooth_l1 only)
@@ -55,47 +56,62 @@ public record LossFunction(Type type, Schedule schedule, double huberC) {
         }
     }
 
-    /** Whether one timestep serves the whole micro-batch (huber and smooth_l1, as the reference draws them). */
-    public boolean sharedTimestep() {
-        return type != Type.L2;
-    }
-
-    /** c at timestep {@code t} of {@code ddpm} (float32 where the reference computes with tensors). */
+    /**
+     * c at timestep {@code t} of {@code ddpm} in the reference's float32 arithmetic ({@code get_timesteps_and_huber_c}:
+     * {@code exp(-α·t)} with α = −ln(c₀)/1000, {@code (1 − c₀)/(1 + σ)² + c₀}, or c₀).
+     */
     public float thresholdAt(DdpmSchedule ddpm, int t) {
         return switch (schedule) {
             case SNR -> {
                 float ac = ddpm.alphaCumprod(t);
                 float sigma = (float) Math.sqrt((1f - ac) / ac);
-                float c0 = (float) huberC;
                 float onePlus = 1f + sigma;
-                yield (1f - c0) / (onePlus * onePlus) + c0;
+                yield (float) (1 - huberC) / (onePlus * onePlus) + (float) huberC;
             }
-            case EXPONENTIAL -> (float) Math.exp(Math.log(huberC) / ddpm.numTimesteps() * t);
+            case EXPONENTIAL -> (float) Math.exp((float) (Math.log(huberC) / ddpm.numTimesteps()) * (float) t);
             case CONSTANT -> (float) huberC;
         };
     }
 
     /**
-     * The elementwise loss of {@code d} (ε̂ − ε, F32) with threshold {@code c} for huber and smooth_l1, in the
-     * reference's order of operations; differentiable.
+     * The elementwise loss of {@code d} (ε̂ − ε, (N, C, H, W) F32) with image b's threshold {@code c[b]}, in the
+     * reference's order of operations ({@code 2c·(√(d² + c²) − c)}, or without the leading c for smooth_l1);
+     * differentiable in d.
      */
-    public Tensor elementwise(Functional f, Tensor d, float c) {
+    public Tensor elementwise(Functional f, Tensor d, float[] c) {
         Tensor squared = f.mul(d, d);
         if (type == Type.L2) {
             return squared;
         }
-        Tensor excess = f.affine(f.unary(Unary.SQRT, f.affine(squared, 1.0, (double) (c * c))), 1.0, -c);
-        return f.scale(excess, type == Type.HUBER ? 2.0 * c : 2.0);
+        int n = c.length;
+        float[] c2 = new float[n];
+        float[] twoC = new float[n];
+        for (int b = 0; b < n; b++) {
+            c2[b] = c[b] * c[b];
+            twoC[b] = 2 * c[b];
+        }
+        Tensor excess = f.sub(f.unary(Unary.SQRT, f.add(squared, perImage(f, c2, d))), perImage(f, c, d));
+        return type == Type.HUBER ? f.mul(perImage(f, twoC, d), excess) : f.scale(excess, 2.0);
     }
 
-    /** This loss with the threshold of timestep {@code t}: what one micro-batch computes. */
-    public AtStep at(DdpmSchedule ddpm, int t) {
-        return new AtStep(this, type == Type.L2 ? Float.NaN : thresholdAt(ddpm, t));
+    /** {@code values[b]} broadcast over image b of {@code like} (N, C, H, W), F32, without gradient. */
+    private static Tensor perImage(Functional f, float[] values, Tensor like) {
+        Tensor column = f.scope().fromHost(values, Shape.of(values.length, 1, 1, 1), DType.F32);
+        return f.expand(column, like.shape());
     }
 
-    /** A loss with its threshold for one micro-batch. */
-    public record AtStep(LossFunction function, float c) {
-        /** {@link LossFunction#elementwise} with this threshold. */
+    /** This loss with the thresholds of each image's timestep: what one micro-batch computes. */
+    public AtStep at(DdpmSchedule ddpm, int[] timesteps) {
+        float[] c = new float[timesteps.length];
+        for (int b = 0; b < c.length; b++) {
+            c[b] = type == Type.L2 ? Float.NaN : thresholdAt(ddpm, timesteps[b]);
+        }
+        return new AtStep(this, c);
+    }
+
+    /** A loss with the thresholds of one micro-batch's images. */
+    public record AtStep(LossFunction function, float[] c) {
+        /** {@link LossFunction#elementwise} with these thresholds. */
         public Tensor elementwise(Functional f, Tensor d) {
             return function.elementwise(f, d, c);
         }

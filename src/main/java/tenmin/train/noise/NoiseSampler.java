@@ -36,20 +36,8 @@ public final class NoiseSampler {
      */
     public static Noised noised(Rng rng, float[] x0, int n, int c, int h, int w, NoiseOptions options, int minTimestep,
                                 int maxTimestep, DdpmSchedule schedule) {
-        return noised(rng, x0, n, c, h, w, options, minTimestep, maxTimestep, false, schedule);
-    }
-
-    /**
-     * {@link #noised(Rng, float[], int, int, int, int, NoiseOptions, int, int, DdpmSchedule)}, drawing one timestep
-     * for every image when {@code sharedTimestep} ({@link LossFunction#sharedTimestep}).
-     */
-    public static Noised noised(Rng rng, float[] x0, int n, int c, int h, int w, NoiseOptions options, int minTimestep,
-                                int maxTimestep, boolean sharedTimestep, DdpmSchedule schedule) {
         float[] noise = training(rng, x0, n, c, h, w, options);
-        int[] t = timesteps(rng, sharedTimestep ? 1 : n, minTimestep, maxTimestep);
-        if (sharedTimestep) {
-            t = java.util.Collections.nCopies(n, t[0]).stream().mapToInt(Integer::intValue).toArray();
-        }
+        int[] t = timesteps(rng, n, minTimestep, maxTimestep);
         float[] input = noise;
         if (options.ipGamma() > 0) {
             float strength = options.ipRandomStrength() ? rng.nextFloat() * (float) options.ipGamma()
