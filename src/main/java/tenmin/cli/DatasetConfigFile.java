@@ -24,14 +24,17 @@ final class DatasetConfigFile {
     /** Dataset options: the dataset-level flags of {@code tenmin train} (batch_size is --train_batch_size). */
     static final Set<String> DATASET_KEYS = Set.of("resolution", "batch_size", "enable_bucket", "min_bucket_reso",
             "max_bucket_reso", "bucket_reso_steps", "bucket_no_upscale", "network_multiplier");
-    /** Subset options (also allowed in a dataset and in [general]); the same names as the flags. */
+    /**
+     * Subset options, also allowed in a dataset and in [general] (the reference's "ascendable" subset schema of a
+     * DreamBooth dataset); those that are flags of {@code tenmin train} have the flags' names.
+     */
     static final Set<String> SUBSET_KEYS = Set.of("color_aug", "face_crop_aug_range", "flip_aug", "num_repeats",
             "random_crop", "shuffle_caption", "keep_tokens", "keep_tokens_separator", "secondary_separator",
             "caption_separator", "enable_wildcard", "token_warmup_min", "token_warmup_step", "caption_prefix",
-            "caption_suffix", "custom_attributes", "alpha_mask", "caption_dropout_rate", "caption_dropout_every_n_epochs",
-            "caption_tag_dropout_rate", "caption_extension");
+            "caption_suffix", "caption_dropout_rate", "caption_dropout_every_n_epochs", "caption_tag_dropout_rate",
+            "caption_extension", "class_tokens", "cache_info");
     /** Keys of a DreamBooth subset only. */
-    static final Set<String> DREAMBOOTH_KEYS = Set.of("image_dir", "class_tokens", "cache_info", "is_reg");
+    static final Set<String> DREAMBOOTH_KEYS = Set.of("image_dir", "is_reg", "alpha_mask");
 
     /** An option's value and where it was read ("FILE: [[datasets.subsets]] 2: key"). */
     record Option(Object value, String source) {

@@ -141,10 +141,6 @@ final class TrainArgs {
                     }
                     given.put(f.name(), new Value(value, e.getValue().source()));
                 }
-                DatasetConfigFile.Option attributes = options.get("custom_attributes");
-                if (attributes != null && !(attributes.value() instanceof Map<?, ?> m && m.isEmpty())) {
-                    throw new InputException(attributes.source() + ": custom attributes are not supported");
-                }
                 Value subsetFlip = new Value(bool("flip_aug"), where("flip_aug"));
                 if (flip != null && !flip.value().equals(subsetFlip.value())) {
                     throw new InputException(subsetFlip.source() + " is " + subsetFlip.value() + " but "
@@ -153,7 +149,8 @@ final class TrainArgs {
                 flip = subsetFlip;
                 DatasetConfigFile.Option dir = options.get("image_dir");
                 Path imageDir = Path.of((String) dir.value());
-                int repeats = 1;
+                // the reference's last fallback for num_repeats is --dataset_repeats (default 1)
+                int repeats = intIn("dataset_repeats", 1, 1_000_000);
                 DatasetConfigFile.Option n = options.get("num_repeats");
                 if (n != null) {
                     if (!(n.value() instanceof Long r) || r < 1 || r > 1_000_000) {
@@ -586,6 +583,10 @@ final class TrainArgs {
         }
         String ext = captionExtension();
         List<DreamBoothDataset.SubsetSpec> subsets = datasetSubsets();
+        if (datasetConfig == null && isGiven("dataset_repeats")) {
+            reporter.log(Reporter.Level.WARNING, "WARNING: --dataset_repeats has no effect without --dataset_config:"
+                    + " repeats come from the folder names (<repeats>_<name>), as in the reference");
+        }
         boolean toDisk = bool("cache_latents_to_disk");
         TrainConfig.Data dataCfg = new TrainConfig.Data(reso[0], reso[1], enableBucket, minReso, maxReso, steps,
                 bool("bucket_no_upscale"), ext, captionOptions(), subsets, cacheTextEncoderOutputs(subsets), maxTokenLength(),

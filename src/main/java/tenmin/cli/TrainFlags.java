@@ -197,7 +197,8 @@ final class TrainFlags {
             noEffect("mem_eff_attn", Kind.BOOL, false, "tenmin's backends pick their own attention kernel"),
             noEffect("max_data_loader_n_workers", Kind.INT, 8L, "tenmin loads data in-process"),
             noEffect("persistent_data_loader_workers", Kind.BOOL, false, "tenmin loads data in-process"),
-            noEffect("dataset_repeats", Kind.INT, 1L, "repeats come from the folder names (<repeats>_<name>), as in the reference"),
+            used("dataset_repeats", Kind.INT, 1L, "with --dataset_config: the repeats of subsets that give no num_repeats"
+                    + " (without it the folder names give them, as in the reference)"),
             noEffect("lowram", Kind.BOOL, false, "memory is planned by the backend"),
             noEffect("lowvram", Kind.BOOL, false, "memory is planned by the backend"),
             noEffect("highvram", Kind.BOOL, false, "memory is planned by the backend"),

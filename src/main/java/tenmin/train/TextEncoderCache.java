@@ -21,7 +21,10 @@ import tenmin.train.data.DreamBoothDataset;
  * vector), computed once before training when the text encoders are frozen ({@code --network_train_unet_only}) and
  * the captions do not change between draws (no shuffling, no dropout). A micro-batch then uploads its rows instead
  * of running both encoders; the values are the encoders' own (kept in the dtype they produced), so the run is the
- * same as without the cache.
+ * same as without the cache. Each caption is encoded as a draw sees it (prefix, suffix, secondary separator), where
+ * the reference's cache encodes the caption file's text as it is (its prefix and suffix then do nothing); and
+ * {@code --caption_dropout_every_n_epochs}, which the reference's check lets pass and its cache then ignores, is
+ * refused.
  */
 public final class TextEncoderCache {
     /** Captions encoded per call while caching. */

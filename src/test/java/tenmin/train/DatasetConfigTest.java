@@ -50,6 +50,7 @@ class DatasetConfigTest {
         Path cfg = config("""
                 [general]
                 resolution = 64
+                class_tokens = "thing"
                 shuffle_caption = true
                 keep_tokens = 1
                 caption_extension = ".txt"
@@ -70,7 +71,8 @@ class DatasetConfigTest {
                   caption_prefix = "photo,"
                 """.formatted(discs, squares));
         LogLines log = new LogLines();
-        TrainConfig c = parse(log, "--dataset_config=" + cfg, "--resolution=128", "--caption_dropout_rate=0.1");
+        TrainConfig c = parse(log, "--dataset_config=" + cfg, "--resolution=128", "--caption_dropout_rate=0.1",
+                "--dataset_repeats=3");
         assertTrue(log.count("WARNING", "ignoring --train_data_dir") == 1, String.join("\n", log.lines()));
         assertNull(c.paths().trainDataDir());
         assertEquals(64, c.data().width());                                   // [general] over the command line
@@ -80,7 +82,8 @@ class DatasetConfigTest {
         assertEquals(2, s.size());
         assertEquals(new DreamBoothDataset.SubsetSpec(discs, "discs", 4, "ohwx disc", false, ".txt",
                 new CaptionOptions(null, null, true, 2, ",", "", null, 0.1, 0, 0)), s.get(0));
-        assertEquals(new DreamBoothDataset.SubsetSpec(squares, "squares", 1, "", true, ".txt",
+        // num_repeats: the subset's, else --dataset_repeats (the reference's argparse fallback)
+        assertEquals(new DreamBoothDataset.SubsetSpec(squares, "squares", 3, "thing", true, ".txt",
                 new CaptionOptions("photo,", null, true, 1, ",", "", null, 0.1, 0, 0)), s.get(1));
         assertTrue(c.data().flipAug(), "--flip_aug of the command line (TrainRuns) reaches every subset");
         assertTrue(!c.demo());

@@ -238,7 +238,9 @@ public final class DreamBoothDataset {
             count++;
         }
         if (count == 0) {
-            reporter.log(Reporter.Level.WARNING, "WARNING: " + spec.dir() + ": no images");
+            // the reference ignores such a subset: not counted, not in ss_dataset_dirs
+            reporter.log(Reporter.Level.WARNING, "WARNING: " + spec.dir() + ": no images; folder ignored");
+            return;
         }
         subsets.add(new Subset(spec.dirName(), spec.dir(), spec.repeats(), spec.classTokens(), count, spec.reg(),
                 spec.captions()));
