@@ -815,8 +815,9 @@ final class TrainArgs {
         }
         for (tenmin.train.data.CaptionOptions o : all) {
             if (o != null && !o.sameEveryDraw()) {
-                throw bad(flag, "captions that change between draws (shuffle_caption, caption_dropout_rate,"
-                        + " caption_dropout_every_n_epochs, caption_tag_dropout_rate) cannot be cached");
+                throw bad(flag, "captions that change between draws (shuffle_caption, enable_wildcard,"
+                        + " caption_dropout_rate, caption_dropout_every_n_epochs, caption_tag_dropout_rate) cannot be"
+                        + " cached");
             }
         }
         return true;
@@ -839,7 +840,7 @@ final class TrainArgs {
         return new CaptionOptions(str("caption_prefix"), str("caption_suffix"), bool("shuffle_caption"),
                 intIn("keep_tokens", 0, 1000), nonEmpty("caption_separator"), str("keep_tokens_separator"),
                 str("secondary_separator"), chance("caption_dropout_rate"), intIn("caption_dropout_every_n_epochs", 0,
-                1_000_000), chance("caption_tag_dropout_rate"));
+                1_000_000), chance("caption_tag_dropout_rate"), bool("enable_wildcard"));
     }
 
     private double chance(String name) {

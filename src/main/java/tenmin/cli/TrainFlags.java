@@ -80,6 +80,8 @@ final class TrainFlags {
                     + " --caption_separator afterwards"),
             used("max_token_length", Kind.INT, null, "150 or 225: captions up to that many tokens, read by the text"
                     + " encoders in 75-token windows (absent: 75)"),
+            used("enable_wildcard", Kind.BOOL, false, "caption files are read whole; each draw takes one of their lines and"
+                    + " replaces every {a|b|c} by one choice"),
             used("caption_dropout_rate", Kind.FLOAT, 0.0, "chance that a draw's caption is empty (the LoRA also"
                     + " learns the concept unconditioned)"),
             used("caption_dropout_every_n_epochs", Kind.INT, 0L, "every caption of every Nth epoch is empty (0: off)"),
@@ -220,7 +222,6 @@ final class TrainFlags {
             neutral("random_crop", Kind.BOOL, false, "random crops"),
             neutral("face_crop_aug_range", Kind.STRING, null, "face-crop augmentation"),
             neutral("alpha_mask", Kind.BOOL, false, "alpha-masked loss"),
-            neutral("enable_wildcard", Kind.BOOL, false, "caption wildcards"),
             neutral("weighted_captions", Kind.BOOL, false, "weighted captions"),
             neutral("token_warmup_min", Kind.INT, 1L, "token warm-up"),
             neutral("token_warmup_step", Kind.FLOAT, 0.0, "token warm-up"),

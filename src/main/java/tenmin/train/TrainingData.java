@@ -47,8 +47,9 @@ public final class TrainingData {
     public static TrainingData prepare(TrainConfig cfg, Path dataDir, int sideMultiple, Reporter reporter) {
         TrainConfig.Data d = cfg.data();
         DreamBoothDataset ds = d.subsets().isEmpty()
-                ? DreamBoothDataset.scan(dataDir, cfg.paths().regDataDir(), d.captionExtension(), d.strict(), reporter)
-                : DreamBoothDataset.of(d.subsets(), d.strict(), reporter, "--dataset_config: no training images found in"
+                ? DreamBoothDataset.scan(dataDir, cfg.paths().regDataDir(), d.captionExtension(), d.captions(), d.strict(),
+                        reporter)
+                : DreamBoothDataset.of(d.subsets(), d.captions(), d.strict(), reporter, "--dataset_config: no training images found in"
                         + " its subsets' image_dir folders");
         BucketPlan plan = BucketPlan.of(ds, d.width(), d.height(), d.enableBucket(), d.minBucketReso(),
                 d.maxBucketReso(), d.bucketResoSteps(), d.bucketNoUpscale());

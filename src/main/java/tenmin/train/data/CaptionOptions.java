@@ -17,10 +17,21 @@ package tenmin.train.data;
  * @param dropoutEveryNEpochs {@code --caption_dropout_every_n_epochs}: every caption of every Nth epoch is empty
  *                            (0: off)
  * @param tagDropoutRate      {@code --caption_tag_dropout_rate}: the chance that each movable tag is left out
+ * @param wildcard            {@code --enable_wildcard}: caption files are read whole; each draw takes one of their
+ *                            lines and replaces every {@code {a|b|c}} by one of its choices ({@code {{}} and
+ *                            {@code }}} stand for literal braces)
  */
 public record CaptionOptions(String prefix, String suffix, boolean shuffle, int keepTokens, String separator,
                              String keepTokensSeparator, String secondarySeparator, double dropoutRate,
-                             int dropoutEveryNEpochs, double tagDropoutRate) {
+                             int dropoutEveryNEpochs, double tagDropoutRate, boolean wildcard) {
+
+    /** Options without wildcards. */
+    public CaptionOptions(String prefix, String suffix, boolean shuffle, int keepTokens, String separator,
+                          String keepTokensSeparator, String secondarySeparator, double dropoutRate,
+                          int dropoutEveryNEpochs, double tagDropoutRate) {
+        this(prefix, suffix, shuffle, keepTokens, separator, keepTokensSeparator, secondarySeparator, dropoutRate,
+                dropoutEveryNEpochs, tagDropoutRate, false);
+    }
 
     public CaptionOptions {
         if (separator == null || separator.isEmpty()) {
@@ -45,10 +56,10 @@ public record CaptionOptions(String prefix, String suffix, boolean shuffle, int 
 
     /**
      * Whether a caption comes out the same at every draw: no shuffling, no dropout (kohya's
-     * {@code is_text_encoder_output_cacheable}).
+     * {@code is_text_encoder_output_cacheable}, and no wildcards).
      */
     public boolean sameEveryDraw() {
-        return !shuffle && dropoutRate == 0 && dropoutEveryNEpochs == 0 && tagDropoutRate == 0;
+        return !shuffle && dropoutRate == 0 && dropoutEveryNEpochs == 0 && tagDropoutRate == 0 && !wildcard;
     }
 
     /** Whether tags are split and re-joined (kohya's condition: shuffling or tag dropout). */

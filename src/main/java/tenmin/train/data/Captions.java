@@ -40,6 +40,12 @@ public final class Captions {
         if (drop || o.dropoutEveryNEpochs() > 0 && epoch % o.dropoutEveryNEpochs() == 0) {
             return "";
         }
+        if (o.wildcard()) {
+            c = wildcards(c, rng);
+        } else {
+            int nl = c.indexOf('\n');
+            c = nl < 0 ? c : c.substring(0, nl);
+        }
         if (o.splitsTags()) {
             List<String> fixed;
             List<String> flex;
@@ -77,6 +83,35 @@ public final class Captions {
             c = c.replace(o.secondarySeparator(), o.separator());
         }
         return c;
+    }
+
+    private static final java.util.regex.Pattern WILDCARD = java.util.regex.Pattern.compile("\\{([^}]+)\\}");
+
+    /**
+     * kohya's wildcards: one line of a multi-line caption (a uniform draw), then each {@code {a|b|…}} replaced by one
+     * of its choices (a draw each, left to right); {@code {{} and {@code }}} are literal braces.
+     */
+    static String wildcards(String caption, Rng rng) {
+        String c = caption;
+        if (c.contains("\n")) {
+            String[] lines = c.split("\n", -1);
+            c = lines[rng.nextInt(lines.length)];
+        }
+        String open = "\u2985";
+        String close = "\u2986";
+        while (c.contains(open) || c.contains(close)) {
+            open += "\u2985";
+            close += "\u2986";
+        }
+        c = c.replace("{{", open).replace("}}", close);
+        java.util.regex.Matcher m = WILDCARD.matcher(c);
+        StringBuilder out = new StringBuilder();
+        while (m.find()) {
+            String[] choices = m.group(1).split("\\|", -1);
+            m.appendReplacement(out, java.util.regex.Matcher.quoteReplacement(choices[rng.nextInt(choices.length)]));
+        }
+        m.appendTail(out);
+        return out.toString().replace(open, "{").replace(close, "}");
     }
 
     /** {@code s} split on {@code separator} (Python's str.split), every piece stripped, empty pieces kept. */

@@ -100,7 +100,7 @@ public final class DreamBoothDataset {
 
     /** Scans {@code root}; {@code captionExtension} includes its dot. */
     public static DreamBoothDataset scan(Path root, String captionExtension, boolean strict, Reporter reporter) {
-        return scan(root, null, captionExtension, strict, reporter);
+        return scan(root, null, captionExtension, CaptionOptions.NONE, strict, reporter);
     }
 
     /**
@@ -110,13 +110,13 @@ public final class DreamBoothDataset {
      * order, each joins with its folder's repeats until they add up to at least that many; if all joined and they
      * are still fewer, each gets one more draw per round until they are not. Images left out are reported.
      */
-    public static DreamBoothDataset scan(Path root, Path regRoot, String captionExtension, boolean strict,
-                                         Reporter reporter) {
+    public static DreamBoothDataset scan(Path root, Path regRoot, String captionExtension, CaptionOptions captions,
+                                         boolean strict, Reporter reporter) {
         List<SubsetSpec> specs = new ArrayList<>(folders(root, false, captionExtension, strict, reporter));
         if (regRoot != null) {
             specs.addAll(folders(regRoot, true, captionExtension, strict, reporter));
         }
-        return of(specs, strict, reporter, root + ": no training images found (expected sub-folders named"
+        return of(specs, captions, strict, reporter, root + ": no training images found (expected sub-folders named"
                 + " <repeats>_<name> holding png/jpg/webp/bmp images)");
     }
 
@@ -125,14 +125,17 @@ public final class DreamBoothDataset {
      * {@link #scan}), balancing the regularisation images as {@link #scan(Path, Path, String, boolean, Reporter)}
      * says.
      *
+     * @param defaults the caption processing of folders without their own (whether their caption files are read
+     *                 whole, for wildcards)
      * @param noImages the error when no training image is found
      */
-    public static DreamBoothDataset of(List<SubsetSpec> specs, boolean strict, Reporter reporter, String noImages) {
+    public static DreamBoothDataset of(List<SubsetSpec> specs, CaptionOptions defaults, boolean strict, Reporter reporter,
+                                       String noImages) {
         List<Subset> subsets = new ArrayList<>();
         List<Item> items = new ArrayList<>();
         List<Item> reg = new ArrayList<>();
         for (SubsetSpec spec : specs) {
-            scanSubset(spec, strict, reporter, subsets, spec.reg() ? reg : items);
+            scanSubset(spec, defaults, strict, reporter, subsets, spec.reg() ? reg : items);
         }
         if (items.isEmpty()) {
             throw new InputException(noImages);
@@ -211,8 +214,8 @@ public final class DreamBoothDataset {
     }
 
     /** Adds the subset {@code spec} to {@code subsets} and its images to {@code items}. */
-    private static void scanSubset(SubsetSpec spec, boolean strict, Reporter reporter, List<Subset> subsets,
-                                   List<Item> items) {
+    private static void scanSubset(SubsetSpec spec, CaptionOptions defaults, boolean strict, Reporter reporter,
+                                   List<Subset> subsets, List<Item> items) {
         if (!Files.isDirectory(spec.dir())) {
             problem(strict, reporter, spec.dir() + ": image folder does not exist; skipped");
             return;
@@ -229,7 +232,8 @@ public final class DreamBoothDataset {
             }
             String caption;
             try {
-                caption = readCaption(img, spec.captionExtension(), spec.classTokens(), reporter);
+                caption = readCaption(img, spec.captionExtension(), spec.classTokens(),
+                        (spec.captions() != null ? spec.captions() : defaults).wildcard(), reporter);
             } catch (InputException ex) {
                 problem(strict, reporter, ex.getMessage() + "; image skipped");
                 continue;
@@ -313,6 +317,15 @@ public final class DreamBoothDataset {
      * the whole path, which misfires on folders with underscores).
      */
     public static String readCaption(Path img, String extension, String classTokens, Reporter reporter) {
+        return readCaption(img, extension, classTokens, false, reporter);
+    }
+
+    /**
+     * {@link #readCaption(Path, String, String, Reporter)}; with {@code allLines} ({@code --enable_wildcard}) every
+     * non-empty line, stripped, joined with {@code "\n"}, as the reference reads wildcard captions.
+     */
+    public static String readCaption(Path img, String extension, String classTokens, boolean allLines,
+                                     Reporter reporter) {
         String file = img.getFileName().toString();
         int dot = file.lastIndexOf('.');
         String stem = dot < 0 ? file : file.substring(0, dot);
@@ -336,6 +349,18 @@ public final class DreamBoothDataset {
                 }
                 if (text.startsWith("\uFEFF")) {
                     text = text.substring(1);
+                }
+                if (allLines) {
+                    List<String> lines = new ArrayList<>();
+                    for (String line : text.split("\r\n|\r|\n")) {
+                        if (!line.strip().isEmpty()) {
+                            lines.add(line.strip());
+                        }
+                    }
+                    if (lines.isEmpty() && reporter != null) {
+                        reporter.log(Reporter.Level.WARNING, "WARNING: " + c + ": empty caption");
+                    }
+                    return String.join("\n", lines);
                 }
                 // Python's text mode ends a line at \n, \r\n or a lone \r (universal newlines)
                 int nl = 0;

@@ -130,7 +130,7 @@ public final class TrainingMetadata {
             s.put("keep_tokens", o.keepTokens());
             s.put("keep_tokens_separator", o.keepTokensSeparator());
             s.put("secondary_separator", o.secondarySeparator());
-            s.put("enable_wildcard", false);
+            s.put("enable_wildcard", o.wildcard());
             s.put("caption_prefix", o.prefix());
             s.put("caption_suffix", o.suffix());
             s.put("image_dir", d.name());

@@ -88,7 +88,7 @@ class DatasetTest {
             png(few.resolve("r" + i + ".png"), 16, 16);
         }
         Files.writeString(few.resolve("r0.txt"), "a photo of a woman");
-        DreamBoothDataset ds = DreamBoothDataset.scan(root.resolve("train"), root.resolve("few"), ".txt", false,
+        DreamBoothDataset ds = DreamBoothDataset.scan(root.resolve("train"), root.resolve("few"), ".txt", CaptionOptions.NONE, false,
                 Reporter.SILENT);
         assertEquals(12, ds.numTrainImages());
         assertEquals(5, ds.numRegImages());
@@ -109,7 +109,8 @@ class DatasetTest {
             png(many.resolve("r" + i + ".png"), 16, 16);
         }
         LogLines log = new LogLines();
-        DreamBoothDataset cut = DreamBoothDataset.scan(root.resolve("train"), root.resolve("many"), ".txt", false, log);
+        DreamBoothDataset cut = DreamBoothDataset.scan(root.resolve("train"), root.resolve("many"), ".txt", CaptionOptions.NONE, false,
+                log);
         assertEquals(20, cut.numRegImages());
         List<DreamBoothDataset.Item> used = cut.items().subList(4, cut.items().size());
         assertEquals(List.of(2, 2, 2, 2, 2, 2), used.stream().map(DreamBoothDataset.Item::repeats).toList());
@@ -117,11 +118,11 @@ class DatasetTest {
 
         Path one = Files.createDirectories(root.resolve("one/5_x"));
         png(one.resolve("r.png"), 16, 16);
-        DreamBoothDataset single = DreamBoothDataset.scan(root.resolve("train"), root.resolve("one"), ".txt", false,
+        DreamBoothDataset single = DreamBoothDataset.scan(root.resolve("train"), root.resolve("one"), ".txt", CaptionOptions.NONE, false,
                 Reporter.SILENT);
         assertEquals(12, single.items().get(4).repeats());               // 5, then one more per round
         assertThrows(InputException.class, () -> DreamBoothDataset.scan(root.resolve("train"), root.resolve("nope"),
-                ".txt", false, Reporter.SILENT));
+                ".txt", CaptionOptions.NONE, false, Reporter.SILENT));
     }
 
     @Test
@@ -253,6 +254,36 @@ class DatasetTest {
         Rng untouched = new Rng(4);
         assertEquals("a,  b", Captions.process("a,  b", CaptionOptions.NONE, 2, untouched));
         assertEquals(new Rng(4).nextLong(), untouched.nextLong());
+    }
+
+    /**
+     * kohya's wildcards: the caption file read whole (non-empty lines), one line per draw, each {@code {a|b}} one
+     * choice, {@code {{}}} literal braces; without wildcards the first line only.
+     */
+    @Test
+    void wildcardsPickALineAndAChoicePerDraw() throws IOException {
+        Path dir = Files.createDirectories(root.resolve("1_x"));
+        png(dir.resolve("a.png"), 8, 8);
+        Files.writeString(dir.resolve("a.txt"), "a {red|blue} disc, {{literal}}\n\n  a {big|small} square  \n");
+        CaptionOptions wild = new CaptionOptions(null, null, false, 0, ",", "", null, 0, 0, 0, true);
+        String text = DreamBoothDataset.of(List.of(new DreamBoothDataset.SubsetSpec(dir, "1_x", 1, "x", false, ".txt",
+                wild)), CaptionOptions.NONE, false, Reporter.SILENT, "none").items().getFirst().caption();
+        assertEquals("a {red|blue} disc, {{literal}}\na {big|small} square", text);
+        assertEquals("a {red|blue} disc, {{literal}}", DreamBoothDataset.readCaption(dir.resolve("a.png"), ".txt", "x",
+                Reporter.SILENT));
+        Set<String> seen = new HashSet<>();
+        Rng rng = new Rng(3);
+        for (int i = 0; i < 200; i++) {
+            seen.add(Captions.process(text, wild, 1, rng));
+        }
+        assertEquals(Set.of("a red disc, {literal}", "a blue disc, {literal}", "a big square", "a small square"), seen);
+        // wildcards and shuffling: the choice is made before the tags are split
+        CaptionOptions both = new CaptionOptions(null, null, true, 0, ",", "", null, 0, 0, 0, true);
+        for (int i = 0; i < 50; i++) {
+            String s = Captions.process("{x|y}, z", both, 1, rng);
+            assertTrue(s.equals("x, z") || s.equals("z, x") || s.equals("y, z") || s.equals("z, y"), s);
+        }
+        assertTrue(!wild.sameEveryDraw());
     }
 
     private static List<String> sortedTags(String caption) {
