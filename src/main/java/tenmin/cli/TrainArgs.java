@@ -184,6 +184,76 @@ final class TrainArgs {
         return ext.startsWith(".") ? ext : "." + ext;
     }
 
+    /**
+     * {@code --output_config} (the reference's {@code read_config_from_file}): the command line's flags that differ
+     * from their defaults, except {@code config_file}, {@code output_config} and {@code wandb_api_key}, written as
+     * TOML to the {@code --config_file} path ({@code .toml} added when missing), which must not exist yet; nothing
+     * is trained. The file is read back by {@code --config_file}, here and by the reference.
+     *
+     * @return the file written
+     */
+    static Path writeConfig(List<String> argv, Reporter reporter) throws java.io.IOException {
+        TrainArgs a = new TrainArgs(reporter, () -> 0L);
+        Map<String, Value> cli = a.parseCommandLine(argv);
+        Value target = cli.get("config_file");
+        if (target == null) {
+            throw new InputException("--output_config writes the file --config_file names; give --config_file FILE.toml");
+        }
+        String text = (String) target.value();
+        Path path = Path.of(text.endsWith(".toml") ? text : text + ".toml");
+        if (Files.exists(path)) {
+            throw new InputException("--config_file " + path + " already exists; --output_config does not overwrite it");
+        }
+        StringBuilder toml = new StringBuilder();
+        for (Map.Entry<String, Value> e : cli.entrySet()) {
+            String name = e.getKey();
+            Object v = e.getValue().value();
+            if (List.of("config_file", "output_config", "wandb_api_key").contains(name)
+                    || java.util.Objects.equals(v, TrainFlags.get(name).def())) {
+                continue;
+            }
+            toml.append(name).append(" = ").append(tomlValue(v)).append('\n');
+        }
+        tenmin.formats.AtomicFile.write(path, toml.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        return path;
+    }
+
+    private static String tomlValue(Object v) {
+        return switch (v) {
+            case String s -> tomlString(s);
+            case Double d -> tenmin.core.PyFormat.repr(d);
+            case List<?> l -> {
+                List<String> items = new ArrayList<>();
+                for (Object o : l) {
+                    items.add(tomlString(String.valueOf(o)));
+                }
+                yield "[" + String.join(", ", items) + "]";
+            }
+            default -> String.valueOf(v);                       // Long, Boolean
+        };
+    }
+
+    private static String tomlString(String s) {
+        StringBuilder sb = new StringBuilder("\"");
+        for (char c : s.toCharArray()) {
+            switch (c) {
+                case '"' -> sb.append("\\\"");
+                case '\\' -> sb.append("\\\\");
+                case '\n' -> sb.append("\\n");
+                case '\t' -> sb.append("\\t");
+                case '\r' -> sb.append("\\r");
+                default -> {
+                    if (c < 0x20 || c == 0x7f) {
+                        sb.append(String.format(Locale.ROOT, "\\u%04X", (int) c));
+                    } else {
+                        sb.append(c);
+                    }
+                }
+            }
+        }
+        return sb.append('"').toString();
+    }
+
     /** The built-in demo: {@link TrainFlags#DEMO} for every flag the user did not give. */
     private void applyDemoRecipe() {
         for (Map.Entry<String, Object> e : TrainFlags.DEMO.entrySet()) {

@@ -46,6 +46,13 @@ public final class TrainCommand implements Callable<Integer> {
             return 0;
         }
         Reporter reporter = session.reporter(session.verbose() ? Reporter.Level.DEBUG : Reporter.Level.INFO);
+        if (args.contains("--output_config") || args.contains("--output-config")) {
+            java.nio.file.Path written = TrainArgs.writeConfig(args, reporter);
+            reporter.log(Reporter.Level.INFO, "INFO: saved config file " + written + " (nothing trained; train with"
+                    + " --config_file " + written + ")");
+            session.out().println(written);
+            return 0;
+        }
         SecureRandom seeds = new SecureRandom();
         TrainConfig cfg = TrainArgs.parse(args, reporter, () -> seeds.nextLong() & 0xFFFFFFFFL);
         reporter.log(Reporter.Level.INFO, "INFO: configuration" + (cfg.demo() ? " (built-in demo)" : "")

@@ -49,6 +49,8 @@ final class TrainFlags {
             used("train_data_dir", Kind.STRING, null, "folder of <repeats>_<name> image folders; none: built-in demo"),
             used("output_dir", Kind.STRING, null, "where LoRA files, samples, state and logs go (demo: ./tenmin-demo)"),
             used("output_name", Kind.STRING, null, "base name of saved files (kohya's default: at-stepNNNNNNNN / last)"),
+            used("output_config", Kind.BOOL, false, "write the command line's flags to the --config_file path (TOML)"
+                    + " and exit without training"),
             used("config_file", Kind.STRING, null, "TOML file whose keys are these flag names (sections are flattened); the command line wins"),
             used("resume", Kind.STRING, null, "training-state file (or the folder of the run) to continue from"),
             used("seed", Kind.INT, null, "random seed; drawn at random and recorded when absent"),
@@ -230,8 +232,7 @@ final class TrainFlags {
             neutral("fp8_base", Kind.BOOL, false, "fp8 base weights"),
             neutral("v_parameterization", Kind.BOOL, false, "v-prediction"),
             neutral("zero_terminal_snr", Kind.BOOL, false, "zero terminal SNR"),
-            neutral("fused_backward_pass", Kind.BOOL, false, "fused backward pass"),
-            neutral("output_config", Kind.BOOL, false, "writing the config file and exiting"));
+            neutral("fused_backward_pass", Kind.BOOL, false, "fused backward pass"));
 
     /**
      * The built-in demo's recipe (no model and no dataset given): the guide's mechanics — LoCon with preset

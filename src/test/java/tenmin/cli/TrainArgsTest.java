@@ -115,6 +115,42 @@ class TrainArgsTest {
         assertEquals(4, log.count("WARNING", ""), log.lines().toString());
     }
 
+    /**
+     * {@code --output_config} (the reference's read_config_from_file): the flags away from their defaults go to the
+     * --config_file path as TOML and nothing is trained; that file read back with --config_file gives the same
+     * configuration; an existing file is not overwritten and a missing --config_file is an error.
+     */
+    @Test
+    void outputConfigWritesTheFlagsAndReadsBackTheSame() throws IOException {
+        Path written = tmp.resolve("written");
+        List<String> argv = new ArrayList<>(guide());
+        argv.addAll(List.of("--training_comment=say \"hi\"\\ there", "--output_config", "--config_file=" + written));
+        Cli.Run r = Cli.run(java.util.stream.Stream.concat(java.util.stream.Stream.of("train"), argv.stream())
+                .toArray(String[]::new));
+        assertEquals(0, r.exit(), r.toString());
+        Path file = tmp.resolve("written.toml");
+        assertEquals(file.toString(), r.out().strip());
+        assertFalse(Files.exists(out), "nothing trained");
+        String text = Files.readString(file);
+        assertFalse(text.contains("output_config") || text.contains("config_file"), text);
+        assertTrue(text.contains("multires_noise_discount = 0.4\n") && text.contains("shuffle_caption = true\n"), text);
+        List<String> fromFile = List.of("--config_file=" + file);
+        TrainConfig direct = parse(guide().subList(0, guide().size()), Reporter.SILENT);
+        TrainConfig read = parse(fromFile, Reporter.SILENT);
+        assertEquals(direct.flags().entrySet().stream().filter(e -> !e.getKey().equals("config_file")
+                        && !e.getKey().equals("training_comment")).toList(),
+                read.flags().entrySet().stream().filter(e -> !e.getKey().equals("config_file")
+                        && !e.getKey().equals("training_comment")).toList());
+        assertEquals("say \"hi\"\\ there", read.save().trainingComment());
+        Cli.Run again = Cli.run(java.util.stream.Stream.concat(java.util.stream.Stream.of("train"), argv.stream())
+                .toArray(String[]::new));
+        assertEquals(2, again.exit(), again.toString());
+        assertTrue(again.err().contains("already exists"), again.toString());
+        Cli.Run noTarget = Cli.run("train", "--output_config", "--seed=3");
+        assertEquals(2, noTarget.exit(), noTarget.toString());
+        assertTrue(noTarget.err().contains("--config_file"), noTarget.toString());
+    }
+
     @Test
     void configFileSectionsAreFlattenedAndCommandLineWins() throws IOException {
         Path toml = Files.writeString(tmp.resolve("recipe.toml"), """
