@@ -106,7 +106,8 @@ public final class AtlasCommand implements Callable<Integer> {
         ImageFiles files = ImageFiles.in(output);
         SdxlPipeline.ModelId id = source.id(!noModelHash && source instanceof ModelSource.Checkpoint, reporter);
         try (ModelOptions.Loaded loaded = model.load(source, prepared, reporter)) {
-            SdxlPipeline pipeline = new SdxlPipeline(loaded.models(), loaded.loras(), generation.promptOptions(), reporter);
+            SdxlPipeline pipeline = new SdxlPipeline(loaded.models(), loaded.loras(), generation.promptOptions(), reporter,
+                    model.vPrediction);
             BlockAtlas.Result result = BlockAtlas.run(pipeline, config, cell, loaded.root(), reporter);
             Path base = files.reserve("atlas-" + spec.name() + "-" + seed);
             Path png = ImageFiles.withExtension(base, ".png");

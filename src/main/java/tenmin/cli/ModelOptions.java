@@ -24,6 +24,10 @@ final class ModelOptions {
             + " a single file in the LDM layout, such as sdxl_vae.safetensors (the images record its name and hash).")
     Path vae;
 
+    @Option(names = "--v-prediction", description = "The checkpoint predicts v (v-prediction SDXL models such as"
+            + " NoobAI-XL V-Pred; ComfyUI's ModelSamplingDiscrete v_prediction).")
+    boolean vPrediction;
+
     @Option(names = "--model-config", paramLabel = "JSON", description = "Sizes of a non-SDXL-base checkpoint"
             + " (a fixtures-style config.json with unet, te1, te2 and vae sections); default: SDXL base.")
     Path modelConfig;

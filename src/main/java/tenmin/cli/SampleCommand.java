@@ -133,7 +133,8 @@ public final class SampleCommand implements Callable<Integer> {
                 reporter.log(Reporter.Level.INFO, String.format(Locale.ROOT, "INFO: LoRAs merged into the weights in %.1f s"
                         + " (--lora-mode bypass runs them as branches)", (System.nanoTime() - t0) / 1e9));
             }
-            SdxlPipeline pipeline = new SdxlPipeline(loaded.models(), loaded.loras(), generation.promptOptions(), reporter);
+            SdxlPipeline pipeline = new SdxlPipeline(loaded.models(), loaded.loras(), generation.promptOptions(), reporter,
+                    model.vPrediction);
             long renderStart = System.nanoTime();
             for (PromptJob job : jobs) {
                 List<SdxlPipeline.Job> batchJobs = new ArrayList<>();

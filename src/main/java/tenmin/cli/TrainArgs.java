@@ -708,7 +708,8 @@ final class TrainArgs {
                 intIn("gradient_accumulation_steps", 1, 100_000), maxSteps, maxEpochs, seed, seedGiven, mp,
                 bool("gradient_checkpointing"), bool("no_half_vae"), minT, maxT, noise, checkpointing(),
                 new LossWeighting(minSnrGamma, bool("debiased_estimation_loss"),
-                        nonNegative("prior_loss_weight", dblOrNull("prior_loss_weight"))), lossFunction);
+                        nonNegative("prior_loss_weight", dblOrNull("prior_loss_weight")), vPrediction(),
+                        bool("scale_v_pred_loss_like_noise_pred"), vPredLikeLoss()), lossFunction, vPrediction());
 
         // ---- saving
         // fp16 unless asked otherwise: what the guide and the UIs use (kohya's own default is float)
@@ -847,6 +848,34 @@ final class TrainArgs {
         return v;
     }
 
+    /**
+     * {@code --v_parameterization}, with the reference's checks of the flags that go with it: scaling the loss like
+     * noise prediction needs it, the v-prediction-like loss excludes it, and zero terminal SNR without it warns.
+     */
+    private boolean vPrediction() {
+        boolean v = bool("v_parameterization");
+        if (bool("scale_v_pred_loss_like_noise_pred") && !v) {
+            throw bad("scale_v_pred_loss_like_noise_pred", "needs --v_parameterization");
+        }
+        if (vPredLikeLoss() != 0 && v) {
+            throw bad("v_pred_like_loss", "cannot be used with --v_parameterization (the loss is already v-prediction's)");
+        }
+        if (bool("zero_terminal_snr") && !v && !warnedZeroTerminalSnr) {
+            warnedZeroTerminalSnr = true;
+            reporter.log(Reporter.Level.WARNING, "WARNING: --zero_terminal_snr without --v_parameterization: an"
+                    + " epsilon-prediction model cannot predict the pure noise of the last timestep (the reference warns"
+                    + " too)");
+        }
+        return v;
+    }
+
+    private boolean warnedZeroTerminalSnr;
+
+    private double vPredLikeLoss() {
+        Double v = dblOrNull("v_pred_like_loss");
+        return v == null ? 0 : v;
+    }
+
     /** {@code --loss_type}, {@code --huber_schedule}, {@code --huber_c} (kohya's choices; c in (0, 1]). */
     private LossFunction lossFunction() {
         LossFunction.Type type = LossFunction.Type.valueOf(choice("loss_type", "l2", "huber", "smooth_l1")
@@ -938,7 +967,7 @@ final class TrainArgs {
         double ipGamma = dblOrNull("ip_noise_gamma") == null ? 0 : nonNegative("ip_noise_gamma", dblOrNull("ip_noise_gamma"));
         return new NoiseOptions(offset, bool("noise_offset_random_strength"), adaptive, multires,
                 nonNegative("multires_noise_discount", dblOrNull("multires_noise_discount")), ipGamma,
-                bool("ip_noise_gamma_random_strength"));
+                bool("ip_noise_gamma_random_strength"), bool("zero_terminal_snr"));
     }
 
     private double nonNegative(String name, double v) {

@@ -157,6 +157,13 @@ final class TrainFlags {
             used("huber_c", Kind.FLOAT, 0.1, "the Huber threshold c, in (0, 1] (huber and smooth_l1)"),
             used("huber_schedule", Kind.STRING, "snr", "how the threshold follows the timestep: snr, exponential or"
                     + " constant (huber and smooth_l1)"),
+            used("v_parameterization", Kind.BOOL, false, "the base model predicts v (v-prediction SDXL models such as"
+                    + " NoobAI-XL V-Pred): the loss targets v, samples are drawn with v-prediction"),
+            used("zero_terminal_snr", Kind.BOOL, false, "train on the schedule rescaled to zero SNR at the last timestep"
+                    + " (for v-prediction models trained with it)"),
+            used("scale_v_pred_loss_like_noise_pred", Kind.BOOL, false, "with --v_parameterization: each image's loss"
+                    + " times SNR/(SNR+1)"),
+            used("v_pred_like_loss", Kind.FLOAT, null, "epsilon prediction: add this times loss/(SNR/(SNR+1))"),
             used("min_snr_gamma", Kind.FLOAT, null, "min-SNR-gamma loss weighting: each image's loss times min(SNR, gamma)/SNR"
                     + " of its timestep (5 is the common choice; 0 or absent: off)"),
             used("debiased_estimation_loss", Kind.BOOL, false, "each image's loss times 1/sqrt(SNR) of its timestep"
@@ -230,8 +237,6 @@ final class TrainFlags {
             neutral("full_fp16", Kind.BOOL, false, "fp16 LoRA weights"),
             neutral("full_bf16", Kind.BOOL, false, "bf16 LoRA weights"),
             neutral("fp8_base", Kind.BOOL, false, "fp8 base weights"),
-            neutral("v_parameterization", Kind.BOOL, false, "v-prediction"),
-            neutral("zero_terminal_snr", Kind.BOOL, false, "zero terminal SNR"),
             neutral("fused_backward_pass", Kind.BOOL, false, "fused backward pass"));
 
     /**

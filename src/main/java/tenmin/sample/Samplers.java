@@ -12,6 +12,11 @@ public final class Samplers {
     private Samplers() {
     }
 
+    /** The ᾱ of noise level σ: {@code 1 / (σ² + 1)} (what a v-prediction model's output is converted with). */
+    static double alphaCumprodOf(double sigma) {
+        return 1 / (sigma * sigma + 1);
+    }
+
     /** diffusers {@code scale_model_input}: {@code x / sqrt(σ² + 1)} (new array). */
     public static float[] scaleModelInput(float[] x, float sigma) {
         float denom = (float) Math.sqrt(sigma * sigma + 1f);
@@ -62,7 +67,8 @@ public final class Samplers {
     private static float[] runSigmaLoop(SigmaSchedule s, float[] x0, Denoiser model, SigmaStep step) {
         float[] x = x0.clone();
         for (int i = 0; i < s.steps(); i++) {
-            float[] eps = model.predictNoise(scaleModelInput(x, s.sigma(i)), s.timestep(i));
+            float sigma = s.sigma(i);
+            float[] eps = model.predictNoise(scaleModelInput(x, sigma), s.timestep(i), alphaCumprodOf(sigma));
             checkSameLength(x, eps, "denoiser output");
             x = step.step(x, eps, i);
         }
@@ -202,7 +208,7 @@ public final class Samplers {
             float[] prev = null;
             for (int i = 0; i < s.steps(); i++) {
                 float sigma = s.sigma(i);
-                float[] eps = model.predictNoise(scaleModelInput(x, sigma), s.timestep(i));
+                float[] eps = model.predictNoise(scaleModelInput(x, sigma), s.timestep(i), alphaCumprodOf(sigma));
                 float[] d = denoised(x, eps, sigma);
                 x = step(x, d, prev, i > 0 ? s.sigma(i - 1) : 0f, sigma, s.sigma(i + 1));
                 prev = d;
@@ -281,7 +287,7 @@ public final class Samplers {
         public float[] run(float[] x0, Denoiser model, GaussianSource gaussian) {
             float[] x = x0.clone();
             for (int t : timesteps) {
-                float[] eps = model.predictNoise(x.clone(), t);
+                float[] eps = model.predictNoise(x.clone(), t, noise.alphaCumprod(t));
                 checkSameLength(x, eps, "denoiser output");
                 float alphaT = noise.alphaCumprod(t);
                 float alphaPrev = alphaPrev(t);

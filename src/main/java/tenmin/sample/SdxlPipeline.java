@@ -111,6 +111,7 @@ public final class SdxlPipeline {
     private final LoraSet loras;
     private final PromptEncoder encoder;
     private final Reporter reporter;
+    private final boolean vPrediction;
     private Timings lastTimings;
     private boolean profileSampling;
     private final Map<String, PromptEncoder.Pair> cache = new LinkedHashMap<>(16, 0.75f, true) {
@@ -121,10 +122,20 @@ public final class SdxlPipeline {
     };
 
     public SdxlPipeline(SdxlModels models, LoraSet loras, PromptEncoder.Options options, Reporter reporter) {
+        this(models, loras, options, reporter, false);
+    }
+
+    /**
+     * A pipeline for a model that predicts ε, or with {@code vPrediction} v (v-prediction SDXL models; its output is
+     * turned into ε for the samplers, {@link Denoiser#fromVelocity}).
+     */
+    public SdxlPipeline(SdxlModels models, LoraSet loras, PromptEncoder.Options options, Reporter reporter,
+                        boolean vPrediction) {
         this.models = models;
         this.loras = loras == null ? LoraSet.empty() : loras;
         this.encoder = new PromptEncoder(models, options);
         this.reporter = reporter;
+        this.vPrediction = vPrediction;
     }
 
     public SdxlModels models() {
@@ -218,11 +229,13 @@ public final class SdxlPipeline {
                 batch.backend().profilerRegion(true);
             }
             try (Reporter.Progress progress = reporter.progress("sampling", settings.sampler().steps())) {
-                latents = sampleLatents(sampler, seeds, c * h * w, (x, t) -> {
-                    float[] eps = denoiser.predictNoise(x, t);
+                Denoiser counted = (x, t) -> {
+                    float[] out = denoiser.predictNoise(x, t);
                     progress.advance(1);
-                    return eps;
-                });
+                    return out;
+                };
+                latents = sampleLatents(sampler, seeds, c * h * w,
+                        vPrediction ? Denoiser.fromVelocity(counted) : counted);
             }
             if (profiled) {
                 batch.backend().profilerRegion(false);

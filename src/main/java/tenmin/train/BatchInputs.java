@@ -28,7 +28,7 @@ import tenmin.train.noise.NoiseSampler;
  * @param width     w latent columns
  * @param noisy     (N, C, h, w) x_t = √ᾱ_t·x0 + √(1−ᾱ_t)·noise (the noise perturbed with --ip_noise_gamma),
  *                  x0 = latents · 0.13025
- * @param noise     (N, C, h, w) the target ε
+ * @param noise     (N, C, h, w) the target: ε, or with v-prediction v = √ᾱ_t·ε − √(1−ᾱ_t)·x0
  * @param timesteps (N) uniform in [min_timestep, max_timestep)
  * @param captions  N processed captions
  * @param sizes     N rows (orig_h, orig_w, crop_top, crop_left, target_h, target_w), the crop flip-adjusted
@@ -104,7 +104,8 @@ public record BatchInputs(int size, int channels, int height, int width, float[]
         LossFunction loss = loop.lossFunction();
         NoiseSampler.Noised drawn = NoiseSampler.noised(rng, x0, n, c, h, w, loop.noise(), loop.minTimestep(),
                 loop.maxTimestep(), schedule);                                  // (N, C, h, w)
-        return new BatchInputs(n, c, h, w, drawn.noisy(), drawn.noise(), drawn.timesteps(), List.copyOf(captions),
+        float[] target = loop.vPrediction() ? schedule.velocity(x0, drawn.noise(), drawn.timesteps()) : drawn.noise();
+        return new BatchInputs(n, c, h, w, drawn.noisy(), target, drawn.timesteps(), List.copyOf(captions),
                 List.copyOf(sizes), loop.lossWeighting().weights(schedule, drawn.timesteps(), reg),
                 loss.type() == LossFunction.Type.L2 ? null : loss.at(schedule, drawn.timesteps()),
                 d.maxTokenLength(), text == null ? null : text.rows(mb.entries()));

@@ -170,11 +170,14 @@ public record TrainConfig(Paths paths, Data data, Network network, Optim optim, 
      * @param lossWeighting    per-image loss weights from the timestep's SNR ({@code --min_snr_gamma},
      *                         {@code --debiased_estimation_loss})
      * @param lossFunction     the per-element loss ({@code --loss_type}, {@code --huber_schedule}, {@code --huber_c})
+     * @param vPrediction      {@code --v_parameterization}: the model predicts v = √ᾱ·ε − √(1−ᾱ)·x0 (the target),
+     *                         and samples are drawn with v-prediction
      */
     public record Loop(int trainBatchSize, int gradAccumSteps, long maxTrainSteps, int maxTrainEpochs, long seed,
                        boolean seedGiven, String mixedPrecision, boolean gradientCheckpointing, boolean noHalfVae,
                        int minTimestep, int maxTimestep, tenmin.train.noise.NoiseOptions noise, String checkpointing,
-                       tenmin.train.noise.LossWeighting lossWeighting, tenmin.train.noise.LossFunction lossFunction) {
+                       tenmin.train.noise.LossWeighting lossWeighting, tenmin.train.noise.LossFunction lossFunction,
+                       boolean vPrediction) {
         /**
          * The U-Net blocks to checkpoint as asked: {@code checkpointing} ({@code --checkpointing}: all, none, a block
          * list, or auto, which the trainer resolves against the device's memory) or, when that is null, what the

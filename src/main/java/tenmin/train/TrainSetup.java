@@ -80,7 +80,7 @@ final class TrainSetup implements AutoCloseable {
         this.network = b.network;
         this.optimizer = b.optimizer;
         this.schedule = b.schedule;
-        this.ddpm = DdpmSchedule.sdxl();
+        this.ddpm = b.config.loop().noise().schedule();
         this.logger = b.logger;
         this.samples = b.samples;
         this.checkpoints = b.checkpoints;
@@ -336,7 +336,7 @@ final class TrainSetup implements AutoCloseable {
             b.samples = new TrainingSamples(samplePrompts, sampleDir, cfg.paths().outputName(), cfg.loop().seed(),
                     Trainer.pooledOf(cfg), b.logger, cfg.randomBase() ? null : new SdxlPipeline.ModelId(stem(modelName),
                     fullHash.substring(0, 10), vae == null ? null : vae.name(),
-                    vae == null ? null : vae.newHash().substring(0, 10)));
+                    vae == null ? null : vae.newHash().substring(0, 10)), cfg.loop().vPrediction());
             b.outputs.put("samples", sampleDir);
         }
     }
@@ -427,7 +427,7 @@ final class TrainSetup implements AutoCloseable {
         TrainConfig.Loop loop = new TrainConfig.Loop(l.trainBatchSize(), l.gradAccumSteps(), l.maxTrainSteps(),
                 l.maxTrainEpochs(), seed, true, l.mixedPrecision(), l.gradientCheckpointing(), l.noHalfVae(),
                 l.minTimestep(), l.maxTimestep(), l.noise(), l.checkpointing(), l.lossWeighting(),
-                l.lossFunction());
+                l.lossFunction(), l.vPrediction());
         Map<String, Object> flags = new LinkedHashMap<>(cfg.flags());
         flags.put("seed", seed);
         return new TrainConfig(cfg.paths(), cfg.data(), cfg.network(), cfg.optim(), cfg.schedule(), loop, cfg.save(),

@@ -56,6 +56,7 @@ public final class TrainingSamples {
     private final PooledProjection pooled;
     private final TrainLogger logger;
     private final SdxlPipeline.ModelId model;
+    private final boolean vPrediction;
     private final List<String> rounds = new ArrayList<>();
     private final Map<Integer, List<RgbImage>> images = new LinkedHashMap<>();
     private long renderNanos;
@@ -69,9 +70,10 @@ public final class TrainingSamples {
      * @param pooled     text encoder 2's pooled orientation
      * @param logger     TensorBoard logger, or null
      * @param model      base model (and separate VAE) for the PNG text, or null: none
+     * @param vPrediction the model predicts v ({@code --v_parameterization})
      */
     public TrainingSamples(List<SamplePrompt> prompts, Path dir, String outputName, long seed, PooledProjection pooled,
-                           TrainLogger logger, SdxlPipeline.ModelId model) {
+                           TrainLogger logger, SdxlPipeline.ModelId model, boolean vPrediction) {
         this.prompts = List.copyOf(prompts);
         this.dir = dir;
         this.outputName = outputName;
@@ -79,6 +81,7 @@ public final class TrainingSamples {
         this.pooled = pooled;
         this.logger = logger;
         this.model = model;
+        this.vPrediction = vPrediction;
     }
 
     public boolean isEmpty() {
@@ -101,7 +104,7 @@ public final class TrainingSamples {
         // A new pipeline every round: the text encoders' LoCon changes between rounds, so no text conditioning
         // may be reused from an earlier one. The trainer's LoCon is attached to the models themselves.
         SdxlPipeline pipeline = new SdxlPipeline(models, LoraSet.empty(), PromptEncoder.Options.kohya(pooled),
-                Reporter.SILENT);
+                Reporter.SILENT, vPrediction);
         List<Path> out = new ArrayList<>();
         for (SamplePrompt p : prompts) {
             long s = p.seed() != null ? p.seed() : Rng.derive(seed, SAMPLE_KEY, step, p.index()).nextLong() & 0xFFFFFFFFL;

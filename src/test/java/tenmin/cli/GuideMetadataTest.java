@@ -168,6 +168,13 @@ class GuideMetadataTest {
         assertEquals("30", m7.get("ss_num_reg_images"));
         assertEquals("{\"10_ohwx\": {\"n_repeats\": 10, \"img_count\": 4}}", m7.get("ss_dataset_dirs"));
         assertEquals("{\"1_woman\": {\"n_repeats\": 1, \"img_count\": 30}}", m7.get("ss_reg_dataset_dirs"));
+        assertEquals("epsilon", m6.get("modelspec.prediction_type"));
+        List<String> vArgs = new java.util.ArrayList<>(a);
+        vArgs.addAll(List.of("--v_parameterization", "--zero_terminal_snr"));
+        Map<String, String> mv = TrainingMetadata.build(TrainArgs.parse(vArgs, Reporter.SILENT, () -> 1L), run,
+                1729000600.25, 3, 0, ZoneOffset.UTC);
+        assertEquals("v", mv.get("modelspec.prediction_type"));
+        assertEquals("True", mv.get("ss_zero_terminal_snr"));
         a.add("--max_token_length=225");
         assertEquals("225", TrainingMetadata.build(TrainArgs.parse(a, Reporter.SILENT, () -> 1L), run, 1729000600.25, 3, 0,
                 ZoneOffset.UTC).get("ss_max_token_length"));

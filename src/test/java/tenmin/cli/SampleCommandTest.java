@@ -217,6 +217,16 @@ class SampleCommandTest extends CpuBackendTests {
         assertTrue(missing.err().contains("--vae"), missing.toString());
     }
 
+    /** {@code --v-prediction} reads the model's output as v (the conversion itself: VPredictionSamplingTest). */
+    @Test
+    void vPredictionChangesHowTheOutputIsRead(@TempDir Path tmp) {
+        Cli.Run eps = sample("--prompt", "a fox", "--seed", "5", "-o", tmp.resolve("eps").toString());
+        Cli.Run v = sample("--prompt", "a fox", "--seed", "5", "--v-prediction", "-o", tmp.resolve("v").toString());
+        assertEquals(0, eps.exit(), eps.toString());
+        assertEquals(0, v.exit(), v.toString());
+        assertFalse(Cli.sha256(tmp.resolve("eps/00000-5.png")).equals(Cli.sha256(tmp.resolve("v/00000-5.png"))));
+    }
+
     @Test
     void randomTinyModelNeedsNoCheckpoint(@TempDir Path tmp) {
         Cli.Run r = Cli.run("sample", "--random-model", "tiny", "--width", "32", "--height", "32", "--steps", "1",

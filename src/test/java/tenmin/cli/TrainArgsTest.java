@@ -301,7 +301,7 @@ class TrainArgsTest {
                 List.of("--min_snr_gamma=-1"),
                 List.of("--caption_dropout_rate=1.5"),
                 List.of("--caption_tag_dropout_rate=-0.1"),
-                List.of("--v_parameterization"),
+                List.of("--full_bf16"),
                 List.of("--network_module=networks.lora"),
                 List.of("--optimizer_type=Prodigy"),
                 List.of("--optimizer_args", "frobnicate=1"),
@@ -364,6 +364,17 @@ class TrainArgsTest {
         assertEquals(new tenmin.train.noise.NoiseOptions(0.05, true, -0.01, noise.multiresIterations(),
                 noise.multiresDiscount(), 0.1, true), noise);   // (the demo's multires noise stays)
         assertEquals(tenmin.train.noise.NoiseOptions.GAUSSIAN, c.loop().noise());
+        // v-prediction and its companions, checked as the reference checks them
+        TrainConfig v = parse(List.of("--v_parameterization", "--zero_terminal_snr", "--scale_v_pred_loss_like_noise_pred",
+                "--min_snr_gamma=5"), Reporter.SILENT);
+        assertTrue(v.loop().vPrediction() && v.loop().noise().zeroTerminalSnr());
+        assertEquals(new tenmin.train.noise.LossWeighting(5, false, 1, true, true, 0), v.loop().lossWeighting());
+        assertThrows(InputException.class, () -> parse(List.of("--scale_v_pred_loss_like_noise_pred"), Reporter.SILENT));
+        assertThrows(InputException.class, () -> parse(List.of("--v_parameterization", "--v_pred_like_loss=0.1"),
+                Reporter.SILENT));
+        LogLines zLog = new LogLines();
+        parse(List.of("--zero_terminal_snr"), zLog);
+        assertEquals(1, zLog.count("WARNING", "--zero_terminal_snr without --v_parameterization"));
         // long captions
         assertEquals(75, c.data().maxTokenLength());
         assertEquals(225, parse(List.of("--max_token_length=225"), Reporter.SILENT).data().maxTokenLength());

@@ -14,10 +14,15 @@ package tenmin.train.noise;
 public final class DdpmSchedule {
     /** SDXL's training timesteps. */
     public static final int NUM_TRAIN_TIMESTEPS = 1000;
+    private final float[] betas;
     private final float[] alphasCumprod;
+    /** The ᾱ the loss weightings' SNR is computed from (before a zero-terminal-SNR fix, as the reference). */
+    private final float[] snrAlphasCumprod;
 
-    private DdpmSchedule(float[] alphasCumprod) {
+    private DdpmSchedule(float[] betas, float[] alphasCumprod, float[] snrAlphasCumprod) {
+        this.betas = betas;
         this.alphasCumprod = alphasCumprod;
+        this.snrAlphasCumprod = snrAlphasCumprod;
     }
 
     /** The SDXL schedule: scaled-linear betas from 0.00085 to 0.012 over 1000 steps. */
@@ -28,15 +33,53 @@ public final class DdpmSchedule {
     /** betas = linspace(√betaStart, √betaEnd, n)² in float32. */
     public static DdpmSchedule scaledLinear(double betaStart, double betaEnd, int n) {
         float[] lin = linspaceF32((float) Math.sqrt(betaStart), (float) Math.sqrt(betaEnd), n);
-        float[] ac = new float[n];
-        double acc = 1.0;
+        float[] betas = new float[n];
         for (int i = 0; i < n; i++) {
-            float beta = lin[i] * lin[i];
-            float alpha = 1f - beta;
-            acc *= alpha;
+            betas[i] = lin[i] * lin[i];
+        }
+        float[] ac = cumprodOfOneMinus(betas);
+        return new DdpmSchedule(betas, ac, ac);
+    }
+
+    /** {@code torch.cumprod(1 − betas)} in float32 (double accumulation, each prefix rounded). */
+    private static float[] cumprodOfOneMinus(float[] betas) {
+        float[] ac = new float[betas.length];
+        double acc = 1.0;
+        for (int i = 0; i < betas.length; i++) {
+            acc *= 1f - betas[i];
             ac[i] = (float) acc;
         }
-        return new DdpmSchedule(ac);
+        return ac;
+    }
+
+    /**
+     * {@code --zero_terminal_snr}: the betas rescaled so that the last timestep carries no signal (Lin et al., "Common
+     * Diffusion Noise Schedules and Sample Steps are Flawed", algorithm 1; the reference's
+     * {@code fix_noise_scheduler_betas_for_zero_terminal_snr}, float32): √ᾱ shifted so its last value is 0 and scaled
+     * so its first is unchanged, betas recomputed from the ratios of consecutive ᾱ. Noise and the velocity target
+     * use the new ᾱ; the SNR of the loss weightings stays that of this schedule, as in the reference (it computes
+     * its SNR table before the fix).
+     */
+    public DdpmSchedule withZeroTerminalSnr() {
+        int n = betas.length;
+        float[] ab = cumprodOfOneMinus(betas);
+        float[] s = new float[n];
+        for (int i = 0; i < n; i++) {
+            s[i] = (float) Math.sqrt(ab[i]);
+        }
+        float s0 = s[0];
+        float sT = s[n - 1];
+        float scale = s0 / (s0 - sT);
+        float[] fixedBetas = new float[n];
+        float prev = 0;
+        for (int i = 0; i < n; i++) {
+            float shifted = (s[i] - sT) * scale;
+            float bar = shifted * shifted;
+            float alpha = i == 0 ? bar : bar / prev;
+            fixedBetas[i] = 1f - alpha;
+            prev = bar;
+        }
+        return new DdpmSchedule(fixedBetas, cumprodOfOneMinus(fixedBetas), snrAlphasCumprod);
     }
 
     /**
@@ -91,7 +134,7 @@ public final class DdpmSchedule {
      * ({@code prepare_scheduler_for_custom_training}: {@code (√ᾱ / √(1−ᾱ))²}, float32 operations).
      */
     public float snr(int t) {
-        float ac = alphasCumprod[t];
+        float ac = snrAlphasCumprod[t];
         float ratio = (float) Math.sqrt(ac) / (float) Math.sqrt(1f - ac);
         return ratio * ratio;
     }
@@ -105,6 +148,25 @@ public final class DdpmSchedule {
      * @param timesteps one timestep per sample (N)
      * @param out       destination, same layout (may be {@code x0} or {@code noise})
      */
+    /**
+     * diffusers {@code get_velocity}, the v-prediction target: {@code v = √ᾱ_t·noise − √(1−ᾱ_t)·x0} per sample,
+     * float32 as the reference computes it.
+     */
+    public float[] velocity(float[] x0, float[] noise, int[] timesteps) {
+        int n = timesteps.length;
+        int per = x0.length / n;
+        float[] v = new float[x0.length];
+        for (int b = 0; b < n; b++) {
+            float ac = alphasCumprod[timesteps[b]];
+            float a = (float) Math.sqrt(ac);
+            float s = (float) Math.sqrt(1f - ac);
+            for (int i = b * per; i < (b + 1) * per; i++) {
+                v[i] = a * noise[i] - s * x0[i];
+            }
+        }
+        return v;
+    }
+
     public void addNoiseInto(float[] out, float[] x0, float[] noise, int[] timesteps) {
         int n = timesteps.length;
         if (x0.length != noise.length || out.length != x0.length || x0.length % n != 0) {

@@ -8,6 +8,10 @@ package tenmin.train.noise;
  * them one after the other). The weighted loss is {@code mean_b(w_b · mean_{C,H,W}((ε̂ − ε)²))}; the guide's
  * recipe uses neither.
  *
+ * <p>With v-prediction ({@code --v_parameterization}) min-SNR weighs by {@code min(SNR, γ) / (SNR + 1)};
+ * {@code --scale_v_pred_loss_like_noise_pred} multiplies by {@code s = SNR' / (SNR' + 1)} and
+ * {@code --v_pred_like_loss λ} (epsilon prediction only) adds {@code λ · loss / s}, with SNR' = min(SNR, 1000); all
+ * after min-SNR and before the debiased weight, as the reference applies them.
  *
  * <p>With regularisation images ({@code --reg_data_dir}) their losses are first multiplied by
  * {@code --prior_loss_weight} (kohya's {@code loss_weights} of the batch), then the SNR weights apply.
@@ -15,14 +19,23 @@ package tenmin.train.noise;
  * @param minSnrGamma     γ, or 0 for no min-SNR weighting (kohya's {@code if args.min_snr_gamma})
  * @param debiased        the debiased-estimation weighting
  * @param priorLossWeight the weight of a regularisation image's loss (1: as a training image's)
+ * @param vPrediction     the model predicts v (min-SNR divides by SNR + 1)
+ * @param scaleVPredLikeNoise {@code --scale_v_pred_loss_like_noise_pred}
+ * @param vPredLikeLoss   {@code --v_pred_like_loss} λ (0: off)
  */
-public record LossWeighting(double minSnrGamma, boolean debiased, double priorLossWeight) {
+public record LossWeighting(double minSnrGamma, boolean debiased, double priorLossWeight, boolean vPrediction,
+                            boolean scaleVPredLikeNoise, double vPredLikeLoss) {
     /** No weighting: every image's loss counts once (the guide's recipe). */
     public static final LossWeighting NONE = new LossWeighting(0, false);
 
     /** The SNR weightings, regularisation images weighing as training images. */
     public LossWeighting(double minSnrGamma, boolean debiased) {
         this(minSnrGamma, debiased, 1.0);
+    }
+
+    /** Epsilon prediction's weightings. */
+    public LossWeighting(double minSnrGamma, boolean debiased, double priorLossWeight) {
+        this(minSnrGamma, debiased, priorLossWeight, false, false, 0);
     }
     /** The SNR cap of the debiased weighting (kohya's: the SNR at timestep 0 may be very large). */
     static final float DEBIASED_SNR_CAP = 1000f;
@@ -35,11 +48,14 @@ public record LossWeighting(double minSnrGamma, boolean debiased, double priorLo
             throw new IllegalArgumentException("the prior loss weight must be a finite number >= 0, not "
                     + priorLossWeight);
         }
+        if (!Double.isFinite(vPredLikeLoss)) {
+            throw new IllegalArgumentException("v_pred_like_loss must be finite, not " + vPredLikeLoss);
+        }
     }
 
     /** Whether any weighting applies. */
     public boolean active() {
-        return minSnrGamma > 0 || debiased;
+        return minSnrGamma > 0 || debiased || scaleVPredLikeNoise || vPredLikeLoss != 0;
     }
 
     /**
@@ -68,7 +84,15 @@ public record LossWeighting(double minSnrGamma, boolean debiased, double priorLo
             float snr = schedule.snr(timesteps[b]);
             float weight = reg != null && reg[b] ? (float) priorLossWeight : 1f;
             if (minSnrGamma > 0) {
-                weight *= Math.min(snr, gamma) / snr;
+                weight *= Math.min(snr, gamma) / (vPrediction ? snr + 1f : snr);
+            }
+            float capped = Math.min(snr, DEBIASED_SNR_CAP);
+            float scale = capped / (capped + 1f);
+            if (scaleVPredLikeNoise) {
+                weight *= scale;
+            }
+            if (vPredLikeLoss != 0) {
+                weight += weight / scale * (float) vPredLikeLoss;
             }
             if (debiased) {
                 weight *= 1f / (float) Math.sqrt(Math.min(snr, DEBIASED_SNR_CAP));
@@ -83,8 +107,19 @@ public record LossWeighting(double minSnrGamma, boolean debiased, double priorLo
         if (!active()) {
             return "none";
         }
-        String snr = minSnrGamma > 0 ? "min-SNR gamma " + minSnrGamma : null;
-        String deb = debiased ? "debiased estimation" : null;
-        return snr != null && deb != null ? snr + " and " + deb : snr != null ? snr : deb;
+        java.util.List<String> parts = new java.util.ArrayList<>();
+        if (minSnrGamma > 0) {
+            parts.add("min-SNR gamma " + minSnrGamma);
+        }
+        if (scaleVPredLikeNoise) {
+            parts.add("v-prediction loss scaled like noise prediction");
+        }
+        if (vPredLikeLoss != 0) {
+            parts.add("v-prediction-like loss " + vPredLikeLoss);
+        }
+        if (debiased) {
+            parts.add("debiased estimation");
+        }
+        return String.join(" and ", parts);
     }
 }

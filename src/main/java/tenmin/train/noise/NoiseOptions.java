@@ -21,12 +21,26 @@ import java.util.Locale;
  *                             al., "Input Perturbation Reduces Exposure Bias in Diffusion Models"; 0: off)
  * @param ipRandomStrength     {@code --ip_noise_gamma_random_strength}: γ is {@code U(0,1) · ip_noise_gamma}, drawn
  *                             once per micro-batch
+ * @param zeroTerminalSnr      {@code --zero_terminal_snr}: the schedule rescaled so the last timestep is pure noise
+ *                             ({@link DdpmSchedule#withZeroTerminalSnr})
  */
 public record NoiseOptions(double offset, boolean offsetRandomStrength, Double adaptiveScale, int multiresIterations,
-                           double multiresDiscount, double ipGamma, boolean ipRandomStrength) {
+                           double multiresDiscount, double ipGamma, boolean ipRandomStrength, boolean zeroTerminalSnr) {
 
     /** Plain Gaussian noise. */
     public static final NoiseOptions GAUSSIAN = new NoiseOptions(0, false, null, 0, 0.3, 0, false);
+
+    /** Options on the SDXL schedule as it is. */
+    public NoiseOptions(double offset, boolean offsetRandomStrength, Double adaptiveScale, int multiresIterations,
+                        double multiresDiscount, double ipGamma, boolean ipRandomStrength) {
+        this(offset, offsetRandomStrength, adaptiveScale, multiresIterations, multiresDiscount, ipGamma, ipRandomStrength,
+                false);
+    }
+
+    /** The training schedule: SDXL's, rescaled with {@link #zeroTerminalSnr}. */
+    public DdpmSchedule schedule() {
+        return zeroTerminalSnr ? DdpmSchedule.sdxl().withZeroTerminalSnr() : DdpmSchedule.sdxl();
+    }
 
     public NoiseOptions {
         if (!(offset >= 0) || !(ipGamma >= 0) || !(multiresDiscount >= 0) || multiresIterations < 0) {
@@ -55,6 +69,9 @@ public record NoiseOptions(double offset, boolean offsetRandomStrength, Double a
         }
         if (ipGamma > 0) {
             parts.add("input perturbation gamma " + ipGamma + (ipRandomStrength ? " (random strength)" : ""));
+        }
+        if (zeroTerminalSnr) {
+            parts.add("zero terminal SNR");
         }
         return parts.isEmpty() ? "gaussian" : String.join("; ", parts);
     }

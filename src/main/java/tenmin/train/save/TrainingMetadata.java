@@ -240,7 +240,7 @@ public final class TrainingMetadata {
         m.put("ss_multires_noise_iterations", PyStr.str(f.get("multires_noise_iterations")));
         m.put("ss_multires_noise_discount", PyStr.str(c.loop().noise().multiresDiscount()));
         m.put("ss_adaptive_noise_scale", PyStr.str(f.get("adaptive_noise_scale")));
-        m.put("ss_zero_terminal_snr", "False");
+        m.put("ss_zero_terminal_snr", PyStr.str(c.loop().noise().zeroTerminalSnr()));
         m.put("ss_training_comment", PyStr.str(c.save().trainingComment()));
         m.put("ss_sd_scripts_commit_hash", run.trainerVersion());
         m.put("ss_optimizer", optimizerString(run.optimizerName(), c.optim().args()));
@@ -299,7 +299,7 @@ public final class TrainingMetadata {
         LocalDateTime date = LocalDateTime.ofInstant(Instant.ofEpochSecond((long) finishedSeconds), zone);
         m.put("modelspec.date", date.format(DateTimeFormatter.ISO_LOCAL_DATE_TIME));
         m.put("modelspec.resolution", c.data().width() + "x" + c.data().height());
-        m.put("modelspec.prediction_type", "epsilon");
+        m.put("modelspec.prediction_type", c.loop().vPrediction() ? "v" : "epsilon");
         Object minT = f.get("min_timestep");
         Object maxT = f.get("max_timestep");
         if (minT != null || maxT != null) {
