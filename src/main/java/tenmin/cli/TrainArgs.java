@@ -1036,7 +1036,8 @@ final class TrainArgs {
         LrSchedule.Kind kind = LrSchedule.Kind.parse(name);
         if (kind == null) {
             throw bad("lr_scheduler", "'" + name + "' is not supported; tenmin has constant, constant_with_warmup,"
-                    + " linear, cosine, cosine_with_restarts and polynomial");
+                    + " linear, cosine, cosine_with_restarts, polynomial, inverse_sqrt, cosine_with_min_lr and"
+                    + " warmup_stable_decay");
         }
         double warmup = nonNegative("lr_warmup_steps", dblOrNull("lr_warmup_steps"));
         if (warmup >= 1 && warmup != Math.rint(warmup)) {
@@ -1048,7 +1049,10 @@ final class TrainArgs {
         }
         Map<String, Object> args = keyValues("lr_scheduler_args");
         Set<String> allowed = new LinkedHashSet<>();
-        double cycles = kind == LrSchedule.Kind.COSINE_WITH_RESTARTS ? longOrNull("lr_scheduler_num_cycles") : 0.5;
+        // the reference passes num_cycles / 2 to cosine_with_min_lr and warmup_stable_decay (a half cosine at 1)
+        double cycles = kind == LrSchedule.Kind.COSINE_WITH_RESTARTS ? longOrNull("lr_scheduler_num_cycles")
+                : kind == LrSchedule.Kind.COSINE_WITH_MIN_LR || kind == LrSchedule.Kind.WARMUP_STABLE_DECAY
+                ? longOrNull("lr_scheduler_num_cycles") / 2.0 : 0.5;
         double power = dblOrNull("lr_scheduler_power");
         double lrEnd = 1e-7;
         switch (kind) {
@@ -1090,7 +1094,21 @@ final class TrainArgs {
         if (kind == LrSchedule.Kind.POLYNOMIAL && !(lr > lrEnd)) {
             throw new InputException("--lr_scheduler=polynomial: lr_end " + lrEnd + " must be below --learning_rate " + lr);
         }
-        return new TrainConfig.Schedule(kind, warmup, cycles, power, lrEnd, args);
+        double decay = nonNegative("lr_decay_steps", dblOrNull("lr_decay_steps"));
+        if (decay >= 1 && decay != Math.rint(decay)) {
+            throw bad("lr_decay_steps", decay + " must be a whole number of steps or a fraction below 1");
+        }
+        Double minRatio = dblOrNull("lr_scheduler_min_lr_ratio");
+        if (kind == LrSchedule.Kind.COSINE_WITH_MIN_LR && minRatio == null) {
+            throw new InputException("--lr_scheduler=cosine_with_min_lr needs --lr_scheduler_min_lr_ratio (the"
+                    + " reference's scheduler stops without it)");
+        }
+        if (minRatio != null && !(minRatio >= 0 && minRatio <= 1)) {
+            throw bad("lr_scheduler_min_lr_ratio", "must lie in [0, 1], got " + minRatio);
+        }
+        long timescale = longOrNull("lr_scheduler_timescale") == null ? 0 : intIn("lr_scheduler_timescale", 1, 100_000_000);
+        return new TrainConfig.Schedule(kind, warmup, cycles, power, lrEnd, args, decay, minRatio == null ? 0 : minRatio,
+                timescale);
     }
 
     /** LyCORIS' {@code str_bool}: anything but "false" (any case) is true. */

@@ -123,11 +123,17 @@ final class TrainFlags {
             used("unet_lr", Kind.FLOAT, null, "U-Net LoRA lr (default --learning_rate)"),
             used("text_encoder_lr", Kind.FLOAT, null, "text-encoder LoRA lr (default --learning_rate)"),
             used("max_grad_norm", Kind.FLOAT, 1.0, "clip the global gradient norm (0: off)"),
-            used("lr_scheduler", Kind.STRING, "constant", "constant, constant_with_warmup, linear, cosine, cosine_with_restarts, polynomial"),
+            used("lr_scheduler", Kind.STRING, "constant", "constant, constant_with_warmup, linear, cosine,"
+                    + " cosine_with_restarts, polynomial, inverse_sqrt, cosine_with_min_lr, warmup_stable_decay"),
             used("lr_scheduler_args", Kind.LIST, List.of(), "scheduler key=value arguments (Python literals), e.g. num_cycles=0.375"),
             used("lr_warmup_steps", Kind.FLOAT, 0.0, "warm-up steps, or a fraction of the run when below 1"),
             used("lr_scheduler_num_cycles", Kind.INT, 1L, "restarts of cosine_with_restarts"),
             used("lr_scheduler_power", Kind.FLOAT, 1.0, "power of the polynomial schedule"),
+            used("lr_decay_steps", Kind.FLOAT, 0.0, "decay steps of warmup_stable_decay, or a fraction of the run when"
+                    + " below 1"),
+            used("lr_scheduler_min_lr_ratio", Kind.FLOAT, null, "lowest lr as a ratio of the initial one"
+                    + " (cosine_with_min_lr, warmup_stable_decay)"),
+            used("lr_scheduler_timescale", Kind.INT, null, "timescale of inverse_sqrt (default: the warm-up steps)"),
             neutral("lr_scheduler_type", Kind.STRING, null, "custom scheduler classes"),
             // ---- loop
             used("train_batch_size", Kind.INT, 1L, "images per micro-batch (one bucket each)"),

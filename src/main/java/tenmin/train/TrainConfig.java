@@ -134,22 +134,31 @@ public record TrainConfig(Paths paths, Data data, Network network, Optim optim, 
      * @param power       polynomial power
      * @param lrEnd       polynomial final lr
      * @param args        {@code --lr_scheduler_args} as parsed
+     * @param decaySteps  warmup_stable_decay's decay: whole steps, or a ratio of the total below 1
+     *                    ({@code --lr_decay_steps})
+     * @param minLrRatio  {@code --lr_scheduler_min_lr_ratio} (cosine_with_min_lr, warmup_stable_decay)
+     * @param timescale   {@code --lr_scheduler_timescale} (inverse_sqrt; 0: its default)
      */
     public record Schedule(tenmin.train.schedule.LrSchedule.Kind kind, double warmupSteps, double numCycles,
-                           double power, double lrEnd, Map<String, Object> args) {
+                           double power, double lrEnd, Map<String, Object> args, double decaySteps, double minLrRatio,
+                           long timescale) {
         public Schedule {
             args = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(args));
         }
 
         /** Warm-up steps for a run of {@code totalSteps} (a ratio below 1 is a fraction of the run). */
         public long warmupFor(long totalSteps) {
-            return warmupSteps > 0 && warmupSteps < 1 ? (long) (warmupSteps * totalSteps) : (long) warmupSteps;
+            return stepsFor(warmupSteps, totalSteps);
+        }
+
+        private static long stepsFor(double steps, long totalSteps) {
+            return steps > 0 && steps < 1 ? (long) (steps * totalSteps) : (long) steps;
         }
 
         /** The schedule for a run of {@code totalSteps} optimizer steps with optimizer default lr {@code lrInit}. */
         public tenmin.train.schedule.LrSchedule build(long totalSteps, double lrInit) {
             return new tenmin.train.schedule.LrSchedule(kind, warmupFor(totalSteps), totalSteps, numCycles, power, lrEnd,
-                    lrInit);
+                    lrInit, stepsFor(decaySteps, totalSteps), minLrRatio, timescale);
         }
     }
 

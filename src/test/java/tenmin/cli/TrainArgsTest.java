@@ -375,6 +375,16 @@ class TrainArgsTest {
         LogLines zLog = new LogLines();
         parse(List.of("--zero_terminal_snr"), zLog);
         assertEquals(1, zLog.count("WARNING", "--zero_terminal_snr without --v_parameterization"));
+        // the other schedulers: cosine_with_min_lr takes half of --lr_scheduler_num_cycles and needs a minimum
+        TrainConfig wsd = parse(List.of("--lr_scheduler=warmup_stable_decay", "--lr_scheduler_args", "--lr_decay_steps=0.25",
+                "--lr_scheduler_min_lr_ratio=0.1", "--lr_scheduler_num_cycles=1"), Reporter.SILENT);
+        assertEquals(25, wsd.schedule().build(100, 1e-4).decaySteps());
+        assertEquals(0.5, wsd.schedule().numCycles());
+        assertThrows(InputException.class, () -> parse(List.of("--lr_scheduler=cosine_with_min_lr", "--lr_scheduler_args"),
+                Reporter.SILENT));
+        assertEquals(40, parse(List.of("--lr_scheduler=inverse_sqrt", "--lr_scheduler_args", "--lr_scheduler_timescale=40"),
+                Reporter.SILENT)
+                .schedule().build(100, 1e-4).timescale());
         // long captions
         assertEquals(75, c.data().maxTokenLength());
         assertEquals(225, parse(List.of("--max_token_length=225"), Reporter.SILENT).data().maxTokenLength());

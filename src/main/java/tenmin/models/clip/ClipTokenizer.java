@@ -237,13 +237,18 @@ public final class ClipTokenizer {
 
     /** Lays out already encoded BPE ids like {@link #tokenize}. */
     public static Tokens layout(int[] bpe, int padId) {
-        int[] ids = new int[CONTEXT_LENGTH];
+        return new Tokens(padded(bpe, padId, MAX_BPE_TOKENS), bpe.length, bpe.length > MAX_BPE_TOKENS);
+    }
+
+    /** {@code [BOS, first ≤maxTokens BPE ids, EOS, pad…]}, maxTokens + 2 long (truncation=True, max_length padding). */
+    private static int[] padded(int[] bpe, int padId, int maxTokens) {
+        int[] ids = new int[maxTokens + 2];
         Arrays.fill(ids, padId);
-        int n = Math.min(bpe.length, MAX_BPE_TOKENS);
+        int n = Math.min(bpe.length, maxTokens);
         ids[0] = BOS;
         System.arraycopy(bpe, 0, ids, 1, n);
         ids[n + 1] = EOS;
-        return new Tokens(ids, bpe.length, bpe.length > MAX_BPE_TOKENS);
+        return ids;
     }
 
     /**
@@ -261,12 +266,7 @@ public final class ClipTokenizer {
             throw new IllegalArgumentException("max token length " + maxTokenLength + " is not a multiple of 75 above it");
         }
         int length = maxTokenLength + 2;
-        int[] ids = new int[length];
-        Arrays.fill(ids, padId);
-        int n = Math.min(bpe.length, maxTokenLength);
-        ids[0] = BOS;
-        System.arraycopy(bpe, 0, ids, 1, n);
-        ids[n + 1] = EOS;
+        int[] ids = padded(bpe, padId, maxTokenLength);
         int[][] out = new int[maxTokenLength / MAX_BPE_TOKENS][];
         for (int w = 0; w < out.length; w++) {
             int[] chunk = new int[CONTEXT_LENGTH];

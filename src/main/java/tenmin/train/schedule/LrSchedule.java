@@ -15,6 +15,11 @@ import java.util.Locale;
  * <li>{@code cosine}: warm-up, then max(0, ½(1 + cos(2π·cycles·p))) — cycles 0.5 by default
  * <li>{@code cosine_with_restarts}: warm-up, then 0 for p ≥ 1, else max(0, ½(1 + cos(π·((cycles·p) mod 1))))
  * <li>{@code polynomial}: warm-up, then ((lr0 − lrEnd)(1 − p)^power + lrEnd)/lr0; lrEnd/lr0 after N
+ * <li>{@code inverse_sqrt}: warm-up, then 1/√((k + τ − W)/τ), τ the timescale (default W, or 10000 without
+ *     warm-up)
+ * <li>{@code cosine_with_min_lr}: warm-up, then max(0, m + (1 − m)·½(1 + cos(2π·cycles·p))), m the minimum lr ratio
+ * <li>{@code warmup_stable_decay}: warm-up, 1 for the N − W − D stable steps, then over the D decay steps
+ *     m + (1 − m)·max(0, ½(1 + cos(2π·cycles·q))) with q the decay's progress; m after them
  * </ul>
  *
  * @param kind        which formula
@@ -24,13 +29,17 @@ import java.util.Locale;
  * @param power       polynomial exponent
  * @param lrEnd       polynomial final lr
  * @param lrInit      polynomial: the optimizer's default lr ({@code --learning_rate})
+ * @param decaySteps  warmup_stable_decay: D
+ * @param minLrRatio  cosine_with_min_lr, warmup_stable_decay: m
+ * @param timescale   inverse_sqrt: τ (0: its default)
  */
 public record LrSchedule(Kind kind, long warmupSteps, long totalSteps, double numCycles, double power, double lrEnd,
-                         double lrInit) {
+                         double lrInit, long decaySteps, double minLrRatio, double timescale) {
 
     /** The schedulers kohya's {@code --lr_scheduler} accepts that tenmin implements. */
     public enum Kind {
-        CONSTANT, CONSTANT_WITH_WARMUP, LINEAR, COSINE, COSINE_WITH_RESTARTS, POLYNOMIAL;
+        CONSTANT, CONSTANT_WITH_WARMUP, LINEAR, COSINE, COSINE_WITH_RESTARTS, POLYNOMIAL, INVERSE_SQRT,
+        COSINE_WITH_MIN_LR, WARMUP_STABLE_DECAY;
 
         /** The flag value ({@code cosine_with_restarts}). */
         public String flagName() {
@@ -52,6 +61,10 @@ public record LrSchedule(Kind kind, long warmupSteps, long totalSteps, double nu
         if (warmupSteps < 0 || totalSteps < 0) {
             throw new IllegalArgumentException("negative step counts: warmup " + warmupSteps + ", total " + totalSteps);
         }
+        if (decaySteps < 0 || decaySteps > Math.max(0, totalSteps - warmupSteps) && kind == Kind.WARMUP_STABLE_DECAY) {
+            throw new IllegalArgumentException("decay steps " + decaySteps + " do not fit " + totalSteps + " steps after "
+                    + warmupSteps + " of warm-up");
+        }
         if (kind == Kind.POLYNOMIAL && !(lrInit > lrEnd)) {
             throw new IllegalArgumentException("polynomial schedule: lr_end (" + lrEnd + ") must be smaller than the"
                     + " initial lr (" + lrInit + ")");
@@ -64,6 +77,12 @@ public record LrSchedule(Kind kind, long warmupSteps, long totalSteps, double nu
         return new LrSchedule(kind, warmupSteps, totalSteps, cycles, 1.0, 1e-7, 1.0);
     }
 
+    /** A schedule of the first six kinds (no decay steps, minimum ratio or timescale). */
+    public LrSchedule(Kind kind, long warmupSteps, long totalSteps, double numCycles, double power, double lrEnd,
+                      double lrInit) {
+        this(kind, warmupSteps, totalSteps, numCycles, power, lrEnd, lrInit, 0, 0, 0);
+    }
+
     /** λ(k): the factor after k scheduler steps. */
     public double factor(long k) {
         if (kind == Kind.CONSTANT) {
@@ -74,6 +93,24 @@ public record LrSchedule(Kind kind, long warmupSteps, long totalSteps, double nu
         }
         double progress = (double) (k - warmupSteps) / Math.max(1, totalSteps - warmupSteps);
         return switch (kind) {
+            case INVERSE_SQRT -> {
+                double tau = timescale > 0 ? timescale : warmupSteps > 0 ? warmupSteps : 10_000;
+                yield 1.0 / Math.sqrt((k + tau - warmupSteps) / tau);
+            }
+            case COSINE_WITH_MIN_LR -> Math.max(0, 0.5 * (1.0 + Math.cos(Math.PI * numCycles * 2.0 * progress))
+                    * (1 - minLrRatio) + minLrRatio);
+            case WARMUP_STABLE_DECAY -> {
+                long stable = totalSteps - warmupSteps - decaySteps;
+                if (k < warmupSteps + stable) {
+                    yield 1.0;
+                }
+                if (k < warmupSteps + stable + decaySteps) {
+                    double q = (double) (k - warmupSteps - stable) / Math.max(1, decaySteps);
+                    double value = Math.max(0.0, 0.5 * (1.0 + Math.cos(Math.PI * numCycles * 2.0 * q)));
+                    yield (1.0 - minLrRatio) * value + minLrRatio;
+                }
+                yield minLrRatio;
+            }
             case CONSTANT, CONSTANT_WITH_WARMUP -> 1.0;
             case LINEAR -> Math.max(0.0, (double) (totalSteps - k) / Math.max(1, totalSteps - warmupSteps));
             case COSINE -> Math.max(0.0, 0.5 * (1.0 + Math.cos(Math.PI * 2.0 * numCycles * progress)));

@@ -64,6 +64,43 @@ class LrScheduleTest {
                 () -> new LrSchedule(LrSchedule.Kind.POLYNOMIAL, 0, 100, 1, 1, 1e-3, 1e-3));
     }
 
+    /**
+     * The schedulers of transformers 4.44 that the reference reaches through get_scheduler_fix, their lr lambdas
+     * written out here: inverse_sqrt, cosine_with_min_lr (num_cycles/2 from the reference) and warmup_stable_decay.
+     */
+    @Test
+    void inverseSqrtMinLrCosineAndWarmupStableDecay() {
+        LrSchedule inv = new LrSchedule(LrSchedule.Kind.INVERSE_SQRT, 10, 100, 0.5, 1, 0, 1, 0, 0, 0);
+        LrSchedule invTau = new LrSchedule(LrSchedule.Kind.INVERSE_SQRT, 10, 100, 0.5, 1, 0, 1, 0, 0, 40);
+        LrSchedule minLr = new LrSchedule(LrSchedule.Kind.COSINE_WITH_MIN_LR, 5, 100, 0.5, 1, 0, 1, 0, 0.1, 0);
+        LrSchedule wsd = new LrSchedule(LrSchedule.Kind.WARMUP_STABLE_DECAY, 10, 100, 0.5, 1, 0, 1, 30, 0.05, 0);
+        for (int k = 0; k <= 110; k++) {
+            double warm10 = k / 10.0;
+            assertEquals(k < 10 ? warm10 : 1 / Math.sqrt((k + 10 - 10) / 10.0), inv.factor(k), 1e-12, "inverse_sqrt " + k);
+            assertEquals(k < 10 ? warm10 : 1 / Math.sqrt((k + 40 - 10) / 40.0), invTau.factor(k), 1e-12,
+                    "inverse_sqrt τ 40 " + k);
+            double p = (k - 5) / 95.0;
+            double cos = 0.5 * (1 + Math.cos(Math.PI * 0.5 * 2 * p));
+            assertEquals(k < 5 ? k / 5.0 : Math.max(0, cos * 0.9 + 0.1), minLr.factor(k), 1e-12, "min lr " + k);
+            double want;
+            if (k < 10) {
+                want = warm10;
+            } else if (k < 70) {
+                want = 1;
+            } else if (k < 100) {
+                double q = (k - 70) / 30.0;
+                want = 0.95 * Math.max(0, 0.5 * (1 + Math.cos(Math.PI * 0.5 * 2 * q))) + 0.05;
+            } else {
+                want = 0.05;
+            }
+            assertEquals(want, wsd.factor(k), 1e-12, "warmup_stable_decay " + k);
+        }
+        assertEquals(1 / Math.sqrt(1 + 5 / 10_000.0), new LrSchedule(LrSchedule.Kind.INVERSE_SQRT, 0, 100, 0.5, 1, 0, 1,
+                0, 0, 0).factor(5), 1e-12, "without warm-up the timescale is 10000");
+        assertThrows(IllegalArgumentException.class, () -> new LrSchedule(LrSchedule.Kind.WARMUP_STABLE_DECAY, 10, 100,
+                0.5, 1, 0, 1, 95, 0, 0));
+    }
+
     @Test
     void parsesFlagNames() {
         assertEquals(LrSchedule.Kind.COSINE_WITH_RESTARTS, LrSchedule.Kind.parse("cosine_with_restarts"));
