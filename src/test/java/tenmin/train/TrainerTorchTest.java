@@ -29,11 +29,27 @@ class TrainerTorchTest extends TorchBackendTests {
 
     @Test
     void shortRunMatchesTheCpuBackend() {
+        sameRunOnBothBackends("--gradient_checkpointing");
+    }
+
+    /**
+     * The options beyond the guide whose work runs on the device: the Huber loss (per-image thresholds broadcast),
+     * per-image weights (min-SNR), the v-prediction target, 225-token captions (windows encoded and joined with
+     * narrow/cat) and input perturbation.
+     */
+    @Test
+    void optionsBeyondTheGuideMatchTheCpuBackend() {
+        sameRunOnBothBackends("--loss_type=huber", "--min_snr_gamma=5", "--v_parameterization", "--max_token_length=225",
+                "--ip_noise_gamma=0.1");
+    }
+
+    private void sameRunOnBothBackends(String... extra) {
         Path data = tmp.resolve("data");
         TrainRuns.discs(data, "2_disc", 4, Color.RED, "ohwx, red disc");
-        String[] flags = {"--max_train_steps=1", "--save_every_n_steps=100", "--gradient_checkpointing",
-                "--optimizer_type=SGD", "--learning_rate=0.05", "--unet_lr=0.05", "--text_encoder_lr=0.05",
-                "--save_precision=float"};
+        String[] flags = java.util.stream.Stream.concat(java.util.stream.Stream.of("--max_train_steps=1",
+                "--save_every_n_steps=100", "--optimizer_type=SGD", "--learning_rate=0.05", "--unet_lr=0.05",
+                "--text_encoder_lr=0.05", "--save_precision=float"), java.util.stream.Stream.of(extra))
+                .toArray(String[]::new);
         Trainer.Result cpu = TrainRuns.train(TrainRuns.config(data, tmp.resolve("cpu"), flags), Reporter.SILENT);
         Trainer.Result onTorch = TrainRuns.train(new Trainer[1], TrainRuns.config(data, tmp.resolve("torch"), flags),
                 Reporter.SILENT, torch);
