@@ -27,9 +27,9 @@ import tenmin.lora.LoConNetwork;
 import tenmin.lora.TemporaryMerge;
 import tenmin.models.SdxlModels;
 import tenmin.models.clip.ClipTextEncoder.PooledProjection;
-import tenmin.train.noise.LossFunction;
 import tenmin.train.data.EpochPlanner.MicroBatch;
 import tenmin.train.log.LossRecorder;
+import tenmin.train.noise.LossFunction;
 import tenmin.train.optim.GradClip;
 import tenmin.train.optim.Optimizer;
 import tenmin.train.optim.ParamGroup;
@@ -389,15 +389,6 @@ public final class Trainer {
                                         boolean checkpointing, int accumulation, LongConsumer activations) {
         return forwardBackwardIssued(models, parent, in, pooled, checkpointing, accumulation, activations, null, false)
                 .loss();
-    }
-
-    /**
-     * kohya's loss with per-image weights ({@code --min_snr_gamma}, {@code --debiased_estimation_loss}):
-     * {@code mean_b(w_b · mean_{C,H,W}((ε̂ − ε)²))} in fp32, in the reference's order (squared error, mean per image,
-     * times the weight, mean over the batch).
-     */
-    static Tensor weightedMse(Functional f, Scope step, Tensor eps, Tensor noise, float[] weights) {
-        return loss(f, step, eps, noise, weights, null);
     }
 
     /**
