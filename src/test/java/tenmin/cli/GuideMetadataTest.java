@@ -110,8 +110,7 @@ class GuideMetadataTest {
         List<String> a = new java.util.ArrayList<>(guide());
         a.removeIf(s -> s.equals("--network_dropout=0") || s.startsWith("--output_name"));
         a.addAll(List.of("--min_timestep=100", "--clip_skip=2"));
-        Map<String, String> m = TrainingMetadata.build(TrainArgs.parse(a, Reporter.SILENT, () -> 1L), run,
-                1729000600.25, 3, 0, ZoneOffset.UTC);
+        Map<String, String> m = metadata(a, run);
         assertEquals("None", m.get("ss_network_dropout"));
         assertEquals("None", m.get("ss_output_name"));
         assertTrue(m.get("ss_network_args").endsWith(", \"train_norm\": \"False\", \"dropout\": null}"),
@@ -124,21 +123,18 @@ class GuideMetadataTest {
         assertEquals("null", m.get("ss_bucket_info"));
         // a dropout named in --network_args stays as given (kohya adds network_dropout only when absent)
         a.addAll(List.of("--network_dropout=0", "--network_args", "preset=full", "dropout=0"));
-        Map<String, String> m2 = TrainingMetadata.build(TrainArgs.parse(a, Reporter.SILENT, () -> 1L), run,
-                1729000600.25, 3, 0, ZoneOffset.UTC);
+        Map<String, String> m2 = metadata(a, run);
         assertEquals("{\"preset\": \"full\", \"dropout\": \"0\"}", m2.get("ss_network_args"));
         assertEquals("0.0", m2.get("ss_network_dropout"));
         // the SNR loss weightings: str(args.min_snr_gamma) (argparse's float) and the debiased switch
         a.addAll(List.of("--min_snr_gamma=5", "--debiased_estimation_loss"));
-        Map<String, String> m3 = TrainingMetadata.build(TrainArgs.parse(a, Reporter.SILENT, () -> 1L), run,
-                1729000600.25, 3, 0, ZoneOffset.UTC);
+        Map<String, String> m3 = metadata(a, run);
         assertEquals("5.0", m3.get("ss_min_snr_gamma"));
         assertEquals("True", m3.get("ss_debiased_estimation"));
         // the noise flags: str() of argparse's floats and switches
         a.addAll(List.of("--noise_offset=0.05", "--noise_offset_random_strength", "--adaptive_noise_scale=-0.01",
                 "--ip_noise_gamma=0.1", "--ip_noise_gamma_random_strength"));
-        Map<String, String> m4 = TrainingMetadata.build(TrainArgs.parse(a, Reporter.SILENT, () -> 1L), run,
-                1729000600.25, 3, 0, ZoneOffset.UTC);
+        Map<String, String> m4 = metadata(a, run);
         assertEquals("0.05", m4.get("ss_noise_offset"));
         assertEquals("True", m4.get("ss_noise_offset_random_strength"));
         assertEquals("-0.01", m4.get("ss_adaptive_noise_scale"));
@@ -147,14 +143,12 @@ class GuideMetadataTest {
         // the caption dropouts: str() of argparse's float and int
         a.addAll(List.of("--caption_dropout_rate=0.05", "--caption_dropout_every_n_epochs=3",
                 "--caption_tag_dropout_rate=0.1"));
-        Map<String, String> m5 = TrainingMetadata.build(TrainArgs.parse(a, Reporter.SILENT, () -> 1L), run,
-                1729000600.25, 3, 0, ZoneOffset.UTC);
+        Map<String, String> m5 = metadata(a, run);
         assertEquals("0.05", m5.get("ss_caption_dropout_rate"));
         assertEquals("3", m5.get("ss_caption_dropout_every_n_epochs"));
         assertEquals("0.1", m5.get("ss_caption_tag_dropout_rate"));
         a.addAll(List.of("--loss_type=huber", "--huber_schedule=constant", "--huber_c=0.25"));
-        Map<String, String> m6 = TrainingMetadata.build(TrainArgs.parse(a, Reporter.SILENT, () -> 1L), run,
-                1729000600.25, 3, 0, ZoneOffset.UTC);
+        Map<String, String> m6 = metadata(a, run);
         assertEquals("huber", m6.get("ss_loss_type"));
         assertEquals("constant", m6.get("ss_huber_schedule"));
         assertEquals("0.25", m6.get("ss_huber_c"));
@@ -163,21 +157,18 @@ class GuideMetadataTest {
                 new TrainingMetadata.DatasetDir("10_ohwx", 10, 4), new TrainingMetadata.DatasetDir("1_woman", 1, 30, true)),
                 Map.of(), null, "m.safetensors", "abcd1234", "ff".repeat(32), "tenmin-dev",
                 "library.optimizers.clybius.Compass");
-        Map<String, String> m7 = TrainingMetadata.build(TrainArgs.parse(a, Reporter.SILENT, () -> 1L), withReg,
-                1729000600.25, 3, 0, ZoneOffset.UTC);
+        Map<String, String> m7 = metadata(a, withReg);
         assertEquals("30", m7.get("ss_num_reg_images"));
         assertEquals("{\"10_ohwx\": {\"n_repeats\": 10, \"img_count\": 4}}", m7.get("ss_dataset_dirs"));
         assertEquals("{\"1_woman\": {\"n_repeats\": 1, \"img_count\": 30}}", m7.get("ss_reg_dataset_dirs"));
         assertEquals("epsilon", m6.get("modelspec.prediction_type"));
         List<String> vArgs = new java.util.ArrayList<>(a);
         vArgs.addAll(List.of("--v_parameterization", "--zero_terminal_snr"));
-        Map<String, String> mv = TrainingMetadata.build(TrainArgs.parse(vArgs, Reporter.SILENT, () -> 1L), run,
-                1729000600.25, 3, 0, ZoneOffset.UTC);
+        Map<String, String> mv = metadata(vArgs, run);
         assertEquals("v", mv.get("modelspec.prediction_type"));
         assertEquals("True", mv.get("ss_zero_terminal_snr"));
         a.add("--max_token_length=225");
-        assertEquals("225", TrainingMetadata.build(TrainArgs.parse(a, Reporter.SILENT, () -> 1L), run, 1729000600.25, 3, 0,
-                ZoneOffset.UTC).get("ss_max_token_length"));
+        assertEquals("225", metadata(a, run).get("ss_max_token_length"));
     }
 
     /**
@@ -201,5 +192,11 @@ class GuideMetadataTest {
         assertEquals("8", m.get("ss_network_dim"));
         assertEquals("4.0", m.get("ss_network_alpha"));
         assertEquals("yifftoolkit-schnell", m.get("modelspec.title"));
+    }
+
+    /** The metadata of a save at the same moment for the flags {@code a}. */
+    private static Map<String, String> metadata(List<String> a, TrainingMetadata.Run run) {
+        return TrainingMetadata.build(TrainArgs.parse(a, Reporter.SILENT, () -> 1L), run, 1729000600.25, 3, 0,
+                ZoneOffset.UTC);
     }
 }
