@@ -1111,6 +1111,46 @@ final class TrainArgs {
                 timescale);
     }
 
+    /**
+     * {@code --dim_from_weights}: the ranks and alphas of the {@code --network_weights} file, {dim, alpha, conv_dim,
+     * conv_alpha} (conv 0 when it adapts no k×k convolution). The reference builds one module per file module with
+     * its own rank; tenmin trains one rank for linear and 1×1 modules and one for k×k convolutions, so a file whose
+     * modules differ within a kind (a resized LoRA) is refused naming two of them.
+     */
+    private double[] ranksFromWeights() {
+        Path file = pathOrNull("network_weights");
+        if (file == null) {
+            throw bad("dim_from_weights", "needs --network_weights (the file to read the ranks from)");
+        }
+        String[] seen = new String[2];
+        double[][] ranks = new double[2][];
+        try (tenmin.formats.SafetensorsFile st = tenmin.formats.SafetensorsFile.open(file)) {
+            for (String k : st.names()) {
+                if (!k.endsWith(".lora_down.weight")) {
+                    continue;
+                }
+                long[] shape = st.info(k).shape();
+                int kind = shape.length == 4 && (shape[2] > 1 || shape[3] > 1) ? 1 : 0;
+                String alphaKey = k.substring(0, k.length() - ".lora_down.weight".length()) + ".alpha";
+                double rank = shape[0];
+                double a = st.contains(alphaKey) ? st.readScalar(alphaKey) : rank;
+                if (ranks[kind] == null) {
+                    ranks[kind] = new double[] {rank, a};
+                    seen[kind] = k;
+                } else if (ranks[kind][0] != rank || Math.abs(ranks[kind][1] - a) > 1e-3 * Math.abs(a)) {
+                    throw new InputException(file + ": " + seen[kind] + " has rank " + (long) ranks[kind][0] + " alpha "
+                            + ranks[kind][1] + ", " + k + " rank " + (long) rank + " alpha " + a + "; --dim_from_weights"
+                            + " needs one rank and alpha for " + (kind == 1 ? "k×k convolutions" : "linear modules"));
+                }
+            }
+        }
+        if (ranks[0] == null) {
+            throw new InputException(file + ": no LoRA modules (*.lora_down.weight) to read ranks from");
+        }
+        return new double[] {ranks[0][0], ranks[0][1], ranks[1] == null ? 0 : ranks[1][0],
+                ranks[1] == null ? ranks[0][1] : ranks[1][1]};
+    }
+
     /** LyCORIS' {@code str_bool}: anything but "false" (any case) is true. */
     private static boolean strBool(String v) {
         return !v.toLowerCase(Locale.ROOT).equals("false");
@@ -1191,6 +1231,16 @@ final class TrainArgs {
         String teModules = choice("text_encoder_modules", "full", "mlp");
         if (!preset.equals("full")) {
             throw bad("network_args", "preset '" + preset + "' is not implemented; tenmin trains preset=full");
+        }
+        if (bool("dim_from_weights")) {
+            double[] ranks = ranksFromWeights();
+            dim = (int) ranks[0];
+            alpha = ranks[1];
+            convDim = (int) ranks[2];
+            convAlpha = ranks[3];
+            reporter.log(Reporter.Level.INFO, "INFO: --dim_from_weights: network_dim " + dim + ", network_alpha " + alpha
+                    + ", conv_dim " + convDim + (convDim > 0 ? ", conv_alpha " + convAlpha : "") + " from "
+                    + str("network_weights"));
         }
         return new TrainConfig.Network(module, dim, alpha, convDim, convAlpha, algo, preset, args, !teOnly, !unetOnly,
                 pooled.equals("kohya"), teModules.equals("mlp") ? LoConPreset.TextEncoderModules.MLP_ONLY

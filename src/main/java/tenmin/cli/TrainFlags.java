@@ -113,7 +113,8 @@ final class TrainFlags {
                     + " network starts from, e.g. to train an existing LoRA further; its tensors this network lacks"
                     + " are listed and left out (--resume continues a tenmin run exactly, with its optimizer state)"),
             neutral("network_dropout", Kind.FLOAT, null, "LoRA dropout"),
-            neutral("dim_from_weights", Kind.BOOL, false, "rank from --network_weights"),
+            used("dim_from_weights", Kind.BOOL, false, "ranks and alphas from the --network_weights file (one rank for"
+                    + " linear modules and one for k×k convolutions)"),
             neutral("base_weights", Kind.LIST, List.of(), "merging LoRAs into the base model before training"),
             neutral("scale_weight_norms", Kind.FLOAT, null, "max-norm regularisation"),
             // ---- optimizer and schedule

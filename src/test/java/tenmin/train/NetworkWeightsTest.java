@@ -86,6 +86,41 @@ class NetworkWeightsTest {
         }
     }
 
+    /** {@code --dim_from_weights}: the file's ranks and alphas replace the command line's; the run then loads it. */
+    @Test
+    void ranksComeFromTheFile() {
+        TrainConfig c = TrainRuns.config(data, tmp.resolve("from-weights"), "--network_weights=" + trained,
+                "--dim_from_weights", "--network_dim=16", "--network_alpha=1", "--network_args", "preset=full",
+                "conv_dim=2", "conv_alpha=1", "--unet_lr=0", "--text_encoder_lr=0", "--max_train_steps=1",
+                "--save_precision=float");
+        assertEquals(List.of(4, 2.0, 8, 4.0), List.of(c.network().dim(), c.network().alpha(), c.network().convDim(),
+                c.network().convAlpha()));
+        Trainer.Result r = TrainRuns.train(c, Reporter.SILENT);
+        assertEquals(Trainer.Outcome.COMPLETED, r.outcome(), r.message());
+        try (SafetensorsFile from = SafetensorsFile.open(trained); SafetensorsFile got = SafetensorsFile.open(r.lastLora())) {
+            for (String key : from.names()) {
+                assertArrayEquals(from.readFloats(key), got.readFloats(key), key);
+            }
+        }
+        InputException none = assertThrows(InputException.class, () -> TrainRuns.config(data, tmp.resolve("x"),
+                "--dim_from_weights"));
+        assertTrue(none.getMessage().contains("--network_weights"), none.getMessage());
+    }
+
+    /** A file whose linear modules have different ranks (a resized LoRA) cannot give one rank. */
+    @Test
+    void mixedRanksAreRefusedNamingTwoModules() throws Exception {
+        tenmin.formats.SafetensorsWriter w = new tenmin.formats.SafetensorsWriter();
+        w.addFloats("lora_unet_a.lora_down.weight", tenmin.formats.StDType.F32, new long[] {4, 8}, new float[32]);
+        w.addFloats("lora_unet_b.lora_down.weight", tenmin.formats.StDType.F32, new long[] {8, 8}, new float[64]);
+        Path mixed = tmp.resolve("mixed.safetensors");
+        w.write(mixed);
+        InputException e = assertThrows(InputException.class, () -> TrainRuns.config(data, tmp.resolve("x"),
+                "--network_weights=" + mixed, "--dim_from_weights"));
+        assertTrue(e.getMessage().startsWith(mixed.toString()) && e.getMessage().contains("lora_unet_a")
+                && e.getMessage().contains("lora_unet_b"), e.getMessage());
+    }
+
     @Test
     void aFileThatDoesNotFitIsRefusedNamingWhatDiffers() {
         InputException rank = refused("--network_dim=8");
