@@ -126,6 +126,7 @@ final class TrainArgs {
         }
         List<DreamBoothDataset.SubsetSpec> out = new ArrayList<>();
         Value flip = null;
+        Value mask = null;
         for (Map<String, DatasetConfigFile.Option> options : datasetConfig.subsets()) {
             Map<String, Value> saved = new LinkedHashMap<>(given);
             try {
@@ -141,12 +142,8 @@ final class TrainArgs {
                     }
                     given.put(f.name(), new Value(value, e.getValue().source()));
                 }
-                Value subsetFlip = new Value(bool("flip_aug"), where("flip_aug"));
-                if (flip != null && !flip.value().equals(subsetFlip.value())) {
-                    throw new InputException(subsetFlip.source() + " is " + subsetFlip.value() + " but "
-                            + flip.source() + " is " + flip.value() + ": tenmin flips every image or none");
-                }
-                flip = subsetFlip;
+                flip = sameInEverySubset("flip_aug", flip, "tenmin flips every image or none");
+                mask = sameInEverySubset("alpha_mask", mask, "tenmin masks the loss of every image or none");
                 DatasetConfigFile.Option dir = options.get("image_dir");
                 Path imageDir = Path.of((String) dir.value());
                 // the reference's last fallback for num_repeats is --dataset_repeats (default 1)
@@ -172,7 +169,18 @@ final class TrainArgs {
             }
         }
         given.put("flip_aug", flip);
+        given.put("alpha_mask", mask);
         return out;
+    }
+
+    /** The value of switch {@code flag} in this subset, which must be {@code before}'s (an earlier subset's) if any. */
+    private Value sameInEverySubset(String flag, Value before, String why) {
+        Value now = new Value(bool(flag), where(flag));
+        if (before != null && !before.value().equals(now.value())) {
+            throw new InputException(now.source() + " is " + now.value() + " but " + before.source() + " is "
+                    + before.value() + ": " + why);
+        }
+        return now;
     }
 
     /** {@code --caption_extension} with its leading dot. */
@@ -660,7 +668,7 @@ final class TrainArgs {
         boolean toDisk = bool("cache_latents_to_disk");
         TrainConfig.Data dataCfg = new TrainConfig.Data(reso[0], reso[1], enableBucket, minReso, maxReso, steps,
                 bool("bucket_no_upscale"), ext, captionOptions(), subsets, cacheTextEncoderOutputs(subsets), maxTokenLength(),
-                bool("flip_aug"),
+                bool("flip_aug"), bool("alpha_mask"),
                 bool("cache_latents") || toDisk, toDisk, intIn("vae_batch_size", 1, 1024), bool("strict"));
 
         // ---- network

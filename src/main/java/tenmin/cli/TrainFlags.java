@@ -89,6 +89,8 @@ final class TrainFlags {
             used("caption_dropout_every_n_epochs", Kind.INT, 0L, "every caption of every Nth epoch is empty (0: off)"),
             used("caption_tag_dropout_rate", Kind.FLOAT, 0.0, "chance that each shuffled (not kept) tag is left out of"
                     + " a draw's caption"),
+            used("alpha_mask", Kind.BOOL, false, "the images' alpha channels mask the loss (transparent parts teach"
+                    + " nothing; images without alpha count fully)"),
             used("flip_aug", Kind.BOOL, false, "random horizontal flips (cached for both orientations)"),
             used("strict", Kind.BOOL, false, "tenmin: a broken image or unreadable caption stops the run instead of being skipped"),
             // ---- latents
@@ -237,7 +239,6 @@ final class TrainFlags {
             neutral("color_aug", Kind.BOOL, false, "colour augmentation"),
             neutral("random_crop", Kind.BOOL, false, "random crops"),
             neutral("face_crop_aug_range", Kind.STRING, null, "face-crop augmentation"),
-            neutral("alpha_mask", Kind.BOOL, false, "alpha-masked loss"),
             neutral("weighted_captions", Kind.BOOL, false, "weighted captions"),
             neutral("token_warmup_min", Kind.INT, 1L, "token warm-up"),
             neutral("token_warmup_step", Kind.FLOAT, 0.0, "token warm-up"),

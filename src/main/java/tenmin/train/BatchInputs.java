@@ -38,10 +38,12 @@ import tenmin.train.noise.NoiseSampler;
  * @param maxTokenLength caption tokens the text encoders read (75, or 150 / 225 in 75-token windows)
  * @param cachedText the images' text conditioning from {@code --cache_text_encoder_outputs}, or null: the captions
  *                  are encoded
+ * @param lossMask  (N, h, w) the images' alpha masks ({@code --alpha_mask}, {@link AlphaMasks}), or null
  */
 public record BatchInputs(int size, int channels, int height, int width, float[] noisy, float[] noise, int[] timesteps,
                           List<String> captions, List<int[]> sizes, float[] lossWeights,
-                          LossFunction.AtStep robustLoss, int maxTokenLength, TextEncoderCache.Rows cachedText) {
+                          LossFunction.AtStep robustLoss, int maxTokenLength, TextEncoderCache.Rows cachedText,
+                          float[] lossMask) {
 
     /** The captions' tokens without {@code --max_token_length}: one window. */
     static final int PLAIN_TOKENS = 75;
@@ -55,22 +57,25 @@ public record BatchInputs(int size, int channels, int height, int width, float[]
     /** Inputs whose images' squared errors count once each (no {@link LossWeighting}). */
     public BatchInputs(int size, int channels, int height, int width, float[] noisy, float[] noise, int[] timesteps,
                        List<String> captions, List<int[]> sizes) {
-        this(size, channels, height, width, noisy, noise, timesteps, captions, sizes, null, null, PLAIN_TOKENS, null);
+        this(size, channels, height, width, noisy, noise, timesteps, captions, sizes, null, null, PLAIN_TOKENS, null,
+                null);
     }
 
     /** Inputs with the squared error, weighted per image by {@code lossWeights} (null: each counts once). */
     public BatchInputs(int size, int channels, int height, int width, float[] noisy, float[] noise, int[] timesteps,
                        List<String> captions, List<int[]> sizes, float[] lossWeights) {
         this(size, channels, height, width, noisy, noise, timesteps, captions, sizes, lossWeights, null, PLAIN_TOKENS,
-                null);
+                null, null);
     }
 
     /**
      * Draws micro-batch {@code mb} of (0-based) {@code epoch} with its generator {@code rng}
-     * ({@link EpochPlanner#drawRng}); {@code text} is the text-encoder cache, or null.
+     * ({@link EpochPlanner#drawRng}); {@code text} is the text-encoder cache and {@code masks} the alpha masks, or
+     * null.
      */
     public static BatchInputs draw(TrainConfig cfg, TrainingData data, LatentCache cache, TextEncoderCache text,
-                                   DdpmSchedule schedule, int epoch, EpochPlanner.MicroBatch mb, Rng rng) {
+                                   AlphaMasks masks, DdpmSchedule schedule, int epoch, EpochPlanner.MicroBatch mb,
+                                   Rng rng) {
         TrainConfig.Data d = cfg.data();
         TrainConfig.Loop loop = cfg.loop();
         int n = mb.entries().length;
@@ -108,6 +113,7 @@ public record BatchInputs(int size, int channels, int height, int width, float[]
         return new BatchInputs(n, c, h, w, drawn.noisy(), target, drawn.timesteps(), List.copyOf(captions),
                 List.copyOf(sizes), loop.lossWeighting().weights(schedule, drawn.timesteps(), reg),
                 loss.type() == LossFunction.Type.L2 ? null : loss.at(schedule, drawn.timesteps()),
-                d.maxTokenLength(), text == null ? null : text.rows(mb.entries()));
+                d.maxTokenLength(), text == null ? null : text.rows(mb.entries()),
+                masks == null ? null : masks.batch(mb.entries(), flips));
     }
 }

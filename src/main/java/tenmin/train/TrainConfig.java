@@ -75,6 +75,7 @@ public record TrainConfig(Paths paths, Data data, Network network, Optim optim, 
      * @param maxTokenLength caption tokens the text encoders read: 75 (one window), 150 or 225
      *                       ({@code --max_token_length})
      * @param flipAug        random horizontal flips
+     * @param alphaMask      the images' alpha channels mask the loss ({@code --alpha_mask})
      * @param cacheLatents   encode every image once before training
      * @param cacheLatentsToDisk keep the latent cache next to the images ({@code .npz})
      * @param vaeBatchSize   images per VAE call while caching
@@ -84,7 +85,7 @@ public record TrainConfig(Paths paths, Data data, Network network, Optim optim, 
                        int bucketResoSteps, boolean bucketNoUpscale, String captionExtension,
                        tenmin.train.data.CaptionOptions captions,
                        List<tenmin.train.data.DreamBoothDataset.SubsetSpec> subsets, boolean cacheTextEncoderOutputs,
-                       int maxTokenLength, boolean flipAug, boolean cacheLatents, boolean cacheLatentsToDisk, int vaeBatchSize,
+                       int maxTokenLength, boolean flipAug, boolean alphaMask, boolean cacheLatents, boolean cacheLatentsToDisk, int vaeBatchSize,
                        boolean strict) {
     }
 

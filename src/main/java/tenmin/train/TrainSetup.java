@@ -55,6 +55,7 @@ final class TrainSetup implements AutoCloseable {
     private final SdxlModels models;
     private final LatentCache cache;
     private final TextEncoderCache textCache;
+    private final AlphaMasks alphaMasks;
     private final TrainableNetwork network;
     private final Optimizer optimizer;
     private final LrSchedule schedule;
@@ -77,6 +78,7 @@ final class TrainSetup implements AutoCloseable {
         this.models = b.models;
         this.cache = b.cache;
         this.textCache = b.textCache;
+        this.alphaMasks = b.alphaMasks;
         this.network = b.network;
         this.optimizer = b.optimizer;
         this.schedule = b.schedule;
@@ -101,6 +103,7 @@ final class TrainSetup implements AutoCloseable {
         SdxlModels models;
         LatentCache cache;
         TextEncoderCache textCache;
+        AlphaMasks alphaMasks;
         TrainableNetwork network;
         Optimizer optimizer;
         boolean optimizerOnDevice;
@@ -240,6 +243,11 @@ final class TrainSetup implements AutoCloseable {
         try (Reporter.Progress p = r.progress("caching latents", b.data.imageCount())) {
             b.cache = LatentCache.build(b.data, b.models.vae(), dtypes.vae(), b.process, cacheMode, cfg.data().flipAug(),
                     cfg.loop().seed(), modelConfig.vaeScale(), p);
+        }
+        if (cfg.data().alphaMask()) {
+            try (Reporter.Progress p = r.progress("reading alpha masks", b.data.imageCount())) {
+                b.alphaMasks = AlphaMasks.build(b.data, modelConfig.vaeScale(), p);
+            }
         }
         if (cfg.data().cacheTextEncoderOutputs()) {
             try (Reporter.Progress p = r.progress("caching text encoder outputs", b.data.imageCount())) {
@@ -507,6 +515,11 @@ final class TrainSetup implements AutoCloseable {
 
     SdxlModels models() {
         return models;
+    }
+
+    /** The alpha masks ({@code --alpha_mask}), or null. */
+    AlphaMasks alphaMasks() {
+        return alphaMasks;
     }
 
     /** The text-encoder cache ({@code --cache_text_encoder_outputs}), or null. */

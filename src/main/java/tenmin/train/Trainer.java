@@ -397,11 +397,26 @@ public final class Trainer {
      * image's weight (when {@code weights} is not null), and the mean over the batch; fp32.
      */
     static Tensor loss(Functional f, Scope step, Tensor eps, Tensor noise, float[] weights, LossFunction.AtStep robust) {
-        if (weights == null && robust == null) {
+        return loss(f, step, eps, noise, weights, robust, null);
+    }
+
+    /**
+     * {@link #loss(Functional, Scope, Tensor, Tensor, float[], LossFunction.AtStep)} with the elementwise loss
+     * multiplied by {@code mask} ((N, h, w), the same for every channel; null: none) before the mean per image, as
+     * the reference's {@code apply_masked_loss}.
+     */
+    static Tensor loss(Functional f, Scope step, Tensor eps, Tensor noise, float[] weights, LossFunction.AtStep robust,
+                       float[] mask) {
+        if (weights == null && robust == null && mask == null) {
             return f.mseLoss(eps, noise);
         }
         Tensor d = f.sub(eps, noise);
         Tensor elementwise = robust == null ? f.mul(d, d) : robust.elementwise(f, d);
+        if (mask != null) {
+            var s = eps.shape();
+            Tensor m = step.fromHost(mask, Shape.of(s.dim(0), 1, s.dim(2), s.dim(3)), DType.F32);
+            elementwise = f.mul(elementwise, f.expand(m, s));
+        }
         Tensor perImage = f.mean(elementwise, new int[] {1, 2, 3}, false);              // (N)
         if (weights != null) {
             perImage = f.mul(perImage, step.fromHost(weights, Shape.of(weights.length), DType.F32));
@@ -446,7 +461,7 @@ public final class Trainer {
                 after = new TextEncoderBackward(encoders, fe, List.of(c.context(), c.y()), List.of(context, y));
             }
             Tensor eps = models.unet().forward(f, noisy, timesteps, context, y);   // (N, C, h, w) F32
-            Tensor loss = loss(f, step, eps, noise, in.lossWeights(), in.robustLoss());   // () F32
+            Tensor loss = loss(f, step, eps, noise, in.lossWeights(), in.robustLoss(), in.lossMask()); // () F32
             activations.accept(parent.backend().liveBytes() - liveBefore);
             if (before != null) {
                 before.issue();

@@ -102,7 +102,9 @@ class DatasetConfigTest {
                 "[[datasets]]\nnetwork_multiplier = 0.5\n[[datasets.subsets]]\nimage_dir = \"x\"\n", "network_multiplier",
                 "[[datasets]]\n[[datasets.subsets]]\nmetadata_file = \"m.json\"\n", "metadata_file",
                 "[[datasets]]\n[[datasets.subsets]]\nnum_repeats = 2\n", "image_dir",
-                subset + "num_repeats = 0\n", "num_repeats");
+                subset + "num_repeats = 0\n", "num_repeats",
+                subset + "alpha_mask = true\n[[datasets.subsets]]\nimage_dir = \"" + discs + "\"\n",
+                "masks the loss of every image or none");
         for (Map.Entry<String, String> e : refused.entrySet()) {
             Path cfg = config(e.getKey());
             InputException x = assertThrows(InputException.class, () -> parse(Reporter.SILENT, "--dataset_config=" + cfg),

@@ -87,6 +87,35 @@ class RobustLossTest {
         assertEquals(mse, huber, 1e-3 * mse);
     }
 
+    /** {@code --alpha_mask}: the elementwise loss times the image's mask (the same for every channel), then the means. */
+    @Test
+    void maskedLossWeighsEachPositionByItsMask() {
+        int n = 2;
+        int per = 2 * 4 * 4;
+        Rng rng = new Rng(30);
+        float[] eps = NoiseSampler.gaussian(rng, n, 2, 4, 4);
+        float[] target = NoiseSampler.gaussian(rng, n, 2, 4, 4);
+        float[] mask = new float[n * 16];
+        for (int i = 0; i < mask.length; i++) {
+            mask[i] = (i % 3) / 2f;
+        }
+        double expected = 0;
+        for (int b = 0; b < n; b++) {
+            for (int i = b * per; i < (b + 1) * per; i++) {
+                double d = (double) eps[i] - target[i];
+                expected += mask[b * 16 + (i - b * per) % 16] * d * d / per / n;
+            }
+        }
+        Shape shape = Shape.of(n, 2, 4, 4);
+        try (CpuBackend backend = new CpuBackend(1); Scope root = Scope.root(backend, "test");
+             Scope step = root.child("step")) {
+            Functional f = Functional.training(step);
+            float got = Trainer.loss(f, step, step.fromHost(eps, shape, DType.F32), step.fromHost(target, shape,
+                    DType.F32), null, null, mask).toHost()[0];
+            assertEquals(expected, got, 1e-6 * expected);
+        }
+    }
+
     /** The thresholds of a micro-batch follow each image's own timestep. */
     @Test
     void eachImageHasItsTimestepsThreshold() {

@@ -40,7 +40,7 @@ class TrainerTorchTest extends TorchBackendTests {
     @Test
     void optionsBeyondTheGuideMatchTheCpuBackend() {
         sameRunOnBothBackends("--loss_type=huber", "--min_snr_gamma=5", "--v_parameterization", "--max_token_length=225",
-                "--ip_noise_gamma=0.1");
+                "--ip_noise_gamma=0.1", "--alpha_mask");
     }
 
     private void sameRunOnBothBackends(String... extra) {

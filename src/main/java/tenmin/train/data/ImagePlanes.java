@@ -15,12 +15,46 @@ import tenmin.core.InputException;
  *
  * @param width  pixels
  * @param height pixels
- * @param planes R, G, B, each {@code height*width}, row-major
+ * @param planes R, G, B (and with {@link #readWithAlpha} A), each {@code height*width}, row-major
  */
 public record ImagePlanes(int width, int height, float[][] planes) {
 
     /** Reads png/jpg/bmp (JDK) and webp (TwelveMonkeys plugin); a file no reader decodes is an input error. */
     public static ImagePlanes read(Path file) {
+        return fromBuffered(decode(file));
+    }
+
+    /**
+     * R, G, B and alpha ({@code --alpha_mask}; PIL's {@code convert("RGBA")}: 255 where the file has no alpha), so the
+     * alpha is resized and cropped with the colours, as the reference resizes its RGBA array.
+     */
+    public static ImagePlanes readWithAlpha(Path file) {
+        BufferedImage img = decode(file);
+        ImagePlanes rgb = fromBuffered(img);
+        int w = img.getWidth();
+        int h = img.getHeight();
+        int[] argb = img.getRGB(0, 0, w, h, null, 0, w);
+        float[] a = new float[w * h];
+        boolean alpha = img.getColorModel().hasAlpha();
+        for (int i = 0; i < a.length; i++) {
+            a[i] = alpha ? (argb[i] >>> 24) & 0xFF : 255f;
+        }
+        return new ImagePlanes(w, h, new float[][] {rgb.planes[0], rgb.planes[1], rgb.planes[2], a});
+    }
+
+    /**
+     * The alpha plane as the reference's loss mask: rounded to 8 bits (its resized uint8 array), divided by 255;
+     * all ones without an alpha plane.
+     */
+    public float[] alphaMask() {
+        float[] m = new float[width * height];
+        for (int i = 0; i < m.length; i++) {
+            m[i] = planes.length > 3 ? Math.round(Math.min(255f, Math.max(0f, planes[3][i]))) / 255f : 1f;
+        }
+        return m;
+    }
+
+    private static BufferedImage decode(Path file) {
         BufferedImage img;
         try {
             img = ImageIO.read(file.toFile());
@@ -30,7 +64,7 @@ public record ImagePlanes(int width, int height, float[][] planes) {
         if (img == null) {
             throw new InputException(file + ": not a readable image (png, jpg, webp, bmp)");
         }
-        return fromBuffered(img);
+        return img;
     }
 
     public static ImagePlanes fromBuffered(BufferedImage img) {
@@ -55,10 +89,10 @@ public record ImagePlanes(int width, int height, float[][] planes) {
             return this;
         }
         boolean area = width > w && height > h;
-        float[][] out = new float[3][];
+        float[][] out = new float[planes.length][];
         Resampler.Weights wx = area ? Resampler.area(width, w) : Resampler.lanczos(width, w);
         Resampler.Weights wy = area ? Resampler.area(height, h) : Resampler.lanczos(height, h);
-        for (int c = 0; c < 3; c++) {
+        for (int c = 0; c < planes.length; c++) {
             float[] horiz = Resampler.applyRows(planes[c], width, height, wx);          // (height, w)
             out[c] = Resampler.applyColumns(horiz, w, height, wy);                      // (h, w)
             if (!area) {
@@ -81,8 +115,8 @@ public record ImagePlanes(int width, int height, float[][] planes) {
         }
         int left = (width - w) / 2;
         int top = (height - h) / 2;
-        float[][] out = new float[3][w * h];
-        for (int c = 0; c < 3; c++) {
+        float[][] out = new float[planes.length][w * h];
+        for (int c = 0; c < planes.length; c++) {
             for (int y = 0; y < h; y++) {
                 System.arraycopy(planes[c], (top + y) * width + left, out[c], y * w, w);
             }
@@ -92,8 +126,8 @@ public record ImagePlanes(int width, int height, float[][] planes) {
 
     /** Mirror image (left-right). */
     public ImagePlanes flipHorizontal() {
-        float[][] out = new float[3][width * height];
-        for (int c = 0; c < 3; c++) {
+        float[][] out = new float[planes.length][width * height];
+        for (int c = 0; c < planes.length; c++) {
             for (int y = 0; y < height; y++) {
                 for (int x = 0; x < width; x++) {
                     out[c][y * width + x] = planes[c][y * width + (width - 1 - x)];

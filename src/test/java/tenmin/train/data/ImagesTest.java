@@ -75,6 +75,32 @@ class ImagesTest {
         assertArrayEquals(new float[] {1, 0x30}, r.planes()[2]);
     }
 
+    /** {@code --alpha_mask}: the alpha plane travels with the colours; the mask is round(alpha)/255, ones without alpha. */
+    @Test
+    void alphaPlaneResizesWithTheColoursAndBecomesTheMask(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws java.io.IOException {
+        BufferedImage b = new BufferedImage(4, 2, BufferedImage.TYPE_INT_ARGB);
+        int[] alpha = {0, 0, 255, 255, 0, 0, 255, 255};
+        for (int i = 0; i < 8; i++) {
+            b.setRGB(i % 4, i / 4, alpha[i] << 24 | 0x406080);
+        }
+        java.nio.file.Path png = dir.resolve("a.png");
+        ImageIO.write(b, "png", png.toFile());
+        ImagePlanes img = ImagePlanes.readWithAlpha(png);
+        assertEquals(4, img.planes().length);
+        assertArrayEquals(new float[] {0, 0, 1, 1, 0, 0, 1, 1}, img.alphaMask());
+        ImagePlanes half = img.resize(2, 1);                           // area: each output pixel averages 2x2
+        assertArrayEquals(new float[] {0, 1}, half.alphaMask());
+        assertArrayEquals(new float[] {1, 0}, half.flipHorizontal().alphaMask());
+        assertArrayEquals(new float[] {0x40, 0x40}, half.planes()[0], 1e-4f);
+        BufferedImage opaque = new BufferedImage(2, 1, BufferedImage.TYPE_INT_RGB);
+        java.nio.file.Path jpg = dir.resolve("b.png");
+        ImageIO.write(opaque, "png", jpg.toFile());
+        assertArrayEquals(new float[] {1, 1}, ImagePlanes.readWithAlpha(jpg).alphaMask());
+        // 127.5 rounds to 128: the reference's resized uint8 alpha
+        assertEquals(128 / 255f, new ImagePlanes(1, 1, new float[][] {{0}, {0}, {0}, {127.5f}}).alphaMask()[0]);
+    }
+
     @Test
     void readsWebp(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws java.io.IOException {
         assertTrue(ImageIO.getImageReadersBySuffix("webp").hasNext(), "TwelveMonkeys WebP plugin missing");
