@@ -660,6 +660,7 @@ final class TrainArgs {
                     + minReso + ", " + maxReso + "] (--min_bucket_reso/--max_bucket_reso)");
         }
         String ext = captionExtension();
+        CaptionOptions captions = captionOptions();
         List<DreamBoothDataset.SubsetSpec> subsets = datasetSubsets();
         if (datasetConfig == null && isGiven("dataset_repeats")) {
             reporter.log(Reporter.Level.WARNING, "WARNING: --dataset_repeats has no effect without --dataset_config:"
@@ -667,7 +668,7 @@ final class TrainArgs {
         }
         boolean toDisk = bool("cache_latents_to_disk");
         TrainConfig.Data dataCfg = new TrainConfig.Data(reso[0], reso[1], enableBucket, minReso, maxReso, steps,
-                bool("bucket_no_upscale"), ext, captionOptions(), subsets, cacheTextEncoderOutputs(subsets), maxTokenLength(),
+                bool("bucket_no_upscale"), ext, captions, subsets, cacheTextEncoderOutputs(captions, subsets), maxTokenLength(),
                 bool("flip_aug"), bool("alpha_mask"),
                 bool("cache_latents") || toDisk, toDisk, intIn("vae_batch_size", 1, 1024), bool("strict"));
 
@@ -712,12 +713,13 @@ final class TrainArgs {
         Double snrGamma = dblOrNull("min_snr_gamma");
         double minSnrGamma = snrGamma == null ? 0 : nonNegative("min_snr_gamma", snrGamma);
         LossFunction lossFunction = lossFunction();
+        boolean vPrediction = vPrediction();
         TrainConfig.Loop loop = new TrainConfig.Loop(intIn("train_batch_size", 1, 4096),
                 intIn("gradient_accumulation_steps", 1, 100_000), maxSteps, maxEpochs, seed, seedGiven, mp,
                 bool("gradient_checkpointing"), bool("no_half_vae"), minT, maxT, noise, checkpointing(),
                 new LossWeighting(minSnrGamma, bool("debiased_estimation_loss"),
-                        nonNegative("prior_loss_weight", dblOrNull("prior_loss_weight")), vPrediction(),
-                        bool("scale_v_pred_loss_like_noise_pred"), vPredLikeLoss()), lossFunction, vPrediction());
+                        nonNegative("prior_loss_weight", dblOrNull("prior_loss_weight")), vPrediction,
+                        bool("scale_v_pred_loss_like_noise_pred"), vPredLikeLoss()), lossFunction, vPrediction);
 
         // ---- saving
         // fp16 unless asked otherwise: what the guide and the UIs use (kohya's own default is float)
@@ -868,16 +870,13 @@ final class TrainArgs {
         if (vPredLikeLoss() != 0 && v) {
             throw bad("v_pred_like_loss", "cannot be used with --v_parameterization (the loss is already v-prediction's)");
         }
-        if (bool("zero_terminal_snr") && !v && !warnedZeroTerminalSnr) {
-            warnedZeroTerminalSnr = true;
+        if (bool("zero_terminal_snr") && !v) {
             reporter.log(Reporter.Level.WARNING, "WARNING: --zero_terminal_snr without --v_parameterization: an"
                     + " epsilon-prediction model cannot predict the pure noise of the last timestep (the reference warns"
                     + " too)");
         }
         return v;
     }
-
-    private boolean warnedZeroTerminalSnr;
 
     private double vPredLikeLoss() {
         Double v = dblOrNull("v_pred_like_loss");
@@ -901,7 +900,7 @@ final class TrainArgs {
      * {@code --cache_text_encoder_outputs} ({@code _to_disk} implies it; the outputs are kept in memory): as the
      * reference, only with {@code --network_train_unet_only} and captions that are the same at every draw.
      */
-    private boolean cacheTextEncoderOutputs(List<DreamBoothDataset.SubsetSpec> subsets) {
+    private boolean cacheTextEncoderOutputs(CaptionOptions captions, List<DreamBoothDataset.SubsetSpec> subsets) {
         boolean toDisk = bool("cache_text_encoder_outputs_to_disk");
         if (!bool("cache_text_encoder_outputs") && !toDisk) {
             return false;
@@ -915,12 +914,12 @@ final class TrainArgs {
             throw bad(flag, "the text encoders' outputs can be cached only when they are not trained"
                     + " (--network_train_unet_only)");
         }
-        List<tenmin.train.data.CaptionOptions> all = new ArrayList<>();
-        all.add(captionOptions());
+        List<CaptionOptions> all = new ArrayList<>();
+        all.add(captions);
         for (DreamBoothDataset.SubsetSpec s : subsets) {
             all.add(s.captions());
         }
-        for (tenmin.train.data.CaptionOptions o : all) {
+        for (CaptionOptions o : all) {
             if (o != null && !o.sameEveryDraw()) {
                 throw bad(flag, "captions that change between draws (shuffle_caption, enable_wildcard,"
                         + " caption_dropout_rate, caption_dropout_every_n_epochs, caption_tag_dropout_rate) cannot be"

@@ -79,12 +79,7 @@ public final class SdxlModels implements AutoCloseable {
      *                                    nothing stays allocated then
      */
     public static SdxlModels load(Path checkpoint, SdxlConfig config, Scope parent, SdxlDtypes dtypes) {
-        try (SafetensorsFile file = SafetensorsFile.open(checkpoint)) {
-            if (parent.backend().storesOnJavaHeap()) {
-                checkHeap(checkpoint + ": ", weightBytes(config, file)[0]);
-            }
-            return build(config, parent, dtypes, (prefix, scope, dtype) -> CheckpointParams.of(file, prefix, scope, dtype));
-        }
+        return load(checkpoint, null, config, parent, dtypes);
     }
 
     /**
@@ -93,25 +88,29 @@ public final class SdxlModels implements AutoCloseable {
      * reference's {@code load_vae} reads). A diffusers-layout file is refused, naming it.
      */
     public static SdxlModels load(Path checkpoint, Path vae, SdxlConfig config, Scope parent, SdxlDtypes dtypes) {
-        if (vae == null) {
-            return load(checkpoint, config, parent, dtypes);
-        }
-        try (SafetensorsFile file = SafetensorsFile.open(checkpoint); SafetensorsFile vaeFile = SafetensorsFile.open(vae)) {
-            boolean prefixed = false;
-            for (String k : vaeFile.names()) {
-                if (k.contains("down_blocks.") || k.contains("mid_block.")) {
-                    throw new InputException(vae + ": a diffusers-layout VAE (key " + k + "); give its single-file"
-                            + " LDM-layout version, such as sdxl_vae.safetensors");
-                }
-                prefixed |= k.startsWith(VaeKeys.PREFIX);
-            }
-            String vaePrefix = prefixed ? VaeKeys.PREFIX : "";
+        try (SafetensorsFile file = SafetensorsFile.open(checkpoint);
+             SafetensorsFile vaeFile = vae == null ? null : SafetensorsFile.open(vae)) {
+            SafetensorsFile vaeSource = vaeFile == null ? file : vaeFile;
+            String vaePrefix = vaeFile == null ? VaeKeys.PREFIX : ldmVaePrefix(vaeFile);
             if (parent.backend().storesOnJavaHeap()) {
                 checkHeap(checkpoint + ": ", weightBytes(config, file)[0]);
             }
             return build(config, parent, dtypes, (prefix, scope, dtype) -> prefix.equals(VaeKeys.PREFIX)
-                    ? CheckpointParams.of(vaeFile, vaePrefix, scope, dtype) : CheckpointParams.of(file, prefix, scope, dtype));
+                    ? CheckpointParams.of(vaeSource, vaePrefix, scope, dtype) : CheckpointParams.of(file, prefix, scope, dtype));
         }
+    }
+
+    /** The key prefix of a separate VAE file: {@code first_stage_model.} or none; a diffusers layout is refused. */
+    private static String ldmVaePrefix(SafetensorsFile vaeFile) {
+        boolean prefixed = false;
+        for (String k : vaeFile.names()) {
+            if (k.contains("down_blocks.") || k.contains("mid_block.")) {
+                throw new InputException(vaeFile.path() + ": a diffusers-layout VAE (key " + k + "); give its single-file"
+                        + " LDM-layout version, such as sdxl_vae.safetensors");
+            }
+            prefixed |= k.startsWith(VaeKeys.PREFIX);
+        }
+        return prefixed ? VaeKeys.PREFIX : "";
     }
 
     /**

@@ -183,9 +183,7 @@ final class Checkpoints implements AutoCloseable {
         if (remove <= 0) {
             return;
         }
-        String name = OutputNames.step(cfg.paths().outputName(), remove);
-        Files.deleteIfExists(cfg.paths().outputDir().resolve(name));
-        Files.deleteIfExists(cfg.paths().outputDir().resolve(OutputNames.stateFor(name)));
+        deleteSave(OutputNames.step(cfg.paths().outputName(), remove));
     }
 
     /**
@@ -201,7 +199,11 @@ final class Checkpoints implements AutoCloseable {
         if (remove <= 0) {
             return;
         }
-        String name = OutputNames.epoch(cfg.paths().outputName(), (int) remove);
+        deleteSave(OutputNames.epoch(cfg.paths().outputName(), (int) remove));
+    }
+
+    /** Deletes the save {@code name} and its training state, where they exist. */
+    private void deleteSave(String name) throws IOException {
         Files.deleteIfExists(cfg.paths().outputDir().resolve(name));
         Files.deleteIfExists(cfg.paths().outputDir().resolve(OutputNames.stateFor(name)));
     }

@@ -251,8 +251,7 @@ final class TrainSetup implements AutoCloseable {
         }
         if (cfg.data().cacheTextEncoderOutputs()) {
             try (Reporter.Progress p = r.progress("caching text encoder outputs", b.data.imageCount())) {
-                b.textCache = TextEncoderCache.build(b.models, b.data, cfg, cfg.network().te2PooledKohya()
-                        ? PooledProjection.KOHYA : PooledProjection.SAI, b.process, p);
+                b.textCache = TextEncoderCache.build(b.models, b.data, cfg, Trainer.pooledOf(cfg), b.process, p);
             }
             r.log(Reporter.Level.INFO, String.format(Locale.ROOT, "INFO: text encoder outputs cached: %d captions,"
                     + " %.1f MiB", b.data.imageCount(), b.textCache.bytes() / 1048576.0));

@@ -393,17 +393,9 @@ public final class Trainer {
 
     /**
      * The micro-batch's loss: the fused MSE when nothing else is asked; otherwise, in the reference's order, the
-     * elementwise loss (squared error, or {@code robust}'s Huber / smooth L1), its mean per image, times the
-     * image's weight (when {@code weights} is not null), and the mean over the batch; fp32.
-     */
-    static Tensor loss(Functional f, Scope step, Tensor eps, Tensor noise, float[] weights, LossFunction.AtStep robust) {
-        return loss(f, step, eps, noise, weights, robust, null);
-    }
-
-    /**
-     * {@link #loss(Functional, Scope, Tensor, Tensor, float[], LossFunction.AtStep)} with the elementwise loss
-     * multiplied by {@code mask} ((N, h, w), the same for every channel; null: none) before the mean per image, as
-     * the reference's {@code apply_masked_loss}.
+     * elementwise loss (squared error, or {@code robust}'s Huber / smooth L1), times {@code mask} ((N, h, w), the same
+     * for every channel; {@code --alpha_mask}, the reference's {@code apply_masked_loss}), its mean per image, times the
+     * image's weight (when {@code weights} is not null), and the mean over the batch; fp32. Null arguments: not asked.
      */
     static Tensor loss(Functional f, Scope step, Tensor eps, Tensor noise, float[] weights, LossFunction.AtStep robust,
                        float[] mask) {

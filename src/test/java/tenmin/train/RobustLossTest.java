@@ -146,7 +146,8 @@ class RobustLossTest {
             float loss;
             try (Scope step = root.child("step")) {
                 Functional f = Functional.training(step);
-                Tensor l = Trainer.loss(f, step, e, step.fromHost(target, shape, DType.F32), weights, robust);
+                Tensor l = Trainer.loss(f, step, e, step.fromHost(target, shape, DType.F32), weights, robust,
+                        null);
                 loss = l.toHost()[0];
                 f.backward(l);
             }

@@ -140,6 +140,16 @@ public final class DdpmSchedule {
     }
 
     /**
+     * diffusers {@code get_velocity}, the v-prediction target: {@code v = √ᾱ_t·noise − √(1−ᾱ_t)·x0} per sample,
+     * float32 as the reference computes it.
+     */
+    public float[] velocity(float[] x0, float[] noise, int[] timesteps) {
+        float[] v = new float[x0.length];
+        combineInto(v, noise, x0, timesteps, true, "get_velocity");
+        return v;
+    }
+
+    /**
      * diffusers {@code add_noise}: {@code x_t = √ᾱ_t·x0 + √(1−ᾱ_t)·noise} per sample, float32 as the reference
      * computes it (both roots in float32, two products, one sum).
      *
@@ -148,38 +158,26 @@ public final class DdpmSchedule {
      * @param timesteps one timestep per sample (N)
      * @param out       destination, same layout (may be {@code x0} or {@code noise})
      */
-    /**
-     * diffusers {@code get_velocity}, the v-prediction target: {@code v = √ᾱ_t·noise − √(1−ᾱ_t)·x0} per sample,
-     * float32 as the reference computes it.
-     */
-    public float[] velocity(float[] x0, float[] noise, int[] timesteps) {
-        int n = timesteps.length;
-        int per = x0.length / n;
-        float[] v = new float[x0.length];
-        for (int b = 0; b < n; b++) {
-            float ac = alphasCumprod[timesteps[b]];
-            float a = (float) Math.sqrt(ac);
-            float s = (float) Math.sqrt(1f - ac);
-            for (int i = b * per; i < (b + 1) * per; i++) {
-                v[i] = a * noise[i] - s * x0[i];
-            }
-        }
-        return v;
+    public void addNoiseInto(float[] out, float[] x0, float[] noise, int[] timesteps) {
+        combineInto(out, x0, noise, timesteps, false, "add_noise");
     }
 
-    public void addNoiseInto(float[] out, float[] x0, float[] noise, int[] timesteps) {
+    /** {@code out = √ᾱ_t·first ± √(1−ᾱ_t)·second} per sample (− with {@code subtract}), float32. */
+    private void combineInto(float[] out, float[] first, float[] second, int[] timesteps, boolean subtract,
+                             String what) {
         int n = timesteps.length;
-        if (x0.length != noise.length || out.length != x0.length || x0.length % n != 0) {
-            throw new IllegalArgumentException("add_noise: sizes x0 " + x0.length + ", noise " + noise.length + ", out "
+        if (first.length != second.length || out.length != first.length || first.length % n != 0) {
+            throw new IllegalArgumentException(what + ": sizes " + first.length + ", " + second.length + ", out "
                     + out.length + " for " + n + " samples");
         }
-        int per = x0.length / n;
+        int per = first.length / n;
         for (int b = 0; b < n; b++) {
             float ac = alphasCumprod[timesteps[b]];
             float a = (float) Math.sqrt(ac);
             float s = (float) Math.sqrt(1f - ac);
+            float signed = subtract ? -s : s;
             for (int i = b * per; i < (b + 1) * per; i++) {
-                out[i] = a * x0[i] + s * noise[i];
+                out[i] = a * first[i] + signed * second[i];
             }
         }
     }

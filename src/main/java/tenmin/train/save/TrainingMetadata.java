@@ -71,6 +71,15 @@ public final class TrainingMetadata {
                     tagFrequency, bucketInfoJson, sdModelName, sdModelHash, newSdModelHash, trainerVersion, optimizerName,
                     null);
         }
+
+        /** Regularisation images × their folders' repeats, as found (the reference's {@code num_reg_images}). */
+        public int numRegImages() {
+            int n = 0;
+            for (DatasetDir d : dirs) {
+                n += d.reg() ? d.repeats() * d.imageCount() : 0;
+            }
+            return n;
+        }
     }
 
     /**
@@ -114,11 +123,9 @@ public final class TrainingMetadata {
      * {@code ss_dataset_dirs} merged over the datasets (training subsets only, a repeated folder name numbered).
      */
     private static void datasetConfigKeys(Map<String, String> m, TrainConfig c, Run run) {
-        int regImages = 0;
         List<Object> subsets = new java.util.ArrayList<>();
         Map<String, Object> dirs = new LinkedHashMap<>();
         for (DatasetDir d : run.dirs()) {
-            regImages += d.reg() ? d.repeats() * d.imageCount() : 0;
             tenmin.train.data.CaptionOptions o = d.captions() != null ? d.captions() : c.data().captions();
             Map<String, Object> s = new LinkedHashMap<>();
             s.put("img_count", d.imageCount());
@@ -152,7 +159,7 @@ public final class TrainingMetadata {
         dataset.put("is_dreambooth", true);
         dataset.put("batch_size_per_device", c.loop().trainBatchSize());
         dataset.put("num_train_images", run.numTrainImages());
-        dataset.put("num_reg_images", regImages);
+        dataset.put("num_reg_images", run.numRegImages());
         dataset.put("resolution", List.of(c.data().width(), c.data().height()));
         dataset.put("enable_bucket", c.data().enableBucket());
         dataset.put("min_bucket_reso", c.data().minBucketReso());
@@ -211,11 +218,7 @@ public final class TrainingMetadata {
         m.put("ss_text_encoder_lr", PyStr.str(f.get("text_encoder_lr")));
         m.put("ss_unet_lr", PyStr.str(f.get("unet_lr")));
         m.put("ss_num_train_images", Integer.toString(run.numTrainImages()));
-        int regImages = 0;
-        for (DatasetDir d : run.dirs()) {
-            regImages += d.reg() ? d.repeats() * d.imageCount() : 0;
-        }
-        m.put("ss_num_reg_images", Integer.toString(regImages));
+        m.put("ss_num_reg_images", Integer.toString(run.numRegImages()));
         m.put("ss_num_batches_per_epoch", Integer.toString(run.numBatchesPerEpoch()));
         m.put("ss_num_epochs", Integer.toString(run.numEpochs()));
         m.put("ss_gradient_checkpointing", PyStr.str(c.loop().gradientCheckpointing()));
