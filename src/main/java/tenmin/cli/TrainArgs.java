@@ -14,6 +14,7 @@ import java.util.function.LongSupplier;
 import tenmin.core.InputException;
 import tenmin.core.Reporter;
 import tenmin.formats.Toml;
+import tenmin.lora.LoConDropout;
 import tenmin.lora.LoConPreset;
 import tenmin.sample.ModelSource;
 import tenmin.sample.SamplerKind;
@@ -1178,6 +1179,7 @@ final class TrainArgs {
         Map<String, String> args = keyStrings("network_args");
         String algo = "locon";
         String preset = "full";
+        Map<String, Double> dropouts = new java.util.HashMap<>();
         // LyCORIS create_network: conv_dim and conv_alpha default to network_dim and network_alpha, so k x k
         // convolutions are adapted unless conv_dim=0 is given
         int convDim = dim;
@@ -1206,9 +1208,12 @@ final class TrainArgs {
                     case "conv_dim" -> convDim = Integer.parseInt(v);
                     case "conv_alpha" -> convAlpha = Double.parseDouble(v);
                     case "dropout", "rank_dropout", "module_dropout" -> {
-                        if (Double.parseDouble(v) != 0) {
-                            throw new InputException(src + "=" + v + ": dropout is not supported by tenmin; set it to 0");
+                        // LyCORIS: float(kwargs.get(k, 0.0) or 0.0)
+                        double p = v.isEmpty() || v.equals("None") ? 0 : Double.parseDouble(v);
+                        if (!(p >= 0 && p <= 1)) {
+                            throw new InputException(src + "=" + v + ": a dropout probability lies in [0, 1]");
                         }
+                        dropouts.put(k, p);
                     }
                     case "use_tucker", "use_scalar", "dora_wd", "train_norm", "rs_lora", "weight_decompose" -> {
                         if (strBool(v)) {
@@ -1239,6 +1244,22 @@ final class TrainArgs {
         if (!preset.equals("full")) {
             throw bad("network_args", "preset '" + preset + "' is not implemented; tenmin trains preset=full");
         }
+        // kohya hands --network_dropout to LyCORIS as its "dropout" unless --network_args names one
+        Double networkDropout = dblOrNull("network_dropout");
+        if (!dropouts.containsKey("dropout") && networkDropout != null) {
+            if (!(networkDropout >= 0 && networkDropout <= 1)) {
+                throw bad("network_dropout", "a dropout probability lies in [0, 1], got " + networkDropout);
+            }
+            dropouts.put("dropout", networkDropout);
+        }
+        LoConDropout dropout = new LoConDropout(dropouts.getOrDefault("dropout", 0.0),
+                dropouts.getOrDefault("rank_dropout", 0.0), dropouts.getOrDefault("module_dropout", 0.0));
+        if (bool("dim_from_weights") && dropout.any()) {
+            // LyCORIS's create_network_from_weights builds its network with no dropout, whatever was asked
+            reporter.log(Reporter.Level.WARNING, "WARNING: --dim_from_weights: the network has no dropout, as in the"
+                    + " reference (LyCORIS builds a network from weights without its dropout arguments)");
+            dropout = LoConDropout.NONE;
+        }
         if (bool("dim_from_weights")) {
             double[] ranks = ranksFromWeights();
             dim = (int) ranks[0];
@@ -1251,6 +1272,6 @@ final class TrainArgs {
         }
         return new TrainConfig.Network(module, dim, alpha, convDim, convAlpha, algo, preset, args, !teOnly, !unetOnly,
                 pooled.equals("kohya"), teModules.equals("mlp") ? LoConPreset.TextEncoderModules.MLP_ONLY
-                        : LoConPreset.TextEncoderModules.FULL);
+                        : LoConPreset.TextEncoderModules.FULL, dropout);
     }
 }

@@ -114,7 +114,8 @@ final class TrainFlags {
             used("network_weights", Kind.STRING, null, "a LoCon/LoRA file (same ranks and alphas) whose weights the"
                     + " network starts from, e.g. to train an existing LoRA further; its tensors this network lacks"
                     + " are listed and left out (--resume continues a tenmin run exactly, with its optimizer state)"),
-            neutral("network_dropout", Kind.FLOAT, null, "LoRA dropout"),
+            used("network_dropout", Kind.FLOAT, null, "dropout on each LoCon branch's output while training (LyCORIS"
+                    + " 'dropout', which --network_args dropout=... overrides; also rank_dropout= and module_dropout=)"),
             used("dim_from_weights", Kind.BOOL, false, "ranks and alphas from the --network_weights file (one rank for"
                     + " linear modules and one for k×k convolutions)"),
             neutral("base_weights", Kind.LIST, List.of(), "merging LoRAs into the base model before training"),

@@ -6,6 +6,7 @@ import tenmin.engine.api.Shape;
 import tenmin.engine.api.Tensor;
 import tenmin.engine.autograd.Functional;
 import tenmin.engine.autograd.KeptCast;
+import tenmin.engine.autograd.Randomness;
 import tenmin.models.nn.Adapter;
 import tenmin.models.nn.AdaptableLayer;
 
@@ -16,7 +17,8 @@ import tenmin.models.nn.AdaptableLayer;
  * <p>Linear: down (r, in), up (out, r). Convolution k×k: down (r, in, k, k) with the layer's stride and
  * padding, up (out, r, 1, 1). The parameters stay in their own dtype (fp32 for training) and are cast to
  * the activation dtype inside the branch, so matmuls run in the activation precision while gradients
- * reach the fp32 parameters through the cast.
+ * reach the fp32 parameters through the cast. LyCORIS's dropouts ({@link LoConDropout}) apply in a training forward
+ * (one that carries {@code Functional#randomness}).
  */
 public final class LoConModule implements Adapter {
     private final String name;
@@ -26,6 +28,8 @@ public final class LoConModule implements Adapter {
     private final double alpha;
     private final int rank;
     private double multiplier = 1.0;
+    /** Dropout while training (a forward with randomness); none by default. */
+    private LoConDropout dropout = LoConDropout.NONE;
     /** Whether the activation-dtype copies of down and up are kept between calls (see {@link #reuseCasts}). */
     private boolean reuseCasts;
     /** The kept copies of down and up. */
@@ -46,34 +50,121 @@ public final class LoConModule implements Adapter {
 
     @Override
     public Tensor apply(Functional f, Tensor x) {
+        return branch(f, x, drawing(f));
+    }
+
+    /**
+     * The branch, {@code multiplier · (alpha / rank) · up(down(x))}; with {@code draws} (a training forward with
+     * dropout), down's rank channels masked ({@link LoConDropout#rank}) and the output dropped out
+     * ({@link LoConDropout#network}), drawn in that order as LyCORIS does.
+     */
+    private Tensor branch(Functional f, Tensor x, Randomness draws) {
         Tensor d = cast(f, downCast, down, x.dtype());
         Tensor u = cast(f, upCast, up, x.dtype());
+        Tensor dm = rankMasked(f, d, draws);
         Tensor h;
+        Tensor hidden;
         if (layer.kind() == AdaptableLayer.Kind.LINEAR) {
-            h = f.linear(f.linear(x, d, null), u, null);          // (.., in) → (.., r) → (.., out)
+            hidden = f.linear(x, dm, null);                              // (.., in) → (.., r)
+            h = f.linear(hidden, u, null);                               // (.., r) → (.., out)
         } else {
-            h = f.conv2d(x, d, null, layer.stride(), layer.padding()); // (N, r, Ho, Wo)
-            h = f.conv2d(h, u, null, 1, 0);                             // (N, out, Ho, Wo)
+            hidden = f.conv2d(x, dm, null, layer.stride(), layer.padding()); // (N, r, Ho, Wo)
+            h = f.conv2d(hidden, u, null, 1, 0);                               // (N, out, Ho, Wo)
         }
-        return f.scale(h, multiplier * alpha / rank);
+        Tensor out = f.scale(h, multiplier * alpha / rank);
+        f.release(hidden, h, dm == d ? null : dm, d, u);
+        if (draws != null && dropout.network() > 0) {
+            double p = dropout.network();
+            Tensor mask = f.keepMask(out.shape(), out.dtype(), p, p >= 1 ? 0 : 1 / (1 - p));
+            Tensor dropped = f.mul(out, mask);
+            f.release(out, mask);
+            out = dropped;
+        }
+        return out;
     }
 
-    /** The layer and the branch as one {@code Functional#loraLinear} (merged into the weight where that pays). */
+    /** {@code y + branch(x)}, the bypass form (the layer's output {@code y} is the caller's). */
+    private Tensor branchAdded(Functional f, Tensor y, Tensor x, Randomness draws) {
+        Tensor b = branch(f, x, draws);
+        Tensor out = f.add(y, b);
+        f.release(b);
+        return out;
+    }
+
+    /** {@code d} (r, ..) with its rank channels masked ({@link LoConDropout#rank}), or {@code d} itself. */
+    private Tensor rankMasked(Functional f, Tensor d, Randomness draws) {
+        if (draws == null || dropout.rank() <= 0) {
+            return d;
+        }
+        int[] dims = new int[d.shape().rank()];
+        java.util.Arrays.fill(dims, 1);
+        dims[0] = rank;
+        Tensor mask = f.keepMask(Shape.of(dims), d.dtype(), dropout.rank(), 1);       // (r, 1) or (r, 1, 1, 1)
+        Tensor masked = f.mul(d, mask);
+        f.release(mask);
+        return masked;
+    }
+
+    /** The forward's draws when this call drops out (a training forward, some dropout on), else null. */
+    private Randomness drawing(Functional f) {
+        return dropout.any() ? f.randomness() : null;
+    }
+
+    /** True when {@code draws} skip this call ({@link LoConDropout#module}); draws the coin when module dropout is on. */
+    private boolean skipped(Randomness draws) {
+        return draws != null && dropout.module() > 0 && draws.nextUniform() < dropout.module();
+    }
+
+    /**
+     * The layer and the branch as one {@code Functional#loraLinear} (merged into the weight where that pays); with
+     * dropout, the layer alone when the module is dropped, the bypass form with the branch's output dropped out.
+     */
     @Override
     public Tensor addToLinear(Functional f, Tensor x, Tensor weight, Tensor bias) {
-        return withCasts(f, x, AdaptableLayer.Kind.LINEAR, (d, u, s) -> f.loraLinear(x, weight, bias, d, u, s));
+        Randomness draws = drawing(f);
+        if (skipped(draws)) {
+            return f.linear(x, weight, bias);
+        }
+        if (draws != null && dropout.network() > 0) {
+            Tensor y = f.linear(x, weight, bias);
+            Tensor out = branchAdded(f, y, x, draws);
+            f.release(y);
+            return out;
+        }
+        return withCasts(f, x, AdaptableLayer.Kind.LINEAR, draws,
+                (d, u, s) -> f.loraLinear(x, weight, bias, d, u, s));
     }
 
-    /** The layer, the branch and the GEGLU after them as one {@code Functional#loraLinearGeglu}. */
+    /** The layer, the branch and the GEGLU after them as one {@code Functional#loraLinearGeglu}; dropout as above. */
     @Override
     public Tensor addToLinearGeglu(Functional f, Tensor x, Tensor weight, Tensor bias) {
-        return withCasts(f, x, AdaptableLayer.Kind.LINEAR, (d, u, s) -> f.loraLinearGeglu(x, weight, bias, d, u, s));
+        Randomness draws = drawing(f);
+        boolean dropped = skipped(draws);
+        if (dropped || (draws != null && dropout.network() > 0)) {
+            Tensor y = f.linear(x, weight, bias);
+            Tensor sum = dropped ? y : branchAdded(f, y, x, draws);
+            Tensor out = f.geglu(sum);
+            f.release(y, sum == y ? null : sum);
+            return out;
+        }
+        return withCasts(f, x, AdaptableLayer.Kind.LINEAR, draws,
+                (d, u, s) -> f.loraLinearGeglu(x, weight, bias, d, u, s));
     }
 
-    /** The layer and the branch as one {@code Functional#loraConv2d} (merged into the weight where that pays). */
+    /** The layer and the branch as one {@code Functional#loraConv2d} (merged into the weight where that pays); dropout as above. */
     @Override
     public Tensor addToConv2d(Functional f, Tensor x, Tensor weight, Tensor bias, int stride, int padding) {
-        return withCasts(f, x, AdaptableLayer.Kind.CONV,
+        Randomness draws = drawing(f);
+        if (skipped(draws)) {
+            return f.conv2d(x, weight, bias, stride, padding);
+        }
+        if (draws != null && dropout.network() > 0) {
+            Tensor y = f.conv2d(x, weight, bias, stride, padding);
+            Tensor out = branchAdded(f, y, x, draws);
+            f.release(y);
+            return out;
+        }
+        return withCasts(f, x, AdaptableLayer.Kind.CONV, draws,
                 (d, u, s) -> f.loraConv2d(x, weight, bias, d, u, s, stride, padding));
     }
 
@@ -83,15 +174,19 @@ public final class LoConModule implements Adapter {
         Tensor apply(Tensor down, Tensor up, double scale);
     }
 
-    /** {@code fused} on this module's down and up cast to x's dtype (released after it), for a layer of {@code kind}. */
-    private Tensor withCasts(Functional f, Tensor x, AdaptableLayer.Kind kind, Fused fused) {
+    /**
+     * {@code fused} on this module's down (rank channels masked by {@code draws} when rank dropout is on) and up, cast
+     * to x's dtype (released after it), for a layer of {@code kind}.
+     */
+    private Tensor withCasts(Functional f, Tensor x, AdaptableLayer.Kind kind, Randomness draws, Fused fused) {
         if (layer.kind() != kind) {
             throw new IllegalStateException(name + ": a " + layer.kind() + " layer called the " + kind + " form");
         }
         Tensor d = cast(f, downCast, down, x.dtype());
         Tensor u = cast(f, upCast, up, x.dtype());
-        Tensor out = fused.apply(d, u, multiplier * alpha / rank);
-        f.release(d, u);
+        Tensor dm = rankMasked(f, d, draws);
+        Tensor out = fused.apply(dm, u, multiplier * alpha / rank);
+        f.release(dm == d ? null : dm, d, u);
         return out;
     }
 
@@ -164,6 +259,15 @@ public final class LoConModule implements Adapter {
         Tensor d = be.reshape(s, be.cast(s, down, DType.F32), Shape.of(rank, (int) (acc.numel() / out)));
         Tensor delta = be.reshape(s, be.matmul(s, u, d, false, false), acc.shape());
         return be.add(s, acc, delta, strength * scale());
+    }
+
+    /** The module's dropout while training ({@link LoConDropout#NONE}: none). */
+    public void setDropout(LoConDropout dropout) {
+        this.dropout = java.util.Objects.requireNonNull(dropout);
+    }
+
+    public LoConDropout dropout() {
+        return dropout;
     }
 
     /** The strength the branch is applied with (1 in training; a LoRA weight when sampling). */

@@ -305,6 +305,13 @@ public final class LoConNetwork {
         }
     }
 
+    /** {@link LoConModule#setDropout} on every module (LyCORIS gives all modules the same three). */
+    public void setDropout(LoConDropout dropout) {
+        for (LoConModule m : modules) {
+            m.setDropout(dropout);
+        }
+    }
+
     /** {@link LoConModule#dropCasts} on every module: call after writing the parameters. */
     public void dropCasts() {
         for (LoConModule m : modules) {

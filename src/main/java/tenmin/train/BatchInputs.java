@@ -19,7 +19,7 @@ import tenmin.train.noise.NoiseSampler;
  * The host-side inputs of one micro-batch (trainer-spec §2, §3.2, §3.5, §5.2), drawn from the micro-batch's
  * own generator in a fixed order — per image a flip and a caption shuffle (and a seed for an uncached VAE
  * sample), then the noise, its offset and pyramid levels, the timesteps and any input perturbation
- * ({@link NoiseSampler#noised}) — so any micro-batch can be
+ * ({@link NoiseSampler#noised}), then the key of the forward's dropout draws — so any micro-batch can be
  * drawn again identically (resume).
  *
  * @param size      N images (one bucket)
@@ -39,11 +39,13 @@ import tenmin.train.noise.NoiseSampler;
  * @param cachedText the images' text conditioning from {@code --cache_text_encoder_outputs}, or null: the captions
  *                  are encoded
  * @param lossMask  (N, h, w) the images' alpha masks ({@code --alpha_mask}, {@link AlphaMasks}), or null
+ * @param randomKey the key of the forward's dropout draws ({@link tenmin.engine.autograd.Randomness}; LoCon dropout),
+ *                  drawn last, or null: the forward draws nothing
  */
 public record BatchInputs(int size, int channels, int height, int width, float[] noisy, float[] noise, int[] timesteps,
                           List<String> captions, List<int[]> sizes, float[] lossWeights,
                           LossFunction.AtStep robustLoss, int maxTokenLength, TextEncoderCache.Rows cachedText,
-                          float[] lossMask) {
+                          float[] lossMask, Long randomKey) {
 
     /** The captions' tokens without {@code --max_token_length}: one window. */
     static final int PLAIN_TOKENS = 75;
@@ -58,14 +60,14 @@ public record BatchInputs(int size, int channels, int height, int width, float[]
     public BatchInputs(int size, int channels, int height, int width, float[] noisy, float[] noise, int[] timesteps,
                        List<String> captions, List<int[]> sizes) {
         this(size, channels, height, width, noisy, noise, timesteps, captions, sizes, null, null, PLAIN_TOKENS, null,
-                null);
+                null, null);
     }
 
     /** Inputs with the squared error, weighted per image by {@code lossWeights} (null: each counts once). */
     public BatchInputs(int size, int channels, int height, int width, float[] noisy, float[] noise, int[] timesteps,
                        List<String> captions, List<int[]> sizes, float[] lossWeights) {
         this(size, channels, height, width, noisy, noise, timesteps, captions, sizes, lossWeights, null, PLAIN_TOKENS,
-                null, null);
+                null, null, null);
     }
 
     /**
@@ -110,10 +112,11 @@ public record BatchInputs(int size, int channels, int height, int width, float[]
         NoiseSampler.Noised drawn = NoiseSampler.noised(rng, x0, n, c, h, w, loop.noise(), loop.minTimestep(),
                 loop.maxTimestep(), schedule);                                  // (N, C, h, w)
         float[] target = loop.vPrediction() ? schedule.velocity(x0, drawn.noise(), drawn.timesteps()) : drawn.noise();
+        Long randomKey = cfg.network().dropout().any() ? rng.nextLong() : null;   // last: the other draws stay put
         return new BatchInputs(n, c, h, w, drawn.noisy(), target, drawn.timesteps(), List.copyOf(captions),
                 List.copyOf(sizes), loop.lossWeighting().weights(schedule, drawn.timesteps(), reg),
                 loss.type() == LossFunction.Type.L2 ? null : loss.at(schedule, drawn.timesteps()),
                 d.maxTokenLength(), text == null ? null : text.rows(mb.entries()),
-                masks == null ? null : masks.batch(mb.entries(), flips));
+                masks == null ? null : masks.batch(mb.entries(), flips), randomKey);
     }
 }

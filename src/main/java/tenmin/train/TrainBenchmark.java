@@ -21,6 +21,7 @@ import tenmin.engine.api.Shape;
 import tenmin.engine.api.Tensor;
 import tenmin.engine.autograd.Functional;
 import tenmin.engine.backend.meta.MetaBackend;
+import tenmin.lora.LoConDropout;
 import tenmin.lora.LoConNetwork;
 import tenmin.lora.LoConPreset;
 import tenmin.lora.LoConRanks;
@@ -78,16 +79,26 @@ public final class TrainBenchmark {
      * @param teModules     which text-encoder layers preset full wraps
      * @param accumulation  micro-batches per optimizer step (0: no optimizer step)
      * @param seed          weights, LoCon and inputs
+     * @param dropout       the LoCon's dropout while training (its masks and bypass branches count in the plan)
      */
     public record Setup(String modelName, SdxlConfig model, SdxlDtypes dtypes, int batch, int latentHeight,
                         int latentWidth, CheckpointPolicy checkpointing, boolean trainTe, LoConRanks ranks,
-                        LoConPreset.TextEncoderModules teModules, int accumulation, long seed) {
+                        LoConPreset.TextEncoderModules teModules, int accumulation, long seed, LoConDropout dropout) {
         /** The recipe's LoCon: dim 8 alpha 4 for linear and 1x1 layers, conv_dim 256 conv_alpha 4 for 3x3. */
         public static final LoConRanks RECIPE_RANKS = new LoConRanks(8, 4, 256, 4);
         /** The recipe's gradient accumulation. */
         public static final int RECIPE_ACCUMULATION = 6;
 
+        /** A setup without dropout (the recipe's). */
+        public Setup(String modelName, SdxlConfig model, SdxlDtypes dtypes, int batch, int latentHeight,
+                     int latentWidth, CheckpointPolicy checkpointing, boolean trainTe, LoConRanks ranks,
+                     LoConPreset.TextEncoderModules teModules, int accumulation, long seed) {
+            this(modelName, model, dtypes, batch, latentHeight, latentWidth, checkpointing, trainTe, ranks, teModules,
+                    accumulation, seed, LoConDropout.NONE);
+        }
+
         public Setup {
+            java.util.Objects.requireNonNull(dropout, "dropout");
             if (batch < 1 || latentHeight < 1 || latentWidth < 1 || accumulation < 0) {
                 throw new IllegalArgumentException("batch and latent sizes must be >= 1, accumulation >= 0");
             }
@@ -101,7 +112,7 @@ public final class TrainBenchmark {
         /** The same setup with another checkpointing policy. */
         public Setup withCheckpointing(CheckpointPolicy policy) {
             return new Setup(modelName, model, dtypes, batch, latentHeight, latentWidth, policy, trainTe, ranks, teModules,
-                    accumulation, seed);
+                    accumulation, seed, dropout);
         }
 
         /** Text encoders checkpointed along with the U-Net, as kohya's --gradient_checkpointing does. */
@@ -215,6 +226,7 @@ public final class TrainBenchmark {
                 List<LoConTarget> targets = targets(models, setup);
                 LoConNetwork net = LoConNetwork.create(targets, process.child("locon"), new Generator(setup.seed()));
                 net.reuseCasts(true);                                   // as TrainableNetwork: copies kept per window
+                net.setDropout(setup.dropout());
                 long moments = 0;
                 for (int i = 0; i < deviceMomentSlots; i++) {
                     Tensor m = process.zeros(Shape.of(Math.toIntExact(net.parameterCount())), DType.F32);
@@ -276,7 +288,8 @@ public final class TrainBenchmark {
             sizes.add(new int[] {h, w, 0, 0, h, w});
         }
         return new BatchInputs(setup.batch(), c, setup.latentHeight(), setup.latentWidth(), noisy, noise, t,
-                List.copyOf(captions), List.copyOf(sizes));
+                List.copyOf(captions), List.copyOf(sizes), null, null, BatchInputs.PLAIN_TOKENS, null, null,
+                setup.dropout().any() ? rng.nextLong() : null);
     }
 
     private static double gaussian(SplittableRandom rng) {
@@ -396,6 +409,7 @@ public final class TrainBenchmark {
             models.unet().setCheckpointing(setup.checkpointing());
             TrainableNetwork net = TrainableNetwork.create(models, setup.ranks(), setup.teModules(), setup.trainTe(), true,
                     TE_LR, UNET_LR, process.child("locon"), setup.seed());
+            net.network().setDropout(setup.dropout());
             SplittableRandom rng = new SplittableRandom(setup.seed() + 1);
             nonZeroUp(net, rng);   // as after a few steps: never time on zeros
             BatchInputs in = inputs(setup, rng);

@@ -104,12 +104,15 @@ public record TrainConfig(Paths paths, Data data, Network network, Optim optim, 
      * @param teModules     which text-encoder layers preset {@code full} wraps: attention and MLP (264 modules on
      *                      SDXL, LyCORIS ≥ 3.1.1) or MLP only (88, the reference run's LyCORIS 3.1.0 with
      *                      transformers 4.44; trainer-spec §8.2)
+     * @param dropout       LyCORIS's dropout, rank_dropout and module_dropout of every module while training
      */
     public record Network(String module, int dim, double alpha, int convDim, double convAlpha, String algo,
                           String preset, Map<String, String> args, boolean trainUnet, boolean trainTextEncoder,
-                          boolean te2PooledKohya, tenmin.lora.LoConPreset.TextEncoderModules teModules) {
+                          boolean te2PooledKohya, tenmin.lora.LoConPreset.TextEncoderModules teModules,
+                          tenmin.lora.LoConDropout dropout) {
         public Network {
             args = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(args));
+            java.util.Objects.requireNonNull(dropout, "dropout");
         }
     }
 

@@ -268,6 +268,12 @@ final class TrainSetup implements AutoCloseable {
         b.network = TrainableNetwork.create(b.models, new LoConRanks(n.dim(), n.alpha(), n.convDim(), n.convAlpha()),
                 n.teModules(), n.trainTextEncoder(), n.trainUnet(), cfg.optim().textEncoderLr(), cfg.optim().unetLr(),
                 loraScope, cfg.loop().seed());
+        if (n.dropout().any()) {
+            b.network.network().setDropout(n.dropout());
+            r.log(Reporter.Level.INFO, String.format(Locale.ROOT, "INFO: LoCon dropout while training: dropout %s,"
+                    + " rank_dropout %s, module_dropout %s (the merged-weight fast path is off where the branch's"
+                    + " output is dropped out)", n.dropout().network(), n.dropout().rank(), n.dropout().module()));
+        }
         double startedAt = env.clock().millis() / 1000.0;
         long sessionId = Rng.derive(cfg.loop().seed(), env.clock().millis()).nextLong() & 0xFFFFFFFFL;
         if (b.optimizerOnDevice && b.network.optimizeOnDevice(b.optimizer, loraScope)) {
@@ -494,7 +500,7 @@ final class TrainSetup implements AutoCloseable {
         TrainBenchmark.Setup setup = new TrainBenchmark.Setup("this run", model, dtypes, cfg.loop().trainBatchSize(), h, w,
                 policy, n.trainTextEncoder(),
                 new LoConRanks(n.dim(), n.alpha(), n.convDim(), n.convAlpha()), n.teModules(), cfg.loop().gradAccumSteps(),
-                cfg.loop().seed());
+                cfg.loop().seed(), n.dropout());
         return TrainBenchmark.plan(setup, device, deviceMomentSlots);
     }
 

@@ -23,6 +23,7 @@ import tenmin.engine.api.Scope;
 import tenmin.engine.api.Shape;
 import tenmin.engine.api.Tensor;
 import tenmin.engine.autograd.Functional;
+import tenmin.engine.autograd.Randomness;
 import tenmin.lora.LoConNetwork;
 import tenmin.lora.TemporaryMerge;
 import tenmin.models.SdxlModels;
@@ -431,8 +432,10 @@ public final class Trainer {
         long liveBefore = parent.backend().liveBytes();
         Scope encoders = deferTextEncoders ? parent.child("text encoders") : null;
         try (Scope step = parent.child("step")) {
-            Functional f = Functional.training(step);
-            Functional fe = encoders == null ? f : Functional.training(encoders);
+            // a micro-batch with dropout draws its masks from its key, the U-Net's and the text encoders' apart (so the
+            // draws do not depend on whether the encoders record on a tape of their own)
+            Functional f = Functional.training(step).withRandomness(draws(in, 0));
+            Functional fe = (encoders == null ? f : Functional.training(encoders)).withRandomness(draws(in, 1));
             Shape latents = Shape.of(in.size(), in.channels(), in.height(), in.width());
             Tensor noisy = step.fromHost(in.noisy(), latents, DType.F32);           // (N, C, h, w)
             Tensor noise = step.fromHost(in.noise(), latents, DType.F32);           // (N, C, h, w)
@@ -472,6 +475,11 @@ public final class Trainer {
             }
             throw e;
         }
+    }
+
+    /** Stream {@code stream} of the micro-batch's dropout draws, or null when it has none. */
+    private static Randomness draws(BatchInputs in, int stream) {
+        return in.randomKey() == null ? null : new Randomness(in.randomKey(), stream);
     }
 
     /** An issued micro-batch: its loss on the device, and its text encoders' backward when it was deferred. */

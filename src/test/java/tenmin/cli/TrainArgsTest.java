@@ -307,7 +307,7 @@ class TrainArgsTest {
                 List.of("--optimizer_args", "frobnicate=1"),
                 List.of("--lr_scheduler_args", "power=2"),
                 List.of("--network_args", "use_tucker=0"),
-                List.of("--network_args", "module_dropout=0.1"),
+                List.of("--network_args", "module_dropout=1.1"),
                 List.of("--save_model_as=ckpt"),
                 List.of("--log_with=wandb"),
                 List.of("--bucket_reso_steps=36"),

@@ -43,6 +43,16 @@ class TrainerTorchTest extends TorchBackendTests {
                 "--ip_noise_gamma=0.1", "--alpha_mask");
     }
 
+    /**
+     * LyCORIS's dropouts: the keep-masks drawn on the device (libtorch's int64 kernels computing the cpu backend's
+     * counter-based stream), the module coin on the host, the bypass branches where the output is dropped out.
+     */
+    @Test
+    void dropoutMatchesTheCpuBackend() {
+        sameRunOnBothBackends("--gradient_checkpointing", "--network_dropout=0.2", "--network_args", "preset=full",
+                "conv_dim=8", "conv_alpha=4", "algo=locon", "rank_dropout=0.3", "module_dropout=0.2");
+    }
+
     private void sameRunOnBothBackends(String... extra) {
         Path data = tmp.resolve("data");
         TrainRuns.discs(data, "2_disc", 4, Color.RED, "ohwx, red disc");

@@ -11,21 +11,25 @@ import tenmin.engine.api.Tensor;
  * Gradient checkpointing of a block: the forward runs without a tape in a scope that is closed at
  * once, so only the block's inputs (and outputs) stay alive; the backward recomputes the forward on a
  * sub-tape and backpropagates through it.
- * Saves: the block, its inputs, its name.
+ * Saves: the block, its inputs, its name, the draws' copy.
  *
  * <p>Results are bit-identical to running without checkpointing: kernels are deterministic, the
  * recomputed ops run backward in the same order, and the partial gradients of the inputs are handed
- * to the sub-tape before its backward so contributions are summed in the same order.
+ * to the sub-tape before its backward so contributions are summed in the same order; a stochastic forward's
+ * draws (dropout) are replayed from a copy of its {@link Randomness} taken where the block started.
  */
 final class CheckpointOp extends Op {
     private final String blockName;
     private final Functional.MultiBlock block;
     private final List<Tensor> inputs;
+    /** The forward's draws where the block started (null: deterministic), replayed by the recomputation. */
+    private final Randomness draws;
 
-    private CheckpointOp(String blockName, Functional.MultiBlock block, List<Tensor> inputs) {
+    private CheckpointOp(String blockName, Functional.MultiBlock block, List<Tensor> inputs, Randomness draws) {
         this.blockName = blockName;
         this.block = block;
         this.inputs = inputs;
+        this.draws = draws;
     }
 
     static List<Tensor> forward(Functional f, String name, boolean enabled, Functional.MultiBlock block,
@@ -34,16 +38,19 @@ final class CheckpointOp extends Op {
             return block.apply(f, inputs);
         }
         List<Tensor> outputs = new ArrayList<>();
+        Randomness draws = f.randomness() == null ? null : f.randomness().copy();
         try (Scope inner = f.scope().child("checkpoint " + name)) {
-            // recorded, or itself replayed: its recomputation must give these bits, so no inference kernels inside
-            Functional first = f.allowsInferenceKernels() ? Functional.inference(inner) : Functional.replayed(inner);
+            // recorded, or itself replayed: its recomputation must give these bits, so no inference kernels inside;
+            // it draws from the outer forward's randomness (advancing it as without checkpointing)
+            Functional first = (f.allowsInferenceKernels() ? Functional.inference(inner) : Functional.replayed(inner))
+                    .withRandomness(f.randomness());
             for (Tensor out : block.apply(first, inputs)) {
                 // Outputs made in the block move out; a passed-through input or parameter gets its own alias.
                 outputs.add(out.scope() == inner ? inner.keep(out) : f.backend().reshape(f.scope(), out, out.shape()));
             }
         }
         if (f.isRecording()) {
-            f.record(new CheckpointOp(name, block, List.copyOf(inputs)), outputs.toArray(new Tensor[0]));
+            f.record(new CheckpointOp(name, block, List.copyOf(inputs), draws), outputs.toArray(new Tensor[0]));
         }
         // without a tape (inference) nothing is recomputed: the block's intermediates are simply released
         return outputs;
@@ -78,7 +85,9 @@ final class CheckpointOp extends Op {
                 partial.close();
             }
         }
-        List<Tensor> outputs = block.apply(Functional.recording(s, sub), inputs);
+        // the recomputation draws what the forward drew (a copy: a second backward would draw them again)
+        Functional again = Functional.recording(s, sub).withRandomness(draws == null ? null : draws.copy());
+        List<Tensor> outputs = block.apply(again, inputs);
         List<Tensor> roots = new ArrayList<>();
         List<Tensor> seeds = new ArrayList<>();
         for (int i = 0; i < outputs.size(); i++) {

@@ -55,11 +55,18 @@ public final class Functional {
      * be the recording path's own (no {@link #allowsInferenceKernels inference kernels}).
      */
     private final boolean replayed;
+    /** The draws of a stochastic (training) forward, or null: deterministic. */
+    private final Randomness random;
 
     private Functional(Scope scope, Tape tape, boolean replayed) {
+        this(scope, tape, replayed, null);
+    }
+
+    private Functional(Scope scope, Tape tape, boolean replayed, Randomness random) {
         this.scope = scope;
         this.tape = tape;
         this.replayed = replayed;
+        this.random = random;
     }
 
     /** Records a tape; results and activation gradients live in {@code scope} (the step scope). */
@@ -87,12 +94,44 @@ public final class Functional {
 
     /** The same scope without recording: for parts that need no gradient (frozen encoders). */
     public Functional noGrad() {
-        return new Functional(scope, null, false);
+        return new Functional(scope, null, false, random);
     }
 
     /** The same tape with results in {@code other} (which must stay open until backward is done). */
     public Functional in(Scope other) {
-        return new Functional(other, tape, replayed);
+        return new Functional(other, tape, replayed, random);
+    }
+
+    /**
+     * This facade drawing from {@code draws} (null: none): a training forward whose stochastic layers (dropout) are
+     * on. Checkpointed blocks replay their draws in the backward ({@link Randomness}).
+     */
+    public Functional withRandomness(Randomness draws) {
+        return new Functional(scope, tape, replayed, draws);
+    }
+
+    /** The draws of a training forward, or null: the forward is deterministic (inference, sampling, evaluation). */
+    public Randomness randomness() {
+        return random;
+    }
+
+    /**
+     * A dropout keep-mask drawn from {@link #randomness()} (which must be set): each of {@code shape}'s values is
+     * {@code kept} where a uniform draw u in [0, 1) exceeds {@code p} (PyTorch's {@code rand > p}) and 0 elsewhere, in
+     * {@code dtype}; a constant (no gradient). {@code p} ≥ 1 drops everything.
+     */
+    public Tensor keepMask(Shape shape, DType dtype, double p, double kept) {
+        if (random == null) {
+            throw new IllegalStateException("keepMask: this forward has no randomness");
+        }
+        Backend be = backend();
+        try (Scope tmp = scope.child("keep mask")) {
+            Tensor u = be.randUniform(tmp, shape, DType.F32, 0, 1, random.next());             // shape, [0, 1)
+            // u > p ⇔ (u − p)·2^30 ≥ 1: u's values lie 2^-24 apart, so (u − p)·2^30 is ≤ 0 or ≥ 64; clamp to {0, 1}
+            Tensor step = be.clamp(tmp, be.affine(tmp, u, 0x1.0p30, -p * 0x1.0p30), 0, 1);
+            Tensor scaled = kept == 1 ? step : be.affine(tmp, step, kept, 0);
+            return be.cast(scope, scaled, dtype);
+        }
     }
 
     public Scope scope() {
