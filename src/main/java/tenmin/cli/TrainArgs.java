@@ -527,6 +527,36 @@ final class TrainArgs {
         return (int) x;
     }
 
+    /**
+     * {@code --base_weights} with {@code --base_weights_multiplier}: kohya takes the i-th multiplier for the i-th file
+     * and 1.0 where the list is shorter; a multiplier without a file is refused here.
+     */
+    private List<tenmin.sample.LoraSpec> baseWeights() {
+        List<String> files = list("base_weights");
+        List<String> multipliers = list("base_weights_multiplier");
+        if (multipliers.size() > files.size()) {
+            throw bad("base_weights_multiplier", multipliers.size() + " multipliers for " + files.size()
+                    + " --base_weights files");
+        }
+        List<tenmin.sample.LoraSpec> out = new ArrayList<>();
+        for (int i = 0; i < files.size(); i++) {
+            Path file = Path.of(files.get(i));
+            if (!Files.isRegularFile(file)) {
+                throw bad("base_weights", file + " does not exist");
+            }
+            double m = 1.0;
+            if (i < multipliers.size()) {
+                Double parsed = tenmin.lora.PythonFloat.parse(multipliers.get(i));
+                if (parsed == null || !Double.isFinite(parsed)) {
+                    throw bad("base_weights_multiplier", "'" + multipliers.get(i) + "' is not a finite number");
+                }
+                m = parsed;
+            }
+            out.add(new tenmin.sample.LoraSpec(file, m, null));
+        }
+        return out;
+    }
+
     @SuppressWarnings("unchecked")
     private List<String> list(String name) {
         return (List<String>) raw(name);
@@ -642,7 +672,7 @@ final class TrainArgs {
             throw new InputException("--vae replaces the VAE of --pretrained_model_name_or_path; give that too");
         }
         TrainConfig.Paths paths = new TrainConfig.Paths(model, vae, data, regData, outputDir, outputName, resume,
-                networkWeights, modelConfig, randomModel);
+                networkWeights, modelConfig, randomModel, baseWeights());
 
         // ---- data
         int[] reso = resolution();

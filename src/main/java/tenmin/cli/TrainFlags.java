@@ -118,7 +118,10 @@ final class TrainFlags {
                     + " 'dropout', which --network_args dropout=... overrides; also rank_dropout= and module_dropout=)"),
             used("dim_from_weights", Kind.BOOL, false, "ranks and alphas from the --network_weights file (one rank for"
                     + " linear modules and one for k×k convolutions)"),
-            neutral("base_weights", Kind.LIST, List.of(), "merging LoRAs into the base model before training"),
+            used("base_weights", Kind.LIST, List.of(), "LoRA/LoCon files merged into the base model's weights before"
+                    + " training (and before latents and text-encoder outputs are cached)"),
+            used("base_weights_multiplier", Kind.LIST, List.of(), "the strength of each --base_weights file, in order"
+                    + " (1.0 for files without one)"),
             neutral("scale_weight_norms", Kind.FLOAT, null, "max-norm regularisation"),
             // ---- optimizer and schedule
             used("optimizer_type", Kind.STRING, "AdamW", "ClybW, LodeW, AdamW, Lion, SGDNesterov, SGD (8-bit variants run in fp32)"),

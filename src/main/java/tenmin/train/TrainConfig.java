@@ -52,11 +52,17 @@ public record TrainConfig(Paths paths, Data data, Network network, Optim optim, 
      *                        "vae" sections, as the fixtures' config.json); null for SDXL
      * @param randomModel     instead of a checkpoint, a model of this size ({@code tenmin.sample.ModelSource}'s
      *                        random sizes) with random weights (benchmarks); null: none
+     * @param baseWeights     LoRA files merged into the model's weights before training, each with its multiplier
+     *                        ({@code --base_weights}, {@code --base_weights_multiplier}); empty: none
      */
     public record Paths(Path pretrainedModel, Path vae, Path trainDataDir, Path regDataDir, Path outputDir,
                         String outputName,
                         Path resume,
-                        Path networkWeights, Path modelConfig, String randomModel) {
+                        Path networkWeights, Path modelConfig, String randomModel,
+                        List<tenmin.sample.LoraSpec> baseWeights) {
+        public Paths {
+            baseWeights = List.copyOf(baseWeights);
+        }
     }
 
     /**

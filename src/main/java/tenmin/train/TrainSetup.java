@@ -13,6 +13,7 @@ import java.util.Map;
 import tenmin.core.InputException;
 import tenmin.core.Reporter;
 import tenmin.engine.api.Scope;
+import tenmin.lora.BlockWeights;
 import tenmin.lora.LoConRanks;
 import tenmin.lora.LoConTarget;
 import tenmin.models.SdxlConfig;
@@ -20,6 +21,7 @@ import tenmin.models.SdxlDtypes;
 import tenmin.models.SdxlModels;
 import tenmin.models.clip.ClipTextEncoder.PooledProjection;
 import tenmin.models.sdxl.CheckpointPolicy;
+import tenmin.sample.LoraSet;
 import tenmin.sample.ModelSource;
 import tenmin.sample.PromptFile;
 import tenmin.sample.SdxlPipeline;
@@ -221,7 +223,9 @@ final class TrainSetup implements AutoCloseable {
             }
         }
 
-        // ---- models
+        // ---- models, with --base_weights merged into them (checked against the configuration before the load)
+        List<LoraSet.Prepared> baseWeights = LoraSet.prepare(cfg.paths().baseWeights(), modelConfig,
+                BlockWeights.Options.defaults(), r);
         if (cfg.randomBase()) {
             if (!cfg.demo()) {
                 r.log(Reporter.Level.INFO, "INFO: building a " + cfg.paths().randomModel() + "-sized model with RANDOM"
@@ -232,6 +236,7 @@ final class TrainSetup implements AutoCloseable {
             r.log(Reporter.Level.INFO, "INFO: loading " + cfg.paths().pretrainedModel());
             b.models = SdxlModels.load(cfg.paths().pretrainedModel(), cfg.paths().vae(), modelConfig, b.process, dtypes);
         }
+        mergeBaseWeights(baseWeights, b.models, b.process, r);
         try {
             b.models.unet().setCheckpointing(b.checkpointing);
         } catch (IllegalArgumentException e) {
@@ -478,6 +483,24 @@ final class TrainSetup implements AutoCloseable {
             return String.format(Locale.ROOT, "%.1f h", seconds / 3600);
         }
         return String.format(Locale.ROOT, "%.1f days", seconds / 86400);
+    }
+
+    /**
+     * {@code --base_weights}: each file's modules added into their layers' frozen weights at the file's multiplier, as
+     * kohya does before caching and before the network is created (LyCORIS {@code merge_to}); the sum is made in fp32
+     * and stored in the weights' dtype.
+     */
+    static void mergeBaseWeights(List<LoraSet.Prepared> files, SdxlModels models, Scope process, Reporter r) {
+        if (files.isEmpty()) {
+            return;
+        }
+        try (LoraSet set = LoraSet.attach(files, models, process)) {
+            set.merge();
+        }
+        for (LoraSet.Prepared p : files) {
+            r.log(Reporter.Level.INFO, "INFO: merged " + p.spec().file() + " (" + p.modules().size() + " modules) into"
+                    + " the base model with multiplier " + p.spec().strength());
+        }
     }
 
     /**
