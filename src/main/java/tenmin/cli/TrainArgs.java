@@ -718,8 +718,10 @@ final class TrainArgs {
         double lr = positive("learning_rate", dblOrNull("learning_rate"));
         double unetLr = dblOrNull("unet_lr") == null ? lr : nonNegative("unet_lr", dblOrNull("unet_lr"));
         double teLr = dblOrNull("text_encoder_lr") == null ? lr : nonNegative("text_encoder_lr", dblOrNull("text_encoder_lr"));
+        Double maxNorm = dblOrNull("scale_weight_norms");           // kohya: None or 0 is off
         TrainConfig.Optim optim = new TrainConfig.Optim(optType, optArgs, lr, unetLr, teLr,
-                nonNegative("max_grad_norm", dblOrNull("max_grad_norm")));
+                nonNegative("max_grad_norm", dblOrNull("max_grad_norm")),
+                maxNorm == null ? 0 : nonNegative("scale_weight_norms", maxNorm));
 
         // ---- schedule
         TrainConfig.Schedule schedule = schedule(lr);

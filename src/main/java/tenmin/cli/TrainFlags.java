@@ -122,7 +122,8 @@ final class TrainFlags {
                     + " training (and before latents and text-encoder outputs are cached)"),
             used("base_weights_multiplier", Kind.LIST, List.of(), "the strength of each --base_weights file, in order"
                     + " (1.0 for files without one)"),
-            neutral("scale_weight_norms", Kind.FLOAT, null, "max-norm regularisation"),
+            used("scale_weight_norms", Kind.FLOAT, null, "max-norm regularisation: after each optimizer step a LoCon"
+                    + " module whose delta's norm exceeds this is scaled down to it (LyCORIS's scalar; 1 is common)"),
             // ---- optimizer and schedule
             used("optimizer_type", Kind.STRING, "AdamW", "ClybW, LodeW, AdamW, Lion, SGDNesterov, SGD (8-bit variants run in fp32)"),
             used("optimizer_args", Kind.LIST, List.of(), "optimizer key=value arguments (Python literals), e.g. weight_decay=0.01 betas=(0.9,0.99)"),

@@ -12,7 +12,8 @@ import tenmin.models.nn.AdaptableLayer;
 
 /**
  * One LyCORIS LoCon module in the bypass form (trainer-spec §8.5):
- * {@code y = layer(x) + multiplier · (alpha / rank) · up(down(x))}.
+ * {@code y = layer(x) + multiplier · scalar · (alpha / rank) · up(down(x))} (the scalar is 1 unless max-norm
+ * regularisation scaled the module).
  *
  * <p>Linear: down (r, in), up (out, r). Convolution k×k: down (r, in, k, k) with the layer's stride and
  * padding, up (out, r, 1, 1). The parameters stay in their own dtype (fp32 for training) and are cast to
@@ -28,6 +29,11 @@ public final class LoConModule implements Adapter {
     private final double alpha;
     private final int rank;
     private double multiplier = 1.0;
+    /**
+     * LyCORIS's {@code scalar} (a buffer of 1.0 without {@code use_scalar}): max-norm regularisation
+     * ({@code --scale_weight_norms}) multiplies it down; the branch and the saved {@code lora_up} carry it.
+     */
+    private double scalar = 1.0;
     /** Dropout while training (a forward with randomness); none by default. */
     private LoConDropout dropout = LoConDropout.NONE;
     /** Whether the activation-dtype copies of down and up are kept between calls (see {@link #reuseCasts}). */
@@ -71,7 +77,7 @@ public final class LoConModule implements Adapter {
             hidden = f.conv2d(x, dm, null, layer.stride(), layer.padding()); // (N, r, Ho, Wo)
             h = f.conv2d(hidden, u, null, 1, 0);                               // (N, out, Ho, Wo)
         }
-        Tensor out = f.scale(h, multiplier * alpha / rank);
+        Tensor out = f.scale(h, multiplier * scalar * alpha / rank);
         f.release(hidden, h, dm == d ? null : dm, d, u);
         if (draws != null && dropout.network() > 0) {
             double p = dropout.network();
@@ -185,7 +191,7 @@ public final class LoConModule implements Adapter {
         Tensor d = cast(f, downCast, down, x.dtype());
         Tensor u = cast(f, upCast, up, x.dtype());
         Tensor dm = rankMasked(f, d, draws);
-        Tensor out = fused.apply(dm, u, multiplier * alpha / rank);
+        Tensor out = fused.apply(dm, u, multiplier * scalar * alpha / rank);
         f.release(dm == d ? null : dm, d, u);
         return out;
     }
@@ -249,7 +255,7 @@ public final class LoConModule implements Adapter {
     }
 
     /**
-     * {@code acc + strength · (alpha/r) · up·down}, in fp32, shaped like {@code acc} (the layer's weight, (out, in)
+     * {@code acc + strength · scalar · (alpha/r) · up·down}, in fp32, shaped like {@code acc} (the layer's weight, (out, in)
      * or (out, in, kh, kw)): the module's delta added into a merged weight, in {@code s}.
      */
     public Tensor addDelta(Scope s, Tensor acc, double strength) {
@@ -258,7 +264,20 @@ public final class LoConModule implements Adapter {
         Tensor u = be.reshape(s, be.cast(s, up, DType.F32), Shape.of(out, rank));
         Tensor d = be.reshape(s, be.cast(s, down, DType.F32), Shape.of(rank, (int) (acc.numel() / out)));
         Tensor delta = be.reshape(s, be.matmul(s, u, d, false, false), acc.shape());
-        return be.add(s, acc, delta, strength * scale());
+        return be.add(s, acc, delta, strength * scalar * scale());
+    }
+
+    /** LyCORIS's scalar (1 unless max-norm regularisation scaled the module down). */
+    public double scalar() {
+        return scalar;
+    }
+
+    /** Sets {@link #scalar()} (max-norm regularisation; a resumed run's saved value). */
+    public void setScalar(double scalar) {
+        if (!(scalar > 0) || Double.isInfinite(scalar)) {
+            throw new IllegalArgumentException(name + ": scalar " + scalar);
+        }
+        this.scalar = scalar;
     }
 
     /** The module's dropout while training ({@link LoConDropout#NONE}: none). */

@@ -349,10 +349,26 @@ public final class LoConNetwork {
         return key.endsWith(ALPHA) ? new long[0] : (key.endsWith(UP) ? m.up() : m.down()).shape().dimsLong();
     }
 
-    /** The fp32 values of state-dict tensor {@code key}, copied to the host (a sync point). */
+    /**
+     * The fp32 values of state-dict tensor {@code key}, copied to the host (a sync point); {@code lora_up} carries the
+     * module's {@link LoConModule#scalar()} as LyCORIS saves it.
+     */
     public float[] toHost(String key) {
         LoConModule m = moduleOfKey(key);
-        return key.endsWith(ALPHA) ? new float[] {(float) m.alpha()} : (key.endsWith(UP) ? m.up() : m.down()).toHost();
+        if (key.endsWith(ALPHA)) {
+            return new float[] {(float) m.alpha()};
+        }
+        return key.endsWith(UP) ? upWithScalar(m, m.up().toHost()) : m.down().toHost();
+    }
+
+    /** {@code up} (host values of m's up) times m's scalar, in place (LyCORIS's {@code lora_up.weight * scalar}). */
+    public static float[] upWithScalar(LoConModule m, float[] up) {
+        if (m.scalar() != 1) {
+            for (int i = 0; i < up.length; i++) {
+                up[i] = (float) (up[i] * m.scalar());
+            }
+        }
+        return up;
     }
 
     private LoConModule moduleOfKey(String key) {
@@ -377,7 +393,9 @@ public final class LoConNetwork {
         w.metadata(metadata);
         for (LoConModule m : modules) {
             w.addFloats(m.name() + ALPHA, dtype, new long[0], new float[] {(float) m.alpha()});
-            addTensor(w, m.up(), m.name() + UP, dtype);
+            Tensor up = m.up();
+            w.add(m.name() + UP, dtype, up.shape().dimsLong(),
+                    out -> SafetensorsWriter.writeFloats(out, upWithScalar(m, up.toHost()), dtype));
             addTensor(w, m.down(), m.name() + DOWN, dtype);
         }
         w.write(file);

@@ -129,9 +129,11 @@ public record TrainConfig(Paths paths, Data data, Network network, Optim optim, 
      * @param unetLr        U-Net group lr
      * @param textEncoderLr text-encoder group lr
      * @param maxGradNorm   global gradient-norm clip (0: off)
+     * @param scaleWeightNorms max norm of each LoCon module's delta after every optimizer step
+     *                      ({@code --scale_weight_norms}; 0: off)
      */
     public record Optim(String type, Map<String, Object> args, double learningRate, double unetLr,
-                        double textEncoderLr, double maxGradNorm) {
+                        double textEncoderLr, double maxGradNorm, double scaleWeightNorms) {
         public Optim {
             args = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(args));
         }

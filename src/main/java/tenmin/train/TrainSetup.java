@@ -294,6 +294,7 @@ final class TrainSetup implements AutoCloseable {
         }
         if (resumed != null) {
             b.network.restore(resumed.lora(), requested.paths().resume().toString());
+            b.network.restoreScalars(resumed.info(), requested.paths().resume().toString());
             try {
                 if (b.network.deviceOptimizer() != null) {
                     b.network.deviceOptimizer().importState(resumed.optimizer());

@@ -309,11 +309,18 @@ public final class TrainableNetwork {
         Runnable ready = () -> { };
         if (hostValuesStale) {
             ready = params.getFirst().backend().toHostLater(params, dst);       // one transfer on a device
+            Runnable download = ready;
+            Map<String, Double> scalars = scalarsOf(network);                    // as they are now
+            ready = () -> {
+                download.run();
+                withScalars(scalars, buffers);
+            };
         } else {
             java.util.stream.IntStream.range(0, params.size()).parallel().forEach(i -> {
                 float[] v = hostOf.get(params.get(i)).value();
                 System.arraycopy(v, 0, dst.get(i), 0, v.length);
             });
+            withScalars(scalarsOf(network), buffers);
         }
         List<StateTensor> out = new ArrayList<>();
         for (LoConModule m : network.modules()) {
@@ -324,6 +331,109 @@ public final class TrainableNetwork {
             out.add(new StateTensor(down.name(), down.shape(), buffers.get(down.name())));
         }
         return new Snapshot(out, ready);
+    }
+
+    /**
+     * What one max-norm pass did, as kohya logs it: modules scaled, and the mean and largest norm of every module's
+     * delta after the pass; all 0 when none was scaled (LyCORIS returns {@code 0, 0, 0} then).
+     */
+    public record MaxNorm(int keysScaled, double averageNorm, double largestNorm) {
+        /** Nothing scaled. */
+        public static final MaxNorm NONE = new MaxNorm(0, 0, 0);
+    }
+
+    /**
+     * Max-norm regularisation ({@code --scale_weight_norms}, LyCORIS 3.1 {@code apply_max_norm}) on the current values:
+     * each module's delta norm ‖scalar · (alpha/r) · up·down‖_F (from the r×r Gram matrices, ‖UD‖² = Σ UᵀU ⊙ DDᵀ, on
+     * the device; one download), and where it exceeds {@code maxNorm} the module's scalar is multiplied by
+     * {@code maxNorm / norm}. LyCORIS computes the norm with the module in training mode, so with rank dropout its norm
+     * sees a random rank mask; here it is the delta's own norm.
+     */
+    public MaxNorm applyMaxNorm(double maxNorm) {
+        List<LoConModule> modules = network.modules();
+        List<float[]> squares = new ArrayList<>();
+        try (Scope s = network.parameters().getFirst().scope().child("max norm")) {
+            tenmin.engine.api.Backend be = s.backend();
+            List<Tensor> sums = new ArrayList<>();
+            for (LoConModule m : modules) {
+                int r = m.rank();
+                Tensor up = be.reshape(s, m.up(), tenmin.engine.api.Shape.of(m.up().dim(0), r));              // (out, r)
+                Tensor down = be.reshape(s, m.down(), tenmin.engine.api.Shape.of(r, (int) (m.down().numel() / r))); // (r, K)
+                Tensor g1 = be.matmul(s, up, up, true, false);                                              // (r, r)
+                Tensor g2 = be.matmul(s, down, down, false, true);                                          // (r, r)
+                sums.add(be.sum(s, be.mul(s, g1, g2), new int[] {0, 1}, false));                           // ()
+                squares.add(new float[1]);
+            }
+            be.toHostAll(sums, squares);                                                                    // sync point
+        }
+        int scaled = 0;
+        double total = 0;
+        double largest = 0;
+        for (int i = 0; i < modules.size(); i++) {
+            LoConModule m = modules.get(i);
+            double norm = Math.sqrt(Math.max(0, squares.get(i)[0])) * m.scale() * m.scalar();
+            double clamped = Math.max(norm, maxNorm / 2);
+            double desired = Math.min(clamped, maxNorm);
+            double ratio = desired / clamped;
+            if (clamped != desired) {
+                m.setScalar(m.scalar() * ratio);
+                scaled++;
+            }
+            total += norm * ratio;
+            largest = Math.max(largest, norm * ratio);
+        }
+        return scaled == 0 ? MaxNorm.NONE : new MaxNorm(scaled, total / modules.size(), largest);
+    }
+
+    /** Training-state info key of the modules' scalars (max-norm regularisation), absent when all are 1. */
+    public static final String SCALARS_INFO = "locon_scalars";
+
+    /** The scalars as training-state info: {@code SCALARS_INFO} → "module value" lines; empty when all are 1. */
+    public Map<String, String> scalarInfo() {
+        StringBuilder sb = new StringBuilder();
+        for (LoConModule m : network.modules()) {
+            if (m.scalar() != 1) {
+                sb.append(m.name()).append(' ').append(m.scalar()).append('\n');
+            }
+        }
+        return sb.isEmpty() ? Map.of() : Map.of(SCALARS_INFO, sb.toString());
+    }
+
+    /** Sets the scalars a training state recorded ({@link #scalarInfo}); the others stay 1. */
+    public void restoreScalars(Map<String, String> info, String source) {
+        String text = info.get(SCALARS_INFO);
+        if (text == null) {
+            return;
+        }
+        for (String line : text.split("\n")) {
+            String[] parts = line.split(" ");
+            LoConModule m = parts.length == 2 ? network.module(parts[0]) : null;
+            if (m == null) {
+                throw new InputException(source + ": a scalar for an unknown LoCon module: '" + line + "'");
+            }
+            m.setScalar(Double.parseDouble(parts[1]));
+        }
+    }
+
+    /** The up tensor name → scalar of the modules whose scalar is not 1 (max-norm regularisation). */
+    private static Map<String, Double> scalarsOf(LoConNetwork network) {
+        Map<String, Double> out = new LinkedHashMap<>();
+        for (LoConModule m : network.modules()) {
+            if (m.scalar() != 1) {
+                out.put(m.up().name(), m.scalar());
+            }
+        }
+        return out;
+    }
+
+    /** The saved form of up, LyCORIS's {@code lora_up.weight * scalar}: the buffers of scaled modules multiplied. */
+    private static void withScalars(Map<String, Double> scalars, Map<String, float[]> buffers) {
+        scalars.forEach((name, scalar) -> {
+            float[] up = buffers.get(name);
+            for (int i = 0; i < up.length; i++) {
+                up[i] = (float) (up[i] * scalar);
+            }
+        });
     }
 
     /**

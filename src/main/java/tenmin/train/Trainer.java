@@ -165,6 +165,8 @@ public final class Trainer {
     /** Time the loop's thread spent in the loss reads (waiting for the device), and in optimizer steps. */
     private long lossWaitNanos;
     private long optimizerNanos;
+    /** The last optimizer step's max-norm pass, logged with its micro-batch (kohya logs 0s for the others). */
+    private TrainableNetwork.MaxNorm maxNorm = TrainableNetwork.MaxNorm.NONE;
     private final Progress progress = new Progress();
     /** Whether sampling rounds merge the LoCon ({@link #mergedForSampling}); null until the first round. */
     private Boolean mergeSamples;
@@ -274,6 +276,9 @@ public final class Trainer {
                         double norm = optimizerStep();
                         if (!Double.isFinite(norm)) {
                             return diverged("the gradient norm is " + norm, epoch, i);
+                        }
+                        if (run.config().optim().scaleWeightNorms() > 0) {
+                            maxNorm = run.network().applyMaxNorm(run.config().optim().scaleWeightNorms());
                         }
                         globalStep++;
                         lastSync = new ResumePoint(globalStep, epoch, i + 1, losses.window(), losses.total());
@@ -593,11 +598,16 @@ public final class Trainer {
     private void logMicroBatch(float loss, int images) throws IOException {
         double unetLr = lrAfterStep(TrainableNetwork.UNET_GROUP);
         double teLr = lrAfterStep(TrainableNetwork.TEXT_ENCODER_GROUP);
+        boolean maxNormOn = run.config().optim().scaleWeightNorms() > 0;
         if (run.logger() != null) {
             run.logger().microBatch(globalStep, loss, losses.average(), unetLr, teLr);
+            if (maxNormOn) {
+                run.logger().maxNorm(globalStep, maxNorm.keysScaled(), maxNorm.averageNorm(), maxNorm.largestNorm());
+            }
         }
         progress.microBatch(globalStep, run.maxSteps(), loss, losses.average(), Double.isNaN(unetLr) ? teLr : unetLr,
-                images);
+                images, maxNormOn ? maxNorm : null);
+        maxNorm = TrainableNetwork.MaxNorm.NONE;
     }
 
     private double lrAfterStep(String group) {
@@ -728,9 +738,10 @@ public final class Trainer {
 
     /** The training state at {@code at}: weights and optimizer as they are now (unchanged since that step). */
     private TrainingState state(ResumePoint at) {
+        Map<String, String> info = new java.util.LinkedHashMap<>(run.stateInfo());
+        info.putAll(run.network().scalarInfo());                      // max-norm regularisation's scalars
         return new TrainingState(at.globalStep(), at.epoch(), at.nextBatch(), run.config().loop().seed(), run.digest(),
-                Map.of(), run.stateInfo(), run.network().weights(), run.optimizerState(), at.lossWindow(),
-                at.lossTotal());
+                Map.of(), info, run.network().weights(), run.optimizerState(), at.lossWindow(), at.lossTotal());
     }
 
     private double nowSeconds() {
@@ -855,15 +866,19 @@ public final class Trainer {
             }
         }
 
-        void microBatch(long step, long maxSteps, float loss, double average, double lr, int n) {
+        /** {@code maxNorm}: the micro-batch's max-norm pass (kohya's "Keys Scaled", "Average key norm"), or null. */
+        void microBatch(long step, long maxSteps, float loss, double average, double lr, int n,
+                        TrainableNetwork.MaxNorm maxNorm) {
             images += n;
             long now = System.nanoTime();
             double trainSeconds = Math.max(1e-9, (now - startNanos - pausedNanos) / 1e9);
             double wallSeconds = Math.max(1e-9, (now - startNanos) / 1e9);
             long done = step - firstStep;
             String left = done > 0 ? clock((long) (wallSeconds / done * (maxSteps - step))) : "?";
-            bar.status(String.format(Locale.ROOT, "loss %.4f avg %.4f lr %.2e %.2f img/s %s left", loss, average, lr,
-                    images / trainSeconds, left));
+            String norms = maxNorm == null ? "" : String.format(Locale.ROOT, " keys scaled %d avg key norm %.3g",
+                    maxNorm.keysScaled(), maxNorm.averageNorm());
+            bar.status(String.format(Locale.ROOT, "loss %.4f avg %.4f lr %.2e%s %.2f img/s %s left", loss, average, lr,
+                    norms, images / trainSeconds, left));
         }
 
         private String clock(long seconds) {

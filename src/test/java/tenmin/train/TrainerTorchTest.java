@@ -45,12 +45,14 @@ class TrainerTorchTest extends TorchBackendTests {
 
     /**
      * LyCORIS's dropouts: the keep-masks drawn on the device (libtorch's int64 kernels computing the cpu backend's
-     * counter-based stream), the module coin on the host, the bypass branches where the output is dropped out.
+     * counter-based stream), the module coin on the host, the bypass branches where the output is dropped out; and
+     * max-norm regularisation (its norms from Gram matrices on the device), with a bound every module exceeds.
      */
     @Test
     void dropoutMatchesTheCpuBackend() {
         sameRunOnBothBackends("--gradient_checkpointing", "--network_dropout=0.2", "--network_args", "preset=full",
-                "conv_dim=8", "conv_alpha=4", "algo=locon", "rank_dropout=0.3", "module_dropout=0.2");
+                "conv_dim=8", "conv_alpha=4", "algo=locon", "rank_dropout=0.3", "module_dropout=0.2",
+                "--scale_weight_norms=1e-5");
     }
 
     private void sameRunOnBothBackends(String... extra) {

@@ -29,6 +29,9 @@ public final class TrainLogger implements AutoCloseable {
     public static final String LOSS_EPOCH = "loss/epoch";
     public static final String LR_UNET = "lr/unet";
     public static final String LR_TEXT_ENCODER = "lr/textencoder";
+    public static final String MAX_NORM_KEYS_SCALED = "max_norm/keys_scaled";
+    public static final String MAX_NORM_AVERAGE = "max_norm/average_key_norm";
+    public static final String MAX_NORM_LARGEST = "max_norm/max_key_norm";
 
     private final TensorBoardWriter writer;
     private final boolean referenceTags;
@@ -74,6 +77,16 @@ public final class TrainLogger implements AutoCloseable {
         if (!Double.isNaN(teLr)) {
             writer.scalar(LR_TEXT_ENCODER, globalStep, (float) teLr);
         }
+    }
+
+    /**
+     * Logs a micro-batch's max-norm pass ({@code --scale_weight_norms}) under the reference's tags: modules scaled, the
+     * mean and the largest module norm after it (0 where nothing was scaled).
+     */
+    public void maxNorm(long globalStep, int keysScaled, double average, double largest) throws IOException {
+        writer.scalar(MAX_NORM_KEYS_SCALED, globalStep, keysScaled);
+        writer.scalar(MAX_NORM_AVERAGE, globalStep, (float) average);
+        writer.scalar(MAX_NORM_LARGEST, globalStep, (float) largest);
     }
 
     /** Logs the end of epoch {@code epoch} (0-based) at step epoch+1. */

@@ -254,7 +254,7 @@ public final class TrainingMetadata {
         m.put("ss_face_crop_aug_range", "None");
         m.put("ss_prior_loss_weight", PyStr.str(f.get("prior_loss_weight")));
         m.put("ss_min_snr_gamma", PyStr.str(f.get("min_snr_gamma")));
-        m.put("ss_scale_weight_norms", "None");
+        m.put("ss_scale_weight_norms", PyStr.str(f.get("scale_weight_norms")));
         m.put("ss_ip_noise_gamma", PyStr.str(f.get("ip_noise_gamma")));
         m.put("ss_debiased_estimation", PyStr.str(c.loop().lossWeighting().debiased()));
         m.put("ss_noise_offset_random_strength", PyStr.str(c.loop().noise().offsetRandomStrength()));
