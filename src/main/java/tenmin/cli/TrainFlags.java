@@ -127,8 +127,11 @@ final class TrainFlags {
             used("text_encoder_lr", Kind.FLOAT, null, "text-encoder LoRA lr (default --learning_rate)"),
             used("max_grad_norm", Kind.FLOAT, 1.0, "clip the global gradient norm (0: off)"),
             used("lr_scheduler", Kind.STRING, "constant", "constant, constant_with_warmup, linear, cosine,"
-                    + " cosine_with_restarts, polynomial, inverse_sqrt, cosine_with_min_lr, warmup_stable_decay"),
-            used("lr_scheduler_args", Kind.LIST, List.of(), "scheduler key=value arguments (Python literals), e.g. num_cycles=0.375"),
+                    + " cosine_with_restarts, polynomial, inverse_sqrt, cosine_with_min_lr, warmup_stable_decay,"
+                    + " piecewise_constant"),
+            used("lr_scheduler_args", Kind.LIST, List.of(), "scheduler key=value arguments (Python literals), e.g."
+                    + " num_cycles=0.375; piecewise_constant: step_rules=1:10,0.1:20,0.005 (lr x1 for the first 10"
+                    + " steps, x0.1 up to step 20, then x0.005)"),
             used("lr_warmup_steps", Kind.FLOAT, 0.0, "warm-up steps, or a fraction of the run when below 1"),
             used("lr_scheduler_num_cycles", Kind.INT, 1L, "restarts of cosine_with_restarts"),
             used("lr_scheduler_power", Kind.FLOAT, 1.0, "power of the polynomial schedule"),

@@ -428,6 +428,48 @@ class TrainArgsTest {
         assertThrows(InputException.class, () -> parse(List.of("--text_encoder_modules=some"), Reporter.SILENT));
     }
 
+    /** {@code --lr_scheduler piecewise_constant} with its step_rules, the reference's quoted form too. */
+    @Test
+    void piecewiseConstantTakesStepRules() {
+        for (String rules : List.of("step_rules=1:10,0.1:20,0.01:30,0.005", "step_rules='1:10,0.1:20,0.01:30,0.005'",
+                "step_rules=\"1:10,0.1:20,0.01:30,0.005\"")) {
+            TrainConfig c = parse(List.of("--lr_scheduler=piecewise_constant", "--lr_scheduler_args", rules),
+                    Reporter.SILENT);
+            LrSchedule s = c.schedule().build(80, 1e-4);
+            assertEquals(LrSchedule.Kind.PIECEWISE_CONSTANT, s.kind());
+            assertEquals(List.of(1.0, 1.0, 0.1, 0.1, 0.01, 0.005, 0.005), List.of(s.factor(0), s.factor(9), s.factor(10),
+                    s.factor(19), s.factor(29), s.factor(30), s.factor(79)), rules);
+        }
+        // a warm-up is not passed to the piecewise schedule by the reference: ignored here, with a warning
+        LogLines log = new LogLines();
+        TrainConfig warm = parse(List.of("--lr_scheduler=piecewise_constant", "--lr_scheduler_args",
+                "step_rules=1:10,0.5", "last_epoch=-1", "--lr_warmup_steps=5"), log);
+        assertEquals(1, log.count("WARNING", "--lr_warmup_steps is ignored by --lr_scheduler=piecewise_constant"),
+                log.lines().toString());
+        assertEquals(1.0, warm.schedule().build(80, 1e-4).factor(0), 0);
+        assertEquals(5.0, warm.schedule().warmupSteps(), 0, "kept for ss_lr_warmup_steps, as the reference writes it");
+        // what diffusers' function cannot take is refused naming --lr_scheduler_args and the reason
+        Map<List<String>, String> bad = Map.of(
+                List.of(), "needs step_rules",
+                List.of("step_rules=1:10,0.1:20"), "must be a bare multiplier",
+                List.of("step_rules=1:10,0.1:ten,0.5"), "'ten' in '0.1:ten' is not a whole step number",
+                List.of("step_rules=1:10", "num_cycles=2"), "num_cycles is not an argument of the piecewise_constant",
+                List.of("step_rules=0.5", "last_epoch=3"), "last_epoch=3 is not supported",
+                List.of("step_rules=5"), "",
+                List.of("step_rules=(1, 2)"), "'(1' is not multiplier:step");
+        for (Map.Entry<List<String>, String> e : bad.entrySet()) {
+            List<String> a = new ArrayList<>(List.of("--lr_scheduler=piecewise_constant", "--lr_scheduler_args"));
+            a.addAll(e.getKey());
+            if (e.getValue().isEmpty()) {
+                assertEquals(5.0, parse(a, Reporter.SILENT).schedule().build(10, 1e-4).factor(3), 0, "a bare multiplier");
+                continue;
+            }
+            InputException x = assertThrows(InputException.class, () -> parse(a, Reporter.SILENT), e.getKey().toString());
+            assertTrue(x.getMessage().startsWith("--lr_scheduler_args: ") && x.getMessage().contains(e.getValue())
+                    && !x.getMessage().contains("\n"), x.getMessage());
+        }
+    }
+
     @Test
     void demoRunsTheRecipeMechanicsUnlessOverridden() {
         TrainConfig c = parse(List.of(), Reporter.SILENT);
