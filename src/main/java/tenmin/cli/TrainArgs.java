@@ -923,8 +923,8 @@ final class TrainArgs {
         for (CaptionOptions o : all) {
             if (o != null && !o.sameEveryDraw()) {
                 throw bad(flag, "captions that change between draws (shuffle_caption, enable_wildcard,"
-                        + " caption_dropout_rate, caption_dropout_every_n_epochs, caption_tag_dropout_rate) cannot be"
-                        + " cached");
+                        + " caption_dropout_rate, caption_dropout_every_n_epochs, caption_tag_dropout_rate,"
+                        + " token_warmup_step) cannot be cached");
             }
         }
         return true;
@@ -942,12 +942,17 @@ final class TrainArgs {
         return v.intValue();
     }
 
-    /** The caption flags; the dropout rates are chances, in [0, 1]. */
+    /**
+     * The caption flags; the dropout rates are chances, in [0, 1]; the token warm-up's minimum a tag count and its
+     * step zero or positive (below 1, a fraction of the run).
+     */
     private CaptionOptions captionOptions() {
+        double warmupStep = nonNegative("token_warmup_step", dblOrNull("token_warmup_step"));
         return new CaptionOptions(str("caption_prefix"), str("caption_suffix"), bool("shuffle_caption"),
                 intIn("keep_tokens", 0, 1000), nonEmpty("caption_separator"), str("keep_tokens_separator"),
                 str("secondary_separator"), chance("caption_dropout_rate"), intIn("caption_dropout_every_n_epochs", 0,
-                1_000_000), chance("caption_tag_dropout_rate"), bool("enable_wildcard"));
+                1_000_000), chance("caption_tag_dropout_rate"), bool("enable_wildcard"),
+                intIn("token_warmup_min", 0, 1_000_000), warmupStep);
     }
 
     private double chance(String name) {

@@ -470,6 +470,32 @@ class TrainArgsTest {
         }
     }
 
+    /** {@code --token_warmup_min} and {@code --token_warmup_step} reach the caption options; bad values name the flag. */
+    @Test
+    void tokenWarmupFlags() {
+        tenmin.train.data.CaptionOptions o = parse(List.of("--token_warmup_min=3", "--token_warmup_step=0.25"),
+                Reporter.SILENT).data().captions();
+        assertEquals(3, o.tokenWarmupMin());
+        assertEquals(0.25, o.tokenWarmupStep(), 0);
+        tenmin.train.data.CaptionOptions none = parse(List.of("--shuffle_caption"), Reporter.SILENT).data().captions();
+        assertEquals(1, none.tokenWarmupMin());
+        assertEquals(0.0, none.tokenWarmupStep(), 0);
+        for (String flag : List.of("--token_warmup_min=-1", "--token_warmup_step=-2")) {
+            InputException x = assertThrows(InputException.class, () -> parse(List.of(flag), Reporter.SILENT), flag);
+            assertTrue(x.getMessage().startsWith(flag.substring(0, flag.indexOf('=')) + ": "), x.getMessage());
+        }
+        List<String> cached = guide();
+        cached.addAll(List.of("--network_train_unet_only", "--cache_text_encoder_outputs", "--token_warmup_step=10"));
+        cached.remove("--shuffle_caption");
+        InputException x = assertThrows(InputException.class, () -> parse(cached, Reporter.SILENT));
+        assertTrue(x.getMessage().contains("token_warmup_step") && x.getMessage().contains("cannot be cached"),
+                x.getMessage());
+        List<String> fixed = guide();
+        fixed.addAll(List.of("--network_train_unet_only", "--cache_text_encoder_outputs"));
+        fixed.remove("--shuffle_caption");
+        assertTrue(parse(fixed, Reporter.SILENT).data().cacheTextEncoderOutputs(), "the same without the warm-up");
+    }
+
     @Test
     void demoRunsTheRecipeMechanicsUnlessOverridden() {
         TrainConfig c = parse(List.of(), Reporter.SILENT);
