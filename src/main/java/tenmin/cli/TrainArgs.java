@@ -26,6 +26,7 @@ import tenmin.train.noise.LossWeighting;
 import tenmin.train.noise.NoiseOptions;
 import tenmin.train.optim.Optimizers;
 import tenmin.train.schedule.LrSchedule;
+import tenmin.train.schedule.StepRules;
 
 /**
  * Turns the reference trainer's command line (argparse conventions: {@code --flag value},
@@ -955,8 +956,8 @@ final class TrainArgs {
         for (CaptionOptions o : all) {
             if (o != null && !o.sameEveryDraw()) {
                 throw bad(flag, "captions that change between draws (shuffle_caption, enable_wildcard,"
-                        + " caption_dropout_rate, caption_dropout_every_n_epochs, caption_tag_dropout_rate) cannot be"
-                        + " cached");
+                        + " caption_dropout_rate, caption_dropout_every_n_epochs, caption_tag_dropout_rate,"
+                        + " token_warmup_step) cannot be cached");
             }
         }
         return true;
@@ -974,12 +975,17 @@ final class TrainArgs {
         return v.intValue();
     }
 
-    /** The caption flags; the dropout rates are chances, in [0, 1]. */
+    /**
+     * The caption flags; the dropout rates are chances, in [0, 1]; the token warm-up's minimum a tag count and its
+     * step zero or positive (below 1, a fraction of the run).
+     */
     private CaptionOptions captionOptions() {
+        double warmupStep = nonNegative("token_warmup_step", dblOrNull("token_warmup_step"));
         return new CaptionOptions(str("caption_prefix"), str("caption_suffix"), bool("shuffle_caption"),
                 intIn("keep_tokens", 0, 1000), nonEmpty("caption_separator"), str("keep_tokens_separator"),
                 str("secondary_separator"), chance("caption_dropout_rate"), intIn("caption_dropout_every_n_epochs", 0,
-                1_000_000), chance("caption_tag_dropout_rate"), bool("enable_wildcard"));
+                1_000_000), chance("caption_tag_dropout_rate"), bool("enable_wildcard"),
+                intIn("token_warmup_min", 0, 1_000_000), warmupStep);
     }
 
     private double chance(String name) {
@@ -1076,12 +1082,15 @@ final class TrainArgs {
         LrSchedule.Kind kind = LrSchedule.Kind.parse(name);
         if (kind == null) {
             throw bad("lr_scheduler", "'" + name + "' is not supported; tenmin has constant, constant_with_warmup,"
-                    + " linear, cosine, cosine_with_restarts, polynomial, inverse_sqrt, cosine_with_min_lr and"
-                    + " warmup_stable_decay");
+                    + " linear, cosine, cosine_with_restarts, polynomial, inverse_sqrt, cosine_with_min_lr,"
+                    + " warmup_stable_decay and piecewise_constant");
         }
         double warmup = nonNegative("lr_warmup_steps", dblOrNull("lr_warmup_steps"));
         if (warmup >= 1 && warmup != Math.rint(warmup)) {
             throw bad("lr_warmup_steps", warmup + " must be a whole number of steps or a fraction below 1");
+        }
+        if (kind == LrSchedule.Kind.PIECEWISE_CONSTANT) {
+            return piecewiseSchedule(warmup);
         }
         if (kind == LrSchedule.Kind.CONSTANT && warmup > 0) {
             throw new InputException("--lr_scheduler=constant does not warm up; use constant_with_warmup with"
@@ -1148,7 +1157,53 @@ final class TrainArgs {
         }
         long timescale = longOrNull("lr_scheduler_timescale") == null ? 0 : intIn("lr_scheduler_timescale", 1, 100_000_000);
         return new TrainConfig.Schedule(kind, warmup, cycles, power, lrEnd, args, decay, minRatio == null ? 0 : minRatio,
-                timescale);
+                timescale, null);
+    }
+
+    /**
+     * {@code --lr_scheduler=piecewise_constant}: the reference hands {@code --lr_scheduler_args} straight to
+     * diffusers' {@code get_piecewise_constant_schedule}, which takes {@code step_rules} (required) and
+     * {@code last_epoch} (accepted at its default, -1), and nothing else: no warm-up, which it ignores with a warning
+     * here. The reference reads the value with {@code ast.literal_eval}, so there it must be a quoted Python string
+     * ({@code step_rules='1:10,0.1:20,0.005'}); tenmin takes that and the unquoted text alike.
+     */
+    private TrainConfig.Schedule piecewiseSchedule(double warmup) {
+        String rules = null;
+        Map<String, Object> args = new LinkedHashMap<>();
+        for (Map.Entry<String, String> e : keyStrings("lr_scheduler_args").entrySet()) {
+            String text = e.getValue();
+            // a value that opens with a quote is a Python string literal (a quoted one is never anything else)
+            String value = text.startsWith("'") || text.startsWith("\"")
+                    ? (String) PyLiteral.parse(text, where("lr_scheduler_args") + " " + e.getKey()) : text;
+            switch (e.getKey()) {
+                case "step_rules" -> rules = value;
+                case "last_epoch" -> {
+                    if (!text.strip().equals("-1")) {
+                        throw bad("lr_scheduler_args", "last_epoch=" + text + " is not supported (only its default,"
+                                + " -1: --resume continues a schedule)");
+                    }
+                }
+                default -> throw bad("lr_scheduler_args", e.getKey() + " is not an argument of the piecewise_constant"
+                        + " schedule (it takes step_rules)");
+            }
+            args.put(e.getKey(), value);
+        }
+        if (rules == null) {
+            throw bad("lr_scheduler_args", "--lr_scheduler=piecewise_constant needs step_rules=MULTIPLIER:STEP,...,"
+                    + "MULTIPLIER, e.g. step_rules=1:10,0.1:20,0.005");
+        }
+        StepRules parsed;
+        try {
+            parsed = StepRules.parse(rules);
+        } catch (IllegalArgumentException e) {
+            throw bad("lr_scheduler_args", "step_rules=" + rules + ": " + e.getMessage());
+        }
+        if (warmup > 0) {
+            reporter.log(Reporter.Level.WARNING, "WARNING: " + where("lr_warmup_steps") + " is ignored by"
+                    + " --lr_scheduler=piecewise_constant (the reference passes it no warm-up); its step_rules alone"
+                    + " set the lr");
+        }
+        return new TrainConfig.Schedule(LrSchedule.Kind.PIECEWISE_CONSTANT, warmup, 0, 1, 0, args, 0, 0, 0, parsed);
     }
 
     /**

@@ -89,6 +89,10 @@ final class TrainFlags {
             used("caption_dropout_every_n_epochs", Kind.INT, 0L, "every caption of every Nth epoch is empty (0: off)"),
             used("caption_tag_dropout_rate", Kind.FLOAT, 0.0, "chance that each shuffled (not kept) tag is left out of"
                     + " a draw's caption"),
+            used("token_warmup_min", Kind.INT, 1L, "token warm-up: tags (after the kept ones) a caption starts with"),
+            used("token_warmup_step", Kind.FLOAT, 0.0, "token warm-up: the step (a fraction of --max_train_steps when"
+                    + " below 1) at which captions reach all their tags, growing linearly from --token_warmup_min"
+                    + " (0: off)"),
             used("alpha_mask", Kind.BOOL, false, "the images' alpha channels mask the loss (transparent parts teach"
                     + " nothing; images without alpha count fully)"),
             used("flip_aug", Kind.BOOL, false, "random horizontal flips (cached for both orientations)"),
@@ -132,8 +136,11 @@ final class TrainFlags {
             used("text_encoder_lr", Kind.FLOAT, null, "text-encoder LoRA lr (default --learning_rate)"),
             used("max_grad_norm", Kind.FLOAT, 1.0, "clip the global gradient norm (0: off)"),
             used("lr_scheduler", Kind.STRING, "constant", "constant, constant_with_warmup, linear, cosine,"
-                    + " cosine_with_restarts, polynomial, inverse_sqrt, cosine_with_min_lr, warmup_stable_decay"),
-            used("lr_scheduler_args", Kind.LIST, List.of(), "scheduler key=value arguments (Python literals), e.g. num_cycles=0.375"),
+                    + " cosine_with_restarts, polynomial, inverse_sqrt, cosine_with_min_lr, warmup_stable_decay,"
+                    + " piecewise_constant"),
+            used("lr_scheduler_args", Kind.LIST, List.of(), "scheduler key=value arguments (Python literals), e.g."
+                    + " num_cycles=0.375; piecewise_constant: step_rules=1:10,0.1:20,0.005 (lr x1 for the first 10"
+                    + " steps, x0.1 up to step 20, then x0.005)"),
             used("lr_warmup_steps", Kind.FLOAT, 0.0, "warm-up steps, or a fraction of the run when below 1"),
             used("lr_scheduler_num_cycles", Kind.INT, 1L, "restarts of cosine_with_restarts"),
             used("lr_scheduler_power", Kind.FLOAT, 1.0, "power of the polynomial schedule"),
@@ -245,8 +252,6 @@ final class TrainFlags {
             neutral("random_crop", Kind.BOOL, false, "random crops"),
             neutral("face_crop_aug_range", Kind.STRING, null, "face-crop augmentation"),
             neutral("weighted_captions", Kind.BOOL, false, "weighted captions"),
-            neutral("token_warmup_min", Kind.INT, 1L, "token warm-up"),
-            neutral("token_warmup_step", Kind.FLOAT, 0.0, "token warm-up"),
             neutral("full_fp16", Kind.BOOL, false, "fp16 LoRA weights"),
             neutral("full_bf16", Kind.BOOL, false, "bf16 LoRA weights"),
             neutral("fp8_base", Kind.BOOL, false, "fp8 base weights"),

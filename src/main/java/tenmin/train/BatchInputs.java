@@ -71,13 +71,14 @@ public record BatchInputs(int size, int channels, int height, int width, float[]
     }
 
     /**
-     * Draws micro-batch {@code mb} of (0-based) {@code epoch} with its generator {@code rng}
-     * ({@link EpochPlanner#drawRng}); {@code text} is the text-encoder cache and {@code masks} the alpha masks, or
-     * null.
+     * Draws micro-batch {@code mb}, number {@code index} (0-based) of (0-based) {@code epoch}, with its generator
+     * {@code rng} ({@link EpochPlanner#drawRng}); {@code text} is the text-encoder cache and {@code masks} the alpha
+     * masks, or null. The captions' token warm-up sees the optimizer steps taken before the micro-batch
+     * ({@link EpochPlanner#stepsBefore}) in a run of {@link TrainingData#maxSteps} steps.
      */
     public static BatchInputs draw(TrainConfig cfg, TrainingData data, LatentCache cache, TextEncoderCache text,
-                                   AlphaMasks masks, DdpmSchedule schedule, int epoch, EpochPlanner.MicroBatch mb,
-                                   Rng rng) {
+                                   AlphaMasks masks, DdpmSchedule schedule, int epoch, int index,
+                                   EpochPlanner.MicroBatch mb, Rng rng) {
         TrainConfig.Data d = cfg.data();
         TrainConfig.Loop loop = cfg.loop();
         int n = mb.entries().length;
@@ -87,12 +88,15 @@ public record BatchInputs(int size, int channels, int height, int width, float[]
         List<int[]> sizes = new ArrayList<>();
         float[][] latents = new float[n][];
         boolean[] reg = new boolean[n];
+        long step = data.planner().stepsBefore(epoch, index);
+        long maxSteps = data.maxSteps(cfg);
         for (int i = 0; i < n; i++) {
             int item = mb.entries()[i];
             DreamBoothDataset.Item it = data.item(item);
             reg[i] = it.reg();
             CaptionOptions own = data.dataset().subsets().get(it.subset()).captions();
-            captions.add(Captions.process(it.caption(), own != null ? own : d.captions(), epoch + 1, rng));
+            captions.add(Captions.process(it.caption(), own != null ? own : d.captions(), epoch + 1, step, maxSteps,
+                    rng));
             sizes.add(SizeConditioning.of(bucket, it.width(), it.height(), flips[i]).values());
             latents[i] = cache.latents(item, flips[i], rng.nextLong());
         }

@@ -54,8 +54,7 @@ final class InputPrefetch implements AutoCloseable {
 
     private BatchInputs draw(int epoch, int index, MicroBatch mb) {
         return BatchInputs.draw(run.config(), run.data(), run.cache(), run.textCache(), run.alphaMasks(), run.ddpm(),
-                epoch, mb,
-                run.data().planner().drawRng(epoch, index));
+                epoch, index, mb, run.data().planner().drawRng(epoch, index));
     }
 
     @Override

@@ -150,10 +150,11 @@ public record TrainConfig(Paths paths, Data data, Network network, Optim optim, 
      *                    ({@code --lr_decay_steps})
      * @param minLrRatio  {@code --lr_scheduler_min_lr_ratio} (cosine_with_min_lr, warmup_stable_decay)
      * @param timescale   {@code --lr_scheduler_timescale} (inverse_sqrt; 0: its default)
+     * @param stepRules   piecewise_constant's {@code --lr_scheduler_args step_rules=...} (null for the other kinds)
      */
     public record Schedule(tenmin.train.schedule.LrSchedule.Kind kind, double warmupSteps, double numCycles,
                            double power, double lrEnd, Map<String, Object> args, double decaySteps, double minLrRatio,
-                           long timescale) {
+                           long timescale, tenmin.train.schedule.StepRules stepRules) {
         public Schedule {
             args = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(args));
         }
@@ -169,6 +170,10 @@ public record TrainConfig(Paths paths, Data data, Network network, Optim optim, 
 
         /** The schedule for a run of {@code totalSteps} optimizer steps with optimizer default lr {@code lrInit}. */
         public tenmin.train.schedule.LrSchedule build(long totalSteps, double lrInit) {
+            if (stepRules != null) {
+                // the reference passes the piecewise schedule no warm-up (--lr_warmup_steps stays in the metadata)
+                return tenmin.train.schedule.LrSchedule.piecewise(stepRules, totalSteps);
+            }
             return new tenmin.train.schedule.LrSchedule(kind, warmupFor(totalSteps), totalSteps, numCycles, power, lrEnd,
                     lrInit, stepsFor(decaySteps, totalSteps), minLrRatio, timescale);
         }

@@ -396,7 +396,8 @@ final class TrainSetup implements AutoCloseable {
         lines.add(String.format(Locale.ROOT, "  optimizer: %s (%s), lr U-Net %s, text encoders %s; %s schedule%s;"
                         + " max_grad_norm %s", cfg.optim().type(), b.optimizer.metadataName(), cfg.optim().unetLr(),
                 cfg.optim().textEncoderLr(), cfg.schedule().kind().flagName(),
-                cfg.schedule().kind() == LrSchedule.Kind.COSINE ? " (num_cycles " + cfg.schedule().numCycles() + ")" : "",
+                cfg.schedule().kind() == LrSchedule.Kind.COSINE ? " (num_cycles " + cfg.schedule().numCycles() + ")"
+                        : cfg.schedule().stepRules() != null ? " (step_rules " + cfg.schedule().stepRules() + ")" : "",
                 cfg.optim().maxGradNorm()));
         lines.add("  num train images * repeats: " + d.dataset().numTrainImages());
         if (cfg.paths().regDataDir() != null) {

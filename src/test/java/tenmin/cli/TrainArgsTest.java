@@ -428,6 +428,74 @@ class TrainArgsTest {
         assertThrows(InputException.class, () -> parse(List.of("--text_encoder_modules=some"), Reporter.SILENT));
     }
 
+    /** {@code --lr_scheduler piecewise_constant} with its step_rules, the reference's quoted form too. */
+    @Test
+    void piecewiseConstantTakesStepRules() {
+        for (String rules : List.of("step_rules=1:10,0.1:20,0.01:30,0.005", "step_rules='1:10,0.1:20,0.01:30,0.005'",
+                "step_rules=\"1:10,0.1:20,0.01:30,0.005\"")) {
+            TrainConfig c = parse(List.of("--lr_scheduler=piecewise_constant", "--lr_scheduler_args", rules),
+                    Reporter.SILENT);
+            LrSchedule s = c.schedule().build(80, 1e-4);
+            assertEquals(LrSchedule.Kind.PIECEWISE_CONSTANT, s.kind());
+            assertEquals(List.of(1.0, 1.0, 0.1, 0.1, 0.01, 0.005, 0.005), List.of(s.factor(0), s.factor(9), s.factor(10),
+                    s.factor(19), s.factor(29), s.factor(30), s.factor(79)), rules);
+        }
+        // a warm-up is not passed to the piecewise schedule by the reference: ignored here, with a warning
+        LogLines log = new LogLines();
+        TrainConfig warm = parse(List.of("--lr_scheduler=piecewise_constant", "--lr_scheduler_args",
+                "step_rules=1:10,0.5", "last_epoch=-1", "--lr_warmup_steps=5"), log);
+        assertEquals(1, log.count("WARNING", "--lr_warmup_steps is ignored by --lr_scheduler=piecewise_constant"),
+                log.lines().toString());
+        assertEquals(1.0, warm.schedule().build(80, 1e-4).factor(0), 0);
+        assertEquals(5.0, warm.schedule().warmupSteps(), 0, "kept for ss_lr_warmup_steps, as the reference writes it");
+        // what diffusers' function cannot take is refused naming --lr_scheduler_args and the reason
+        Map<List<String>, String> bad = Map.of(
+                List.of(), "needs step_rules",
+                List.of("step_rules=1:10,0.1:20"), "must be a bare multiplier",
+                List.of("step_rules=1:10,0.1:ten,0.5"), "'ten' in '0.1:ten' is not a whole step number",
+                List.of("step_rules=1:10", "num_cycles=2"), "num_cycles is not an argument of the piecewise_constant",
+                List.of("step_rules=0.5", "last_epoch=3"), "last_epoch=3 is not supported",
+                List.of("step_rules=5"), "",
+                List.of("step_rules=(1, 2)"), "'(1' is not multiplier:step");
+        for (Map.Entry<List<String>, String> e : bad.entrySet()) {
+            List<String> a = new ArrayList<>(List.of("--lr_scheduler=piecewise_constant", "--lr_scheduler_args"));
+            a.addAll(e.getKey());
+            if (e.getValue().isEmpty()) {
+                assertEquals(5.0, parse(a, Reporter.SILENT).schedule().build(10, 1e-4).factor(3), 0, "a bare multiplier");
+                continue;
+            }
+            InputException x = assertThrows(InputException.class, () -> parse(a, Reporter.SILENT), e.getKey().toString());
+            assertTrue(x.getMessage().startsWith("--lr_scheduler_args: ") && x.getMessage().contains(e.getValue())
+                    && !x.getMessage().contains("\n"), x.getMessage());
+        }
+    }
+
+    /** {@code --token_warmup_min} and {@code --token_warmup_step} reach the caption options; bad values name the flag. */
+    @Test
+    void tokenWarmupFlags() {
+        tenmin.train.data.CaptionOptions o = parse(List.of("--token_warmup_min=3", "--token_warmup_step=0.25"),
+                Reporter.SILENT).data().captions();
+        assertEquals(3, o.tokenWarmupMin());
+        assertEquals(0.25, o.tokenWarmupStep(), 0);
+        tenmin.train.data.CaptionOptions none = parse(List.of("--shuffle_caption"), Reporter.SILENT).data().captions();
+        assertEquals(1, none.tokenWarmupMin());
+        assertEquals(0.0, none.tokenWarmupStep(), 0);
+        for (String flag : List.of("--token_warmup_min=-1", "--token_warmup_step=-2")) {
+            InputException x = assertThrows(InputException.class, () -> parse(List.of(flag), Reporter.SILENT), flag);
+            assertTrue(x.getMessage().startsWith(flag.substring(0, flag.indexOf('=')) + ": "), x.getMessage());
+        }
+        List<String> cached = guide();
+        cached.addAll(List.of("--network_train_unet_only", "--cache_text_encoder_outputs", "--token_warmup_step=10"));
+        cached.remove("--shuffle_caption");
+        InputException x = assertThrows(InputException.class, () -> parse(cached, Reporter.SILENT));
+        assertTrue(x.getMessage().contains("token_warmup_step") && x.getMessage().contains("cannot be cached"),
+                x.getMessage());
+        List<String> fixed = guide();
+        fixed.addAll(List.of("--network_train_unet_only", "--cache_text_encoder_outputs"));
+        fixed.remove("--shuffle_caption");
+        assertTrue(parse(fixed, Reporter.SILENT).data().cacheTextEncoderOutputs(), "the same without the warm-up");
+    }
+
     @Test
     void demoRunsTheRecipeMechanicsUnlessOverridden() {
         TrainConfig c = parse(List.of(), Reporter.SILENT);

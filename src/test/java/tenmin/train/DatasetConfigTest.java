@@ -89,6 +89,34 @@ class DatasetConfigTest {
         assertTrue(!c.demo());
     }
 
+    /** token_warmup_min / token_warmup_step per subset, falling back to [general] and then the command line. */
+    @Test
+    void subsetsSetTheirOwnTokenWarmup() throws IOException {
+        Path discs = TrainRuns.discs(tmp, "discs", 1, Color.RED, "ohwx, red disc");
+        Path squares = TrainRuns.squares(tmp, "squares", 1, Color.BLUE, Color.WHITE, "a blue square");
+        Path cfg = config("""
+                [general]
+                token_warmup_step = 0.5
+                [[datasets]]
+                  [[datasets.subsets]]
+                  image_dir = "%s"
+                  token_warmup_min = 3
+                  token_warmup_step = 10
+                  [[datasets.subsets]]
+                  image_dir = "%s"
+                """.formatted(discs, squares));
+        List<DreamBoothDataset.SubsetSpec> s = parse(Reporter.SILENT, "--dataset_config=" + cfg,
+                "--token_warmup_min=2").data().subsets();
+        assertEquals(3, s.get(0).captions().tokenWarmupMin());
+        assertEquals(10.0, s.get(0).captions().tokenWarmupStep(), 0);
+        assertEquals(2, s.get(1).captions().tokenWarmupMin(), "the command line's");
+        assertEquals(0.5, s.get(1).captions().tokenWarmupStep(), 0, "[general]'s");
+        Path negative = config("[[datasets]]\n[[datasets.subsets]]\nimage_dir = \"" + discs
+                + "\"\ntoken_warmup_step = -1\n");
+        InputException x = assertThrows(InputException.class, () -> parse(Reporter.SILENT, "--dataset_config=" + negative));
+        assertTrue(x.getMessage().startsWith(negative + ": [[datasets.subsets]] 1: token_warmup_step: "), x.getMessage());
+    }
+
     @Test
     void whatTenminCannotTrainIsRefusedNamingTheKey() throws IOException {
         Path discs = TrainRuns.discs(tmp, "discs", 1, Color.RED, "ohwx");

@@ -20,12 +20,24 @@ package tenmin.train.data;
  * @param wildcard            {@code --enable_wildcard}: caption files are read whole; each draw takes one of their
  *                            lines and replaces every {@code {a|b|c}} by one of its choices ({@code {{}} and
  *                            {@code }}} stand for literal braces)
+ * @param tokenWarmupMin      {@code --token_warmup_min}: the movable tags a caption keeps at step 0 of the warm-up
+ * @param tokenWarmupStep     {@code --token_warmup_step}: the step at which the warm-up ends, or below 1 a fraction
+ *                            of the run's optimizer steps (0: no warm-up); see {@link #warmupSteps}
  */
 public record CaptionOptions(String prefix, String suffix, boolean shuffle, int keepTokens, String separator,
                              String keepTokensSeparator, String secondarySeparator, double dropoutRate,
-                             int dropoutEveryNEpochs, double tagDropoutRate, boolean wildcard) {
+                             int dropoutEveryNEpochs, double tagDropoutRate, boolean wildcard, int tokenWarmupMin,
+                             double tokenWarmupStep) {
 
-    /** Options without wildcards. */
+    /** Options without token warm-up. */
+    public CaptionOptions(String prefix, String suffix, boolean shuffle, int keepTokens, String separator,
+                          String keepTokensSeparator, String secondarySeparator, double dropoutRate,
+                          int dropoutEveryNEpochs, double tagDropoutRate, boolean wildcard) {
+        this(prefix, suffix, shuffle, keepTokens, separator, keepTokensSeparator, secondarySeparator, dropoutRate,
+                dropoutEveryNEpochs, tagDropoutRate, wildcard, 1, 0);
+    }
+
+    /** Options without wildcards or token warm-up. */
     public CaptionOptions(String prefix, String suffix, boolean shuffle, int keepTokens, String separator,
                           String keepTokensSeparator, String secondarySeparator, double dropoutRate,
                           int dropoutEveryNEpochs, double tagDropoutRate) {
@@ -42,6 +54,10 @@ public record CaptionOptions(String prefix, String suffix, boolean shuffle, int 
             throw new IllegalArgumentException("caption options out of range: keep " + keepTokens + ", dropout "
                     + dropoutRate + " / every " + dropoutEveryNEpochs + " epochs, tag dropout " + tagDropoutRate);
         }
+        if (tokenWarmupMin < 0 || !(tokenWarmupStep >= 0) || Double.isInfinite(tokenWarmupStep)) {
+            throw new IllegalArgumentException("token warm-up out of range: min " + tokenWarmupMin + ", step "
+                    + tokenWarmupStep);
+        }
         keepTokensSeparator = keepTokensSeparator == null ? "" : keepTokensSeparator;
         secondarySeparator = secondarySeparator == null || secondarySeparator.isEmpty() ? null : secondarySeparator;
     }
@@ -55,15 +71,42 @@ public record CaptionOptions(String prefix, String suffix, boolean shuffle, int 
     }
 
     /**
-     * Whether a caption comes out the same at every draw: no shuffling, no dropout (kohya's
+     * Whether a caption comes out the same at every draw: no shuffling, no dropout, no token warm-up (kohya's
      * {@code is_text_encoder_output_cacheable}, and no wildcards).
      */
     public boolean sameEveryDraw() {
-        return !shuffle && dropoutRate == 0 && dropoutEveryNEpochs == 0 && tagDropoutRate == 0 && !wildcard;
+        return !shuffle && dropoutRate == 0 && dropoutEveryNEpochs == 0 && tagDropoutRate == 0 && !wildcard
+                && tokenWarmupStep == 0;
     }
 
-    /** Whether tags are split and re-joined (kohya's condition: shuffling or tag dropout). */
-    boolean splitsTags() {
-        return shuffle || tagDropoutRate > 0;
+    /**
+     * The step T at which the token warm-up ends in a run of {@code maxTrainSteps} optimizer steps: the
+     * {@code tokenWarmupStep} given, or below 1 ⌊tokenWarmupStep · maxTrainSteps⌋ (kohya's {@code process_caption}
+     * sets it so at its first call). 0: no warm-up. Not rounded otherwise (kohya keeps a float such as 2.5).
+     */
+    public double warmupSteps(long maxTrainSteps) {
+        return tokenWarmupStep < 1 ? Math.floor(tokenWarmupStep * maxTrainSteps) : tokenWarmupStep;
+    }
+
+    /**
+     * How many of {@code movable} tags (those after the kept ones) a caption keeps during the token warm-up, after
+     * {@code step} optimizer steps with the warm-up ending at {@code warmupSteps} (T, {@link #warmupSteps}):
+     * while {@code step < T}, ⌊step · ((movable − min) / T)⌋ + min, at most {@code movable}; otherwise all of them
+     * (kohya's {@code process_caption}, which keeps that many from the front, before shuffling).
+     */
+    public int warmupTagCount(int movable, long step, double warmupSteps) {
+        if (warmupSteps == 0 || step >= warmupSteps) {
+            return movable;
+        }
+        double n = Math.floor(step * ((double) (movable - tokenWarmupMin) / warmupSteps)) + tokenWarmupMin;
+        return (int) Math.min(movable, n);
+    }
+
+    /**
+     * Whether tags are split and re-joined (kohya's condition: shuffling, tag dropout, or a token warm-up that ends
+     * at {@code warmupSteps > 0}).
+     */
+    boolean splitsTags(double warmupSteps) {
+        return shuffle || tagDropoutRate > 0 || warmupSteps > 0;
     }
 }

@@ -7,13 +7,14 @@ import tenmin.train.Rng;
 
 /**
  * Per-draw caption processing (trainer-spec §3.2; kohya {@code process_caption}), with the options of
- * {@link CaptionOptions}: optional prefix and suffix (joined with a space); then the caption dropout (a draw
- * below the rate, or an epoch that is a multiple of every-N: the caption is empty); then, when shuffling or
- * dropping tags, the caption is split into tags — on the keep-tokens separator when it occurs (front tags, the
- * movable tags, and after a second one end tags; empty tags dropped), otherwise on the separator with every
- * piece stripped (empty pieces kept) and the first {@code keepTokens} in front — the movable tags are
- * shuffled, each is then dropped with the tag-dropout rate, and all are re-joined with {@code ", "}; finally the
- * secondary separator is replaced by the separator. Random draws, in that order, only for the features in use.
+ * {@link CaptionOptions}: optional prefix and suffix (joined with a space); then the caption dropout (a draw below the
+ * rate, or an epoch that is a multiple of every-N: the caption is empty); then, when shuffling, dropping tags or in
+ * a token warm-up, the caption is split into tags — on the keep-tokens separator when it occurs (front tags, the
+ * movable tags, and after a second one end tags; empty tags dropped), otherwise on the separator with every piece
+ * stripped (empty pieces kept) and the first {@code keepTokens} in front — during a token warm-up only the first
+ * movable tags are kept ({@link CaptionOptions#warmupTagCount}), the movable tags are shuffled, each is then
+ * dropped with the tag-dropout rate, and all are re-joined with {@code ", "}; finally the secondary separator is
+ * replaced by the separator. Random draws, in that order, only for the features in use.
  */
 public final class Captions {
     private Captions() {
@@ -26,9 +27,24 @@ public final class Captions {
     }
 
     /**
-     * The caption of one draw in the (1-based, as the reference counts them) {@code epoch}.
+     * The caption of one draw in the (1-based, as the reference counts them) {@code epoch}, for options without a
+     * token warm-up.
+     *
+     * @throws IllegalArgumentException for options with a token warm-up (it needs the step)
      */
     public static String process(String caption, CaptionOptions o, int epoch, Rng rng) {
+        if (o.tokenWarmupStep() > 0) {
+            throw new IllegalArgumentException("a token warm-up needs the step of the draw");
+        }
+        return process(caption, o, epoch, 0, 0, rng);
+    }
+
+    /**
+     * The caption of one draw in the (1-based, as the reference counts them) {@code epoch}, after {@code step}
+     * optimizer steps of a run of {@code maxTrainSteps} (what a token warm-up depends on).
+     */
+    public static String process(String caption, CaptionOptions o, int epoch, long step, long maxTrainSteps,
+                                 Rng rng) {
         String c = caption;
         if (o.prefix() != null && !o.prefix().isEmpty()) {
             c = o.prefix() + " " + c;
@@ -46,7 +62,8 @@ public final class Captions {
             int nl = c.indexOf('\n');
             c = nl < 0 ? c : c.substring(0, nl);
         }
-        if (o.splitsTags()) {
+        double warmupSteps = o.warmupSteps(maxTrainSteps);
+        if (o.splitsTags(warmupSteps)) {
             List<String> fixed;
             List<String> flex;
             List<String> fixedSuffix = List.of();
@@ -67,6 +84,7 @@ public final class Captions {
                 fixed = new ArrayList<>(tokens.subList(0, keep));
                 flex = new ArrayList<>(tokens.subList(keep, tokens.size()));
             }
+            flex = new ArrayList<>(flex.subList(0, o.warmupTagCount(flex.size(), step, warmupSteps)));
             if (o.shuffle()) {
                 rng.shuffle(flex);
             }

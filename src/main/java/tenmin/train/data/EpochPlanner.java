@@ -78,6 +78,15 @@ public final class EpochPlanner {
         return (index + 1) % accum == 0 || index == microBatchesPerEpoch() - 1;
     }
 
+    /**
+     * The optimizer steps taken before micro-batch {@code index} (0-based within its epoch) of {@code epoch}
+     * (0-based): every epoch before it has {@link #stepsPerEpoch} and this one ⌊index / accum⌋ so far, the same for
+     * each micro-batch of an accumulation window (the reference's {@code global_step} when the micro-batch starts).
+     */
+    public long stepsBefore(int epoch, int index) {
+        return (long) epoch * stepsPerEpoch() + index / accum;
+    }
+
     /** The micro-batches of {@code epoch} (0-based) in training order. */
     public List<MicroBatch> plan(int epoch) {
         Rng rng = Rng.derive(seed, ORDER_KEY, epoch);

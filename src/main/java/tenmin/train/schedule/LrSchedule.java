@@ -20,6 +20,8 @@ import java.util.Locale;
  * <li>{@code cosine_with_min_lr}: warm-up, then max(0, m + (1 − m)·½(1 + cos(2π·cycles·p))), m the minimum lr ratio
  * <li>{@code warmup_stable_decay}: warm-up, 1 for the N − W − D stable steps, then over the D decay steps
  *     m + (1 − m)·max(0, ½(1 + cos(2π·cycles·q))) with q the decay's progress; m after them
+ * <li>{@code piecewise_constant}: the {@link StepRules} factor; no warm-up (the reference passes diffusers'
+ *     function only its {@code step_rules})
  * </ul>
  *
  * @param kind        which formula
@@ -32,14 +34,15 @@ import java.util.Locale;
  * @param decaySteps  warmup_stable_decay: D
  * @param minLrRatio  cosine_with_min_lr, warmup_stable_decay: m
  * @param timescale   inverse_sqrt: τ (0: its default)
+ * @param stepRules   piecewise_constant: its rules (null for the other kinds)
  */
 public record LrSchedule(Kind kind, long warmupSteps, long totalSteps, double numCycles, double power, double lrEnd,
-                         double lrInit, long decaySteps, double minLrRatio, double timescale) {
+                         double lrInit, long decaySteps, double minLrRatio, double timescale, StepRules stepRules) {
 
     /** The schedulers kohya's {@code --lr_scheduler} accepts that tenmin implements. */
     public enum Kind {
         CONSTANT, CONSTANT_WITH_WARMUP, LINEAR, COSINE, COSINE_WITH_RESTARTS, POLYNOMIAL, INVERSE_SQRT,
-        COSINE_WITH_MIN_LR, WARMUP_STABLE_DECAY;
+        COSINE_WITH_MIN_LR, WARMUP_STABLE_DECAY, PIECEWISE_CONSTANT;
 
         /** The flag value ({@code cosine_with_restarts}). */
         public String flagName() {
@@ -69,6 +72,20 @@ public record LrSchedule(Kind kind, long warmupSteps, long totalSteps, double nu
             throw new IllegalArgumentException("polynomial schedule: lr_end (" + lrEnd + ") must be smaller than the"
                     + " initial lr (" + lrInit + ")");
         }
+        if ((kind == Kind.PIECEWISE_CONSTANT) != (stepRules != null)) {
+            throw new IllegalArgumentException("step rules belong to piecewise_constant, and it needs them");
+        }
+    }
+
+    /** A schedule of the kinds without step rules. */
+    public LrSchedule(Kind kind, long warmupSteps, long totalSteps, double numCycles, double power, double lrEnd,
+                      double lrInit, long decaySteps, double minLrRatio, double timescale) {
+        this(kind, warmupSteps, totalSteps, numCycles, power, lrEnd, lrInit, decaySteps, minLrRatio, timescale, null);
+    }
+
+    /** A {@code piecewise_constant} schedule over {@code totalSteps} steps. */
+    public static LrSchedule piecewise(StepRules rules, long totalSteps) {
+        return new LrSchedule(Kind.PIECEWISE_CONSTANT, 0, totalSteps, 0, 1, 0, 1, 0, 0, 0, rules);
     }
 
     /** A schedule with transformers' defaults for the other parameters (cosine cycles 0.5, restarts 1, power 1). */
@@ -87,6 +104,9 @@ public record LrSchedule(Kind kind, long warmupSteps, long totalSteps, double nu
     public double factor(long k) {
         if (kind == Kind.CONSTANT) {
             return 1.0;
+        }
+        if (kind == Kind.PIECEWISE_CONSTANT) {
+            return stepRules.factor(k);
         }
         if (k < warmupSteps) {
             return (double) k / Math.max(1, warmupSteps);
@@ -112,6 +132,7 @@ public record LrSchedule(Kind kind, long warmupSteps, long totalSteps, double nu
                 yield minLrRatio;
             }
             case CONSTANT, CONSTANT_WITH_WARMUP -> 1.0;
+            case PIECEWISE_CONSTANT -> stepRules.factor(k);
             case LINEAR -> Math.max(0.0, (double) (totalSteps - k) / Math.max(1, totalSteps - warmupSteps));
             case COSINE -> Math.max(0.0, 0.5 * (1.0 + Math.cos(Math.PI * 2.0 * numCycles * progress)));
             case COSINE_WITH_RESTARTS -> progress >= 1.0 ? 0.0

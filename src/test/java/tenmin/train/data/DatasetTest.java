@@ -196,6 +196,87 @@ class DatasetTest {
         assertTrue(Captions.process("a, b, c, d", keep1, 1, new Rng(3)).startsWith("a, "));
     }
 
+    /** Options with only a token warm-up of {@code min} tags over {@code step} steps, keeping {@code keep} tags. */
+    private static CaptionOptions warmup(boolean shuffle, int keep, String keepSeparator, int min, double step) {
+        return new CaptionOptions(null, null, shuffle, keep, ",", keepSeparator, null, 0, 0, 0, false, min, step);
+    }
+
+    /**
+     * kohya's token warm-up (process_caption): while step < T, the movable tags are cut to the first
+     * ⌊step · ((n − min) / T)⌋ + min before shuffling; from T on all stay. Counts below worked out by hand.
+     */
+    @Test
+    void tokenWarmupKeepsTheFirstTagsGrowingWithTheStep() {
+        String caption = "keep, t0, t1, t2, t3, t4, t5, t6, t7, t8";       // 1 kept + 9 movable tags
+        CaptionOptions o = warmup(false, 1, "", 1, 4);
+        // n = 9, min = 1, T = 4: (9 - 1) / 4 = 2 per step -> 1, 3, 5, 7 tags at steps 0..3, all 9 from step 4
+        String[] want = {"keep, t0", "keep, t0, t1, t2", "keep, t0, t1, t2, t3, t4", "keep, t0, t1, t2, t3, t4, t5, t6",
+                caption, caption};
+        for (int step = 0; step < want.length; step++) {
+            assertEquals(want[step], Captions.process(caption, o, 1, step, 100, new Rng(step)), "step " + step);
+        }
+        // a rate that is not whole: n = 9, min = 2, T = 3: 7/3 per step -> 2, ⌊2.33⌋+2 = 4, ⌊4.67⌋+2 = 6, then 9
+        CaptionOptions third = warmup(false, 1, "", 2, 3);
+        int[] counts = {2, 4, 6, 9, 9};
+        for (int step = 0; step < counts.length; step++) {
+            assertEquals(1 + counts[step], Captions.process(caption, third, 1, step, 100, new Rng(1)).split(", ").length,
+                    "step " + step);
+        }
+        assertEquals(List.of(2, 4, 6, 9), List.of(third.warmupTagCount(9, 0, 3), third.warmupTagCount(9, 1, 3),
+                third.warmupTagCount(9, 2, 3), third.warmupTagCount(9, 3, 3)));
+        // fewer movable tags than the minimum: all of them
+        assertEquals("keep, t0, t1", Captions.process("keep, t0, t1", warmup(false, 1, "", 5, 10), 1, 3, 100, new Rng(1)));
+        // min 0: the kept tags alone at step 0
+        assertEquals("keep", Captions.process(caption, warmup(false, 1, "", 0, 4), 1, 0, 100, new Rng(1)));
+    }
+
+    /** The warm-up cuts before shuffling: a draw shuffles the first tags only; kept and end tags always stay. */
+    @Test
+    void tokenWarmupCutsBeforeShufflingAndKeepsPinnedTags() {
+        String caption = "ohwx, woman, t0, t1, t2, t3, t4, t5";
+        CaptionOptions o = warmup(true, 2, "", 1, 6);
+        Set<String> orders = new HashSet<>();
+        for (int i = 0; i < 50; i++) {
+            // step 2: (6 - 1) / 6 · 2 = 1.67 -> 1 + 1 = 2 movable tags, always t0 and t1, in either order
+            String s = Captions.process(caption, o, 1, 2, 100, new Rng(i));
+            assertTrue(s.startsWith("ohwx, woman, "), s);
+            assertEquals(List.of("ohwx", "t0", "t1", "woman"), sortedTags(s));
+            orders.add(s);
+        }
+        assertEquals(2, orders.size(), "both orders of t0, t1: " + orders);
+        // keep-tokens separator: front and end tags stay, the movable ones between them are cut
+        CaptionOptions sep = warmup(true, 0, "|||", 1, 6);
+        String s = Captions.process("ohwx ||| t0, t1, t2, t3, t4, t5 ||| best", sep, 1, 0, 100, new Rng(3));
+        assertEquals("ohwx, t0, best", s);
+        // caption dropout still empties the caption
+        CaptionOptions dropped = new CaptionOptions(null, null, false, 0, ",", "", null, 1, 0, 0, false, 1, 6);
+        assertEquals("", Captions.process(caption, dropped, 1, 0, 100, new Rng(1)));
+    }
+
+    /**
+     * A warm-up step below 1 is a fraction of the run: T = ⌊fraction · max_train_steps⌋; a warm-up re-joins the tags
+     * with ", " as kohya's tag branch does, also once it has ended, unless T comes out 0 (no warm-up).
+     */
+    @Test
+    void tokenWarmupFractionOfTheRun() {
+        String caption = "t0,t1,t2,t3,t4,t5,t6,t7,t8";                     // 9 movable tags
+        CaptionOptions o = warmup(false, 0, "", 1, 0.25);
+        assertEquals(2.0, o.warmupSteps(9), 0);                             // ⌊0.25 · 9⌋ = 2
+        // T = 2: step 1 -> ⌊1 · 8 / 2⌋ + 1 = 5 tags; step 2 on: all, re-joined with ", "
+        assertEquals("t0, t1, t2, t3, t4", Captions.process(caption, o, 1, 1, 9, new Rng(1)));
+        assertEquals("t0, t1, t2, t3, t4, t5, t6, t7, t8", Captions.process(caption, o, 1, 2, 9, new Rng(1)));
+        // a run of 3 steps: ⌊0.75⌋ = 0, no warm-up, the caption as written
+        assertEquals(0.0, o.warmupSteps(3), 0);
+        assertEquals(caption, Captions.process(caption, o, 1, 0, 3, new Rng(1)));
+        // a step count from 1 on is kept as given, even when not whole
+        assertEquals(2.5, warmup(false, 0, "", 1, 2.5).warmupSteps(9), 0);
+        // a warm-up changes captions between draws: no text-encoder cache; the step-less call refuses it
+        assertTrue(!o.sameEveryDraw());
+        assertThrows(IllegalArgumentException.class, () -> Captions.process(caption, o, 1, new Rng(1)));
+        assertThrows(IllegalArgumentException.class, () -> warmup(false, 0, "", -1, 2));
+        assertThrows(IllegalArgumentException.class, () -> warmup(false, 0, "", 1, -0.5));
+    }
+
     /** kohya's secondary_separator: tags joined by it move as one and become separate tags afterwards. */
     @Test
     void secondarySeparatorMovesTagsTogether() {
@@ -306,6 +387,16 @@ class DatasetTest {
         assertEquals(30, p.stepsForEpochs(10));
         assertTrue(p.syncsAfter(1) && p.syncsAfter(3) && p.syncsAfter(4));
         assertTrue(!p.syncsAfter(0) && !p.syncsAfter(2));
+        // optimizer steps before each micro-batch: by hand, then against the loop's count of syncs
+        assertEquals(List.of(0L, 0L, 1L, 1L, 2L, 3L), List.of(p.stepsBefore(0, 0), p.stepsBefore(0, 1),
+                p.stepsBefore(0, 2), p.stepsBefore(0, 3), p.stepsBefore(0, 4), p.stepsBefore(1, 0)));
+        long synced = 0;
+        for (int epoch = 0; epoch < 4; epoch++) {
+            for (int i = 0; i < p.microBatchesPerEpoch(); i++) {
+                assertEquals(synced, p.stepsBefore(epoch, i), "epoch " + epoch + " micro-batch " + i);
+                synced += p.syncsAfter(i) ? 1 : 0;
+            }
+        }
         for (int epoch = 0; epoch < 3; epoch++) {
             List<EpochPlanner.MicroBatch> plan = p.plan(epoch);
             assertEquals(5, plan.size());

@@ -2,6 +2,7 @@ package tenmin.train.schedule;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Path;
 
@@ -101,8 +102,73 @@ class LrScheduleTest {
                 0.5, 1, 0, 1, 95, 0, 0));
     }
 
+    /**
+     * diffusers' get_piecewise_constant_schedule: after k steps, the multiplier of the first rule (sorted by step)
+     * whose step is greater than k, else the last bare value. Expected values written out by hand for
+     * "1:10,0.1:20,0.01:30,0.005".
+     */
+    @Test
+    void piecewiseConstantChangesAtEachRuleStep() {
+        LrSchedule s = LrSchedule.piecewise(StepRules.parse("1:10,0.1:20,0.01:30,0.005"), 100);
+        long[] k = {0, 1, 9, 10, 11, 19, 20, 29, 30, 31, 100, 5000};
+        double[] want = {1, 1, 1, 0.1, 0.1, 0.1, 0.01, 0.01, 0.005, 0.005, 0.005, 0.005};
+        for (int i = 0; i < k.length; i++) {
+            assertEquals(want[i], s.factor(k[i]), 0, "lambda(" + k[i] + ")");
+        }
+        // optimizer step s uses lambda(s-1): steps 1..10 at the full lr, step 11 at a tenth
+        assertEquals(3e-4, s.lrForStep(3e-4, 10), 0);
+        assertEquals(3e-4 * 0.1, s.lrForStep(3e-4, 11), 0);
+        assertEquals(3e-4 * 0.005, s.lrForStep(3e-4, 31), 0);
+        // the rules are sorted by step: their order in the text does not matter
+        LrSchedule shuffled = LrSchedule.piecewise(StepRules.parse(" 0.01:30 , 1:10,0.1: 20,0.005 "), 100);
+        for (long j = 0; j < 40; j++) {
+            assertEquals(s.factor(j), shuffled.factor(j), 0, "lambda(" + j + ")");
+        }
+        // a bare multiplier alone is a constant factor; a zero rule step is never below k
+        assertEquals(0.5, LrSchedule.piecewise(StepRules.parse("0.5"), 10).factor(0), 0);
+        assertEquals(0.25, LrSchedule.piecewise(StepRules.parse("2:0,0.25"), 10).factor(0), 0);
+        assertEquals(2.0, LrSchedule.piecewise(StepRules.parse("2:1,1e-1"), 10).factor(0), 0);
+        assertEquals(0.1, LrSchedule.piecewise(StepRules.parse("2:1,1e-1"), 10).factor(1), 0);
+    }
+
+    @Test
+    void piecewiseConstantHasNoWarmup() {
+        // the reference hands diffusers only step_rules: a warm-up given to the schedule changes nothing
+        LrSchedule withWarmup = new LrSchedule(LrSchedule.Kind.PIECEWISE_CONSTANT, 5, 100, 0, 1, 0, 1, 0, 0, 0,
+                StepRules.parse("1:10,0.5"));
+        assertEquals(1.0, withWarmup.factor(0), 0);
+        assertEquals(1.0, withWarmup.factor(4), 0);
+        assertEquals(0.5, withWarmup.factor(10), 0);
+        assertThrows(IllegalArgumentException.class, () -> LrSchedule.of(LrSchedule.Kind.PIECEWISE_CONSTANT, 0, 10));
+        assertThrows(IllegalArgumentException.class, () -> new LrSchedule(LrSchedule.Kind.COSINE, 0, 10, 0.5, 1, 0, 1,
+                0, 0, 0, StepRules.parse("0.5")));
+    }
+
+    @Test
+    void malformedStepRulesAreRefusedWithTheReason() {
+        String[][] bad = {
+                {"1:10,0.1:20", "last item '0.1:20' must be a bare multiplier"},
+                {"1:10:20,0.5", "'1:10:20' is not multiplier:step"},
+                {"1,0.5", "'1' is not multiplier:step"},
+                {"x:10,0.5", "'x' is not a multiplier"},
+                {"1:ten,0.5", "'ten' in '1:ten' is not a whole step number"},
+                {"1:2.5,0.5", "'2.5' in '1:2.5' is not a whole step number"},
+                {"1:10,0.1:10,0.5", "step 10 has two rules"},
+                {"1:-3,0.5", "step -3 is negative"},
+                {"-1:10,0.5", "multiplier -1 must be zero or positive"},
+                {"1:10,nan", "'nan' is not a multiplier"},
+                {"1:10,1.0f", "'1.0f' is not a multiplier"},
+                {"", "'' is not a multiplier"},
+        };
+        for (String[] b : bad) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> StepRules.parse(b[0]), b[0]);
+            assertTrue(e.getMessage().contains(b[1]), b[0] + ": " + e.getMessage());
+        }
+    }
+
     @Test
     void parsesFlagNames() {
+        assertEquals(LrSchedule.Kind.PIECEWISE_CONSTANT, LrSchedule.Kind.parse("piecewise_constant"));
         assertEquals(LrSchedule.Kind.COSINE_WITH_RESTARTS, LrSchedule.Kind.parse("cosine_with_restarts"));
         assertEquals(null, LrSchedule.Kind.parse("Cosine"));
     }
