@@ -129,6 +129,8 @@ final class TrainArgs {
         List<DreamBoothDataset.SubsetSpec> out = new ArrayList<>();
         Value flip = null;
         Value mask = null;
+        Value crop = null;
+        Value color = null;
         for (Map<String, DatasetConfigFile.Option> options : datasetConfig.subsets()) {
             Map<String, Value> saved = new LinkedHashMap<>(given);
             try {
@@ -145,6 +147,8 @@ final class TrainArgs {
                     given.put(f.name(), new Value(value, e.getValue().source()));
                 }
                 flip = sameInEverySubset("flip_aug", flip, "tenmin flips every image or none");
+                crop = sameInEverySubset("random_crop", crop, "tenmin crops every image at random or none");
+                color = sameInEverySubset("color_aug", color, "tenmin colour-augments every image or none");
                 mask = sameInEverySubset("alpha_mask", mask, "tenmin masks the loss of every image or none");
                 DatasetConfigFile.Option dir = options.get("image_dir");
                 Path imageDir = Path.of((String) dir.value());
@@ -172,6 +176,8 @@ final class TrainArgs {
         }
         given.put("flip_aug", flip);
         given.put("alpha_mask", mask);
+        given.put("random_crop", crop);
+        given.put("color_aug", color);
         return out;
     }
 
@@ -699,10 +705,22 @@ final class TrainArgs {
                     + " repeats come from the folder names (<repeats>_<name>), as in the reference");
         }
         boolean toDisk = bool("cache_latents_to_disk");
+        boolean cached = bool("cache_latents") || toDisk;
+        for (String aug : List.of("random_crop", "color_aug")) {
+            if (bool(aug) && cached) {
+                // the reference: "when caching latents, either color_aug or random_crop cannot be used"
+                throw new InputException(where(aug) + " changes every draw of an image: it cannot be used with"
+                        + " --cache_latents" + (toDisk ? "_to_disk" : "") + " (cached latents are one crop and colouring)");
+            }
+            if (bool(aug) && bool("alpha_mask")) {
+                throw new InputException(where(aug) + " with --alpha_mask is not supported by tenmin (the masks are"
+                        + " read once, centre-cropped)");
+            }
+        }
         TrainConfig.Data dataCfg = new TrainConfig.Data(reso[0], reso[1], enableBucket, minReso, maxReso, steps,
                 bool("bucket_no_upscale"), ext, captions, subsets, cacheTextEncoderOutputs(captions, subsets), maxTokenLength(),
-                bool("flip_aug"), bool("alpha_mask"),
-                bool("cache_latents") || toDisk, toDisk, intIn("vae_batch_size", 1, 1024), bool("strict"));
+                bool("flip_aug"), bool("alpha_mask"), bool("random_crop"), bool("color_aug"),
+                cached, toDisk, intIn("vae_batch_size", 1, 1024), bool("strict"));
 
         // ---- network
         TrainConfig.Network network = network();

@@ -248,8 +248,10 @@ final class TrainFlags {
             noEffect("dynamo_backend", Kind.STRING, "inductor", "no PyTorch here"),
             // ---- features tenmin does not implement: neutral value only
             neutral("in_json", Kind.STRING, null, "fine-tuning metadata datasets"),
-            neutral("color_aug", Kind.BOOL, false, "colour augmentation"),
-            neutral("random_crop", Kind.BOOL, false, "random crops"),
+            used("color_aug", Kind.BOOL, false, "per-draw colour augmentation (a third of the draws: a small hue shift"
+                    + " or the reference's 8-bit gamma); needs latents encoded per draw (no --cache_latents)"),
+            used("random_crop", Kind.BOOL, false, "a random bucket-sized window of the resized image at every draw"
+                    + " instead of the centre one; needs latents encoded per draw (no --cache_latents)"),
             neutral("face_crop_aug_range", Kind.STRING, null, "face-crop augmentation"),
             neutral("weighted_captions", Kind.BOOL, false, "weighted captions"),
             neutral("full_fp16", Kind.BOOL, false, "fp16 LoRA weights"),

@@ -25,6 +25,7 @@ import tenmin.formats.NpzFile;
 import tenmin.models.vae.Vae;
 import tenmin.train.data.Buckets;
 import tenmin.train.data.DreamBoothDataset;
+import tenmin.train.data.ImageAugment;
 import tenmin.train.data.ImagePlanes;
 
 /**
@@ -45,6 +46,7 @@ import tenmin.train.data.ImagePlanes;
  */
 public final class LatentCache {
     private static final long LATENT_KEY = 0x4C4154454E54L; // "LATENT"
+    private static final long AUGMENT_KEY = 0x4155474DL;     // "AUGM"
 
     /** Where latents are kept. */
     public enum Mode { MEMORY, DISK, NONE }
@@ -57,6 +59,8 @@ public final class LatentCache {
     private final long seed;
     private final int vaeScale;
     private final DType vaeDtype;
+    /** Per-draw crop and colour augmentation ({@link Mode#NONE} only). */
+    private ImageAugment augment = ImageAugment.NONE;
     private final Map<Long, float[]> memory = new LinkedHashMap<>();
     private int reused;
     private int encoded;
@@ -298,9 +302,24 @@ public final class LatentCache {
         }
     }
 
-    /** Decodes, fits, mirrors when asked, encodes, samples the posterior; (C, h, w) on the host. */
+    /**
+     * Per-draw {@code --random_crop} / {@code --color_aug} (a cache built with {@link Mode#NONE} only: cached latents
+     * are one crop and one colouring for the whole run, which the reference refuses too).
+     */
+    public LatentCache withAugment(ImageAugment a) {
+        if (a.any() && mode != Mode.NONE) {
+            throw new IllegalStateException("image augmentation needs a run without cached latents");
+        }
+        augment = a;
+        return this;
+    }
+
+    /** Decodes, fits (augmented per draw when asked), mirrors when asked, encodes, samples the posterior; (C, h, w). */
     private float[] encode(int item, boolean flipped, long drawSeed) {
-        ImagePlanes planes = fitted(item);
+        ImagePlanes planes = augment.any()
+                ? augment.apply(ImagePlanes.read(data.item(item).image()), data.assignment(item),
+                        Rng.derive(seed, AUGMENT_KEY, item, drawSeed))
+                : fitted(item);
         float[] input = (flipped ? planes.flipHorizontal() : planes).toVaeInput();
         try (Scope s = scope.child("encode " + data.item(item).image().getFileName())) {
             return finite(item, encodeIssued(s, item, input, flipped, drawSeed).toHost());

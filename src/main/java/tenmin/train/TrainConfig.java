@@ -91,8 +91,8 @@ public record TrainConfig(Paths paths, Data data, Network network, Optim optim, 
                        int bucketResoSteps, boolean bucketNoUpscale, String captionExtension,
                        tenmin.train.data.CaptionOptions captions,
                        List<tenmin.train.data.DreamBoothDataset.SubsetSpec> subsets, boolean cacheTextEncoderOutputs,
-                       int maxTokenLength, boolean flipAug, boolean alphaMask, boolean cacheLatents, boolean cacheLatentsToDisk, int vaeBatchSize,
-                       boolean strict) {
+                       int maxTokenLength, boolean flipAug, boolean alphaMask, boolean randomCrop, boolean colorAug,
+                       boolean cacheLatents, boolean cacheLatentsToDisk, int vaeBatchSize, boolean strict) {
     }
 
     /**

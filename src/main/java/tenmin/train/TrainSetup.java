@@ -25,6 +25,7 @@ import tenmin.sample.LoraSet;
 import tenmin.sample.ModelSource;
 import tenmin.sample.PromptFile;
 import tenmin.sample.SdxlPipeline;
+import tenmin.train.data.ImageAugment;
 import tenmin.train.log.TrainLogger;
 import tenmin.train.noise.DdpmSchedule;
 import tenmin.train.optim.DeviceClybW;
@@ -247,7 +248,8 @@ final class TrainSetup implements AutoCloseable {
         long cachingStart = System.nanoTime();
         try (Reporter.Progress p = r.progress("caching latents", b.data.imageCount())) {
             b.cache = LatentCache.build(b.data, b.models.vae(), dtypes.vae(), b.process, cacheMode, cfg.data().flipAug(),
-                    cfg.loop().seed(), modelConfig.vaeScale(), p);
+                    cfg.loop().seed(), modelConfig.vaeScale(), p)
+                    .withAugment(new ImageAugment(cfg.data().randomCrop(), cfg.data().colorAug()));
         }
         if (cfg.data().alphaMask()) {
             try (Reporter.Progress p = r.progress("reading alpha masks", b.data.imageCount())) {

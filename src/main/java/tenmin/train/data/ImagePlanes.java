@@ -113,8 +113,15 @@ public record ImagePlanes(int width, int height, float[][] planes) {
         if (w > width || h > height) {
             throw new IllegalArgumentException("crop " + w + "x" + h + " larger than image " + width + "x" + height);
         }
-        int left = (width - w) / 2;
-        int top = (height - h) / 2;
+        return crop((width - w) / 2, (height - h) / 2, w, h);
+    }
+
+    /** The {@code w x h} window whose top-left pixel is ({@code left}, {@code top}). */
+    public ImagePlanes crop(int left, int top, int w, int h) {
+        if (left < 0 || top < 0 || left + w > width || top + h > height) {
+            throw new IllegalArgumentException("crop " + w + "x" + h + " at " + left + "," + top + " outside image "
+                    + width + "x" + height);
+        }
         float[][] out = new float[planes.length][w * h];
         for (int c = 0; c < planes.length; c++) {
             for (int y = 0; y < h; y++) {

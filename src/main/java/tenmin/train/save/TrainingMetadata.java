@@ -94,9 +94,9 @@ public final class TrainingMetadata {
         m.put("ss_batch_size_per_device", Integer.toString(c.loop().trainBatchSize()));
         m.put("ss_total_batch_size", Integer.toString(c.loop().trainBatchSize() * c.loop().gradAccumSteps()));
         m.put("ss_resolution", "(" + c.data().width() + ", " + c.data().height() + ")");
-        m.put("ss_color_aug", "False");
+        m.put("ss_color_aug", PyStr.str(c.data().colorAug()));
         m.put("ss_flip_aug", PyStr.str(c.data().flipAug()));
-        m.put("ss_random_crop", "False");
+        m.put("ss_random_crop", PyStr.str(c.data().randomCrop()));
         m.put("ss_shuffle_caption", PyStr.str(c.data().captions().shuffle()));
         m.put("ss_enable_bucket", PyStr.str(c.data().enableBucket()));
         m.put("ss_bucket_no_upscale", PyStr.str(c.data().bucketNoUpscale()));
@@ -130,9 +130,9 @@ public final class TrainingMetadata {
             Map<String, Object> s = new LinkedHashMap<>();
             s.put("img_count", d.imageCount());
             s.put("num_repeats", d.repeats());
-            s.put("color_aug", false);
+            s.put("color_aug", c.data().colorAug());
             s.put("flip_aug", c.data().flipAug());
-            s.put("random_crop", false);
+            s.put("random_crop", c.data().randomCrop());
             s.put("shuffle_caption", o.shuffle());
             s.put("keep_tokens", o.keepTokens());
             s.put("keep_tokens_separator", o.keepTokensSeparator());
