@@ -70,6 +70,7 @@ final class TrainArgs {
             a.given.putAll(a.readConfigFile((String) configFile.value()));
         }
         a.given.putAll(cli);
+        a.applyOldSpellings();
         if (a.given.containsKey("dataset_config")) {
             a.applyDatasetConfig();
         } else if (!a.given.containsKey("pretrained_model_name_or_path") && !a.given.containsKey("train_data_dir")) {
@@ -589,6 +590,35 @@ final class TrainArgs {
         return new InputException(where(name) + ": " + what);
     }
 
+    /**
+     * The reference's deprecated flags, resolved as it does ({@code train_util.verify_training_args},
+     * {@code prepare_dataset_args}): {@code --caption_extention} replaces {@code --caption_extension};
+     * {@code --use_8bit_adam} / {@code --use_lion_optimizer} stand for an optimizer type and exclude each other and
+     * an explicit {@code --optimizer_type}.
+     */
+    private void applyOldSpellings() {
+        Value oldExt = given.remove("caption_extention");
+        if (oldExt != null && oldExt.value() != null) {
+            given.put("caption_extension", oldExt);
+        }
+        Value adam8 = given.get("use_8bit_adam");
+        Value lion = given.get("use_lion_optimizer");
+        boolean useAdam8 = adam8 != null && Boolean.TRUE.equals(adam8.value());
+        boolean useLion = lion != null && Boolean.TRUE.equals(lion.value());
+        if (useAdam8 && useLion) {
+            throw new InputException("--use_8bit_adam and --use_lion_optimizer exclude each other");
+        }
+        if ((useAdam8 || useLion) && given.containsKey("optimizer_type")
+                && !String.valueOf(given.get("optimizer_type").value()).isEmpty()) {
+            throw new InputException((useAdam8 ? "--use_8bit_adam" : "--use_lion_optimizer") + " and --optimizer_type"
+                    + " exclude each other (use --optimizer_type alone)");
+        }
+        if (useAdam8 || useLion) {
+            given.put("optimizer_type", new Value(useAdam8 ? "AdamW8bit" : "Lion",
+                    (useAdam8 ? adam8 : lion).source()));
+        }
+    }
+
     private TrainConfig build() {
         checkEffects();
 
@@ -788,7 +818,8 @@ final class TrainArgs {
         }
         TrainConfig.Save save = new TrainConfig.Save(precision, optionalCount("save_every_n_steps"),
                 optionalCount("save_every_n_epochs"), optionalCount("save_last_n_steps"),
-                optionalCount("save_last_n_epochs"), optionalCount("save_n_epoch_ratio"), bool("save_state"),
+                optionalCount("save_last_n_epochs"), optionalCount("save_last_n_steps_state"),
+                optionalCount("save_last_n_epochs_state"), optionalCount("save_n_epoch_ratio"), bool("save_state"),
                 bool("no_metadata"),
                 str("training_comment"), modelspec);
 

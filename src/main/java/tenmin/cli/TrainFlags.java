@@ -71,6 +71,8 @@ final class TrainFlags {
                     + " folders, balanced against the training images × repeats as the reference does"),
             used("prior_loss_weight", Kind.FLOAT, 1.0, "weight of a regularisation image's loss"),
             used("caption_extension", Kind.STRING, ".caption", "caption file extension (the guide uses .txt)"),
+            used("caption_extention", Kind.STRING, null, "the reference's old spelling of --caption_extension, which it"
+                    + " replaces when given"),
             used("caption_prefix", Kind.STRING, null, "text put before every caption"),
             used("caption_suffix", Kind.STRING, null, "text put after every caption"),
             used("shuffle_caption", Kind.BOOL, false, "shuffle the comma-separated tags of a caption at every draw"),
@@ -130,6 +132,8 @@ final class TrainFlags {
                     + " module whose delta's norm exceeds this is scaled down to it (LyCORIS's scalar; 1 is common)"),
             // ---- optimizer and schedule
             used("optimizer_type", Kind.STRING, "AdamW", "ClybW, LodeW, AdamW, Lion, SGDNesterov, SGD (8-bit variants run in fp32)"),
+            used("use_8bit_adam", Kind.BOOL, false, "the reference's old switch for --optimizer_type AdamW8bit"),
+            used("use_lion_optimizer", Kind.BOOL, false, "the reference's old switch for --optimizer_type Lion"),
             used("optimizer_args", Kind.LIST, List.of(), "optimizer key=value arguments (Python literals), e.g. weight_decay=0.01 betas=(0.9,0.99)"),
             used("learning_rate", Kind.FLOAT, 2.0e-6, "optimizer default lr (groups without their own lr)"),
             used("unet_lr", Kind.FLOAT, null, "U-Net LoRA lr (default --learning_rate)"),
@@ -209,6 +213,12 @@ final class TrainFlags {
                     + " moments, position) beside every step and epoch save; one is always written with the final save,"
                     + " on Ctrl-C and on divergence"),
             noEffect("save_state_on_train_end", Kind.BOOL, false, "tenmin always writes a resume state with the final save"),
+            used("save_last_n_steps_state", Kind.INT, null, "keep only the resume states of the last N steps (default:"
+                    + " as --save_last_n_steps)"),
+            used("save_last_n_epochs_state", Kind.INT, null, "keep only the last N epochs' resume states (default: as"
+                    + " --save_last_n_epochs)"),
+            used("use_safetensors", Kind.BOOL, false, "(the reference's switch for checkpoint files) LoRA files are"
+                    + " always safetensors"),
             // ---- logging
             used("log_with", Kind.STRING, null, "tensorboard (the default when --logging_dir is given)"),
             used("logging_dir", Kind.STRING, null, "root of the TensorBoard run folders"),
@@ -243,6 +253,38 @@ final class TrainFlags {
             noEffect("ddp_gradient_as_bucket_view", Kind.BOOL, false, "single process"),
             noEffect("ddp_static_graph", Kind.BOOL, false, "single process"),
             noEffect("wandb_api_key", Kind.STRING, null, "only TensorBoard logging"),
+            noEffect("log_tracker_config", Kind.STRING, null, "only TensorBoard logging"),
+            noEffect("huggingface_repo_id", Kind.STRING, null, "tenmin does not upload; the files stay in --output_dir"),
+            noEffect("huggingface_repo_type", Kind.STRING, null, "tenmin does not upload"),
+            noEffect("huggingface_path_in_repo", Kind.STRING, null, "tenmin does not upload"),
+            noEffect("huggingface_token", Kind.STRING, null, "tenmin does not upload"),
+            noEffect("huggingface_repo_visibility", Kind.STRING, null, "tenmin does not upload"),
+            noEffect("save_state_to_huggingface", Kind.BOOL, false, "tenmin does not upload; states stay in --output_dir"),
+            noEffect("async_upload", Kind.BOOL, false, "tenmin does not upload"),
+            noEffect("cache_info", Kind.BOOL, false, "image sizes are read at start (fast enough without a cache file)"),
+            noEffect("disable_mmap_load_safetensors", Kind.BOOL, false, "checkpoints are memory-mapped and read once"),
+            noEffect("tokenizer_cache_dir", Kind.STRING, null, "the CLIP tokenizers ship with tenmin"),
+            neutral("resume_from_huggingface", Kind.BOOL, false, "resuming from Hugging Face (use --resume with a local"
+                    + " state)"),
+            neutral("v2", Kind.BOOL, false, "Stable Diffusion 2 models (the reference refuses --v2 in SDXL training too)"),
+            neutral("initial_step", Kind.INT, null, "starting the step count elsewhere than 0 (use --resume)"),
+            neutral("initial_epoch", Kind.INT, null, "starting the epoch count elsewhere than 1 (use --resume)"),
+            neutral("skip_until_initial_step", Kind.BOOL, false, "skipping data until --initial_step (use --resume)"),
+            neutral("debug_dataset", Kind.BOOL, false, "the dataset debug viewer"),
+            neutral("dataset_class", Kind.STRING, null, "custom dataset classes"),
+            neutral("masked_loss", Kind.BOOL, false, "loss masks from --conditioning_data_dir images (--alpha_mask"
+                    + " masks with the images' own alpha)"),
+            neutral("conditioning_data_dir", Kind.STRING, null, "conditioning images (for --masked_loss)"),
+            neutral("deepspeed", Kind.BOOL, false, "DeepSpeed (one process, one device)"),
+            neutral("zero_stage", Kind.INT, 2L, "DeepSpeed ZeRO"),
+            neutral("offload_optimizer_device", Kind.STRING, null, "DeepSpeed offloading (tenmin moves the optimizer to"
+                    + " the host by itself when the device is short of memory)"),
+            neutral("offload_optimizer_nvme_path", Kind.STRING, null, "DeepSpeed offloading"),
+            neutral("offload_param_device", Kind.STRING, null, "DeepSpeed offloading"),
+            neutral("offload_param_nvme_path", Kind.STRING, null, "DeepSpeed offloading"),
+            neutral("zero3_init_flag", Kind.BOOL, false, "DeepSpeed ZeRO-3"),
+            neutral("zero3_save_16bit_model", Kind.BOOL, false, "DeepSpeed ZeRO-3"),
+            neutral("fp16_master_weights_and_gradients", Kind.BOOL, false, "DeepSpeed fp16 master weights"),
             noEffect("wandb_run_name", Kind.STRING, null, "only TensorBoard logging"),
             noEffect("torch_compile", Kind.BOOL, false, "no PyTorch here"),
             noEffect("dynamo_backend", Kind.STRING, "inductor", "no PyTorch here"),

@@ -170,42 +170,56 @@ final class Checkpoints implements AutoCloseable {
 
     /**
      * kohya's {@code get_remove_step_no}: after saving step {@code step}, the step save of
-     * {@code step − last_n − 1} rounded down to the save cadence (and its state) is deleted.
+     * {@code step − last_n − 1} rounded down to the save cadence is deleted ({@code --save_last_n_steps}), and the
+     * state of the step that {@code --save_last_n_steps_state} (default: the same N) names the same way.
      */
     void removeOutdated(long step) throws IOException {
-        int lastN = cfg.save().lastNSteps();
         int every = cfg.save().everyNSteps();
-        if (lastN <= 0 || every <= 0) {
+        if (every <= 0) {
             return;
+        }
+        int lastN = cfg.save().lastNSteps();
+        int lastNState = cfg.save().lastNStepsState() > 0 ? cfg.save().lastNStepsState() : lastN;
+        long model = outdatedStep(step, lastN, every);
+        if (model > 0) {
+            delete(OutputNames.step(cfg.paths().outputName(), model));
+        }
+        long state = outdatedStep(step, lastNState, every);
+        if (state > 0) {
+            delete(OutputNames.stateFor(OutputNames.step(cfg.paths().outputName(), state)));
+        }
+    }
+
+    /** {@code step − lastN − 1} rounded down to a multiple of {@code every}; 0 when nothing is to go. */
+    private static long outdatedStep(long step, int lastN, int every) {
+        if (lastN <= 0) {
+            return 0;
         }
         long remove = step - lastN - 1;
         remove -= remove % every;
-        if (remove <= 0) {
-            return;
-        }
-        deleteSave(OutputNames.step(cfg.paths().outputName(), remove));
+        return Math.max(0, remove);
     }
 
     /**
      * kohya's {@code get_remove_epoch_no}: after saving epoch {@code epoch}, the epoch save of
-     * {@code epoch − every · last_n} (and its state) is deleted when {@code --save_last_n_epochs} is set.
+     * {@code epoch − every · last_n} is deleted when {@code --save_last_n_epochs} is set, and the state of the epoch
+     * {@code --save_last_n_epochs_state} (default: the same N) names.
      */
     void removeOutdatedEpoch(int epoch, int every) throws IOException {
         int lastN = cfg.save().lastNEpochs();
-        if (lastN <= 0) {
-            return;
+        int lastNState = cfg.save().lastNEpochsState() > 0 ? cfg.save().lastNEpochsState() : lastN;
+        if (lastN > 0 && epoch - (long) every * lastN > 0) {
+            delete(OutputNames.epoch(cfg.paths().outputName(), (int) (epoch - (long) every * lastN)));
         }
-        long remove = epoch - (long) every * lastN;
-        if (remove <= 0) {
-            return;
+        if (lastNState > 0 && epoch - (long) every * lastNState > 0) {
+            delete(OutputNames.stateFor(OutputNames.epoch(cfg.paths().outputName(),
+                    (int) (epoch - (long) every * lastNState))));
         }
-        deleteSave(OutputNames.epoch(cfg.paths().outputName(), (int) remove));
     }
 
-    /** Deletes the save {@code name} and its training state, where they exist. */
-    private void deleteSave(String name) throws IOException {
+    /** Deletes the output file {@code name}, where it exists. */
+    private void delete(String name) throws IOException {
         Files.deleteIfExists(cfg.paths().outputDir().resolve(name));
-        Files.deleteIfExists(cfg.paths().outputDir().resolve(OutputNames.stateFor(name)));
     }
 
     /** The last LoRA written, or null. */

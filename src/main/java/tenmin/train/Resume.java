@@ -32,7 +32,10 @@ final class Resume {
             "metadata_description", "metadata_license", "metadata_tags", "device", "cpu_threads", "strict",
             "max_data_loader_n_workers", "persistent_data_loader_workers", "console_log_level", "console_log_file",
             "console_log_simple", "log_config", "lowram", "lowvram", "highvram", "sdpa", "xformers", "mem_eff_attn",
-            "checkpointing");
+            "checkpointing", "save_last_n_steps_state", "save_last_n_epochs_state", "use_safetensors",
+            "log_tracker_config", "huggingface_repo_id", "huggingface_repo_type", "huggingface_path_in_repo",
+            "huggingface_token", "huggingface_repo_visibility", "save_state_to_huggingface", "async_upload", "cache_info",
+            "disable_mmap_load_safetensors", "tokenizer_cache_dir");
 
     /** Info key holding the recipe text. */
     static final String RECIPE_INFO = "recipe";

@@ -223,6 +223,8 @@ public record TrainConfig(Paths paths, Data data, Network network, Optim optim, 
      * @param everyNEpochs    save every N epochs (0: off)
      * @param lastNSteps      keep only saves of the last N steps (0: keep all)
      * @param lastNEpochs     keep only the last N epoch saves (0: keep all)
+     * @param lastNStepsState keep only the resume states of the last N steps (0: as {@code lastNSteps})
+     * @param lastNEpochsState keep only the last N epochs' resume states (0: as {@code lastNEpochs})
      * @param nEpochRatio     save about this many times over the run: every ⌊epochs / N⌋ epochs, at least every
      *                        epoch, in place of {@code everyNEpochs} (0: off)
      * @param saveState       also write a resume state beside every step and epoch save ({@code --save_state});
@@ -232,7 +234,7 @@ public record TrainConfig(Paths paths, Data data, Network network, Optim optim, 
      * @param modelspec       modelspec overrides: title, author, description, license, tags (absent when not given)
      */
     public record Save(String precision, int everyNSteps, int everyNEpochs, int lastNSteps, int lastNEpochs,
-                       int nEpochRatio, boolean saveState, boolean noMetadata,
+                       int lastNStepsState, int lastNEpochsState, int nEpochRatio, boolean saveState, boolean noMetadata,
                        String trainingComment, Map<String, String> modelspec) {
         public Save {
             modelspec = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(modelspec));

@@ -27,6 +27,29 @@ class SaveCadenceTest {
     @TempDir
     Path tmp;
 
+    /**
+     * {@code --save_last_n_steps_state} / {@code --save_last_n_epochs_state} rotate the resume states with their own N
+     * (the reference's {@code save_and_remove_state_stepwise} / {@code _on_epoch_end}), the LoRA files with theirs.
+     */
+    @Test
+    void statesRotateWithTheirOwnCounts() throws IOException {
+        Path data = tmp.resolve("data");
+        TrainRuns.discs(data, "2_disc", 4, Color.RED, "ohwx, red disc");
+        Path out = tmp.resolve("out");
+        // 2 steps per epoch, 6 steps: after step s the LoRA of s − 3 − 1 and the state of s − 1 − 1 go
+        Trainer.Result r = TrainRuns.train(TrainRuns.config(data, out, "--save_every_n_steps=1", "--save_last_n_steps=3",
+                "--save_last_n_steps_state=1", "--save_every_n_epochs=1", "--save_last_n_epochs_state=1",
+                "--save_state"), Reporter.SILENT);
+        assertEquals(Trainer.Outcome.COMPLETED, r.outcome(), r.message());
+        List<String> loras = Cli.listing(out).stream().filter(n -> n.endsWith(".safetensors")).toList();
+        assertEquals(List.of("at-step00000003.safetensors", "at-step00000004.safetensors", "at-step00000005.safetensors",
+                "at-step00000006.safetensors", "epoch-000001.safetensors", "epoch-000002.safetensors",
+                "last.safetensors"), loras);
+        List<String> states = Cli.listing(out).stream().filter(n -> n.endsWith(".tenmin-state")).toList();
+        assertEquals(List.of("at-step00000005.tenmin-state", "at-step00000006.tenmin-state",
+                "epoch-000002.tenmin-state", "last.tenmin-state"), states);
+    }
+
     @Test
     void stepAndEpochCadences() throws IOException {
         Path data = tmp.resolve("data");
