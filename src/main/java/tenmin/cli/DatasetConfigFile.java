@@ -34,7 +34,7 @@ final class DatasetConfigFile {
             "caption_suffix", "caption_dropout_rate", "caption_dropout_every_n_epochs", "caption_tag_dropout_rate",
             "caption_extension", "class_tokens", "cache_info");
     /** Keys of a DreamBooth subset only. */
-    static final Set<String> DREAMBOOTH_KEYS = Set.of("image_dir", "is_reg", "alpha_mask");
+    static final Set<String> DREAMBOOTH_KEYS = Set.of("image_dir", "is_reg", "alpha_mask", "conditioning_data_dir");
 
     /** An option's value and where it was read ("FILE: [[datasets.subsets]] 2: key"). */
     record Option(Object value, String source) {

@@ -137,7 +137,7 @@ final class TrainArgs {
             try {
                 for (Map.Entry<String, DatasetConfigFile.Option> e : options.entrySet()) {
                     TrainFlags.Flag f = TrainFlags.get(e.getKey());
-                    if (f == null) {
+                    if (f == null || e.getKey().equals("conditioning_data_dir")) {
                         continue;                                   // image_dir, num_repeats, class_tokens, ...
                     }
                     Object value = convertToml(f, e.getValue().value(), e.getValue().source());
@@ -162,6 +162,14 @@ final class TrainArgs {
                     }
                     repeats = r.intValue();
                 }
+                DatasetConfigFile.Option cond = options.get("conditioning_data_dir");
+                Path condDir = null;
+                if (cond != null) {
+                    if (!(cond.value() instanceof String s) || !Files.isDirectory(Path.of(s))) {
+                        throw new InputException(cond.source() + ": " + cond.value() + " is not a folder");
+                    }
+                    condDir = Path.of(s);
+                }
                 DatasetConfigFile.Option tokens = options.get("class_tokens");
                 DatasetConfigFile.Option reg = options.get("is_reg");
                 if (reg != null && !(reg.value() instanceof Boolean)) {
@@ -169,7 +177,7 @@ final class TrainArgs {
                 }
                 out.add(new DreamBoothDataset.SubsetSpec(imageDir, imageDir.getFileName() == null ? imageDir.toString()
                         : imageDir.getFileName().toString(), repeats, tokens == null ? "" : String.valueOf(tokens.value()),
-                        reg != null && (Boolean) reg.value(), captionExtension(), captionOptions()));
+                        reg != null && (Boolean) reg.value(), captionExtension(), captionOptions(), condDir));
             } finally {
                 given.clear();
                 given.putAll(saved);
@@ -190,6 +198,34 @@ final class TrainArgs {
                     + before.value() + ": " + why);
         }
         return now;
+    }
+
+    /**
+     * {@code --masked_loss}: the reference reads the masks from the {@code conditioning_data_dir} of every subset of a
+     * {@code --dataset_config} (ControlNet-style subsets); with a subset lacking one it trains without masks and says
+     * nothing, so here that is an error, as is a {@code conditioning_data_dir} without {@code --masked_loss} (the
+     * reference's schema refuses it then).
+     */
+    private boolean maskedLoss(List<DreamBoothDataset.SubsetSpec> subsets) {
+        boolean on = bool("masked_loss");
+        long withMasks = subsets.stream().filter(s -> s.conditioningDir() != null).count();
+        if (!on) {
+            if (withMasks > 0) {
+                throw new InputException("--dataset_config: conditioning_data_dir is read with --masked_loss only");
+            }
+            return false;
+        }
+        if (subsets.isEmpty() || withMasks < subsets.size()) {
+            throw bad("masked_loss", "needs a --dataset_config whose every subset has a conditioning_data_dir (the"
+                    + " folder of the loss masks; for masks in the images' own alpha use --alpha_mask)");
+        }
+        for (String other : List.of("alpha_mask", "random_crop")) {
+            if (bool(other)) {
+                throw new InputException("--masked_loss and --" + other + " exclude each other"
+                        + (other.equals("random_crop") ? " (the masks are centre-cropped, as in the reference)" : ""));
+            }
+        }
+        return true;
     }
 
     /** {@code --caption_extension} with its leading dot. */
@@ -747,9 +783,10 @@ final class TrainArgs {
                         + " read once, centre-cropped)");
             }
         }
+        boolean maskedLoss = maskedLoss(subsets);
         TrainConfig.Data dataCfg = new TrainConfig.Data(reso[0], reso[1], enableBucket, minReso, maxReso, steps,
                 bool("bucket_no_upscale"), ext, captions, subsets, cacheTextEncoderOutputs(captions, subsets), maxTokenLength(),
-                bool("flip_aug"), bool("alpha_mask"), bool("random_crop"), bool("color_aug"),
+                bool("flip_aug"), bool("alpha_mask"), maskedLoss, bool("random_crop"), bool("color_aug"),
                 cached, toDisk, intIn("vae_batch_size", 1, 1024), bool("strict"));
 
         // ---- network

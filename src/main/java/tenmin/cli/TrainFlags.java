@@ -272,9 +272,10 @@ final class TrainFlags {
             neutral("skip_until_initial_step", Kind.BOOL, false, "skipping data until --initial_step (use --resume)"),
             neutral("debug_dataset", Kind.BOOL, false, "the dataset debug viewer"),
             neutral("dataset_class", Kind.STRING, null, "custom dataset classes"),
-            neutral("masked_loss", Kind.BOOL, false, "loss masks from --conditioning_data_dir images (--alpha_mask"
-                    + " masks with the images' own alpha)"),
-            neutral("conditioning_data_dir", Kind.STRING, null, "conditioning images (for --masked_loss)"),
+            used("masked_loss", Kind.BOOL, false, "loss masks: the red channel of each image's namesake in its"
+                    + " --dataset_config subset's conditioning_data_dir (white trains, black is ignored)"),
+            neutral("conditioning_data_dir", Kind.STRING, null, "a command-line conditioning folder (the reference's"
+                    + " LoRA trainer does not read it either; give conditioning_data_dir per --dataset_config subset)"),
             neutral("deepspeed", Kind.BOOL, false, "DeepSpeed (one process, one device)"),
             neutral("zero_stage", Kind.INT, 2L, "DeepSpeed ZeRO"),
             neutral("offload_optimizer_device", Kind.STRING, null, "DeepSpeed offloading (tenmin moves the optimizer to"

@@ -1,6 +1,14 @@
 package tenmin.train;
 
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+
+import tenmin.core.InputException;
 import tenmin.core.Reporter;
+import tenmin.train.data.DreamBoothDataset;
 import tenmin.train.data.ImagePlanes;
 
 /**
@@ -9,6 +17,7 @@ import tenmin.train.data.ImagePlanes;
  * with the colours, rounded to 8 bits and divided by 255 (all ones for an image without alpha), then reduced to the
  * latent grid by averaging each {@code factor × factor} block (PyTorch's {@code interpolate(mode="area")} for the
  * exact factor); a flipped draw flips it. The elementwise loss is multiplied by it before the mean per image.
+ * {@code --masked_loss} takes the masks from separate images instead ({@link #fromConditioning}).
  */
 public final class AlphaMasks {
     private final float[][] masks;      // per item, (h, w) at latent resolution
@@ -31,6 +40,82 @@ public final class AlphaMasks {
             progress.advance(1);
         }
         return new AlphaMasks(masks, shapes);
+    }
+
+    /**
+     * {@code --masked_loss}: each image's mask is the file of the same stem in its subset's conditioning folder, which
+     * must have the image's size (the reference asserts it); resized as the image (area averaging when it shrinks),
+     * centre-cropped into the bucket, its red channel rounded to 8 bits over 255, averaged to the latent grid. Every
+     * image needs one and every mask file an image, as the reference checks.
+     *
+     * @throws InputException naming the images without a mask, a mask without an image, or a mask of another size
+     */
+    static AlphaMasks fromConditioning(TrainingData data, int factor, Reporter.Progress progress) {
+        int n = data.imageCount();
+        List<String> missing = new ArrayList<>();
+        Path[] files = new Path[n];
+        Set<Path> used = new HashSet<>();
+        for (int i = 0; i < n; i++) {
+            Path dir = data.dataset().subsets().get(data.item(i).subset()).conditioningDir();
+            Path image = data.item(i).image();
+            files[i] = namesake(dir, image);
+            if (files[i] == null) {
+                missing.add(image.getFileName().toString());
+            } else {
+                used.add(files[i].toAbsolutePath().normalize());
+            }
+        }
+        if (!missing.isEmpty()) {
+            throw new InputException("--masked_loss: no mask in conditioning_data_dir for " + missing.size()
+                    + " image(s): " + String.join(", ", missing.subList(0, Math.min(5, missing.size())))
+                    + (missing.size() > 5 ? ", ..." : ""));
+        }
+        for (DreamBoothDataset.Subset s : data.dataset().subsets()) {
+            for (Path p : imagesIn(s.conditioningDir())) {
+                if (!used.contains(p.toAbsolutePath().normalize())) {
+                    throw new InputException("--masked_loss: " + p + " is the mask of no training image");
+                }
+            }
+        }
+        float[][] masks = new float[n][];
+        int[][] shapes = new int[n][];
+        for (int i = 0; i < n; i++) {
+            DreamBoothDataset.Item it = data.item(i);
+            ImagePlanes mask = ImagePlanes.read(files[i]);
+            if (mask.width() != it.width() || mask.height() != it.height()) {
+                throw new InputException(files[i] + ": the mask is " + mask.width() + "x" + mask.height() + ", its image "
+                        + it.image().getFileName() + " " + it.width() + "x" + it.height() + " (they must match)");
+            }
+            ImagePlanes fitted = mask.fitToBucket(data.assignment(i));
+            float[] red = new float[fitted.width() * fitted.height()];
+            for (int k = 0; k < red.length; k++) {
+                red[k] = Math.round(fitted.planes()[0][k]) / 255f;
+            }
+            masks[i] = area(red, fitted.width(), fitted.height(), factor);
+            shapes[i] = new int[] {fitted.height() / factor, fitted.width() / factor};
+            progress.advance(1);
+        }
+        return new AlphaMasks(masks, shapes);
+    }
+
+    /** The image file in {@code dir} whose stem is {@code image}'s, or null. */
+    private static Path namesake(Path dir, Path image) {
+        String name = image.getFileName().toString();
+        int dot = name.lastIndexOf('.');
+        String stem = dot < 0 ? name : name.substring(0, dot);
+        for (Path p : imagesIn(dir)) {
+            String n = p.getFileName().toString();
+            int d = n.lastIndexOf('.');
+            if ((d < 0 ? n : n.substring(0, d)).equals(stem)) {
+                return p;
+            }
+        }
+        return null;
+    }
+
+    /** The image files directly in {@code dir} (the reference's {@code glob_images}), sorted. */
+    private static List<Path> imagesIn(Path dir) {
+        return DreamBoothDataset.globImages(dir);
     }
 
     /** The mean of each {@code f × f} block of the {@code width × height} plane {@code m}. */

@@ -82,6 +82,9 @@ public record TrainConfig(Paths paths, Data data, Network network, Optim optim, 
      *                       ({@code --max_token_length})
      * @param flipAug        random horizontal flips
      * @param alphaMask      the images' alpha channels mask the loss ({@code --alpha_mask})
+     * @param maskedLoss     the subsets' conditioning images mask the loss ({@code --masked_loss})
+     * @param randomCrop     a random window per draw ({@code --random_crop}; latents not cached)
+     * @param colorAug       colour augmentation per draw ({@code --color_aug}; latents not cached)
      * @param cacheLatents   encode every image once before training
      * @param cacheLatentsToDisk keep the latent cache next to the images ({@code .npz})
      * @param vaeBatchSize   images per VAE call while caching
@@ -91,7 +94,8 @@ public record TrainConfig(Paths paths, Data data, Network network, Optim optim, 
                        int bucketResoSteps, boolean bucketNoUpscale, String captionExtension,
                        tenmin.train.data.CaptionOptions captions,
                        List<tenmin.train.data.DreamBoothDataset.SubsetSpec> subsets, boolean cacheTextEncoderOutputs,
-                       int maxTokenLength, boolean flipAug, boolean alphaMask, boolean randomCrop, boolean colorAug,
+                       int maxTokenLength, boolean flipAug, boolean alphaMask, boolean maskedLoss, boolean randomCrop,
+                       boolean colorAug,
                        boolean cacheLatents, boolean cacheLatentsToDisk, int vaeBatchSize, boolean strict) {
     }
 

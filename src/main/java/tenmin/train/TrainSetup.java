@@ -255,6 +255,10 @@ final class TrainSetup implements AutoCloseable {
             try (Reporter.Progress p = r.progress("reading alpha masks", b.data.imageCount())) {
                 b.alphaMasks = AlphaMasks.build(b.data, modelConfig.vaeScale(), p);
             }
+        } else if (cfg.data().maskedLoss()) {
+            try (Reporter.Progress p = r.progress("reading loss masks", b.data.imageCount())) {
+                b.alphaMasks = AlphaMasks.fromConditioning(b.data, modelConfig.vaeScale(), p);
+            }
         }
         if (cfg.data().cacheTextEncoderOutputs()) {
             try (Reporter.Progress p = r.progress("caching text encoder outputs", b.data.imageCount())) {

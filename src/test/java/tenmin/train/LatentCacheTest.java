@@ -189,7 +189,7 @@ class LatentCacheTest {
         TrainConfig.Data none = new TrainConfig.Data(d.width(), d.height(), d.enableBucket(), d.minBucketReso(),
                 d.maxBucketReso(), d.bucketResoSteps(), d.bucketNoUpscale(), d.captionExtension(), d.captions(),
                 d.subsets(), d.cacheTextEncoderOutputs(), d.maxTokenLength(), d.flipAug(), d.alphaMask(),
-                false, false, false, false,
+                false, false, false, false, false,
                 d.vaeBatchSize(), d.strict());
         assertEquals(LatentCache.Mode.NONE, LatentCache.modeOf(none));
         TrainingData td = TrainingData.prepare(cfg, data, 32, Reporter.SILENT);

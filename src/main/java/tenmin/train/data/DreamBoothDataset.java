@@ -40,9 +40,16 @@ public final class DreamBoothDataset {
      * {@code <repeats>_<name>} folder, or a subset of a {@code --dataset_config}.
      *
      * @param captions the folder's own caption processing, or null: the run's
+     * @param conditioningDir the folder of its loss masks ({@code conditioning_data_dir}, {@code --masked_loss}), or
+     *                 null
      */
     public record Subset(String dirName, Path dir, int repeats, String classTokens, int imageCount, boolean reg,
-                         CaptionOptions captions) {
+                         CaptionOptions captions, Path conditioningDir) {
+        /** A subset without loss masks. */
+        public Subset(String dirName, Path dir, int repeats, String classTokens, int imageCount, boolean reg,
+                      CaptionOptions captions) {
+            this(dirName, dir, repeats, classTokens, imageCount, reg, captions, null);
+        }
     }
 
     /**
@@ -52,9 +59,15 @@ public final class DreamBoothDataset {
      * @param classTokens      the caption of an image without a caption file ("" for none)
      * @param captionExtension caption file extension, with its dot
      * @param captions         the folder's own caption processing, or null: the run's
+     * @param conditioningDir  the folder of its loss masks ({@code conditioning_data_dir}), or null
      */
     public record SubsetSpec(Path dir, String dirName, int repeats, String classTokens, boolean reg,
-                             String captionExtension, CaptionOptions captions) {
+                             String captionExtension, CaptionOptions captions, Path conditioningDir) {
+        /** A folder without loss masks. */
+        public SubsetSpec(Path dir, String dirName, int repeats, String classTokens, boolean reg,
+                          String captionExtension, CaptionOptions captions) {
+            this(dir, dirName, repeats, classTokens, reg, captionExtension, captions, null);
+        }
     }
 
     /**
@@ -247,7 +260,7 @@ public final class DreamBoothDataset {
             return;
         }
         subsets.add(new Subset(spec.dirName(), spec.dir(), spec.repeats(), spec.classTokens(), count, spec.reg(),
-                spec.captions()));
+                spec.captions(), spec.conditioningDir()));
     }
 
     private static void problem(boolean strict, Reporter reporter, String message) {
