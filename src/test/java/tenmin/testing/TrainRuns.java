@@ -136,4 +136,15 @@ public final class TrainRuns {
             throw new UncheckedIOException(e);
         }
     }
+
+    /** The two LoRA files hold the same tensors, value for value (bit for bit; the metadata holds times and paths). */
+    public static void assertSameLora(Path expected, Path actual) {
+        try (tenmin.formats.SafetensorsFile a = tenmin.formats.SafetensorsFile.open(expected);
+             tenmin.formats.SafetensorsFile b = tenmin.formats.SafetensorsFile.open(actual)) {
+            org.junit.jupiter.api.Assertions.assertEquals(a.names(), b.names());
+            for (String key : a.names()) {
+                org.junit.jupiter.api.Assertions.assertArrayEquals(a.readFloats(key), b.readFloats(key), key);
+            }
+        }
+    }
 }

@@ -1,6 +1,5 @@
 package tenmin.train;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -56,16 +55,6 @@ class DropoutTrainingTest {
         assertEquals(Trainer.Outcome.COMPLETED, straight.outcome(), straight.message());
     }
 
-    private static void assertSameLora(Path expected, Path actual) {
-        try (SafetensorsFile a = SafetensorsFile.open(expected);
-             SafetensorsFile b = SafetensorsFile.open(actual)) {
-            assertEquals(a.names(), b.names());
-            for (String key : a.names()) {
-                assertArrayEquals(a.readFloats(key), b.readFloats(key), key);
-            }
-        }
-    }
-
     @Test
     void parsedAsLycorisReadsThem() {
         TrainConfig c = TrainRuns.config(data, tmp.resolve("parsed"), flags());
@@ -115,7 +104,7 @@ class DropoutTrainingTest {
         Trainer.Result cp = TrainRuns.train(TrainRuns.config(data, tmp.resolve("cp"), flags("--gradient_checkpointing")),
                 Reporter.SILENT);
         assertEquals(straight.losses(), cp.losses());
-        assertSameLora(straight.lastLora(), cp.lastLora());
+        TrainRuns.assertSameLora(straight.lastLora(), cp.lastLora());
     }
 
     @Test
@@ -123,7 +112,7 @@ class DropoutTrainingTest {
         Trainer.Result direct = WithProperty.with(Trainer.PIPELINE_PROPERTY, "0", () -> TrainRuns.train(
                 TrainRuns.config(data, tmp.resolve("direct"), flags()), Reporter.SILENT));
         assertEquals(straight.losses(), direct.losses());
-        assertSameLora(straight.lastLora(), direct.lastLora());
+        TrainRuns.assertSameLora(straight.lastLora(), direct.lastLora());
     }
 
     @Test
@@ -137,6 +126,6 @@ class DropoutTrainingTest {
         Trainer.Result resumed = TrainRuns.train(TrainRuns.config(data, out, flags("--resume=" + stopped.lastState())),
                 Reporter.SILENT);
         assertEquals(Trainer.Outcome.COMPLETED, resumed.outcome(), resumed.message());
-        assertSameLora(straight.lastLora(), resumed.lastLora());
+        TrainRuns.assertSameLora(straight.lastLora(), resumed.lastLora());
     }
 }

@@ -1,6 +1,5 @@
 package tenmin.train;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -17,7 +16,6 @@ import org.junit.jupiter.api.io.TempDir;
 
 import tenmin.core.InputException;
 import tenmin.core.Reporter;
-import tenmin.formats.SafetensorsFile;
 import tenmin.testing.TrainRuns;
 
 /**
@@ -93,12 +91,7 @@ class MaskedLossTest {
         Trainer.Result masked = run("masked", "--dataset_config=" + config(plain, masks), "--masked_loss");
         Trainer.Result alpha = run("alpha-run", "--dataset_config=" + config(withAlpha, null), "--alpha_mask");
         assertEquals(alpha.losses(), masked.losses());
-        try (SafetensorsFile a = SafetensorsFile.open(alpha.lastLora());
-             SafetensorsFile b = SafetensorsFile.open(masked.lastLora())) {
-            for (String key : a.names()) {
-                assertArrayEquals(a.readFloats(key), b.readFloats(key), key);
-            }
-        }
+        TrainRuns.assertSameLora(alpha.lastLora(), masked.lastLora());
         Trainer.Result black = run("black", "--dataset_config=" + config(plain, masks("black", 4, 64, (x, y) -> 0)),
                 "--masked_loss");
         for (double loss : black.losses()) {
