@@ -109,8 +109,8 @@ class ReferenceFlagsTest {
 
     @Test
     void unsupportedOnesAreRefusedByNameAwayFromNeutral() {
-        for (String flag : List.of("--v2", "--deepspeed", "--masked_loss", "--initial_step=10", "--resume_from_huggingface",
-                "--debug_dataset", "--zero_stage=3")) {
+        for (String flag : List.of("--v2", "--deepspeed", "--conditioning_data_dir=masks", "--initial_step=10",
+                "--resume_from_huggingface", "--debug_dataset", "--zero_stage=3")) {
             InputException e = assertThrows(InputException.class, () -> parse(Reporter.SILENT, flag), flag);
             String name = flag.substring(2).split("=")[0];
             assertTrue(e.getMessage().contains(name) && e.getMessage().contains("not supported"), e.getMessage());
