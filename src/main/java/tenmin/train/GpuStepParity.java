@@ -30,6 +30,7 @@ import tenmin.engine.parity.GpuCheck;
 import tenmin.formats.SafetensorsFile;
 import tenmin.formats.SafetensorsWriter;
 import tenmin.formats.StDType;
+import tenmin.lora.LoConDropout;
 import tenmin.lora.LoConNetwork;
 import tenmin.lora.LoConPreset;
 import tenmin.lora.LoConRanks;
@@ -190,6 +191,10 @@ public final class GpuStepParity {
                         mergingAll(true, () -> step(cpu, dir, c, DType.BF16, null)),
                         mergingAll(true, () -> step(torch, dir, c, DType.BF16, null)));
             }
+            // LyCORIS's dropouts: keep-masks drawn on the device from the cpu backend's counter stream, bypass branches
+            LoConDropout dropout = new LoConDropout(0.2, 0.3, 0.1);
+            compareFp32(cases.first() + ", LoCon dropout", step(cpu, dir, cases.first(), DType.F32, null, dropout),
+                    step(torch32, dir, cases.first(), DType.F32, null, dropout));
             smallDelta(cpu, torch, dir, cases.first());
             optimizerParity(torch32);
         }
@@ -389,6 +394,12 @@ public final class GpuStepParity {
      * the fixture's file, or {@code values} by tensor name when given.
      */
     private static Map<String, float[]> step(Backend backend, Path dir, String c, DType dtype, Map<String, float[]> values) {
+        return step(backend, dir, c, dtype, values, LoConDropout.NONE);
+    }
+
+    /** As above, the LoCon with {@code dropout}, its draws from a fixed key. */
+    private static Map<String, float[]> step(Backend backend, Path dir, String c, DType dtype, Map<String, float[]> values,
+                                             LoConDropout dropout) {
         Map<String, float[]> out = new LinkedHashMap<>();
         UnetConfig config = UnetConfig.fromConfigFile(dir.resolve(CONFIG));
         try (Scope model = Scope.root(backend, "model");
@@ -405,8 +416,10 @@ public final class GpuStepParity {
                     backend.copyInto(p, model.fromHost(values.get(p.name()), p.shape(), DType.F32));
                 }
             }
+            net.setDropout(dropout);
             try (Scope step = model.child("step")) {
-                Functional f = Functional.training(step);
+                Functional f = Functional.training(step)
+                        .withRandomness(dropout.any() ? new tenmin.engine.autograd.Randomness(7, 0) : null);
                 Tensor x = input(io, c + ".x", step).requireGrad();
                 Tensor eps = unet.forward(f, x, input(io, c + ".timesteps", step), input(io, c + ".context", step),
                         input(io, c + ".y", step));
