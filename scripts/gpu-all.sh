@@ -11,7 +11,7 @@
 #   machine              (in log.txt) nvidia-smi, torch/CUDA/cuDNN versions, CPU, memory, the Java runtime
 #   gpu-check.txt        op parity of the torch backend on CUDA vs the cpu backend (fp32 1e-4, bf16 2e-2; every
 #                        attention kernel), the host's cost per op, micro-benchmarks (bf16 conv, GEMM, SDPA per kernel)
-#   step-parity.txt      the fixture U-Net + LoCon training step, CUDA vs cpu backend (fp32, bf16, 1e-4 delta), with
+#   step-parity.txt      the fixture U-Net + LoCon training step, CUDA vs cpu backend (fp32, bf16, 1e-4 delta, LoCon dropout), with
 #                        the default attention kernel and again with flash attention
 #   bench-train.txt      tenmin bench vae (fp32 encode and decode at 1024x1024) and
 #                        tenmin bench train at full SDXL size: U-Net only / text encoders trained, with full
