@@ -296,11 +296,13 @@ final class TrainFlags {
             used("random_crop", Kind.BOOL, false, "a random bucket-sized window of the resized image at every draw"
                     + " instead of the centre one; needs latents encoded per draw (no --cache_latents)"),
             neutral("face_crop_aug_range", Kind.STRING, null, "face-crop augmentation"),
-            neutral("weighted_captions", Kind.BOOL, false, "weighted captions"),
+            neutral("weighted_captions", Kind.BOOL, false, "weighted captions (the reference refuses them in SDXL"
+                    + " training too)"),
             neutral("full_fp16", Kind.BOOL, false, "fp16 LoRA weights"),
             neutral("full_bf16", Kind.BOOL, false, "bf16 LoRA weights"),
             neutral("fp8_base", Kind.BOOL, false, "fp8 base weights"),
-            neutral("fused_backward_pass", Kind.BOOL, false, "fused backward pass"));
+            neutral("fused_backward_pass", Kind.BOOL, false, "fused backward pass (the reference takes it with Adafactor"
+                    + " only, and its LoRA trainer does not use it)"));
 
     /**
      * The built-in demo's recipe (no model and no dataset given): the guide's mechanics — LoCon with preset
