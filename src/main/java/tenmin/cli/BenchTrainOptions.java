@@ -65,6 +65,10 @@ final class BenchTrainOptions {
             + " activations (default: bf16 on a GPU, no on the CPU).")
     String precision;
 
+    @Option(names = "--fp8-base", description = "train: the frozen U-Net and text encoders stored as float8 e4m3fn and"
+            + " cast at each use (train's --fp8_base).")
+    boolean fp8Base;
+
     @Option(names = "--attention", paramLabel = "KERNEL", defaultValue = "auto", description = "train, CUDA: auto,"
             + " cudnn, flash or efficient (default: ${DEFAULT-VALUE}).")
     String attention;
@@ -259,7 +263,8 @@ final class BenchTrainOptions {
             case "no", "fp32" -> DType.F32;
             default -> throw new InputException("--precision " + p + ": expected bf16, fp16 or no");
         };
-        return new SdxlDtypes(frozen, frozen, DType.F32);
+        SdxlDtypes dtypes = new SdxlDtypes(frozen, frozen, DType.F32);
+        return fp8Base ? dtypes.withFp8Base(true) : dtypes;
     }
 
     private static Device parseDevice(String text) {

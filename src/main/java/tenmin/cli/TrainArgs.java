@@ -821,6 +821,11 @@ final class TrainArgs {
         boolean seedGiven = longOrNull("seed") != null;
         long seed = seedGiven ? longOrNull("seed") : randomSeed.getAsLong();
         String mp = choice("mixed_precision", "no", "fp16", "bf16");
+        boolean fp8Base = bool("fp8_base");
+        if (fp8Base && mp.equals("no")) {
+            // the reference's assertion: the fp8 weights are cast to the mixed-precision dtype where they are used
+            throw bad("fp8_base", "needs --mixed_precision fp16 or bf16, got no");
+        }
         // kohya's defaults are None (0 and 1000 in effect); the flags map keeps None so that the metadata
         // writes modelspec.timestep_range only when one was given
         int minT = longOrNull("min_timestep") == null ? 0 : intIn("min_timestep", 0, 999);
@@ -834,7 +839,7 @@ final class TrainArgs {
         LossFunction lossFunction = lossFunction();
         boolean vPrediction = vPrediction();
         TrainConfig.Loop loop = new TrainConfig.Loop(intIn("train_batch_size", 1, 4096),
-                intIn("gradient_accumulation_steps", 1, 100_000), maxSteps, maxEpochs, seed, seedGiven, mp,
+                intIn("gradient_accumulation_steps", 1, 100_000), maxSteps, maxEpochs, seed, seedGiven, mp, fp8Base,
                 bool("gradient_checkpointing"), bool("no_half_vae"), minT, maxT, noise, checkpointing(),
                 new LossWeighting(minSnrGamma, bool("debiased_estimation_loss"),
                         nonNegative("prior_loss_weight", dblOrNull("prior_loss_weight")), vPrediction,

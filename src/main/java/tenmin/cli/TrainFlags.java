@@ -160,6 +160,9 @@ final class TrainFlags {
             used("max_train_steps", Kind.INT, 1600L, "optimizer steps"),
             used("max_train_epochs", Kind.INT, null, "epochs (overrides --max_train_steps)"),
             used("mixed_precision", Kind.STRING, "no", "no, fp16 or bf16 compute for the frozen models"),
+            used("fp8_base", Kind.BOOL, false, "store the frozen U-Net and text encoders as float8 e4m3fn (1 byte a"
+                    + " weight; embeddings stay), cast to the compute dtype at each use; needs --mixed_precision"
+                    + " fp16/bf16 (on the CPU: fp8 weights, fp32 compute)"),
             used("gradient_checkpointing", Kind.BOOL, false, "recompute activations in backward (less memory)"),
             used("checkpointing", Kind.STRING, null, "tenmin: U-Net blocks recomputed in the backward: all, none, a list"
                     + " such as input_blocks.1-5,output_blocks.3-8, or auto (on a GPU: the least recomputation whose"
@@ -300,7 +303,6 @@ final class TrainFlags {
                     + " training too)"),
             neutral("full_fp16", Kind.BOOL, false, "fp16 LoRA weights"),
             neutral("full_bf16", Kind.BOOL, false, "bf16 LoRA weights"),
-            neutral("fp8_base", Kind.BOOL, false, "fp8 base weights"),
             neutral("fused_backward_pass", Kind.BOOL, false, "fused backward pass (the reference takes it with Adafactor"
                     + " only, and its LoRA trainer does not use it)"));
 

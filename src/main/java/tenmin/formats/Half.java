@@ -57,9 +57,10 @@ public final class Half {
         }
     }
 
-    /** Rounds an fp32 value to the nearest representable value of {@code type} (F16, BF16, F32). */
+    /** Rounds an fp32 value to the nearest representable value of {@code type} (F8_E4M3, F16, BF16, F32). */
     public static float roundTo(float f, StDType type) {
         return switch (type) {
+            case F8_E4M3 -> Fp8E4m3.round(f);
             case F16 -> f16ToF32(f32ToF16(f));
             case BF16 -> bf16ToF32(f32ToBf16(f));
             case F32 -> f;

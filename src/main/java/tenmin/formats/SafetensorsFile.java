@@ -322,7 +322,7 @@ public final class SafetensorsFile implements AutoCloseable {
         }
     }
 
-    /** The tensor converted to fp32 (F16, BF16, F32, F64, and integer types by value). */
+    /** The tensor converted to fp32 (F8_E4M3, F16, BF16, F32, F64, and integer types by value). */
     public float[] readFloats(String name) {
         TensorInfo t = info(name);
         float[] out = new float[checkedNumel(t)];
@@ -350,6 +350,11 @@ public final class SafetensorsFile implements AutoCloseable {
             case BF16 -> {
                 for (int i = 0; i < n; i++) {
                     dst[offset + i] = Float.intBitsToFloat((s.get(SHORT_LE, 2L * i) & 0xFFFF) << 16);
+                }
+            }
+            case F8_E4M3 -> {
+                for (int i = 0; i < n; i++) {
+                    dst[offset + i] = Fp8E4m3.decode(s.get(ValueLayout.JAVA_BYTE, i));
                 }
             }
             case F64 -> {

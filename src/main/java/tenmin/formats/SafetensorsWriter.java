@@ -75,7 +75,7 @@ public final class SafetensorsWriter {
         return this;
     }
 
-    /** Adds fp32 values stored as {@code dtype} (F32, F16 or BF16, rounded to nearest even; F64 widened). */
+    /** Adds fp32 values stored as {@code dtype} (F32, F16, BF16 or F8_E4M3, rounded to nearest even; F64 widened). */
     public SafetensorsWriter addFloats(String name, StDType dtype, long[] shape, float[] values) {
         long n = 1;
         for (long d : shape) {
@@ -234,6 +234,11 @@ public final class SafetensorsWriter {
                 case F64 -> {
                     for (int i = start; i < end; i++) {
                         b.putDouble(values[i]);
+                    }
+                }
+                case F8_E4M3 -> {
+                    for (int i = start; i < end; i++) {
+                        b.put(Fp8E4m3.encode(values[i]));
                     }
                 }
                 default -> throw new IllegalArgumentException("cannot store floats as " + dtype);

@@ -35,9 +35,12 @@ public enum StDType {
         return sizeBytes;
     }
 
-    /** True for the floating types {@link SafetensorsFile#readFloats} converts (F16, BF16, F32, F64). */
+    /**
+     * True for the floating types {@link SafetensorsFile#readFloats} converts (F8_E4M3, F16, BF16, F32, F64); not
+     * F8_E5M2, which nothing here reads.
+     */
     public boolean isFloat() {
-        return this == F16 || this == BF16 || this == F32 || this == F64;
+        return this == F8_E4M3 || this == F16 || this == BF16 || this == F32 || this == F64;
     }
 
     /** The type for a header string such as {@code "F16"}, or null when unknown. */

@@ -39,8 +39,8 @@ import tenmin.models.vae.VaeKeys;
  * }</pre>
  *
  * <p>Each network's weights live in their own child scope of the scope given at load time ("unet weights",
- * "text encoder weights", "vae weights"), frozen, in the dtype {@link SdxlDtypes} chose; {@link #close}
- * releases all of them. LoRA networks attach to the layers ({@code unet().layers()},
+ * "text encoder weights", "vae weights"), frozen, in the dtypes {@link SdxlDtypes} chose (with {@code --fp8_base}, the
+ * U-Net's and the text encoders' as fp8 e4m3fn); {@link #close} releases all of them. LoRA networks attach to the layers ({@code unet().layers()},
  * {@code textEncoders().te1().adaptableLayers()}) and are owned by the caller.
  */
 public final class SdxlModels implements AutoCloseable {
@@ -63,17 +63,18 @@ public final class SdxlModels implements AutoCloseable {
         this.scopes = List.copyOf(scopes);
     }
 
-    /** Where each network's weights come from, given the scope that will own them and their dtype. */
+    /** Where each network's weights come from, given the scope that will own them and how they are kept. */
     @FunctionalInterface
     private interface Source {
-        Params at(String keyPrefix, Scope scope, DType dtype);
+        Params at(String keyPrefix, Scope scope, Params.Storage storage);
     }
 
     /**
      * Loads the U-Net, both text encoders and the VAE from a single-file SDXL checkpoint (SAI layout:
      * {@code model.diffusion_model.}, {@code conditioner.embedders.0.transformer.},
      * {@code conditioner.embedders.1.model.}, {@code first_stage_model.}), reading tensor by tensor from the
-     * memory-mapped file and converting each to the component's dtype (fp16, bf16 and fp32 files all work).
+     * memory-mapped file and converting each to the component's dtype (fp8, fp16, bf16 and fp32 files all work; with
+     * fp8 weights ({@link SdxlDtypes#withFp8Base}) each value is rounded to fp8 as it is read).
      *
      * @throws tenmin.core.InputException naming the file and key when a tensor is missing or mis-shaped;
      *                                    nothing stays allocated then
@@ -93,10 +94,11 @@ public final class SdxlModels implements AutoCloseable {
             SafetensorsFile vaeSource = vaeFile == null ? file : vaeFile;
             String vaePrefix = vaeFile == null ? VaeKeys.PREFIX : ldmVaePrefix(vaeFile);
             if (parent.backend().storesOnJavaHeap()) {
-                checkHeap(checkpoint + ": ", weightBytes(config, file)[0]);
+                checkHeap(checkpoint + ": ", weightBytes(config, file, dtypes)[0]);
             }
-            return build(config, parent, dtypes, (prefix, scope, dtype) -> prefix.equals(VaeKeys.PREFIX)
-                    ? CheckpointParams.of(vaeSource, vaePrefix, scope, dtype) : CheckpointParams.of(file, prefix, scope, dtype));
+            return build(config, parent, dtypes, (prefix, scope, storage) -> prefix.equals(VaeKeys.PREFIX)
+                    ? CheckpointParams.of(vaeSource, vaePrefix, scope, storage)
+                    : CheckpointParams.of(file, prefix, scope, storage));
         }
     }
 
@@ -119,26 +121,23 @@ public final class SdxlModels implements AutoCloseable {
      */
     public static SdxlModels random(SdxlConfig config, Scope parent, SdxlDtypes dtypes, long seed) {
         if (parent.backend().storesOnJavaHeap()) {
-            long need = 0;
-            for (long b : plannedWeightBytes(config, SdxlDtypes.fp32()).values()) {
-                need += b;
-            }
-            checkHeap("random model: ", need);
+            checkHeap("random model: ", heapBytes(config, dtypes));
         }
-        return build(config, parent, dtypes, (prefix, scope, dtype) -> RandomParams.of(prefix, scope, dtype, seed));
+        return build(config, parent, dtypes, (prefix, scope, storage) -> RandomParams.of(prefix, scope, storage, seed));
     }
 
     private static SdxlModels build(SdxlConfig config, Scope parent, SdxlDtypes dtypes, Source source) {
         List<Scope> scopes = new ArrayList<>();
         try {
             Scope unetScope = child(parent, "unet weights", scopes);
-            Unet unet = new Unet(config.unet(), source.at(Unet.KEY_PREFIX, unetScope, dtypes.unet()),
+            Unet unet = new Unet(config.unet(), source.at(Unet.KEY_PREFIX, unetScope, dtypes.unetStorage()),
                     Unet.Precision.of(dtypes.unet()));
             Scope teScope = child(parent, "text encoder weights", scopes);
-            SdxlTextEncoders te = SdxlTextEncoders.build(source.at(ClipKeys.TE1_PREFIX, teScope, dtypes.textEncoders()),
-                    source.at(ClipKeys.TE2_PREFIX, teScope, dtypes.textEncoders()), config.te1(), config.te2());
+            SdxlTextEncoders te = SdxlTextEncoders.build(
+                    source.at(ClipKeys.TE1_PREFIX, teScope, dtypes.textEncoderStorage()),
+                    source.at(ClipKeys.TE2_PREFIX, teScope, dtypes.textEncoderStorage()), config.te1(), config.te2());
             Scope vaeScope = child(parent, "vae weights", scopes);
-            Vae vae = new Vae(source.at(VaeKeys.PREFIX, vaeScope, dtypes.vae()), config.vae());
+            Vae vae = new Vae(source.at(VaeKeys.PREFIX, vaeScope, dtypes.vaeStorage()), config.vae());
             return new SdxlModels(config, dtypes, unet, te, vae, scopes);
         } catch (RuntimeException e) {
             for (Scope s : scopes.reversed()) {
@@ -304,11 +303,6 @@ public final class SdxlModels implements AutoCloseable {
     // ---- sizes without allocating ---------------------------------------------------------------
 
     /**
-     * Bytes of each network's weights for {@code config} stored as {@code dtypes}, computed from the key
-     * list alone (nothing is allocated, so the real SDXL sizes are cheap): keys "unet", "text encoders",
-     * "vae".
-     */
-    /**
      * Refuses, before anything is allocated, a model whose fp32 weights ({@code need} bytes) would not fit
      * in the {@code available} bytes of a Java heap limited to {@code max}: the cpu backend holds every
      * weight as a float, so full SDXL needs about 14 GB there (see docs/MEMORY.md).
@@ -325,24 +319,53 @@ public final class SdxlModels implements AutoCloseable {
     }
 
     /**
-     * Bytes the cpu backend holds for the model's weights from {@code file}: {on the Java heap, off it}. fp16
-     * and bf16 tensors stay in 16 bits in native memory ({@link tenmin.engine.api.Backend#frozenFromHostBytes}),
-     * the others are float arrays on the heap.
+     * Bytes the cpu backend holds for the model's weights from {@code file} kept as {@code dtypes} say (fp32 there,
+     * or fp8): {on the Java heap, off it}. fp8 weights, and fp8, fp16 and bf16 tensors read as fp32, stay in 8 or 16
+     * bits in native memory ({@link tenmin.engine.api.Backend#frozenFromHostBytes}); the others are float arrays on
+     * the heap.
      */
-    static long[] weightBytes(SdxlConfig config, SafetensorsFile file) {
+    static long[] weightBytes(SdxlConfig config, SafetensorsFile file, SdxlDtypes dtypes) {
         long heap = 0;
         long offHeap = 0;
-        for (MetaParams p : metaParams(config)) {
+        List<MetaParams> params = metaParams(config);
+        List<Params.Storage> storages = storages(dtypes);
+        for (int i = 0; i < params.size(); i++) {
+            MetaParams p = params.get(i);
             for (Map.Entry<String, Shape> e : p.shapes().entrySet()) {
+                long n = e.getValue().numel();
                 StDType st = file.contains(e.getKey()) ? file.info(e.getKey()).dtype() : StDType.F32;
-                if (st == StDType.F16 || st == StDType.BF16) {
-                    offHeap += 2 * e.getValue().numel();
+                if (storages.get(i).fp8() && !p.embeddings().contains(e.getKey())) {
+                    offHeap += n;
+                } else if (st == StDType.F16 || st == StDType.BF16 || st == StDType.F8_E4M3) {
+                    offHeap += st.sizeBytes() * n;
                 } else {
-                    heap += 4 * e.getValue().numel();
+                    heap += 4 * n;
                 }
             }
         }
         return new long[] {heap, offHeap};
+    }
+
+    /** Bytes of float arrays the cpu backend holds for a random model kept as {@code dtypes} say (fp8: none). */
+    private static long heapBytes(SdxlConfig config, SdxlDtypes dtypes) {
+        long heap = 0;
+        List<MetaParams> params = metaParams(config);
+        List<Params.Storage> storages = storages(dtypes);
+        for (int i = 0; i < params.size(); i++) {
+            MetaParams p = params.get(i);
+            for (Map.Entry<String, Shape> e : p.shapes().entrySet()) {
+                if (!storages.get(i).fp8() || p.embeddings().contains(e.getKey())) {
+                    heap += 4 * e.getValue().numel();
+                }
+            }
+        }
+        return heap;
+    }
+
+    /** The storage of each of {@link #metaParams}' four networks. */
+    private static List<Params.Storage> storages(SdxlDtypes dtypes) {
+        return List.of(dtypes.unetStorage(), dtypes.textEncoderStorage(), dtypes.textEncoderStorage(),
+                dtypes.vaeStorage());
     }
 
     /** The U-Net, text encoder 1, text encoder 2 and VAE parameter requests of {@code config}, shapes only. */
@@ -369,20 +392,17 @@ public final class SdxlModels implements AutoCloseable {
                         + " TENMIN_JAVA_OPTS=-Xmx%dg", need / 1e9, available / 1e9, max / 1e9, suggestGiB));
     }
 
+    /**
+     * Bytes of each network's weights for {@code config} kept as {@code dtypes} say (fp8 weights: one byte a value,
+     * the text encoders' embeddings in their run dtype), computed from the key list alone (nothing is allocated, so
+     * the real SDXL sizes are cheap): keys "unet", "text encoders", "vae".
+     */
     public static Map<String, Long> plannedWeightBytes(SdxlConfig config, SdxlDtypes dtypes) {
         Map<String, Long> out = new LinkedHashMap<>();
         List<MetaParams> p = metaParams(config);
-        out.put("unet", bytes(p.get(0), dtypes.unet()));
-        out.put("text encoders", bytes(p.get(1), dtypes.textEncoders()) + bytes(p.get(2), dtypes.textEncoders()));
-        out.put("vae", bytes(p.get(3), dtypes.vae()));
+        out.put("unet", p.get(0).bytes(dtypes.unetStorage()));
+        out.put("text encoders", p.get(1).bytes(dtypes.textEncoderStorage()) + p.get(2).bytes(dtypes.textEncoderStorage()));
+        out.put("vae", p.get(3).bytes(dtypes.vaeStorage()));
         return out;
-    }
-
-    private static long bytes(MetaParams p, DType dtype) {
-        long n = 0;
-        for (Shape s : p.shapes().values()) {
-            n += s.numel();
-        }
-        return n * dtype.sizeBytes();
     }
 }

@@ -191,6 +191,8 @@ public record TrainConfig(Paths paths, Data data, Network network, Optim optim, 
      * @param seed             the run's seed (drawn at random and recorded when not given)
      * @param seedGiven        whether {@code --seed} was given
      * @param mixedPrecision   {@code no}, {@code fp16} or {@code bf16}
+     * @param fp8Base          {@code --fp8_base}: the frozen U-Net's weights (and the text encoders', where they run in
+     *                         the step) stored as float8 e4m3fn ({@link tenmin.models.SdxlDtypes#withFp8Base})
      * @param gradientCheckpointing recompute activations in backward
      * @param noHalfVae        VAE in fp32
      * @param minTimestep      smallest training timestep (inclusive)
@@ -204,7 +206,8 @@ public record TrainConfig(Paths paths, Data data, Network network, Optim optim, 
      *                         and samples are drawn with v-prediction
      */
     public record Loop(int trainBatchSize, int gradAccumSteps, long maxTrainSteps, int maxTrainEpochs, long seed,
-                       boolean seedGiven, String mixedPrecision, boolean gradientCheckpointing, boolean noHalfVae,
+                       boolean seedGiven, String mixedPrecision, boolean fp8Base, boolean gradientCheckpointing,
+                       boolean noHalfVae,
                        int minTimestep, int maxTimestep, tenmin.train.noise.NoiseOptions noise, String checkpointing,
                        tenmin.train.noise.LossWeighting lossWeighting, tenmin.train.noise.LossFunction lossFunction,
                        boolean vPrediction) {

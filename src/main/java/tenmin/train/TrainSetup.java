@@ -165,8 +165,7 @@ final class TrainSetup implements AutoCloseable {
         SdxlConfig modelConfig = cfg.demo() ? SdxlConfig.tiny()
                 : cfg.paths().randomModel() != null ? ModelSource.randomConfig(cfg.paths().randomModel())
                 : cfg.paths().modelConfig() != null ? SdxlConfig.fromConfigFile(cfg.paths().modelConfig()) : SdxlConfig.sdxl();
-        SdxlDtypes dtypes = dtypesForTests != null ? dtypesForTests
-                : SdxlDtypes.of(env.backend().device(), cfg.loop().mixedPrecision());
+        SdxlDtypes dtypes = dtypes(cfg, env.backend().device());
         b.data = TrainingData.prepare(cfg, dataDir, modelConfig.vaeScale() * modelConfig.latentMultiple(), r);
         b.maxSteps = b.data.maxSteps(cfg);
         b.epochs = b.data.planner().epochsFor(b.maxSteps);
@@ -447,11 +446,23 @@ final class TrainSetup implements AutoCloseable {
         return n * 4 * (flip ? 2 : 1);
     }
 
+    /**
+     * The dtypes the models run and are stored in: those of the device and {@code --mixed_precision} (fp32 on a CPU;
+     * {@link #dtypesForTests} in their place), with {@code --fp8_base} the U-Net's weights as fp8, and the text
+     * encoders' too unless their outputs are cached (the reference converts only text encoders that run on the GPU:
+     * after caching it keeps them on the CPU, so the cached outputs come from the unconverted weights). On a CPU the
+     * fp8 weights are cast to fp32 at each use: the GPU's weights, computed as the cpu backend computes everything.
+     */
+    static SdxlDtypes dtypes(TrainConfig cfg, tenmin.engine.api.Device device) {
+        SdxlDtypes dtypes = dtypesForTests != null ? dtypesForTests : SdxlDtypes.of(device, cfg.loop().mixedPrecision());
+        return cfg.loop().fp8Base() ? dtypes.withFp8Base(!cfg.data().cacheTextEncoderOutputs()) : dtypes;
+    }
+
     /** {@code cfg} with the loop's seed replaced (a resumed run keeps the seed it started with). */
     static TrainConfig withSeed(TrainConfig cfg, long seed) {
         TrainConfig.Loop l = cfg.loop();
         TrainConfig.Loop loop = new TrainConfig.Loop(l.trainBatchSize(), l.gradAccumSteps(), l.maxTrainSteps(),
-                l.maxTrainEpochs(), seed, true, l.mixedPrecision(), l.gradientCheckpointing(), l.noHalfVae(),
+                l.maxTrainEpochs(), seed, true, l.mixedPrecision(), l.fp8Base(), l.gradientCheckpointing(), l.noHalfVae(),
                 l.minTimestep(), l.maxTimestep(), l.noise(), l.checkpointing(), l.lossWeighting(),
                 l.lossFunction(), l.vPrediction());
         Map<String, Object> flags = new LinkedHashMap<>(cfg.flags());

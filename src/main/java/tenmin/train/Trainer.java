@@ -26,6 +26,7 @@ import tenmin.engine.autograd.Functional;
 import tenmin.engine.autograd.Randomness;
 import tenmin.lora.LoConNetwork;
 import tenmin.lora.TemporaryMerge;
+import tenmin.models.SdxlDtypes;
 import tenmin.models.SdxlModels;
 import tenmin.models.clip.ClipTextEncoder.PooledProjection;
 import tenmin.train.data.EpochPlanner.MicroBatch;
@@ -644,12 +645,20 @@ public final class Trainer {
     /**
      * On a GPU with the memory for it, the LoCon merged into copies of the weights for a sampling round
      * ({@link TemporaryMerge}: a 1024x1024 image in 1.5 s instead of 2.4 s with the recipe's branches on an H100),
-     * else null (the branches run). Decided at the first round, from the device's free memory then.
+     * else null (the branches run). Decided at the first round, from the device's free memory then. Never over fp8
+     * weights ({@code --fp8_base}): the merged copies would round the LoCon's delta to fp8 with them, where the
+     * reference adds the branch's output to the fp8 layer's.
      */
     private TemporaryMerge mergedForSampling() {
         LoConNetwork net = run.network().network();
         if (mergeSamples == null) {
-            mergeSamples = mergeSamplesForTests != null ? mergeSamplesForTests : worthMerging(net);
+            SdxlDtypes dtypes = run.models().dtypes();
+            boolean fp8 = dtypes.unetWeights().isStorageOnly() || dtypes.textEncoderWeights().isStorageOnly();
+            if (fp8 && env.backend().device().kind() == Device.Kind.CUDA) {
+                env.reporter().log(Reporter.Level.INFO, "INFO: samples: the LoCon runs as branches (the base weights"
+                        + " are fp8: merged, it would be rounded to fp8 too)");
+            }
+            mergeSamples = !fp8 && (mergeSamplesForTests != null ? mergeSamplesForTests : worthMerging(net));
         }
         return mergeSamples ? TemporaryMerge.open(net, run.process()) : null;
     }

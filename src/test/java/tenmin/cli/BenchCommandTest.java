@@ -92,6 +92,11 @@ class BenchCommandTest {
         assertTrue(r.out().contains("batch 8, latents 128x128 (1024x1024 images), checkpointing all, text encoders trained")
                 && r.out().contains("U-Net bf16") && r.out().contains("peak total:"), r.toString());
         assertTrue(!r.out().contains("measured"), r.toString());
+        // --fp8-base: the frozen weights at one byte a value (the text encoders' embeddings at two)
+        Cli.Run fp8 = Cli.run("bench", "train", "--plan", "--te", "--fp8-base");
+        assertEquals(0, fp8.exit(), fp8.toString());
+        assertTrue(fp8.out().contains("U-Net bf16 (weights f8_e4m3), text encoders bf16 (weights f8_e4m3)")
+                && fp8.out().contains("frozen weights: unet 2.39 GiB, text encoders 876.5 MiB"), fp8.toString());
     }
 
     @Test

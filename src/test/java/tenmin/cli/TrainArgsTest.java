@@ -328,6 +328,31 @@ class TrainArgsTest {
                 "--train_data_dir=" + data, "--output_dir=" + out), Reporter.SILENT));
     }
 
+    /**
+     * {@code --fp8_base} is used with fp16 or bf16 mixed precision; with {@code --mixed_precision no} (also the
+     * default) it is the reference's assertion as a one-line usage error naming the flag, before anything is written.
+     */
+    @Test
+    void fp8BaseNeedsMixedPrecision() {
+        assertFalse(parse(guide(), Reporter.SILENT).loop().fp8Base());
+        List<String> bf16 = guide();
+        bf16.add("--fp8_base");
+        assertTrue(parse(bf16, Reporter.SILENT).loop().fp8Base());
+        List<String> fp16 = guide();
+        fp16.addAll(List.of("--fp8_base", "--mixed_precision=fp16"));
+        assertTrue(parse(fp16, Reporter.SILENT).loop().fp8Base());
+        List<String> no = guide();
+        no.addAll(List.of("--fp8_base", "--mixed_precision=no"));
+        InputException e = assertThrows(InputException.class, () -> parse(no, Reporter.SILENT));
+        assertTrue(e.getMessage().startsWith("--fp8_base: ") && e.getMessage().contains("--mixed_precision fp16 or bf16"),
+                e.getMessage());
+
+        Cli.Run run = Cli.run("train", "--fp8_base", "--max_train_steps=1", "--output_dir=" + out);
+        assertEquals(2, run.exit(), run.toString());
+        assertTrue(run.err().contains("--fp8_base") && run.err().lines().count() == 1, run.toString());
+        assertFalse(Files.exists(out), "nothing may be written");
+    }
+
     @Test
     void kohyaDefaultsApply() {
         TrainConfig c = parse(List.of("--pretrained_model_name_or_path=" + model, "--train_data_dir=" + data,

@@ -114,7 +114,7 @@ class SdxlModelsTest {
             }
             try (SafetensorsFile f = SafetensorsFile.open(half)) {
                 // the weights as planned, plus the few small tables the models compute at load (< 1 %)
-                long[] split = SdxlModels.weightBytes(cfg, f);
+                long[] split = SdxlModels.weightBytes(cfg, f, SdxlDtypes.fp32());
                 assertTrue(split[1] > 0.99 * (split[0] + split[1]), "fp16 weights are held off the heap");
                 long planned = split[0] + split[1];
                 assertTrue(bytes[0] >= planned && bytes[0] <= 1.01 * planned,

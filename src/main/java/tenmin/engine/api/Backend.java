@@ -17,7 +17,9 @@ import java.util.List;
  *       (a view sharing storage; a view keeps its storage alive after the base closes).</li>
  *   <li>Floating inputs of one op share a dtype (F32, BF16 or F16) and the result has it; nothing is
  *       promoted. Accumulation is fp32 (the {@code cpu} backend computes everything in fp32 and rounds
- *       results to bf16/fp16 storage; {@code torch} runs bf16 matmuls/convs with fp32 accumulation).</li>
+ *       results to bf16/fp16 storage; {@code torch} runs bf16 matmuls/convs with fp32 accumulation).
+ *       F8_E4M3 is storage only ({@link DType#isStorageOnly}): casts, host copies and {@link #narrow} take it,
+ *       other ops refuse it.</li>
  *   <li>Everything stays on the backend's device; only {@link #toHost}/{@link #toHostLongs}/
  *       {@code fromHost*} cross to the host, and those are sync points.</li>
  *   <li>Dimension arguments may be negative (count from the end). Bad shapes or dtypes throw
@@ -91,7 +93,10 @@ public interface Backend extends AutoCloseable {
     /** A tensor with every element {@code value}. ATen {@code full} / {@code zeros}. */
     Tensor full(Scope s, Shape shape, DType dtype, double value);
 
-    /** Uploads row-major host floats, rounded to the floating {@code dtype}. A sync point. */
+    /**
+     * Uploads row-major host floats, rounded to the floating {@code dtype} (for F8_E4M3 as
+     * {@link tenmin.formats.Fp8E4m3#encode} does). A sync point.
+     */
     Tensor fromHost(Scope s, float[] data, Shape shape, DType dtype);
 
     /** Uploads row-major host longs as an I64 tensor. A sync point. */
@@ -105,8 +110,8 @@ public interface Backend extends AutoCloseable {
     Tensor fromHostBytes(Scope s, MemorySegment bytes, Shape shape, DType dtype);
 
     /**
-     * A frozen (never written) F32 tensor from little-endian {@code stored} bytes (fp16, bf16 or fp32): the
-     * values are converted exactly. A backend may keep 16-bit values in 16 bits (the cpu backend does: half
+     * A frozen (never written) F32 tensor from little-endian {@code stored} bytes (fp8 e4m3fn, fp16, bf16 or fp32):
+     * the values are converted exactly. A backend may keep 8- and 16-bit values as they are (the cpu backend does: half
      * the memory for an fp16 or bf16 checkpoint's weights); in-place ops on the result are not allowed.
      */
     default Tensor frozenFromHostBytes(Scope s, MemorySegment bytes, Shape shape, DType stored) {
@@ -269,7 +274,10 @@ public interface Backend extends AutoCloseable {
      */
     Tensor permute(Scope s, Tensor x, int... dims);
 
-    /** Elements {@code [start, start+length)} of dimension {@code dim}, copied. ATen {@code narrow(...).contiguous()}. */
+    /**
+     * Elements {@code [start, start+length)} of dimension {@code dim}, copied. ATen {@code narrow(...).contiguous()}.
+     * Also for F8_E4M3 tensors along dimension 0 (a row block of a fused fp8 weight).
+     */
     Tensor narrow(Scope s, Tensor x, int dim, int start, int length);
 
     /**
@@ -293,7 +301,11 @@ public interface Backend extends AutoCloseable {
      */
     Tensor expand(Scope s, Tensor x, Shape shape);
 
-    /** {@code x} converted to {@code dtype} (round to nearest even when narrowing). ATen {@code _to_copy}. */
+    /**
+     * {@code x} converted to {@code dtype} (round to nearest even when narrowing; to F8_E4M3 as
+     * {@link tenmin.formats.Fp8E4m3#encode}: NaN beyond ±464, as c10). ATen {@code _to_copy}. F8_E4M3, which no other op
+     * takes, is converted to and from every floating dtype here.
+     */
     Tensor cast(Scope s, Tensor x, DType dtype);
 
     // ---- elementwise (NumPy broadcasting between the two operands) --------------------------------

@@ -165,6 +165,10 @@ public abstract class Tensor implements AutoCloseable {
         if (!dtype.isFloat()) {
             throw new IllegalArgumentException("tensor " + describe() + " is integer and cannot require grad");
         }
+        if (dtype.isStorageOnly()) {
+            throw new IllegalArgumentException("tensor " + describe() + " is stored as " + dtype
+                    + ", which no op computes in, and cannot require grad");
+        }
         if (!requiresGrad) {
             Tensor g = owner.backend().full(owner, shape, dtype, 0.0);
             g.named(name.isEmpty() ? "grad" : name + ".grad");

@@ -23,8 +23,10 @@ import tenmin.models.nn.Params;
  * <p>Built from {@link Params} in one of two checkpoint layouts: {@link #hf} (text encoder 1, HF names)
  * or {@link #openClip} (text encoder 2, OpenCLIP names with a fused q/k/v projection that is split into
  * three adaptable layers over its row blocks, so a LoRA on {@code q_proj} changes exactly rows [0, C)).
- * Frozen weights keep the {@link Params#dtype()} they were loaded in, which is also the compute dtype
- * (bf16 on the GPU path, f32 on the CPU); outputs have it too.
+ * The token and position embeddings are kept in the compute dtype {@link Params#dtype()} (bf16 on the GPU path, f32
+ * on the CPU), which the whole encoder runs in and its outputs have; the other frozen weights in the stored dtype
+ * ({@link Params#storage()}: the same, or fp8 with {@code --fp8_base}, as kohya converts everything but
+ * {@code text_model.embeddings}), cast to the compute dtype where they are used.
  */
 public final class ClipTextEncoder {
     /** How the pooled vector is projected (fixtures README Q5). */
@@ -82,8 +84,8 @@ public final class ClipTextEncoder {
         }
         int c = config.width();
         int mlp = config.mlpWidth();
-        Tensor token = p.at(ClipKeys.HF_TOKEN_EMBEDDING).get("weight", Shape.of(config.vocabSize(), c));
-        Tensor position = p.at(ClipKeys.HF_POSITION_EMBEDDING).get("weight", Shape.of(config.maxPositions(), c));
+        Tensor token = p.at(ClipKeys.HF_TOKEN_EMBEDDING).getEmbedding("weight", Shape.of(config.vocabSize(), c));
+        Tensor position = p.at(ClipKeys.HF_POSITION_EMBEDDING).getEmbedding("weight", Shape.of(config.maxPositions(), c));
         List<ClipLayer> layers = new ArrayList<>();
         for (int i = 0; i < config.layers(); i++) {
             Params l = p.at(ClipKeys.hfLayer(i));
@@ -113,12 +115,12 @@ public final class ClipTextEncoder {
         }
         int c = config.width();
         int mlp = config.mlpWidth();
-        Tensor position = p.get(ClipKeys.OC_POSITIONAL_EMBEDDING, Shape.of(config.maxPositions(), c));
+        Tensor position = p.getEmbedding(ClipKeys.OC_POSITIONAL_EMBEDDING, Shape.of(config.maxPositions(), c));
         Tensor projection = p.get(ClipKeys.OC_TEXT_PROJECTION, Shape.of(c, config.projectionDim()));
         if (p.isMeta()) {
             p.get(ClipKeys.OC_LOGIT_SCALE, Shape.scalar());
         }
-        Tensor token = p.at(ClipKeys.OC_TOKEN_EMBEDDING).get("weight", Shape.of(config.vocabSize(), c));
+        Tensor token = p.at(ClipKeys.OC_TOKEN_EMBEDDING).getEmbedding("weight", Shape.of(config.vocabSize(), c));
         List<ClipLayer> layers = new ArrayList<>();
         for (int i = 0; i < config.layers(); i++) {
             Params l = p.at(ClipKeys.openClipLayer(i));
@@ -246,9 +248,14 @@ public final class ClipTextEncoder {
         Tensor index = f.scope().fromHost(rows, n);
         Tensor flat = f.reshape(last, n * t, last.dim(2));  // (N·T, C)
         Tensor eos = f.embedding(flat, index);              // (N, C)
-        return projection == PooledProjection.SAI
-                ? f.matmul(eos, textProjection)             // (N, C) · (C, proj)
-                : f.matmul(eos, textProjection, false, true); // (N, C) · (C, proj)ᵀ, needs C == proj
+        Tensor w = f.cast(textProjection, eos.dtype());     // (C, proj): a copy when stored as fp8
+        Tensor pooled = projection == PooledProjection.SAI
+                ? f.matmul(eos, w)                          // (N, C) · (C, proj)
+                : f.matmul(eos, w, false, true);            // (N, C) · (C, proj)ᵀ, needs C == proj
+        if (w != textProjection) {
+            f.release(w);                                   // the cast made here
+        }
+        return pooled;
     }
 
     /** Index of the first maximum of {@code ids[from, from + count)} (torch.argmax: first occurrence). */

@@ -6,7 +6,8 @@ import tenmin.engine.autograd.Functional;
 
 /**
  * {@code y = conv(x, W, stride, padding) + b (+ adapter(x))}: x (N, in, H, W) → (N, out, Ho, Wo);
- * weight (out, in, k, k), bias (out). Weight and bias are cast to x's dtype when they differ; no copy when equal.
+ * weight (out, in, k, k), bias (out). Weight and bias are cast to x's dtype when they differ (16-bit or fp8 frozen
+ * weights); no copy when equal.
  */
 public final class Conv2d implements AdaptableLayer {
     private final String path;

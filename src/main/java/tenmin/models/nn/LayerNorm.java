@@ -16,7 +16,16 @@ public final class LayerNorm {
         this.beta = p.get("bias", Shape.of(channels));
     }
 
+    /**
+     * Normalises x with gamma and beta cast to x's dtype where they differ (fp8 weights, or 16-bit ones under fp32
+     * activations; no copy when equal). fp8 values are exact in every compute dtype, so fp8 weights give the values
+     * PyTorch's autocast gives them (it casts them to fp32 for {@code layer_norm}).
+     */
     public Tensor forward(Functional f, Tensor x) {
-        return f.layerNorm(x, f.cast(gamma, x.dtype()), f.cast(beta, x.dtype()), eps);
+        Tensor g = f.cast(gamma, x.dtype());
+        Tensor b = f.cast(beta, x.dtype());
+        Tensor y = f.layerNorm(x, g, b, eps);
+        f.release(g == gamma ? null : g, b == beta ? null : b); // only casts made here
+        return y;
     }
 }

@@ -6,7 +6,8 @@ import tenmin.engine.autograd.Functional;
 
 /**
  * {@code y = x·Wᵀ + b (+ adapter(x))}: x (.., in) → (.., out); weight (out, in), bias (out). Weight and bias
- * are cast to x's dtype when they differ (frozen bf16 weights under fp32 activations); no copy when equal.
+ * are cast to x's dtype when they differ (frozen bf16 weights under fp32 activations, fp8 weights under any: what
+ * PyTorch's autocast does at each use); no copy when equal.
  */
 public final class Linear implements AdaptableLayer {
     private final String path;

@@ -17,27 +17,41 @@ import tenmin.engine.api.Tensor;
  */
 public final class RandomParams extends Params {
     private final Scope scope;
-    private final DType dtype;
+    private final Storage storage;
     private final long seed;
 
-    private RandomParams(Root root, String path, Scope scope, DType dtype, long seed) {
+    private RandomParams(Root root, String path, Scope scope, Storage storage, long seed) {
         super(root, path);
         this.scope = scope;
-        this.dtype = dtype;
+        this.storage = storage;
         this.seed = seed;
     }
 
     public static RandomParams of(String keyPrefix, Scope scope, DType dtype, long seed) {
-        return new RandomParams(new Root(keyPrefix), "", scope, dtype, seed);
+        return of(keyPrefix, scope, Storage.of(dtype), seed);
+    }
+
+    /** Random weights kept as {@code storage} says (fp8 weights: the random values rounded to fp8, via its dtype). */
+    public static RandomParams of(String keyPrefix, Scope scope, Storage storage, long seed) {
+        return new RandomParams(new Root(keyPrefix), "", scope, storage, seed);
     }
 
     @Override
     protected Params view(Root root, String path) {
-        return new RandomParams(root, path, scope, dtype, seed);
+        return new RandomParams(root, path, scope, storage, seed);
     }
 
     @Override
     public Tensor get(String name, Shape shape) {
+        return random(name, shape, storage.stored());
+    }
+
+    @Override
+    public Tensor getEmbedding(String name, Shape shape) {
+        return random(name, shape, storage.compute());
+    }
+
+    private Tensor random(String name, Shape shape, DType dtype) {
         String key = key(name);
         double scale;
         double shift = 0;
@@ -56,6 +70,9 @@ public final class RandomParams extends Params {
         try (Scope tmp = scope.child("random " + key)) {
             Tensor unit = tmp.randn(shape, DType.F32, gen);
             Tensor scaled = scope.backend().affine(tmp, unit, scale, shift);
+            if (dtype == DType.F8_E4M3 && storage.via() != DType.F32) {
+                scaled = scope.backend().cast(tmp, scaled, storage.via());       // the reference's first rounding
+            }
             Tensor out = scope.backend().cast(scope, scaled, dtype);
             return out.named(key);
         }
@@ -72,8 +89,8 @@ public final class RandomParams extends Params {
     }
 
     @Override
-    public DType dtype() {
-        return dtype;
+    public Storage storage() {
+        return storage;
     }
 
     @Override

@@ -9,6 +9,7 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
+import tenmin.formats.Fp8E4m3;
 import tenmin.formats.Half;
 import tenmin.formats.StDType;
 
@@ -237,6 +238,7 @@ final class Kernels {
             case F16 -> sumSquaresHalf(seg, offset, count, false);
             case BF16 -> sumSquaresHalf(seg, offset, count, true);
             case F32 -> sumSquaresF32(seg, offset, count);
+            case F8_E4M3 -> sumSquaresFp8(seg, offset, count);
             case F64 -> {
                 double s = 0;
                 for (long i = 0; i < count; i++) {
@@ -274,6 +276,19 @@ final class Kernels {
             Half.f16ToF32(raw, n, f, 0); // vector fp16 conversions once compiled
         }
         return sumSquares(f, n);
+    }
+
+    private static double sumSquaresFp8(MemorySegment seg, long offset, long count) {
+        byte[] raw = new byte[CHUNK];
+        float[] f = new float[CHUNK];
+        double total = 0;
+        for (long start = 0; start < count; start += CHUNK) {
+            int n = (int) Math.min(CHUNK, count - start);
+            MemorySegment.copy(seg, ValueLayout.JAVA_BYTE, offset + start, raw, 0, n);
+            Fp8E4m3.decode(raw, 0, n, f, 0);
+            total += sumSquares(f, n);
+        }
+        return total;
     }
 
     private static double sumSquaresF32(MemorySegment seg, long offset, long count) {

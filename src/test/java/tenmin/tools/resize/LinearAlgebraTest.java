@@ -119,6 +119,19 @@ class LinearAlgebraTest {
             bf += v * v;
         }
         assertEquals(bf, Kernels.sumSquares(seg, 6, n, StDType.BF16), 1e-6 * bf);
+
+        // fp8 e4m3fn (an fp8 checkpoint's weights): every finite code, by the format's definition (bias 7, subnormals
+        // m/8 · 2^-6)
+        double f8 = 0;
+        for (int i = 0; i < n; i++) {
+            int code = rnd.nextInt(0x7F) | (rnd.nextBoolean() ? 0x80 : 0);
+            seg.set(java.lang.foreign.ValueLayout.JAVA_BYTE, 6 + i, (byte) code);
+            int e = (code >>> 3) & 0xF;
+            int m = code & 7;
+            double v = e == 0 ? m / 8.0 * Math.pow(2, -6) : (1 + m / 8.0) * Math.pow(2, e - 7);
+            f8 += v * v;
+        }
+        assertEquals(f8, Kernels.sumSquares(seg, 6, n, StDType.F8_E4M3), 1e-6 * f8);
     }
 
     @Test

@@ -15,6 +15,7 @@ import tenmin.engine.api.Generator;
 import tenmin.engine.api.Scope;
 import tenmin.engine.api.Shape;
 import tenmin.engine.api.Tensor;
+import tenmin.formats.Fp8E4m3;
 import tenmin.formats.SafetensorsFile;
 import tenmin.formats.StDType;
 
@@ -102,8 +103,19 @@ abstract sealed class CpuStorage implements Backend permits CpuBackend {
         return c;
     }
 
+    /** The values of an op's floating input; a storage-only (F8_E4M3) input is refused, naming the op. */
     static float[] f(Tensor t, String op) {
-        return cpu(t, op).data();
+        CpuTensor c = cpu(t, op);
+        computable(op, t);
+        return c.data();
+    }
+
+    /** Refuses a storage-only tensor as an op's input: nothing computes in F8_E4M3; model code casts it first. */
+    static void computable(String op, Tensor t) {
+        if (t != null && t.dtype().isStorageOnly()) {
+            throw new IllegalArgumentException(op + ": " + t.describe() + " is stored as " + t.dtype()
+                    + ", which no op computes in; cast it to f32, bf16 or f16 first");
+        }
     }
 
     static float[] fOrNull(Tensor t, String op) {
@@ -111,8 +123,8 @@ abstract sealed class CpuStorage implements Backend permits CpuBackend {
     }
 
     CpuTensor newFloat(Scope s, Shape shape, DType dtype) {
-        if (!dtype.isFloat()) {
-            throw new IllegalArgumentException("expected a floating dtype, got " + dtype);
+        if (!dtype.isFloat() || dtype.isStorageOnly()) {
+            throw new IllegalArgumentException("expected a floating dtype ops compute in (f32, bf16, f16), got " + dtype);
         }
         return new CpuTensor((CpuBackend) this, s, shape, dtype, new float[shape.numelInt()], null, null);
     }
@@ -135,6 +147,7 @@ abstract sealed class CpuStorage implements Backend permits CpuBackend {
             if (!t.dtype().isFloat()) {
                 throw new IllegalArgumentException(op + ": " + t.describe() + " is not floating");
             }
+            computable(op, t);
             if (d != null && t.dtype() != d) {
                 throw new IllegalArgumentException(op + ": dtypes differ (" + Arrays.toString(describeAll(ts))
                         + "); cast explicitly");
@@ -165,8 +178,24 @@ abstract sealed class CpuStorage implements Backend permits CpuBackend {
 
     // ---- creation and host copies --------------------------------------------------------------
 
+    /**
+     * An F8_E4M3 tensor (the compact form: one byte a value, read-only) with the values {@code values[0, n)} rounded to
+     * fp8 ({@link Fp8E4m3#encode}); or, with {@code dtype} F32, the F32 tensor of those rounded values, still one byte
+     * a value ({@link #frozenFromHostBytes}'s form).
+     */
+    CpuTensor fp8(Scope s, Shape shape, float[] values, DType dtype) {
+        byte[] codes = new byte[shape.numelInt()];
+        Fp8E4m3.encode(values, 0, codes.length, codes, 0);
+        return new CpuTensor((CpuBackend) this, s, shape, MemorySegment.ofArray(codes), DType.F8_E4M3, dtype);
+    }
+
     @Override
     public Tensor full(Scope s, Shape shape, DType dtype, double value) {
+        if (dtype.isStorageOnly()) {
+            float[] v = new float[shape.numelInt()];
+            Arrays.fill(v, (float) value);
+            return fp8(s, shape, v, dtype);
+        }
         if (dtype == DType.I64) {
             long[] l = new long[shape.numelInt()];
             Arrays.fill(l, (long) value);
@@ -183,6 +212,9 @@ abstract sealed class CpuStorage implements Backend permits CpuBackend {
     public Tensor fromHost(Scope s, float[] data, Shape shape, DType dtype) {
         if (data.length != shape.numel()) {
             throw new IllegalArgumentException("fromHost: " + data.length + " values for shape " + shape);
+        }
+        if (dtype.isStorageOnly()) {
+            return fp8(s, shape, data, dtype);
         }
         CpuTensor t = newFloat(s, shape, dtype);
         System.arraycopy(data, 0, t.data(), 0, data.length);
@@ -210,6 +242,9 @@ abstract sealed class CpuStorage implements Backend permits CpuBackend {
             MemorySegment.copy(bytes, ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0, l, 0, n);
             return new CpuTensor((CpuBackend) this, s, shape, dtype, null, l, null);
         }
+        if (dtype.isStorageOnly()) {
+            return new CpuTensor((CpuBackend) this, s, shape, bytes, dtype, dtype);
+        }
         CpuTensor t = newFloat(s, shape, dtype);
         SafetensorsFile.convertToFloats(bytes, dtype.stDType(), t.data(), 0, n, "fromHostBytes");
         return t;
@@ -217,15 +252,15 @@ abstract sealed class CpuStorage implements Backend permits CpuBackend {
 
     @Override
     public Tensor frozenFromHostBytes(Scope s, MemorySegment bytes, Shape shape, DType stored) {
-        if (stored != DType.F16 && stored != DType.BF16) {
+        if (stored != DType.F16 && stored != DType.BF16 && stored != DType.F8_E4M3) {
             return Backend.super.frozenFromHostBytes(s, bytes, shape, stored);
         }
-        int n = shape.numelInt();
-        if (bytes.byteSize() != 2L * n) {
+        long need = (long) shape.numelInt() * stored.sizeBytes();
+        if (bytes.byteSize() != need) {
             throw new IllegalArgumentException("frozenFromHostBytes: " + bytes.byteSize() + " bytes for " + shape + " "
-                    + stored + " (expected " + 2L * n + ")");
+                    + stored + " (expected " + need + ")");
         }
-        return new CpuTensor((CpuBackend) this, s, shape, bytes, stored);
+        return new CpuTensor((CpuBackend) this, s, shape, bytes, stored, DType.F32);
     }
 
     @Override
@@ -325,6 +360,9 @@ abstract sealed class CpuStorage implements Backend permits CpuBackend {
     public Tensor reshape(Scope s, Tensor x, Shape shape) {
         CpuTensor c = cpu(x, "reshape");
         require(shape.numel() == x.numel(), "reshape", "cannot view as " + shape, x);
+        if (x.dtype().isStorageOnly()) {
+            return new CpuTensor((CpuBackend) this, s, shape, c.compactBytes(), x.dtype(), x.dtype()); // a read-only copy
+        }
         boolean isFloat = x.dtype().isFloat();
         return new CpuTensor((CpuBackend) this, s, shape, x.dtype(), isFloat ? c.data() : null, isFloat ? null : c.longs(), c);
     }
@@ -366,6 +404,13 @@ abstract sealed class CpuStorage implements Backend permits CpuBackend {
             Layouts.block(c.longs(), x.shape(), axis, start, length, o, true);
             return new CpuTensor((CpuBackend) this, s, out, DType.I64, null, o, null);
         }
+        if (x.dtype().isStorageOnly() && axis == 0) {
+            // a row block of fp8 weights (OpenCLIP's fused q/k/v): a copy of its bytes
+            long row = x.numel() / x.dim(0);
+            return new CpuTensor((CpuBackend) this, s, out, c.compactBytes().asSlice(start * row, length * row),
+                    x.dtype(), x.dtype());
+        }
+        computable("narrow", x);
         CpuTensor t = newFloat(s, out, x.dtype());
         Layouts.block(c.data(), x.shape(), axis, start, length, t.data(), true);
         return t;
@@ -437,6 +482,13 @@ abstract sealed class CpuStorage implements Backend permits CpuBackend {
         if (dtype == DType.I64) {
             require(x.dtype() == DType.I64, "cast", "floating to integer casts are not supported", x);
             return new CpuTensor((CpuBackend) this, s, x.shape(), dtype, null, c.longs().clone(), null);
+        }
+        if (dtype.isStorageOnly()) {
+            require(x.dtype().isFloat(), "cast", "integer to " + dtype + " casts are not supported", x);
+            return fp8(s, x.shape(), c.data(), dtype);
+        }
+        if (c.compact()) {
+            return done(new CpuTensor((CpuBackend) this, s, x.shape(), dtype, c.data(), null, null)); // a fresh decoded copy
         }
         CpuTensor t = newFloat(s, x.shape(), dtype);
         float[] o = t.data();

@@ -17,7 +17,8 @@ import tenmin.formats.StDType;
  * whole array. A view ({@code reshape}) shares the array and the storage account of its base: the bytes
  * count once, while either is open. Frozen weights read from fp16/bf16 files may instead keep their 16-bit
  * values in native memory (the compact, read-only form; {@link #data()} converts on each read, and a view of
- * one holds its own converted copy).
+ * one holds its own converted copy). F8_E4M3 tensors always have the compact form: one byte a value, each read
+ * decoded (a 256-entry table), never written.
  */
 final class CpuTensor extends Tensor {
     private final CpuBackend backend;
@@ -25,8 +26,9 @@ final class CpuTensor extends Tensor {
     private float[] data;
     private long[] longs;
     /**
-     * Compact storage of a read-only F32 tensor whose values are all fp16 (or bf16) numbers, off the Java
-     * heap (a multi-MB array there would be a G1 "humongous" object wasting most of a region); else null.
+     * Compact storage of a read-only tensor: an F32 tensor whose values are all fp16, bf16 or fp8 numbers, or an
+     * F8_E4M3 tensor; off the Java heap (a multi-MB array there would be a G1 "humongous" object wasting most of a
+     * region); else null.
      */
     private MemorySegment halves;
     private Arena halvesArena;
@@ -42,14 +44,14 @@ final class CpuTensor extends Tensor {
     }
 
     /**
-     * A read-only F32 tensor stored as the little-endian 16-bit numbers of {@code bytes} ({@code stored}: F16
-     * or BF16), copied into native memory that {@link #release()} frees: half the memory of a float
-     * array for values that are exact in 16 bits, as every weight of an fp16 or bf16 checkpoint is, and
-     * none of it on the Java heap. {@link #data()} converts on each call (exactly), so ops read it like any
-     * other tensor; writing into it is refused ({@link #writable}).
+     * A read-only tensor of {@code dtype} (F32, or F8_E4M3 itself) stored as the little-endian numbers of
+     * {@code bytes} ({@code stored}: F16, BF16 or F8_E4M3), copied into native memory that {@link #release()} frees:
+     * half (a quarter) of the memory of a float array for values that are exact in 16 (8) bits, as every weight of
+     * an fp16 or bf16 checkpoint is, and none of it on the Java heap. {@link #data()} converts on each call (exactly),
+     * so ops read it like any other tensor; writing into it is refused ({@link #writable}).
      */
-    CpuTensor(CpuBackend backend, Scope owner, Shape shape, MemorySegment bytes, DType stored) {
-        super(owner, shape, DType.F32);
+    CpuTensor(CpuBackend backend, Scope owner, Shape shape, MemorySegment bytes, DType stored, DType dtype) {
+        super(owner, shape, dtype);
         this.backend = backend;
         this.halvesArena = Arena.ofShared();
         this.halves = halvesArena.allocate(bytes.byteSize(), 64);
@@ -58,17 +60,23 @@ final class CpuTensor extends Tensor {
         this.storage = backend.allocated(this, null);
     }
 
+    /** The compact form's bytes (read-only; null otherwise). */
+    MemorySegment compactBytes() {
+        checkOpen();
+        return halves;
+    }
+
     /** True for the compact read-only form. */
     boolean compact() {
         return halves != null;
     }
 
-    /** The 16-bit type of the compact form (null otherwise). */
+    /** The 8- or 16-bit type of the compact form (null otherwise). */
     StDType compactType() {
         return halves != null ? halvesType : null;
     }
 
-    /** Bytes of storage this tensor allocated (2 a value in the compact form). */
+    /** Bytes of storage this tensor allocated (1 or 2 a value in the compact form). */
     long storageBytes() {
         return halves != null ? halves.byteSize() : sizeBytes();
     }
@@ -76,8 +84,8 @@ final class CpuTensor extends Tensor {
     /** The float storage, for writing: throws for a compact (read-only) tensor, like {@link #data()} otherwise. */
     float[] writable(String op) {
         if (halves != null) {
-            throw new IllegalArgumentException(op + ": tensor " + describe() + " is read-only (16-bit storage of"
-                    + " frozen weights)");
+            throw new IllegalArgumentException(op + ": tensor " + describe() + " is read-only (" + halvesType
+                    + " storage of frozen weights)");
         }
         return data();
     }
@@ -86,7 +94,7 @@ final class CpuTensor extends Tensor {
     float[] data() {
         checkOpen();
         if (halves != null) {
-            float[] out = new float[(int) (halves.byteSize() / 2)];
+            float[] out = new float[(int) (halves.byteSize() / halvesType.sizeBytes())];
             SafetensorsFile.convertToFloats(halves, halvesType, out, 0, out.length, describe());
             return out;
         }

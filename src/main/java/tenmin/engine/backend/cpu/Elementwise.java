@@ -4,6 +4,7 @@ import tenmin.engine.api.Backend.GeluApproximation;
 import tenmin.engine.api.Backend.Unary;
 import tenmin.engine.api.DType;
 import tenmin.engine.api.Shape;
+import tenmin.formats.Fp8E4m3;
 import tenmin.formats.Half;
 
 /**
@@ -224,7 +225,12 @@ final class Elementwise {
                     a[i] = Float.float16ToFloat(Float.floatToFloat16(a[i]));
                 }
             }
-            default -> {
+            case F8_E4M3 -> {
+                for (int i = 0; i < n; i++) {
+                    a[i] = Fp8E4m3.round(a[i]);
+                }
+            }
+            case F32, I64 -> {
             }
         }
     }

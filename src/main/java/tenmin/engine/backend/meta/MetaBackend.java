@@ -131,6 +131,8 @@ public final class MetaBackend implements Backend {
             }
             meta(t, op);
             require(t.dtype().isFloat(), op, "not floating", t);
+            require(!t.dtype().isStorageOnly(), op, "stored as " + t.dtype() + ", which no op computes in (cast it first)",
+                    t);
             require(d == null || t.dtype() == d, op, "mixed dtypes (cast explicitly)", ts);
             d = t.dtype();
         }

@@ -77,6 +77,7 @@ final class Aten {
             case F32 -> shim.dtypeF32;
             case BF16 -> shim.dtypeBF16;
             case F16 -> shim.dtypeF16;
+            case F8_E4M3 -> shim.dtypeF8E4M3;
             case I64 -> shim.dtypeI64;
         };
     }
@@ -89,6 +90,8 @@ final class Aten {
             return DType.BF16;
         } else if (code == shim.dtypeF16) {
             return DType.F16;
+        } else if (code == shim.dtypeF8E4M3) {
+            return DType.F8_E4M3;
         } else if (code == shim.dtypeI64) {
             return DType.I64;
         }

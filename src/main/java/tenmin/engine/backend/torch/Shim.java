@@ -27,7 +27,7 @@ import java.util.Optional;
  * <h2>Tensor functions ({@code shim.h})</h2>
  * <pre>
  * uint64_t aoti_torch_abi_version(void);
- * int32_t aoti_torch_dtype_float32(void);   // also _bfloat16, _float16, _float64, _int64, _bool
+ * int32_t aoti_torch_dtype_float32(void);   // also _bfloat16, _float16, _float8_e4m3fn, _float64, _int64, _bool
  * int32_t aoti_torch_device_type_cpu(void); // also _cuda
  * AOTITorchError aoti_torch_empty_strided(int64_t ndim, const int64_t* sizes_ptr, const int64_t* strides_ptr,
  *     int32_t dtype, int32_t device_type, int32_t device_index, AtenTensorHandle* ret_new_tensor);
@@ -108,6 +108,8 @@ final class Shim {
     final int dtypeF32;
     final int dtypeBF16;
     final int dtypeF16;
+    /** {@code torch.float8_e4m3fn} (kohya's {@code --fp8_base}). */
+    final int dtypeF8E4M3;
     final int dtypeF64;
     final int dtypeI64;
     final int deviceTypeCpu;
@@ -169,6 +171,7 @@ final class Shim {
         dtypeF32 = intConstant("aoti_torch_dtype_float32");
         dtypeBF16 = intConstant("aoti_torch_dtype_bfloat16");
         dtypeF16 = intConstant("aoti_torch_dtype_float16");
+        dtypeF8E4M3 = intConstant("aoti_torch_dtype_float8_e4m3fn");
         dtypeF64 = intConstant("aoti_torch_dtype_float64");
         dtypeI64 = intConstant("aoti_torch_dtype_int64");
         deviceTypeCpu = intConstant("aoti_torch_device_type_cpu");
