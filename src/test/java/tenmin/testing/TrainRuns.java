@@ -147,4 +147,24 @@ public final class TrainRuns {
             }
         }
     }
+
+    /** Every tensor of a LoRA file, in file order, as one array (for comparisons with a tolerance). */
+    public static float[] flat(Path file) {
+        try (tenmin.formats.SafetensorsFile f = tenmin.formats.SafetensorsFile.open(file)) {
+            List<float[]> all = new ArrayList<>();
+            int n = 0;
+            for (String k : f.names()) {
+                float[] v = f.readFloats(k);
+                all.add(v);
+                n += v.length;
+            }
+            float[] out = new float[n];
+            int at = 0;
+            for (float[] v : all) {
+                System.arraycopy(v, 0, out, at, v.length);
+                at += v.length;
+            }
+            return out;
+        }
+    }
 }

@@ -17,7 +17,6 @@ import org.junit.jupiter.api.io.TempDir;
 import tenmin.cli.TrainTestConfigs;
 import tenmin.core.InputException;
 import tenmin.core.Reporter;
-import tenmin.formats.SafetensorsFile;
 import tenmin.lora.BlockWeights;
 import tenmin.testing.TrainRuns;
 import tenmin.tools.Merge;
@@ -57,25 +56,6 @@ class BaseWeightsTest {
         return r;
     }
 
-    private static float[] flat(Path file) {
-        try (SafetensorsFile f = SafetensorsFile.open(file)) {
-            int n = 0;
-            List<float[]> all = new java.util.ArrayList<>();
-            for (String k : f.names()) {
-                float[] v = f.readFloats(k);
-                all.add(v);
-                n += v.length;
-            }
-            float[] out = new float[n];
-            int at = 0;
-            for (float[] v : all) {
-                System.arraycopy(v, 0, out, at, v.length);
-                at += v.length;
-            }
-            return out;
-        }
-    }
-
     @Test
     void equalsTrainingOnTheCheckpointWithTheLoraBakedIn() {
         Path baked = tmp.resolve("baked.safetensors");
@@ -88,8 +68,8 @@ class BaseWeightsTest {
         for (int i = 0; i < merged.losses().size(); i++) {
             assertEquals(onBaked.losses().get(i), merged.losses().get(i), 1e-6 * onBaked.losses().get(i), "loss " + i);
         }
-        float[] a = flat(onBaked.lastLora());
-        float[] b = flat(merged.lastLora());
+        float[] a = TrainRuns.flat(onBaked.lastLora());
+        float[] b = TrainRuns.flat(merged.lastLora());
         for (int i = 0; i < a.length; i++) {
             assertEquals(a[i], b[i], 1e-3 * Math.abs(a[i]) + 1e-6, "LoRA value " + i);
         }
@@ -102,7 +82,7 @@ class BaseWeightsTest {
         Trainer.Result plain = train("plain0", null);
         Trainer.Result zero = train("zero", null, "--base_weights", lora.toString(), "--base_weights_multiplier", "0");
         assertEquals(plain.losses(), zero.losses());
-        assertArrayEquals(flat(plain.lastLora()), flat(zero.lastLora()));
+        assertArrayEquals(TrainRuns.flat(plain.lastLora()), TrainRuns.flat(zero.lastLora()));
         TrainConfig two = TrainRuns.config(data, tmp.resolve("two"), "--base_weights", lora.toString(),
                 lora.toString(), "--base_weights_multiplier", "0.25");
         assertEquals(0.25, two.paths().baseWeights().get(0).strength());

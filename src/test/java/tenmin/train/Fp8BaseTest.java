@@ -105,25 +105,6 @@ class Fp8BaseTest {
         return r;
     }
 
-    static float[] flat(Path file) {
-        try (SafetensorsFile f = SafetensorsFile.open(file)) {
-            List<float[]> all = new ArrayList<>();
-            int n = 0;
-            for (String k : f.names()) {
-                float[] v = f.readFloats(k);
-                all.add(v);
-                n += v.length;
-            }
-            float[] out = new float[n];
-            int at = 0;
-            for (float[] v : all) {
-                System.arraycopy(v, 0, out, at, v.length);
-                at += v.length;
-            }
-            return out;
-        }
-    }
-
     /** The pixels of the one sample image a run rendered. */
     static int[] samplePixels(Trainer.Result r) throws Exception {
         Path dir = r.lastLora().resolveSibling("sample");
@@ -151,7 +132,7 @@ class Fp8BaseTest {
         }
         assertNotEquals(plain.losses(), fp8.losses(), "fp8 weights change the losses");
         assertEquals(rounded.losses(), fp8.losses(), "the rounded checkpoint's losses, bit for bit");
-        assertArrayEquals(flat(rounded.lastLora()), flat(fp8.lastLora()), "and its LoRA");
+        assertArrayEquals(TrainRuns.flat(rounded.lastLora()), TrainRuns.flat(fp8.lastLora()), "and its LoRA");
         assertArrayEquals(samplePixels(rounded), samplePixels(fp8), "samples render from the fp8 weights");
         assertFalse(Arrays.equals(samplePixels(plain), samplePixels(fp8)), "and differ from the plain run's");
         try (SafetensorsFile f = SafetensorsFile.open(fp8.lastLora())) {
