@@ -176,7 +176,8 @@ public final class TrainCommand implements Callable<Integer> {
                 }
                 String value = switch (f.kind()) {
                     case BOOL -> "";
-                    case LIST -> " K=V ...";
+                    case LIST -> f.name().equals("base_weights") ? " FILE ..."
+                            : f.name().equals("base_weights_multiplier") ? " X ..." : " K=V ...";
                     case INT -> "=N";
                     case FLOAT -> "=X";
                     case STRING -> "=S";
