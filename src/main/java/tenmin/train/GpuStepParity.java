@@ -419,7 +419,7 @@ public final class GpuStepParity {
             net.setDropout(dropout);
             try (Scope step = model.child("step")) {
                 Functional f = Functional.training(step)
-                        .withRandomness(dropout.any() ? new tenmin.engine.autograd.Randomness(7, 0) : null);
+                        .withRandomness(dropout.any() ? tenmin.engine.autograd.Randomness.of(7, 0) : null);
                 Tensor x = input(io, c + ".x", step).requireGrad();
                 Tensor eps = unet.forward(f, x, input(io, c + ".timesteps", step), input(io, c + ".context", step),
                         input(io, c + ".y", step));

@@ -485,7 +485,7 @@ public final class Trainer {
 
     /** Stream {@code stream} of the micro-batch's dropout draws, or null when it has none. */
     private static Randomness draws(BatchInputs in, int stream) {
-        return in.randomKey() == null ? null : new Randomness(in.randomKey(), stream);
+        return in.randomKey() == null ? null : Randomness.of(in.randomKey(), stream);
     }
 
     /** An issued micro-batch: its loss on the device, and its text encoders' backward when it was deferred. */

@@ -100,7 +100,7 @@ class LoConDropoutTest extends CpuBackendTests {
         int kept = 0;
         int n = 0;
         for (long key = 0; key < 4; key++) {
-            float[] y = forward(m, x, new Randomness(key, 0));
+            float[] y = forward(m, x, Randomness.of(key, 0));
             for (int i = 0; i < y.length; i++) {
                 double branch = full[i] - base[i];
                 double got = y[i] - base[i];
@@ -127,7 +127,7 @@ class LoConDropoutTest extends CpuBackendTests {
         int kept = 0;
         int draws = 40;
         for (long key = 0; key < draws; key++) {
-            float[] y = forward(m, x, new Randomness(key, 0));
+            float[] y = forward(m, x, Randomness.of(key, 0));
             for (int j = 0; j < r; j++) {
                 boolean keptJ = Math.abs(y[j] - base[j]) > 1e-6;
                 for (int row = 0; row < 8; row++) {
@@ -148,7 +148,7 @@ class LoConDropoutTest extends CpuBackendTests {
         Tensor x = randn(7, 1, 10, 12);
         Function<String, float[]> run = merge -> WithProperty.with(Functional.MERGE_LORA_PROPERTY, merge,
                 () -> WithProperty.with(Functional.MERGE_ALWAYS_PROPERTY, merge.equals("1") ? "true" : "false",
-                        () -> forward(m, x, new Randomness(11, 0))));
+                        () -> forward(m, x, Randomness.of(11, 0))));
         float[] merged = run.apply("1");
         float[] branch = run.apply("0");
         Numerics.assertClose("merged against branch", new long[] {10, 20}, branch, merged, 1e-5, 1e-5);
@@ -165,7 +165,7 @@ class LoConDropoutTest extends CpuBackendTests {
         int skipped = 0;
         int calls = 400;
         for (long key = 0; key < calls; key++) {
-            float[] y = forward(m, x, new Randomness(key, 0));
+            float[] y = forward(m, x, Randomness.of(key, 0));
             if (java.util.Arrays.equals(y, base)) {
                 skipped++;
             } else {
@@ -182,7 +182,7 @@ class LoConDropoutTest extends CpuBackendTests {
         Tensor x = randn(9, 1, 3, 12);
         assertArrayEquals(forward(plain, x, null), forward(m, x, null));
         // and without dropout a forward with randomness draws nothing and changes nothing
-        Randomness r = new Randomness(1, 0);
+        Randomness r = Randomness.of(1, 0);
         assertArrayEquals(forward(plain, x, null), forward(plain, x, r));
         assertEquals(0, r.count());
     }
@@ -194,8 +194,8 @@ class LoConDropoutTest extends CpuBackendTests {
         Linear layer = (Linear) m.layer();
         try (Scope s = root.child("geglu")) {
             Functional f = Functional.training(s);
-            Tensor fused = layer.forwardGeglu(f.withRandomness(new Randomness(4, 0)), x);
-            Tensor separate = f.geglu(layer.forward(f.withRandomness(new Randomness(4, 0)), x));
+            Tensor fused = layer.forwardGeglu(f.withRandomness(Randomness.of(4, 0)), x);
+            Tensor separate = f.geglu(layer.forward(f.withRandomness(Randomness.of(4, 0)), x));
             assertArrayEquals(separate.toHost(), fused.toHost());
         }
     }
@@ -210,7 +210,7 @@ class LoConDropoutTest extends CpuBackendTests {
         Tensor x = randn(14, 1, 2, 3, 6, 6).requireGrad();
         // the same key for every evaluation: fixed masks, a smooth function of x, down and up
         List<GradCheck.InputGrad> grads = GradCheck.check(root,
-                (f, in) -> conv.forward(f.withRandomness(new Randomness(21, 0)), in.get(0)),
+                (f, in) -> conv.forward(f.withRandomness(Randomness.of(21, 0)), in.get(0)),
                 List.of(x, m.down(), m.up()), 1e-2, 99);
         assertEquals(3, grads.size());
         for (GradCheck.InputGrad g : grads) {

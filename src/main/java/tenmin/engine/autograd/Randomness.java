@@ -17,19 +17,19 @@ public final class Randomness {
     private final long key;
     private long count;
 
-    /** Draw stream {@code stream} of {@code key} (e.g. a micro-batch's key; the U-Net and the text encoders apart). */
-    public Randomness(long key, long stream) {
-        this(mix(key ^ mix(stream + 0x632BE59BD9B4E019L)), 0L, true);
-    }
-
-    private Randomness(long key, long count, boolean mixed) {
+    private Randomness(long key, long count) {
         this.key = key;
         this.count = count;
     }
 
+    /** Draw stream {@code stream} of {@code key} (e.g. a micro-batch's key; the U-Net and the text encoders apart). */
+    public static Randomness of(long key, long stream) {
+        return new Randomness(mix(key ^ mix(stream + 0x632BE59BD9B4E019L)), 0L);
+    }
+
     /** The same key at the same counter: the draws this one will make next. */
     public Randomness copy() {
-        return new Randomness(key, count, true);
+        return new Randomness(key, count);
     }
 
     /** A generator of its own for the next draw (a backend's {@code randUniform} of any size). */

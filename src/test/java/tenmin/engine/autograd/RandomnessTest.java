@@ -47,7 +47,7 @@ class RandomnessTest {
     void keepMasksKeepOneMinusPOfTheValuesScaledAsAsked() {
         int n = 200_000;
         for (double p : new double[] {0.1, 0.5, 0.9}) {
-            float[] m = mask(new Randomness(3, 0), n, p, 1 / (1 - p));
+            float[] m = mask(Randomness.of(3, 0), n, p, 1 / (1 - p));
             int kept = 0;
             for (float v : m) {
                 if (v != 0) {
@@ -59,28 +59,28 @@ class RandomnessTest {
             double sd = Math.sqrt(n * p * (1 - p));
             assertEquals(n * (1 - p), kept, 5 * sd, "p " + p);
         }
-        for (float v : mask(new Randomness(3, 0), 1000, 0, 1)) {
+        for (float v : mask(Randomness.of(3, 0), 1000, 0, 1)) {
             assertEquals(1f, v);
         }
-        for (float v : mask(new Randomness(3, 0), 1000, 1, 0)) {
+        for (float v : mask(Randomness.of(3, 0), 1000, 1, 0)) {
             assertEquals(0f, v);
         }
     }
 
     @Test
     void theSameKeyDrawsTheSameMasksAndACopyTheNextOnes() {
-        Randomness a = new Randomness(42, 0);
+        Randomness a = Randomness.of(42, 0);
         float[] first = mask(a, 4096, 0.5, 2);
         Randomness at = a.copy();
         float[] second = mask(a, 4096, 0.5, 2);
         assertFalse(java.util.Arrays.equals(first, second), "two draws of one forward differ");
-        assertArrayEquals(first, mask(new Randomness(42, 0), 4096, 0.5, 2));
+        assertArrayEquals(first, mask(Randomness.of(42, 0), 4096, 0.5, 2));
         assertArrayEquals(second, mask(at, 4096, 0.5, 2));
-        assertFalse(java.util.Arrays.equals(first, mask(new Randomness(42, 1), 4096, 0.5, 2)), "another stream");
-        assertFalse(java.util.Arrays.equals(first, mask(new Randomness(43, 0), 4096, 0.5, 2)), "another key");
-        double u = new Randomness(9, 0).nextUniform();
+        assertFalse(java.util.Arrays.equals(first, mask(Randomness.of(42, 1), 4096, 0.5, 2)), "another stream");
+        assertFalse(java.util.Arrays.equals(first, mask(Randomness.of(43, 0), 4096, 0.5, 2)), "another key");
+        double u = Randomness.of(9, 0).nextUniform();
         assertTrue(u >= 0 && u < 1);
-        assertEquals(u, new Randomness(9, 0).nextUniform());
+        assertEquals(u, Randomness.of(9, 0).nextUniform());
     }
 
     @Test
@@ -89,7 +89,7 @@ class RandomnessTest {
             Functional f = Functional.training(s);
             assertNull(f.randomness());
             assertThrows(IllegalStateException.class, () -> f.keepMask(Shape.of(4), DType.F32, 0.5, 2));
-            Randomness r = new Randomness(1, 0);
+            Randomness r = Randomness.of(1, 0);
             assertEquals(r, f.withRandomness(r).in(s).randomness());
             assertEquals(r, f.withRandomness(r).noGrad().randomness());
         }
@@ -118,7 +118,7 @@ class RandomnessTest {
         }
         List<float[]> result = new ArrayList<>();
         try (Scope step = root.child("step")) {
-            Functional f = Functional.training(step).withRandomness(new Randomness(key, 0));
+            Functional f = Functional.training(step).withRandomness(Randomness.of(key, 0));
             Tensor y = f.checkpoint("outer", checkpoint, (g, in) -> block(g, in.get(0)), x);
             Tensor z = f.mul(y, f.keepMask(y.shape(), y.dtype(), 0.2, 1.25));   // a draw after the block
             result.add(z.toHost());
@@ -145,7 +145,7 @@ class RandomnessTest {
     void droppedOutBlocksPassTheFiniteDifferenceCheck() {
         // fixed draws (a new Randomness of one key per evaluation): a differentiable function of x, w1 and w2
         GradAssert.assertGradients("dropout block", root,
-                (f, in) -> f.withRandomness(new Randomness(8, 0)).checkpoint("outer", true,
+                (f, in) -> f.withRandomness(Randomness.of(8, 0)).checkpoint("outer", true,
                         (g, b) -> block(g, b.get(0)), in.get(0)), x, w1, w2);
     }
 }
