@@ -18,7 +18,8 @@ import tenmin.formats.Toml;
  * looked up in the subset, then its dataset, then {@code [general]}, then the command line (the reference's
  * {@code generate_params_by_fallbacks}). Unknown keys are errors (the reference's schema rejects them).
  *
- * <p>tenmin trains one dataset: one {@code [[datasets]]} entry (any number of subsets).
+ * <p>Any number of {@code [[datasets]]} entries, each with its own resolution, batch size and bucket options; in
+ * messages, the entries of a file with several are numbered from 1 ("[[datasets]] 2").
  */
 final class DatasetConfigFile {
     /** Dataset options: the dataset-level flags of {@code tenmin train} (batch_size is --train_batch_size). */
@@ -41,10 +42,20 @@ final class DatasetConfigFile {
     }
 
     /**
-     * The file read: the dataset options (dataset, then [general]) and per subset its options (subset, dataset,
-     * [general]) with its DreamBooth keys.
+     * One {@code [[datasets]]} entry read: its dataset options (dataset, then [general]) and per subset its options
+     * (subset, dataset, [general]) with its DreamBooth keys.
+     *
+     * @param label how messages name the entry ("[[datasets]]", or "[[datasets]] 2" in a file with several)
      */
-    record Parsed(Path file, Map<String, Option> dataset, List<Map<String, Option>> subsets) {
+    record Dataset(String label, Map<String, Option> options, List<Map<String, Option>> subsets) {
+    }
+
+    /** The file read: its datasets in file order (at least one). */
+    record Parsed(Path file, List<Dataset> datasets) {
+        /** The first dataset's options: those that become the run's flags. */
+        Map<String, Option> dataset() {
+            return datasets.get(0).options();
+        }
     }
 
     private DatasetConfigFile() {
@@ -66,25 +77,33 @@ final class DatasetConfigFile {
         if (!(doc.get("datasets") instanceof List<?> datasets) || datasets.isEmpty()) {
             throw new InputException(file + ": no [[datasets]] entry");
         }
-        if (datasets.size() > 1) {
-            throw new InputException(file + ": " + datasets.size() + " [[datasets]] entries; tenmin trains one dataset"
-                    + " (put every image folder as a [[datasets.subsets]] of one entry)");
+        List<Dataset> out = new ArrayList<>();
+        for (int d = 0; d < datasets.size(); d++) {
+            String label = datasets.size() == 1 ? "[[datasets]]" : "[[datasets]] " + (d + 1);
+            out.add(dataset(file, label, datasets.get(d), general));
         }
-        Map<String, Object> dataset = table(datasets.get(0), file + ": [[datasets]]");
-        checkKeys(dataset, file + ": [[datasets]]", DATASET_KEYS, SUBSET_KEYS, Set.of("subsets"));
+        return new Parsed(file, out);
+    }
+
+    /** One {@code [[datasets]]} entry, its options falling back to {@code general}. */
+    private static Dataset dataset(Path file, String label, Object entry, Map<String, Object> general) {
+        Map<String, Object> dataset = table(entry, file + ": " + label);
+        checkKeys(dataset, file + ": " + label, DATASET_KEYS, SUBSET_KEYS, Set.of("subsets"));
         if (!(dataset.get("subsets") instanceof List<?> subsetList) || subsetList.isEmpty()) {
-            throw new InputException(file + ": [[datasets]] has no [[datasets.subsets]]");
+            throw new InputException(file + ": " + label + " has no [[datasets.subsets]]");
         }
+        String datasetWhere = file + ": " + label;
         Map<String, Option> datasetOptions = new LinkedHashMap<>();
         for (String k : DATASET_KEYS) {
-            Option o = lookup(k, file, null, null, dataset, general);
+            Option o = lookup(k, file, datasetWhere, null, null, dataset, general);
             if (o != null) {
                 datasetOptions.put(k, o);
             }
         }
         List<Map<String, Option>> subsets = new ArrayList<>();
         for (int i = 0; i < subsetList.size(); i++) {
-            String where = file + ": [[datasets.subsets]] " + (i + 1);
+            String where = file + ": " + (label.equals("[[datasets]]") ? "" : label + " ") + "[[datasets.subsets]] "
+                    + (i + 1);
             Map<String, Object> subset = table(subsetList.get(i), where);
             if (subset.containsKey("metadata_file")) {
                 throw new InputException(where + ": metadata_file (fine-tuning datasets) is not supported; tenmin"
@@ -96,7 +115,7 @@ final class DatasetConfigFile {
             }
             Map<String, Option> options = new LinkedHashMap<>();
             for (String k : SUBSET_KEYS) {
-                Option o = lookup(k, file, where, subset, dataset, general);
+                Option o = lookup(k, file, datasetWhere, where, subset, dataset, general);
                 if (o != null) {
                     options.put(k, o);
                 }
@@ -108,17 +127,17 @@ final class DatasetConfigFile {
             }
             subsets.add(options);
         }
-        return new Parsed(file, datasetOptions, subsets);
+        return new Dataset(label, datasetOptions, subsets);
     }
 
     /** {@code key} from the subset, the dataset or [general], the first that has it; null when none does. */
-    private static Option lookup(String key, Path file, String subsetWhere, Map<String, Object> subset,
-                                 Map<String, Object> dataset, Map<String, Object> general) {
+    private static Option lookup(String key, Path file, String datasetWhere, String subsetWhere,
+                                 Map<String, Object> subset, Map<String, Object> dataset, Map<String, Object> general) {
         if (subset != null && subset.containsKey(key)) {
             return new Option(subset.get(key), subsetWhere + ": " + key);
         }
         if (dataset.containsKey(key)) {
-            return new Option(dataset.get(key), file + ": [[datasets]] " + key);
+            return new Option(dataset.get(key), datasetWhere + (datasetWhere.endsWith("]") ? " " : ": ") + key);
         }
         if (general.containsKey(key)) {
             return new Option(general.get(key), file + ": [general] " + key);

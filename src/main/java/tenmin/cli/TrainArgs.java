@@ -45,6 +45,13 @@ final class TrainArgs {
 
     /** The {@code --dataset_config} read, or null. */
     private DatasetConfigFile.Parsed datasetConfig;
+    /** With {@code --dataset_config}: the flags before its first dataset's options replaced them (later datasets'). */
+    private Map<String, Value> beforeDatasetOptions;
+    /** The switches every subset of every dataset must agree on: the first subset's value and where it came from. */
+    private Value flipSeen;
+    private Value maskSeen;
+    private Value cropSeen;
+    private Value colorSeen;
 
     /** Where the demo writes when no --output_dir is given. */
     static final Path DEMO_OUTPUT = Path.of("tenmin-demo");
@@ -80,7 +87,7 @@ final class TrainArgs {
     }
 
     /**
-     * {@code --dataset_config}: its dataset options replace the flags (the reference's fallback order: subset,
+     * {@code --dataset_config}: its first dataset's options replace the flags (the reference's fallback order: subset,
      * dataset, [general], command line); the data directories are ignored, as the reference does, with a warning.
      */
     private void applyDatasetConfig() {
@@ -96,7 +103,13 @@ final class TrainArgs {
             reporter.log(Reporter.Level.WARNING, "WARNING: ignoring " + String.join(", ", ignored) + ": --dataset_config"
                     + " names the image folders");
         }
-        for (Map.Entry<String, DatasetConfigFile.Option> e : datasetConfig.dataset().entrySet()) {
+        beforeDatasetOptions = new LinkedHashMap<>(given);
+        applyDatasetOptions(datasetConfig.dataset());
+    }
+
+    /** A dataset's options in place of the flags they stand for ({@code batch_size} is --train_batch_size). */
+    private void applyDatasetOptions(Map<String, DatasetConfigFile.Option> options) {
+        for (Map.Entry<String, DatasetConfigFile.Option> e : options.entrySet()) {
             DatasetConfigFile.Option o = e.getValue();
             if (e.getKey().equals("network_multiplier")) {
                 if (!(o.value() instanceof Number n && n.doubleValue() == 1.0)) {
@@ -118,21 +131,15 @@ final class TrainArgs {
     }
 
     /**
-     * The subsets of the {@code --dataset_config}: image folder, repeats, class tokens, regularisation flag, caption
-     * extension and caption processing, each option from the subset, its dataset, [general] or the command line.
-     * A subset option tenmin does not implement must have its neutral value; all subsets must agree on flip_aug
-     * (the latent cache flips every image or none), which then becomes the run's.
+     * The subsets of a {@code --dataset_config} dataset: image folder, repeats, class tokens, regularisation flag,
+     * caption extension and caption processing, each option from the subset, its dataset, [general] or the command
+     * line. A subset option tenmin does not implement must have its neutral value; all subsets of all datasets must
+     * agree on flip_aug (the latent cache flips every image or none), alpha_mask, random_crop and color_aug, which
+     * then become the run's.
      */
-    private List<DreamBoothDataset.SubsetSpec> datasetSubsets() {
-        if (datasetConfig == null) {
-            return List.of();
-        }
+    private List<DreamBoothDataset.SubsetSpec> datasetSubsets(List<Map<String, DatasetConfigFile.Option>> subsets) {
         List<DreamBoothDataset.SubsetSpec> out = new ArrayList<>();
-        Value flip = null;
-        Value mask = null;
-        Value crop = null;
-        Value color = null;
-        for (Map<String, DatasetConfigFile.Option> options : datasetConfig.subsets()) {
+        for (Map<String, DatasetConfigFile.Option> options : subsets) {
             Map<String, Value> saved = new LinkedHashMap<>(given);
             try {
                 for (Map.Entry<String, DatasetConfigFile.Option> e : options.entrySet()) {
@@ -147,10 +154,10 @@ final class TrainArgs {
                     }
                     given.put(f.name(), new Value(value, e.getValue().source()));
                 }
-                flip = sameInEverySubset("flip_aug", flip, "tenmin flips every image or none");
-                crop = sameInEverySubset("random_crop", crop, "tenmin crops every image at random or none");
-                color = sameInEverySubset("color_aug", color, "tenmin colour-augments every image or none");
-                mask = sameInEverySubset("alpha_mask", mask, "tenmin masks the loss of every image or none");
+                flipSeen = sameInEverySubset("flip_aug", flipSeen, "tenmin flips every image or none");
+                cropSeen = sameInEverySubset("random_crop", cropSeen, "tenmin crops every image at random or none");
+                colorSeen = sameInEverySubset("color_aug", colorSeen, "tenmin colour-augments every image or none");
+                maskSeen = sameInEverySubset("alpha_mask", maskSeen, "tenmin masks the loss of every image or none");
                 DatasetConfigFile.Option dir = options.get("image_dir");
                 Path imageDir = Path.of((String) dir.value());
                 // the reference's last fallback for num_repeats is --dataset_repeats (default 1)
@@ -183,11 +190,61 @@ final class TrainArgs {
                 given.putAll(saved);
             }
         }
-        given.put("flip_aug", flip);
-        given.put("alpha_mask", mask);
-        given.put("random_crop", crop);
-        given.put("color_aug", color);
+        given.put("flip_aug", flipSeen);
+        given.put("alpha_mask", maskSeen);
+        given.put("random_crop", cropSeen);
+        given.put("color_aug", colorSeen);
         return out;
+    }
+
+    /**
+     * The second and later datasets of the {@code --dataset_config}: each one's options fall back to [general] and
+     * then to the command line (not to the first dataset's), as the reference's {@code generate_params_by_fallbacks}.
+     */
+    private List<TrainConfig.Dataset> laterDatasets() {
+        List<TrainConfig.Dataset> out = new ArrayList<>();
+        if (datasetConfig == null) {
+            return out;
+        }
+        List<DatasetConfigFile.Dataset> all = datasetConfig.datasets();
+        for (DatasetConfigFile.Dataset ds : all.subList(1, all.size())) {
+            Map<String, Value> saved = new LinkedHashMap<>(given);
+            try {
+                given.clear();
+                given.putAll(beforeDatasetOptions);
+                applyDatasetOptions(ds.options());
+                out.add(datasetSettings(datasetConfig.file() + ": " + ds.label() + ": ", datasetSubsets(ds.subsets())));
+            } finally {
+                given.clear();
+                given.putAll(saved);
+            }
+        }
+        return out;
+    }
+
+    /**
+     * The resolution, bucket and batch-size flags as they stand, checked, with {@code subsets}; {@code where} heads
+     * the messages that name no single option ("" for the first dataset).
+     */
+    private TrainConfig.Dataset datasetSettings(String where, List<DreamBoothDataset.SubsetSpec> subsets) {
+        int[] reso = resolution();
+        int steps = intIn("bucket_reso_steps", 8, 4096);
+        if (steps % 8 != 0) {
+            throw bad("bucket_reso_steps", steps + " must be a multiple of 8 (the VAE's latent grid)");
+        }
+        int minReso = intIn("min_bucket_reso", 64, 16384);
+        int maxReso = intIn("max_bucket_reso", 64, 16384);
+        if (minReso > maxReso) {
+            throw new InputException(where + "--min_bucket_reso " + minReso + " is larger than --max_bucket_reso "
+                    + maxReso);
+        }
+        boolean enableBucket = bool("enable_bucket");
+        if (enableBucket && (Math.min(reso[0], reso[1]) < minReso || Math.max(reso[0], reso[1]) > maxReso)) {
+            throw new InputException(where + "--resolution " + reso[0] + "," + reso[1] + " lies outside the bucket range ["
+                    + minReso + ", " + maxReso + "] (--min_bucket_reso/--max_bucket_reso)");
+        }
+        return new TrainConfig.Dataset(reso[0], reso[1], enableBucket, minReso, maxReso, steps,
+                bool("bucket_no_upscale"), intIn("train_batch_size", 1, 4096), subsets);
     }
 
     /** The value of switch {@code flag} in this subset, which must be {@code before}'s (an earlier subset's) if any. */
@@ -748,24 +805,16 @@ final class TrainArgs {
                 networkWeights, modelConfig, randomModel, baseWeights());
 
         // ---- data
-        int[] reso = resolution();
-        int steps = intIn("bucket_reso_steps", 8, 4096);
-        if (steps % 8 != 0) {
-            throw bad("bucket_reso_steps", steps + " must be a multiple of 8 (the VAE's latent grid)");
-        }
-        int minReso = intIn("min_bucket_reso", 64, 16384);
-        int maxReso = intIn("max_bucket_reso", 64, 16384);
-        if (minReso > maxReso) {
-            throw new InputException("--min_bucket_reso " + minReso + " is larger than --max_bucket_reso " + maxReso);
-        }
-        boolean enableBucket = bool("enable_bucket");
-        if (enableBucket && (Math.min(reso[0], reso[1]) < minReso || Math.max(reso[0], reso[1]) > maxReso)) {
-            throw new InputException("--resolution " + reso[0] + "," + reso[1] + " lies outside the bucket range ["
-                    + minReso + ", " + maxReso + "] (--min_bucket_reso/--max_bucket_reso)");
-        }
+        TrainConfig.Dataset first = datasetSettings("", List.of());
         String ext = captionExtension();
         CaptionOptions captions = captionOptions();
-        List<DreamBoothDataset.SubsetSpec> subsets = datasetSubsets();
+        List<DreamBoothDataset.SubsetSpec> subsets = datasetConfig == null ? List.of()
+                : datasetSubsets(datasetConfig.datasets().get(0).subsets());
+        List<TrainConfig.Dataset> later = laterDatasets();
+        List<DreamBoothDataset.SubsetSpec> allSubsets = new ArrayList<>(subsets);
+        for (TrainConfig.Dataset d : later) {
+            allSubsets.addAll(d.subsets());
+        }
         if (datasetConfig == null && isGiven("dataset_repeats")) {
             reporter.log(Reporter.Level.WARNING, "WARNING: --dataset_repeats has no effect without --dataset_config:"
                     + " repeats come from the folder names (<repeats>_<name>), as in the reference");
@@ -783,11 +832,12 @@ final class TrainArgs {
                         + " read once, centre-cropped)");
             }
         }
-        boolean maskedLoss = maskedLoss(subsets);
-        TrainConfig.Data dataCfg = new TrainConfig.Data(reso[0], reso[1], enableBucket, minReso, maxReso, steps,
-                bool("bucket_no_upscale"), ext, captions, subsets, cacheTextEncoderOutputs(captions, subsets), maxTokenLength(),
+        boolean maskedLoss = maskedLoss(allSubsets);
+        TrainConfig.Data dataCfg = new TrainConfig.Data(first.width(), first.height(), first.enableBucket(),
+                first.minBucketReso(), first.maxBucketReso(), first.bucketResoSteps(), first.bucketNoUpscale(), ext,
+                captions, subsets, cacheTextEncoderOutputs(captions, allSubsets), maxTokenLength(),
                 bool("flip_aug"), bool("alpha_mask"), maskedLoss, bool("random_crop"), bool("color_aug"),
-                cached, toDisk, intIn("vae_batch_size", 1, 1024), bool("strict"));
+                cached, toDisk, intIn("vae_batch_size", 1, 1024), bool("strict"), later);
 
         // ---- network
         TrainConfig.Network network = network();

@@ -41,8 +41,8 @@ final class TrainFlags {
     static final List<Flag> ALL = List.of(
             // ---- model, data, output
             used("pretrained_model_name_or_path", Kind.STRING, null, "SDXL single-file checkpoint (.safetensors); none: built-in demo"),
-            used("dataset_config", Kind.STRING, null, "kohya dataset config (.toml): [general], one [[datasets]] and its"
-                    + " [[datasets.subsets]] (image_dir, num_repeats, class_tokens, is_reg, caption options); replaces"
+            used("dataset_config", Kind.STRING, null, "kohya dataset config (.toml): [general], [[datasets]] (each with"
+                    + " its own resolution, batch_size and buckets) and their [[datasets.subsets]] (image_dir, num_repeats, class_tokens, is_reg, caption options); replaces"
                     + " --train_data_dir and --reg_data_dir"),
             used("vae", Kind.STRING, null, "a VAE file (LDM layout, e.g. sdxl_vae.safetensors, with or without the"
                     + " first_stage_model. prefix) used instead of the checkpoint's for caching latents and samples"),

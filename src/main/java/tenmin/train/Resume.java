@@ -43,6 +43,20 @@ final class Resume {
     private Resume() {
     }
 
+    /**
+     * What a training state's digest covers: the flags (a {@code --dataset_config}'s first dataset through the flags
+     * its options set) and, with several {@code [[datasets]]}, each later dataset's resolution, buckets, batch size
+     * and subsets as {@code dataset_config[N]}.
+     */
+    static Map<String, Object> recipe(TrainConfig cfg) {
+        Map<String, Object> recipe = new LinkedHashMap<>(cfg.flags());
+        List<TrainConfig.Dataset> later = cfg.data().laterDatasets();
+        for (int i = 0; i < later.size(); i++) {
+            recipe.put("dataset_config[" + (i + 2) + "]", later.get(i));
+        }
+        return recipe;
+    }
+
     /** The recipe as sorted {@code flag=value} lines (what the state's digest covers). */
     static String recipeText(Map<String, Object> flags) {
         StringBuilder sb = new StringBuilder();
@@ -107,8 +121,8 @@ final class Resume {
     static TrainingState read(Path given, TrainConfig cfg) {
         Path file = locate(given);
         TrainingState s = TrainingStateFile.read(file);
-        if (!s.configDigest().equals(digest(cfg.flags()))) {
-            List<String> diffs = differences(s.info().getOrDefault(RECIPE_INFO, ""), recipeText(cfg.flags()));
+        if (!s.configDigest().equals(digest(recipe(cfg)))) {
+            List<String> diffs = differences(s.info().getOrDefault(RECIPE_INFO, ""), recipeText(recipe(cfg)));
             throw new InputException("--resume " + file + ": the run was made with other settings ("
                     + (diffs.isEmpty() ? "recipe digest differs" : String.join("; ", diffs))
                     + "); resume with the same recipe");

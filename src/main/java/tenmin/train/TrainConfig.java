@@ -89,6 +89,9 @@ public record TrainConfig(Paths paths, Data data, Network network, Optim optim, 
      * @param cacheLatentsToDisk keep the latent cache next to the images ({@code .npz})
      * @param vaeBatchSize   images per VAE call while caching
      * @param strict         a broken image or caption stops the run instead of being skipped
+     * @param laterDatasets  the second and later {@code [[datasets]]} of a {@code --dataset_config}, each with its own
+     *                       resolution, buckets, batch size and subsets (the first is the fields above with
+     *                       {@link Loop#trainBatchSize}); empty for one dataset
      */
     public record Data(int width, int height, boolean enableBucket, int minBucketReso, int maxBucketReso,
                        int bucketResoSteps, boolean bucketNoUpscale, String captionExtension,
@@ -96,7 +99,58 @@ public record TrainConfig(Paths paths, Data data, Network network, Optim optim, 
                        List<tenmin.train.data.DreamBoothDataset.SubsetSpec> subsets, boolean cacheTextEncoderOutputs,
                        int maxTokenLength, boolean flipAug, boolean alphaMask, boolean maskedLoss, boolean randomCrop,
                        boolean colorAug,
-                       boolean cacheLatents, boolean cacheLatentsToDisk, int vaeBatchSize, boolean strict) {
+                       boolean cacheLatents, boolean cacheLatentsToDisk, int vaeBatchSize, boolean strict,
+                       List<Dataset> laterDatasets) {
+        public Data {
+            laterDatasets = List.copyOf(laterDatasets);
+        }
+
+        /** One dataset: no later datasets. */
+        public Data(int width, int height, boolean enableBucket, int minBucketReso, int maxBucketReso,
+                    int bucketResoSteps, boolean bucketNoUpscale, String captionExtension,
+                    tenmin.train.data.CaptionOptions captions,
+                    List<tenmin.train.data.DreamBoothDataset.SubsetSpec> subsets, boolean cacheTextEncoderOutputs,
+                    int maxTokenLength, boolean flipAug, boolean alphaMask, boolean maskedLoss, boolean randomCrop,
+                    boolean colorAug, boolean cacheLatents, boolean cacheLatentsToDisk, int vaeBatchSize,
+                    boolean strict) {
+            this(width, height, enableBucket, minBucketReso, maxBucketReso, bucketResoSteps, bucketNoUpscale,
+                    captionExtension, captions, subsets, cacheTextEncoderOutputs, maxTokenLength, flipAug, alphaMask,
+                    maskedLoss, randomCrop, colorAug, cacheLatents, cacheLatentsToDisk, vaeBatchSize, strict, List.of());
+        }
+    }
+
+    /**
+     * One {@code [[datasets]]} entry of a {@code --dataset_config} (kohya's {@code DreamBoothDataset}): its images are
+     * bucketed and batched on their own, a micro-batch never mixing datasets.
+     *
+     * @param width, height   target resolution (bucket area) in pixels
+     * @param enableBucket    aspect-ratio buckets (otherwise one bucket at the resolution)
+     * @param minBucketReso   smallest bucket side
+     * @param maxBucketReso   largest bucket side
+     * @param bucketResoSteps bucket side granularity
+     * @param bucketNoUpscale never upscale images into a bigger bucket
+     * @param batchSize       images per micro-batch ({@code batch_size})
+     * @param subsets         its image folders
+     */
+    public record Dataset(int width, int height, boolean enableBucket, int minBucketReso, int maxBucketReso,
+                          int bucketResoSteps, boolean bucketNoUpscale, int batchSize,
+                          List<tenmin.train.data.DreamBoothDataset.SubsetSpec> subsets) {
+        public Dataset {
+            subsets = List.copyOf(subsets);
+        }
+    }
+
+    /**
+     * Every dataset of the run in order: the first from {@link #data} and {@link Loop#trainBatchSize} (the only one
+     * without a {@code --dataset_config}), then {@link Data#laterDatasets}.
+     */
+    public List<Dataset> datasets() {
+        List<Dataset> out = new java.util.ArrayList<>();
+        out.add(new Dataset(data.width(), data.height(), data.enableBucket(), data.minBucketReso(),
+                data.maxBucketReso(), data.bucketResoSteps(), data.bucketNoUpscale(), loop.trainBatchSize(),
+                data.subsets()));
+        out.addAll(data.laterDatasets());
+        return out;
     }
 
     /**

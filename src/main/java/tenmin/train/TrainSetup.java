@@ -92,7 +92,7 @@ final class TrainSetup implements AutoCloseable {
         this.start = b.start;
         this.maxSteps = b.maxSteps;
         this.epochs = b.epochs;
-        this.digest = Resume.digest(b.config.flags());
+        this.digest = Resume.digest(Resume.recipe(b.config));
         this.stateInfo = java.util.Collections.unmodifiableMap(b.stateInfo);
         this.outputs = java.util.Collections.unmodifiableMap(b.outputs);
         this.cachingNanos = b.cachingNanos;
@@ -213,6 +213,13 @@ final class TrainSetup implements AutoCloseable {
             r.log(Reporter.Level.INFO, "INFO: " + line);
         }
         if (step != null) {
+            List<TrainConfig.Dataset> datasets = cfg.datasets();
+            if (datasets.size() > 1) {
+                TrainConfig.Dataset worst = plannedDataset(cfg);
+                r.log(Reporter.Level.INFO, "INFO: the step is planned for dataset " + (datasets.indexOf(worst) + 1)
+                        + " of " + datasets.size() + " (batch size " + worst.batchSize() + " at " + worst.width() + "x"
+                        + worst.height() + "), the most pixels per micro-batch");
+            }
             for (String line : step.memoryLines()) {
                 r.log(Reporter.Level.INFO, "INFO: " + line);
             }
@@ -339,13 +346,13 @@ final class TrainSetup implements AutoCloseable {
         TrainingMetadata.Run meta = new TrainingMetadata.Run(sessionId, startedAt, b.data.dataset().numTrainImages(),
                 b.data.planner().microBatchesPerEpoch(), b.epochs, b.maxSteps, b.data.datasetDirs(),
                 b.data.tagFrequency(), b.data.bucketInfo(cfg), modelName, legacyHash, fullHash, env.version(),
-                b.optimizer.metadataName(), vae);
+                b.optimizer.metadataName(), vae, b.data.datasetInfos(cfg));
         b.checkpoints = new Checkpoints(cfg, meta, ZoneId.systemDefault());
         b.stateInfo.put("tenmin_version", env.version());
         b.stateInfo.put("session_id", Long.toString(sessionId));
         b.stateInfo.put("started_at", Double.toString(startedAt));
         b.stateInfo.put("base_model", modelName);
-        b.stateInfo.put(Resume.RECIPE_INFO, Resume.recipeText(cfg.flags()));
+        b.stateInfo.put(Resume.RECIPE_INFO, Resume.recipeText(Resume.recipe(cfg)));
         b.outputs.put("output folder", cfg.paths().outputDir());
         Files.createDirectories(cfg.paths().outputDir());
         if (cfg.log().tensorboard()) {
@@ -393,6 +400,13 @@ final class TrainSetup implements AutoCloseable {
         lines.add(String.format(Locale.ROOT, "  dataset: %d images in %d folders, %d buckets used, resolution %dx%d%s",
                 d.imageCount(), d.dataset().subsets().size(), d.plan().nonEmptyEntries().size(), cfg.data().width(),
                 cfg.data().height(), cfg.data().enableBucket() ? " (aspect-ratio buckets)" : ""));
+        List<TrainConfig.Dataset> datasets = cfg.datasets();
+        for (int i = 1; i < datasets.size(); i++) {
+            TrainConfig.Dataset ds = datasets.get(i);
+            lines.add(String.format(Locale.ROOT, "  dataset %d of %d: resolution %dx%d%s, batch size %d", i + 1,
+                    datasets.size(), ds.width(), ds.height(), ds.enableBucket() ? " (aspect-ratio buckets)" : "",
+                    ds.batchSize()));
+        }
         TrainConfig.Network n = cfg.network();
         lines.add(String.format(Locale.ROOT, "  network: LyCORIS LoCon preset %s, %d modules (%d text encoder, %d U-Net),"
                         + " %,d trainable values; dim %d alpha %s, conv_dim %d conv_alpha %s",
@@ -411,7 +425,11 @@ final class TrainSetup implements AutoCloseable {
         }
         lines.add("  num batches per epoch: " + d.planner().microBatchesPerEpoch());
         lines.add("  num epochs: " + b.epochs);
-        lines.add("  batch size per device: " + cfg.loop().trainBatchSize());
+        StringBuilder batchSizes = new StringBuilder();
+        for (TrainConfig.Dataset ds : datasets) {
+            batchSizes.append(batchSizes.isEmpty() ? "" : ", ").append(ds.batchSize());
+        }
+        lines.add("  batch size per device: " + batchSizes);
         lines.add("  gradient accumulation steps: " + cfg.loop().gradAccumSteps());
         lines.add("  total optimization steps: " + b.maxSteps);
         lines.add(String.format(Locale.ROOT, "  noise: %s, timesteps [%d, %d); gradient checkpointing %s; seed %d",
@@ -525,6 +543,8 @@ final class TrainSetup implements AutoCloseable {
     /**
      * One micro-batch of this run at the full resolution (the largest bucket area) with {@code policy}, planned on
      * shapes: what the device holds at the peak, activations included (bench train prints the same for its setups).
+     * With several datasets, the micro-batch of the one with the most pixels per micro-batch (batch size × resolution
+     * area; {@link #plannedDataset}).
      */
     static TrainBenchmark.Plan stepPlan(TrainConfig cfg, SdxlConfig model, SdxlDtypes dtypes, tenmin.engine.api.Device device,
                                         CheckpointPolicy policy) {
@@ -536,14 +556,30 @@ final class TrainSetup implements AutoCloseable {
     static TrainBenchmark.Plan stepPlan(TrainConfig cfg, SdxlConfig model, SdxlDtypes dtypes, tenmin.engine.api.Device device,
                                         CheckpointPolicy policy, int deviceMomentSlots) {
         int multiple = model.latentMultiple();
-        int h = Math.max(multiple, cfg.data().height() / model.vaeScale() / multiple * multiple);
-        int w = Math.max(multiple, cfg.data().width() / model.vaeScale() / multiple * multiple);
+        TrainConfig.Dataset worst = plannedDataset(cfg);
+        int h = Math.max(multiple, worst.height() / model.vaeScale() / multiple * multiple);
+        int w = Math.max(multiple, worst.width() / model.vaeScale() / multiple * multiple);
         TrainConfig.Network n = cfg.network();
-        TrainBenchmark.Setup setup = new TrainBenchmark.Setup("this run", model, dtypes, cfg.loop().trainBatchSize(), h, w,
+        TrainBenchmark.Setup setup = new TrainBenchmark.Setup("this run", model, dtypes, worst.batchSize(), h, w,
                 policy, n.trainTextEncoder(),
                 new LoConRanks(n.dim(), n.alpha(), n.convDim(), n.convAlpha()), n.teModules(), cfg.loop().gradAccumSteps(),
                 cfg.loop().seed(), n.dropout());
         return TrainBenchmark.plan(setup, device, deviceMomentSlots);
+    }
+
+    /**
+     * The dataset whose micro-batch the step plan plans: the one with the most pixels per micro-batch (batch size ×
+     * resolution area), the first of equals; the only one without several {@code [[datasets]]}.
+     */
+    static TrainConfig.Dataset plannedDataset(TrainConfig cfg) {
+        TrainConfig.Dataset worst = null;
+        for (TrainConfig.Dataset d : cfg.datasets()) {
+            if (worst == null || (long) d.batchSize() * d.width() * d.height()
+                    > (long) worst.batchSize() * worst.width() * worst.height()) {
+                worst = d;
+            }
+        }
+        return worst;
     }
 
     // ---- what the loop reads ----------------------------------------------------------------------

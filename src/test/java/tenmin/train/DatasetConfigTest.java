@@ -124,7 +124,8 @@ class DatasetConfigTest {
         Map<String, String> refused = Map.of(
                 "[general]\nfrobnicate = 1\n" + subset, "unknown key frobnicate",
                 subset + "color_aug = true\n", "color_aug",
-                subset + "[[datasets]]\n[[datasets.subsets]]\nimage_dir = \"" + discs + "\"\n", "2 [[datasets]] entries",
+                subset + "[[datasets]]\nflip_aug = false\n[[datasets.subsets]]\nimage_dir = \"" + discs + "\"\n",
+                "[[datasets]] 2: flip_aug is false",
                 subset + "flip_aug = false\n[[datasets.subsets]]\nimage_dir = \"" + discs + "\"\nflip_aug = true\n",
                 "tenmin flips every image or none",
                 "[[datasets]]\nnetwork_multiplier = 0.5\n[[datasets.subsets]]\nimage_dir = \"x\"\n", "network_multiplier",

@@ -61,6 +61,30 @@ public record BucketPlan(List<Buckets.Reso> buckets, List<Buckets.Assignment> as
         return new BucketPlan(buckets, List.copyOf(assigned), List.copyOf(entries));
     }
 
+    /**
+     * The plans of several datasets as one, over their items concatenated in order ({@link DreamBoothDataset#concat}):
+     * every bucket kept, so two datasets with the same resolution keep apart buckets, and every entry moved past the
+     * items of the plans before it.
+     */
+    public static BucketPlan concat(List<BucketPlan> plans) {
+        List<Buckets.Reso> buckets = new ArrayList<>();
+        List<Buckets.Assignment> assigned = new ArrayList<>();
+        List<int[]> entries = new ArrayList<>();
+        for (BucketPlan p : plans) {
+            int offset = assigned.size();
+            buckets.addAll(p.buckets);
+            assigned.addAll(p.assignments);
+            for (int[] e : p.entries) {
+                int[] moved = new int[e.length];
+                for (int i = 0; i < e.length; i++) {
+                    moved[i] = e[i] + offset;
+                }
+                entries.add(moved);
+            }
+        }
+        return new BucketPlan(List.copyOf(buckets), List.copyOf(assigned), List.copyOf(entries));
+    }
+
     /** Entries per bucket (images × repeats), for {@code ss_bucket_info}. */
     public Map<Buckets.Reso, Integer> counts() {
         Map<Buckets.Reso, Integer> m = new LinkedHashMap<>();

@@ -93,6 +93,25 @@ public final class DreamBoothDataset {
         return items;
     }
 
+    /**
+     * Several datasets as one (kohya's {@code DatasetGroup}, a concatenation): their subsets and items in order, each
+     * item's subset index moved past the subsets of the datasets before it. Each dataset's regularisation images stay
+     * balanced against its own training images.
+     */
+    public static DreamBoothDataset concat(List<DreamBoothDataset> datasets) {
+        List<Subset> subsets = new ArrayList<>();
+        List<Item> items = new ArrayList<>();
+        for (DreamBoothDataset d : datasets) {
+            int offset = subsets.size();
+            subsets.addAll(d.subsets);
+            for (Item it : d.items) {
+                items.add(new Item(it.image(), it.subset() + offset, it.caption(), it.width(), it.height(),
+                        it.repeats(), it.reg()));
+            }
+        }
+        return new DreamBoothDataset(subsets, items);
+    }
+
     /** Training images × repeats ({@code ss_num_train_images}). */
     public int numTrainImages() {
         int n = 0;

@@ -7,7 +7,8 @@ import tenmin.train.Rng;
 
 /**
  * The order of training (trainer-spec §3.5, §7.2): every bucket's entries (images × repeats) are
- * shuffled and cut into micro-batches of {@code batchSize} (the last may be smaller), and the list of
+ * shuffled and cut into micro-batches of its batch size (the last may be smaller; with several datasets, each bucket
+ * has its dataset's batch size), and the list of
  * micro-batches is shuffled — both freshly per epoch from a generator derived from (seed, epoch), so any
  * epoch's order can be recomputed on resume without replaying earlier ones. Per-draw randomness (flips,
  * caption shuffles) comes from {@link #drawRng}, derived from (seed, epoch, micro-batch index).
@@ -25,7 +26,7 @@ public final class EpochPlanner {
     }
 
     private final List<int[]> buckets;
-    private final int batchSize;
+    private final int[] batchSizes;        // per bucket
     private final int accum;
     private final long seed;
 
@@ -36,7 +37,25 @@ public final class EpochPlanner {
      * @param seed      the run's seed
      */
     public EpochPlanner(List<int[]> buckets, int batchSize, int accum, long seed) {
-        if (batchSize < 1 || accum < 1) {
+        this(buckets, sameSize(buckets.size(), batchSize), accum, seed);
+    }
+
+    /**
+     * @param buckets    per bucket, the dataset entry indices in it (an image appears once per repeat)
+     * @param batchSizes per bucket, images per micro-batch (its dataset's batch size)
+     * @param accum      micro-batches per optimizer step
+     * @param seed       the run's seed
+     */
+    public EpochPlanner(List<int[]> buckets, int[] batchSizes, int accum, long seed) {
+        if (batchSizes.length != buckets.size()) {
+            throw new IllegalArgumentException(batchSizes.length + " batch sizes for " + buckets.size() + " buckets");
+        }
+        for (int b : batchSizes) {
+            if (b < 1) {
+                throw new IllegalArgumentException("batch size and accumulation must be positive");
+            }
+        }
+        if (accum < 1) {
             throw new IllegalArgumentException("batch size and accumulation must be positive");
         }
         List<int[]> copy = new ArrayList<>();
@@ -44,18 +63,32 @@ public final class EpochPlanner {
             copy.add(b.clone());
         }
         this.buckets = copy;
-        this.batchSize = batchSize;
+        this.batchSizes = batchSizes.clone();
         this.accum = accum;
         this.seed = seed;
     }
 
-    /** Micro-batches per epoch: Σ over buckets of ⌈entries / batchSize⌉. */
+    private static int[] sameSize(int n, int batchSize) {
+        int[] out = new int[n];
+        java.util.Arrays.fill(out, batchSize);
+        if (batchSize < 1) {
+            throw new IllegalArgumentException("batch size and accumulation must be positive");
+        }
+        return out;
+    }
+
+    /** Micro-batches per epoch: Σ over buckets of ⌈entries / the bucket's batch size⌉. */
     public int microBatchesPerEpoch() {
         int n = 0;
-        for (int[] b : buckets) {
-            n += (b.length + batchSize - 1) / batchSize;
+        for (int b = 0; b < buckets.size(); b++) {
+            n += (buckets.get(b).length + batchSizes[b] - 1) / batchSizes[b];
         }
         return n;
+    }
+
+    /** Images per micro-batch of bucket {@code bucket}. */
+    public int batchSize(int bucket) {
+        return batchSizes[bucket];
     }
 
     /** Optimizer steps per epoch: ⌈micro-batches / accum⌉. */
@@ -93,6 +126,7 @@ public final class EpochPlanner {
         List<MicroBatch> batches = new ArrayList<>();
         for (int b = 0; b < buckets.size(); b++) {
             int[] entries = buckets.get(b).clone();
+            int batchSize = batchSizes[b];
             rng.shuffle(entries);
             for (int from = 0; from < entries.length; from += batchSize) {
                 int to = Math.min(entries.length, from + batchSize);

@@ -55,12 +55,28 @@ public final class TrainingMetadata {
      * @param trainerVersion      what goes into {@code ss_sd_scripts_commit_hash} (tenmin's version)
      * @param optimizerName       the optimizer's module.class name
      * @param vae                 the separate VAE ({@code --vae}), or null
+     * @param datasets            per dataset of a {@code --dataset_config}, what {@code ss_datasets} records; empty: one
+     *                            dataset, described by the fields above and the configuration
      */
     public record Run(long sessionId, double startedAtSeconds, int numTrainImages, int numBatchesPerEpoch,
                       int numEpochs, long maxTrainSteps, List<DatasetDir> dirs,
                       Map<String, Map<String, Integer>> tagFrequency, String bucketInfoJson, String sdModelName,
                       String sdModelHash, String newSdModelHash, String trainerVersion, String optimizerName,
-                      Vae vae) {
+                      Vae vae, List<DatasetInfo> datasets) {
+
+        public Run {
+            datasets = List.copyOf(datasets);
+        }
+
+        /** A run whose one dataset the fields and the configuration describe. */
+        public Run(long sessionId, double startedAtSeconds, int numTrainImages, int numBatchesPerEpoch, int numEpochs,
+                   long maxTrainSteps, List<DatasetDir> dirs, Map<String, Map<String, Integer>> tagFrequency,
+                   String bucketInfoJson, String sdModelName, String sdModelHash, String newSdModelHash,
+                   String trainerVersion, String optimizerName, Vae vae) {
+            this(sessionId, startedAtSeconds, numTrainImages, numBatchesPerEpoch, numEpochs, maxTrainSteps, dirs,
+                    tagFrequency, bucketInfoJson, sdModelName, sdModelHash, newSdModelHash, trainerVersion, optimizerName,
+                    vae, List.of());
+        }
 
         /** A run with the checkpoint's own VAE. */
         public Run(long sessionId, double startedAtSeconds, int numTrainImages, int numBatchesPerEpoch, int numEpochs,
@@ -80,6 +96,23 @@ public final class TrainingMetadata {
             }
             return n;
         }
+    }
+
+    /**
+     * One dataset of a {@code --dataset_config} as an {@code ss_datasets} entry records it (the reference's
+     * {@code dataset_metadata}).
+     *
+     * @param batchSize      images per micro-batch
+     * @param numTrainImages training images × repeats
+     * @param numRegImages   regularisation images × their folders' repeats, as found
+     * @param tagFrequency   per folder, tag → count
+     * @param bucketInfoJson {@link #bucketInfo} (null without buckets)
+     * @param dirs           its subsets
+     */
+    public record DatasetInfo(int batchSize, int numTrainImages, int numRegImages, int width, int height,
+                              boolean enableBucket, int minBucketReso, int maxBucketReso,
+                              Map<String, Map<String, Integer>> tagFrequency, String bucketInfoJson,
+                              List<DatasetDir> dirs) {
     }
 
     /**
@@ -120,56 +153,74 @@ public final class TrainingMetadata {
     /**
      * The keys of the reference's {@code --dataset_config} branch: {@code ss_datasets} (per dataset its batch size,
      * image counts, resolution, buckets, tag frequency, bucket info and subsets), and {@code ss_tag_frequency} and
-     * {@code ss_dataset_dirs} merged over the datasets (training subsets only, a repeated folder name numbered).
+     * {@code ss_dataset_dirs} merged over the datasets (tag counts of a folder name from the first dataset that has it;
+     * training subsets only, a repeated folder name numbered).
      */
     private static void datasetConfigKeys(Map<String, String> m, TrainConfig c, Run run) {
-        List<Object> subsets = new java.util.ArrayList<>();
+        List<DatasetInfo> infos = run.datasets().isEmpty()
+                ? List.of(new DatasetInfo(c.loop().trainBatchSize(), run.numTrainImages(), run.numRegImages(),
+                        c.data().width(), c.data().height(), c.data().enableBucket(), c.data().minBucketReso(),
+                        c.data().maxBucketReso(), run.tagFrequency(), run.bucketInfoJson(), run.dirs()))
+                : run.datasets();
+        List<Object> datasets = new ArrayList<>();
+        Map<String, Object> tagFrequency = new LinkedHashMap<>();
         Map<String, Object> dirs = new LinkedHashMap<>();
-        for (DatasetDir d : run.dirs()) {
-            tenmin.train.data.CaptionOptions o = d.captions() != null ? d.captions() : c.data().captions();
-            Map<String, Object> s = new LinkedHashMap<>();
-            s.put("img_count", d.imageCount());
-            s.put("num_repeats", d.repeats());
-            s.put("color_aug", c.data().colorAug());
-            s.put("flip_aug", c.data().flipAug());
-            s.put("random_crop", c.data().randomCrop());
-            s.put("shuffle_caption", o.shuffle());
-            s.put("keep_tokens", o.keepTokens());
-            s.put("keep_tokens_separator", o.keepTokensSeparator());
-            s.put("secondary_separator", o.secondarySeparator());
-            s.put("enable_wildcard", o.wildcard());
-            s.put("caption_prefix", o.prefix());
-            s.put("caption_suffix", o.suffix());
-            s.put("image_dir", d.name());
-            s.put("class_tokens", d.classTokens().isEmpty() ? null : d.classTokens());
-            s.put("is_reg", d.reg());
-            subsets.add(s);
-            if (!d.reg()) {
-                String name = d.name();
-                for (int i = 2; dirs.containsKey(name); i++) {
-                    name = d.name() + " (" + i + ")";
+        for (DatasetInfo info : infos) {
+            List<Object> subsets = new ArrayList<>();
+            for (DatasetDir d : info.dirs()) {
+                subsets.add(subsetEntry(c, d));
+                if (!d.reg()) {
+                    String name = d.name();
+                    for (int i = 2; dirs.containsKey(name); i++) {
+                        name = d.name() + " (" + i + ")";
+                    }
+                    Map<String, Object> one = new LinkedHashMap<>();
+                    one.put("n_repeats", d.repeats());
+                    one.put("img_count", d.imageCount());
+                    dirs.put(name, one);
                 }
-                Map<String, Object> one = new LinkedHashMap<>();
-                one.put("n_repeats", d.repeats());
-                one.put("img_count", d.imageCount());
-                dirs.put(name, one);
             }
+            Map<String, Object> dataset = new LinkedHashMap<>();
+            dataset.put("is_dreambooth", true);
+            dataset.put("batch_size_per_device", info.batchSize());
+            dataset.put("num_train_images", info.numTrainImages());
+            dataset.put("num_reg_images", info.numRegImages());
+            dataset.put("resolution", List.of(info.width(), info.height()));
+            dataset.put("enable_bucket", info.enableBucket());
+            dataset.put("min_bucket_reso", info.minBucketReso());
+            dataset.put("max_bucket_reso", info.maxBucketReso());
+            dataset.put("tag_frequency", info.tagFrequency());
+            dataset.put("bucket_info", info.bucketInfoJson() == null ? null
+                    : new tenmin.core.PyJson.Raw(info.bucketInfoJson()));
+            dataset.put("subsets", subsets);
+            datasets.add(dataset);
+            info.tagFrequency().forEach(tagFrequency::putIfAbsent);
         }
-        Map<String, Object> dataset = new LinkedHashMap<>();
-        dataset.put("is_dreambooth", true);
-        dataset.put("batch_size_per_device", c.loop().trainBatchSize());
-        dataset.put("num_train_images", run.numTrainImages());
-        dataset.put("num_reg_images", run.numRegImages());
-        dataset.put("resolution", List.of(c.data().width(), c.data().height()));
-        dataset.put("enable_bucket", c.data().enableBucket());
-        dataset.put("min_bucket_reso", c.data().minBucketReso());
-        dataset.put("max_bucket_reso", c.data().maxBucketReso());
-        dataset.put("tag_frequency", run.tagFrequency());
-        dataset.put("bucket_info", run.bucketInfoJson() == null ? null : new tenmin.core.PyJson.Raw(run.bucketInfoJson()));
-        dataset.put("subsets", subsets);
-        m.put("ss_datasets", PyStr.json(List.of(dataset)));
-        m.put("ss_tag_frequency", PyStr.json(run.tagFrequency()));
+        m.put("ss_datasets", PyStr.json(datasets));
+        m.put("ss_tag_frequency", PyStr.json(tagFrequency));
         m.put("ss_dataset_dirs", PyStr.json(dirs));
+    }
+
+    /** One subset of {@code ss_datasets}; the augmentation switches are the run's (every subset agrees on them). */
+    private static Map<String, Object> subsetEntry(TrainConfig c, DatasetDir d) {
+        tenmin.train.data.CaptionOptions o = d.captions() != null ? d.captions() : c.data().captions();
+        Map<String, Object> s = new LinkedHashMap<>();
+        s.put("img_count", d.imageCount());
+        s.put("num_repeats", d.repeats());
+        s.put("color_aug", c.data().colorAug());
+        s.put("flip_aug", c.data().flipAug());
+        s.put("random_crop", c.data().randomCrop());
+        s.put("shuffle_caption", o.shuffle());
+        s.put("keep_tokens", o.keepTokens());
+        s.put("keep_tokens_separator", o.keepTokensSeparator());
+        s.put("secondary_separator", o.secondarySeparator());
+        s.put("enable_wildcard", o.wildcard());
+        s.put("caption_prefix", o.prefix());
+        s.put("caption_suffix", o.suffix());
+        s.put("image_dir", d.name());
+        s.put("class_tokens", d.classTokens().isEmpty() ? null : d.classTokens());
+        s.put("is_reg", d.reg());
+        return s;
     }
 
     /**
