@@ -163,7 +163,6 @@ public final class TrainingMetadata {
                         c.data().maxBucketReso(), run.tagFrequency(), run.bucketInfoJson(), run.dirs()))
                 : run.datasets();
         List<Object> datasets = new ArrayList<>();
-        Map<String, Object> tagFrequency = new LinkedHashMap<>();
         Map<String, Object> dirs = new LinkedHashMap<>();
         for (DatasetInfo info : infos) {
             List<Object> subsets = new ArrayList<>();
@@ -194,10 +193,9 @@ public final class TrainingMetadata {
                     : new tenmin.core.PyJson.Raw(info.bucketInfoJson()));
             dataset.put("subsets", subsets);
             datasets.add(dataset);
-            info.tagFrequency().forEach(tagFrequency::putIfAbsent);
         }
         m.put("ss_datasets", PyStr.json(datasets));
-        m.put("ss_tag_frequency", PyStr.json(tagFrequency));
+        m.put("ss_tag_frequency", PyStr.json(run.tagFrequency()));   // merged over the datasets (TrainingData)
         m.put("ss_dataset_dirs", PyStr.json(dirs));
     }
 
