@@ -363,9 +363,14 @@ public final class LoConNetwork {
 
     /** {@code up} (host values of m's up) times m's scalar, in place (LyCORIS's {@code lora_up.weight * scalar}). */
     public static float[] upWithScalar(LoConModule m, float[] up) {
-        if (m.scalar() != 1) {
+        return upWithScalar(up, m.scalar());
+    }
+
+    /** {@code up} times {@code scalar}, in place; unchanged for 1. */
+    public static float[] upWithScalar(float[] up, double scalar) {
+        if (scalar != 1) {
             for (int i = 0; i < up.length; i++) {
-                up[i] = (float) (up[i] * m.scalar());
+                up[i] = (float) (up[i] * scalar);
             }
         }
         return up;

@@ -428,12 +428,7 @@ public final class TrainableNetwork {
 
     /** The saved form of up, LyCORIS's {@code lora_up.weight * scalar}: the buffers of scaled modules multiplied. */
     private static void withScalars(Map<String, Double> scalars, Map<String, float[]> buffers) {
-        scalars.forEach((name, scalar) -> {
-            float[] up = buffers.get(name);
-            for (int i = 0; i < up.length; i++) {
-                up[i] = (float) (up[i] * scalar);
-            }
-        });
+        scalars.forEach((name, scalar) -> LoConNetwork.upWithScalar(buffers.get(name), scalar));
     }
 
     /**
