@@ -47,11 +47,14 @@ final class TrainArgs {
     private DatasetConfigFile.Parsed datasetConfig;
     /** With {@code --dataset_config}: the flags before its first dataset's options replaced them (later datasets'). */
     private Map<String, Value> beforeDatasetOptions;
-    /** The switches every subset of every dataset must agree on: the first subset's value and where it came from. */
-    private Value flipSeen;
-    private Value maskSeen;
-    private Value cropSeen;
-    private Value colorSeen;
+    /** The switches every subset of every dataset must agree on, each with why, in the order they are checked. */
+    private static final List<Map.Entry<String, String>> SAME_IN_EVERY_SUBSET = List.of(
+            Map.entry("flip_aug", "tenmin flips every image or none"),
+            Map.entry("random_crop", "tenmin crops every image at random or none"),
+            Map.entry("color_aug", "tenmin colour-augments every image or none"),
+            Map.entry("alpha_mask", "tenmin masks the loss of every image or none"));
+    /** Per switch of {@link #SAME_IN_EVERY_SUBSET}: the first subset's value and where it came from. */
+    private final Map<String, Value> seenInSubsets = new LinkedHashMap<>();
 
     /** Where the demo writes when no --output_dir is given. */
     static final Path DEMO_OUTPUT = Path.of("tenmin-demo");
@@ -154,10 +157,10 @@ final class TrainArgs {
                     }
                     given.put(f.name(), new Value(value, e.getValue().source()));
                 }
-                flipSeen = sameInEverySubset("flip_aug", flipSeen, "tenmin flips every image or none");
-                cropSeen = sameInEverySubset("random_crop", cropSeen, "tenmin crops every image at random or none");
-                colorSeen = sameInEverySubset("color_aug", colorSeen, "tenmin colour-augments every image or none");
-                maskSeen = sameInEverySubset("alpha_mask", maskSeen, "tenmin masks the loss of every image or none");
+                for (Map.Entry<String, String> e : SAME_IN_EVERY_SUBSET) {
+                    seenInSubsets.put(e.getKey(), sameInEverySubset(e.getKey(), seenInSubsets.get(e.getKey()),
+                            e.getValue()));
+                }
                 DatasetConfigFile.Option dir = options.get("image_dir");
                 Path imageDir = Path.of((String) dir.value());
                 // the reference's last fallback for num_repeats is --dataset_repeats (default 1)
@@ -190,10 +193,7 @@ final class TrainArgs {
                 given.putAll(saved);
             }
         }
-        given.put("flip_aug", flipSeen);
-        given.put("alpha_mask", maskSeen);
-        given.put("random_crop", cropSeen);
-        given.put("color_aug", colorSeen);
+        given.putAll(seenInSubsets);
         return out;
     }
 
