@@ -50,12 +50,7 @@ public final class EpochPlanner {
         if (batchSizes.length != buckets.size()) {
             throw new IllegalArgumentException(batchSizes.length + " batch sizes for " + buckets.size() + " buckets");
         }
-        for (int b : batchSizes) {
-            if (b < 1) {
-                throw new IllegalArgumentException("batch size and accumulation must be positive");
-            }
-        }
-        if (accum < 1) {
+        if (accum < 1 || java.util.Arrays.stream(batchSizes).anyMatch(b -> b < 1)) {
             throw new IllegalArgumentException("batch size and accumulation must be positive");
         }
         List<int[]> copy = new ArrayList<>();
