@@ -105,7 +105,6 @@ machine() {
   echo "cpus: $(nproc)"; grep -m1 "model name" /proc/cpuinfo || true
   free -g 2>&1 || true
   "$launcher" --version 2>&1 || true
-  dist/jre/bin/java -version 2>&1 || true
 }
 step machine 40 bash -c "$(declare -f machine); launcher=$launcher dry=$dry budget=$budget machine"
 
