@@ -5,7 +5,8 @@ package tenmin.sample;
  *
  * <p>{@code betas = linspace(sqrt(0.00085), sqrt(0.012), 1000)²}, {@code ᾱ = cumprod(1 − β)} computed as
  * diffusers' {@code DDPMScheduler(beta_schedule="scaled_linear")} does in PyTorch (trainer-spec §5.1,
- * fixture {@code schedule.json ddpm.alphas_cumprod}). In the "variance exploding" view of k-diffusion a
+ * fixture {@code schedule.json ddpm.alphas_cumprod}), bit for bit; training's {@code DdpmSchedule} takes its betas
+ * and ᾱ from here too. In the "variance exploding" view of k-diffusion a
  * noisy latent is {@code x = x0 + σ·ε} with {@code σ(t) = sqrt((1 − ᾱ_t)/ᾱ_t)}; the U-Net sees
  * {@code x/sqrt(σ²+1)} and the timestep t.
  *
@@ -36,29 +37,66 @@ public final class NoiseSchedule {
 
     /** SDXL's schedule: scaled-linear betas 0.00085 → 0.012 over 1000 steps. */
     public static NoiseSchedule sdxl() {
-        return scaledLinear(BETA_START, BETA_END, TRAIN_TIMESTEPS);
+        return new NoiseSchedule(cumprodOfOneMinus(scaledLinearBetas(BETA_START, BETA_END, TRAIN_TIMESTEPS)));
     }
 
     /**
-     * A scaled-linear schedule as PyTorch computes it on the CPU: {@code linspace} in float32 from both ends
-     * towards the middle, squared, {@code 1 − β} in float32, and {@code cumprod} accumulated in double (ATen's
-     * CPU accumulation type) and stored as float32. PyTorch's vectorised linspace rounds some betas one ulp
-     * differently (fused multiply-add), which moves ᾱ by up to 2e-7.
+     * {@code torch.linspace(√betaStart, √betaEnd, n, dtype=float32)²}: the scaled-linear betas as diffusers computes
+     * them in PyTorch on the CPU, so that training's and sampling's ᾱ equal diffusers' bit for bit (fixture
+     * {@code schedule.json}); see {@link #linspaceF32}.
      */
-    public static NoiseSchedule scaledLinear(double betaStart, double betaEnd, int timesteps) {
-        float start = (float) Math.sqrt(betaStart);
-        float end = (float) Math.sqrt(betaEnd);
-        float step = (end - start) / (timesteps - 1);
-        int halfway = timesteps / 2;
-        float[] ac = new float[timesteps];
-        double prod = 1;
-        for (int i = 0; i < timesteps; i++) {
-            float s = i < halfway ? start + step * i : end - step * (timesteps - i - 1);
-            float alpha = 1f - s * s;
-            prod *= alpha;
-            ac[i] = (float) prod;
+    public static float[] scaledLinearBetas(double betaStart, double betaEnd, int n) {
+        float[] lin = linspaceF32((float) Math.sqrt(betaStart), (float) Math.sqrt(betaEnd), n);
+        float[] betas = new float[n];
+        for (int i = 0; i < n; i++) {
+            betas[i] = lin[i] * lin[i];
         }
-        return new NoiseSchedule(ac);
+        return betas;
+    }
+
+    /** {@code torch.cumprod(1 − betas)} in float32: α = 1 − β in float32, accumulated in double, each prefix rounded. */
+    public static float[] cumprodOfOneMinus(float[] betas) {
+        float[] ac = new float[betas.length];
+        double acc = 1.0;
+        for (int i = 0; i < betas.length; i++) {
+            acc *= 1f - betas[i];
+            ac[i] = (float) acc;
+        }
+        return ac;
+    }
+
+    /**
+     * {@code torch.linspace(start, end, n, dtype=float32)} on the CPU: ATen fills blocks of two 8-lane vectors,
+     * each vector as {@code arange(base, step)} from a base computed at its first index (from {@code start} in
+     * the first half, from {@code end} in the second), with fused multiply-adds as its compiled kernel has them,
+     * and the remaining tail element by element.
+     */
+    static float[] linspaceF32(float start, float end, int n) {
+        float[] out = new float[n];
+        if (n == 1) {
+            out[0] = start;
+            return out;
+        }
+        final int lanes = 8;
+        float step = (end - start) / (float) (n - 1);
+        int halfway = n / 2;
+        int idx = 0;
+        while (idx + 2 * lanes <= n) {
+            for (int v = 0; v < 2; v++, idx += lanes) {
+                float base = linspaceAt(start, end, step, n, halfway, idx);
+                for (int j = 0; j < lanes; j++) {
+                    out[idx + j] = Math.fma((float) j, step, base);
+                }
+            }
+        }
+        for (; idx < n; idx++) {
+            out[idx] = linspaceAt(start, end, step, n, halfway, idx);
+        }
+        return out;
+    }
+
+    private static float linspaceAt(float start, float end, float step, int n, int halfway, int i) {
+        return i < halfway ? Math.fma(step, (float) i, start) : Math.fma(-step, (float) (n - i - 1), end);
     }
 
     /** ᾱ_t, t = 0..999 (a copy). */
@@ -69,24 +107,6 @@ public final class NoiseSchedule {
     /** ᾱ at an integer timestep. */
     public float alphaCumprod(int t) {
         return alphasCumprod[t];
-    }
-
-    /**
-     * The forward process at an integer timestep, diffusers' {@code add_noise}:
-     * {@code x_t = sqrt(ᾱ_t)·x0 + sqrt(1 − ᾱ_t)·noise} (new array).
-     */
-    public float[] addNoise(float[] x0, float[] noise, int t) {
-        if (noise.length != x0.length) {
-            throw new IllegalArgumentException("noise has " + noise.length + " values, latents " + x0.length);
-        }
-        float a = alphasCumprod[t];
-        float sqrtA = (float) Math.sqrt(a);
-        float sqrtOneMinusA = (float) Math.sqrt(1f - a);
-        float[] out = new float[x0.length];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = sqrtA * x0[i] + sqrtOneMinusA * noise[i];
-        }
-        return out;
     }
 
     /** σ_t = sqrt((1 − ᾱ_t)/ᾱ_t) at the 1000 training timesteps (a copy). */

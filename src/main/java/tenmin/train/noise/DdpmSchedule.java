@@ -1,12 +1,14 @@
 package tenmin.train.noise;
 
+import tenmin.sample.NoiseSchedule;
+
 /**
  * The DDPM training noise schedule of SDXL (trainer-spec §5.1): diffusers {@code DDPMScheduler(0.00085,
  * 0.012, "scaled_linear", 1000)}, computed with PyTorch's float32 operations so that {@code alphas_cumprod}
  * equals diffusers' values bit for bit (fixture {@code schedule.json}):
  * <ul>
- * <li>{@code torch.linspace(√0.00085, √0.012, 1000)} in float32 (see {@link #linspaceF32}), with fused
- *     multiply-adds as ATen's compiled kernel has them;
+ * <li>{@code torch.linspace(√0.00085, √0.012, 1000)} in float32 (see {@link NoiseSchedule#scaledLinearBetas}),
+ *     with fused multiply-adds as ATen's compiled kernel has them;
  * <li>β = that², α = 1 − β (float32);
  * <li>{@code torch.cumprod} accumulates in double and rounds each prefix to float32.
  * </ul>
@@ -27,29 +29,14 @@ public final class DdpmSchedule {
 
     /** The SDXL schedule: scaled-linear betas from 0.00085 to 0.012 over 1000 steps. */
     public static DdpmSchedule sdxl() {
-        return scaledLinear(0.00085, 0.012, NUM_TRAIN_TIMESTEPS);
+        return scaledLinear(NoiseSchedule.BETA_START, NoiseSchedule.BETA_END, NUM_TRAIN_TIMESTEPS);
     }
 
-    /** betas = linspace(√betaStart, √betaEnd, n)² in float32. */
+    /** betas = linspace(√betaStart, √betaEnd, n)² in float32 ({@link NoiseSchedule#scaledLinearBetas}). */
     public static DdpmSchedule scaledLinear(double betaStart, double betaEnd, int n) {
-        float[] lin = linspaceF32((float) Math.sqrt(betaStart), (float) Math.sqrt(betaEnd), n);
-        float[] betas = new float[n];
-        for (int i = 0; i < n; i++) {
-            betas[i] = lin[i] * lin[i];
-        }
-        float[] ac = cumprodOfOneMinus(betas);
+        float[] betas = NoiseSchedule.scaledLinearBetas(betaStart, betaEnd, n);
+        float[] ac = NoiseSchedule.cumprodOfOneMinus(betas);
         return new DdpmSchedule(betas, ac, ac);
-    }
-
-    /** {@code torch.cumprod(1 − betas)} in float32 (double accumulation, each prefix rounded). */
-    private static float[] cumprodOfOneMinus(float[] betas) {
-        float[] ac = new float[betas.length];
-        double acc = 1.0;
-        for (int i = 0; i < betas.length; i++) {
-            acc *= 1f - betas[i];
-            ac[i] = (float) acc;
-        }
-        return ac;
     }
 
     /**
@@ -62,7 +49,7 @@ public final class DdpmSchedule {
      */
     public DdpmSchedule withZeroTerminalSnr() {
         int n = betas.length;
-        float[] ab = cumprodOfOneMinus(betas);
+        float[] ab = NoiseSchedule.cumprodOfOneMinus(betas);
         float[] s = new float[n];
         for (int i = 0; i < n; i++) {
             s[i] = (float) Math.sqrt(ab[i]);
@@ -79,40 +66,7 @@ public final class DdpmSchedule {
             fixedBetas[i] = 1f - alpha;
             prev = bar;
         }
-        return new DdpmSchedule(fixedBetas, cumprodOfOneMinus(fixedBetas), snrAlphasCumprod);
-    }
-
-    /**
-     * {@code torch.linspace(start, end, n, dtype=float32)} on the CPU: ATen fills blocks of two 8-lane vectors,
-     * each vector as {@code arange(base, step)} from a base computed at its first index (from {@code start} in
-     * the first half, from {@code end} in the second), and the remaining tail element by element.
-     */
-    static float[] linspaceF32(float start, float end, int n) {
-        float[] out = new float[n];
-        if (n == 1) {
-            out[0] = start;
-            return out;
-        }
-        final int lanes = 8;
-        float step = (end - start) / (float) (n - 1);
-        int halfway = n / 2;
-        int idx = 0;
-        while (idx + 2 * lanes <= n) {
-            for (int v = 0; v < 2; v++, idx += lanes) {
-                float base = linspaceAt(start, end, step, n, halfway, idx);
-                for (int j = 0; j < lanes; j++) {
-                    out[idx + j] = Math.fma((float) j, step, base);
-                }
-            }
-        }
-        for (; idx < n; idx++) {
-            out[idx] = linspaceAt(start, end, step, n, halfway, idx);
-        }
-        return out;
-    }
-
-    private static float linspaceAt(float start, float end, float step, int n, int halfway, int i) {
-        return i < halfway ? Math.fma(step, (float) i, start) : Math.fma(-step, (float) (n - i - 1), end);
+        return new DdpmSchedule(fixedBetas, NoiseSchedule.cumprodOfOneMinus(fixedBetas), snrAlphasCumprod);
     }
 
     /** ᾱ for every timestep (a copy). */
