@@ -121,7 +121,7 @@ public final class SdxlModels implements AutoCloseable {
      */
     public static SdxlModels random(SdxlConfig config, Scope parent, SdxlDtypes dtypes, long seed) {
         if (parent.backend().storesOnJavaHeap()) {
-            checkHeap("random model: ", heapBytes(config, dtypes));
+            checkHeap("random model: ", weightBytes(config, null, dtypes)[0]);
         }
         return build(config, parent, dtypes, (prefix, scope, storage) -> RandomParams.of(prefix, scope, storage, seed));
     }
@@ -322,7 +322,7 @@ public final class SdxlModels implements AutoCloseable {
      * Bytes the cpu backend holds for the model's weights from {@code file} kept as {@code dtypes} say (fp32 there,
      * or fp8): {on the Java heap, off it}. fp8 weights, and fp8, fp16 and bf16 tensors read as fp32, stay in 8 or 16
      * bits in native memory ({@link tenmin.engine.api.Backend#frozenFromHostBytes}); the others are float arrays on
-     * the heap.
+     * the heap. With {@code file} null, a random model's: every tensor made as fp32.
      */
     static long[] weightBytes(SdxlConfig config, SafetensorsFile file, SdxlDtypes dtypes) {
         long heap = 0;
@@ -333,7 +333,7 @@ public final class SdxlModels implements AutoCloseable {
             MetaParams p = params.get(i);
             for (Map.Entry<String, Shape> e : p.shapes().entrySet()) {
                 long n = e.getValue().numel();
-                StDType st = file.contains(e.getKey()) ? file.info(e.getKey()).dtype() : StDType.F32;
+                StDType st = file != null && file.contains(e.getKey()) ? file.info(e.getKey()).dtype() : StDType.F32;
                 if (storages.get(i).fp8() && !p.embeddings().contains(e.getKey())) {
                     offHeap += n;
                 } else if (st == StDType.F16 || st == StDType.BF16 || st == StDType.F8_E4M3) {
@@ -344,22 +344,6 @@ public final class SdxlModels implements AutoCloseable {
             }
         }
         return new long[] {heap, offHeap};
-    }
-
-    /** Bytes of float arrays the cpu backend holds for a random model kept as {@code dtypes} say (fp8: none). */
-    private static long heapBytes(SdxlConfig config, SdxlDtypes dtypes) {
-        long heap = 0;
-        List<MetaParams> params = metaParams(config);
-        List<Params.Storage> storages = storages(dtypes);
-        for (int i = 0; i < params.size(); i++) {
-            MetaParams p = params.get(i);
-            for (Map.Entry<String, Shape> e : p.shapes().entrySet()) {
-                if (!storages.get(i).fp8() || p.embeddings().contains(e.getKey())) {
-                    heap += 4 * e.getValue().numel();
-                }
-            }
-        }
-        return heap;
     }
 
     /** The storage of each of {@link #metaParams}' four networks. */
