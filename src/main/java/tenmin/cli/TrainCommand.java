@@ -14,7 +14,9 @@ import java.time.Clock;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Unmatched;
 import tenmin.core.Reporter;
+import tenmin.core.ShellWords;
 import tenmin.engine.api.Backend;
+import tenmin.train.DemoData;
 import tenmin.train.Trainer;
 import tenmin.train.TrainConfig;
 
@@ -138,6 +140,13 @@ public final class TrainCommand implements Callable<Integer> {
         if (cfg.demo()) {
             out.println("  (a tiny random model: the run demonstrates the mechanics; train your own with"
                     + " --pretrained_model_name_or_path and --train_data_dir)");
+            java.nio.file.Path lora = result.outputs().get("last LoRA");
+            if (lora != null) {
+                out.println("  next, the guide's other steps on the demo's LoRA (resize and merge need a checkpoint file):");
+                for (List<String> step : DemoData.nextSteps(lora, cfg.paths().outputDir())) {
+                    out.println("    tenmin " + ShellWords.join(step));
+                }
+            }
         }
         return result.outcome() == Trainer.Outcome.STOPPED ? 130 : 0;
     }

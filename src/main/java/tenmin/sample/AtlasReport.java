@@ -10,6 +10,8 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 
+import tenmin.core.ShellWords;
+
 /** The block atlas as text (a table for the terminal), CSV and JSON. */
 public final class AtlasReport {
     private AtlasReport() {
@@ -33,7 +35,8 @@ public final class AtlasReport {
         lines.add(String.format(Locale.ROOT, "proposed: %s (their render covers %s of the way to the full-LoRA image;"
                 + " threshold %s)", String.join(", ", r.proposal()), BlockAtlas.percent(r.proposalToward()),
                 BlockAtlas.percent(threshold)));
-        lines.add("chop vector: " + r.chopVector() + "    (tenmin chop " + lora.spec().file() + " " + r.chopVector() + ")");
+        lines.add("chop vector: " + r.chopVector() + "    ("
+                + ShellWords.join(List.of("tenmin", "chop", lora.spec().file().toString(), r.chopVector())) + ")");
         lines.add("block vector: " + r.blockVector() + "    (tenmin blocks, ComfyUI Inspire-Pack LoRA Loader (Block Weight))");
         boolean baseDropped = r.rows().stream().anyMatch(row -> row.unit().chopIndex() < 0 && !row.proposed());
         if (baseDropped) {

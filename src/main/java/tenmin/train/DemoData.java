@@ -31,6 +31,17 @@ public final class DemoData {
     public static final String SUBSET = "4_ohwx shapes";
     /** The sample-prompt file's name inside the dataset root. */
     public static final String PROMPTS = "sample-prompts.txt";
+    /**
+     * Seed of the demo's random base model (its "checkpoint"; independent of the training seed): {@code tenmin sample}
+     * and {@code tenmin atlas} build the same model with {@code --random-model tiny --model-seed} this.
+     */
+    public static final long MODEL_SEED = 20241015L;
+    /** The first sample prompt of the demo's prompt file, and its settings there. */
+    private static final String PROMPT = "ohwx shape, red circle, white background";
+    private static final int PROMPT_SIZE = 128;
+    private static final int PROMPT_SEED = 1;
+    private static final int PROMPT_STEPS = 12;
+    private static final int PROMPT_CFG = 4;
 
     private record Shape(String name, String kind, Color color, String colorName, Color background,
                          String backgroundName, int width, int height) {
@@ -68,12 +79,38 @@ public final class DemoData {
         }
         String prompts = """
                 # tenmin demo sample prompts (kohya format: --w width --h height --d seed --s steps --l CFG scale --n negative)
-                ohwx shape, red circle, white background --w 128 --h 128 --d 1 --s 12 --l 4
+                %s --w %d --h %d --d %d --s %d --l %d
                 ohwx shape, blue square, (cream background:1.2) --n black background --w 160 --h 96 --d 2 --s 12 --l 4
-                """;
+                """.formatted(PROMPT, PROMPT_SIZE, PROMPT_SIZE, PROMPT_SEED, PROMPT_STEPS, PROMPT_CFG);
         Path promptFile = root.resolve(PROMPTS);
         writeIfChanged(promptFile, prompts.getBytes(StandardCharsets.UTF_8));
         return new Written(root, promptFile, SHAPES.size());
+    }
+
+    /**
+     * What the demo suggests next, each an argument list for {@code tenmin}: the guide's other steps on the demo's
+     * LoRA {@code lora}, outputs under {@code outputDir}. {@code inspect} (the energy per block), {@code atlas} (each
+     * block's effect on the first sample prompt, and a proposed chop vector), {@code chop} (the block layout) and
+     * {@code sample} (more images with the LoRA), the last two on the demo's base model built again from its seed.
+     * {@code resize} and {@code merge} need a checkpoint file, which the demo does not have.
+     */
+    public static List<List<String>> nextSteps(Path lora, Path outputDir) {
+        String file = lora.toString();
+        List<String> model = List.of("--random-model", "tiny", "--model-seed", Long.toString(MODEL_SEED));
+        List<String> render = List.of("-p", PROMPT, "-W", Integer.toString(PROMPT_SIZE), "-H",
+                Integer.toString(PROMPT_SIZE), "--steps", Integer.toString(PROMPT_STEPS), "--cfg",
+                Integer.toString(PROMPT_CFG), "--seed", Integer.toString(PROMPT_SEED));
+        List<String> atlas = new java.util.ArrayList<>(List.of("atlas"));
+        atlas.addAll(model);
+        atlas.addAll(List.of("--lora", file));
+        atlas.addAll(render);
+        atlas.addAll(List.of("-o", outputDir.resolve("atlas").toString()));
+        List<String> sample = new java.util.ArrayList<>(List.of("sample"));
+        sample.addAll(model);
+        sample.addAll(List.of("--lora", file + ":0.5"));
+        sample.addAll(render);
+        sample.addAll(List.of("-o", outputDir.resolve("more").toString()));
+        return List.of(List.of("inspect", file), List.copyOf(atlas), List.of("chop", file), List.copyOf(sample));
     }
 
     /**

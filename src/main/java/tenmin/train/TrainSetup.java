@@ -44,8 +44,6 @@ import tenmin.train.schedule.LrSchedule;
  * the TensorBoard log, the sample prompts and the saver. Closing releases the logger and every tensor.
  */
 final class TrainSetup implements AutoCloseable {
-    /** Seed of the built-in demo's random base model (the "checkpoint"; independent of the training seed). */
-    static final long DEMO_MODEL_SEED = 20241015L;
     /**
      * Tests: the model dtypes to train with instead of {@link SdxlDtypes#of}'s (which is fp32 on a CPU), so that the
      * mixed-precision loop a GPU runs can run on CPU libtorch and the cpu backend; null in production.
@@ -238,7 +236,7 @@ final class TrainSetup implements AutoCloseable {
                 r.log(Reporter.Level.INFO, "INFO: building a " + cfg.paths().randomModel() + "-sized model with RANDOM"
                         + " weights (--random_model): the run measures the recipe; its LoRA means nothing");
             }
-            b.models = SdxlModels.random(modelConfig, b.process, dtypes, DEMO_MODEL_SEED);
+            b.models = SdxlModels.random(modelConfig, b.process, dtypes, DemoData.MODEL_SEED);
         } else {
             r.log(Reporter.Level.INFO, "INFO: loading " + cfg.paths().pretrainedModel());
             b.models = SdxlModels.load(cfg.paths().pretrainedModel(), cfg.paths().vae(), modelConfig, b.process, dtypes);
@@ -331,7 +329,7 @@ final class TrainSetup implements AutoCloseable {
         String legacyHash;
         String fullHash;
         if (cfg.randomBase()) {
-            modelName = "tenmin-" + (cfg.demo() ? "demo-tiny" : cfg.paths().randomModel()) + "-random-seed" + DEMO_MODEL_SEED;
+            modelName = "tenmin-" + (cfg.demo() ? "demo-tiny" : cfg.paths().randomModel()) + "-random-seed" + DemoData.MODEL_SEED;
             legacyHash = "None";
             fullHash = "None";
         } else {

@@ -9,6 +9,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.stream.Stream;
@@ -58,5 +59,45 @@ public final class Cli {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    /** POSIX shell word splitting for plain words, single quotes and the {@code '\''} form; nothing else. */
+    public static List<String> shellSplit(String line) {
+        List<String> words = new ArrayList<>();
+        StringBuilder w = null;
+        boolean quoted = false;
+        for (int i = 0; i < line.length(); i++) {
+            char c = line.charAt(i);
+            if (quoted) {
+                if (c == '\'') {
+                    quoted = false;
+                } else {
+                    w.append(c);
+                }
+            } else if (c == ' ') {
+                if (w != null) {
+                    words.add(w.toString());
+                    w = null;
+                }
+            } else {
+                if (w == null) {
+                    w = new StringBuilder();
+                }
+                if (c == '\'') {
+                    quoted = true;
+                } else if (c == '\\') {
+                    w.append(line.charAt(++i));
+                } else {
+                    w.append(c);
+                }
+            }
+        }
+        if (quoted) {
+            throw new IllegalArgumentException("unbalanced quotes: " + line);
+        }
+        if (w != null) {
+            words.add(w.toString());
+        }
+        return words;
     }
 }
