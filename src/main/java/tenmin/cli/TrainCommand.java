@@ -142,7 +142,7 @@ public final class TrainCommand implements Callable<Integer> {
                     + " --pretrained_model_name_or_path and --train_data_dir)");
             java.nio.file.Path lora = result.outputs().get("last LoRA");
             if (lora != null) {
-                out.println("  next, the guide's other steps on the demo's LoRA (resize and merge need a checkpoint file):");
+                out.println("  next, the guide's other steps on the demo's LoRA:");
                 for (List<String> step : DemoData.nextSteps(lora, cfg.paths().outputDir())) {
                     out.println("    tenmin " + ShellWords.join(step));
                 }

@@ -1,5 +1,6 @@
 package tenmin.models;
 
+import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -13,6 +14,7 @@ import tenmin.engine.api.Shape;
 import tenmin.engine.api.Tensor;
 import tenmin.engine.autograd.Functional;
 import tenmin.formats.SafetensorsFile;
+import tenmin.formats.SafetensorsWriter;
 import tenmin.formats.StDType;
 import tenmin.models.clip.ClipKeys;
 import tenmin.models.clip.ClipTextEncoder.PooledProjection;
@@ -124,6 +126,34 @@ public final class SdxlModels implements AutoCloseable {
             checkHeap("random model: ", weightBytes(config, null, dtypes)[0]);
         }
         return build(config, parent, dtypes, (prefix, scope, storage) -> RandomParams.of(prefix, scope, storage, seed));
+    }
+
+    /**
+     * Writes the model {@link #random} builds from {@code config} and {@code seed} as a single-file checkpoint in SAI's
+     * layout (the keys {@link #load} reads; each tensor rounded to {@code dtype}, written atomically), so that tools
+     * that take a checkpoint file ({@code resize}, {@code merge}, {@code sample --model}) can run on it: the built-in
+     * demo's base model. Tensors are made one at a time in {@code parent}'s backend and released.
+     */
+    public static void writeRandomCheckpoint(SdxlConfig config, long seed, StDType dtype, Map<String, String> metadata,
+                                             Path file, Scope parent) throws IOException {
+        SafetensorsWriter w = new SafetensorsWriter();
+        w.metadata(metadata);
+        try (Scope scope = parent.child("random checkpoint")) {
+            for (MetaParams p : metaParams(config)) {
+                Params root = RandomParams.of(p.keyPrefix(), scope, DType.F32, seed);
+                for (Map.Entry<String, Shape> e : p.shapes().entrySet()) {
+                    String rest = e.getKey().substring(p.keyPrefix().length());  // module path and tensor name
+                    int dot = rest.lastIndexOf('.');
+                    Params module = dot < 0 ? root : root.at(rest.substring(0, dot));
+                    String name = rest.substring(dot + 1);
+                    try (Tensor t = p.embeddings().contains(e.getKey()) ? module.getEmbedding(name, e.getValue())
+                            : module.get(name, e.getValue())) {
+                        w.addFloats(e.getKey(), dtype, e.getValue().dimsLong(), t.toHost());
+                    }
+                }
+            }
+        }
+        w.write(file);
     }
 
     private static SdxlModels build(SdxlConfig config, Scope parent, SdxlDtypes dtypes, Source source) {

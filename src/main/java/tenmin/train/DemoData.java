@@ -14,9 +14,15 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 
+import tenmin.core.Reporter;
+import tenmin.engine.api.Scope;
 import tenmin.formats.AtomicFile;
 import tenmin.formats.PngFile;
 import tenmin.formats.RgbImage;
+import tenmin.formats.SafetensorsFile;
+import tenmin.formats.StDType;
+import tenmin.models.SdxlConfig;
+import tenmin.models.SdxlModels;
 
 /**
  * The built-in demo's dataset, drawn by code (no downloads): a few coloured shapes on plain backgrounds in
@@ -87,15 +93,46 @@ public final class DemoData {
         return new Written(root, promptFile, SHAPES.size());
     }
 
+    /** The demo's base model as a checkpoint file, in the output folder. */
+    public static final String BASE = "base.safetensors";
+    private static final String BASE_KEY = "tenmin_demo_base";
+
+    /**
+     * Writes the demo's base model (the tiny random model it trains on) as {@code outputDir/base.safetensors}, an fp16
+     * checkpoint in SAI's layout, for the guide's steps that take a checkpoint file ({@code resize}, {@code merge});
+     * a file an earlier demo wrote with the same model is kept.
+     *
+     * @return the file
+     */
+    public static Path writeBase(Path outputDir, SdxlConfig config, Scope scope, Reporter r) throws IOException {
+        Path file = outputDir.resolve(BASE);
+        String what = "the built-in demo's base model: a tiny SDXL-shaped model, random weights of seed " + MODEL_SEED;
+        if (Files.isRegularFile(file)) {
+            try (SafetensorsFile f = SafetensorsFile.open(file)) {
+                if (what.equals(f.metadata().get(BASE_KEY))) {
+                    return file;
+                }
+            } catch (RuntimeException unreadable) {
+                // written again below
+            }
+        }
+        Files.createDirectories(outputDir);
+        SdxlModels.writeRandomCheckpoint(config, MODEL_SEED, StDType.F16, Map.of(BASE_KEY, what), file, scope);
+        r.log(Reporter.Level.INFO, "INFO: wrote " + file + " (" + what + "; fp16)");
+        return file;
+    }
+
     /**
      * What the demo suggests next, each an argument list for {@code tenmin}: the guide's other steps on the demo's
      * LoRA {@code lora}, outputs under {@code outputDir}. {@code inspect} (the energy per block), {@code atlas} (each
      * block's effect on the first sample prompt, and a proposed chop vector), {@code chop} (the block layout) and
-     * {@code sample} (more images with the LoRA), the last two on the demo's base model built again from its seed.
-     * {@code resize} and {@code merge} need a checkpoint file, which the demo does not have.
+     * {@code sample} (more images with the LoRA; {@code atlas} and {@code sample} on the demo's base model built again
+     * from its seed, as in training), {@code resize} with the guide's recipe and {@code merge}, on the base model's
+     * file ({@link #writeBase}).
      */
     public static List<List<String>> nextSteps(Path lora, Path outputDir) {
         String file = lora.toString();
+        String base = outputDir.resolve(BASE).toString();
         List<String> model = List.of("--random-model", "tiny", "--model-seed", Long.toString(MODEL_SEED));
         List<String> render = List.of("-p", PROMPT, "-W", Integer.toString(PROMPT_SIZE), "-H",
                 Integer.toString(PROMPT_SIZE), "--steps", Integer.toString(PROMPT_STEPS), "--cfg",
@@ -110,7 +147,9 @@ public final class DemoData {
         sample.addAll(List.of("--lora", file + ":0.5"));
         sample.addAll(render);
         sample.addAll(List.of("-o", outputDir.resolve("more").toString()));
-        return List.of(List.of("inspect", file), List.copyOf(atlas), List.of("chop", file), List.copyOf(sample));
+        return List.of(List.of("inspect", file), List.copyOf(atlas), List.of("chop", file), List.copyOf(sample),
+                List.of("resize", "-r", "fro_ckpt=1,thr=-3.55", base, file),
+                List.of("merge", base, file + ":0.8", "-o", outputDir.resolve("merged.safetensors").toString()));
     }
 
     /**

@@ -237,6 +237,9 @@ final class TrainSetup implements AutoCloseable {
                         + " weights (--random_model): the run measures the recipe; its LoRA means nothing");
             }
             b.models = SdxlModels.random(modelConfig, b.process, dtypes, DemoData.MODEL_SEED);
+            if (cfg.demo()) {
+                b.outputs.put("demo base model", DemoData.writeBase(cfg.paths().outputDir(), modelConfig, b.process, r));
+            }
         } else {
             r.log(Reporter.Level.INFO, "INFO: loading " + cfg.paths().pretrainedModel());
             b.models = SdxlModels.load(cfg.paths().pretrainedModel(), cfg.paths().vae(), modelConfig, b.process, dtypes);

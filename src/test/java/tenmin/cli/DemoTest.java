@@ -43,7 +43,7 @@ class DemoTest {
     private static void runsItsNextSteps(String stdout, Path out) throws Exception {
         String next = stdout.substring(stdout.indexOf("next, the guide's other steps"));
         List<String> lines = next.lines().map(String::strip).filter(l -> l.startsWith("tenmin ")).toList();
-        assertEquals(List.of("inspect", "atlas", "chop", "sample"),
+        assertEquals(List.of("inspect", "atlas", "chop", "sample", "resize", "merge"),
                 lines.stream().map(l -> Cli.shellSplit(l).get(1)).toList(), stdout);
         String atlasChop = null;
         for (String line : lines) {
@@ -59,6 +59,9 @@ class DemoTest {
             switch (words.get(0)) {
                 case "inspect" -> assertTrue(r.out().contains("energy"), r.toString());
                 case "chop" -> assertTrue(r.out().contains("INP"), r.toString());
+                case "resize" -> assertTrue(Files.isRegularFile(out.resolve("last_frockpt1_th-3.55.safetensors")),
+                        r.toString());
+                case "merge" -> assertTrue(Files.isRegularFile(out.resolve("merged.safetensors")), r.toString());
                 case "atlas" -> atlasChop = r.out().lines().filter(l -> l.startsWith("chop vector: ")).findFirst()
                         .map(l -> l.substring(l.indexOf("(tenmin ") + 1, l.lastIndexOf(')'))).orElse(null);
                 default -> {

@@ -250,6 +250,53 @@ class SdxlModelsTest {
         assertEquals(fromFile.vae(), tiny.vae());
     }
 
+    /**
+     * The random model written as a checkpoint (the demo's base.safetensors) loads through the checkpoint path and
+     * computes what the random model computes, bit for bit in fp32: conditioning, a U-Net call and a VAE decode. In
+     * fp16 it holds half the bytes, and every key of the fixture checkpoint but TE1's position_ids buffer.
+     */
+    @Test
+    void randomModelWrittenAsACheckpointLoadsAsTheSameModel(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+        SdxlConfig cfg = SdxlConfig.tiny();
+        Path f32 = tmp.resolve("base-f32.safetensors");
+        Path f16 = tmp.resolve("base.safetensors");
+        try (Scope root = Scope.root(backend, "write")) {
+            SdxlModels.writeRandomCheckpoint(cfg, 7, tenmin.formats.StDType.F32, Map.of("k", "v"), f32, root);
+            SdxlModels.writeRandomCheckpoint(cfg, 7, tenmin.formats.StDType.F16, Map.of(), f16, root);
+        }
+        assertEquals(0, backend.liveTensors(), "tensors left alive");
+        try (SafetensorsFile a = SafetensorsFile.open(f32); SafetensorsFile b = SafetensorsFile.open(f16);
+             SafetensorsFile fixture = SafetensorsFile.open(Fixtures.require("models/tiny-a/checkpoint.safetensors"))) {
+            assertEquals("v", a.metadata().get("k"));
+            java.util.Set<String> expected = new java.util.TreeSet<>(fixture.names());
+            expected.removeIf(k -> k.endsWith("position_ids"));
+            assertEquals(expected, new java.util.TreeSet<>(a.names()));
+            assertEquals(a.names(), b.names());
+            assertTrue(java.nio.file.Files.size(f16) < 0.51 * java.nio.file.Files.size(f32));
+        }
+        float[][][] outputs = new float[2][][];
+        for (int i = 0; i < 2; i++) {
+            try (Scope root = Scope.root(backend, "test");
+                 SdxlModels models = i == 0 ? SdxlModels.random(cfg, root, SdxlDtypes.fp32(), 7)
+                         : SdxlModels.load(f32, cfg, root, SdxlDtypes.fp32())) {
+                Scope step = root.child("step");
+                Functional f = Functional.inference(step);
+                SdxlModels.Conditioning c = models.condition(f, List.of("ohwx shape, red circle"),
+                        List.<int[]>of(new int[] {128, 128, 0, 0, 128, 128}), PooledProjection.SAI, false);
+                tenmin.engine.api.Tensor x = step.randn(Shape.of(1, 4, 16, 16), DType.F32,
+                        new tenmin.engine.api.Generator(3));
+                tenmin.engine.api.Tensor eps = models.unet().forward(f, x, step.fromHost(new long[] {500}, 1),
+                        c.context(), c.y());
+                outputs[i] = new float[][] {c.context().toHost(), c.y().toHost(), eps.toHost(),
+                        models.vae().decode(step, x).toHost()};
+            }
+        }
+        for (int k = 0; k < 4; k++) {
+            org.junit.jupiter.api.Assertions.assertArrayEquals(outputs[0][k], outputs[1][k], "output " + k);
+        }
+        assertEquals(0, backend.liveTensors(), "tensors left alive");
+    }
+
     @Test
     void randomModelsLoadEveryFixtureKeyShape() {
         // The random tiny bundle asks for exactly the tensors of the fixture checkpoint (all but TE1's position_ids buffer).
