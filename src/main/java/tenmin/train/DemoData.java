@@ -10,6 +10,7 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
@@ -42,6 +43,10 @@ public final class DemoData {
      * and {@code tenmin atlas} build the same model with {@code --random-model tiny --model-seed} this.
      */
     public static final long MODEL_SEED = 20241015L;
+    /** The demo's base model as a checkpoint file, in the output folder ({@link #writeBase}). */
+    public static final String BASE = "base.safetensors";
+    /** The metadata key that marks the demo's base model file. */
+    private static final String BASE_KEY = "tenmin_demo_base";
     /** The first sample prompt of the demo's prompt file, and its settings there. */
     private static final String PROMPT = "ohwx shape, red circle, white background";
     private static final int PROMPT_SIZE = 128;
@@ -93,10 +98,6 @@ public final class DemoData {
         return new Written(root, promptFile, SHAPES.size());
     }
 
-    /** The demo's base model as a checkpoint file, in the output folder. */
-    public static final String BASE = "base.safetensors";
-    private static final String BASE_KEY = "tenmin_demo_base";
-
     /**
      * Writes the demo's base model (the tiny random model it trains on) as {@code outputDir/base.safetensors}, an fp16
      * checkpoint in SAI's layout, for the guide's steps that take a checkpoint file ({@code resize}, {@code merge});
@@ -137,12 +138,12 @@ public final class DemoData {
         List<String> render = List.of("-p", PROMPT, "-W", Integer.toString(PROMPT_SIZE), "-H",
                 Integer.toString(PROMPT_SIZE), "--steps", Integer.toString(PROMPT_STEPS), "--cfg",
                 Integer.toString(PROMPT_CFG), "--seed", Integer.toString(PROMPT_SEED));
-        List<String> atlas = new java.util.ArrayList<>(List.of("atlas"));
+        List<String> atlas = new ArrayList<>(List.of("atlas"));
         atlas.addAll(model);
         atlas.addAll(List.of("--lora", file));
         atlas.addAll(render);
         atlas.addAll(List.of("-o", outputDir.resolve("atlas").toString()));
-        List<String> sample = new java.util.ArrayList<>(List.of("sample"));
+        List<String> sample = new ArrayList<>(List.of("sample"));
         sample.addAll(model);
         sample.addAll(List.of("--lora", file + ":0.5"));
         sample.addAll(render);
