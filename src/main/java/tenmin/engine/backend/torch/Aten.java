@@ -566,8 +566,16 @@ final class Aten {
         }
     }
 
-    /** {@code aten::reshape}: a view when the strides allow, else a copy. */
+    /**
+     * {@code aten::reshape}: a view when the strides allow, else a copy. A contiguous tensor's is the contiguous view,
+     * made without the boxed dispatcher (as {@link #view}): the optimizer's packed transfers and the deferred
+     * gradient sums flatten thousands of tensors each time.
+     */
     NativeTensor reshape(NativeTensor x, long[] sizes) {
+        NativeTensor fast = contiguousView(x, sizes);
+        if (fast != null) {
+            return fast;
+        }
         try (Dispatch d = dispatch("aten::reshape", "")) {
             return d.tensor(x).ints(sizes).call1();
         }
