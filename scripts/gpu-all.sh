@@ -20,7 +20,8 @@
 #                        with --checkpointing auto (what fits), and none (and none with the LoCon as branches:
 #                        TENMIN_LORA_MERGE=0, with one product before the GEGLU: TENMIN_SPLIT_GEGLU=0, and with
 #                        no projected LoCon gradients: TENMIN_LORA_PROJECT=0, and with cuDNN's benchmark mode:
-#                        TENMIN_CUDNN_BENCHMARK=1; the recipe run after this script
+#                        TENMIN_CUDNN_BENCHMARK=1, and with each LoCon gradient added at once: TENMIN_DEFER_GRADS=0;
+#                        the recipe run after this script
 #                        takes the faster side of each), and none again with --op-times (device and
 #                        host milliseconds per op name, forward and backward: where the micro-batch's time goes)
 #   profiles.tar.gz      Flight Recorder profiles of bench train (text encoders, full checkpointing) and bench sample
@@ -236,6 +237,10 @@ TENMIN_LORA_PROJECT=0 bench_train bench-te-none-unprojected 90 --te --checkpoint
 # the A/B of cuDNN's benchmark mode (off by default, as in PyTorch): cuDNN times its algorithms for each convolution
 # shape at the first call (the warm-up micro-batches) and keeps the fastest
 TENMIN_CUDNN_BENCHMARK=1 bench_train bench-te-none-cudnn 90 --te --checkpointing none
+# the A/B of the deferred LoCon gradient sums (one fused addition at the end of each backward, ninth session): the
+# fourteenth session's op table had that one call at 52.7 ms of host time on the H100, far more than its ops cost
+# on the host elsewhere; the same micro-batch with each gradient added at once
+TENMIN_DEFER_GRADS=0 bench_train bench-te-none-undeferred 90 --te --checkpointing none
 # where the recipe's micro-batch (none on an 80 GB card) spends the device's time, op by op (CUDA events between ops)
 bench_train bench-te-optimes 120 --te --checkpointing none --op-times
 
@@ -248,7 +253,8 @@ ms() {
 }
 base=$(ms bench-te-none)
 for ab in bench-te-none-branches:TENMIN_LORA_MERGE=0 bench-te-none-unsplit:TENMIN_SPLIT_GEGLU=0 \
-    bench-te-none-unprojected:TENMIN_LORA_PROJECT=0 bench-te-none-cudnn:TENMIN_CUDNN_BENCHMARK=1; do
+    bench-te-none-unprojected:TENMIN_LORA_PROJECT=0 bench-te-none-cudnn:TENMIN_CUDNN_BENCHMARK=1 \
+    bench-te-none-undeferred:TENMIN_DEFER_GRADS=0; do
   other=$(ms "${ab%%:*}")
   setting=${ab#*:}
   if [ -n "$base" ] && [ -n "$other" ] && awk -v a="$other" -v b="$base" 'BEGIN { exit !(a < 0.99 * b) }'; then
