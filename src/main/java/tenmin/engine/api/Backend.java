@@ -519,6 +519,14 @@ public interface Backend extends AutoCloseable {
         }
     }
 
+    /** Refuses a storage-only tensor ({@link DType#isStorageOnly}) as an op's input: model code casts it first. */
+    static void checkComputable(String op, Tensor t) {
+        if (t != null && t.dtype().isStorageOnly()) {
+            throw new IllegalArgumentException(op + ": " + t.describe() + " is stored as " + t.dtype()
+                    + ", which no op computes in; cast it to f32, bf16 or f16 first");
+        }
+    }
+
     /** The operands of {@link #loraAdd}: x (.., K), down (r, K), up (N, r), y (.., N) with as many rows as x. */
     static void checkLora(String op, Tensor y, Tensor x, Tensor down, Tensor up) {
         int k = x.dim(-1);

@@ -106,16 +106,8 @@ abstract sealed class CpuStorage implements Backend permits CpuBackend {
     /** The values of an op's floating input; a storage-only (F8_E4M3) input is refused, naming the op. */
     static float[] f(Tensor t, String op) {
         CpuTensor c = cpu(t, op);
-        computable(op, t);
+        Backend.checkComputable(op, t);
         return c.data();
-    }
-
-    /** Refuses a storage-only tensor as an op's input: nothing computes in F8_E4M3; model code casts it first. */
-    static void computable(String op, Tensor t) {
-        if (t != null && t.dtype().isStorageOnly()) {
-            throw new IllegalArgumentException(op + ": " + t.describe() + " is stored as " + t.dtype()
-                    + ", which no op computes in; cast it to f32, bf16 or f16 first");
-        }
     }
 
     static float[] fOrNull(Tensor t, String op) {
@@ -147,7 +139,7 @@ abstract sealed class CpuStorage implements Backend permits CpuBackend {
             if (!t.dtype().isFloat()) {
                 throw new IllegalArgumentException(op + ": " + t.describe() + " is not floating");
             }
-            computable(op, t);
+            Backend.checkComputable(op, t);
             if (d != null && t.dtype() != d) {
                 throw new IllegalArgumentException(op + ": dtypes differ (" + Arrays.toString(describeAll(ts))
                         + "); cast explicitly");
@@ -410,7 +402,7 @@ abstract sealed class CpuStorage implements Backend permits CpuBackend {
             return new CpuTensor((CpuBackend) this, s, out, c.compactBytes().asSlice(start * row, length * row),
                     x.dtype(), x.dtype());
         }
-        computable("narrow", x);
+        Backend.checkComputable("narrow", x);
         CpuTensor t = newFloat(s, out, x.dtype());
         Layouts.block(c.data(), x.shape(), axis, start, length, t.data(), true);
         return t;

@@ -285,10 +285,7 @@ public final class TorchBackend implements Backend {
             if (!t.dtype().isFloat()) {
                 throw new IllegalArgumentException(op + ": " + t.describe() + " is not floating");
             }
-            if (t.dtype().isStorageOnly()) {
-                throw new IllegalArgumentException(op + ": " + t.describe() + " is stored as " + t.dtype()
-                        + ", which no op computes in; cast it to f32, bf16 or f16 first");
-            }
+            Backend.checkComputable(op, t);
             if (d == null) {
                 d = t.dtype();
             } else if (t.dtype() != d) {
