@@ -146,8 +146,7 @@ public final class SdxlModels implements AutoCloseable {
                     int dot = rest.lastIndexOf('.');
                     Params module = dot < 0 ? root : root.at(rest.substring(0, dot));
                     String name = rest.substring(dot + 1);
-                    try (Tensor t = p.embeddings().contains(e.getKey()) ? module.getEmbedding(name, e.getValue())
-                            : module.get(name, e.getValue())) {
+                    try (Tensor t = module.get(name, e.getValue())) {     // fp32: embeddings the same as the rest
                         w.addFloats(e.getKey(), dtype, e.getValue().dimsLong(), t.toHost());
                     }
                 }
