@@ -1,5 +1,7 @@
 package tenmin.lora;
 
+import java.util.function.Supplier;
+
 import tenmin.engine.api.DType;
 import tenmin.engine.api.Scope;
 import tenmin.engine.api.Shape;
@@ -127,17 +129,7 @@ public final class LoConModule implements Adapter {
      */
     @Override
     public Tensor addToLinear(Functional f, Tensor x, Tensor weight, Tensor bias) {
-        Randomness draws = drawing(f);
-        if (skipped(draws)) {
-            return f.linear(x, weight, bias);
-        }
-        if (draws != null && dropout.network() > 0) {
-            Tensor y = f.linear(x, weight, bias);
-            Tensor out = branchAdded(f, y, x, draws);
-            f.release(y);
-            return out;
-        }
-        return withCasts(f, x, AdaptableLayer.Kind.LINEAR, draws,
+        return layerAndBranch(f, x, AdaptableLayer.Kind.LINEAR, () -> f.linear(x, weight, bias),
                 (d, u, s) -> f.loraLinear(x, weight, bias, d, u, s));
     }
 
@@ -160,18 +152,28 @@ public final class LoConModule implements Adapter {
     /** The layer and the branch as one {@code Functional#loraConv2d} (merged into the weight where that pays); dropout as above. */
     @Override
     public Tensor addToConv2d(Functional f, Tensor x, Tensor weight, Tensor bias, int stride, int padding) {
+        return layerAndBranch(f, x, AdaptableLayer.Kind.CONV, () -> f.conv2d(x, weight, bias, stride, padding),
+                (d, u, s) -> f.loraConv2d(x, weight, bias, d, u, s, stride, padding));
+    }
+
+    /**
+     * The layer with this module on it ({@code layerAlone}: the layer's output without it): the layer alone when
+     * module dropout drops the call; the bypass form when the branch's output is dropped out; else {@code fused} on
+     * the cast down and up (rank channels masked with rank dropout). Draws in that order.
+     */
+    private Tensor layerAndBranch(Functional f, Tensor x, AdaptableLayer.Kind kind, Supplier<Tensor> layerAlone,
+                                  Fused fused) {
         Randomness draws = drawing(f);
         if (skipped(draws)) {
-            return f.conv2d(x, weight, bias, stride, padding);
+            return layerAlone.get();
         }
         if (draws != null && dropout.network() > 0) {
-            Tensor y = f.conv2d(x, weight, bias, stride, padding);
+            Tensor y = layerAlone.get();
             Tensor out = branchAdded(f, y, x, draws);
             f.release(y);
             return out;
         }
-        return withCasts(f, x, AdaptableLayer.Kind.CONV, draws,
-                (d, u, s) -> f.loraConv2d(x, weight, bias, d, u, s, stride, padding));
+        return withCasts(f, x, kind, draws, fused);
     }
 
     /** A fused form of the layer and its branch, given down and up in x's dtype and the scale. */
