@@ -87,11 +87,7 @@ public final class AlphaMasks {
                         + it.image().getFileName() + " " + it.width() + "x" + it.height() + " (they must match)");
             }
             ImagePlanes fitted = mask.fitToBucket(data.assignment(i));
-            float[] red = new float[fitted.width() * fitted.height()];
-            for (int k = 0; k < red.length; k++) {
-                red[k] = Math.round(fitted.planes()[0][k]) / 255f;
-            }
-            masks[i] = area(red, fitted.width(), fitted.height(), factor);
+            masks[i] = area(fitted.mask(0), fitted.width(), fitted.height(), factor);   // the red channel
             shapes[i] = new int[] {fitted.height() / factor, fitted.width() / factor};
             progress.advance(1);
         }

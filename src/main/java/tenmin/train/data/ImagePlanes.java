@@ -47,9 +47,19 @@ public record ImagePlanes(int width, int height, float[][] planes) {
      * all ones without an alpha plane.
      */
     public float[] alphaMask() {
+        if (planes.length > 3) {
+            return mask(3);
+        }
+        float[] ones = new float[width * height];
+        java.util.Arrays.fill(ones, 1f);
+        return ones;
+    }
+
+    /** Plane {@code plane} as a loss mask: each value rounded to 8 bits (an 8-bit image array), divided by 255. */
+    public float[] mask(int plane) {
         float[] m = new float[width * height];
         for (int i = 0; i < m.length; i++) {
-            m[i] = planes.length > 3 ? Math.round(Math.min(255f, Math.max(0f, planes[3][i]))) / 255f : 1f;
+            m[i] = Math.round(Math.min(255f, Math.max(0f, planes[plane][i]))) / 255f;
         }
         return m;
     }
