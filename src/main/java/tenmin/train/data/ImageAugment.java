@@ -51,16 +51,17 @@ public record ImageAugment(boolean randomCrop, boolean colorAug) {
      * from {@code rng} in the reference's order (crop left, crop top, then the colour draws).
      */
     public ImagePlanes apply(ImagePlanes planes, Buckets.Assignment a, Rng rng) {
-        ImagePlanes resized = planes.resize(a.resizedWidth(), a.resizedHeight());
-        int w = a.bucket().width();
-        int h = a.bucket().height();
-        int left = (resized.width() - w) / 2;
-        int top = (resized.height() - h) / 2;
+        ImagePlanes cropped;
         if (randomCrop) {
-            left = resized.width() > w ? rng.nextInt(resized.width() - w + 1) : 0;
-            top = resized.height() > h ? rng.nextInt(resized.height() - h + 1) : 0;
+            ImagePlanes resized = planes.resize(a.resizedWidth(), a.resizedHeight());
+            int w = a.bucket().width();
+            int h = a.bucket().height();
+            int left = resized.width() > w ? rng.nextInt(resized.width() - w + 1) : 0;
+            int top = resized.height() > h ? rng.nextInt(resized.height() - h + 1) : 0;
+            cropped = resized.crop(left, top, w, h);
+        } else {
+            cropped = planes.fitToBucket(a);                                  // the centred window
         }
-        ImagePlanes cropped = resized.crop(left, top, w, h);
         return colorAug ? color(cropped, rng) : cropped;
     }
 
